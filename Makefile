@@ -1,0 +1,82 @@
+# libcliptrase - see README.md. `make` builds the library, demo and tools; `make test` also
+# installs missing Debian dependencies and runs the whole suite.
+CC ?= cc
+OPT ?= -O2
+BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
+BLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS ?= $(OPT) -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) -Iinclude -Ilib $(BLAS_CFLAGS) -pthread
+LDLIBS = $(BLAS_LIBS) -lutf8proc -lm -pthread
+PREFIX ?= /usr/local
+
+LIB_SRC = $(wildcard lib/*.c)
+LIB_OBJ = $(LIB_SRC:.c=.o)
+LIB = lib/libcliptrase.a
+TOOLS = demo tools/ct-tokenize
+TEST_SRC = $(wildcard test/test_*.c)
+TEST_BIN = $(TEST_SRC:.c=)
+BENCH_SRC = $(wildcard bench/bench_*.c)
+BENCH_BIN = $(BENCH_SRC:.c=)
+
+.PHONY: all test check deps asan bench clean install uninstall symbols
+all: $(LIB) $(TOOLS)
+
+lib/%.o: lib/%.c include/cliptrase.h $(wildcard lib/*.h)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+demo: tools/demo.c $(LIB)
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(LIB) $(LDLIBS)
+
+tools/ct-tokenize: tools/ct-tokenize.c $(LIB)
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(LIB) $(LDLIBS)
+
+test/test_%: test/test_%.c test/harness.h $(LIB)
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(LIB) $(LDLIBS)
+
+bench/bench_%: bench/bench_%.c $(LIB)
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(LIB) $(LDLIBS)
+
+# Debian packages the build needs; installed only when missing (needs root and apt-get).
+deps:
+	@sh tools/install-deps.sh
+
+test: deps
+	$(MAKE) all $(TEST_BIN)
+	sh test/run.sh $(TEST_BIN)
+
+check: test
+
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, in a separate tree.
+asan: deps
+	rm -rf build-asan && mkdir -p build-asan
+	cp -r Makefile include lib tools test build-asan/
+	$(MAKE) -C build-asan all $(TEST_BIN) OPT=-O1 EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CT_ORACLE_DIR=$${CT_ORACLE_DIR:-$(CURDIR)/../shared/oracle} sh test/run.sh $(TEST_BIN)
+
+bench: all $(BENCH_BIN)
+	sh bench/run.sh
+
+# Only ct_-prefixed symbols may be exported by the library.
+symbols: $(LIB)
+	@bad=$$(nm -g --defined-only $(LIB) | awk 'NF==3 {print $$3}' | grep -v '^ct_' || true); \
+	if [ -n "$$bad" ]; then echo "non-ct_ exported symbols:"; echo "$$bad"; exit 1; else echo "exports: all ct_"; fi
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/cliptrase.h $(DESTDIR)$(PREFIX)/include/
+	install -m 755 demo $(DESTDIR)$(PREFIX)/bin/cliptrase-demo
+	install -m 755 tools/ct-tokenize $(DESTDIR)$(PREFIX)/bin/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/lib/libcliptrase.a $(DESTDIR)$(PREFIX)/include/cliptrase.h \
+	      $(DESTDIR)$(PREFIX)/bin/cliptrase-demo $(DESTDIR)$(PREFIX)/bin/ct-tokenize
+
+clean:
+	rm -f lib/*.o $(LIB) $(TOOLS) $(TEST_BIN) $(BENCH_BIN)
+	rm -rf build-asan

@@ -1,0 +1,44 @@
+/* Internal helpers shared by the library's subsystems. Not installed. */
+#ifndef CT_INTERNAL_H
+#define CT_INTERNAL_H
+
+#include "cliptrase.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define CT_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define CT_PRINTF(a, b)
+#endif
+
+/* Fill err (if not NULL) and return s. The message is formatted like printf. */
+ct_status ct_fail(ct_error *err, ct_status s, const char *fmt, ...) CT_PRINTF(3, 4);
+/* Mark err as success (status CT_OK, empty message). */
+ct_status ct_ok(ct_error *err);
+
+/* Overflow-checked size arithmetic: return false on overflow, leaving *out unspecified. */
+static inline bool ct_mul_ok(size_t a, size_t b, size_t *out) {
+    return !__builtin_mul_overflow(a, b, out);
+}
+static inline bool ct_add_ok(size_t a, size_t b, size_t *out) {
+    return !__builtin_add_overflow(a, b, out);
+}
+/* a*b*c elements of `elem` bytes; false on overflow. */
+bool ct_size3(size_t a, size_t b, size_t c, size_t elem, size_t *out);
+
+/* malloc of n*elem bytes with overflow check; NULL on failure (and on n == 0 gives 1 byte). */
+void *ct_alloc(size_t n, size_t elem);
+void *ct_calloc(size_t n, size_t elem);
+
+/* Number of worker threads for n_threads <= 0 (online CPUs, at least 1). */
+int ct_default_threads(void);
+
+/* Parallel for: calls fn(arg, i) for i in [0, n) on up to n_threads threads. Each index is
+ * processed exactly once; the split never changes a result. */
+typedef void (*ct_range_fn)(void *arg, int64_t begin, int64_t end);
+void ct_parallel_for(int n_threads, int64_t n, ct_range_fn fn, void *arg);
+
+#endif

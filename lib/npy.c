@@ -1,0 +1,87 @@
+/* .npy files: magic, version, header length, a Python dict literal, then raw data. */
+#include "npy.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ct_npy_free(ct_npy *a) {
+    if (!a) return;
+    free(a->data);
+    memset(a, 0, sizeof *a);
+}
+
+ct_status ct_npy_load(const char *path, ct_npy *out, ct_error *err) {
+    if (!path || !out) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_npy_load: NULL argument");
+    FILE *f = fopen(path, "rb");
+    if (!f) return ct_fail(err, CT_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    uint8_t pre[12];
+    ct_status st = CT_OK;
+    char *hdr = NULL;
+    ct_npy a;
+    memset(&a, 0, sizeof a);
+    if (fread(pre, 1, 10, f) != 10 || memcmp(pre, "\x93NUMPY", 6)) { st = ct_fail(err, CT_ERR_FORMAT, "'%s' is not a .npy file", path); goto done; }
+    size_t hl;
+    if (pre[6] == 1) hl = pre[8] | (pre[9] << 8);
+    else if (pre[6] == 2 || pre[6] == 3) {
+        if (fread(pre + 10, 1, 2, f) != 2) { st = ct_fail(err, CT_ERR_FORMAT, "'%s': truncated header", path); goto done; }
+        hl = (size_t)pre[8] | ((size_t)pre[9] << 8) | ((size_t)pre[10] << 16) | ((size_t)pre[11] << 24);
+        if (hl > (1u << 20)) { st = ct_fail(err, CT_ERR_FORMAT, "'%s': header too long", path); goto done; }
+    } else { st = ct_fail(err, CT_ERR_UNSUPPORTED, "'%s': .npy version %d", path, pre[6]); goto done; }
+    hdr = malloc(hl + 1);
+    if (!hdr || fread(hdr, 1, hl, f) != hl) { st = ct_fail(err, CT_ERR_FORMAT, "'%s': truncated header", path); goto done; }
+    hdr[hl] = 0;
+    if (strstr(hdr, "'<f4'")) a.is_int = 0;
+    else if (strstr(hdr, "'<i4'")) a.is_int = 1;
+    else { st = ct_fail(err, CT_ERR_UNSUPPORTED, "'%s': only <f4 and <i4 arrays are supported", path); goto done; }
+    if (strstr(hdr, "'fortran_order': True")) { st = ct_fail(err, CT_ERR_UNSUPPORTED, "'%s': Fortran order", path); goto done; }
+    char *sh = strstr(hdr, "'shape':");
+    char *lp = sh ? strchr(sh, '(') : NULL, *rp = lp ? strchr(lp, ')') : NULL;
+    if (!rp) { st = ct_fail(err, CT_ERR_FORMAT, "'%s': no shape in header", path); goto done; }
+    a.numel = 1;
+    for (char *p = lp + 1; p < rp;) {
+        while (p < rp && (*p == ' ' || *p == ',')) p++;
+        if (p >= rp) break;
+        char *e;
+        long long v = strtoll(p, &e, 10);
+        if (e == p || v < 0 || a.ndim >= CT_NPY_MAX_DIMS) { st = ct_fail(err, CT_ERR_FORMAT, "'%s': bad shape", path); goto done; }
+        a.shape[a.ndim++] = v;
+        if (!ct_mul_ok(a.numel, (size_t)v, &a.numel)) { st = ct_fail(err, CT_ERR_FORMAT, "'%s': shape overflows", path); goto done; }
+        p = e;
+    }
+    a.data = ct_alloc(a.numel, 4);
+    if (!a.data) { st = ct_fail(err, CT_ERR_NOMEM, "'%s': out of memory", path); goto done; }
+    if (fread(a.data, 4, a.numel, f) != a.numel) { st = ct_fail(err, CT_ERR_FORMAT, "'%s': truncated data", path); goto done; }
+done:
+    fclose(f);
+    free(hdr);
+    if (st) { free(a.data); return st; }
+    *out = a;
+    return ct_ok(err);
+}
+
+ct_status ct_npy_save(const char *path, const void *data, int is_int, int ndim, const int64_t *shape, ct_error *err) {
+    if (!path || (!data && ndim) || ndim < 0 || ndim > CT_NPY_MAX_DIMS) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_npy_save: bad argument");
+    char dict[256];
+    int o = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (", is_int ? "<i4" : "<f4");
+    size_t numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        o += snprintf(dict + o, sizeof dict - (size_t)o, "%lld,%s", (long long)shape[i], (ndim > 1 && i < ndim - 1) ? " " : "");
+        numel *= (size_t)shape[i];
+    }
+    o += snprintf(dict + o, sizeof dict - (size_t)o, "), }");
+    /* pad so that magic + header is a multiple of 64, ending in '\n' */
+    int total = 10 + o + 1;
+    int pad = (64 - total % 64) % 64;
+    FILE *f = fopen(path, "wb");
+    if (!f) return ct_fail(err, CT_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+    uint16_t hl = (uint16_t)(o + pad + 1);
+    uint8_t pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (uint8_t)hl, (uint8_t)(hl >> 8)};
+    int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(dict, 1, (size_t)o, f) == (size_t)o;
+    for (int i = 0; i < pad && ok; i++) ok = fputc(' ', f) != EOF;
+    ok = ok && fputc('\n', f) != EOF && (numel == 0 || fwrite(data, 4, numel, f) == numel);
+    ok = (fclose(f) == 0) && ok;
+    if (!ok) return ct_fail(err, CT_ERR_IO, "error writing '%s'", path);
+    return ct_ok(err);
+}

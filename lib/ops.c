@@ -1,0 +1,149 @@
+/* Dense kernels. BLAS is reached through ct_gemm only. */
+#include "ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+void ct_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+             const float *B, int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) { /* BLAS leaves C untouched for K == 0 only when beta == 1 */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.f ? 0.f : beta * C[(size_t)i * ldc + j];
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void ct_linear(int M, int N, int K, const float *x, int ldx, const float *W, int ldw,
+               const float *b, float *y, int ldy) {
+    ct_gemm(0, 1, M, N, K, 1.f, x, ldx, W, ldw, 0.f, y, ldy);
+    if (b)
+        for (int i = 0; i < M; i++) {
+            float *r = y + (size_t)i * ldy;
+            for (int j = 0; j < N; j++) r[j] += b[j];
+        }
+}
+
+void ct_layernorm(int M, int N, const float *x, const float *g, const float *b, float *y) {
+    for (int i = 0; i < M; i++) {
+        const float *r = x + (size_t)i * N;
+        float *o = y + (size_t)i * N;
+        double s = 0;
+        for (int j = 0; j < N; j++) s += r[j];
+        float mean = (float)(s / N);
+        double v = 0;
+        for (int j = 0; j < N; j++) {
+            double d = r[j] - mean;
+            v += d * d;
+        }
+        float inv = (float)(1.0 / sqrt(v / N + 1e-5));
+        for (int j = 0; j < N; j++) o[j] = (r[j] - mean) * inv * g[j] + b[j];
+    }
+}
+
+void ct_softmax_rows(int M, int N, float *x, int ld) {
+    for (int i = 0; i < M; i++) {
+        float *r = x + (size_t)i * ld;
+        float mx = -INFINITY;
+        for (int j = 0; j < N; j++) mx = r[j] > mx ? r[j] : mx;
+        float s = 0.f;
+        for (int j = 0; j < N; j++) {
+            r[j] = expf(r[j] - mx);
+            s += r[j];
+        }
+        float inv = 1.f / s;
+        for (int j = 0; j < N; j++) r[j] *= inv;
+    }
+}
+
+void ct_quick_gelu(size_t n, float *x) {
+    for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.f + expf(-1.702f * x[i]));
+}
+
+void ct_l2norm_rows(int M, int N, float *x) {
+    for (int i = 0; i < M; i++) {
+        float *r = x + (size_t)i * N;
+        double s = 0;
+        for (int j = 0; j < N; j++) s += (double)r[j] * r[j];
+        if (s > 0) {
+            float inv = (float)(1.0 / sqrt(s));
+            for (int j = 0; j < N; j++) r[j] *= inv;
+        }
+    }
+}
+
+/* PyTorch's source index for align_corners=False (linear modes clamp negatives to 0). */
+static void lin_coeffs(int in, int out, int o, int *i0, int *i1, float *l0, float *l1) {
+    float scale = (float)in / (float)out;
+    float src = scale * ((float)o + 0.5f) - 0.5f;
+    if (src < 0) src = 0;
+    int a = (int)src;
+    int step = a < in - 1 ? 1 : 0;
+    float lam = src - (float)a;
+    *i0 = a;
+    *i1 = a + step;
+    *l1 = lam;
+    *l0 = 1.f - lam;
+}
+
+void ct_bilinear(int n, int ih, int iw, const float *x, int oh, int ow, float *y) {
+    for (int oy = 0; oy < oh; oy++) {
+        int y0, y1;
+        float hy0, hy1;
+        lin_coeffs(ih, oh, oy, &y0, &y1, &hy0, &hy1);
+        for (int ox = 0; ox < ow; ox++) {
+            int x0, x1;
+            float wx0, wx1;
+            lin_coeffs(iw, ow, ox, &x0, &x1, &wx0, &wx1);
+            for (int c = 0; c < n; c++) {
+                const float *m = x + (size_t)c * ih * iw;
+                y[((size_t)c * oh + oy) * ow + ox] =
+                    hy0 * (wx0 * m[(size_t)y0 * iw + x0] + wx1 * m[(size_t)y0 * iw + x1]) +
+                    hy1 * (wx0 * m[(size_t)y1 * iw + x0] + wx1 * m[(size_t)y1 * iw + x1]);
+            }
+        }
+    }
+}
+
+static void cubic_coeffs(double t, double c[4]) {
+    const double A = -0.75;
+    double x1 = t + 1, x2 = t, x3 = 1 - t, x4 = 2 - t;
+    c[0] = ((A * x1 - 5 * A) * x1 + 8 * A) * x1 - 4 * A;
+    c[1] = ((A + 2) * x2 - (A + 3)) * x2 * x2 + 1;
+    c[2] = ((A + 2) * x3 - (A + 3)) * x3 * x3 + 1;
+    c[3] = ((A * x4 - 5 * A) * x4 + 8 * A) * x4 - 4 * A;
+}
+
+static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+void ct_bicubic_grid(int ih, int iw, int C, const float *x, int oh, int ow, double sh, double sw,
+                     float *y) {
+    /* with a scale factor given, PyTorch maps output i to (i + 0.5) / scale - 0.5, unclamped */
+    float rh = (float)(1.0 / sh), rw = (float)(1.0 / sw);
+    memset(y, 0, sizeof(float) * (size_t)oh * ow * C);
+    for (int oy = 0; oy < oh; oy++) {
+        float sy = rh * ((float)oy + 0.5f) - 0.5f;
+        int fy = (int)floorf(sy);
+        double cy[4];
+        cubic_coeffs((double)(sy - (float)fy), cy);
+        for (int ox = 0; ox < ow; ox++) {
+            float sx = rw * ((float)ox + 0.5f) - 0.5f;
+            int fx = (int)floorf(sx);
+            double cx[4];
+            cubic_coeffs((double)(sx - (float)fx), cx);
+            float *o = y + ((size_t)oy * ow + ox) * C;
+            for (int a = 0; a < 4; a++) {
+                int yy = clampi(fy - 1 + a, 0, ih - 1);
+                for (int b = 0; b < 4; b++) {
+                    int xx = clampi(fx - 1 + b, 0, iw - 1);
+                    float wgt = (float)(cy[a] * cx[b]);
+                    const float *s = x + ((size_t)yy * iw + xx) * C;
+                    for (int c = 0; c < C; c++) o[c] += wgt * s[c];
+                }
+            }
+        }
+    }
+}

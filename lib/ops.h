@@ -1,0 +1,35 @@
+/* Dense kernels: the one GEMM entry point and the elementwise/row operations of a transformer. */
+#ifndef CT_OPS_H
+#define CT_OPS_H
+
+#include <stddef.h>
+
+/* C[M x N] = alpha * op(A) * op(B) + beta * C, row-major with leading dimensions.
+ * op(A) is A [M x K] (transA = 0) or A^T with A [K x M]; op(B) is B [K x N] or B^T with
+ * B [N x K]. The only place the library calls BLAS. */
+void ct_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+             const float *B, int ldb, float beta, float *C, int ldc);
+
+/* y[M x N] (ldy) = x[M x K] (ldx) * W^T + b, W [N x K] (ldw), b [N] or NULL. */
+void ct_linear(int M, int N, int K, const float *x, int ldx, const float *W, int ldw,
+               const float *b, float *y, int ldy);
+
+/* Row-wise LayerNorm (eps 1e-5, biased variance) of x [M x N] into y (may alias x). */
+void ct_layernorm(int M, int N, const float *x, const float *g, const float *b, float *y);
+/* In-place softmax of each row of x [M x N] (row stride ld). */
+void ct_softmax_rows(int M, int N, float *x, int ld);
+/* In-place QuickGELU: x * sigmoid(1.702 x). */
+void ct_quick_gelu(size_t n, float *x);
+/* In-place L2 normalisation of each row of x [M x N]; zero rows stay zero. */
+void ct_l2norm_rows(int M, int N, float *x);
+
+/* PyTorch F.interpolate(mode="bilinear", align_corners=False) of n maps [n x ih x iw] to
+ * [n x oh x ow]. */
+void ct_bilinear(int n, int ih, int iw, const float *x, int oh, int ow, float *y);
+
+/* PyTorch F.interpolate(mode="bicubic", align_corners=False, scale_factor=(sh, sw)) of a
+ * channel-last grid x [ih x iw x C] to y [oh x ow x C] (A = -0.75, borders clamped). */
+void ct_bicubic_grid(int ih, int iw, int C, const float *x, int oh, int ow, double sh, double sw,
+                     float *y);
+
+#endif

@@ -1,0 +1,130 @@
+/* stb_image and stb_image_write (Debian's libstb-dev), compiled privately. */
+#include "stb_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wmissing-prototypes"
+#pragma GCC diagnostic ignored "-Wshadow"
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#pragma GCC diagnostic ignored "-Wmisleading-indentation"
+#pragma GCC diagnostic ignored "-Wtype-limits"
+#endif
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_NO_HDR
+#define STBI_NO_LINEAR
+#define STBI_NO_PSD
+#define STBI_NO_PIC
+#define STBI_NO_PNM
+#define STBI_NO_STDIO
+#define STBI_FAILURE_USERMSG
+#define STBI_MAX_DIMENSIONS (1 << 24)
+#include <stb/stb_image.h>
+#define STB_IMAGE_WRITE_STATIC
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb/stb_image_write.h>
+/* diagnostics stay relaxed to the end of this file: GCC reports unused static declarations of
+ * the headers at the end of the translation unit */
+
+uint8_t *ct_inflate_raw(const uint8_t *src, size_t len, size_t *out_len) {
+    if (len > (size_t)0x7fffffff) return NULL;
+    int n = 0;
+    char *r = stbi_zlib_decode_noheader_malloc((const char *)src, (int)len, &n);
+    if (!r || n < 0) { free(r); return NULL; }
+    *out_len = (size_t)n;
+    return (uint8_t *)r;
+}
+
+uint8_t *ct_stb_decode_rgb(const uint8_t *buf, size_t len, int *w, int *h, const char **why) {
+    if (len > (size_t)0x7fffffff) { *why = "file too large"; return NULL; }
+    int comp = 0;
+    uint8_t *p = stbi_load_from_memory(buf, (int)len, w, h, &comp, 3);
+    if (!p) *why = stbi_failure_reason();
+    return p;
+}
+
+int ct_stb_info(const uint8_t *buf, size_t len, int *w, int *h, int *comp) {
+    if (len > (size_t)0x7fffffff) return 0;
+    return stbi_info_from_memory(buf, (int)len, w, h, comp);
+}
+
+void ct_stb_free(void *p) { stbi_image_free(p); }
+
+int ct_png_write_rgb(const char *path, int w, int h, const uint8_t *rgb) {
+    return stbi_write_png(path, w, h, 3, rgb, w * 3);
+}
+
+int ct_png_write_gray8(const char *path, int w, int h, const uint8_t *g) {
+    return stbi_write_png(path, w, h, 1, g, w);
+}
+
+/* stb_image_write has no 16-bit PNG: write one with stored (uncompressed) DEFLATE blocks. */
+/* bitwise CRC-32: no shared table, so concurrent writers need no synchronisation */
+static uint32_t crc_upd(uint32_t c, const uint8_t *b, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        c ^= b[i];
+        for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    }
+    return c;
+}
+static void be32(uint8_t *p, uint32_t v) { p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v; }
+static int chunk(FILE *f, const char *type, const uint8_t *data, uint32_t len) {
+    uint8_t hdr[8];
+    be32(hdr, len);
+    memcpy(hdr + 4, type, 4);
+    uint32_t c = crc_upd(0xffffffffu, (const uint8_t *)type, 4);
+    c = crc_upd(c, data, len) ^ 0xffffffffu;
+    uint8_t t[4];
+    be32(t, c);
+    return fwrite(hdr, 1, 8, f) == 8 && (len == 0 || fwrite(data, 1, len, f) == len) && fwrite(t, 1, 4, f) == 4;
+}
+
+int ct_png_write_gray16(const char *path, int w, int h, const uint16_t *g) {
+    if (w <= 0 || h <= 0 || w > (1 << 24) || h > (1 << 24)) return 0;
+    size_t row = (size_t)w * 2 + 1, raw = row * (size_t)h;
+    size_t nblk = raw / 65535 + 1;
+    size_t zl = 2 + raw + nblk * 5 + 4;
+    if (zl > 0x7fffffffu) return 0;
+    uint8_t *z = malloc(zl), *r = malloc(raw);
+    if (!z || !r) { free(z); free(r); return 0; }
+    for (int y = 0; y < h; y++) {
+        uint8_t *d = r + row * (size_t)y;
+        d[0] = 0;
+        for (int x = 0; x < w; x++) { d[1 + 2 * x] = (uint8_t)(g[(size_t)y * w + x] >> 8); d[2 + 2 * x] = (uint8_t)g[(size_t)y * w + x]; }
+    }
+    size_t o = 0;
+    z[o++] = 0x78; z[o++] = 0x01;
+    uint32_t a = 1, b = 0;
+    for (size_t i = 0; i < raw; i++) { a = (a + r[i]) % 65521; b = (b + a) % 65521; }
+    for (size_t off = 0; off < raw || off == 0;) {
+        size_t n = raw - off > 65535 ? 65535 : raw - off;
+        z[o++] = off + n >= raw ? 1 : 0;
+        z[o++] = (uint8_t)n; z[o++] = (uint8_t)(n >> 8); z[o++] = (uint8_t)~n; z[o++] = (uint8_t)(~n >> 8);
+        memcpy(z + o, r + off, n);
+        o += n; off += n;
+        if (raw == 0) break;
+    }
+    be32(z + o, (b << 16) | a);
+    o += 4;
+    FILE *f = fopen(path, "wb");
+    int ok = f != NULL;
+    if (ok) {
+        static const uint8_t sig[8] = {137, 80, 78, 71, 13, 10, 26, 10};
+        uint8_t ihdr[13];
+        be32(ihdr, (uint32_t)w); be32(ihdr + 4, (uint32_t)h);
+        ihdr[8] = 16; ihdr[9] = 0; ihdr[10] = 0; ihdr[11] = 0; ihdr[12] = 0;
+        ok = fwrite(sig, 1, 8, f) == 8 && chunk(f, "IHDR", ihdr, 13) && chunk(f, "IDAT", z, (uint32_t)o) && chunk(f, "IEND", NULL, 0);
+        ok = (fclose(f) == 0) && ok;
+    }
+    free(z); free(r);
+    return ok;
+}

@@ -1,0 +1,21 @@
+/* The stb_image / stb_image_write implementations live in one file with static linkage; these
+ * wrappers are the only way in, so no stbi_ symbol leaves the library. */
+#ifndef CT_STB_IMPL_H
+#define CT_STB_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Raw DEFLATE stream to a malloc'd buffer; NULL on corrupt data. */
+uint8_t *ct_inflate_raw(const uint8_t *src, size_t len, size_t *out_len);
+/* 8-bit RGB decode of an in-memory image (first frame of a GIF); NULL with a reason. */
+uint8_t *ct_stb_decode_rgb(const uint8_t *buf, size_t len, int *w, int *h, const char **why);
+/* Header-only probe: dimensions without decoding. Returns 0 when the format is not recognised. */
+int ct_stb_info(const uint8_t *buf, size_t len, int *w, int *h, int *comp);
+void ct_stb_free(void *p);
+/* PNG writers: 8-bit RGB, 8-bit grey, 16-bit grey (values host order). 0 on failure. */
+int ct_png_write_rgb(const char *path, int w, int h, const uint8_t *rgb);
+int ct_png_write_gray8(const char *path, int w, int h, const uint8_t *g);
+int ct_png_write_gray16(const char *path, int w, int h, const uint16_t *g);
+
+#endif

@@ -1,0 +1,88 @@
+/* Minimal test harness: each test file defines tests, main() runs them and prints one line per
+ * test and the counts; test/run.sh adds the counts of all files up. */
+#ifndef CT_TEST_HARNESS_H
+#define CT_TEST_HARNESS_H
+
+#include "cliptrase.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int t_pass, t_fail, t_skip, t_cur_failed;
+static const char *t_name;
+
+#define CHECK(cond, ...)                                                                            \
+    do {                                                                                            \
+        if (!(cond)) {                                                                              \
+            if (!t_cur_failed) printf("FAIL %s\n", t_name);                                         \
+            printf("  %s:%d: ", __FILE__, __LINE__);                                                \
+            printf(__VA_ARGS__);                                                                    \
+            printf("\n");                                                                           \
+            t_cur_failed = 1;                                                                       \
+        }                                                                                           \
+    } while (0)
+
+#define SKIP(...)                                                                                   \
+    do {                                                                                            \
+        printf("skip %s: ", t_name);                                                                \
+        printf(__VA_ARGS__);                                                                        \
+        printf("\n");                                                                               \
+        t_skip++;                                                                                   \
+        t_cur_failed = -1;                                                                          \
+        return;                                                                                     \
+    } while (0)
+
+#define RUN(fn)                                                                                     \
+    do {                                                                                            \
+        t_name = #fn;                                                                               \
+        t_cur_failed = 0;                                                                           \
+        fn();                                                                                       \
+        if (t_cur_failed == 0) { t_pass++; printf("ok   %s\n", t_name); }                           \
+        else if (t_cur_failed > 0) t_fail++;                                                        \
+        fflush(stdout);                                                                             \
+    } while (0)
+
+#define DONE()                                                                                      \
+    do {                                                                                            \
+        printf("%d passed, %d failed, %d skipped\n", t_pass, t_fail, t_skip);                       \
+        return t_fail ? 1 : 0;                                                                      \
+    } while (0)
+
+/* The oracle directory: $CT_ORACLE_DIR, default ../shared/oracle (relative to the repo root). */
+static inline const char *oracle_dir(void) {
+    const char *d = getenv("CT_ORACLE_DIR");
+    return d && *d ? d : "../shared/oracle";
+}
+
+static inline int file_exists(const char *p) {
+    FILE *f = fopen(p, "rb");
+    if (f) fclose(f);
+    return f != NULL;
+}
+
+/* Reads a whole text file (NUL-terminated), NULL if absent. */
+static inline char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
+    fclose(f);
+    if (b) { b[n] = 0; if (len) *len = (size_t)n; }
+    return b;
+}
+
+static inline double max_abs_diff(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (d > m || isnan(d)) m = isnan(d) ? INFINITY : d;
+    }
+    return m;
+}
+
+#endif
