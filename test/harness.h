@@ -50,6 +50,12 @@ static const char *t_name;
         return t_fail ? 1 : 0;                                                                      \
     } while (0)
 
+/* snprintf that reports truncation instead of silently cutting a path */
+#define FMT(buf, ...)                                                                               \
+    do {                                                                                            \
+        if ((size_t)snprintf((buf), sizeof(buf), __VA_ARGS__) >= sizeof(buf)) CHECK(0, "path too long"); \
+    } while (0)
+
 /* The oracle directory: $CT_ORACLE_DIR, default ../shared/oracle (relative to the repo root). */
 static inline const char *oracle_dir(void) {
     const char *d = getenv("CT_ORACLE_DIR");

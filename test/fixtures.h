@@ -1,0 +1,71 @@
+/* Discovery of the oracle's model fixtures (directories holding meta.json) for the tests. */
+#ifndef CT_TEST_FIXTURES_H
+#define CT_TEST_FIXTURES_H
+
+#include "harness.h"
+#include "json.h"
+#include "npy.h"
+
+#include <dirent.h>
+
+typedef struct {
+    char dir[512];
+    char name[128];
+    ct_json *meta;
+} fixture;
+
+static int fixture_cmp(const void *a, const void *b) { return strcmp(((const fixture *)a)->name, ((const fixture *)b)->name); }
+
+/* Fills up to cap fixtures; returns the count (0 when the oracle is absent). */
+static inline int find_fixtures(fixture *fx, int cap) {
+    DIR *d = opendir(oracle_dir());
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < cap) {
+        if (e->d_name[0] == '.') continue;
+        char p[1024];
+        FMT(p, "%s/%s/meta.json", oracle_dir(), e->d_name);
+        size_t len;
+        char *txt = slurp(p, &len);
+        if (!txt) continue;
+        fx[n].meta = ct_json_parse(txt, len, NULL, 0);
+        free(txt);
+        if (!fx[n].meta) continue;
+        FMT(fx[n].dir, "%s/%s", oracle_dir(), e->d_name);
+        FMT(fx[n].name, "%s", e->d_name);
+        n++;
+    }
+    closedir(d);
+    qsort(fx, (size_t)n, sizeof *fx, fixture_cmp);
+    return n;
+}
+
+static inline double jnum(const ct_json *o, const char *k, double dflt) {
+    const ct_json *v = ct_json_get(o, k);
+    return v && v->type == CT_JSON_NUM ? v->num : dflt;
+}
+
+/* Loads <dir>/<run>/<file>.npy; returns 0 on failure (and reports it). */
+static inline int load_npy(const char *dir, const char *run, const char *file, ct_npy *a) {
+    char p[1024];
+    FMT(p, "%s/%s/%s.npy", dir, run, file);
+    ct_error err;
+    if (ct_npy_load(p, a, &err)) {
+        CHECK(0, "%s", err.msg);
+        return 0;
+    }
+    return 1;
+}
+
+/* names of a run: classes then background (pointers into the JSON) */
+static inline int run_names(const ct_json *run, const char **names, int cap, int *n_classes) {
+    int n = 0;
+    const ct_json *c = ct_json_get(run, "classes"), *b = ct_json_get(run, "background");
+    for (size_t i = 0; c && i < c->n && n < cap; i++) names[n++] = c->items[i].str;
+    *n_classes = n;
+    for (size_t i = 0; b && i < b->n && n < cap; i++) names[n++] = b->items[i].str;
+    return n;
+}
+
+#endif
