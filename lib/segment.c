@@ -1,0 +1,240 @@
+/* CLIPtrase post-processing (paper Sec. 3.3) and the one-call segmentation:
+ *   corr = patch rows of corr_raw minus its CLS row, clamped at 0;
+ *   patch logits = logit_scale * patch tokens . class embeddings, bilinear to H x W (optionally
+ *   times the CLS logits), argmax -> raw labels (several names may share a label);
+ *   DBSCAN on the rows of corr; per-cluster mean correlation map, bilinear x ratio, median filter,
+ *   bilinear to H x W, argmax -> cluster regions; each region takes its majority raw label.
+ * The N x H x W logits and n x H x W cluster maps are never stored unless intermediates are asked
+ * for: each output pixel is interpolated and reduced on the fly with the same arithmetic. */
+#include "internal.h"
+#include "ops.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ct_segment_params_default(ct_segment_params *p) {
+    if (!p) return;
+    memset(p, 0, sizeof *p);
+}
+
+void ct_intermediates_free(ct_intermediates *x) {
+    if (!x) return;
+    free(x->image_embedding); free(x->img_tokens); free(x->corr_raw); free(x->corr);
+    free(x->patch_logits); free(x->logits_up); free(x->pred_raw); free(x->dbscan_labels);
+    free(x->cluster_maps); free(x->cluster_assign); free(x->pred);
+    memset(x, 0, sizeof *x);
+}
+
+/* bilinear source taps of PyTorch's align_corners=False for one output index */
+typedef struct {
+    int i0, i1;
+    float l0, l1;
+} taps;
+
+static void make_taps(int in, int out, taps *t) {
+    float scale = (float)in / (float)out;
+    for (int o = 0; o < out; o++) {
+        float src = scale * ((float)o + 0.5f) - 0.5f;
+        if (src < 0) src = 0;
+        int a = (int)src;
+        t[o].i0 = a;
+        t[o].i1 = a + (a < in - 1 ? 1 : 0);
+        t[o].l1 = src - (float)a;
+        t[o].l0 = 1.f - t[o].l1;
+    }
+}
+
+static inline float interp(const float *m, int iw, const taps *ty, const taps *tx) {
+    return ty->l0 * (tx->l0 * m[(size_t)ty->i0 * iw + tx->i0] + tx->l1 * m[(size_t)ty->i0 * iw + tx->i1]) +
+           ty->l1 * (tx->l0 * m[(size_t)ty->i1 * iw + tx->i0] + tx->l1 * m[(size_t)ty->i1 * iw + tx->i1]);
+}
+
+/* argmax over n maps [n x ih x iw] bilinearly upsampled to H x W, optionally scaled per map;
+ * out_map (optional) receives the upsampled maps, lab receives label[argmax] (first maximum) */
+typedef struct {
+    const float *maps;
+    int n, ih, iw, H, W;
+    const taps *ty, *tx;
+    const float *scale;   /* [n] or NULL */
+    const int32_t *label; /* [n] or NULL (identity) */
+    float *out_map;       /* [n x H x W] or NULL */
+    int32_t *lab;         /* [H x W] */
+} up_argmax_job;
+
+static void up_argmax_rows(void *arg, int64_t y0, int64_t y1) {
+    up_argmax_job *j = arg;
+    size_t plane = (size_t)j->ih * j->iw, oplane = (size_t)j->H * j->W;
+    for (int64_t y = y0; y < y1; y++)
+        for (int x = 0; x < j->W; x++) {
+            float best = -INFINITY;
+            int bi = 0;
+            for (int c = 0; c < j->n; c++) {
+                float v = interp(j->maps + c * plane, j->iw, &j->ty[y], &j->tx[x]);
+                if (j->scale) v *= j->scale[c];
+                if (j->out_map) j->out_map[c * oplane + (size_t)y * j->W + x] = v;
+                if (v > best || c == 0) { best = v; bi = c; }
+            }
+            j->lab[(size_t)y * j->W + x] = j->label ? j->label[bi] : bi;
+        }
+}
+
+static ct_status up_argmax(int n_threads, const float *maps, int n, int ih, int iw, int H, int W, const float *scale,
+                           const int32_t *label, float *out_map, int32_t *lab, ct_error *err) {
+    taps *ty = ct_alloc((size_t)H, sizeof(taps)), *tx = ct_alloc((size_t)W, sizeof(taps));
+    if (!ty || !tx) { free(ty); free(tx); return ct_fail(err, CT_ERR_NOMEM, "out of memory"); }
+    make_taps(ih, H, ty);
+    make_taps(iw, W, tx);
+    up_argmax_job j = {maps, n, ih, iw, H, W, ty, tx, scale, label, out_map, lab};
+    ct_parallel_for(n_threads, H, up_argmax_rows, &j);
+    free(ty); free(tx);
+    return CT_OK;
+}
+
+ct_status ct_postprocess(const float *img_tokens, const float *corr_raw, int H, int W, int patch, int E, float logit_scale,
+                         const float *class_emb, int n_names, const int32_t *name_label, const ct_segment_params *p,
+                         int32_t *labels, ct_intermediates *inter, ct_error *err) {
+    if (!img_tokens || !corr_raw || !class_emb || !labels) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_postprocess: NULL argument");
+    if (patch <= 0 || H <= 0 || W <= 0 || H % patch || W % patch)
+        return ct_fail(err, CT_ERR_INVALID_ARG, "image size %d x %d is not a positive multiple of the patch size %d", H, W, patch);
+    if (E <= 0 || n_names <= 0) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_postprocess: need at least one name and a positive embedding size");
+    ct_segment_params dp;
+    ct_segment_params_default(&dp);
+    if (!p) p = &dp;
+    int h = H / patch, w = W / patch, hw = h * w, T = hw + 1;
+    int short_side = H < W ? H : W;
+    float eps = p->eps > 0 ? p->eps : (short_side <= 224 ? 0.7f : 1.1f);
+    int min_samples = p->min_samples > 0 ? p->min_samples : (short_side <= 224 ? 3 : 7);
+    int ratio = p->upsample_ratio > 0 ? p->upsample_ratio : 4;
+    int msize = p->median_size > 0 ? p->median_size : 2 * ratio - 1;
+    int nt = p->n_threads > 0 ? p->n_threads : ct_default_threads();
+    if (ratio > 64) return ct_fail(err, CT_ERR_INVALID_ARG, "upsample ratio %d too large (max 64)", ratio);
+    int L = 0;
+    for (int i = 0; i < n_names; i++) {
+        int32_t l = name_label ? name_label[i] : i;
+        if (l < 0 || l >= 65536) return ct_fail(err, CT_ERR_INVALID_ARG, "label %d of name %d outside [0, 65536)", l, i);
+        if (l + 1 > L) L = l + 1;
+    }
+    size_t HW = (size_t)H * W, nn;
+    if (!ct_mul_ok(HW, (size_t)n_names, &nn)) return ct_fail(err, CT_ERR_NOMEM, "size overflow");
+
+    ct_status st = CT_OK;
+    float *corr = ct_alloc((size_t)hw * hw, sizeof(float));       /* [hw x hw] */
+    float *pl = ct_alloc((size_t)hw * n_names, sizeof(float));    /* [hw x N] then [N x hw] */
+    float *plt = ct_alloc((size_t)hw * n_names, sizeof(float));   /* [N x h x w] */
+    float *cls = ct_alloc((size_t)n_names, sizeof(float));        /* [N] */
+    int32_t *pred_raw = ct_alloc(HW, sizeof(int32_t));            /* [H x W] */
+    int32_t *dbl = ct_alloc((size_t)hw, sizeof(int32_t));         /* [hw] */
+    int32_t *assign = ct_calloc(HW, sizeof(int32_t));             /* [H x W] */
+    int32_t *pred = ct_alloc(HW, sizeof(int32_t));                /* [H x W] */
+    float *logits_up = NULL, *cmaps = NULL, *cmean = NULL;
+    int32_t *hist = NULL;
+    int nc = 0;
+    if (!corr || !pl || !plt || !cls || !pred_raw || !dbl || !assign || !pred) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory for %d patches", hw); goto done; }
+    if (inter && !(logits_up = ct_alloc(nn, sizeof(float)))) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory for intermediates"); goto done; }
+
+    /* global patch denoising: subtract the CLS row, keep positive correlations */
+    for (int i = 0; i < hw; i++)
+        for (int j = 0; j < hw; j++) {
+            float v = corr_raw[(size_t)(1 + i) * T + 1 + j] - corr_raw[1 + j];
+            corr[(size_t)i * hw + j] = v < 0 ? 0.f : v;
+        }
+    ct_gemm(0, 1, hw, n_names, E, logit_scale, img_tokens + E, E, class_emb, E, 0.f, pl, n_names);
+    for (int i = 0; i < hw; i++)
+        for (int n = 0; n < n_names; n++) plt[(size_t)n * hw + i] = pl[(size_t)i * n_names + n];
+    if (p->cls_reweight)
+        ct_gemm(0, 1, 1, n_names, E, logit_scale, img_tokens, E, class_emb, E, 0.f, cls, n_names);
+    st = up_argmax(nt, plt, n_names, h, w, H, W, p->cls_reweight ? cls : NULL, name_label, logits_up, pred_raw, err);
+    if (st) goto done;
+
+    st = ct_dbscan(corr, hw, hw, eps, min_samples, nt, dbl, &nc, err);
+    if (st) goto done;
+    memcpy(pred, pred_raw, HW * sizeof(int32_t));
+    if (nc > 0) {
+        int ch = ratio * h, cw = ratio * w;
+        cmean = ct_calloc((size_t)nc * hw, sizeof(float));          /* [nc x h x w] */
+        cmaps = ct_alloc((size_t)nc * ch * cw, sizeof(float));      /* [nc x ch x cw] */
+        hist = ct_calloc((size_t)nc * L, sizeof(int32_t));          /* [nc x L] */
+        int32_t *cnt = ct_calloc((size_t)nc, sizeof(int32_t));
+        double *acc = ct_calloc((size_t)hw, sizeof(double));
+        if (!cmean || !cmaps || !hist || !cnt || !acc) { free(cnt); free(acc); st = ct_fail(err, CT_ERR_NOMEM, "out of memory for %d clusters", nc); goto done; }
+        for (int c = 0; c < nc; c++) {
+            memset(acc, 0, sizeof(double) * (size_t)hw);
+            for (int i = 0; i < hw; i++) {
+                if (dbl[i] != c) continue;
+                cnt[c]++;
+                const float *row = corr + (size_t)i * hw;
+                for (int j = 0; j < hw; j++) acc[j] += row[j];
+            }
+            for (int j = 0; j < hw; j++) cmean[(size_t)c * hw + j] = (float)(acc[j] / cnt[c]);
+        }
+        free(cnt);
+        free(acc);
+        ct_bilinear(nc, h, w, cmean, ch, cw, cmaps);
+        for (int c = 0; c < nc && !st; c++) st = ct_median_filter(cmaps + (size_t)c * ch * cw, ch, cw, msize, cmaps + (size_t)c * ch * cw, err);
+        if (st) goto done;
+        st = up_argmax(nt, cmaps, nc, ch, cw, H, W, NULL, NULL, NULL, assign, err);
+        if (st) goto done;
+        /* majority vote of the raw labels inside each cluster region; ties go to the smaller label */
+        for (size_t i = 0; i < HW; i++) hist[(size_t)assign[i] * L + pred_raw[i]]++;
+        int32_t *winner = ct_alloc((size_t)nc, sizeof(int32_t));
+        if (!winner) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); goto done; }
+        for (int c = 0; c < nc; c++) {
+            int32_t best = -1, bl = 0;
+            for (int l = 0; l < L; l++)
+                if (hist[(size_t)c * L + l] > best) { best = hist[(size_t)c * L + l]; bl = l; }
+            winner[c] = bl;
+        }
+        for (size_t i = 0; i < HW; i++) pred[i] = winner[assign[i]];
+        free(winner);
+    }
+    memcpy(labels, pred, HW * sizeof(int32_t));
+    if (inter) {
+        ct_intermediates_free(inter);
+        inter->H = H; inter->W = W; inter->h = h; inter->w = w; inter->n_names = n_names; inter->embed_dim = E;
+        inter->n_clusters = nc; inter->eps = eps; inter->min_samples = min_samples;
+        inter->corr = corr; corr = NULL;
+        inter->patch_logits = plt; plt = NULL;
+        inter->logits_up = logits_up; logits_up = NULL;
+        inter->pred_raw = pred_raw; pred_raw = NULL;
+        inter->dbscan_labels = dbl; dbl = NULL;
+        inter->cluster_maps = cmaps; cmaps = NULL;
+        inter->cluster_assign = assign; assign = NULL;
+        inter->pred = pred; pred = NULL;
+    }
+    st = ct_ok(err);
+done:
+    free(corr); free(pl); free(plt); free(cls); free(pred_raw); free(dbl); free(assign); free(pred);
+    free(logits_up); free(cmaps); free(cmean); free(hist);
+    return st;
+}
+
+ct_status ct_segment(const ct_model *m, const float *pixels, int H, int W, const float *class_emb, int n_names,
+                     const int32_t *name_label, const ct_segment_params *p, int32_t *labels, ct_intermediates *inter,
+                     ct_error *err) {
+    if (!m || !pixels || !class_emb || !labels) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_segment: NULL argument");
+    const ct_config *c = ct_model_config(m);
+    if (H <= 0 || W <= 0 || H % c->patch || W % c->patch)
+        return ct_fail(err, CT_ERR_INVALID_ARG, "image size %d x %d is not a positive multiple of the patch size %d", H, W, c->patch);
+    int h = H / c->patch, w = W / c->patch;
+    size_t T = (size_t)h * w + 1;
+    float *tokens = ct_alloc(T * c->embed_dim, sizeof(float)); /* [T x E] */
+    float *corr_raw = ct_alloc(T * T, sizeof(float));         /* [T x T] */
+    float *emb = inter ? ct_alloc((size_t)c->embed_dim, sizeof(float)) : NULL;
+    if (!tokens || !corr_raw || (inter && !emb)) {
+        free(tokens); free(corr_raw); free(emb);
+        return ct_fail(err, CT_ERR_NOMEM, "out of memory for a %d x %d image", H, W);
+    }
+    ct_image_features f = {emb, tokens, corr_raw};
+    ct_status st = ct_encode_image(m, pixels, H, W, p ? p->n_threads : 0, &f, err);
+    if (!st) st = ct_postprocess(tokens, corr_raw, H, W, c->patch, c->embed_dim, c->logit_scale, class_emb, n_names,
+                                 name_label, p, labels, inter, err);
+    if (!st && inter) {
+        inter->image_embedding = emb;
+        inter->img_tokens = tokens;
+        inter->corr_raw = corr_raw;
+        return CT_OK;
+    }
+    free(tokens); free(corr_raw); free(emb);
+    return st;
+}
