@@ -570,7 +570,7 @@ ct_status ct_tokenize_context(const ct_tokenizer *t, const char *text, int32_t *
     int cut = v.n + 2 > (size_t)ctx_len;
     size_t n = cut ? (size_t)ctx_len - 2 : v.n;
     tokens[0] = t->sot;
-    memcpy(tokens + 1, v.ids, n * sizeof(int32_t));
+    if (n) memcpy(tokens + 1, v.ids, n * sizeof(int32_t));
     /* the reference cuts [sot] + ids + [eot] to ctx_len and puts the end token last */
     tokens[1 + n] = t->eot;
     for (size_t i = n + 2; i < (size_t)ctx_len; i++) tokens[i] = 0;

@@ -103,3 +103,25 @@ void ct_tf_finish(const ct_block *b, int r0, int n, int W, int M, float *x, ct_t
     for (int i = 0; i < n; i++)
         for (int j = 0; j < W; j++) xr[(size_t)i * W + j] += b->fc2_b[j];
 }
+
+/* corr [T x T] = sum over heads and q/k/v of cosine similarities / (3 * heads). */
+ct_status ct_tf_correlation_map(const float *qkv, int T, int W, int heads, float *corr, ct_error *err) {
+    int hd = W / heads;
+    float *nm = ct_alloc((size_t)T * 3 * W, sizeof(float)); /* [T x 3W] unit-norm head segments */
+    if (!nm) return ct_fail(err, CT_ERR_NOMEM, "out of memory for the correlation map");
+    for (int t = 0; t < T; t++)
+        for (int s = 0; s < 3 * heads; s++) {
+            const float *src = qkv + (size_t)t * 3 * W + (size_t)s * hd;
+            float *dst = nm + (size_t)t * 3 * W + (size_t)s * hd;
+            double ss = 0;
+            for (int i = 0; i < hd; i++) ss += (double)src[i] * src[i];
+            /* torch.cosine_similarity clamps each norm at eps = 1e-8 */
+            double n = sqrt(ss);
+            float inv = (float)(1.0 / (n > 1e-8 ? n : 1e-8));
+            for (int i = 0; i < hd; i++) dst[i] = src[i] * inv;
+        }
+    ct_gemm(0, 1, T, T, 3 * W, 1.f / (3.f * (float)heads), nm, 3 * W, nm, 3 * W, 0.f, corr, T);
+    free(nm);
+    return CT_OK;
+}
+

@@ -29,4 +29,8 @@ void ct_tf_selfcorr_attention(int W, int heads, int L, ct_tf_work *w);
 /* x += out_proj(att); x += MLP(LN2(x)), for rows [r0, r0+n) (att rows r0.. are used). */
 void ct_tf_finish(const ct_block *b, int r0, int n, int W, int M, float *x, ct_tf_work *w);
 
+/* corr [L x L] = mean over heads of (cos(q,q) + cos(k,k) + cos(v,v)) / 3 for one sequence of
+ * qkv [L x 3W]: one GEMM over the unit-normalised head segments. */
+ct_status ct_tf_correlation_map(const float *qkv, int L, int W, int heads, float *corr, ct_error *err);
+
 #endif

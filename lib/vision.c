@@ -14,27 +14,6 @@
 
 #define CT_MAX_TOKENS (1 + 128 * 128) /* corr_raw alone would be >1 GiB beyond this */
 
-/* corr [T x T] = sum over heads and q/k/v of cosine similarities / (3 * heads). */
-static ct_status correlation_map(const float *qkv, int T, int W, int heads, float *corr, ct_error *err) {
-    int hd = W / heads;
-    float *nm = ct_alloc((size_t)T * 3 * W, sizeof(float)); /* [T x 3W] unit-norm head segments */
-    if (!nm) return ct_fail(err, CT_ERR_NOMEM, "out of memory for the correlation map");
-    for (int t = 0; t < T; t++)
-        for (int s = 0; s < 3 * heads; s++) {
-            const float *src = qkv + (size_t)t * 3 * W + (size_t)s * hd;
-            float *dst = nm + (size_t)t * 3 * W + (size_t)s * hd;
-            double ss = 0;
-            for (int i = 0; i < hd; i++) ss += (double)src[i] * src[i];
-            /* torch.cosine_similarity clamps each norm at eps = 1e-8 */
-            double n = sqrt(ss);
-            float inv = (float)(1.0 / (n > 1e-8 ? n : 1e-8));
-            for (int i = 0; i < hd; i++) dst[i] = src[i] * inv;
-        }
-    ct_gemm(0, 1, T, T, 3 * W, 1.f / (3.f * (float)heads), nm, 3 * W, nm, 3 * W, 0.f, corr, T);
-    free(nm);
-    return CT_OK;
-}
-
 /* x [rows x W] -> ln_post -> projection -> L2-normalised [rows x E] */
 static void head_out(const ct_model *m, int rows, const float *x, float *tmp, float *out) {
     const ct_config *c = &m->cfg;
@@ -95,7 +74,7 @@ ct_status ct_encode_image(const ct_model *m, const float *pixels, int H, int W, 
         const ct_block *b = &m->vblocks[l];
         ct_tf_qkv(b, T, D, x, &wk);
         if (l == L - 2 && out->corr_raw) {
-            st = correlation_map(wk.qkv, T, D, heads, out->corr_raw, err);
+            st = ct_tf_correlation_map(wk.qkv, T, D, heads, out->corr_raw, err);
             if (st) goto done;
         }
         ct_tf_attention(D, heads, 0, T, 0, T, 0, &wk);
