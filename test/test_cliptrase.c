@@ -9,26 +9,35 @@
  * difference can flip an argmax where two logits tie to 1e-6, never a whole region. */
 #include "fixtures.h"
 
+/* Loads case c of an oracle folder (dbscan/ or median/): params.json, the input and the
+ * expected array. Returns 0 when the case does not exist. */
+static int load_case(const char *kind, int c, const char *in_name, const char *out_name, ct_json **params, ct_npy *x, ct_npy *want) {
+    char dir[600], p[700];
+    FMT(dir, "%s/%s/case%d", oracle_dir(), kind, c);
+    FMT(p, "%s/params.json", dir);
+    size_t len;
+    char *txt = slurp(p, &len);
+    if (!txt) return 0;
+    *params = ct_json_parse(txt, len, NULL, 0);
+    free(txt);
+    ct_error err;
+    FMT(p, "%s/%s.npy", dir, in_name);
+    CHECK(ct_npy_load(p, x, &err) == CT_OK, "%s", err.msg);
+    FMT(p, "%s/%s.npy", dir, out_name);
+    CHECK(ct_npy_load(p, want, &err) == CT_OK, "%s", err.msg);
+    CHECK(*params != NULL, "%s case%d: bad params.json", kind, c);
+    return 1;
+}
+
 static void dbscan_oracle_cases(void) {
-    char dir[600];
     int found = 0;
     for (int c = 0; c < 16; c++) {
-        FMT(dir, "%s/dbscan/case%d", oracle_dir(), c);
-        char p[700];
-        FMT(p, "%s/params.json", dir);
-        size_t len;
-        char *txt = slurp(p, &len);
-        if (!txt) continue;
-        found++;
-        ct_json *j = ct_json_parse(txt, len, NULL, 0);
-        free(txt);
+        ct_json *j = NULL;
         ct_npy x = {0}, want = {0};
         ct_error err;
-        FMT(p, "%s/x.npy", dir);
-        CHECK(ct_npy_load(p, &x, &err) == CT_OK, "%s", err.msg);
-        FMT(p, "%s/labels.npy", dir);
-        CHECK(ct_npy_load(p, &want, &err) == CT_OK, "%s", err.msg);
-        if (!x.data || !want.data || !j) continue;
+        if (!load_case("dbscan", c, "x", "labels", &j, &x, &want)) continue;
+        found++;
+        if (!x.data || !want.data || !j) { ct_npy_free(&x); ct_npy_free(&want); ct_json_free(j); continue; }
         int n = (int)x.shape[0], d = (int)x.shape[1];
         int32_t *lab = malloc(sizeof(int32_t) * (size_t)n);
         int nc = -1;
@@ -49,22 +58,12 @@ static void dbscan_oracle_cases(void) {
 static void median_oracle_cases(void) {
     int found = 0;
     for (int c = 0; c < 16; c++) {
-        char dir[600], p[700];
-        FMT(dir, "%s/median/case%d", oracle_dir(), c);
-        FMT(p, "%s/params.json", dir);
-        size_t len;
-        char *txt = slurp(p, &len);
-        if (!txt) continue;
-        found++;
-        ct_json *j = ct_json_parse(txt, len, NULL, 0);
-        free(txt);
+        ct_json *j = NULL;
         ct_npy x = {0}, want = {0};
         ct_error err;
-        FMT(p, "%s/x.npy", dir);
-        CHECK(ct_npy_load(p, &x, &err) == CT_OK, "%s", err.msg);
-        FMT(p, "%s/y.npy", dir);
-        CHECK(ct_npy_load(p, &want, &err) == CT_OK, "%s", err.msg);
-        if (!x.data || !want.data || !j) continue;
+        if (!load_case("median", c, "x", "y", &j, &x, &want)) continue;
+        found++;
+        if (!x.data || !want.data || !j) { ct_npy_free(&x); ct_npy_free(&want); ct_json_free(j); continue; }
         int h = (int)x.shape[0], w = (int)x.shape[1], size = (int)jnum(j, "size", 0);
         float *y = malloc(sizeof(float) * x.numel);
         CHECK(ct_median_filter(x.data, h, w, size, y, &err) == CT_OK, "%s", err.msg);

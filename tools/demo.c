@@ -70,24 +70,28 @@ static void usage(FILE *f) {
             "  -h, --help              this text\n");
 }
 
+/* One-line message on stderr; returns the exit status (1: usage error, 2: runtime error). */
+static int vfail(int rc, const char *fmt, va_list ap) {
+    fprintf(stderr, "demo: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, rc == 1 ? " (see demo --help)\n" : "\n");
+    return rc;
+}
+
 static int usage_error(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "demo: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, " (see demo --help)\n");
+    int rc = vfail(1, fmt, ap);
     va_end(ap);
-    return 1;
+    return rc;
 }
 
 static int runtime_error(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "demo: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
+    int rc = vfail(2, fmt, ap);
     va_end(ap);
-    return 2;
+    return rc;
 }
 
 /* ------------------------------------------------------------- class lists */
