@@ -47,6 +47,7 @@ deps:
 
 test: deps
 	$(MAKE) all $(TEST_BIN)
+	$(MAKE) --no-print-directory symbols
 	sh test/run.sh $(TEST_BIN)
 
 check: test
