@@ -1,6 +1,8 @@
 /* Strict JSON parser (see json.h). Recursive descent with a depth limit. */
 #include "json.h"
 
+#include "textclean.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -62,17 +64,6 @@ static int hex4(jp *p, unsigned *out) {
     return 1;
 }
 
-static size_t put_utf8(char *d, unsigned cp) {
-    if (cp < 0x80) { d[0] = (char)cp; return 1; }
-    if (cp < 0x800) { d[0] = (char)(0xC0 | (cp >> 6)); d[1] = (char)(0x80 | (cp & 63)); return 2; }
-    if (cp < 0x10000) {
-        d[0] = (char)(0xE0 | (cp >> 12)); d[1] = (char)(0x80 | ((cp >> 6) & 63));
-        d[2] = (char)(0x80 | (cp & 63)); return 3;
-    }
-    d[0] = (char)(0xF0 | (cp >> 18)); d[1] = (char)(0x80 | ((cp >> 12) & 63));
-    d[2] = (char)(0x80 | ((cp >> 6) & 63)); d[3] = (char)(0x80 | (cp & 63)); return 4;
-}
-
 /* Parses a string starting at the opening quote. Output is never longer than the input. */
 static char *parse_string(jp *p, size_t *out_len) {
     p->pos++; /* opening quote */
@@ -109,11 +100,11 @@ static char *parse_string(jp *p, size_t *out_len) {
                     p->pos += 2;
                     if (!hex4(p, &lo)) { jfail(p, "bad \\u escape"); free(d); return NULL; }
                     if (lo >= 0xDC00 && lo <= 0xDFFF) cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    else { n += put_utf8(d + n, 0xFFFD); cp = lo; }
+                    else { n += ct_utf8_put(0xFFFD, d + n); cp = lo; }
                 } else cp = 0xFFFD; /* lone surrogate */
             }
             if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0xFFFD;
-            n += put_utf8(d + n, cp); /* "\uXXXX" is 6 bytes, its UTF-8 at most 4 */
+            n += ct_utf8_put(cp, d + n); /* "\uXXXX" is 6 bytes, its UTF-8 at most 4 */
             break;
         }
         default: jfail(p, "bad escape"); free(d); return NULL;

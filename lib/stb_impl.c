@@ -69,20 +69,20 @@ int ct_png_write_gray8(const char *path, int w, int h, const uint8_t *g) {
 
 /* stb_image_write has no 16-bit PNG: write one with stored (uncompressed) DEFLATE blocks. */
 /* bitwise CRC-32: no shared table, so concurrent writers need no synchronisation */
-static uint32_t crc_upd(uint32_t c, const uint8_t *b, size_t n) {
+uint32_t ct_crc32(uint32_t crc, const uint8_t *b, size_t n) {
+    uint32_t c = crc ^ 0xffffffffu;
     for (size_t i = 0; i < n; i++) {
         c ^= b[i];
         for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
     }
-    return c;
+    return c ^ 0xffffffffu;
 }
 static void be32(uint8_t *p, uint32_t v) { p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v; }
 static int chunk(FILE *f, const char *type, const uint8_t *data, uint32_t len) {
     uint8_t hdr[8];
     be32(hdr, len);
     memcpy(hdr + 4, type, 4);
-    uint32_t c = crc_upd(0xffffffffu, (const uint8_t *)type, 4);
-    c = crc_upd(c, data, len) ^ 0xffffffffu;
+    uint32_t c = ct_crc32(ct_crc32(0, (const uint8_t *)type, 4), data, len);
     uint8_t t[4];
     be32(t, c);
     return fwrite(hdr, 1, 8, f) == 8 && (len == 0 || fwrite(data, 1, len, f) == len) && fwrite(t, 1, 4, f) == 4;

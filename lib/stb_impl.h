@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* CRC-32 (IEEE, as gzip and PNG use it), continued from crc (start with 0). */
+uint32_t ct_crc32(uint32_t crc, const uint8_t *p, size_t n);
 /* Raw DEFLATE stream to a malloc'd buffer; NULL on corrupt data. */
 uint8_t *ct_inflate_raw(const uint8_t *src, size_t len, size_t *out_len);
 /* 8-bit RGB decode of an in-memory image (first frame of a GIF); NULL with a reason. */

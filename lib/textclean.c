@@ -266,7 +266,6 @@ static bool nfc(const ct_u32buf *in, ct_u32buf *out) {
     for (size_t i = 0; i < in->n; i++) o += ct_utf8_put(in->cp[i], u + o);
     u[o] = 0;
     utf8proc_uint8_t *r = NULL;
-    /* NUL characters would end utf8proc's string early: map them through verbatim instead */
     utf8proc_ssize_t rl = utf8proc_map((const utf8proc_uint8_t *)u, (utf8proc_ssize_t)o, &r, UTF8PROC_STABLE | UTF8PROC_COMPOSE);
     free(u);
     if (rl < 0) return false;

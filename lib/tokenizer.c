@@ -215,15 +215,6 @@ static ct_status read_file(const char *path, uint8_t **buf, size_t *len, ct_erro
     return CT_OK;
 }
 
-static uint32_t crc32_of(const uint8_t *p, size_t n) {
-    uint32_t c = 0xffffffffu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    }
-    return c ^ 0xffffffffu;
-}
-
 /* RFC 1952 member: header, raw DEFLATE, CRC-32 and size trailer (both checked) */
 static ct_status gunzip(const char *path, const uint8_t *in, size_t len, uint8_t **out, size_t *out_len, ct_error *err) {
     if (len < 18 || in[2] != 8) return ct_fail(err, CT_ERR_FORMAT, "'%s': truncated or not a deflate gzip file", path);
@@ -244,7 +235,7 @@ static ct_status gunzip(const char *path, const uint8_t *in, size_t len, uint8_t
     const uint8_t *tr = in + len - 8;
     uint32_t crc = (uint32_t)tr[0] | ((uint32_t)tr[1] << 8) | ((uint32_t)tr[2] << 16) | ((uint32_t)tr[3] << 24);
     uint32_t isz = (uint32_t)tr[4] | ((uint32_t)tr[5] << 8) | ((uint32_t)tr[6] << 16) | ((uint32_t)tr[7] << 24);
-    if (crc32_of(d, n) != crc || (uint32_t)n != isz) {
+    if (ct_crc32(0, d, n) != crc || (uint32_t)n != isz) {
         free(d);
         return ct_fail(err, CT_ERR_FORMAT, "'%s': gzip checksum mismatch (truncated or corrupt file)", path);
     }
@@ -430,14 +421,12 @@ ct_status ct_tokenizer_load(const char *path, ct_tokenizer **out, ct_error *err)
     if (!path || !out) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_tokenizer_load: NULL argument");
     if (ends_with(path, ".json")) {
         /* merges.txt beside vocab.json */
-        size_t n = strlen(path);
         const char *slash = strrchr(path, '/');
         size_t dir = slash ? (size_t)(slash - path + 1) : 0;
         char *mp = malloc(dir + 16);
         if (!mp) return ct_fail(err, CT_ERR_NOMEM, "out of memory");
         memcpy(mp, path, dir);
         strcpy(mp + dir, "merges.txt");
-        (void)n;
         ct_status st = ct_tokenizer_load_hf(path, mp, out, err);
         free(mp);
         return st;
