@@ -58,6 +58,16 @@ static inline int load_npy(const char *dir, const char *run, const char *file, c
     return 1;
 }
 
+/* Loads a fixture's model.safetensors; NULL (with a failed check naming the fixture) on error. */
+static inline ct_model *load_fixture_model(const fixture *f) {
+    char p[700];
+    FMT(p, "%s/model.safetensors", f->dir);
+    ct_model *m = NULL;
+    ct_error err;
+    if (ct_model_load(p, &m, &err)) CHECK(0, "%s: %s", f->name, err.msg);
+    return m;
+}
+
 /* names of a run: classes then background (pointers into the JSON) */
 static inline int run_names(const ct_json *run, const char **names, int cap, int *n_classes) {
     int n = 0;

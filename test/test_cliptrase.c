@@ -168,11 +168,9 @@ static void end_to_end_from_pixels(void) {
     int nfx = find_fixtures(fx, MAXFX);
     if (!nfx) SKIP("no model fixtures under %s", oracle_dir());
     for (int f = 0; f < nfx; f++) {
-        char p[700];
-        FMT(p, "%s/model.safetensors", fx[f].dir);
-        ct_model *m = NULL;
+        ct_model *m = load_fixture_model(&fx[f]);
+        if (!m) continue;
         ct_error err;
-        if (ct_model_load(p, &m, &err)) { CHECK(0, "%s", err.msg); continue; }
         const ct_json *runs = ct_json_get(fx[f].meta, "runs");
         for (size_t r = 0; runs && r < runs->n; r++) {
             const ct_json *run = &runs->items[r];

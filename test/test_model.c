@@ -21,11 +21,7 @@ static void fixtures_present(void) {
 static void config_matches_meta(void) {
     if (!nfx) SKIP("no fixtures");
     for (int i = 0; i < nfx; i++) {
-        char p[1024];
-        FMT(p, "%s/model.safetensors", fx[i].dir);
-        ct_model *m = NULL;
-        ct_error err;
-        CHECK(ct_model_load(p, &m, &err) == CT_OK, "%s: %s", fx[i].name, err.msg);
+        ct_model *m = load_fixture_model(&fx[i]);
         if (!m) continue;
         const ct_config *c = ct_model_config(m);
         char desc[512];
@@ -54,11 +50,9 @@ static void config_matches_meta(void) {
 static void image_parity(void) {
     if (!nfx) SKIP("no fixtures");
     for (int i = 0; i < nfx; i++) {
-        char p[1024];
-        FMT(p, "%s/model.safetensors", fx[i].dir);
-        ct_model *m = NULL;
+        ct_model *m = load_fixture_model(&fx[i]);
+        if (!m) continue;
         ct_error err;
-        if (ct_model_load(p, &m, &err)) { CHECK(0, "%s", err.msg); continue; }
         const ct_json *runs = ct_json_get(fx[i].meta, "runs");
         for (size_t r = 0; runs && r < runs->n; r++) {
             const char *rn = ct_json_get(&runs->items[r], "name")->str;
@@ -89,10 +83,8 @@ static void text_parity(void) {
     ct_error err;
     if (ct_tokenizer_load(vp, &tok, &err)) SKIP("vocabulary: %s", err.msg);
     for (int i = 0; i < nfx; i++) {
-        char p[1024];
-        FMT(p, "%s/model.safetensors", fx[i].dir);
-        ct_model *m = NULL;
-        if (ct_model_load(p, &m, &err)) { CHECK(0, "%s", err.msg); continue; }
+        ct_model *m = load_fixture_model(&fx[i]);
+        if (!m) continue;
         const ct_json *runs = ct_json_get(fx[i].meta, "runs");
         for (size_t r = 0; runs && r < runs->n; r++) {
             const char *rn = ct_json_get(&runs->items[r], "name")->str;

@@ -19,6 +19,13 @@ static void write_st(const char *hdr, const void *data, size_t dlen) {
     fclose(f);
 }
 
+static void write_bytes(const void *d, size_t n) {
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return;
+    if (n) fwrite(d, 1, n, f);
+    fclose(f);
+}
+
 static ct_status parse(const char *hdr, size_t dlen, ct_error *err) {
     static uint8_t zeros[4096];
     write_st(hdr, zeros, dlen);
@@ -51,21 +58,14 @@ static void header_validation(void) {
         if (c[i].want) CHECK(strstr(err.msg, c[i].msg) != NULL, "case %zu: message '%s' lacks '%s'", i, err.msg, c[i].msg);
     }
     /* empty file, absurd and past-the-end header lengths */
-    FILE *f = fopen(tmp, "wb");
-    fclose(f);
+    write_bytes("", 0);
     ct_st_file sf;
     CHECK(ct_st_open(tmp, &sf, &err) == CT_ERR_FORMAT, "empty: %s", err.msg);
-    uint8_t big[8] = {0, 0, 0, 0x40, 0, 0, 0, 0}; /* 1 GiB header */
-    f = fopen(tmp, "wb");
-    fwrite(big, 1, 8, f);
-    fputs("{}", f);
-    fclose(f);
+    uint8_t big[10] = {0, 0, 0, 0x40, 0, 0, 0, 0, '{', '}'}; /* 1 GiB header */
+    write_bytes(big, sizeof big);
     CHECK(ct_st_open(tmp, &sf, &err) == CT_ERR_FORMAT && strstr(err.msg, "limit"), "absurd header: %s", err.msg);
-    uint8_t past[8] = {100, 0, 0, 0, 0, 0, 0, 0};
-    f = fopen(tmp, "wb");
-    fwrite(past, 1, 8, f);
-    fputs("{}", f);
-    fclose(f);
+    uint8_t past[10] = {100, 0, 0, 0, 0, 0, 0, 0, '{', '}'};
+    write_bytes(past, sizeof past);
     CHECK(ct_st_open(tmp, &sf, &err) == CT_ERR_FORMAT && strstr(err.msg, "past the end"), "past end: %s", err.msg);
     CHECK(ct_st_open("/nonexistent.safetensors", &sf, &err) == CT_ERR_IO, "missing file");
     remove(tmp);
@@ -87,9 +87,7 @@ static void model_errors_name_tensor(void) {
     CHECK(k != NULL, "fixture layout");
     if (k) {
         k[7] = 'X'; /* visual.lX_post.bias */
-        FILE *f = fopen(tmp, "wb");
-        fwrite(buf, 1, len, f);
-        fclose(f);
+        write_bytes(buf, len);
         CHECK(ct_model_load(tmp, &m, &err) == CT_ERR_MISSING && strstr(err.msg, "visual.ln_post.bias"), "missing tensor: %s", err.msg);
         printf("  %s\n", err.msg);
         k[7] = 'l';
@@ -98,9 +96,7 @@ static void model_errors_name_tensor(void) {
     char *s = strstr(buf + 8, "\"text_projection\":{\"dtype\":\"F32\",\"shape\":[64,32]");
     if (s) {
         memcpy(strstr(s, "[64,32]"), "[32,64]", 7);
-        FILE *f = fopen(tmp, "wb");
-        fwrite(buf, 1, len, f);
-        fclose(f);
+        write_bytes(buf, len);
         CHECK(ct_model_load(tmp, &m, &err) == CT_ERR_SHAPE && strstr(err.msg, "text_projection"), "wrong shape: %s", err.msg);
         printf("  %s\n", err.msg);
         memcpy(strstr(s, "[32,64]"), "[64,32]", 7);
@@ -115,9 +111,7 @@ static void model_errors_name_tensor(void) {
         if (b0 >= 0) {
             float nan = NAN;
             memcpy(buf + 8 + hl + b0, &nan, 4);
-            FILE *f = fopen(tmp, "wb");
-            fwrite(buf, 1, len, f);
-            fclose(f);
+            write_bytes(buf, len);
             ct_load_params lp = {1};
             CHECK(ct_model_load_ex(tmp, &lp, &m, &err) == CT_ERR_NONFINITE && strstr(err.msg, "visual.class_embedding"), "nan: %s", err.msg);
             CHECK(ct_model_load(tmp, &m, &err) == CT_OK, "NaN accepted without the check: %s", err.msg);
