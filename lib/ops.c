@@ -3,6 +3,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 void ct_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
@@ -75,37 +76,32 @@ void ct_l2norm_rows(int M, int N, float *x) {
     }
 }
 
-/* PyTorch's source index for align_corners=False (linear modes clamp negatives to 0). */
-static void lin_coeffs(int in, int out, int o, int *i0, int *i1, float *l0, float *l1) {
+/* PyTorch's source index for align_corners=False (linear modes clamp negatives to 0) */
+void ct_bilinear_taps(int in, int out, ct_taps *t) {
     float scale = (float)in / (float)out;
-    float src = scale * ((float)o + 0.5f) - 0.5f;
-    if (src < 0) src = 0;
-    int a = (int)src;
-    int step = a < in - 1 ? 1 : 0;
-    float lam = src - (float)a;
-    *i0 = a;
-    *i1 = a + step;
-    *l1 = lam;
-    *l0 = 1.f - lam;
+    for (int o = 0; o < out; o++) {
+        float src = scale * ((float)o + 0.5f) - 0.5f;
+        if (src < 0) src = 0;
+        int a = (int)src;
+        t[o].i0 = a;
+        t[o].i1 = a + (a < in - 1 ? 1 : 0);
+        t[o].l1 = src - (float)a;
+        t[o].l0 = 1.f - t[o].l1;
+    }
 }
 
-void ct_bilinear(int n, int ih, int iw, const float *x, int oh, int ow, float *y) {
-    for (int oy = 0; oy < oh; oy++) {
-        int y0, y1;
-        float hy0, hy1;
-        lin_coeffs(ih, oh, oy, &y0, &y1, &hy0, &hy1);
-        for (int ox = 0; ox < ow; ox++) {
-            int x0, x1;
-            float wx0, wx1;
-            lin_coeffs(iw, ow, ox, &x0, &x1, &wx0, &wx1);
-            for (int c = 0; c < n; c++) {
-                const float *m = x + (size_t)c * ih * iw;
-                y[((size_t)c * oh + oy) * ow + ox] =
-                    hy0 * (wx0 * m[(size_t)y0 * iw + x0] + wx1 * m[(size_t)y0 * iw + x1]) +
-                    hy1 * (wx0 * m[(size_t)y1 * iw + x0] + wx1 * m[(size_t)y1 * iw + x1]);
-            }
-        }
-    }
+int ct_bilinear(int n, int ih, int iw, const float *x, int oh, int ow, float *y) {
+    ct_taps *ty = malloc(sizeof(ct_taps) * (size_t)oh), *tx = malloc(sizeof(ct_taps) * (size_t)ow);
+    if (!ty || !tx) { free(ty); free(tx); return 0; }
+    ct_bilinear_taps(ih, oh, ty);
+    ct_bilinear_taps(iw, ow, tx);
+    for (int c = 0; c < n; c++)
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++)
+                y[((size_t)c * oh + oy) * ow + ox] = ct_bilinear_at(x + (size_t)c * ih * iw, iw, &ty[oy], &tx[ox]);
+    free(ty);
+    free(tx);
+    return 1;
 }
 
 static void cubic_coeffs(double t, double c[4]) {

@@ -23,9 +23,21 @@ void ct_quick_gelu(size_t n, float *x);
 /* In-place L2 normalisation of each row of x [M x N]; zero rows stay zero. */
 void ct_l2norm_rows(int M, int N, float *x);
 
+/* Bilinear source taps of PyTorch's align_corners=False for each of `out` output indices. */
+typedef struct {
+    int i0, i1;
+    float l0, l1;
+} ct_taps;
+void ct_bilinear_taps(int in, int out, ct_taps *t);
+/* One bilinearly interpolated value of map m (row stride iw), in PyTorch's operation order. */
+static inline float ct_bilinear_at(const float *m, int iw, const ct_taps *ty, const ct_taps *tx) {
+    return ty->l0 * (tx->l0 * m[(size_t)ty->i0 * iw + tx->i0] + tx->l1 * m[(size_t)ty->i0 * iw + tx->i1]) +
+           ty->l1 * (tx->l0 * m[(size_t)ty->i1 * iw + tx->i0] + tx->l1 * m[(size_t)ty->i1 * iw + tx->i1]);
+}
+
 /* PyTorch F.interpolate(mode="bilinear", align_corners=False) of n maps [n x ih x iw] to
- * [n x oh x ow]. */
-void ct_bilinear(int n, int ih, int iw, const float *x, int oh, int ow, float *y);
+ * [n x oh x ow]. Returns 0 when out of memory (y untouched). */
+int ct_bilinear(int n, int ih, int iw, const float *x, int oh, int ow, float *y);
 
 /* PyTorch F.interpolate(mode="bicubic", align_corners=False, scale_factor=(sh, sw)) of a
  * channel-last grid x [ih x iw x C] to y [oh x ow x C] (A = -0.75, borders clamped). */

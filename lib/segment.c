@@ -26,36 +26,12 @@ void ct_intermediates_free(ct_intermediates *x) {
     memset(x, 0, sizeof *x);
 }
 
-/* bilinear source taps of PyTorch's align_corners=False for one output index */
-typedef struct {
-    int i0, i1;
-    float l0, l1;
-} taps;
-
-static void make_taps(int in, int out, taps *t) {
-    float scale = (float)in / (float)out;
-    for (int o = 0; o < out; o++) {
-        float src = scale * ((float)o + 0.5f) - 0.5f;
-        if (src < 0) src = 0;
-        int a = (int)src;
-        t[o].i0 = a;
-        t[o].i1 = a + (a < in - 1 ? 1 : 0);
-        t[o].l1 = src - (float)a;
-        t[o].l0 = 1.f - t[o].l1;
-    }
-}
-
-static inline float interp(const float *m, int iw, const taps *ty, const taps *tx) {
-    return ty->l0 * (tx->l0 * m[(size_t)ty->i0 * iw + tx->i0] + tx->l1 * m[(size_t)ty->i0 * iw + tx->i1]) +
-           ty->l1 * (tx->l0 * m[(size_t)ty->i1 * iw + tx->i0] + tx->l1 * m[(size_t)ty->i1 * iw + tx->i1]);
-}
-
 /* argmax over n maps [n x ih x iw] bilinearly upsampled to H x W, optionally scaled per map;
  * out_map (optional) receives the upsampled maps, lab receives label[argmax] (first maximum) */
 typedef struct {
     const float *maps;
     int n, ih, iw, H, W;
-    const taps *ty, *tx;
+    const ct_taps *ty, *tx;
     const float *scale;   /* [n] or NULL */
     const int32_t *label; /* [n] or NULL (identity) */
     float *out_map;       /* [n x H x W] or NULL */
@@ -70,7 +46,7 @@ static void up_argmax_rows(void *arg, int64_t y0, int64_t y1) {
             float best = -INFINITY;
             int bi = 0;
             for (int c = 0; c < j->n; c++) {
-                float v = interp(j->maps + c * plane, j->iw, &j->ty[y], &j->tx[x]);
+                float v = ct_bilinear_at(j->maps + c * plane, j->iw, &j->ty[y], &j->tx[x]);
                 if (j->scale) v *= j->scale[c];
                 if (j->out_map) j->out_map[c * oplane + (size_t)y * j->W + x] = v;
                 if (v > best || c == 0) { best = v; bi = c; }
@@ -81,10 +57,10 @@ static void up_argmax_rows(void *arg, int64_t y0, int64_t y1) {
 
 static ct_status up_argmax(int n_threads, const float *maps, int n, int ih, int iw, int H, int W, const float *scale,
                            const int32_t *label, float *out_map, int32_t *lab, ct_error *err) {
-    taps *ty = ct_alloc((size_t)H, sizeof(taps)), *tx = ct_alloc((size_t)W, sizeof(taps));
+    ct_taps *ty = ct_alloc((size_t)H, sizeof(ct_taps)), *tx = ct_alloc((size_t)W, sizeof(ct_taps));
     if (!ty || !tx) { free(ty); free(tx); return ct_fail(err, CT_ERR_NOMEM, "out of memory"); }
-    make_taps(ih, H, ty);
-    make_taps(iw, W, tx);
+    ct_bilinear_taps(ih, H, ty);
+    ct_bilinear_taps(iw, W, tx);
     up_argmax_job j = {maps, n, ih, iw, H, W, ty, tx, scale, label, out_map, lab};
     ct_parallel_for(n_threads, H, up_argmax_rows, &j);
     free(ty); free(tx);
@@ -170,7 +146,7 @@ ct_status ct_postprocess(const float *img_tokens, const float *corr_raw, int H, 
         }
         free(cnt);
         free(acc);
-        ct_bilinear(nc, h, w, cmean, ch, cw, cmaps);
+        if (!ct_bilinear(nc, h, w, cmean, ch, cw, cmaps)) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); goto done; }
         for (int c = 0; c < nc && !st; c++) st = ct_median_filter(cmaps + (size_t)c * ch * cw, ch, cw, msize, cmaps + (size_t)c * ch * cw, err);
         if (st) goto done;
         st = up_argmax(nt, cmaps, nc, ch, cw, H, W, NULL, NULL, NULL, assign, err);
