@@ -16,6 +16,8 @@
 
 /* Fill err (if not NULL) and return s. The message is formatted like printf. */
 ct_status ct_fail(ct_error *err, ct_status s, const char *fmt, ...) CT_PRINTF(3, 4);
+/* Prefix err's message (if err is not NULL) with "prefix: " and return s. */
+ct_status ct_fail_prefix(ct_error *err, ct_status s, const char *prefix);
 /* Mark err as success (status CT_OK, empty message). */
 ct_status ct_ok(ct_error *err);
 

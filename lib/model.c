@@ -326,11 +326,9 @@ ct_status ct_model_load_ex(const char *path, const ct_load_params *p, ct_model *
     loader L = {m, err, CT_OK, p ? p->check_finite : 0};
     derive_and_bind(&L);
     if (L.st) {
-        if (err) {
-            char tmp[sizeof err->msg];
-            memcpy(tmp, err->msg, sizeof tmp);
-            ct_fail(err, L.st, "'%s': %s", path, tmp);
-        }
+        char pre[300];
+        snprintf(pre, sizeof pre, "'%.296s'", path);
+        ct_fail_prefix(err, L.st, pre);
         ct_model_free(m);
         return L.st;
     }

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -175,11 +176,9 @@ ct_status ct_st_open(const char *path, ct_st_file *f, ct_error *err) {
     ct_status st = ct_st_parse(map, len, f, err);
     if (st) {
         munmap(map, len);
-        if (err) {
-            char tmp[sizeof err->msg];
-            memcpy(tmp, err->msg, sizeof tmp);
-            ct_fail(err, st, "'%s': %s", path, tmp);
-        }
+        char pre[300];
+        snprintf(pre, sizeof pre, "'%.296s'", path);
+        ct_fail_prefix(err, st, pre);
         return st;
     }
     f->map = map;

@@ -45,6 +45,15 @@ ct_status ct_fail(ct_error *err, ct_status s, const char *fmt, ...) {
     return s;
 }
 
+ct_status ct_fail_prefix(ct_error *err, ct_status s, const char *prefix) {
+    if (err) {
+        char tmp[sizeof err->msg];
+        memcpy(tmp, err->msg, sizeof tmp);
+        ct_fail(err, s, "%s: %s", prefix, tmp);
+    }
+    return s;
+}
+
 ct_status ct_ok(ct_error *err) {
     if (err) {
         err->status = CT_OK;

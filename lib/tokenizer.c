@@ -398,11 +398,7 @@ ct_status ct_tokenizer_load_hf(const char *vocab_json, const char *merges_txt, c
             else st = build_merges(t, lines + first, n, first + 1, err);
         }
     }
-    if (st && err) {
-        char tmp[sizeof err->msg];
-        memcpy(tmp, err->msg, sizeof tmp);
-        ct_fail(err, st, "tokenizer: %s", tmp);
-    }
+    if (st) ct_fail_prefix(err, st, "tokenizer");
     free(lines);
     free(vb);
     free(mb);
@@ -439,11 +435,7 @@ ct_status ct_tokenizer_load(const char *path, ct_tokenizer **out, ct_error *err)
     if (!st) st = load_openai(path, buf, len, t, err);
     free(buf);
     if (st) {
-        if (err && strncmp(err->msg, "tokenizer", 9)) {
-            char tmp[sizeof err->msg];
-            memcpy(tmp, err->msg, sizeof tmp);
-            ct_fail(err, st, "tokenizer: %s", tmp);
-        }
+        if (err && strncmp(err->msg, "tokenizer", 9)) ct_fail_prefix(err, st, "tokenizer");
         ct_tokenizer_free(t);
         return st;
     }
