@@ -266,6 +266,11 @@ ct_status ct_preprocess(const ct_image *img, int size, int crop, int patch, floa
 /* The same, returning the resized 8-bit RGB image [H x W x 3] before normalisation. */
 ct_status ct_resize_for_model(const ct_image *img, int size, int crop, int patch, ct_image **out,
                               ct_error *err);
+/* Labels [H x W] of a model input made by ct_resize_for_model(img, size, crop, ...) back to the
+ * picture's width x height (out [height x width]): nearest neighbour through the resize; with a
+ * crop, picture pixels outside it take the label of the nearest crop edge. */
+ct_status ct_labels_to_image(const int32_t *labels, int H, int W, int width, int height, int size, int crop,
+                             int32_t *out, ct_error *err);
 /* Normalise 8-bit RGB to CLIP input [3 x H x W]. */
 ct_status ct_normalize(const ct_image *img, float **pixels, ct_error *err);
 

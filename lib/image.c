@@ -196,21 +196,30 @@ static int round_half_even_div2(int x) {
     return (q % 2 == 0) ? q : q + 1;
 }
 
+/* Size of the resize before any crop: short side `size`; long side int(size * long / short)
+ * (torchvision) for crops, else the nearest multiple of the patch. */
+static ct_status resized_dims(int w, int h, int size, int crop, int patch, int *nw, int *nh, ct_error *err) {
+    int shrt = w < h ? w : h, lng = w < h ? h : w;
+    int nl;
+    if (crop) {
+        nl = (int)((double)size * lng / shrt);
+    } else {
+        nl = (int)floor((double)size * lng / shrt / patch + 0.5) * patch;
+        if (nl < patch) nl = patch;
+    }
+    if (nl > 8 * 8192) return ct_fail(err, CT_ERR_TOO_LARGE, "aspect ratio %d:%d too extreme", lng, shrt);
+    *nw = w <= h ? size : nl;
+    *nh = w <= h ? nl : size;
+    return CT_OK;
+}
+
 ct_status ct_resize_for_model(const ct_image *img, int size, int crop, int patch, ct_image **out, ct_error *err) {
     if (!img || !out || !img->rgb) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_resize_for_model: NULL argument");
     if (size <= 0 || size > 8192 || patch <= 0) return ct_fail(err, CT_ERR_INVALID_ARG, "size %d must be in [1, 8192]", size);
     if (size % patch) return ct_fail(err, CT_ERR_INVALID_ARG, "size %d is not a multiple of the patch size %d", size, patch);
-    int w = img->width, h = img->height;
-    int shrt = w < h ? w : h, lng = w < h ? h : w;
-    int nl;
-    if (crop) {
-        nl = (int)((double)size * lng / shrt); /* torchvision: int(size * long / short) */
-    } else {
-        nl = (int)floor((double)size * lng / shrt / patch + 0.5) * patch; /* nearest multiple of the patch */
-        if (nl < patch) nl = patch;
-    }
-    if (nl > 8 * 8192) return ct_fail(err, CT_ERR_TOO_LARGE, "aspect ratio %d:%d too extreme", lng, shrt);
-    int nw = w <= h ? size : nl, nh = w <= h ? nl : size;
+    int w = img->width, h = img->height, nw = 0, nh = 0;
+    ct_status st0 = resized_dims(w, h, size, crop, patch, &nw, &nh, err);
+    if (st0) return st0;
     ct_image *r;
     ct_status st;
     if (nw == w && nh == h) st = ct_image_from_rgb(img->rgb, w, h, &r, err);
@@ -253,4 +262,29 @@ ct_status ct_preprocess(const ct_image *img, int size, int crop, int patch, floa
     if (!st) { *pixels = p; *H = r->height; *W = r->width; }
     ct_image_free(r);
     return st;
+}
+
+ct_status ct_labels_to_image(const int32_t *labels, int H, int W, int width, int height, int size, int crop,
+                             int32_t *out, ct_error *err) {
+    if (!labels || !out) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_labels_to_image: NULL argument");
+    if (H <= 0 || W <= 0 || width <= 0 || height <= 0 || (crop && (size != H || size != W)))
+        return ct_fail(err, CT_ERR_INVALID_ARG, "ct_labels_to_image: bad sizes");
+    /* the resize before the crop, and the crop offsets, exactly as the forward path made them */
+    int rw = W, rh = H, top = 0, left = 0;
+    if (crop) {
+        ct_status st = resized_dims(width, height, size, 1, 1, &rw, &rh, err);
+        if (st) return st;
+        top = round_half_even_div2(rh - H);
+        left = round_half_even_div2(rw - W);
+    }
+    for (int y = 0; y < height; y++) {
+        int sy = (int)((y + 0.5) * rh / height) - top;
+        sy = sy < 0 ? 0 : sy >= H ? H - 1 : sy;
+        for (int x = 0; x < width; x++) {
+            int sx = (int)((x + 0.5) * rw / width) - left;
+            sx = sx < 0 ? 0 : sx >= W ? W - 1 : sx;
+            out[(size_t)y * width + x] = labels[(size_t)sy * W + sx];
+        }
+    }
+    return ct_ok(err);
 }

@@ -415,11 +415,6 @@ static int dump(const char *dir, const char *name, const void *data, int is_int,
 
 /* ------------------------------------------------------------- main */
 
-/* torchvision's center-crop offset: Python's round(x / 2), halves to even */
-static int half_even(int x) {
-    int q = x / 2;
-    return (x % 2 == 0 || q % 2 == 0) ? q : q + 1;
-}
 
 enum { OPT_PIXELS = 256, OPT_CLASSES_FILE, OPT_CROP, OPT_EPS, OPT_MINS, OPT_CLSRW, OPT_OVERLAY, OPT_LABELS, OPT_JSON, OPT_DUMP, OPT_NOCACHE };
 
@@ -632,21 +627,7 @@ int main(int argc, char **argv) {
         OH = photo->height;
         full = malloc(sizeof(int32_t) * (size_t)OW * OH);
         if (!full) { rc = runtime_error("out of memory"); goto out; }
-        /* resized (before crop) size, as ct_resize_for_model computed it */
-        int shrt = OW < OH ? OW : OH, lng = OW < OH ? OH : OW, rw, rh;
-        int nl = crop ? (int)((double)size * lng / shrt) : W > H ? W : H;
-        if (crop) { rw = OW <= OH ? size : nl; rh = OW <= OH ? nl : size; }
-        else { rw = W; rh = H; }
-        int top = crop ? half_even(rh - H) : 0, left = crop ? half_even(rw - W) : 0;
-        for (int y = 0; y < OH; y++) {
-            int sy = (int)((y + 0.5) * rh / OH) - top;
-            sy = sy < 0 ? 0 : sy >= H ? H - 1 : sy;
-            for (int x = 0; x < OW; x++) {
-                int sx = (int)((x + 0.5) * rw / OW) - left;
-                sx = sx < 0 ? 0 : sx >= W ? W - 1 : sx;
-                full[(size_t)y * OW + x] = lab[(size_t)sy * W + sx];
-            }
-        }
+        if (ct_labels_to_image(lab, H, W, OW, OH, size, crop, full, &err)) { rc = runtime_error("%s", err.msg); goto out; }
         outlab = full;
     }
     double *share = calloc((size_t)cl.n_labels, sizeof(double));
