@@ -13,7 +13,7 @@ PREFIX ?= /usr/local
 LIB_SRC = $(wildcard lib/*.c)
 LIB_OBJ = $(LIB_SRC:.c=.o)
 LIB = lib/libcliptrase.a
-TOOLS = demo tools/ct-tokenize
+TOOLS = demo tools/ct-tokenize tools/ct-info tools/ct-eval
 TEST_SRC = $(wildcard test/test_*.c)
 TEST_BIN = $(TEST_SRC:.c=)
 BENCH_SRC = $(wildcard bench/bench_*.c)
@@ -29,10 +29,13 @@ $(LIB): $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-demo: tools/demo.c $(LIB)
-	$(CC) $(ALL_CFLAGS) $< -o $@ $(LIB) $(LDLIBS)
+demo: tools/demo.c tools/common.c tools/common.h $(LIB)
+	$(CC) $(ALL_CFLAGS) tools/demo.c tools/common.c -o $@ $(LIB) $(LDLIBS)
 
-tools/ct-tokenize: tools/ct-tokenize.c $(LIB)
+tools/ct-eval: tools/ct-eval.c tools/common.c tools/common.h $(LIB)
+	$(CC) $(ALL_CFLAGS) tools/ct-eval.c tools/common.c -o $@ $(LIB) $(LDLIBS)
+
+tools/%: tools/%.c $(LIB)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(LIB) $(LDLIBS)
 
 test/test_%: test/test_%.c test/harness.h $(LIB)
@@ -55,9 +58,9 @@ check: test
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, in a separate tree.
 asan: deps
 	rm -rf build-asan && mkdir -p build-asan
-	cp -r Makefile include lib tools test build-asan/
+	cp -r Makefile include lib tools test examples docs build-asan/
 	$(MAKE) -C build-asan all $(TEST_BIN) OPT=-O1 EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
-	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CT_ORACLE_DIR=$${CT_ORACLE_DIR:-$(CURDIR)/../shared/oracle} sh test/run.sh $(TEST_BIN)
+	cd build-asan && CT_ASAN=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CT_ORACLE_DIR=$${CT_ORACLE_DIR:-$(CURDIR)/../shared/oracle} sh test/run.sh $(TEST_BIN)
 
 bench: all $(BENCH_BIN)
 	sh bench/run.sh
@@ -67,17 +70,29 @@ symbols: $(LIB)
 	@bad=$$(nm -g --defined-only $(LIB) | awk 'NF==3 {print $$3}' | grep -v '^ct_' || true); \
 	if [ -n "$$bad" ]; then echo "non-ct_ exported symbols:"; echo "$$bad"; exit 1; else echo "exports: all ct_"; fi
 
+# pkg-config file: a static library, so every dependency is in Libs
+cliptrase.pc: Makefile
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+	  'Name: cliptrase' 'Description: training-free open-vocabulary segmentation with CLIP (CLIPtrase)' \
+	  'Version: $(VERSION)' 'Cflags: -I$${includedir}' \
+	  'Libs: -L$${libdir} -lcliptrase $(BLAS_LIBS) -lutf8proc -lm -pthread' > $@
+
+VERSION := $(shell sed -n 's/^\#define CT_VERSION_MAJOR \([0-9]*\)/\1/p;s/^\#define CT_VERSION_MINOR \([0-9]*\)/\1/p;s/^\#define CT_VERSION_PATCH \([0-9]*\)/\1/p' include/cliptrase.h | paste -sd.)
+INSTALLED = lib/libcliptrase.a include/cliptrase.h lib/pkgconfig/cliptrase.pc bin/cliptrase-demo \
+            bin/ct-tokenize bin/ct-info bin/ct-eval
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
+	rm -f cliptrase.pc && $(MAKE) --no-print-directory cliptrase.pc PREFIX=$(PREFIX)
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 include/cliptrase.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 cliptrase.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -m 755 demo $(DESTDIR)$(PREFIX)/bin/cliptrase-demo
-	install -m 755 tools/ct-tokenize $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 tools/ct-tokenize tools/ct-info tools/ct-eval $(DESTDIR)$(PREFIX)/bin/
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/lib/libcliptrase.a $(DESTDIR)$(PREFIX)/include/cliptrase.h \
-	      $(DESTDIR)$(PREFIX)/bin/cliptrase-demo $(DESTDIR)$(PREFIX)/bin/ct-tokenize
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED))
 
 clean:
-	rm -f lib/*.o $(LIB) $(TOOLS) $(TEST_BIN) $(BENCH_BIN)
+	rm -f lib/*.o $(LIB) $(TOOLS) $(TEST_BIN) $(BENCH_BIN) cliptrase.pc
 	rm -rf build-asan

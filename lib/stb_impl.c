@@ -59,6 +59,28 @@ int ct_stb_info(const uint8_t *buf, size_t len, int *w, int *h, int *comp) {
 
 void ct_stb_free(void *p) { stbi_image_free(p); }
 
+uint16_t *ct_stb_decode_gray16(const uint8_t *buf, size_t len, int *w, int *h, const char **why) {
+    int comp = 0;
+    if (len > (size_t)0x7fffffff || !stbi_info_from_memory(buf, (int)len, w, h, &comp)) { *why = "not a readable image"; return NULL; }
+    if (comp != 1) { *why = "not a single-channel (grey) image of label indices"; return NULL; }
+    if ((uint64_t)*w * (uint64_t)*h > (1u << 28)) { *why = "too large"; return NULL; }
+    size_t n = (size_t)*w * (size_t)*h;
+    uint16_t *out = malloc(n * sizeof *out);
+    if (!out) { *why = "out of memory"; return NULL; }
+    if (stbi_is_16_bit_from_memory(buf, (int)len)) {
+        stbi_us *p = stbi_load_16_from_memory(buf, (int)len, w, h, &comp, 1);
+        if (!p) { free(out); *why = stbi_failure_reason(); return NULL; }
+        memcpy(out, p, n * sizeof *out);
+        stbi_image_free(p);
+    } else {
+        stbi_uc *p = stbi_load_from_memory(buf, (int)len, w, h, &comp, 1);
+        if (!p) { free(out); *why = stbi_failure_reason(); return NULL; }
+        for (size_t i = 0; i < n; i++) out[i] = p[i];
+        stbi_image_free(p);
+    }
+    return out;
+}
+
 int ct_png_write_rgb(const char *path, int w, int h, const uint8_t *rgb) {
     return stbi_write_png(path, w, h, 3, rgb, w * 3);
 }

@@ -15,6 +15,9 @@ uint8_t *ct_stb_decode_rgb(const uint8_t *buf, size_t len, int *w, int *h, const
 /* Header-only probe: dimensions without decoding. Returns 0 when the format is not recognised. */
 int ct_stb_info(const uint8_t *buf, size_t len, int *w, int *h, int *comp);
 void ct_stb_free(void *p);
+/* Single-channel (grey, 8- or 16-bit) image as uint16 values [h x w], malloc'd; NULL with a reason
+ * (a palette or colour image is refused: label maps must hold indices). */
+uint16_t *ct_stb_decode_gray16(const uint8_t *buf, size_t len, int *w, int *h, const char **why);
 /* PNG writers: 8-bit RGB, 8-bit grey, 16-bit grey (values host order). 0 on failure. */
 int ct_png_write_rgb(const char *path, int w, int h, const uint8_t *rgb);
 int ct_png_write_gray8(const char *path, int w, int h, const uint8_t *g);

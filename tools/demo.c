@@ -1,6 +1,7 @@
 /* demo: segment an image into classes named on the command line (CLIPtrase).
  * Exit status: 0 success, 1 usage error, 2 runtime error. See --help and README.md. */
 #include "cliptrase.h"
+#include "common.h"
 #include "npy.h"
 #include "stb_impl.h"
 
@@ -24,24 +25,6 @@
 #include <stb/stb_easy_font.h>
 
 #define DEFAULT_MODEL "weights/clip-vit-base-patch16.safetensors"
-
-static int quiet, verbose;
-
-static void progress(const char *fmt, ...) {
-    if (quiet) return;
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "demo: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-}
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -68,230 +51,6 @@ static void usage(FILE *f) {
             "  -q, --quiet             no progress on stderr\n"
             "  -v, --verbose           more detail (model config)\n"
             "  -h, --help              this text\n");
-}
-
-/* One-line message on stderr; returns the exit status (1: usage error, 2: runtime error). */
-static int vfail(int rc, const char *fmt, va_list ap) {
-    fprintf(stderr, "demo: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, rc == 1 ? " (see demo --help)\n" : "\n");
-    return rc;
-}
-
-static int usage_error(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int rc = vfail(1, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-static int runtime_error(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int rc = vfail(2, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-/* ------------------------------------------------------------- class lists */
-
-typedef struct {
-    char **names;     /* every name: class synonyms first, then background names */
-    int32_t *label;   /* label of each name */
-    int n_names, n_names_cap;
-    char **class_title; /* display name of each label (first synonym; "background") */
-    int n_labels;
-} classes;
-
-static int valid_utf8(const char *s) {
-    const unsigned char *u = (const unsigned char *)s;
-    while (*u) {
-        int n = *u < 0x80 ? 1 : (*u >= 0xC2 && *u <= 0xDF) ? 2 : (*u >= 0xE0 && *u <= 0xEF) ? 3 : (*u >= 0xF0 && *u <= 0xF4) ? 4 : 0;
-        if (!n) return 0;
-        for (int k = 1; k < n; k++)
-            if ((u[k] & 0xC0) != 0x80) return 0;
-        u += n;
-    }
-    return 1;
-}
-
-static char *trim(char *s) {
-    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n')) s[--n] = 0;
-    return s;
-}
-
-static int add_name(classes *c, const char *name, int32_t label) {
-    if (c->n_names == c->n_names_cap) {
-        int nc = c->n_names_cap ? c->n_names_cap * 2 : 16;
-        char **nn = realloc(c->names, sizeof(char *) * nc);
-        if (!nn) return 0;
-        c->names = nn;
-        int32_t *nl = realloc(c->label, sizeof(int32_t) * nc);
-        if (!nl) return 0;
-        c->label = nl;
-        c->n_names_cap = nc;
-    }
-    c->names[c->n_names] = strdup(name);
-    c->label[c->n_names] = label;
-    return c->names[c->n_names++] != NULL;
-}
-
-static int add_title(classes *c, const char *t) {
-    char **nt = realloc(c->class_title, sizeof(char *) * (c->n_labels + 1));
-    if (!nt) return 0;
-    c->class_title = nt;
-    c->class_title[c->n_labels] = strdup(t);
-    return c->class_title[c->n_labels++] != NULL;
-}
-
-/* one class spec "a;b;c": returns 1 ok, 0 usage error (message printed) */
-static int add_class(classes *c, char *spec) {
-    char *s = trim(spec);
-    if (!*s) return usage_error("empty class name in the class list"), 0;
-    if (!valid_utf8(s)) return usage_error("class '%s' is not valid UTF-8", s), 0;
-    int label = c->n_labels, first = 1;
-    for (char *save = NULL, *syn = strtok_r(s, ";", &save); syn; syn = strtok_r(NULL, ";", &save)) {
-        char *t = trim(syn);
-        if (!*t) return usage_error("empty synonym in class '%s'", s), 0;
-        if (first && !add_title(c, t)) return usage_error("out of memory"), 0;
-        first = 0;
-        if (!add_name(c, t, label)) return usage_error("out of memory"), 0;
-    }
-    if (first) return usage_error("empty class name in the class list"), 0;
-    return 1;
-}
-
-static int parse_list(classes *c, const char *list, int background) {
-    char *dup = strdup(list);
-    if (!dup) return 0;
-    int ok = 1;
-    if (!background) {
-        /* commas separate classes (a name containing a comma needs --classes-file) */
-        char *p = dup;
-        for (;;) {
-            char *comma = strchr(p, ',');
-            if (comma) *comma = 0;
-            if (!add_class(c, p)) { ok = 0; break; }
-            if (!comma) break;
-            p = comma + 1;
-        }
-    } else {
-        char *p = dup;
-        int label = c->n_labels;
-        if (!add_title(c, "background")) ok = 0;
-        for (; ok;) {
-            char *comma = strchr(p, ',');
-            if (comma) *comma = 0;
-            char *t = trim(p);
-            if (!*t) { usage_error("empty background name"); ok = 0; break; }
-            if (!valid_utf8(t)) { usage_error("background name '%s' is not valid UTF-8", t); ok = 0; break; }
-            if (!add_name(c, t, label)) ok = 0;
-            if (!comma) break;
-            p = comma + 1;
-        }
-    }
-    free(dup);
-    return ok;
-}
-
-static int parse_file(classes *c, const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return usage_error("cannot open classes file '%s': %s", path, strerror(errno)), 0;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    int ok = 1;
-    while (ok && (n = getline(&line, &cap, f)) >= 0) {
-        if ((size_t)n != strlen(line)) { usage_error("NUL byte in '%s'", path); ok = 0; break; }
-        if (!*trim(line)) continue; /* blank lines are allowed */
-        ok = add_class(c, line);
-    }
-    free(line);
-    fclose(f);
-    return ok;
-}
-
-static void free_classes(classes *c) {
-    for (int i = 0; i < c->n_names; i++) free(c->names[i]);
-    for (int i = 0; i < c->n_labels; i++) free(c->class_title[i]);
-    free(c->names); free(c->label); free(c->class_title);
-}
-
-/* ------------------------------------------------------------- embedding cache */
-
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
-    return h;
-}
-
-static uint64_t model_identity(const char *model) {
-    struct stat sb;
-    uint64_t h = 1469598103934665603ull;
-    if (stat(model, &sb) == 0) {
-        h = fnv1a(h, &sb.st_dev, sizeof sb.st_dev);
-        h = fnv1a(h, &sb.st_ino, sizeof sb.st_ino);
-        h = fnv1a(h, &sb.st_size, sizeof sb.st_size);
-        h = fnv1a(h, &sb.st_mtime, sizeof sb.st_mtime);
-    }
-    h = fnv1a(h, model, strlen(model));
-    int n;
-    const char *const *t = ct_default_templates(&n);
-    for (int i = 0; i < n; i++) h = fnv1a(h, t[i], strlen(t[i]) + 1);
-    return h;
-}
-
-static void cache_dir(char *buf, size_t cap) {
-    const char *x = getenv("CT_CACHE_DIR");
-    if (x && *x) { snprintf(buf, cap, "%s", x); return; }
-    x = getenv("XDG_CACHE_HOME");
-    if (x && *x) { snprintf(buf, cap, "%s/cliptrase", x); return; }
-    x = getenv("HOME");
-    if (x && *x) { snprintf(buf, cap, "%s/.cache/cliptrase", x); return; }
-    snprintf(buf, cap, ".ct-cache");
-}
-
-static void cache_path(char *buf, size_t cap, const char *dir, uint64_t model_key, const char *name, int E) {
-    uint64_t h = fnv1a(model_key, name, strlen(name));
-    snprintf(buf, cap, "%s/%016llx-%d.f32", dir, (unsigned long long)h, E);
-}
-
-static int cache_load(const char *path, const char *name, float *out, int E) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    /* file: name length, name, E floats: the name guards against hash collisions */
-    uint32_t nl = 0;
-    int ok = fread(&nl, 4, 1, f) == 1 && nl == strlen(name) && nl < 65536;
-    char *buf = ok ? malloc(nl + 1) : NULL;
-    ok = ok && buf && fread(buf, 1, nl, f) == nl && !memcmp(buf, name, nl);
-    ok = ok && fread(out, sizeof(float), (size_t)E, f) == (size_t)E && fgetc(f) == EOF;
-    free(buf);
-    fclose(f);
-    return ok;
-}
-
-static void mkdirs(const char *dir) {
-    char tmp[1024];
-    snprintf(tmp, sizeof tmp, "%s", dir);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') { *p = 0; mkdir(tmp, 0755); *p = '/'; }
-    mkdir(tmp, 0755);
-}
-
-static void cache_store(const char *dir, const char *path, const char *name, const float *emb, int E) {
-    mkdirs(dir);
-    char tmp[1300];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= sizeof tmp) return;
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return;
-    uint32_t nl = (uint32_t)strlen(name);
-    int ok = fwrite(&nl, 4, 1, f) == 1 && fwrite(name, 1, nl, f) == nl && fwrite(emb, sizeof(float), (size_t)E, f) == (size_t)E;
-    ok = (fclose(f) == 0) && ok;
-    if (ok) rename(tmp, path); /* atomic: concurrent runs never see half a file */
-    else remove(tmp);
 }
 
 /* ------------------------------------------------------------- outputs */
@@ -418,16 +177,8 @@ static int dump(const char *dir, const char *name, const void *data, int is_int,
 
 enum { OPT_PIXELS = 256, OPT_CLASSES_FILE, OPT_CROP, OPT_EPS, OPT_MINS, OPT_CLSRW, OPT_OVERLAY, OPT_LABELS, OPT_JSON, OPT_DUMP, OPT_NOCACHE };
 
-static int parse_int(const char *s, int lo, int hi, int *out) {
-    char *e;
-    errno = 0;
-    long v = strtol(s, &e, 10);
-    if (errno || e == s || *e || v < lo || v > hi) return 0;
-    *out = (int)v;
-    return 1;
-}
-
 int main(int argc, char **argv) {
+    tool_name = "demo";
     const char *model_path = DEFAULT_MODEL, *vocab = NULL, *image_path = NULL, *pixels_path = NULL, *classes_file = NULL;
     const char *out_path = "out.png", *overlay = NULL, *labels_path = NULL, *json_path = NULL, *dump_dir = NULL;
     char *class_list = NULL, *bg_list = NULL;
@@ -497,7 +248,6 @@ int main(int argc, char **argv) {
     double t0 = now(), t_load, t_text, t_image;
     ct_error err;
     ct_model *m = NULL;
-    ct_tokenizer *tok = NULL;
     ct_image *photo = NULL, *resized = NULL;
     float *px = NULL, *emb = NULL;
     int32_t *lab = NULL, *full = NULL;
@@ -540,54 +290,10 @@ int main(int argc, char **argv) {
     int E = cfg->embed_dim;
     emb = malloc(sizeof(float) * (size_t)cl.n_names * E);
     if (!emb) { rc = runtime_error("out of memory"); goto out; }
-    char cdir[900];
-    cache_dir(cdir, sizeof cdir);
-    uint64_t mkey = model_identity(model_path);
-    int *todo = malloc(sizeof(int) * (size_t)cl.n_names), n_todo = 0;
-    if (!todo) { rc = runtime_error("out of memory"); goto out; }
-    for (int i = 0; i < cl.n_names; i++) {
-        char cp[1200];
-        cache_path(cp, sizeof cp, cdir, mkey, cl.names[i], E);
-        if (!no_cache && cache_load(cp, cl.names[i], emb + (size_t)i * E, E)) n_cached++;
-        else todo[n_todo++] = i;
+    if (class_embeddings_cached(m, model_path, vocab, &cl, threads, no_cache, emb, &n_cached, &err)) {
+        rc = runtime_error("%s", err.msg);
+        goto out;
     }
-    if (n_todo) {
-        char vp[1200];
-        if (!vocab) {
-            /* beside the model: vocab.json (+ merges.txt) or bpe_simple_vocab_16e6.txt.gz */
-            const char *slash = strrchr(model_path, '/');
-            int dl = slash ? (int)(slash - model_path + 1) : 0;
-            snprintf(vp, sizeof vp, "%.*svocab.json", dl, model_path);
-            FILE *f = fopen(vp, "rb");
-            if (f) fclose(f);
-            else snprintf(vp, sizeof vp, "%.*sbpe_simple_vocab_16e6.txt.gz", dl, model_path);
-            vocab = vp;
-        }
-        if (ct_tokenizer_load(vocab, &tok, &err)) { free(todo); rc = runtime_error("%s (pass --vocab PATH)", err.msg); goto out; }
-        int nt;
-        ct_default_templates(&nt);
-        progress("encoding %d prompts (%d names x %d templates)%s", n_todo * nt, n_todo, nt, n_cached ? ", the rest from the cache" : "");
-        const char **names = malloc(sizeof(char *) * (size_t)n_todo);
-        float *fresh = malloc(sizeof(float) * (size_t)n_todo * E);
-        int cut = 0;
-        if (!names || !fresh) { free(names); free(fresh); free(todo); rc = runtime_error("out of memory"); goto out; }
-        for (int k = 0; k < n_todo; k++) names[k] = cl.names[todo[k]];
-        ct_status st = ct_class_embeddings_ex(m, tok, names, n_todo, NULL, 0, threads, fresh, &cut, &err);
-        if (!st) {
-            for (int k = 0; k < n_todo; k++) {
-                memcpy(emb + (size_t)todo[k] * E, fresh + (size_t)k * E, sizeof(float) * E);
-                if (!no_cache) {
-                    char cp[1200];
-                    cache_path(cp, sizeof cp, cdir, mkey, names[k], E);
-                    cache_store(cdir, cp, names[k], fresh + (size_t)k * E, E);
-                }
-            }
-            if (cut) fprintf(stderr, "demo: warning: %d prompts were longer than the %d-token context and were cut\n", cut, cfg->context_length);
-        }
-        free(names); free(fresh);
-        if (st) { free(todo); rc = runtime_error("%s", err.msg); goto out; }
-    } else progress("all %d class embeddings from the cache", cl.n_names);
-    free(todo);
     t_text = now();
 
     /* segmentation */
@@ -668,7 +374,6 @@ out:
     ct_npy_free(&pxn);
     free(px); free(emb); free(lab); free(full);
     ct_image_free(photo); ct_image_free(resized);
-    ct_tokenizer_free(tok);
     ct_model_free(m);
     free_classes(&cl);
     return rc;

@@ -1,0 +1,46 @@
+/* A minimal program against the installed library; builds with pkg-config alone:
+ *   cc segment.c $(pkg-config --cflags --libs cliptrase) -o segment
+ *   ./segment MODEL VOCAB IMAGE name1 [name2 ...]
+ * Prints the share of the picture each name covers. Without arguments it prints the version. */
+#include <cliptrase.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+
+int main(int argc, char **argv) {
+    if (argc < 5) {
+        printf("libcliptrase %s\n", ct_version());
+        return argc == 1 ? 0 : 1;
+    }
+    ct_error e;
+    ct_model *m = NULL;
+    ct_tokenizer *t = NULL;
+    ct_image *img = NULL;
+    float *px = NULL, *emb = NULL;
+    int32_t *labels = NULL;
+    int H, W, n = argc - 4, rc = 1;
+    if (ct_model_load(argv[1], &m, &e) || ct_tokenizer_load(argv[2], &t, &e) || ct_image_load(argv[3], &img, &e)) goto fail;
+    const ct_config *c = ct_model_config(m);
+    emb = malloc(sizeof(float) * (size_t)n * c->embed_dim);
+    if (!emb || ct_class_embeddings(m, t, (const char *const *)argv + 4, n, NULL, 0, 0, emb, &e)) goto fail;
+    if (ct_preprocess(img, c->image_size, 0, c->patch, &px, &H, &W, &e)) goto fail;
+    labels = malloc(sizeof(int32_t) * (size_t)H * W);
+    ct_segment_params sp;
+    ct_segment_params_default(&sp);
+    if (!labels || ct_segment(m, px, H, W, emb, n, NULL, &sp, labels, NULL, &e)) goto fail;
+    for (int k = 0; k < n; k++) {
+        size_t cnt = 0;
+        for (size_t i = 0; i < (size_t)H * W; i++) cnt += labels[i] == k;
+        printf("%s\t%.4f\n", argv[4 + k], (double)cnt / ((double)H * W));
+    }
+    rc = 0;
+    goto done;
+fail:
+    fprintf(stderr, "segment: %s\n", e.msg);
+done:
+    free(labels); free(px); free(emb);
+    ct_image_free(img);
+    ct_tokenizer_free(t);
+    ct_model_free(m);
+    return rc;
+}
