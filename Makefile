@@ -19,7 +19,7 @@ TEST_BIN = $(TEST_SRC:.c=)
 BENCH_SRC = $(wildcard bench/bench_*.c)
 BENCH_BIN = $(BENCH_SRC:.c=)
 
-.PHONY: all test check deps asan bench clean install uninstall symbols
+.PHONY: all test check deps asan bench clean install uninstall symbols fuzz fuzz-run valgrind
 all: $(LIB) $(TOOLS)
 
 lib/%.o: lib/%.c include/cliptrase.h $(wildcard lib/*.h)
@@ -62,6 +62,22 @@ asan: deps
 	$(MAKE) -C build-asan all $(TEST_BIN) OPT=-O1 EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
 	cd build-asan && CT_ASAN=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CT_ORACLE_DIR=$${CT_ORACLE_DIR:-$(CURDIR)/../shared/oracle} sh test/run.sh $(TEST_BIN)
 
+# libFuzzer targets (clang) with ASan+UBSan in build-fuzz/; `make fuzz-run FUZZ_SECONDS=600`
+# runs each on a copy of the seed corpus in test/fuzz/seeds (plus oracle files when present).
+FUZZ_TARGETS = safetensors tokenizer vocab image
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+fuzz: deps
+	rm -rf build-fuzz && mkdir -p build-fuzz
+	cp -r Makefile include lib build-fuzz/
+	$(MAKE) -C build-fuzz lib/libcliptrase.a CC=clang OPT=-O1 EXTRA_CFLAGS="-fsanitize=fuzzer-no-link $(FUZZ_FLAGS)"
+	for t in $(FUZZ_TARGETS); do \
+	  clang -std=c11 -D_GNU_SOURCE -O1 -g -Iinclude -Ilib $(FUZZ_FLAGS) -fsanitize=fuzzer test/fuzz/fuzz_$$t.c \
+	    -o build-fuzz/fuzz_$$t build-fuzz/lib/libcliptrase.a $(LDLIBS) || exit 1; done
+
+fuzz-run: fuzz
+	sh test/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 bench: all $(BENCH_BIN)
 	sh bench/run.sh
 
@@ -95,4 +111,4 @@ uninstall:
 
 clean:
 	rm -f lib/*.o $(LIB) $(TOOLS) $(TEST_BIN) $(BENCH_BIN) cliptrase.pc
-	rm -rf build-asan
+	rm -rf build-asan build-fuzz

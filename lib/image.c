@@ -61,8 +61,11 @@ ct_status ct_image_load(const char *path, ct_image **out, ct_error *err) {
     fclose(f);
     if (got != (size_t)len) { free(buf); return ct_fail(err, CT_ERR_IO, "short read on '%s'", path); }
     int w = 0, h = 0, comp = 0;
-    if (!ct_stb_info(buf, got, &w, &h, &comp)) {
+    const char *why = "unknown";
+    if (!ct_stb_info(buf, got, &w, &h, &comp, &why)) {
         free(buf);
+        if (why && strstr(why, "large"))
+            return ct_fail(err, CT_ERR_TOO_LARGE, "'%s' announces an image too large to decode (limit %u pixels)", path, CT_MAX_IMAGE_PIXELS);
         return ct_fail(err, CT_ERR_FORMAT, "'%s' is not a readable JPEG, PNG, BMP, TGA or GIF image", path);
     }
     if (w <= 0 || h <= 0) { free(buf); return ct_fail(err, CT_ERR_FORMAT, "'%s' has size %d x %d", path, w, h); }
@@ -70,7 +73,6 @@ ct_status ct_image_load(const char *path, ct_image **out, ct_error *err) {
         free(buf);
         return ct_fail(err, CT_ERR_TOO_LARGE, "'%s' is %d x %d pixels, above the %u-pixel limit", path, w, h, CT_MAX_IMAGE_PIXELS);
     }
-    const char *why = "unknown";
     uint8_t *px = ct_stb_decode_rgb(buf, got, &w, &h, &why);
     free(buf);
     if (!px) return ct_fail(err, CT_ERR_FORMAT, "cannot decode '%s': %s", path, why);

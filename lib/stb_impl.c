@@ -52,9 +52,28 @@ uint8_t *ct_stb_decode_rgb(const uint8_t *buf, size_t len, int *w, int *h, const
     return p;
 }
 
-int ct_stb_info(const uint8_t *buf, size_t len, int *w, int *h, int *comp) {
+int ct_stb_info(const uint8_t *buf, size_t len, int *w, int *h, int *comp, const char **why) {
+    *why = "file too large";
     if (len > (size_t)0x7fffffff) return 0;
-    return stbi_info_from_memory(buf, (int)len, w, h, comp);
+    /* PNG and JPEG are probed on their own so that the reason ("too large") survives; the generic
+     * probe tries every format in turn and keeps only the last format's complaint */
+    stbi__context s;
+    stbi__start_mem(&s, buf, (int)len);
+    int ok;
+    if (stbi__png_test(&s)) {
+        stbi__start_mem(&s, buf, (int)len);
+        ok = stbi__png_info(&s, w, h, comp);
+    } else {
+        stbi__start_mem(&s, buf, (int)len);
+        if (stbi__jpeg_test(&s)) {
+            stbi__start_mem(&s, buf, (int)len);
+            ok = stbi__jpeg_info(&s, w, h, comp);
+        } else {
+            ok = stbi_info_from_memory(buf, (int)len, w, h, comp);
+        }
+    }
+    if (!ok) *why = stbi_failure_reason();
+    return ok;
 }
 
 void ct_stb_free(void *p) { stbi_image_free(p); }

@@ -12,8 +12,9 @@ uint32_t ct_crc32(uint32_t crc, const uint8_t *p, size_t n);
 uint8_t *ct_inflate_raw(const uint8_t *src, size_t len, size_t *out_len);
 /* 8-bit RGB decode of an in-memory image (first frame of a GIF); NULL with a reason. */
 uint8_t *ct_stb_decode_rgb(const uint8_t *buf, size_t len, int *w, int *h, const char **why);
-/* Header-only probe: dimensions without decoding. Returns 0 when the format is not recognised. */
-int ct_stb_info(const uint8_t *buf, size_t len, int *w, int *h, int *comp);
+/* Header-only probe: dimensions without decoding. Returns 0 (with a reason) when the header is
+ * not recognised or announces more than stb_image decodes (1 GiB of pixels). */
+int ct_stb_info(const uint8_t *buf, size_t len, int *w, int *h, int *comp, const char **why);
 void ct_stb_free(void *p);
 /* Single-channel (grey, 8- or 16-bit) image as uint16 values [h x w], malloc'd; NULL with a reason
  * (a palette or colour image is refused: label maps must hold indices). */

@@ -5,6 +5,15 @@
  * normalisation is one float division and subtraction: 1e-6. */
 #include "fixtures.h"
 
+#if defined(__GNUC__)
+#pragma GCC diagnostic ignored "-Wmissing-prototypes"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#endif
+#define STB_IMAGE_WRITE_STATIC
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb/stb_image_write.h>
+
 #define MAXFX 16
 
 static void resize_matches_reference(void) {
@@ -82,7 +91,70 @@ static void bad_images(void) {
     ct_image_free(img);
 }
 
+static void write_raw(const char *p, const void *d, size_t n) {
+    FILE *f = fopen(p, "wb");
+    if (f) { fwrite(d, 1, n, f); fclose(f); }
+}
+
+/* truncated and corrupted JPEG/PNG files: an error or a decoded image, never a crash */
+static void truncated_and_corrupt(void) {
+    enum { W = 48, H = 40 };
+    static uint8_t rgb[W * H * 3];
+    for (int i = 0; i < W * H * 3; i++) rgb[i] = (uint8_t)(i * 7 + (i / 97) * 13);
+    const char *png = "/tmp/ct_t.png", *jpg = "/tmp/ct_t.jpg", *cut = "/tmp/ct_cut.bin";
+    CHECK(stbi_write_png(png, W, H, 3, rgb, W * 3) && stbi_write_jpg(jpg, W, H, 3, rgb, 90), "writing test images");
+    const char *files[2] = {png, jpg};
+    for (int k = 0; k < 2; k++) {
+        size_t len;
+        char *buf = slurp(files[k], &len);
+        ct_image *img = NULL;
+        ct_error err;
+        CHECK(ct_image_load(files[k], &img, &err) == CT_OK && img->width == W && img->height == H, "%s: %s", files[k], err.msg);
+        ct_image_free(img);
+        int errors = 0, decoded = 0;
+        for (size_t n = 0; buf && n < len; n += 1 + len / 64) { /* every prefix length, coarsely */
+            write_raw(cut, buf, n);
+            img = NULL;
+            ct_status st = ct_image_load(cut, &img, &err);
+            CHECK(st == CT_OK || st == CT_ERR_FORMAT, "%s cut at %zu: status %s", files[k], n, ct_status_str(st));
+            if (st == CT_OK) { decoded++; CHECK(img && img->width == W, "partial decode size"); }
+            else { errors++; CHECK(img == NULL && err.msg[0], "output touched or no message"); }
+            ct_image_free(img);
+        }
+        for (size_t n = 8; buf && n < len; n += 1 + len / 48) { /* flipped bytes */
+            buf[n] ^= 0x5a;
+            write_raw(cut, buf, len);
+            img = NULL;
+            ct_status st = ct_image_load(cut, &img, &err);
+            CHECK(st == CT_OK || st == CT_ERR_FORMAT, "%s flipped at %zu: %s", files[k], n, ct_status_str(st));
+            ct_image_free(img);
+            buf[n] ^= 0x5a;
+        }
+        printf("  %s: truncations: %d refused, %d decoded partially\n", k ? "jpeg" : "png", errors, decoded);
+        free(buf);
+    }
+    remove(png); remove(jpg); remove(cut);
+}
+
+/* a PNG header announcing 20,000 x 20,000 is refused before any pixel is decoded */
+static void huge_dimensions_refused(void) {
+    static const uint8_t hdr[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+                                  0, 0, 0x4e, 0x20, 0, 0, 0x4e, 0x20, 8, 2, 0, 0, 0, 0, 0, 0, 0,
+                                  0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82};
+    write_raw("/tmp/ct_huge.png", hdr, sizeof hdr);
+    ct_image *img = NULL;
+    ct_error err;
+    CHECK(ct_image_load("/tmp/ct_huge.png", &img, &err) == CT_ERR_TOO_LARGE && !img, "20000x20000: %s", err.msg);
+    printf("  %s\n", err.msg);
+    remove("/tmp/ct_huge.png");
+    uint8_t px[3] = {1, 2, 3};
+    CHECK(ct_image_from_rgb(px, 20000, 20000, &img, &err) == CT_ERR_TOO_LARGE, "from_rgb 20000x20000");
+    CHECK(ct_image_from_rgb(px, 0, 5, &img, &err) == CT_ERR_INVALID_ARG, "zero width");
+}
+
 int main(void) {
+    RUN(truncated_and_corrupt);
+    RUN(huge_dimensions_refused);
     RUN(resize_matches_reference);
     RUN(bad_images);
     DONE();
