@@ -19,7 +19,7 @@ TEST_BIN = $(TEST_SRC:.c=)
 BENCH_SRC = $(wildcard bench/bench_*.c)
 BENCH_BIN = $(BENCH_SRC:.c=)
 
-.PHONY: all test check deps asan bench clean install uninstall symbols fuzz fuzz-run valgrind
+.PHONY: all test check deps asan bench clean install uninstall symbols fuzz fuzz-run valgrind tsan
 all: $(LIB) $(TOOLS)
 
 lib/%.o: lib/%.c include/cliptrase.h $(wildcard lib/*.h)
@@ -78,6 +78,23 @@ fuzz: deps
 fuzz-run: fuzz
 	sh test/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
+# The demo path under valgrind: any definite leak or memory error fails.
+ORACLE ?= $(or $(CT_ORACLE_DIR),../shared/oracle)
+valgrind: all
+	valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 \
+	  ./demo -q --no-cache -m $(ORACLE)/tiny_f32_openai/model.safetensors -V $(ORACLE)/vocab.json \
+	  -i $(ORACLE)/tiny_f32_openai/crop64/image.png -c 'cat;kitten,dog' -b grass -s 64 --crop \
+	  -o /tmp/ct-valgrind.png --labels /tmp/ct-valgrind-labels.png --json /tmp/ct-valgrind.json
+	@echo "valgrind: no leaks or memory errors on the demo path"
+
+# The threading test under ThreadSanitizer. OpenBLAS is not instrumented, so its own worker
+# threads are kept out (one BLAS thread); the library's threads and shared model are checked.
+tsan: deps
+	rm -rf build-tsan && mkdir -p build-tsan
+	cp -r Makefile include lib tools test build-tsan/
+	$(MAKE) -C build-tsan test/test_threads OPT=-O1 EXTRA_CFLAGS="-fsanitize=thread"
+	cd build-tsan && OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 CT_ORACLE_DIR=$${CT_ORACLE_DIR:-$(CURDIR)/../shared/oracle} ./test/test_threads
+
 bench: all $(BENCH_BIN)
 	sh bench/run.sh
 
@@ -111,4 +128,4 @@ uninstall:
 
 clean:
 	rm -f lib/*.o $(LIB) $(TOOLS) $(TEST_BIN) $(BENCH_BIN) cliptrase.pc
-	rm -rf build-asan build-fuzz
+	rm -rf build-asan build-fuzz build-tsan

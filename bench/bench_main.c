@@ -2,7 +2,9 @@
  *   1. attention kernels (CLIPtrase last-block self-correlation attention, second-to-last
  *      correlation map) at ViT-B/16 head shapes vs a naive reference, GFLOP/s and share of sgemm;
  *   2. sgemm probe on encoder shapes;
- *   3. tokenizer throughput: ADE20K-847 names x 80 templates. */
+ *   3. end to end on ViT-B/16 random weights (tools/ct-random-weights): model load, image forward
+ *      and full segmentation at 224/336/448/896, text encoding per class (80 templates), peak RSS;
+ *   4. tokenizer throughput: ADE20K-847 names x 80 templates. */
 #include "cliptrase.h"
 #include "ops.h"
 #include "transformer.h"
@@ -12,6 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static double now(void) {
     struct timespec ts;
@@ -101,6 +107,101 @@ static void run_tok(void *p) {
     for (int i = 0; i < a->n; i++) ct_tokenize_context(a->tok, a->prompts[i], t, 77, NULL, NULL);
 }
 
+typedef struct {
+    const ct_model *m;
+    const float *px, *emb;
+    int H, W, seg;
+} e2e_arg;
+
+static void run_e2e(void *p) {
+    e2e_arg *a = p;
+    const ct_config *c = ct_model_config(a->m);
+    if (a->seg) {
+        int32_t *lab = malloc(sizeof(int32_t) * a->H * a->W);
+        ct_segment(a->m, a->px, a->H, a->W, a->emb, 8, NULL, NULL, lab, NULL, NULL);
+        free(lab);
+    } else {
+        float *e = malloc(sizeof(float) * c->embed_dim);
+        ct_image_features f = {e, NULL, NULL};
+        ct_encode_image(a->m, a->px, a->H, a->W, 0, &f, NULL);
+        free(e);
+    }
+}
+
+typedef struct { const char *path; } load_arg;
+static void run_load(void *p) {
+    ct_model *m;
+    if (!ct_model_load(((load_arg *)p)->path, &m, NULL)) ct_model_free(m);
+}
+
+typedef struct { const ct_model *m; const ct_tokenizer *t; } text_arg;
+static void run_text(void *p) {
+    text_arg *a = p;
+    float e[1024];
+    const char *name[] = {"golden retriever"};
+    ct_class_embeddings(a->m, a->t, name, 1, NULL, 0, 0, e, NULL);
+}
+
+/* peak RSS (MiB) of one segmentation at side s, in a fresh child process */
+static double child_peak_rss(const char *path, int s) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        ct_model *m;
+        if (ct_model_load(path, &m, NULL)) _exit(1);
+        float *px = calloc((size_t)3 * s * s, sizeof(float)), emb[8 * 512] = {0};
+        for (int i = 0; i < 8 * 512; i += 513) emb[i] = 1;
+        e2e_arg a = {m, px, emb, s, s, 1};
+        run_e2e(&a);
+        _exit(0);
+    }
+    int st;
+    struct rusage ru;
+    if (pid < 0 || wait4(pid, &st, 0, &ru) < 0) return -1;
+    return ru.ru_maxrss / 1024.0;
+}
+
+static void end_to_end(const char *od) {
+    const char *path = "/tmp/ct_bench_b16.safetensors";
+    printf("\n3. end to end, ViT-B/16 random weights (F32, Hugging Face names), median of %d\n", REPS);
+    if (access(path, R_OK) != 0 && system("tools/ct-random-weights --arch B/16 --naming hf --dtype F32 -o /tmp/ct_bench_b16.safetensors") != 0) {
+        printf("  skipped: cannot make %s\n", path);
+        return;
+    }
+    load_arg la = {path};
+    printf("  model load (mmap, F32): %.1f ms\n", median_time(run_load, &la, REPS) * 1e3);
+    ct_model *m;
+    if (ct_model_load(path, &m, NULL)) return;
+    float emb[8 * 512] = {0};
+    for (int i = 0; i < 8 * 512; i += 513) emb[i] = 1;
+    printf("  %-6s %14s %18s\n", "side", "image fwd s", "segmentation s");
+    int sides[] = {224, 336, 448, 896};
+    for (int k = 0; k < 4; k++) {
+        int s = sides[k];
+        float *px = malloc(sizeof(float) * 3 * s * s);
+        for (int i = 0; i < 3 * s * s; i++) px[i] = (float)((i * 7919) % 1000) / 500.f - 1.f;
+        e2e_arg a = {m, px, emb, s, s, 0};
+        int reps = s >= 896 ? 3 : REPS;
+        double tf = median_time(run_e2e, &a, reps);
+        a.seg = 1;
+        double ts = median_time(run_e2e, &a, reps);
+        printf("  %-6d %14.3f %18.3f\n", s, tf, ts);
+        free(px);
+    }
+    char vp[1024];
+    snprintf(vp, sizeof vp, "%s/bpe_simple_vocab_16e6.txt.gz", od);
+    ct_tokenizer *t;
+    if (!ct_tokenizer_load(vp, &t, NULL)) {
+        text_arg ta = {m, t};
+        printf("  text: one class, 80 templates: %.3f s\n", median_time(run_text, &ta, REPS));
+        ct_tokenizer_free(t);
+    }
+    ct_model_free(m);
+    struct stat sb;
+    double wmb = stat(path, &sb) == 0 ? sb.st_size / 1048576.0 : 0;
+    printf("  peak RSS of one segmentation (fresh process): 224: %.0f MiB, 448: %.0f MiB (F32 weight file: %.0f MiB)\n",
+           child_peak_rss(path, 224), child_peak_rss(path, 448), wmb);
+}
+
 int main(void) {
     const char *od = getenv("CT_ORACLE_DIR");
     if (!od || !*od) od = "../shared/oracle";
@@ -135,7 +236,9 @@ int main(void) {
     for (int k = 0; k < 6; k++)
         printf("  %4d x %4d x %4d: %.1f\n", shapes[k][0], shapes[k][1], shapes[k][2], sgemm_gflops(shapes[k][0], shapes[k][1], shapes[k][2]));
 
-    printf("\n3. tokenizer: ADE20K-847 names x 80 templates\n");
+    end_to_end(od);
+
+    printf("\n4. tokenizer: ADE20K-847 names x 80 templates\n");
     char p[1024];
     snprintf(p, sizeof p, "%s/bpe_simple_vocab_16e6.txt.gz", od);
     ct_tokenizer *tok;

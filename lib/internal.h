@@ -14,6 +14,14 @@
 #define CT_PRINTF(a, b)
 #endif
 
+/* Hot loops are compiled for AVX-512, AVX2 and baseline x86-64 and chosen at load time from the
+ * CPU (GCC/Clang function multiversioning); elsewhere they are plain functions. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(CT_NO_CLONES)
+#define CT_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CT_VECTOR_CLONES
+#endif
+
 /* Fill err (if not NULL) and return s. The message is formatted like printf. */
 ct_status ct_fail(ct_error *err, ct_status s, const char *fmt, ...) CT_PRINTF(3, 4);
 /* Prefix err's message (if err is not NULL) with "prefix: " and return s. */

@@ -1,6 +1,8 @@
 /* Dense kernels. BLAS is reached through ct_gemm only. */
 #include "ops.h"
 
+#include "internal.h"
+
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -28,40 +30,76 @@ void ct_linear(int M, int N, int K, const float *x, int ldx, const float *W, int
         }
 }
 
-void ct_layernorm(int M, int N, const float *x, const float *g, const float *b, float *y) {
-    for (int i = 0; i < M; i++) {
-        const float *r = x + (size_t)i * N;
-        float *o = y + (size_t)i * N;
-        double s = 0;
-        for (int j = 0; j < N; j++) s += r[j];
-        float mean = (float)(s / N);
-        double v = 0;
-        for (int j = 0; j < N; j++) {
-            double d = r[j] - mean;
-            v += d * d;
-        }
-        float inv = (float)(1.0 / sqrt(v / N + 1e-5));
-        for (int j = 0; j < N; j++) o[j] = (r[j] - mean) * inv * g[j] + b[j];
+/* rows of large problems go to threads; small ones are not worth a thread start */
+static int split(int n_threads, double work) { return work < 65536.0 ? 1 : n_threads; }
+
+typedef struct {
+    const float *x, *g, *b;
+    float *y;
+    int N, ld;
+    size_t n;
+} row_job;
+
+CT_VECTOR_CLONES static void layernorm_row(const float *r, const float *g, const float *b, float *o, int N) {
+    double s = 0;
+    for (int j = 0; j < N; j++) s += r[j];
+    float mean = (float)(s / N);
+    double v = 0;
+    for (int j = 0; j < N; j++) {
+        double d = r[j] - mean;
+        v += d * d;
     }
+    float inv = (float)(1.0 / sqrt(v / N + 1e-5));
+    for (int j = 0; j < N; j++) o[j] = (r[j] - mean) * inv * g[j] + b[j];
 }
 
-void ct_softmax_rows(int M, int N, float *x, int ld) {
-    for (int i = 0; i < M; i++) {
-        float *r = x + (size_t)i * ld;
-        float mx = -INFINITY;
-        for (int j = 0; j < N; j++) mx = r[j] > mx ? r[j] : mx;
-        float s = 0.f;
-        for (int j = 0; j < N; j++) {
-            r[j] = expf(r[j] - mx);
-            s += r[j];
-        }
-        float inv = 1.f / s;
-        for (int j = 0; j < N; j++) r[j] *= inv;
-    }
+static void layernorm_range(void *arg, int64_t r0, int64_t r1) {
+    row_job *j = arg;
+    for (int64_t i = r0; i < r1; i++) layernorm_row(j->x + (size_t)i * j->N, j->g, j->b, j->y + (size_t)i * j->N, j->N);
 }
 
-void ct_quick_gelu(size_t n, float *x) {
-    for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.f + expf(-1.702f * x[i]));
+void ct_layernorm(int M, int N, const float *x, const float *g, const float *b, float *y, int n_threads) {
+    row_job j = {x, g, b, y, N, N, 0};
+    ct_parallel_for(split(n_threads, (double)M * N), M, layernorm_range, &j);
+}
+
+CT_VECTOR_CLONES static void softmax_row(float *r, int N) {
+    float mx = -INFINITY;
+    for (int j = 0; j < N; j++) mx = r[j] > mx ? r[j] : mx;
+    if (mx == -INFINITY) mx = 0; /* a fully masked row stays NaN-free: all zeros */
+    float s = 0.f;
+    for (int j = 0; j < N; j++) {
+        r[j] = ct_expf(r[j] - mx);
+        s += r[j];
+    }
+    float inv = 1.f / s;
+    for (int j = 0; j < N; j++) r[j] *= inv;
+}
+
+static void softmax_range(void *arg, int64_t r0, int64_t r1) {
+    row_job *j = arg;
+    for (int64_t i = r0; i < r1; i++) softmax_row(j->y + (size_t)i * j->ld, j->N);
+}
+
+void ct_softmax_rows(int M, int N, float *x, int ld, int n_threads) {
+    row_job j = {NULL, NULL, NULL, x, N, ld, 0};
+    ct_parallel_for(split(n_threads, (double)M * N), M, softmax_range, &j);
+}
+
+CT_VECTOR_CLONES static void gelu_block(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.f + ct_expf(-1.702f * x[i]));
+}
+
+static void gelu_range(void *arg, int64_t b0, int64_t b1) {
+    row_job *j = arg;
+    size_t s = (size_t)b0 * 4096, e = (size_t)b1 * 4096;
+    if (e > j->n) e = j->n;
+    gelu_block(j->y + s, e - s);
+}
+
+void ct_quick_gelu(size_t n, float *x, int n_threads) {
+    row_job j = {NULL, NULL, NULL, x, 0, 0, n};
+    ct_parallel_for(split(n_threads, (double)n), (int64_t)((n + 4095) / 4096), gelu_range, &j);
 }
 
 void ct_l2norm_rows(int M, int N, float *x) {

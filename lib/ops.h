@@ -14,12 +14,30 @@ void ct_gemm(int transA, int transB, int M, int N, int K, float alpha, const flo
 void ct_linear(int M, int N, int K, const float *x, int ldx, const float *W, int ldw,
                const float *b, float *y, int ldy);
 
+/* The loops below split their rows over n_threads (<= 0: all cores) when the work is large;
+ * every row is computed the same way whatever the split, so results do not depend on it. */
+
 /* Row-wise LayerNorm (eps 1e-5, biased variance) of x [M x N] into y (may alias x). */
-void ct_layernorm(int M, int N, const float *x, const float *g, const float *b, float *y);
+void ct_layernorm(int M, int N, const float *x, const float *g, const float *b, float *y, int n_threads);
 /* In-place softmax of each row of x [M x N] (row stride ld). */
-void ct_softmax_rows(int M, int N, float *x, int ld);
+void ct_softmax_rows(int M, int N, float *x, int ld, int n_threads);
 /* In-place QuickGELU: x * sigmoid(1.702 x). */
-void ct_quick_gelu(size_t n, float *x);
+void ct_quick_gelu(size_t n, float *x, int n_threads);
+/* exp(x) to about 2 ulp, written so that loops calling it vectorise (Cody-Waite reduction and a
+ * degree-6 polynomial, as Cephes' expf); inputs are clamped to [-87.3, 88.7]. */
+static inline float ct_expf(float x) {
+    x = x < -87.3365448f ? -87.3365448f : x > 88.7228394f ? 88.7228394f : x;
+    float fx = x * 1.44269504088896341f;
+    float r = (fx + 12582912.0f) - 12582912.0f; /* round to nearest without a library call */
+    x = x - r * 0.693359375f + r * 2.12194440e-4f;
+    float z = x * x;
+    float y = ((((1.9875691500e-4f * x + 1.3981999507e-3f) * x + 8.3334519073e-3f) * x + 4.1665795894e-2f) * x +
+               1.6666665459e-1f) * x + 5.0000001201e-1f;
+    y = y * z + x + 1.0f;
+    union { unsigned u; float f; } p;
+    p.u = (unsigned)((int)r + 127) << 23;
+    return y * p.f;
+}
 /* In-place L2 normalisation of each row of x [M x N]; zero rows stay zero. */
 void ct_l2norm_rows(int M, int N, float *x);
 

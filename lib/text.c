@@ -42,7 +42,7 @@ static void text_attn_range(void *arg, int64_t s0, int64_t s1) {
                     mx = p[t] > mx ? p[t] : mx;
                 }
                 float sum = 0.f;
-                for (int t = 0; t <= i; t++) { p[t] = expf(p[t] - mx); sum += p[t]; }
+                for (int t = 0; t <= i; t++) { p[t] = ct_expf(p[t] - mx); sum += p[t]; }
                 float inv = 1.f / sum;
                 float *o = ob + (size_t)i * W + h * hd;
                 for (int e = 0; e < hd; e++) o[e] = 0.f;
@@ -66,7 +66,7 @@ static ct_status encode_packed(const ct_model *m, const int32_t *tokens, int n, 
     int R = 0;
     for (int i = 0; i < n; i++) { start[i] = R; R += len[i]; }
     ct_tf_work wk;
-    ct_status st = ct_tf_work_alloc(&wk, R, D, M, 1, 1, err);
+    ct_status st = ct_tf_work_alloc(&wk, R, D, M, 1, n_threads, err);
     float *x = ct_alloc((size_t)R * D, sizeof(float));       /* [R x D] */
     float *eot = ct_alloc((size_t)n * D, sizeof(float));     /* [n x D] */
     if (st || !x || !eot) {
@@ -87,7 +87,7 @@ static ct_status encode_packed(const ct_model *m, const int32_t *tokens, int n, 
         ct_tf_finish(b, 0, R, D, M, x, &wk);
     }
     for (int i = 0; i < n; i++) memcpy(eot + (size_t)i * D, x + (size_t)(start[i] + len[i] - 1) * D, sizeof(float) * D);
-    ct_layernorm(n, D, eot, m->ln_final_w, m->ln_final_b, eot);
+    ct_layernorm(n, D, eot, m->ln_final_w, m->ln_final_b, eot, n_threads);
     if (m->tproj_t) ct_gemm(0, 1, n, c->embed_dim, D, 1.f, eot, D, m->tproj, D, 0.f, out, c->embed_dim);
     else ct_gemm(0, 0, n, c->embed_dim, D, 1.f, eot, D, m->tproj, c->embed_dim, 0.f, out, c->embed_dim);
     st = ct_ok(err);

@@ -14,7 +14,7 @@ ct_status ct_tf_work_alloc(ct_tf_work *w, int R, int W, int M, int maxlen, int n
     w->n_threads = n_threads < 1 ? 1 : n_threads;
     size_t hidw = (size_t)(M > W ? M : W);
     size_t ns;
-    if (!ct_size3((size_t)w->n_threads, 2 * CT_ATTN_CHUNK, (size_t)maxlen, 1, &ns))
+    if (!ct_size3(1, 2 * CT_ATTN_CHUNK, (size_t)maxlen, 1, &ns))
         return ct_fail(err, CT_ERR_NOMEM, "attention scratch size overflows");
     w->xn = ct_alloc((size_t)R * W, sizeof(float));
     w->qkv = ct_alloc((size_t)R * 3 * W, sizeof(float));
@@ -34,7 +34,7 @@ void ct_tf_work_free(ct_tf_work *w) {
 }
 
 void ct_tf_qkv(const ct_block *b, int R, int W, const float *x, ct_tf_work *w) {
-    ct_layernorm(R, W, x, b->ln1_w, b->ln1_b, w->xn);
+    ct_layernorm(R, W, x, b->ln1_w, b->ln1_b, w->xn, w->n_threads);
     if (b->qkv_packed) {
         ct_linear(R, 3 * W, W, w->xn, W, b->q_w, W, b->q_b, w->qkv, 3 * W);
     } else {
@@ -59,7 +59,7 @@ void ct_tf_attention(int W, int heads, int row0, int L, int q0, int q1, int caus
             if (causal)
                 for (int i = 0; i < cn; i++)
                     for (int j = c0 + i + 1; j < nk; j++) S[(size_t)i * nk + j] = -INFINITY;
-            ct_softmax_rows(cn, nk, S, nk);
+            ct_softmax_rows(cn, nk, S, nk, w->n_threads);
             ct_gemm(0, 0, cn, hd, nk, 1.f, S, nk, V, ld, 0.f, w->att + (size_t)(row0 + c0) * W + h * hd, W);
         }
     }
@@ -77,7 +77,7 @@ void ct_tf_selfcorr_attention(int W, int heads, int L, ct_tf_work *w) {
                 const float *X = w->qkv + which * W + h * hd; /* q, k or v of this head */
                 float *dst = which == 0 ? Acc : S;
                 ct_gemm(0, 1, cn, L, hd, scale, X + (size_t)c0 * ld, ld, X, ld, 0.f, dst, L);
-                ct_softmax_rows(cn, L, dst, L);
+                ct_softmax_rows(cn, L, dst, L, w->n_threads);
                 if (which) {
                     size_t n = (size_t)cn * L;
                     for (size_t i = 0; i < n; i++) Acc[i] += S[i];
@@ -95,9 +95,9 @@ void ct_tf_finish(const ct_block *b, int r0, int n, int W, int M, float *x, ct_t
     size_t nw = (size_t)n * W;
     for (size_t i = 0; i < nw; i++) xr[i] += tmp[i];
     float *xn = w->xn + (size_t)r0 * W;
-    ct_layernorm(n, W, xr, b->ln2_w, b->ln2_b, xn);
+    ct_layernorm(n, W, xr, b->ln2_w, b->ln2_b, xn, w->n_threads);
     ct_linear(n, M, W, xn, W, b->fc1_w, W, b->fc1_b, tmp, M);
-    ct_quick_gelu((size_t)n * M, tmp);
+    ct_quick_gelu((size_t)n * M, tmp, w->n_threads);
     /* the second MLP product accumulates straight into the residual stream */
     ct_gemm(0, 1, n, W, M, 1.f, tmp, M, b->fc2_w, M, 1.f, xr, W);
     for (int i = 0; i < n; i++)

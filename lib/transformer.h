@@ -8,12 +8,12 @@
 
 /* Activations for R rows of width W, MLP width M, sequences up to maxlen tokens. */
 typedef struct {
-    int R, W, M, maxlen, n_threads;
+    int R, W, M, maxlen, n_threads; /* n_threads: for the row loops (softmax, norms, GELU) */
     float *xn;     /* [R x W]   layer-norm output */
     float *qkv;    /* [R x 3W]  q | k | v, heads contiguous inside each */
     float *att;    /* [R x W]   attention output before out_proj */
     float *hid;    /* [R x max(M, W)] MLP hidden / out_proj result */
-    float *scores; /* [n_threads x CHUNK x maxlen] (x2 for the CLIPtrase sum) */
+    float *scores; /* [2 x CHUNK x maxlen]: scores and the CLIPtrase sum */
 } ct_tf_work;
 
 ct_status ct_tf_work_alloc(ct_tf_work *w, int R, int W, int M, int maxlen, int n_threads, ct_error *err);

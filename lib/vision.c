@@ -15,9 +15,9 @@
 #define CT_MAX_TOKENS (1 + 128 * 128) /* corr_raw alone would be >1 GiB beyond this */
 
 /* x [rows x W] -> ln_post -> projection -> L2-normalised [rows x E] */
-static void head_out(const ct_model *m, int rows, const float *x, float *tmp, float *out) {
+static void head_out(const ct_model *m, int rows, const float *x, float *tmp, float *out, int n_threads) {
     const ct_config *c = &m->cfg;
-    ct_layernorm(rows, c->vision_width, x, m->ln_post_w, m->ln_post_b, tmp);
+    ct_layernorm(rows, c->vision_width, x, m->ln_post_w, m->ln_post_b, tmp, n_threads);
     if (m->vproj_t) ct_gemm(0, 1, rows, c->embed_dim, c->vision_width, 1.f, tmp, c->vision_width, m->vproj, c->vision_width, 0.f, out, c->embed_dim);
     else ct_gemm(0, 0, rows, c->embed_dim, c->vision_width, 1.f, tmp, c->vision_width, m->vproj, c->embed_dim, 0.f, out, c->embed_dim);
     ct_l2norm_rows(rows, c->embed_dim, out);
@@ -37,7 +37,7 @@ ct_status ct_encode_image(const ct_model *m, const float *pixels, int H, int W, 
     if (n_threads <= 0) n_threads = ct_default_threads();
 
     ct_tf_work wk;
-    ct_status st = ct_tf_work_alloc(&wk, T, D, M, T, 1, err);
+    ct_status st = ct_tf_work_alloc(&wk, T, D, M, T, n_threads, err);
     if (st) return st;
     float *x = ct_alloc((size_t)T * D, sizeof(float));      /* [T x D] residual stream */
     float *patches = ct_alloc((size_t)np * pp, sizeof(float)); /* [hw x 3pp] */
@@ -67,7 +67,7 @@ ct_status ct_encode_image(const ct_model *m, const float *pixels, int H, int W, 
         pgrid = pos;
     }
     for (size_t i = 0; i < (size_t)np * D; i++) x[D + i] += pgrid[i];
-    ct_layernorm(T, D, x, m->ln_pre_w, m->ln_pre_b, x);
+    ct_layernorm(T, D, x, m->ln_pre_w, m->ln_pre_b, x, n_threads);
 
     int L = c->vision_layers;
     for (int l = 0; l < L - 1; l++) {
@@ -86,12 +86,12 @@ ct_status ct_encode_image(const ct_model *m, const float *pixels, int H, int W, 
         memcpy(xc, x, sizeof(float) * D);
         ct_tf_attention(D, heads, 0, T, 0, 1, 0, &wk);
         ct_tf_finish(last, 0, 1, D, M, xc, &wk);
-        head_out(m, 1, xc, tmp, out->image_embedding);
+        head_out(m, 1, xc, tmp, out->image_embedding, n_threads);
     }
     if (out->img_tokens) {
         ct_tf_selfcorr_attention(D, heads, T, &wk);
         ct_tf_finish(last, 0, T, D, M, x, &wk);
-        head_out(m, T, x, tmp, out->img_tokens);
+        head_out(m, T, x, tmp, out->img_tokens, n_threads);
     }
     st = ct_ok(err);
 done:
