@@ -68,7 +68,7 @@ FUZZ_TARGETS = safetensors tokenizer vocab image
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 fuzz: deps
-	rm -rf build-fuzz && mkdir -p build-fuzz
+	mkdir -p build-fuzz
 	cp -r Makefile include lib build-fuzz/
 	$(MAKE) -C build-fuzz lib/libcliptrase.a CC=clang OPT=-O1 EXTRA_CFLAGS="-fsanitize=fuzzer-no-link $(FUZZ_FLAGS)"
 	for t in $(FUZZ_TARGETS); do \

@@ -51,7 +51,7 @@ typedef struct {
 } attn_arg;
 
 static void run_selfcorr(void *p) { attn_arg *a = p; ct_tf_selfcorr_attention(a->W, a->heads, a->T, a->wk); }
-static void run_corr(void *p) { attn_arg *a = p; ct_tf_correlation_map(a->wk->qkv, a->T, a->W, a->heads, a->corr, NULL); }
+static void run_corr(void *p) { attn_arg *a = p; ct_tf_correlation_map(a->wk->qkv, a->T, a->W, a->heads, a->corr, 0, NULL); }
 
 /* naive reference: per head, per row, three softmax rows, then the weighted sum of v */
 static void run_naive(void *p) {
@@ -85,7 +85,7 @@ static void run_naive(void *p) {
 }
 
 typedef struct { int M, N, K; float *A, *B, *C; } gemm_arg;
-static void run_gemm(void *p) { gemm_arg *g = p; ct_gemm(0, 1, g->M, g->N, g->K, 1.f, g->A, g->K, g->B, g->K, 0.f, g->C, g->N); }
+static void run_gemm(void *p) { gemm_arg *g = p; ct_gemm(0, 1, g->M, g->N, g->K, 1.f, g->A, g->K, g->B, g->K, 0.f, g->C, g->N, 0); }
 
 static double sgemm_gflops(int M, int N, int K) {
     gemm_arg g = {M, N, K, malloc(sizeof(float) * (size_t)M * K), malloc(sizeof(float) * (size_t)N * K), malloc(sizeof(float) * (size_t)M * N)};

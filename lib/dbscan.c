@@ -63,7 +63,7 @@ ct_status ct_dbscan(const float *x, int n, int d, float eps, int min_samples, in
     double eps2 = (double)eps * (double)eps;
     for (int r0 = 0; r0 < n; r0 += ROWS) {
         int rn = n - r0 < ROWS ? n - r0 : ROWS;
-        ct_gemm(0, 1, rn, n, d, 1.f, x + (size_t)r0 * d, d, x, d, 0.f, g, n);
+        ct_gemm(0, 1, rn, n, d, 1.f, x + (size_t)r0 * d, d, x, d, 0.f, g, n, n_threads);
         for (int a = 0; a < rn; a++) {
             int i = r0 + a;
             const float *gr = g + (size_t)a * n;

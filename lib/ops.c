@@ -1,6 +1,8 @@
 /* Dense kernels. BLAS is reached through ct_gemm only. */
 #include "ops.h"
 
+#include "gemm.h"
+
 #include "internal.h"
 
 #include <cblas.h>
@@ -9,20 +11,23 @@
 #include <string.h>
 
 void ct_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
-             const float *B, int ldb, float beta, float *C, int ldc) {
+             const float *B, int ldb, float beta, float *C, int ldc, int n_threads) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) { /* BLAS leaves C untouched for K == 0 only when beta == 1 */
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.f ? 0.f : beta * C[(size_t)i * ldc + j];
         return;
     }
+    if (ct_gemm_kernel() == CT_GEMM_AVX512 &&
+        ct_gemm_avx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, n_threads))
+        return;
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void ct_linear(int M, int N, int K, const float *x, int ldx, const float *W, int ldw,
-               const float *b, float *y, int ldy) {
-    ct_gemm(0, 1, M, N, K, 1.f, x, ldx, W, ldw, 0.f, y, ldy);
+               const float *b, float *y, int ldy, int n_threads) {
+    ct_gemm(0, 1, M, N, K, 1.f, x, ldx, W, ldw, 0.f, y, ldy, n_threads);
     if (b)
         for (int i = 0; i < M; i++) {
             float *r = y + (size_t)i * ldy;

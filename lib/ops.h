@@ -6,13 +6,15 @@
 
 /* C[M x N] = alpha * op(A) * op(B) + beta * C, row-major with leading dimensions.
  * op(A) is A [M x K] (transA = 0) or A^T with A [K x M]; op(B) is B [K x N] or B^T with
- * B [N x K]. The only place the library calls BLAS. */
+ * B [N x K]. The one entry point to matrix products: the library's AVX-512 kernel where the CPU
+ * has it (n_threads <= 0: all cores), else OpenBLAS (its own thread pool); CT_KERNEL=blas
+ * forces OpenBLAS. */
 void ct_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
-             const float *B, int ldb, float beta, float *C, int ldc);
+             const float *B, int ldb, float beta, float *C, int ldc, int n_threads);
 
 /* y[M x N] (ldy) = x[M x K] (ldx) * W^T + b, W [N x K] (ldw), b [N] or NULL. */
 void ct_linear(int M, int N, int K, const float *x, int ldx, const float *W, int ldw,
-               const float *b, float *y, int ldy);
+               const float *b, float *y, int ldy, int n_threads);
 
 /* The loops below split their rows over n_threads (<= 0: all cores) when the work is large;
  * every row is computed the same way whatever the split, so results do not depend on it. */

@@ -115,11 +115,11 @@ ct_status ct_postprocess(const float *img_tokens, const float *corr_raw, int H, 
             float v = corr_raw[(size_t)(1 + i) * T + 1 + j] - corr_raw[1 + j];
             corr[(size_t)i * hw + j] = v < 0 ? 0.f : v;
         }
-    ct_gemm(0, 1, hw, n_names, E, logit_scale, img_tokens + E, E, class_emb, E, 0.f, pl, n_names);
+    ct_gemm(0, 1, hw, n_names, E, logit_scale, img_tokens + E, E, class_emb, E, 0.f, pl, n_names, nt);
     for (int i = 0; i < hw; i++)
         for (int n = 0; n < n_names; n++) plt[(size_t)n * hw + i] = pl[(size_t)i * n_names + n];
     if (p->cls_reweight)
-        ct_gemm(0, 1, 1, n_names, E, logit_scale, img_tokens, E, class_emb, E, 0.f, cls, n_names);
+        ct_gemm(0, 1, 1, n_names, E, logit_scale, img_tokens, E, class_emb, E, 0.f, cls, n_names, nt);
     st = up_argmax(nt, plt, n_names, h, w, H, W, p->cls_reweight ? cls : NULL, name_label, logits_up, pred_raw, err);
     if (st) goto done;
 

@@ -44,8 +44,39 @@ uint8_t *ct_inflate_raw(const uint8_t *src, size_t len, size_t *out_len) {
     return (uint8_t *)r;
 }
 
+/* stb_image 2.27 (Debian's) writes past a 257-entry array when a JPEG Huffman table declares more
+ * than 256 codes (found by fuzz_image). Every DHT segment of the file is checked first: marker
+ * segments are walked, and entropy-coded data is skipped up to the next real marker. */
+static int jpeg_tables_sane(const uint8_t *b, size_t n) {
+    if (n < 4 || b[0] != 0xFF || b[1] != 0xD8) return 1; /* not a JPEG: nothing to check */
+    size_t p = 2;
+    while (p + 4 <= n) {
+        if (b[p] != 0xFF) { p++; continue; }
+        uint8_t m = b[p + 1];
+        if (m == 0xFF || m == 0x00 || (m >= 0xD0 && m <= 0xD7) || m == 0x01) { p++; continue; }
+        if (m == 0xD9) return 1;
+        size_t seg = ((size_t)b[p + 2] << 8) | b[p + 3];
+        if (m == 0xC4) {
+            /* read as stb does: the declared length, and zeros past the end of the file */
+            size_t q = p + 4, end = p + 2 + seg;
+            while (q < end) {
+                unsigned total = 0;
+                for (size_t i = 0; i < 16; i++) total += q + 1 + i < n ? b[q + 1 + i] : 0;
+                if (total > 256) return 0;
+                q += 17 + total;
+            }
+        }
+        if (seg < 2 || p + 2 + seg > n) return 1; /* truncated: stb stops there */
+        p += 2 + seg;
+        if (m == 0xDA) /* skip the entropy-coded scan */
+            while (p + 1 < n && !(b[p] == 0xFF && b[p + 1] != 0x00 && !(b[p + 1] >= 0xD0 && b[p + 1] <= 0xD7))) p++;
+    }
+    return 1;
+}
+
 uint8_t *ct_stb_decode_rgb(const uint8_t *buf, size_t len, int *w, int *h, const char **why) {
     if (len > (size_t)0x7fffffff) { *why = "file too large"; return NULL; }
+    if (!jpeg_tables_sane(buf, len)) { *why = "corrupt JPEG Huffman table"; return NULL; }
     int comp = 0;
     uint8_t *p = stbi_load_from_memory(buf, (int)len, w, h, &comp, 3);
     if (!p) *why = stbi_failure_reason();
@@ -80,6 +111,7 @@ void ct_stb_free(void *p) { stbi_image_free(p); }
 
 uint16_t *ct_stb_decode_gray16(const uint8_t *buf, size_t len, int *w, int *h, const char **why) {
     int comp = 0;
+    if (!jpeg_tables_sane(buf, len)) { *why = "corrupt JPEG Huffman table"; return NULL; }
     if (len > (size_t)0x7fffffff || !stbi_info_from_memory(buf, (int)len, w, h, &comp)) { *why = "not a readable image"; return NULL; }
     if (comp != 1) { *why = "not a single-channel (grey) image of label indices"; return NULL; }
     if ((uint64_t)*w * (uint64_t)*h > (1u << 28)) { *why = "too large"; return NULL; }

@@ -88,8 +88,8 @@ static ct_status encode_packed(const ct_model *m, const int32_t *tokens, int n, 
     }
     for (int i = 0; i < n; i++) memcpy(eot + (size_t)i * D, x + (size_t)(start[i] + len[i] - 1) * D, sizeof(float) * D);
     ct_layernorm(n, D, eot, m->ln_final_w, m->ln_final_b, eot, n_threads);
-    if (m->tproj_t) ct_gemm(0, 1, n, c->embed_dim, D, 1.f, eot, D, m->tproj, D, 0.f, out, c->embed_dim);
-    else ct_gemm(0, 0, n, c->embed_dim, D, 1.f, eot, D, m->tproj, c->embed_dim, 0.f, out, c->embed_dim);
+    if (m->tproj_t) ct_gemm(0, 1, n, c->embed_dim, D, 1.f, eot, D, m->tproj, D, 0.f, out, c->embed_dim, n_threads);
+    else ct_gemm(0, 0, n, c->embed_dim, D, 1.f, eot, D, m->tproj, c->embed_dim, 0.f, out, c->embed_dim, n_threads);
     st = ct_ok(err);
 done:
     free(start); free(x); free(eot);

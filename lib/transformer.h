@@ -31,6 +31,6 @@ void ct_tf_finish(const ct_block *b, int r0, int n, int W, int M, float *x, ct_t
 
 /* corr [L x L] = mean over heads of (cos(q,q) + cos(k,k) + cos(v,v)) / 3 for one sequence of
  * qkv [L x 3W]: one GEMM over the unit-normalised head segments. */
-ct_status ct_tf_correlation_map(const float *qkv, int L, int W, int heads, float *corr, ct_error *err);
+ct_status ct_tf_correlation_map(const float *qkv, int L, int W, int heads, float *corr, int n_threads, ct_error *err);
 
 #endif

@@ -18,8 +18,8 @@
 static void head_out(const ct_model *m, int rows, const float *x, float *tmp, float *out, int n_threads) {
     const ct_config *c = &m->cfg;
     ct_layernorm(rows, c->vision_width, x, m->ln_post_w, m->ln_post_b, tmp, n_threads);
-    if (m->vproj_t) ct_gemm(0, 1, rows, c->embed_dim, c->vision_width, 1.f, tmp, c->vision_width, m->vproj, c->vision_width, 0.f, out, c->embed_dim);
-    else ct_gemm(0, 0, rows, c->embed_dim, c->vision_width, 1.f, tmp, c->vision_width, m->vproj, c->embed_dim, 0.f, out, c->embed_dim);
+    if (m->vproj_t) ct_gemm(0, 1, rows, c->embed_dim, c->vision_width, 1.f, tmp, c->vision_width, m->vproj, c->vision_width, 0.f, out, c->embed_dim, n_threads);
+    else ct_gemm(0, 0, rows, c->embed_dim, c->vision_width, 1.f, tmp, c->vision_width, m->vproj, c->embed_dim, 0.f, out, c->embed_dim, n_threads);
     ct_l2norm_rows(rows, c->embed_dim, out);
 }
 
@@ -56,7 +56,7 @@ ct_status ct_encode_image(const ct_model *m, const float *pixels, int H, int W, 
                     memcpy(dst + (ch * p + ky) * p, src, sizeof(float) * p);
                 }
         }
-    ct_gemm(0, 1, np, D, pp, 1.f, patches, pp, m->patch_w, pp, 0.f, x + D, D);
+    ct_gemm(0, 1, np, D, pp, 1.f, patches, pp, m->patch_w, pp, 0.f, x + D, D, n_threads);
     for (int i = 0; i < D; i++) x[i] = m->class_emb[i] + m->vpos[i];
     const float *pgrid = m->vpos + D;
     if (h != c->grid || w != c->grid) {
@@ -74,7 +74,7 @@ ct_status ct_encode_image(const ct_model *m, const float *pixels, int H, int W, 
         const ct_block *b = &m->vblocks[l];
         ct_tf_qkv(b, T, D, x, &wk);
         if (l == L - 2 && out->corr_raw) {
-            st = ct_tf_correlation_map(wk.qkv, T, D, heads, out->corr_raw, err);
+            st = ct_tf_correlation_map(wk.qkv, T, D, heads, out->corr_raw, n_threads, err);
             if (st) goto done;
         }
         ct_tf_attention(D, heads, 0, T, 0, T, 0, &wk);

@@ -152,7 +152,32 @@ static void huge_dimensions_refused(void) {
     CHECK(ct_image_from_rgb(px, 0, 5, &img, &err) == CT_ERR_INVALID_ARG, "zero width");
 }
 
+#include <dirent.h>
+
+/* every input the fuzzers found a problem with stays a test (run it under make asan) */
+static void fuzz_regressions(void) {
+    DIR *d = opendir("test/fuzz/regress");
+    if (!d) SKIP("test/fuzz/regress not in this tree");
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char p[600];
+        FMT(p, "test/fuzz/regress/%s", e->d_name);
+        ct_image *img = NULL;
+        ct_error err;
+        ct_status st = ct_image_load(p, &img, &err);
+        CHECK(st == CT_OK || st == CT_ERR_FORMAT || st == CT_ERR_TOO_LARGE, "%s: %s", p, ct_status_str(st));
+        if (st) printf("  %s: %s\n", e->d_name, err.msg);
+        ct_image_free(img);
+        n++;
+    }
+    closedir(d);
+    CHECK(n > 0, "no regression inputs");
+}
+
 int main(void) {
+    RUN(fuzz_regressions);
     RUN(truncated_and_corrupt);
     RUN(huge_dimensions_refused);
     RUN(resize_matches_reference);
