@@ -6,6 +6,7 @@
  *      and full segmentation at 224/336/448/896, text encoding per class (80 templates), peak RSS;
  *   4. tokenizer throughput: ADE20K-847 names x 80 templates. */
 #include "cliptrase.h"
+#include "gemm.h"
 #include "ops.h"
 #include "transformer.h"
 
@@ -205,8 +206,11 @@ static void end_to_end(const char *od) {
 int main(void) {
     const char *od = getenv("CT_ORACLE_DIR");
     if (!od || !*od) od = "../shared/oracle";
+    int k0 = ct_gemm_kernel();
+    ct_gemm_set_kernel(CT_GEMM_BLAS);
     double probe = sgemm_gflops(1024, 1024, 1024);
-    printf("sgemm probe (OpenBLAS, 1024^3): %.1f GFLOP/s\n\n", probe);
+    ct_gemm_set_kernel(k0);
+    printf("sgemm probe (OpenBLAS, 1024^3): %.1f GFLOP/s; kernel in use: %s\n\n", probe, ct_gemm_kernel_name(k0));
 
     printf("1. attention kernels, ViT-B/16 heads (width 768, 12 heads of 64), median of %d\n", REPS);
     printf("%-8s %-22s %10s %10s %10s %12s\n", "tokens", "kernel", "time ms", "GFLOP/s", "% sgemm", "naive ms");
@@ -231,10 +235,18 @@ int main(void) {
         ct_tf_work_free(&wk);
     }
 
-    printf("\n2. sgemm on encoder shapes (tokens x out x in), OpenBLAS, GFLOP/s\n");
-    int shapes[][3] = {{197, 2304, 768}, {197, 3072, 768}, {197, 768, 3072}, {785, 2304, 768}, {785, 3072, 768}, {785, 768, 3072}};
-    for (int k = 0; k < 6; k++)
-        printf("  %4d x %4d x %4d: %.1f\n", shapes[k][0], shapes[k][1], shapes[k][2], sgemm_gflops(shapes[k][0], shapes[k][1], shapes[k][2]));
+    printf("\n2. GEMM on encoder shapes (tokens x out x in), GFLOP/s, same run\n");
+    printf("  %-20s %10s %10s %8s\n", "shape", "OpenBLAS", "avx512", "ratio");
+    int shapes[][3] = {{197, 2304, 768}, {197, 3072, 768}, {197, 768, 3072}, {785, 2304, 768}, {785, 3072, 768}, {785, 768, 3072}, {3137, 2304, 768}, {3137, 768, 3072}};
+    int saved = ct_gemm_kernel();
+    for (int k = 0; k < 8; k++) {
+        ct_gemm_set_kernel(CT_GEMM_BLAS);
+        double gb = sgemm_gflops(shapes[k][0], shapes[k][1], shapes[k][2]);
+        ct_gemm_set_kernel(CT_GEMM_AVX512);
+        double ga = ct_gemm_kernel() == CT_GEMM_AVX512 ? sgemm_gflops(shapes[k][0], shapes[k][1], shapes[k][2]) : 0;
+        printf("  %4d x %4d x %4d     %10.1f %10.1f %7.2fx\n", shapes[k][0], shapes[k][1], shapes[k][2], gb, ga, ga / gb);
+    }
+    ct_gemm_set_kernel(saved);
 
     end_to_end(od);
 

@@ -44,6 +44,11 @@ int ct_gemm_kernel(void) {
     return g_kernel;
 }
 
+void ct_gemm_set_kernel(int k) {
+    pthread_once(&g_once, choose);
+    g_kernel = k == CT_GEMM_AVX512 && ct_gemm_avx512_available() ? CT_GEMM_AVX512 : CT_GEMM_BLAS;
+}
+
 const char *ct_gemm_kernel_name(int k) { return k == CT_GEMM_AVX512 ? "avx512 (libcliptrase)" : "blas (OpenBLAS sgemm)"; }
 
 int ct_gemm_avx512_available(void) {

@@ -8,6 +8,8 @@ enum { CT_GEMM_BLAS = 0, CT_GEMM_AVX512 = 1 };
 int ct_gemm_kernel(void);
 const char *ct_gemm_kernel_name(int kernel);
 int ct_gemm_avx512_available(void);
+/* Tests only: switch the kernel for the whole process (not thread-safe against running calls). */
+void ct_gemm_set_kernel(int kernel);
 
 /* Row-major C[M x N] = alpha op(A) op(B) + beta C (same contract as ct_gemm). Returns 0 when
  * the kernel is unavailable or out of memory (the caller then uses BLAS). */

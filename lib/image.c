@@ -66,7 +66,7 @@ ct_status ct_image_load(const char *path, ct_image **out, ct_error *err) {
         free(buf);
         if (why && strstr(why, "large"))
             return ct_fail(err, CT_ERR_TOO_LARGE, "'%s' announces an image too large to decode (limit %u pixels)", path, CT_MAX_IMAGE_PIXELS);
-        return ct_fail(err, CT_ERR_FORMAT, "'%s' is not a readable JPEG, PNG, BMP, TGA or GIF image", path);
+        return ct_fail(err, CT_ERR_FORMAT, "'%s' is not a readable JPEG, PNG, BMP, TGA or GIF image (%s)", path, why ? why : "?");
     }
     if (w <= 0 || h <= 0) { free(buf); return ct_fail(err, CT_ERR_FORMAT, "'%s' has size %d x %d", path, w, h); }
     if ((uint64_t)w * (uint64_t)h > CT_MAX_IMAGE_PIXELS) {

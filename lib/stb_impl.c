@@ -74,9 +74,15 @@ static int jpeg_tables_sane(const uint8_t *b, size_t n) {
     return 1;
 }
 
+/* Every stb entry point (header probe and decoders) first goes through this guard. */
+static int safe_for_stb(const uint8_t *buf, size_t len, const char **why) {
+    if (len > (size_t)0x7fffffff) { *why = "file too large"; return 0; }
+    if (!jpeg_tables_sane(buf, len)) { *why = "corrupt JPEG Huffman table"; return 0; }
+    return 1;
+}
+
 uint8_t *ct_stb_decode_rgb(const uint8_t *buf, size_t len, int *w, int *h, const char **why) {
-    if (len > (size_t)0x7fffffff) { *why = "file too large"; return NULL; }
-    if (!jpeg_tables_sane(buf, len)) { *why = "corrupt JPEG Huffman table"; return NULL; }
+    if (!safe_for_stb(buf, len, why)) return NULL;
     int comp = 0;
     uint8_t *p = stbi_load_from_memory(buf, (int)len, w, h, &comp, 3);
     if (!p) *why = stbi_failure_reason();
@@ -84,8 +90,7 @@ uint8_t *ct_stb_decode_rgb(const uint8_t *buf, size_t len, int *w, int *h, const
 }
 
 int ct_stb_info(const uint8_t *buf, size_t len, int *w, int *h, int *comp, const char **why) {
-    *why = "file too large";
-    if (len > (size_t)0x7fffffff) return 0;
+    if (!safe_for_stb(buf, len, why)) return 0;
     /* PNG and JPEG are probed on their own so that the reason ("too large") survives; the generic
      * probe tries every format in turn and keeps only the last format's complaint */
     stbi__context s;
@@ -111,7 +116,7 @@ void ct_stb_free(void *p) { stbi_image_free(p); }
 
 uint16_t *ct_stb_decode_gray16(const uint8_t *buf, size_t len, int *w, int *h, const char **why) {
     int comp = 0;
-    if (!jpeg_tables_sane(buf, len)) { *why = "corrupt JPEG Huffman table"; return NULL; }
+    if (!safe_for_stb(buf, len, why)) return NULL;
     if (len > (size_t)0x7fffffff || !stbi_info_from_memory(buf, (int)len, w, h, &comp)) { *why = "not a readable image"; return NULL; }
     if (comp != 1) { *why = "not a single-channel (grey) image of label indices"; return NULL; }
     if ((uint64_t)*w * (uint64_t)*h > (1u << 28)) { *why = "too large"; return NULL; }

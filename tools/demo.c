@@ -2,6 +2,7 @@
  * Exit status: 0 success, 1 usage error, 2 runtime error. See --help and README.md. */
 #include "cliptrase.h"
 #include "common.h"
+#include "gemm.h"
 #include "npy.h"
 #include "stb_impl.h"
 
@@ -262,7 +263,7 @@ int main(int argc, char **argv) {
         char d[512];
         ct_config_describe(cfg, d, sizeof d);
         progress("model: %s", d);
-        progress("kernel: OpenBLAS sgemm (the only GEMM path in this build)");
+        progress("kernel: %s (CT_KERNEL=blas|avx512 selects)", ct_gemm_kernel_name(ct_gemm_kernel()));
     }
     t_load = now();
 
