@@ -23,7 +23,12 @@
 #define MR 14
 #define NR 32
 #define KC 256
+#ifndef MC
 #define MC 168 /* 12 micro-panels of A: 168 x 256 x 4 = 168 KiB, in L2 */
+#endif
+#ifndef NC
+#define NC 1024 /* columns of B packed at once: 256 x 1024 x 4 = 1 MiB */
+#endif
 
 static int g_kernel = -1; /* CT_GEMM_BLAS or CT_GEMM_AVX512 */
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -83,6 +88,27 @@ static void pack_a(const float *A, int lda, int transA, int i0, int mb, int k0, 
     }
 }
 
+/* dst[k][0..8) = src[0..8)[k] for k in [0, 8): an 8 x 8 transpose (rows of src ld apart) */
+__attribute__((target("avx2"))) static inline void transpose8(const float *src, size_t ld, float *dst, size_t ldd) {
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + ld), r2 = _mm256_loadu_ps(src + 2 * ld),
+           r3 = _mm256_loadu_ps(src + 3 * ld), r4 = _mm256_loadu_ps(src + 4 * ld), r5 = _mm256_loadu_ps(src + 5 * ld),
+           r6 = _mm256_loadu_ps(src + 6 * ld), r7 = _mm256_loadu_ps(src + 7 * ld);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
+           t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+           t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE), s2 = _mm256_shuffle_ps(t1, t3, 0x44),
+           s3 = _mm256_shuffle_ps(t1, t3, 0xEE), s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+           s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(s0, s4, 0x20));
+    _mm256_storeu_ps(dst + ldd, _mm256_permute2f128_ps(s1, s5, 0x20));
+    _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(s2, s6, 0x20));
+    _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(s3, s7, 0x20));
+    _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(s0, s4, 0x31));
+    _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(s1, s5, 0x31));
+    _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(s2, s6, 0x31));
+    _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(s3, s7, 0x31));
+}
+
 /* Bp[panel][k][c]: NR columns of op(B) columns [j0, j0+nb), depth [k0, k0+kb), zero-padded.
  * op(B) is B [K x N] (transB = 0) or B^T with B [N x K]. */
 static void pack_b(const float *B, int ldb, int transB, int j0, int nb, int k0, int kb, float *Bp) {
@@ -97,9 +123,14 @@ static void pack_b(const float *B, int ldb, int transB, int j0, int nb, int k0, 
                 for (int c = cols; c < NR; c++) d[c] = 0.f;
             }
         } else {
+            /* B is [N x K] (a weight matrix): full 8 x 8 blocks by register transposes */
+            int c8 = cols & ~7, k8 = kb & ~7;
+            for (int c = 0; c < c8; c += 8)
+                for (int k = 0; k < k8; k += 8)
+                    transpose8(B + (size_t)(j0 + p + c) * ldb + k0 + k, (size_t)ldb, dst + (size_t)k * NR + c, NR);
             for (int c = 0; c < cols; c++) {
                 const float *src = B + (size_t)(j0 + p + c) * ldb + k0;
-                for (int k = 0; k < kb; k++) dst[(size_t)k * NR + c] = src[k];
+                for (int k = c < c8 ? k8 : 0; k < kb; k++) dst[(size_t)k * NR + c] = src[k];
             }
             for (int c = cols; c < NR; c++)
                 for (int k = 0; k < kb; k++) dst[(size_t)k * NR + c] = 0.f;
@@ -150,15 +181,15 @@ typedef struct {
     int ok;
 } gemm_job;
 
-/* columns [panel0*NR, panel1*NR) of C */
+/* columns [panel0*NR, panel1*NR) of C, in blocks of NC columns */
 static void gemm_range(void *arg, int64_t p0, int64_t p1) {
     gemm_job *g = arg;
-    int j0 = (int)(p0 * NR), j1 = (int)(p1 * NR) < g->N ? (int)(p1 * NR) : g->N;
-    if (j0 >= j1) return;
-    int nb = j1 - j0, nbp = (nb + NR - 1) / NR * NR;
-    float *Bp = aligned_alloc(64, sizeof(float) * (size_t)KC * nbp);
+    int jend = (int)(p1 * NR) < g->N ? (int)(p1 * NR) : g->N;
+    float *Bp = aligned_alloc(64, sizeof(float) * (size_t)KC * NC);
     float *Ap = aligned_alloc(64, sizeof(float) * (size_t)KC * MC);
     if (!Bp || !Ap) { free(Bp); free(Ap); g->ok = 0; return; }
+    for (int j0 = (int)(p0 * NR); j0 < jend; j0 += NC) {
+    int nb = jend - j0 < NC ? jend - j0 : NC;
     for (int k0 = 0; k0 < g->K; k0 += KC) {
         int kb = g->K - k0 < KC ? g->K - k0 : KC;
         float beta = k0 == 0 ? g->beta : 1.f;
@@ -171,6 +202,7 @@ static void gemm_range(void *arg, int64_t p0, int64_t p1) {
                     kernel(kb, Ap + (size_t)ip * kb, Bp + (size_t)jp * kb, g->C + (size_t)(i0 + ip) * g->ldc + j0 + jp, g->ldc,
                            mb - ip < MR ? mb - ip : MR, nb - jp < NR ? nb - jp : NR, g->alpha, beta);
         }
+    }
     }
     free(Bp);
     free(Ap);
