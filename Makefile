@@ -1,7 +1,7 @@
 # libcliptrase - see README.md. `make` builds the library, demo and tools; `make test` also
 # installs missing Debian dependencies and runs the whole suite.
 CC ?= cc
-OPT ?= -O2
+OPT ?= -O3
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes

@@ -38,7 +38,7 @@ static ct_status new_image(int w, int h, ct_image **out, ct_error *err) {
 
 ct_status ct_image_from_rgb(const uint8_t *rgb, int width, int height, ct_image **out, ct_error *err) {
     if (!rgb || !out) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_image_from_rgb: NULL argument");
-    ct_image *im;
+    ct_image *im = NULL;
     ct_status st = new_image(width, height, &im, err);
     if (st) return st;
     memcpy(im->rgb, rgb, (size_t)width * height * 3);
@@ -138,7 +138,7 @@ static uint8_t clip8(int v) {
 
 /* Image.resize((ow, oh), BICUBIC) of an RGB image */
 static ct_status pil_resize(const ct_image *in, int ow, int oh, ct_image **out, ct_error *err) {
-    ct_image *res;
+    ct_image *res = NULL;
     ct_status st = new_image(ow, oh, &res, err);
     if (st) return st;
     int iw = in->width, ih = in->height;
@@ -222,14 +222,14 @@ ct_status ct_resize_for_model(const ct_image *img, int size, int crop, int patch
     int w = img->width, h = img->height, nw = 0, nh = 0;
     ct_status st0 = resized_dims(w, h, size, crop, patch, &nw, &nh, err);
     if (st0) return st0;
-    ct_image *r;
+    ct_image *r = NULL;
     ct_status st;
     if (nw == w && nh == h) st = ct_image_from_rgb(img->rgb, w, h, &r, err);
     else st = pil_resize(img, nw, nh, &r, err);
     if (st) return st;
     if (crop && (nw != size || nh != size)) {
         int top = round_half_even_div2(nh - size), left = round_half_even_div2(nw - size);
-        ct_image *c;
+        ct_image *c = NULL;
         st = new_image(size, size, &c, err);
         if (st) { ct_image_free(r); return st; }
         for (int y = 0; y < size; y++) memcpy(c->rgb + (size_t)y * size * 3, r->rgb + ((size_t)(y + top) * nw + left) * 3, (size_t)size * 3);
@@ -256,7 +256,7 @@ ct_status ct_normalize(const ct_image *img, float **pixels, ct_error *err) {
 
 ct_status ct_preprocess(const ct_image *img, int size, int crop, int patch, float **pixels, int *H, int *W, ct_error *err) {
     if (!pixels || !H || !W) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_preprocess: NULL argument");
-    ct_image *r;
+    ct_image *r = NULL;
     ct_status st = ct_resize_for_model(img, size, crop, patch, &r, err);
     if (st) return st;
     float *p;

@@ -68,15 +68,24 @@ void ct_layernorm(int M, int N, const float *x, const float *g, const float *b, 
     ct_parallel_for(split(n_threads, (double)M * N), M, layernorm_range, &j);
 }
 
+/* 16 explicit partial maxima / sums: the loops vectorise without reassociating floating-point
+ * sums, so every CPU clone computes the same bits */
 CT_VECTOR_CLONES static void softmax_row(float *r, int N) {
+    float pm[16], ps[16];
+    for (int l = 0; l < 16; l++) { pm[l] = -INFINITY; ps[l] = 0.f; }
+    int n16 = N & ~15;
+    for (int j = 0; j < n16; j += 16)
+        for (int l = 0; l < 16; l++) pm[l] = r[j + l] > pm[l] ? r[j + l] : pm[l];
     float mx = -INFINITY;
-    for (int j = 0; j < N; j++) mx = r[j] > mx ? r[j] : mx;
-    if (mx == -INFINITY) mx = 0; /* a fully masked row stays NaN-free: all zeros */
+    for (int l = 0; l < 16; l++) mx = pm[l] > mx ? pm[l] : mx;
+    for (int j = n16; j < N; j++) mx = r[j] > mx ? r[j] : mx;
+    if (mx == -INFINITY) mx = 0; /* a fully masked row stays NaN-free */
+    for (int j = 0; j < N; j++) r[j] = ct_expf(r[j] - mx);
+    for (int j = 0; j < n16; j += 16)
+        for (int l = 0; l < 16; l++) ps[l] += r[j + l];
     float s = 0.f;
-    for (int j = 0; j < N; j++) {
-        r[j] = ct_expf(r[j] - mx);
-        s += r[j];
-    }
+    for (int l = 0; l < 16; l++) s += ps[l];
+    for (int j = n16; j < N; j++) s += r[j];
     float inv = 1.f / s;
     for (int j = 0; j < N; j++) r[j] *= inv;
 }
