@@ -174,7 +174,9 @@ static void end_to_end(const char *od) {
     if (ct_model_load(path, &m, NULL)) return;
     float emb[8 * 512] = {0};
     for (int i = 0; i < 8 * 512; i += 513) emb[i] = 1;
-    printf("  %-6s %14s %18s\n", "side", "image fwd s", "segmentation s");
+    int k_in_use = ct_gemm_kernel(), has_bf16 = ct_gemm_bf16_available();
+    printf("  kernel: %s%s\n", ct_gemm_kernel_name(k_in_use), has_bf16 ? "; last column: CT_KERNEL=bf16 (opt-in)" : "");
+    printf("  %-6s %14s %18s %18s\n", "side", "image fwd s", "segmentation s", "segmentation bf16");
     int sides[] = {224, 336, 448, 896};
     for (int k = 0; k < 4; k++) {
         int s = sides[k];
@@ -184,8 +186,13 @@ static void end_to_end(const char *od) {
         int reps = s >= 896 ? 3 : REPS;
         double tf = median_time(run_e2e, &a, reps);
         a.seg = 1;
-        double ts = median_time(run_e2e, &a, reps);
-        printf("  %-6d %14.3f %18.3f\n", s, tf, ts);
+        double ts = median_time(run_e2e, &a, reps), tb = 0;
+        if (has_bf16) {
+            ct_gemm_set_kernel(CT_GEMM_BF16);
+            tb = median_time(run_e2e, &a, reps);
+            ct_gemm_set_kernel(k_in_use);
+        }
+        printf("  %-6d %14.3f %18.3f %18.3f\n", s, tf, ts, tb);
         free(px);
     }
     char vp[1024];
@@ -193,7 +200,13 @@ static void end_to_end(const char *od) {
     ct_tokenizer *t;
     if (!ct_tokenizer_load(vp, &t, NULL)) {
         text_arg ta = {m, t};
-        printf("  text: one class, 80 templates: %.3f s\n", median_time(run_text, &ta, REPS));
+        double tt = median_time(run_text, &ta, REPS), ttb = 0;
+        if (has_bf16) {
+            ct_gemm_set_kernel(CT_GEMM_BF16);
+            ttb = median_time(run_text, &ta, REPS);
+            ct_gemm_set_kernel(k_in_use);
+        }
+        printf("  text: one class, 80 templates: %.3f s (bf16: %.3f s)\n", tt, ttb);
         ct_tokenizer_free(t);
     }
     ct_model_free(m);

@@ -6,7 +6,11 @@
  * register-blocked micro-kernel computes an MR x NR tile with MR*NR/16 zmm accumulators:
  * per k, two 16-float loads of B and MR broadcasts of A feed 2*MR fused multiply-adds.
  * Threads split the columns of C in NR-aligned ranges; every element is summed in the same
- * k order whatever the split, so results do not depend on the thread count. */
+ * k order whatever the split, so results do not depend on the thread count.
+ *
+ * Opt-in (CT_KERNEL=bf16, CPUs with AVX512_BF16): the same blocking with both operands rounded
+ * to bfloat16 pairs and vdpbf16ps (two products per fp32 lane per instruction), accumulating in
+ * fp32. About 3 significant digits per operand: see docs/performance.md for its accuracy. */
 #include "gemm.h"
 
 #include "internal.h"
@@ -33,15 +37,21 @@
 static int g_kernel = -1; /* CT_GEMM_BLAS or CT_GEMM_AVX512 */
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
-static void choose(void) {
-    const char *e = getenv("CT_KERNEL");
-    int have = 0;
+static int have_bf16(void) {
 #ifdef CT_HAVE_AVX512
     __builtin_cpu_init();
-    have = __builtin_cpu_supports("avx512f");
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
 #endif
+}
+
+static void choose(void) {
+    const char *e = getenv("CT_KERNEL");
+    int have = ct_gemm_avx512_available();
     if (e && !strcmp(e, "blas")) g_kernel = CT_GEMM_BLAS;
-    else g_kernel = have ? CT_GEMM_AVX512 : CT_GEMM_BLAS; /* "avx512" on a CPU without it falls back */
+    else if (e && !strcmp(e, "bf16") && have_bf16()) g_kernel = CT_GEMM_BF16;
+    else g_kernel = have ? CT_GEMM_AVX512 : CT_GEMM_BLAS; /* unavailable choices fall back */
 }
 
 int ct_gemm_kernel(void) {
@@ -51,10 +61,15 @@ int ct_gemm_kernel(void) {
 
 void ct_gemm_set_kernel(int k) {
     pthread_once(&g_once, choose);
-    g_kernel = k == CT_GEMM_AVX512 && ct_gemm_avx512_available() ? CT_GEMM_AVX512 : CT_GEMM_BLAS;
+    g_kernel = k == CT_GEMM_BF16 && have_bf16() ? CT_GEMM_BF16
+             : (k == CT_GEMM_AVX512 || k == CT_GEMM_BF16) && ct_gemm_avx512_available() ? CT_GEMM_AVX512 : CT_GEMM_BLAS;
 }
 
-const char *ct_gemm_kernel_name(int k) { return k == CT_GEMM_AVX512 ? "avx512 (libcliptrase)" : "blas (OpenBLAS sgemm)"; }
+int ct_gemm_bf16_available(void) { return have_bf16(); }
+
+const char *ct_gemm_kernel_name(int k) {
+    return k == CT_GEMM_AVX512 ? "avx512 (libcliptrase, fp32)" : k == CT_GEMM_BF16 ? "bf16 (libcliptrase, AVX512_BF16, opt-in)" : "blas (OpenBLAS sgemm)";
+}
 
 int ct_gemm_avx512_available(void) {
 #ifdef CT_HAVE_AVX512
@@ -172,7 +187,120 @@ __attribute__((target("avx512f"))) static void kernel(int kb, const float *Ap, c
     }
 }
 
+/* fp32 -> bfloat16, round to nearest even */
+static inline uint32_t bf16_bits(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    return (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;
+}
+
+/* out[kk] = bf16 pair (src[2kk], src[2kk+1]) for kk < (n+1)/2 (a missing odd element is 0);
+ * the vector path rounds like bf16_bits (to nearest even) */
+__attribute__((target("avx512f,avx512bf16"))) static void cvt_pairs(const float *src, int n, uint32_t *out) {
+    int k = 0;
+    for (; k + 32 <= n; k += 32) {
+        __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + k + 16), _mm512_loadu_ps(src + k));
+        _mm512_storeu_si512(out + k / 2, (__m512i)v);
+    }
+    for (; k < n; k += 2) out[k / 2] = bf16_bits(src[k]) | (k + 1 < n ? bf16_bits(src[k + 1]) << 16 : 0u);
+}
+
+/* Ap2[panel][kk][r]: (k = 2kk, 2kk+1) pairs of bf16 for MR rows; zero-padded */
+static void pack_a_bf16(const float *A, int lda, int transA, int i0, int mb, int k0, int kb, uint32_t *Ap) {
+    int kp = (kb + 1) / 2;
+    if (!transA) { /* rows of A hold the pairs contiguously: convert a row, then spread it */
+        uint32_t row[KC / 2];
+        for (int p = 0; p < mb; p += MR) {
+            uint32_t *dst = Ap + (size_t)p * kp;
+            for (int r = 0; r < MR; r++) {
+                if (p + r < mb) cvt_pairs(A + (size_t)(i0 + p + r) * lda + k0, kb, row);
+                for (int kk = 0; kk < kp; kk++) dst[(size_t)kk * MR + r] = p + r < mb ? row[kk] : 0u;
+            }
+        }
+        return;
+    }
+    for (int p = 0; p < mb; p += MR) {
+        uint32_t *dst = Ap + (size_t)p * kp;
+        for (int r = 0; r < MR; r++)
+            for (int kk = 0; kk < kp; kk++) {
+                uint32_t lo = 0, hi = 0;
+                if (p + r < mb) {
+                    int k = 2 * kk;
+                    float a0 = transA ? A[(size_t)(k0 + k) * lda + i0 + p + r] : A[(size_t)(i0 + p + r) * lda + k0 + k];
+                    lo = bf16_bits(a0);
+                    if (k + 1 < kb) hi = bf16_bits(transA ? A[(size_t)(k0 + k + 1) * lda + i0 + p + r] : A[(size_t)(i0 + p + r) * lda + k0 + k + 1]);
+                }
+                dst[(size_t)kk * MR + r] = lo | (hi << 16);
+            }
+    }
+}
+
+/* Bp2[panel][kk][c]: bf16 pairs (k = 2kk, 2kk+1) of NR columns of op(B); zero-padded */
+static void pack_b_bf16(const float *B, int ldb, int transB, int j0, int nb, int k0, int kb, uint32_t *Bp) {
+    int kp = (kb + 1) / 2;
+    if (transB) { /* weights [N x K]: convert each column's run of k, then transpose 8 x 8 blocks */
+        uint32_t tmp[NR * (KC / 2)];
+        for (int p = 0; p < nb; p += NR) {
+            uint32_t *dst = Bp + (size_t)p * kp;
+            int cols = nb - p < NR ? nb - p : NR;
+            for (int c = 0; c < NR; c++) {
+                if (c < cols) cvt_pairs(B + (size_t)(j0 + p + c) * ldb + k0, kb, tmp + (size_t)c * kp);
+                else memset(tmp + (size_t)c * kp, 0, sizeof(uint32_t) * kp);
+            }
+            int k8 = kp & ~7;
+            for (int c = 0; c < NR; c += 8)
+                for (int kk = 0; kk < k8; kk += 8) transpose8((const float *)(tmp + (size_t)c * kp + kk), (size_t)kp, (float *)(dst + (size_t)kk * NR + c), NR);
+            for (int c = 0; c < NR; c++)
+                for (int kk = k8; kk < kp; kk++) dst[(size_t)kk * NR + c] = tmp[(size_t)c * kp + kk];
+        }
+        return;
+    }
+    for (int p = 0; p < nb; p += NR) {
+        uint32_t *dst = Bp + (size_t)p * kp;
+        for (int c = 0; c < NR; c++)
+            for (int kk = 0; kk < kp; kk++) {
+                uint32_t lo = 0, hi = 0;
+                if (p + c < nb) {
+                    int k = 2 * kk, j = j0 + p + c;
+                    lo = bf16_bits(transB ? B[(size_t)j * ldb + k0 + k] : B[(size_t)(k0 + k) * ldb + j]);
+                    if (k + 1 < kb) hi = bf16_bits(transB ? B[(size_t)j * ldb + k0 + k + 1] : B[(size_t)(k0 + k + 1) * ldb + j]);
+                }
+                dst[(size_t)kk * NR + c] = lo | (hi << 16);
+            }
+    }
+}
+
+__attribute__((target("avx512f,avx512bf16"))) static void kernel_bf16(int kp, const uint32_t *Ap, const uint32_t *Bp, float *C, int ldc,
+                                                                       int rows, int cols, float alpha, float beta) {
+    __m512 acc[MR][2];
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int kk = 0; kk < kp; kk++) {
+        const uint32_t *a = Ap + (size_t)kk * MR;
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(Bp + (size_t)kk * NR), b1 = (__m512bh)_mm512_loadu_si512(Bp + (size_t)kk * NR + 16);
+#pragma GCC unroll 14
+        for (int r = 0; r < MR; r++) {
+            __m512bh x = (__m512bh)_mm512_set1_epi32((int)a[r]);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x, b0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x, b1);
+        }
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
+    __mmask16 m1 = cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1);
+    for (int r = 0; r < rows; r++) {
+        float *c = C + (size_t)r * ldc;
+        __m512 v0 = _mm512_mul_ps(acc[r][0], va), v1 = _mm512_mul_ps(acc[r][1], va);
+        if (beta != 0.f) {
+            v0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m0, c), vb, v0);
+            v1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m1, c + 16), vb, v1);
+        }
+        _mm512_mask_storeu_ps(c, m0, v0);
+        _mm512_mask_storeu_ps(c + 16, m1, v1);
+    }
+}
+
 typedef struct {
+    int bf16;
     int transA, transB, M, N, K;
     float alpha, beta;
     const float *A, *B;
@@ -188,19 +316,26 @@ static void gemm_range(void *arg, int64_t p0, int64_t p1) {
     float *Bp = aligned_alloc(64, sizeof(float) * (size_t)KC * NC);
     float *Ap = aligned_alloc(64, sizeof(float) * (size_t)KC * MC);
     if (!Bp || !Ap) { free(Bp); free(Ap); g->ok = 0; return; }
+    uint32_t *Bq = (uint32_t *)Bp, *Aq = (uint32_t *)Ap; /* bf16 pairs need half the room */
     for (int j0 = (int)(p0 * NR); j0 < jend; j0 += NC) {
     int nb = jend - j0 < NC ? jend - j0 : NC;
     for (int k0 = 0; k0 < g->K; k0 += KC) {
         int kb = g->K - k0 < KC ? g->K - k0 : KC;
         float beta = k0 == 0 ? g->beta : 1.f;
-        pack_b(g->B, g->ldb, g->transB, j0, nb, k0, kb, Bp);
+        int kp = (kb + 1) / 2;
+        if (g->bf16) pack_b_bf16(g->B, g->ldb, g->transB, j0, nb, k0, kb, Bq);
+        else pack_b(g->B, g->ldb, g->transB, j0, nb, k0, kb, Bp);
         for (int i0 = 0; i0 < g->M; i0 += MC) {
             int mb = g->M - i0 < MC ? g->M - i0 : MC;
-            pack_a(g->A, g->lda, g->transA, i0, mb, k0, kb, Ap);
+            if (g->bf16) pack_a_bf16(g->A, g->lda, g->transA, i0, mb, k0, kb, Aq);
+            else pack_a(g->A, g->lda, g->transA, i0, mb, k0, kb, Ap);
             for (int jp = 0; jp < nb; jp += NR)
-                for (int ip = 0; ip < mb; ip += MR)
-                    kernel(kb, Ap + (size_t)ip * kb, Bp + (size_t)jp * kb, g->C + (size_t)(i0 + ip) * g->ldc + j0 + jp, g->ldc,
-                           mb - ip < MR ? mb - ip : MR, nb - jp < NR ? nb - jp : NR, g->alpha, beta);
+                for (int ip = 0; ip < mb; ip += MR) {
+                    float *c = g->C + (size_t)(i0 + ip) * g->ldc + j0 + jp;
+                    int rows = mb - ip < MR ? mb - ip : MR, cols = nb - jp < NR ? nb - jp : NR;
+                    if (g->bf16) kernel_bf16(kp, Aq + (size_t)ip * kp, Bq + (size_t)jp * kp, c, g->ldc, rows, cols, g->alpha, beta);
+                    else kernel(kb, Ap + (size_t)ip * kb, Bp + (size_t)jp * kb, c, g->ldc, rows, cols, g->alpha, beta);
+                }
         }
     }
     }
@@ -211,7 +346,7 @@ static void gemm_range(void *arg, int64_t p0, int64_t p1) {
 int ct_gemm_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
                    float beta, float *C, int ldc, int n_threads) {
     if (M <= 0 || N <= 0 || K <= 0) return 0; /* the caller handles degenerate shapes */
-    gemm_job g = {transA, transB, M, N, K, alpha, beta, A, B, lda, ldb, ldc, C, 1};
+    gemm_job g = {ct_gemm_kernel() == CT_GEMM_BF16, transA, transB, M, N, K, alpha, beta, A, B, lda, ldb, ldc, C, 1};
     int64_t panels = (N + NR - 1) / NR;
     /* a thread start costs ~20 us: only split products worth several of them */
     if ((double)M * N * K < 4e6) n_threads = 1;

@@ -18,7 +18,7 @@ void ct_gemm(int transA, int transB, int M, int N, int K, float alpha, const flo
             for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.f ? 0.f : beta * C[(size_t)i * ldc + j];
         return;
     }
-    if (ct_gemm_kernel() == CT_GEMM_AVX512 &&
+    if (ct_gemm_kernel() != CT_GEMM_BLAS &&
         ct_gemm_avx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, n_threads))
         return;
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
