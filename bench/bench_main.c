@@ -220,10 +220,8 @@ int main(void) {
     const char *od = getenv("CT_ORACLE_DIR");
     if (!od || !*od) od = "../shared/oracle";
     int k0 = ct_gemm_kernel();
-    ct_gemm_set_kernel(CT_GEMM_BLAS);
-    double probe = sgemm_gflops(1024, 1024, 1024);
-    ct_gemm_set_kernel(k0);
-    printf("sgemm probe (OpenBLAS, 1024^3): %.1f GFLOP/s; kernel in use: %s\n\n", probe, ct_gemm_kernel_name(k0));
+    double probe = sgemm_gflops(1024, 1024, 1024); /* the kernel in use: the share below is of it */
+    printf("sgemm probe (1024^3, %s): %.1f GFLOP/s\n\n", ct_gemm_kernel_name(k0), probe);
 
     printf("1. attention kernels, ViT-B/16 heads (width 768, 12 heads of 64), median of %d\n", REPS);
     printf("%-8s %-22s %10s %10s %10s %12s\n", "tokens", "kernel", "time ms", "GFLOP/s", "% sgemm", "naive ms");
@@ -252,13 +250,15 @@ int main(void) {
     printf("  %-20s %10s %10s %8s\n", "shape", "OpenBLAS", "avx512", "ratio");
     int shapes[][3] = {{197, 2304, 768}, {197, 3072, 768}, {197, 768, 3072}, {785, 2304, 768}, {785, 3072, 768}, {785, 768, 3072}, {3137, 2304, 768}, {3137, 768, 3072}};
     int saved = ct_gemm_kernel();
-    for (int k = 0; k < 8; k++) {
-        ct_gemm_set_kernel(CT_GEMM_BLAS);
-        double gb = sgemm_gflops(shapes[k][0], shapes[k][1], shapes[k][2]);
-        ct_gemm_set_kernel(CT_GEMM_AVX512);
-        double ga = ct_gemm_kernel() == CT_GEMM_AVX512 ? sgemm_gflops(shapes[k][0], shapes[k][1], shapes[k][2]) : 0;
-        printf("  %4d x %4d x %4d     %10.1f %10.1f %7.2fx\n", shapes[k][0], shapes[k][1], shapes[k][2], gb, ga, ga / gb);
-    }
+    /* each kernel measured over all shapes in a row: OpenBLAS's worker threads keep spinning for
+     * a while after a call and would slow a kernel measured right after it */
+    double ga[8] = {0}, gb[8];
+    ct_gemm_set_kernel(CT_GEMM_AVX512);
+    for (int k = 0; k < 8 && ct_gemm_kernel() == CT_GEMM_AVX512; k++) ga[k] = sgemm_gflops(shapes[k][0], shapes[k][1], shapes[k][2]);
+    ct_gemm_set_kernel(CT_GEMM_BLAS);
+    for (int k = 0; k < 8; k++) gb[k] = sgemm_gflops(shapes[k][0], shapes[k][1], shapes[k][2]);
+    for (int k = 0; k < 8; k++)
+        printf("  %4d x %4d x %4d     %10.1f %10.1f %7.2fx\n", shapes[k][0], shapes[k][1], shapes[k][2], gb[k], ga[k], ga[k] / gb[k]);
     ct_gemm_set_kernel(saved);
 
     end_to_end(od);
