@@ -13,7 +13,7 @@ PREFIX ?= /usr/local
 LIB_SRC = $(wildcard lib/*.c)
 LIB_OBJ = $(LIB_SRC:.c=.o)
 LIB = lib/libcliptrase.a
-TOOLS = demo tools/ct-tokenize tools/ct-info tools/ct-eval
+TOOLS = demo tools/ct-tokenize tools/ct-info tools/ct-eval tools/ct-random-weights
 TEST_SRC = $(wildcard test/test_*.c)
 TEST_BIN = $(TEST_SRC:.c=)
 BENCH_SRC = $(wildcard bench/bench_*.c)

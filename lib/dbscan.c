@@ -24,7 +24,32 @@ typedef struct {
     uint64_t *adj;       /* [n x words] bitset */
     size_t words;
     int32_t *count;      /* [n] neighbour counts */
+    const float *g;      /* [rows x n] Gram block of rows r0.. */
+    int r0;
 } db_ctx;
+
+/* neighbour bits and counts of rows r0+a for a in [a0, a1): rows are independent */
+static double exact_d2(const float *a, const float *b, int d);
+static void threshold_rows(void *arg, int64_t a0, int64_t a1) {
+    db_ctx *c = arg;
+    int n = c->n;
+    for (int64_t a = a0; a < a1; a++) {
+        int i = c->r0 + (int)a;
+        const float *gr = c->g + (size_t)a * n;
+        uint64_t *row = c->adj + (size_t)i * c->words;
+        for (int j = 0; j < n; j++) {
+            double d2 = c->norm2[i] + c->norm2[j] - 2.0 * gr[j];
+            /* fp32 dot products carry ~1e-7 relative error of the norms involved */
+            double margin = 1e-5 * (c->norm2[i] + c->norm2[j]) + 1e-12;
+            int in;
+            if (i == j) in = 1;
+            else if (d2 < c->eps2 - margin) in = 1;
+            else if (d2 > c->eps2 + margin) in = 0;
+            else in = exact_d2(c->x + (size_t)i * c->d, c->x + (size_t)j * c->d, c->d) <= c->eps2;
+            if (in) { row[j >> 6] |= 1ull << (j & 63); c->count[i]++; }
+        }
+    }
+}
 
 static double exact_d2(const float *a, const float *b, int d) {
     double s = 0;
@@ -37,7 +62,6 @@ static double exact_d2(const float *a, const float *b, int d) {
 
 ct_status ct_dbscan(const float *x, int n, int d, float eps, int min_samples, int n_threads, int32_t *labels,
                     int *n_clusters, ct_error *err) {
-    (void)n_threads;
     if (!x || !labels || n < 0 || d <= 0) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_dbscan: bad argument");
     if (!(eps > 0) || !isfinite(eps)) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_dbscan: eps must be a positive number");
     if (min_samples < 1) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_dbscan: min_samples must be >= 1");
@@ -61,25 +85,12 @@ ct_status ct_dbscan(const float *x, int n, int d, float eps, int min_samples, in
         norm2[i] = s;
     }
     double eps2 = (double)eps * (double)eps;
+    if (n_threads <= 0) n_threads = ct_default_threads();
     for (int r0 = 0; r0 < n; r0 += ROWS) {
         int rn = n - r0 < ROWS ? n - r0 : ROWS;
         ct_gemm(0, 1, rn, n, d, 1.f, x + (size_t)r0 * d, d, x, d, 0.f, g, n, n_threads);
-        for (int a = 0; a < rn; a++) {
-            int i = r0 + a;
-            const float *gr = g + (size_t)a * n;
-            uint64_t *row = adj + (size_t)i * words;
-            for (int j = 0; j < n; j++) {
-                double d2 = norm2[i] + norm2[j] - 2.0 * gr[j];
-                /* fp32 dot products carry ~1e-7 relative error of the norms involved */
-                double margin = 1e-5 * (norm2[i] + norm2[j]) + 1e-12;
-                int in;
-                if (i == j) in = 1;
-                else if (d2 < eps2 - margin) in = 1;
-                else if (d2 > eps2 + margin) in = 0;
-                else in = exact_d2(x + (size_t)i * d, x + (size_t)j * d, d) <= eps2;
-                if (in) { row[j >> 6] |= 1ull << (j & 63); count[i]++; }
-            }
-        }
+        db_ctx c = {x, n, d, eps2, norm2, adj, words, count, g, r0};
+        ct_parallel_for((double)rn * n < 65536.0 ? 1 : n_threads, rn, threshold_rows, &c);
     }
     for (int i = 0; i < n; i++) lab[i] = -1;
     int nc = 0;

@@ -67,6 +67,20 @@ static ct_status up_argmax(int n_threads, const float *maps, int n, int ih, int 
     return CT_OK;
 }
 
+typedef struct {
+    float *maps; /* [n x h x w], filtered in place */
+    int h, w, size;
+    ct_status *st; /* [n] status of each map: written by one thread each */
+} median_job;
+
+static void median_maps(void *arg, int64_t c0, int64_t c1) {
+    median_job *j = arg;
+    for (int64_t c = c0; c < c1; c++) {
+        float *m = j->maps + (size_t)c * j->h * j->w;
+        j->st[c] = ct_median_filter(m, j->h, j->w, j->size, m, NULL);
+    }
+}
+
 ct_status ct_postprocess(const float *img_tokens, const float *corr_raw, int H, int W, int patch, int E, float logit_scale,
                          const float *class_emb, int n_names, const int32_t *name_label, const ct_segment_params *p,
                          int32_t *labels, ct_intermediates *inter, ct_error *err) {
@@ -147,7 +161,13 @@ ct_status ct_postprocess(const float *img_tokens, const float *corr_raw, int H, 
         free(cnt);
         free(acc);
         if (!ct_bilinear(nc, h, w, cmean, ch, cw, cmaps)) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); goto done; }
-        for (int c = 0; c < nc && !st; c++) st = ct_median_filter(cmaps + (size_t)c * ch * cw, ch, cw, msize, cmaps + (size_t)c * ch * cw, err);
+        ct_status *mst = ct_calloc((size_t)nc, sizeof(ct_status));
+        if (!mst) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); goto done; }
+        median_job mj = {cmaps, ch, cw, msize, mst};
+        ct_parallel_for(nt, nc, median_maps, &mj); /* clusters are independent */
+        for (int c = 0; c < nc && !st; c++)
+            if (mst[c]) st = ct_fail(err, mst[c], "median filter of cluster %d: %s", c, ct_status_str(mst[c]));
+        free(mst);
         if (st) goto done;
         st = up_argmax(nt, cmaps, nc, ch, cw, H, W, NULL, NULL, NULL, assign, err);
         if (st) goto done;
