@@ -5,14 +5,7 @@
  * normalisation is one float division and subtraction: 1e-6. */
 #include "fixtures.h"
 
-#if defined(__GNUC__)
-#pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#endif
-#define STB_IMAGE_WRITE_STATIC
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#include <stb/stb_image_write.h>
+#include "stb_impl.h"
 
 #define MAXFX 16
 
@@ -101,15 +94,19 @@ static void truncated_and_corrupt(void) {
     enum { W = 48, H = 40 };
     static uint8_t rgb[W * H * 3];
     for (int i = 0; i < W * H * 3; i++) rgb[i] = (uint8_t)(i * 7 + (i / 97) * 13);
-    const char *png = "/tmp/ct_t.png", *jpg = "/tmp/ct_t.jpg", *cut = "/tmp/ct_cut.bin";
-    CHECK(stbi_write_png(png, W, H, 3, rgb, W * 3) && stbi_write_jpg(jpg, W, H, 3, rgb, 90), "writing test images");
+    /* the JPEG is a committed seed (stb_image_write's JPEG encoder has undefined behaviour that
+     * UBSan reports, so the test does not encode one) */
+    const char *png = "/tmp/ct_t.png", *jpg = "test/fuzz/seeds/image/rgb.jpg", *cut = "/tmp/ct_cut.bin";
+    if (!file_exists(jpg)) SKIP("%s not in this tree", jpg);
+    CHECK(ct_png_write_rgb(png, W, H, rgb), "writing the test PNG");
     const char *files[2] = {png, jpg};
+    const int widths[2] = {W, 20}, heights[2] = {H, 12};
     for (int k = 0; k < 2; k++) {
         size_t len;
         char *buf = slurp(files[k], &len);
         ct_image *img = NULL;
         ct_error err;
-        CHECK(ct_image_load(files[k], &img, &err) == CT_OK && img->width == W && img->height == H, "%s: %s", files[k], err.msg);
+        CHECK(ct_image_load(files[k], &img, &err) == CT_OK && img->width == widths[k] && img->height == heights[k], "%s: %s", files[k], err.msg);
         ct_image_free(img);
         int errors = 0, decoded = 0;
         for (size_t n = 0; buf && n < len; n += 1 + len / 64) { /* every prefix length, coarsely */
@@ -117,7 +114,7 @@ static void truncated_and_corrupt(void) {
             img = NULL;
             ct_status st = ct_image_load(cut, &img, &err);
             CHECK(st == CT_OK || st == CT_ERR_FORMAT, "%s cut at %zu: status %s", files[k], n, ct_status_str(st));
-            if (st == CT_OK) { decoded++; CHECK(img && img->width == W, "partial decode size"); }
+            if (st == CT_OK) { decoded++; CHECK(img && img->width == widths[k], "partial decode size"); }
             else { errors++; CHECK(img == NULL && err.msg[0], "output touched or no message"); }
             ct_image_free(img);
         }
@@ -133,7 +130,7 @@ static void truncated_and_corrupt(void) {
         printf("  %s: truncations: %d refused, %d decoded partially\n", k ? "jpeg" : "png", errors, decoded);
         free(buf);
     }
-    remove(png); remove(jpg); remove(cut);
+    remove(png); remove(cut);
 }
 
 /* a PNG header announcing 20,000 x 20,000 is refused before any pixel is decoded */
