@@ -89,10 +89,11 @@ valgrind: all
 
 # The threading test under ThreadSanitizer. OpenBLAS is not instrumented, so its own worker
 # threads are kept out (one BLAS thread); the library's threads and shared model are checked.
+# CPU-dispatched clones are off: their ifunc resolvers run before the TSan runtime starts.
 tsan: deps
 	rm -rf build-tsan && mkdir -p build-tsan
 	cp -r Makefile include lib tools test build-tsan/
-	$(MAKE) -C build-tsan test/test_threads OPT=-O1 EXTRA_CFLAGS="-fsanitize=thread"
+	$(MAKE) -C build-tsan test/test_threads OPT=-O1 EXTRA_CFLAGS="-fsanitize=thread -DCT_NO_CLONES"
 	cd build-tsan && OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 CT_ORACLE_DIR=$${CT_ORACLE_DIR:-$(CURDIR)/../shared/oracle} ./test/test_threads
 
 bench: all $(BENCH_BIN)
