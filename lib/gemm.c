@@ -153,6 +153,24 @@ static void pack_b(const float *B, int ldb, int transB, int j0, int nb, int k0, 
     }
 }
 
+/* C (rows x cols of an MR x NR tile, ldc) = alpha * acc + beta * C; beta == 0 never reads C */
+__attribute__((target("avx512f"))) static inline void store_tile(__m512 acc[MR][2], float *C, int ldc, int rows, int cols,
+                                                                  float alpha, float beta) {
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
+    __mmask16 m1 = cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1);
+    for (int r = 0; r < rows; r++) {
+        float *c = C + (size_t)r * ldc;
+        __m512 v0 = _mm512_mul_ps(acc[r][0], va), v1 = _mm512_mul_ps(acc[r][1], va);
+        if (beta != 0.f) {
+            v0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m0, c), vb, v0);
+            v1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m1, c + 16), vb, v1);
+        }
+        _mm512_mask_storeu_ps(c, m0, v0);
+        _mm512_mask_storeu_ps(c + 16, m1, v1);
+    }
+}
+
 /* acc[MR x NR] = Ap panel (kb x MR) * Bp panel (kb x NR); then C (rows x cols, ldc) =
  * alpha * acc + beta * C, where beta applies only on the first k-slice (else C += alpha*acc) */
 __attribute__((target("avx512f"))) static void kernel(int kb, const float *Ap, const float *Bp, float *C, int ldc, int rows,
@@ -172,19 +190,7 @@ __attribute__((target("avx512f"))) static void kernel(int kb, const float *Ap, c
     }
     __m512 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}, {c60, c61},
                          {c70, c71}, {c80, c81}, {c90, c91}, {ca0, ca1}, {cb0, cb1}, {cc0, cc1}, {cd0, cd1}};
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
-    __mmask16 m1 = cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1);
-    for (int r = 0; r < rows; r++) {
-        float *c = C + (size_t)r * ldc;
-        __m512 v0 = _mm512_mul_ps(acc[r][0], va), v1 = _mm512_mul_ps(acc[r][1], va);
-        if (beta != 0.f) {
-            v0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m0, c), vb, v0);
-            v1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m1, c + 16), vb, v1);
-        }
-        _mm512_mask_storeu_ps(c, m0, v0);
-        _mm512_mask_storeu_ps(c + 16, m1, v1);
-    }
+    store_tile(acc, C, ldc, rows, cols, alpha, beta);
 }
 
 /* fp32 -> bfloat16, round to nearest even */
@@ -284,19 +290,7 @@ __attribute__((target("avx512f,avx512bf16"))) static void kernel_bf16(int kp, co
             acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x, b1);
         }
     }
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
-    __mmask16 m1 = cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1);
-    for (int r = 0; r < rows; r++) {
-        float *c = C + (size_t)r * ldc;
-        __m512 v0 = _mm512_mul_ps(acc[r][0], va), v1 = _mm512_mul_ps(acc[r][1], va);
-        if (beta != 0.f) {
-            v0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m0, c), vb, v0);
-            v1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m1, c + 16), vb, v1);
-        }
-        _mm512_mask_storeu_ps(c, m0, v0);
-        _mm512_mask_storeu_ps(c + 16, m1, v1);
-    }
+    store_tile(acc, C, ldc, rows, cols, alpha, beta);
 }
 
 typedef struct {
