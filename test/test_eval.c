@@ -93,6 +93,13 @@ static void metrics_shards_resume(void) {
     snprintf(cmd, sizeof cmd, "%s --shard 0/2 --state " D "/s0.state", base);
     CHECK(run(cmd, out2, sizeof out2) == 0, "repair run failed: %s", out2);
     CHECK(run("./tools/ct-eval --merge " D "/s0.state " D "/s1.state --classes-file " D "/classes.txt", out2, sizeof out2) == 0 && !strcmp(out, out2), "after repair");
+    /* background names from a file, one a line, commas allowed; ground truth 255 is background */
+    f = fopen(D "/bg.txt", "w");
+    fputs("sky\nbeach, hill\n", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s --background-file " D "/bg.txt --gt-background 255 --state " D "/bg.state", base);
+    CHECK(run(cmd, out2, sizeof out2) == 0, "background file run failed: %s", out2);
+    CHECK(strstr(out2, "background") != NULL, "no background row:\n%s", out2);
     /* usage errors */
     CHECK(run("./tools/ct-eval --images " D "/img", out2, sizeof out2) == 1, "missing classes file: exit 1");
     CHECK(run("./tools/ct-eval --classes-file " D "/classes.txt --shard 3/2 --images x --gt y --predictions z", out2, sizeof out2) == 1, "bad shard: exit 1");

@@ -168,6 +168,27 @@ int parse_file(classes *c, const char *path) {
     return ok;
 }
 
+int parse_background_file(classes *c, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return usage_error("cannot open background file '%s': %s", path, strerror(errno)), 0;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int ok = add_title(c, "background"), label = c->n_labels - 1, names = 0;
+    while (ok && (n = getline(&line, &cap, f)) >= 0) {
+        int has_nul = (size_t)n != strlen(line);
+        char *t = trim(line);
+        if (!*t && !has_nul) continue;
+        if (has_nul || !valid_utf8(t)) { usage_error("bad background name in '%s' (NUL or invalid UTF-8)", path); ok = 0; break; }
+        ok = add_name(c, t, label);
+        names++;
+    }
+    free(line);
+    fclose(f);
+    if (ok && !names) { usage_error("'%s' holds no background name", path); ok = 0; }
+    return ok;
+}
+
 void free_classes(classes *c) {
     for (int i = 0; i < c->n_names; i++) free(c->names[i]);
     for (int i = 0; i < c->n_labels; i++) free(c->class_title[i]);

@@ -33,6 +33,9 @@ typedef struct {
 int parse_list(classes *c, const char *list, int background);
 /* one class per line, blank lines skipped */
 int parse_file(classes *c, const char *path);
+/* background names, one per line (a line is one name, commas included), all mapped to one new
+ * "background" label; 0 on a usage error, already reported */
+int parse_background_file(classes *c, const char *path);
 void free_classes(classes *c);
 
 /* emb [n_names x E]: class embeddings, read from / written to the on-disk cache unless no_cache;

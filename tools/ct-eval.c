@@ -267,26 +267,7 @@ int main(int argc, char **argv) {
     if (!parse_file(&cl, classes_file)) { free_classes(&cl); return 1; }
     int n_classes = cl.n_labels;
     if (!n_classes) { free_classes(&cl); return usage_error("'%s' holds no class", classes_file); }
-    if (bg_file) {
-        classes bg = {0};
-        if (!parse_file(&bg, bg_file)) { free_classes(&bg); free_classes(&cl); return 1; }
-        /* every name of the file (synonyms included) becomes a background name */
-        size_t len = 1;
-        for (int i = 0; i < bg.n_names; i++) len += strlen(bg.names[i]) + 1;
-        char *list = malloc(len);
-        for (int i = 0; list && i < bg.n_names; i++) {
-            if (!i) list[0] = 0;
-            strcat(list, bg.names[i]);
-            if (i + 1 < bg.n_names) strcat(list, ",");
-        }
-        int ok = list != NULL;
-        for (int i = 0; ok && i < bg.n_names; i++) ok = !strchr(bg.names[i], ',');
-        if (!ok) { free(list); free_classes(&bg); free_classes(&cl); return usage_error("background names may not contain ','"); }
-        ok = bg.n_names > 0 && parse_list(&cl, list, 1);
-        free(list);
-        free_classes(&bg);
-        if (!ok) { free_classes(&cl); return bg.n_names ? 1 : usage_error("'%s' holds no name", bg_file); }
-    }
+    if (bg_file && !parse_background_file(&cl, bg_file)) { free_classes(&cl); return 1; }
     state s = {cl.n_labels, calloc((size_t)cl.n_labels * cl.n_labels, sizeof(uint64_t)), NULL, 0, 0};
     int rc = 0;
     if (!s.hist) { free_classes(&cl); return runtime_error("out of memory"); }
