@@ -140,16 +140,24 @@ static char **list_images(const char *dir, int *n) {
     char **v = malloc(sizeof(char *) * cap);
     *n = 0;
     struct dirent *e;
-    while (v && (e = readdir(d))) {
+    int ok = v != NULL;
+    while (ok && (e = readdir(d))) {
         if (e->d_name[0] == '.' || !has_image_ext(e->d_name) || strpbrk(e->d_name, "\t\n")) continue;
         if (*n == cap) {
             char **nv = realloc(v, sizeof(char *) * (cap *= 2));
-            if (!nv) { free(v); v = NULL; break; }
+            if (!nv) { ok = 0; break; }
             v = nv;
         }
-        v[(*n)++] = strdup(e->d_name);
+        if (!(v[*n] = strdup(e->d_name))) { ok = 0; break; }
+        (*n)++;
     }
     closedir(d);
+    if (!ok) { /* out of memory: nothing half-built is returned */
+        for (int i = 0; v && i < *n; i++) free(v[i]);
+        free(v);
+        errno = ENOMEM;
+        return NULL;
+    }
     if (v) qsort(v, (size_t)*n, sizeof(char *), cmpstr);
     return v;
 }
