@@ -137,7 +137,7 @@ static int write_overlay(const char *path, const ct_image *photo, const int32_t 
 static int write_labels(const char *path, const int32_t *lab, int W, int H, int n_labels) {
     size_t n = (size_t)W * H;
     int ok;
-    if (n_labels <= 256) {
+    if (n_labels <= 255) { /* the contract: 16-bit when there are more than 255 labels */
         uint8_t *g = malloc(n);
         if (!g) return 0;
         for (size_t i = 0; i < n; i++) g[i] = (uint8_t)lab[i];
