@@ -9,7 +9,7 @@
 
 /* run a shell command; returns the exit status, stderr text in errbuf */
 static int sh(const char *cmd, char *errbuf, size_t cap) {
-    char full[8192];
+    char full[8192 + 64];
     snprintf(full, sizeof full, "%s 2>/tmp/ct_demo_err.txt", cmd);
     int st = system(full);
     char *e = slurp("/tmp/ct_demo_err.txt", NULL);
@@ -173,7 +173,31 @@ static void errors_and_exit_codes(void) {
     CHECK(sh("./demo --help >/dev/null", err, sizeof err) == 0, "--help exits 0");
 }
 
+/* --labels: 8-bit PNG up to 255 labels, 16-bit beyond (the CLI contract) */
+static void label_png_depth(void) {
+    char model[700], px[700], vocab[700], cmd[8192], err[4096];
+    FMT(model, "%s/tiny_f32_openai/model.safetensors", oracle_dir());
+    FMT(px, "%s/tiny_f32_openai/crop64/pixels.npy", oracle_dir());
+    FMT(vocab, "%s/bpe_simple_vocab_16e6.txt.gz", oracle_dir());
+    if (!file_exists(model)) SKIP("tiny fixture not found under %s", oracle_dir());
+    FILE *f = fopen("/tmp/ct_many_classes.txt", "w");
+    for (int i = 0; i < 300; i++) fprintf(f, "thing %d\n", i);
+    fclose(f);
+    const int counts[2] = {2, 300};
+    for (int k = 0; k < 2; k++) {
+        if (k == 0) FMT(cmd, "./demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog -o /tmp/ct_lbl.png --labels /tmp/ct_lbl_raw.png", model, vocab, px);
+        else FMT(cmd, "./demo -q --no-cache -m '%s' -V '%s' --pixels '%s' --classes-file /tmp/ct_many_classes.txt -o /tmp/ct_lbl.png --labels /tmp/ct_lbl_raw.png", model, vocab, px);
+        CHECK(sh(cmd, err, sizeof err) == 0, "%d classes: %s", counts[k], err);
+        size_t len = 0;
+        char *png = slurp("/tmp/ct_lbl_raw.png", &len);
+        CHECK(png && len > 26 && png[24] == (k ? 16 : 8), "%d classes: bit depth %d", counts[k], png && len > 26 ? png[24] : -1);
+        free(png);
+    }
+    remove("/tmp/ct_many_classes.txt"); remove("/tmp/ct_lbl.png"); remove("/tmp/ct_lbl_raw.png");
+}
+
 int main(void) {
+    RUN(label_png_depth);
     RUN(dumps_match_oracle);
     RUN(image_input_and_cache);
     RUN(errors_and_exit_codes);
