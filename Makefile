@@ -1,79 +1,154 @@
-# libcliptrase - see README.md. `make` builds the library, demo and tools; `make test` also
-# installs missing Debian dependencies and runs the whole suite.
+# libcliptrase - see README.md.
+#   make            library (static + shared), demo and tools in build/release (./demo links there)
+#   make test       installs missing Debian packages, builds, runs the whole suite
+#   make asan|tsan  the suite against a library built from the sources with the sanitizer
+#   make bench      benchmarks (release build)
+# Every flavour is built out of tree, from the sources only, in build/<flavour>/: no object
+# is ever shared between flavours.
 CC ?= cc
 OPT ?= -O3
+CFLAGS ?= $(OPT) -g
+FLAVOUR ?= release
+BUILD ?= build/$(FLAVOUR)
+SAN_CFLAGS ?=
+PREFIX ?= /usr/local
+
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-CFLAGS ?= $(OPT) -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) -Iinclude -Ilib $(BLAS_CFLAGS) -pthread
-LDLIBS = $(BLAS_LIBS) -lutf8proc -lm -pthread
-PREFIX ?= /usr/local
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SAN_CFLAGS) $(EXTRA_CFLAGS) -pthread -MMD -MP
+LIB_CFLAGS = $(BASE_CFLAGS) -fPIC -fvisibility=hidden -DCT_BUILDING_LIBRARY -Iinclude -Ilib $(BLAS_CFLAGS)
+TOOL_CFLAGS = $(BASE_CFLAGS) -Iinclude -Itools
+TEST_CFLAGS = $(BASE_CFLAGS) -Iinclude -Ilib -Itools -Itest $(BLAS_CFLAGS)
+DEP_LIBS = $(BLAS_LIBS) -lutf8proc -lm -pthread
+LDFLAGS_ALL = $(SAN_CFLAGS) $(LDFLAGS)
 
-LIB_SRC = $(wildcard lib/*.c)
-LIB_OBJ = $(LIB_SRC:.c=.o)
-LIB = lib/libcliptrase.a
-TOOLS = demo tools/ct-tokenize tools/ct-info tools/ct-eval tools/ct-random-weights
-TEST_SRC = $(wildcard test/test_*.c)
-TEST_BIN = $(TEST_SRC:.c=)
-BENCH_SRC = $(wildcard bench/bench_*.c)
-BENCH_BIN = $(BENCH_SRC:.c=)
+VERSION := $(shell sed -n 's/^\#define CT_VERSION_MAJOR \([0-9]*\)/\1/p;s/^\#define CT_VERSION_MINOR \([0-9]*\)/\1/p;s/^\#define CT_VERSION_PATCH \([0-9]*\)/\1/p' include/cliptrase.h | paste -sd.)
+SOVERSION := $(shell echo $(VERSION) | cut -d. -f1-2)
+SONAME = libcliptrase.so.$(SOVERSION)
 
-.PHONY: all test check deps asan bench clean install uninstall symbols fuzz fuzz-run valgrind tsan
-all: $(LIB) $(TOOLS)
+LIB_SRC := $(sort $(wildcard lib/*/*.c lib/*/*/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_A = $(BUILD)/lib/libcliptrase.a
+LIB_SO = $(BUILD)/lib/$(SONAME)
+LIB_INTERNAL = $(BUILD)/lib/libcliptrase-internal.a
+TOOL_NAMES = demo ct-tokenize ct-info ct-eval ct-random-weights
+TOOL_BIN = $(TOOL_NAMES:%=$(BUILD)/bin/%)
+TOOL_COMMON = $(BUILD)/obj/tools/common.o $(BUILD)/obj/tools/npy.o
+TEST_SRC := $(sort $(wildcard test/test_*.c))
+TEST_BIN = $(TEST_SRC:%.c=$(BUILD)/%)
+BENCH_SRC := $(wildcard bench/bench_*.c)
+BENCH_BIN = $(BENCH_SRC:%.c=$(BUILD)/%)
 
-lib/%.o: lib/%.c include/cliptrase.h $(wildcard lib/*.h)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+.PHONY: all lib tools tests test check deps asan tsan bench clean install uninstall symbols \
+        instrumented fuzz fuzz-run valgrind links
+.SUFFIXES:
 
-$(LIB): $(LIB_OBJ)
-	rm -f $@
-	ar rcs $@ $^
+all: lib tools links
+lib: $(LIB_A) $(LIB_SO) $(LIB_INTERNAL)
+tools: $(TOOL_BIN)
+tests: $(TEST_BIN)
 
-demo: tools/demo.c tools/common.c tools/common.h $(LIB)
-	$(CC) $(ALL_CFLAGS) tools/demo.c tools/common.c -o $@ $(LIB) $(LDLIBS)
+$(BUILD)/obj/lib/%.o: lib/%.c
+	@mkdir -p $(@D)
+	$(CC) $(LIB_CFLAGS) -c $< -o $@
 
-tools/ct-eval: tools/ct-eval.c tools/common.c tools/common.h $(LIB)
-	$(CC) $(ALL_CFLAGS) tools/ct-eval.c tools/common.c -o $@ $(LIB) $(LDLIBS)
+# Internal archive: every object as compiled, for the tests and benchmarks of internals.
+$(LIB_INTERNAL): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
 
-tools/%: tools/%.c $(LIB)
-	$(CC) $(ALL_CFLAGS) $< -o $@ $(LIB) $(LDLIBS)
+# Sealed static library: one relocatable object with every hidden symbol made local, so a
+# program linking it sees exactly the functions of include/cliptrase.h.
+$(LIB_A): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(LD) -r -o $(BUILD)/obj/cliptrase-sealed.o $^
+	objcopy --localize-hidden $(BUILD)/obj/cliptrase-sealed.o
+	rm -f $@ && ar rcs $@ $(BUILD)/obj/cliptrase-sealed.o
 
-test/test_%: test/test_%.c test/harness.h $(LIB)
-	$(CC) $(ALL_CFLAGS) $< -o $@ $(LIB) $(LDLIBS)
+$(LIB_SO): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,-z,defs -o $@ $^ $(LDFLAGS_ALL) $(DEP_LIBS)
+	ln -sf $(SONAME) $(BUILD)/lib/libcliptrase.so
 
-bench/bench_%: bench/bench_%.c $(LIB)
-	$(CC) $(ALL_CFLAGS) $< -o $@ $(LIB) $(LDLIBS)
+# Tools see the public header and tools/ only, and link the sealed library.
+$(BUILD)/obj/tools/%.o: tools/%.c
+	@mkdir -p $(@D)
+	$(CC) $(TOOL_CFLAGS) -c $< -o $@
+
+$(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(TOOL_COMMON) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS_ALL) $< $(TOOL_COMMON) -o $@ $(LIB_A) $(DEP_LIBS)
+
+$(BUILD)/test/%: test/%.c $(TOOL_COMMON) $(LIB_INTERNAL)
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) $< $(TOOL_COMMON) -o $@ $(LDFLAGS_ALL) $(LIB_INTERNAL) $(DEP_LIBS)
+
+$(BUILD)/bench/%: bench/%.c $(LIB_INTERNAL)
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) $< -o $@ $(LDFLAGS_ALL) $(LIB_INTERNAL) $(DEP_LIBS)
+
+# Convenience links for the release build: ./demo and tools/ct-* (as the README uses them).
+links: $(TOOL_BIN)
+	@if [ "$(FLAVOUR)" = release ]; then ln -sf $(BUILD)/bin/demo demo; \
+	  for t in $(filter-out demo,$(TOOL_NAMES)); do ln -sf ../$(BUILD)/bin/$$t tools/$$t; done; fi
+
+-include $(LIB_OBJ:.o=.d) $(TOOL_COMMON:.o=.d) $(TOOL_NAMES:%=$(BUILD)/obj/tools/%.d)
 
 # Debian packages the build needs; installed only when missing (needs root and apt-get).
 deps:
 	@sh tools/install-deps.sh
 
 test: deps
-	$(MAKE) all $(TEST_BIN)
+	$(MAKE) all tests
 	$(MAKE) --no-print-directory symbols
-	sh test/run.sh $(TEST_BIN)
+	$(MAKE) --no-print-directory instrumented
+	CT_BUILD_DIR=$(BUILD) sh test/run.sh $(TEST_BIN)
 
 check: test
 
-# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, in a separate tree.
+# The whole suite against a library, tools and tests compiled with the sanitizers.
+ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+TSAN_FLAGS = -fsanitize=thread -DCT_NO_CLONES
 asan: deps
-	rm -rf build-asan && mkdir -p build-asan
-	cp -r Makefile include lib tools test examples docs build-asan/
-	$(MAKE) -C build-asan all $(TEST_BIN) OPT=-O1 EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
-	cd build-asan && CT_ASAN=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CT_ORACLE_DIR=$${CT_ORACLE_DIR:-$(CURDIR)/../shared/oracle} sh test/run.sh $(TEST_BIN)
+	$(MAKE) FLAVOUR=asan OPT=-O1 SAN_CFLAGS="$(ASAN_FLAGS)" lib tools tests
+	CT_BUILD_DIR=build/asan CT_SANITIZER=address ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  sh test/run.sh $(TEST_SRC:%.c=build/asan/%)
 
-# libFuzzer targets (clang) with ASan+UBSan in build-fuzz/; `make fuzz-run FUZZ_SECONDS=600`
-# runs each on a copy of the seed corpus in test/fuzz/seeds (plus oracle files when present).
+# ThreadSanitizer: the threading tests. OpenBLAS is not instrumented, so its own worker threads are
+# kept out (one BLAS thread). CPU-dispatched clones are off: their resolvers run before TSan starts.
+TSAN_TESTS = test/test_threads test/test_runtime
+tsan: deps
+	$(MAKE) FLAVOUR=tsan OPT=-O1 SAN_CFLAGS="$(TSAN_FLAGS)" lib $(addprefix build/tsan/,$(filter $(TSAN_TESTS),$(TEST_SRC:.c=)))
+	CT_BUILD_DIR=build/tsan CT_SANITIZER=thread OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 \
+	  sh test/run.sh $(addprefix build/tsan/,$(filter $(TSAN_TESTS),$(TEST_SRC:.c=)))
+
+# Proof that the sanitizer flavours really instrument the library: every object of the asan and
+# tsan libraries calls into the sanitizer runtime.
+instrumented:
+	$(MAKE) --no-print-directory FLAVOUR=asan OPT=-O1 SAN_CFLAGS="$(ASAN_FLAGS)" build/asan/lib/libcliptrase-internal.a
+	$(MAKE) --no-print-directory FLAVOUR=tsan OPT=-O1 SAN_CFLAGS="$(TSAN_FLAGS)" build/tsan/lib/libcliptrase-internal.a
+	sh test/check-instrumented.sh build/asan/lib/libcliptrase-internal.a __asan_
+	sh test/check-instrumented.sh build/tsan/lib/libcliptrase-internal.a __tsan_
+
+bench: deps
+	$(MAKE) all $(BENCH_BIN)
+	CT_BUILD_DIR=$(BUILD) sh bench/run.sh $(BENCH_BIN)
+
+# The exported symbols of the static and the shared library are exactly the functions the
+# public header declares.
+symbols: $(LIB_A) $(LIB_SO)
+	@sh test/check-symbols.sh include/cliptrase.h $(LIB_A) $(LIB_SO)
+
+# libFuzzer targets (clang, ASan+UBSan) in build/fuzz; `make fuzz-run FUZZ_SECONDS=600`.
 FUZZ_TARGETS = safetensors tokenizer vocab image
 FUZZ_SECONDS ?= 60
-FUZZ_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 fuzz: deps
-	mkdir -p build-fuzz
-	cp -r Makefile include lib build-fuzz/
-	$(MAKE) -C build-fuzz lib/libcliptrase.a CC=clang OPT=-O1 EXTRA_CFLAGS="-fsanitize=fuzzer-no-link $(FUZZ_FLAGS)"
+	$(MAKE) FLAVOUR=fuzz CC=clang OPT=-O1 SAN_CFLAGS="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" build/fuzz/lib/libcliptrase-internal.a
 	for t in $(FUZZ_TARGETS); do \
-	  clang -std=c11 -D_GNU_SOURCE -O1 -g -Iinclude -Ilib $(FUZZ_FLAGS) -fsanitize=fuzzer test/fuzz/fuzz_$$t.c \
-	    -o build-fuzz/fuzz_$$t build-fuzz/lib/libcliptrase.a $(LDLIBS) || exit 1; done
+	  clang -std=c11 -D_GNU_SOURCE -O1 -g -Iinclude -Ilib $(FUZZ_SAN) -fsanitize=fuzzer test/fuzz/fuzz_$$t.c \
+	    -o build/fuzz/fuzz_$$t build/fuzz/lib/libcliptrase-internal.a $(DEP_LIBS) || exit 1; done
 
 fuzz-run: fuzz
 	sh test/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
@@ -81,52 +156,37 @@ fuzz-run: fuzz
 # The demo path under valgrind: any definite leak or memory error fails.
 ORACLE ?= $(or $(CT_ORACLE_DIR),../shared/oracle)
 valgrind: all
-	valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 \
-	  ./demo -q --no-cache -m $(ORACLE)/tiny_f32_openai/model.safetensors -V $(ORACLE)/vocab.json \
+	d=$$(mktemp -d) && valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 \
+	  $(BUILD)/bin/demo -q --no-cache -m $(ORACLE)/tiny_f32_openai/model.safetensors -V $(ORACLE)/vocab.json \
 	  -i $(ORACLE)/tiny_f32_openai/crop64/image.png -c 'cat;kitten,dog' -b grass -s 64 --crop \
-	  -o /tmp/ct-valgrind.png --labels /tmp/ct-valgrind-labels.png --json /tmp/ct-valgrind.json
+	  -o $$d/out.png --labels $$d/labels.png --json $$d/out.json && rm -rf $$d
 	@echo "valgrind: no leaks or memory errors on the demo path"
 
-# The threading test under ThreadSanitizer. OpenBLAS is not instrumented, so its own worker
-# threads are kept out (one BLAS thread); the library's threads and shared model are checked.
-# CPU-dispatched clones are off: their ifunc resolvers run before the TSan runtime starts.
-tsan: deps
-	rm -rf build-tsan && mkdir -p build-tsan
-	cp -r Makefile include lib tools test build-tsan/
-	$(MAKE) -C build-tsan test/test_threads OPT=-O1 EXTRA_CFLAGS="-fsanitize=thread -DCT_NO_CLONES"
-	cd build-tsan && OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 CT_ORACLE_DIR=$${CT_ORACLE_DIR:-$(CURDIR)/../shared/oracle} ./test/test_threads
-
-bench: all $(BENCH_BIN)
-	sh bench/run.sh
-
-# Only ct_-prefixed symbols may be exported by the library.
-symbols: $(LIB)
-	@bad=$$(nm -g --defined-only $(LIB) | awk 'NF==3 {print $$3}' | grep -v '^ct_' || true); \
-	if [ -n "$$bad" ]; then echo "non-ct_ exported symbols:"; echo "$$bad"; exit 1; else echo "exports: all ct_"; fi
-
-# pkg-config file: a static library, so every dependency is in Libs
-cliptrase.pc: Makefile
+# pkg-config files: the shared library by default, `pkg-config --static` for the archive.
+$(BUILD)/cliptrase.pc: Makefile include/cliptrase.h
+	@mkdir -p $(@D)
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
-	  'Name: cliptrase' 'Description: training-free open-vocabulary segmentation with CLIP (CLIPtrase)' \
-	  'Version: $(VERSION)' 'Cflags: -I$${includedir}' \
-	  'Libs: -L$${libdir} -lcliptrase $(BLAS_LIBS) -lutf8proc -lm -pthread' > $@
+	  'Name: cliptrase' 'Description: training-free open-vocabulary segmentation with CLIP (CLIPtrase and peers)' \
+	  'Version: $(VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lcliptrase' \
+	  'Libs.private: $(BLAS_LIBS) -lutf8proc -lm -pthread' > $@
 
-VERSION := $(shell sed -n 's/^\#define CT_VERSION_MAJOR \([0-9]*\)/\1/p;s/^\#define CT_VERSION_MINOR \([0-9]*\)/\1/p;s/^\#define CT_VERSION_PATCH \([0-9]*\)/\1/p' include/cliptrase.h | paste -sd.)
-INSTALLED = lib/libcliptrase.a include/cliptrase.h lib/pkgconfig/cliptrase.pc bin/cliptrase-demo \
-            bin/ct-tokenize bin/ct-info bin/ct-eval
-
+INSTALL_TOOLS = ct-tokenize ct-info ct-eval ct-random-weights
 install: all
-	rm -f cliptrase.pc && $(MAKE) --no-print-directory cliptrase.pc PREFIX=$(PREFIX)
+	rm -f $(BUILD)/cliptrase.pc && $(MAKE) --no-print-directory $(BUILD)/cliptrase.pc PREFIX=$(PREFIX)
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
-	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libcliptrase.so
 	install -m 644 include/cliptrase.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 cliptrase.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
-	install -m 755 demo $(DESTDIR)$(PREFIX)/bin/cliptrase-demo
-	install -m 755 tools/ct-tokenize tools/ct-info tools/ct-eval $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(BUILD)/cliptrase.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 755 $(BUILD)/bin/demo $(DESTDIR)$(PREFIX)/bin/cliptrase-demo
+	install -m 755 $(INSTALL_TOOLS:%=$(BUILD)/bin/%) $(DESTDIR)$(PREFIX)/bin/
 
+INSTALLED = lib/libcliptrase.a lib/$(SONAME) lib/libcliptrase.so include/cliptrase.h \
+            lib/pkgconfig/cliptrase.pc bin/cliptrase-demo $(INSTALL_TOOLS:%=bin/%)
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED))
 
 clean:
-	rm -f lib/*.o $(LIB) $(TOOLS) $(TEST_BIN) $(BENCH_BIN) cliptrase.pc
-	rm -rf build-asan build-fuzz build-tsan
+	rm -rf build
+	rm -f demo $(addprefix tools/,$(filter-out demo,$(TOOL_NAMES)))

@@ -6,9 +6,9 @@
  *      and full segmentation at 224/336/448/896, text encoding per class (80 templates), peak RSS;
  *   4. tokenizer throughput: ADE20K-847 names x 80 templates. */
 #include "cliptrase.h"
-#include "gemm.h"
-#include "ops.h"
-#include "transformer.h"
+#include "nn/gemm.h"
+#include "nn/ops.h"
+#include "nn/transformer.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,6 +1,7 @@
 /*
- * cliptrase.h - training-free open-vocabulary semantic segmentation with CLIP
- * (CLIPtrase, ECCV 2024), in plain C11.
+ * cliptrase.h - training-free open-vocabulary semantic segmentation with CLIP, in plain C11:
+ * CLIPtrase (ECCV 2024) and the training-free heads of its family (MaskCLIP, SCLIP, ClearCLIP,
+ * NACLIP), with the mmseg inference pipeline (sliding windows, PAMR, thresholds).
  *
  * Usage:
  *
@@ -10,31 +11,46 @@
  *       ct_tokenizer_load("weights/vocab.json", &tok, &err)) {
  *       fprintf(stderr, "%s\n", err.msg); return 1;
  *   }
+ *   const ct_config *c = ct_model_config(m);
  *   const char *names[] = {"cat", "dog", "grass"};
- *   float *emb = malloc(3 * sizeof(float) * ct_model_config(m)->embed_dim);
- *   ct_class_embeddings(m, tok, names, 3, NULL, 0, 0, emb, &err);   // 80 default templates
+ *   float *emb = malloc(3 * sizeof(float) * c->embed_dim);
+ *   ct_class_embeddings(m, tok, names, 3, NULL, 0, 0, emb, &err);    // 80 default templates
  *
  *   ct_image *img; float *px; int H, W;                    // 3 x H x W, CLIP-normalised
  *   ct_image_load("cat.jpg", &img, &err);
- *   ct_preprocess(img, 336, 0, ct_model_config(m)->patch, &px, &H, &W, &err);
+ *   ct_preprocess(img, 336, 0, c->patch, &px, &H, &W, &err);       // short side 336
  *
- *   ct_segment_params sp; ct_segment_params_default(&sp);
+ *   ct_segment_params sp; ct_segment_params_default(&sp); // CLIPtrase
  *   int32_t *labels = malloc(sizeof(int32_t) * H * W);
  *   ct_segment(m, px, H, W, emb, 3, NULL, &sp, labels, NULL, &err);
+ *   ct_free(px);
  *
  * Conventions
  *   - Every fallible function returns ct_status (CT_OK == 0) and, when `err` is not NULL, fills it
  *     with the status and a one-line human message. Nothing in the library exits, aborts or prints.
  *   - On failure, output arguments are left untouched and nothing is leaked.
  *   - Arrays are row-major float32 / int32; shapes are given in comments as [dim0 x dim1 ...].
+ *   - Ownership: arrays passed in are the caller's. Objects the library creates have their own
+ *     free function (ct_model_free, ct_tokenizer_free, ct_image_free, ct_runtime_free,
+ *     ct_intermediates_free); plain buffers it returns (pixels, label maps) are freed with ct_free.
+ *   - Output structs (ct_intermediates, ct_segment_info) may be passed uninitialised: the library
+ *     only writes them, it never reads or frees what they held before.
  *
- * Threading contract
- *   - A loaded ct_model and ct_tokenizer are immutable: any number of threads may use the same
- *     instance at once without locking. Free them only after every user is done.
- *   - Every call allocates its own scratch memory (freed before it returns); there is no global
- *     mutable state in the library, so calls on different threads never interact. Results do not
- *     depend on the number of threads.
- *   - Heavy matrix products go through OpenBLAS, whose own thread pool is shared by the process.
+ * Threads and state
+ *   - There is no global mutable state in the library. A loaded ct_model and ct_tokenizer are
+ *     immutable from the caller's point of view: any number of threads may use the same instance
+ *     at once without locking. Internally a model keeps two caches, each filled once under a lock:
+ *     its worker threads (started at the first call that wants them) and its weights repacked
+ *     into the matrix kernels' panel layout (at first use of each weight).
+ *   - Worker threads belong to a ct_runtime: by default each model owns one (ct_load_params
+ *     n_threads, 0 = all cores); a runtime can also be created explicitly and shared by models.
+ *     A call uses min(its n_threads, the runtime's threads) of them (0 = all); the calling thread
+ *     is one of them. When two calls share a runtime, its workers serve them in turn.
+ *   - Each call allocates one workspace up front, sized from the image and the parameters, and
+ *     frees it before returning; nothing is allocated inside the layer loop.
+ *   - Results never depend on the number of threads.
+ *   - Numeric precision (fp32, or bf16 where the CPU has AVX512_BF16) is a property of the loaded
+ *     model, chosen in ct_load_params; the library never reads the environment.
  */
 #ifndef CLIPTRASE_H
 #define CLIPTRASE_H
@@ -46,21 +62,31 @@
 extern "C" {
 #endif
 
+#if defined(CT_BUILDING_LIBRARY) && defined(__GNUC__)
+#define CT_API __attribute__((visibility("default")))
+#else
+#define CT_API
+#endif
+
 #define CT_VERSION_MAJOR 0
-#define CT_VERSION_MINOR 1
+#define CT_VERSION_MINOR 2
 #define CT_VERSION_PATCH 0
 
 /* "MAJOR.MINOR.PATCH" of the library that is linked. */
-const char *ct_version(void);
+CT_API const char *ct_version(void);
+/* One line describing how the linked library was built: version, compiler, sanitizers, matrix
+ * kernels compiled in (e.g. "0.2.0; gcc 12.2.0; sanitizers: none; kernels: ..."). Static string;
+ * what this CPU runs is in ct_model_describe. */
+CT_API const char *ct_build_info(void);
 
-/* ------------------------------------------------------------------ errors */
+/* ------------------------------------------------------------------ errors and memory */
 
 typedef enum {
     CT_OK = 0,
     CT_ERR_INVALID_ARG,   /* caller error: NULL pointer, bad size, bad parameter */
     CT_ERR_IO,            /* a file could not be opened, read, mapped or written */
     CT_ERR_FORMAT,        /* a file is malformed (bad header, truncated, not JSON, ...) */
-    CT_ERR_UNSUPPORTED,   /* well-formed but not supported (dtype, architecture, image type) */
+    CT_ERR_UNSUPPORTED,   /* well-formed but not supported (dtype, architecture, image type, CPU) */
     CT_ERR_MISSING,       /* a required tensor or entry is absent */
     CT_ERR_SHAPE,         /* a tensor or array has the wrong shape */
     CT_ERR_NOMEM,         /* out of memory, or a size that overflows */
@@ -69,12 +95,27 @@ typedef enum {
 } ct_status;
 
 /* Short, static name of a status ("ok", "invalid argument", ...). Never NULL. */
-const char *ct_status_str(ct_status s);
+CT_API const char *ct_status_str(ct_status s);
 
 typedef struct {
     ct_status status;
     char msg[512]; /* NUL-terminated, one line, no trailing newline */
 } ct_error;
+
+/* Frees a plain buffer the library allocated and handed over (pixels of ct_preprocess and
+ * ct_normalize, label maps of ct_labels_load_png). NULL is ignored. */
+CT_API void ct_free(void *p);
+
+/* ------------------------------------------------------------------ runtime (worker threads) */
+
+typedef struct ct_runtime ct_runtime;
+
+/* A set of worker threads, started at once and reused by every call that is given them.
+ * n_threads counts the calling thread: n_threads - 1 workers are started (0 = all cores).
+ * Free only after every model using it has been freed. */
+CT_API ct_status ct_runtime_new(int n_threads, ct_runtime **out, ct_error *err);
+CT_API void ct_runtime_free(ct_runtime *rt);
+CT_API int ct_runtime_threads(const ct_runtime *rt);
 
 /* ------------------------------------------------------------------ model */
 
@@ -82,6 +123,15 @@ typedef struct ct_model ct_model;
 
 typedef enum { CT_NAMING_OPENAI = 0, CT_NAMING_HF = 1 } ct_naming;
 typedef enum { CT_DTYPE_F32 = 0, CT_DTYPE_F16 = 1, CT_DTYPE_BF16 = 2 } ct_dtype;
+
+/* Numeric precision of the matrix products. fp32 is exact to the references (1e-6); bf16 rounds
+ * both operands of every product to bfloat16 (8 significant bits) and accumulates in fp32:
+ * faster, labels agree with fp32 on >= 99.9% of pixels (docs/performance.md), needs AVX512_BF16. */
+typedef enum { CT_PRECISION_FP32 = 0, CT_PRECISION_BF16 = 1 } ct_precision;
+
+/* Which code runs the fp32 matrix products: the library's own kernels (AVX-512 where the CPU
+ * has it, else AVX2 / portable C), or OpenBLAS's sgemm (a reference; fp32 only). */
+typedef enum { CT_BACKEND_NATIVE = 0, CT_BACKEND_OPENBLAS = 1 } ct_backend;
 
 /* Architecture derived from tensor shapes at load time. */
 typedef struct {
@@ -99,18 +149,39 @@ typedef struct {
 } ct_config;
 
 typedef struct {
-    int check_finite;   /* non-zero: refuse weights containing NaN/Inf (CT_ERR_NONFINITE) */
+    int check_finite;       /* non-zero: refuse weights containing NaN/Inf (CT_ERR_NONFINITE) */
+    ct_precision precision; /* default CT_PRECISION_FP32; BF16 on a CPU without AVX512_BF16 is
+                               refused with CT_ERR_UNSUPPORTED */
+    ct_backend backend;     /* default CT_BACKEND_NATIVE */
+    int n_threads;          /* threads of the model's own runtime; 0 = all cores */
+    ct_runtime *runtime;    /* optional: use these workers instead of starting the model's own */
 } ct_load_params;
 
+/* Defaults: no finiteness check, fp32, native kernels, all cores, own runtime. */
+CT_API void ct_load_params_default(ct_load_params *p);
+
 /* Load a CLIP ViT checkpoint (.safetensors, F32/F16/BF16, OpenAI/open_clip or Hugging Face
- * names). F32 tensors are used in place from a read-only mmap; F16/BF16 are widened to F32. */
-ct_status ct_model_load(const char *path, ct_model **out, ct_error *err);
-ct_status ct_model_load_ex(const char *path, const ct_load_params *p, ct_model **out,
-                           ct_error *err);
-void ct_model_free(ct_model *m);
-const ct_config *ct_model_config(const ct_model *m);
+ * names). Tensors are read from a read-only mmap of the file; do not modify or truncate the file
+ * while a model uses it (replace it by writing a new file and renaming it over the old one). */
+CT_API ct_status ct_model_load(const char *path, ct_model **out, ct_error *err);
+CT_API ct_status ct_model_load_ex(const char *path, const ct_load_params *p, ct_model **out,
+                                  ct_error *err);
+CT_API void ct_model_free(ct_model *m);
+CT_API const ct_config *ct_model_config(const ct_model *m);
+CT_API ct_precision ct_model_precision(const ct_model *m);
+/* Threads the model's calls may use (its runtime's). */
+CT_API int ct_model_threads(const ct_model *m);
+/* One line: architecture, precision, kernel, threads. Always NUL-terminated. */
+CT_API void ct_model_describe(const ct_model *m, char *buf, size_t cap);
 /* Human-readable one-line description of the config into buf (always NUL-terminated). */
-void ct_config_describe(const ct_config *c, char *buf, size_t cap);
+CT_API void ct_config_describe(const ct_config *c, char *buf, size_t cap);
+
+/* "fp32" / "bf16"; ct_precision_parse also accepts "float32", "bfloat16". An unknown name is
+ * CT_ERR_INVALID_ARG. */
+CT_API const char *ct_precision_name(ct_precision p);
+CT_API ct_status ct_precision_parse(const char *name, ct_precision *out, ct_error *err);
+/* Non-zero when this CPU can run the precision (bf16 needs AVX512_BF16). */
+CT_API int ct_precision_available(ct_precision p);
 
 /* ------------------------------------------------------------------ tokenizer */
 
@@ -121,98 +192,167 @@ typedef struct ct_tokenizer ct_tokenizer;
 
 /* Load OpenAI's bpe_simple_vocab_16e6.txt.gz (gzip or plain text), or Hugging Face vocab.json
  * (merges.txt is then read from the same directory). */
-ct_status ct_tokenizer_load(const char *path, ct_tokenizer **out, ct_error *err);
+CT_API ct_status ct_tokenizer_load(const char *path, ct_tokenizer **out, ct_error *err);
 /* Hugging Face pair with explicit paths. */
-ct_status ct_tokenizer_load_hf(const char *vocab_json, const char *merges_txt,
-                               ct_tokenizer **out, ct_error *err);
-void ct_tokenizer_free(ct_tokenizer *t);
-int ct_tokenizer_vocab_size(const ct_tokenizer *t);
+CT_API ct_status ct_tokenizer_load_hf(const char *vocab_json, const char *merges_txt,
+                                      ct_tokenizer **out, ct_error *err);
+CT_API void ct_tokenizer_free(ct_tokenizer *t);
+CT_API int ct_tokenizer_vocab_size(const ct_tokenizer *t);
 
 /* Encode UTF-8 text to BPE ids, without start/end tokens, exactly as CLIP's SimpleTokenizer.
  * Invalid UTF-8 sequences are replaced by U+FFFD (as Python's errors="replace" would).
  * Writes at most `cap` ids into `ids` (may be NULL when cap is 0); *n_ids receives the full
- * count, so a caller can size a second call. */
-ct_status ct_tokenize(const ct_tokenizer *t, const char *text, size_t len, int32_t *ids,
-                      size_t cap, size_t *n_ids, ct_error *err);
+ * count, so a caller can size a second call. Cost is near-linear in the text length. */
+CT_API ct_status ct_tokenize(const ct_tokenizer *t, const char *text, size_t len, int32_t *ids,
+                             size_t cap, size_t *n_ids, ct_error *err);
 /* Start token, ids, end token, zero padding to ctx_len. A text that does not fit is cut with the
  * end token last and *truncated (if not NULL) set to 1. */
-ct_status ct_tokenize_context(const ct_tokenizer *t, const char *text, int32_t *tokens,
-                              int ctx_len, int *truncated, ct_error *err);
+CT_API ct_status ct_tokenize_context(const ct_tokenizer *t, const char *text, int32_t *tokens,
+                                     int ctx_len, int *truncated, ct_error *err);
 /* Decode ids to UTF-8 text (</w> becomes a space, special tokens are skipped, trailing space
  * removed). Returns the number of bytes needed (excluding NUL); writes at most cap-1 + NUL. */
-size_t ct_detokenize(const ct_tokenizer *t, const int32_t *ids, size_t n, char *out, size_t cap);
+CT_API size_t ct_detokenize(const ct_tokenizer *t, const int32_t *ids, size_t n, char *out,
+                            size_t cap);
 
 /* ------------------------------------------------------------------ text side */
 
 /* The 80 ImageNet prompt templates of CLIP, each with one "{}" for the class name. */
-const char *const *ct_default_templates(int *n);
+CT_API const char *const *ct_default_templates(int *n);
 
 /* Encode n sequences of tokens [n x context_length] to projected, un-normalised text features
- * [n x embed_dim]. Each sequence stops at its end-of-text token (the first maximum id). */
-ct_status ct_encode_tokens(const ct_model *m, const int32_t *tokens, int n, float *out,
-                           ct_error *err);
+ * [n x embed_dim] on all of the model's threads. Each sequence stops at its end-of-text token
+ * (the first maximum id); ids must be in [0, vocab_size). */
+CT_API ct_status ct_encode_tokens(const ct_model *m, const int32_t *tokens, int n, float *out,
+                                  ct_error *err);
 
 /* Class embeddings [n_names x embed_dim] as the reference computes them: for each name, every
  * template is filled, encoded, L2-normalised; the mean is L2-normalised. templates == NULL uses
- * the 80 defaults. n_threads <= 0 means all cores. Names longer than the context are cut (the
- * count of cut prompts is reported through *n_truncated when not NULL). */
-ct_status ct_class_embeddings(const ct_model *m, const ct_tokenizer *tok,
-                              const char *const *names, int n_names,
-                              const char *const *templates, int n_templates, int n_threads,
-                              float *out, ct_error *err);
-ct_status ct_class_embeddings_ex(const ct_model *m, const ct_tokenizer *tok,
-                                 const char *const *names, int n_names,
-                                 const char *const *templates, int n_templates, int n_threads,
-                                 float *out, int *n_truncated, ct_error *err);
+ * the 80 defaults. n_threads <= 0 means all of the model's threads. Names longer than the
+ * context are cut (the count of cut prompts is reported through *n_truncated when not NULL). */
+CT_API ct_status ct_class_embeddings(const ct_model *m, const ct_tokenizer *tok,
+                                     const char *const *names, int n_names,
+                                     const char *const *templates, int n_templates,
+                                     int n_threads, float *out, ct_error *err);
+CT_API ct_status ct_class_embeddings_ex(const ct_model *m, const ct_tokenizer *tok,
+                                        const char *const *names, int n_names,
+                                        const char *const *templates, int n_templates,
+                                        int n_threads, float *out, int *n_truncated,
+                                        ct_error *err);
+
+/* ------------------------------------------------------------------ heads */
+
+/* The last vision block, selectable per call (the first L-1 blocks are the unmodified model).
+ * q, k, v are the last block's projections of ln_1(x), per head; s = head_dim^-0.5;
+ * O(A) = out_proj(A v); G = NACLIP's Gaussian prior over patch grid positions. */
+typedef enum {
+    CT_HEAD_CLIPTRASE = 0, /* x + O(softmax(s qq^T) + softmax(s kk^T) + softmax(s vv^T)) + MLP;
+                              the second-to-last block's correlation map drives the cluster vote */
+    CT_HEAD_CLIP,          /* the unmodified model: x + O(softmax(s qk^T)) + MLP, all tokens */
+    CT_HEAD_MASKCLIP,      /* O(v): identity attention, no residual, no MLP */
+    CT_HEAD_SCLIP,         /* x + O(softmax(s qq^T) + softmax(s kk^T)) + MLP */
+    CT_HEAD_CLEARCLIP,     /* O(softmax(s qq^T)), no residual, no MLP */
+    CT_HEAD_NACLIP,        /* O(softmax(s kk^T + G)), no residual, no MLP */
+    CT_HEAD_COUNT
+} ct_head;
+
+/* "cliptrase", "clip", "maskclip", "sclip", "clearclip", "naclip". */
+CT_API const char *ct_head_name(ct_head h);
+CT_API ct_status ct_head_parse(const char *name, ct_head *out, ct_error *err);
 
 /* ------------------------------------------------------------------ image side */
 
+/* At most this many patches per encoder pass (h * w; 128 x 128): the CLIPtrase correlation map
+ * alone is (1 + h*w)^2 floats. */
+#define CT_MAX_PATCHES (128 * 128)
+
 /* Outputs of the image encoder for one image of H x W pixels (h = H/patch, w = W/patch,
- * T = 1 + h*w tokens). */
+ * T = 1 + h*w tokens). The caller allocates the arrays it wants and sets the others to NULL. */
 typedef struct {
     float *image_embedding; /* [embed_dim] plain CLIP embedding (unmodified model), L2-normalised */
     float *img_tokens;      /* [T x embed_dim] CLIPtrase tokens after ln_post+proj, L2-normalised */
     float *corr_raw;        /* [T x T] second-to-last block: head mean of (cos qq+kk+vv)/3 */
 } ct_image_features;
 
-/* Run the encoder. Any pointer in `out` may be NULL to skip that output (corr_raw costs T*T).
- * pixels: [3 x H x W], CLIP-normalised; H and W multiples of the patch size. */
-ct_status ct_encode_image(const ct_model *m, const float *pixels, int H, int W, int n_threads,
-                          ct_image_features *out, ct_error *err);
+/* Run the encoder with the CLIPtrase head. pixels: [3 x H x W], CLIP-normalised; H and W
+ * multiples of the patch size. At least one output must be requested (CT_ERR_INVALID_ARG). */
+CT_API ct_status ct_encode_image(const ct_model *m, const float *pixels, int H, int W,
+                                 int n_threads, ct_image_features *out, ct_error *err);
 
 /* ------------------------------------------------------------------ segmentation */
 
+#define CT_MAX_DILATIONS 8
+
 typedef struct {
-    float eps;           /* DBSCAN radius; <= 0: 0.7 if min(H,W) <= 224 else 1.1 (the paper) */
+    /* the last block */
+    ct_head head;        /* default CT_HEAD_CLIPTRASE */
+    float gaussian_std;  /* NACLIP's sigma in patches; default 5 */
+    /* CLIPtrase cluster vote (head cliptrase only; <= 0: the paper's value) */
+    float eps;           /* DBSCAN radius; <= 0: 0.7 if min(H,W) <= 224 else 1.1 */
     int min_samples;     /* DBSCAN core size incl. the point; <= 0: 3 if short side <= 224 else 7 */
     int median_size;     /* median filter side; <= 0: 2*upsample_ratio - 1 (7) */
     int upsample_ratio;  /* cluster map upsampling; <= 0: 4 */
     int cls_reweight;    /* non-zero: multiply logits by the CLS logits (the paper's VOC20) */
-    int n_threads;       /* <= 0: all cores */
+    /* the mmseg pipeline (every head but cliptrase, whose cluster vote replaces it) */
+    int slide_crop;      /* window side in pixels (a multiple of the patch); 0: whole image */
+    int slide_stride;    /* window stride in pixels, in [1, slide_crop] */
+    int pamr_steps;      /* PAMR iterations; 0: off */
+    int pamr_dilations[CT_MAX_DILATIONS]; /* > 0 each */
+    int n_pamr_dilations;                 /* default 2: {8, 16} */
+    float logit_scale;   /* softmax temperature of the class probabilities; <= 0: the model's */
+    float prob_thd;      /* pixels whose best class probability is below it get label 0; 0: off */
+    float area_thd;      /* labels 1.. covering at most this share of the labelled area (of
+                            labels 1..) are dropped (probability 0); 0: off */
+    int n_threads;       /* <= 0: all of the model's threads */
 } ct_segment_params;
 
-void ct_segment_params_default(ct_segment_params *p);
+/* CLIPtrase as the paper runs it (head cliptrase, whole image, the paper's cluster vote). */
+CT_API void ct_segment_params_default(ct_segment_params *p);
+/* The preset a head's reference publishes for ViT-B/16 (docs/heads.md): logit scale, window,
+ * PAMR, sigma; prob_thd and area_thd 0 (they are per dataset). cliptrase: the default above. */
+CT_API void ct_segment_params_preset(ct_segment_params *p, ct_head head);
 
-/* Every intermediate of one segmentation (see docs/formats.md). Filled by ct_segment when a
- * pointer is passed; free with ct_intermediates_free. */
+/* Cheap results of one segmentation: the parameters as resolved, counts, timings. */
+typedef struct {
+    ct_head head;
+    int H, W, h, w;         /* input pixels and patch grid of the whole image */
+    int n_names, n_labels;
+    int n_windows;          /* encoder passes (1 for the whole image) */
+    int n_clusters;         /* CLIPtrase: DBSCAN clusters (0 for other heads) */
+    float eps;              /* resolved CLIPtrase parameters */
+    int min_samples, median_size, upsample_ratio;
+    float logit_scale;      /* resolved */
+    int n_thresholded;      /* pixels set to label 0 by prob_thd */
+    int n_threads;          /* threads used */
+    ct_precision precision;
+    const char *kernel;     /* static name of the matrix kernel */
+    double t_encode, t_post, t_total; /* seconds: encoder passes, everything after, the call */
+    size_t workspace_bytes; /* the call's workspace */
+} ct_segment_info;
+
+/* Every intermediate of one segmentation (docs/formats.md). Arrays not produced by the head are
+ * NULL. Allocated by the library; free with ct_intermediates_free. */
 typedef struct {
     int H, W, h, w, n_names, embed_dim, n_clusters;
     float eps;
     int min_samples;
-    float *image_embedding; /* [embed_dim] */
-    float *img_tokens;      /* [(1+h*w) x embed_dim] */
-    float *corr_raw;        /* [(1+h*w) x (1+h*w)] */
-    float *corr;            /* [h*w x h*w] */
-    float *patch_logits;    /* [n_names x h x w] */
-    float *logits_up;       /* [n_names x H x W] */
-    int32_t *pred_raw;      /* [H x W] */
-    int32_t *dbscan_labels; /* [h*w] */
-    float *cluster_maps;    /* [n_clusters x ratio*h x ratio*w] */
-    int32_t *cluster_assign;/* [H x W] (all 0 when there is no cluster) */
+    float *image_embedding; /* [embed_dim] (cliptrase) */
+    float *img_tokens;      /* [(1+h*w) x embed_dim] the head's tokens (whole-image runs) */
+    float *corr_raw;        /* [(1+h*w) x (1+h*w)] (cliptrase) */
+    float *corr;            /* [h*w x h*w] (cliptrase) */
+    float *patch_logits;    /* [n_names x h x w] (cliptrase) */
+    float *logits_up;       /* [n_names x H x W] (cliptrase) */
+    int32_t *pred_raw;      /* [H x W] (cliptrase) */
+    int32_t *dbscan_labels; /* [h*w] (cliptrase) */
+    float *cluster_maps;    /* [n_clusters x ratio*h x ratio*w] (cliptrase) */
+    int32_t *cluster_assign;/* [H x W] (cliptrase; all 0 when there is no cluster) */
     int32_t *pred;          /* [H x W] */
+    float *seg_logits;      /* [n_names x H x W] cosine logits, window average, before PAMR */
+    float *pamr_logits;     /* [n_names x H x W] after PAMR (when it runs) */
 } ct_intermediates;
 
-void ct_intermediates_free(ct_intermediates *x);
+/* Frees the arrays of a struct ct_segment or ct_postprocess filled (or one zeroed with memset);
+ * leaves it zeroed. */
+CT_API void ct_intermediates_free(ct_intermediates *x);
 
 /* Segment one preprocessed image.
  *   pixels     [3 x H x W] CLIP-normalised, H and W multiples of the patch size
@@ -221,26 +361,50 @@ void ct_intermediates_free(ct_intermediates *x);
  *              label (synonyms: the label scores as the best of its names; background names)
  *   labels     [H x W] output
  *   inter      optional: receives every intermediate (caller frees with ct_intermediates_free) */
-ct_status ct_segment(const ct_model *m, const float *pixels, int H, int W,
-                     const float *class_emb, int n_names, const int32_t *name_label,
-                     const ct_segment_params *p, int32_t *labels, ct_intermediates *inter,
-                     ct_error *err);
+CT_API ct_status ct_segment(const ct_model *m, const float *pixels, int H, int W,
+                            const float *class_emb, int n_names, const int32_t *name_label,
+                            const ct_segment_params *p, int32_t *labels, ct_intermediates *inter,
+                            ct_error *err);
 
-/* The post-processing alone, from the encoder's outputs: img_tokens [(1+h*w) x E] and corr_raw
- * [(1+h*w) x (1+h*w)] of an H x W image with patch side `patch`. */
-ct_status ct_postprocess(const float *img_tokens, const float *corr_raw, int H, int W, int patch,
-                         int embed_dim, float logit_scale, const float *class_emb, int n_names,
-                         const int32_t *name_label, const ct_segment_params *p, int32_t *labels,
-                         ct_intermediates *inter, ct_error *err);
+/* What a segmentation can produce besides labels; every pointer but labels may be NULL. */
+typedef struct {
+    int32_t *labels;         /* [H x W] required, caller-allocated */
+    float *probs;            /* [n_labels x H x W] caller-allocated: per-label probability (softmax
+                                over names of logit_scale * logits, a label's best name), after
+                                PAMR and area_thd; for cliptrase, of the raw logits before the vote */
+    ct_segment_info *info;   /* filled on success */
+    ct_intermediates *inter; /* allocated by the library on success */
+} ct_segment_outputs;
+
+CT_API ct_status ct_segment_ex(const ct_model *m, const float *pixels, int H, int W,
+                               const float *class_emb, int n_names, const int32_t *name_label,
+                               const ct_segment_params *p, const ct_segment_outputs *out,
+                               ct_error *err);
+
+/* Bytes a ct_segment / ct_segment_ex of an H x W image will allocate (workspace and outputs
+ * the library allocates; with_intermediates: also ct_intermediates), before running it. The
+ * parameters are checked as ct_segment checks them. */
+CT_API ct_status ct_segment_memory(const ct_model *m, int H, int W, int n_names,
+                                   const ct_segment_params *p, int with_intermediates,
+                                   size_t *bytes, ct_error *err);
+
+/* The CLIPtrase post-processing alone, from the encoder's outputs: img_tokens [(1+h*w) x E] and
+ * corr_raw [(1+h*w) x (1+h*w)] of an H x W image with patch side `patch`. */
+CT_API ct_status ct_postprocess(const float *img_tokens, const float *corr_raw, int H, int W,
+                                int patch, int embed_dim, float logit_scale,
+                                const float *class_emb, int n_names, const int32_t *name_label,
+                                const ct_segment_params *p, int32_t *labels,
+                                ct_intermediates *inter, ct_error *err);
 
 /* DBSCAN with scikit-learn's semantics: Euclidean distance, neighbours within eps inclusive, a
  * point counts itself, clusters numbered in discovery order, -1 for noise.
  * x [n x d]; labels [n]. *n_clusters (may be NULL) receives the cluster count. */
-ct_status ct_dbscan(const float *x, int n, int d, float eps, int min_samples, int n_threads,
-                    int32_t *labels, int *n_clusters, ct_error *err);
+CT_API ct_status ct_dbscan(const float *x, int n, int d, float eps, int min_samples,
+                           int n_threads, int32_t *labels, int *n_clusters, ct_error *err);
 
 /* scipy.ndimage.median_filter(x, size, mode="reflect") on a 2-D [h x w] array. */
-ct_status ct_median_filter(const float *x, int h, int w, int size, float *y, ct_error *err);
+CT_API ct_status ct_median_filter(const float *x, int h, int w, int size, float *y,
+                                  ct_error *err);
 
 /* ------------------------------------------------------------------ images */
 
@@ -250,29 +414,42 @@ typedef struct {
 } ct_image;
 
 /* Load JPEG/PNG/BMP/TGA/GIF (first frame) as 8-bit RGB. Images above CT_MAX_IMAGE_PIXELS
- * are refused with CT_ERR_TOO_LARGE. */
+ * (counting every frame of an animation) are refused with CT_ERR_TOO_LARGE before decoding. */
 #define CT_MAX_IMAGE_PIXELS (64u * 1024u * 1024u)
-ct_status ct_image_load(const char *path, ct_image **out, ct_error *err);
-ct_status ct_image_from_rgb(const uint8_t *rgb, int width, int height, ct_image **out,
-                            ct_error *err);
-void ct_image_free(ct_image *img);
+CT_API ct_status ct_image_load(const char *path, ct_image **out, ct_error *err);
+CT_API ct_status ct_image_from_rgb(const uint8_t *rgb, int width, int height, ct_image **out,
+                                   ct_error *err);
+CT_API void ct_image_free(ct_image *img);
+
+/* Write an 8-bit RGB PNG. The file appears complete or not at all (a temporary file in the
+ * same directory, renamed over `path`); every write is checked. */
+CT_API ct_status ct_image_save_png(const ct_image *img, const char *path, ct_error *err);
+/* Write a label map [height x width] as a grey PNG of bit_depth 8 (labels in [0, 255]) or 16
+ * (labels in [0, 65535]); same guarantees as ct_image_save_png. */
+CT_API ct_status ct_labels_save_png(const int32_t *labels, int width, int height, int bit_depth,
+                                    const char *path, ct_error *err);
+/* Read a label map: a grey PNG (8 or 16 bit: the value is the label) or a palette PNG (the
+ * palette index is the label, as VOC's SegmentationClass). *labels [height x width] is
+ * allocated; free it with ct_free. */
+CT_API ct_status ct_labels_load_png(const char *path, int32_t **labels, int *width, int *height,
+                                    ct_error *err);
 
 /* Resize (PIL bicubic with antialiasing, 8-bit rounding) and normalise with CLIP mean/std.
  * crop != 0: short side to `size`, then size x size center crop (the paper's protocol).
  * crop == 0: short side to `size`, long side to the nearest multiple of `patch` keeping the
- * aspect ratio. *pixels [3 x H x W] is malloc'd; free() it. */
-ct_status ct_preprocess(const ct_image *img, int size, int crop, int patch, float **pixels,
-                        int *H, int *W, ct_error *err);
+ * aspect ratio. *pixels [3 x H x W] is allocated; free it with ct_free. */
+CT_API ct_status ct_preprocess(const ct_image *img, int size, int crop, int patch,
+                               float **pixels, int *H, int *W, ct_error *err);
 /* The same, returning the resized 8-bit RGB image [H x W x 3] before normalisation. */
-ct_status ct_resize_for_model(const ct_image *img, int size, int crop, int patch, ct_image **out,
-                              ct_error *err);
+CT_API ct_status ct_resize_for_model(const ct_image *img, int size, int crop, int patch,
+                                     ct_image **out, ct_error *err);
 /* Labels [H x W] of a model input made by ct_resize_for_model(img, size, crop, ...) back to the
  * picture's width x height (out [height x width]): nearest neighbour through the resize; with a
  * crop, picture pixels outside it take the label of the nearest crop edge. */
-ct_status ct_labels_to_image(const int32_t *labels, int H, int W, int width, int height, int size, int crop,
-                             int32_t *out, ct_error *err);
-/* Normalise 8-bit RGB to CLIP input [3 x H x W]. */
-ct_status ct_normalize(const ct_image *img, float **pixels, ct_error *err);
+CT_API ct_status ct_labels_to_image(const int32_t *labels, int H, int W, int width, int height,
+                                    int size, int crop, int32_t *out, ct_error *err);
+/* Normalise 8-bit RGB to CLIP input [3 x H x W]; free *pixels with ct_free. */
+CT_API ct_status ct_normalize(const ct_image *img, float **pixels, ct_error *err);
 
 #ifdef __cplusplus
 }

@@ -3,7 +3,7 @@
 #define CT_TEST_FIXTURES_H
 
 #include "harness.h"
-#include "json.h"
+#include "io/json.h"
 #include "npy.h"
 
 #include <dirent.h>
@@ -47,11 +47,11 @@ static inline double jnum(const ct_json *o, const char *k, double dflt) {
 }
 
 /* Loads <dir>/<run>/<file>.npy; returns 0 on failure (and reports it). */
-static inline int load_npy(const char *dir, const char *run, const char *file, ct_npy *a) {
+static inline int load_npy(const char *dir, const char *run, const char *file, npy_array *a) {
     char p[1024];
     FMT(p, "%s/%s/%s.npy", dir, run, file);
     ct_error err;
-    if (ct_npy_load(p, a, &err)) {
+    if (npy_load(p, a, &err)) {
         CHECK(0, "%s", err.msg);
         return 0;
     }

@@ -56,6 +56,30 @@ static const char *t_name;
         if ((size_t)snprintf((buf), sizeof(buf), __VA_ARGS__) >= sizeof(buf)) CHECK(0, "path too long"); \
     } while (0)
 
+/* The build under test: $CT_BUILD_DIR (default build/release); its bin/ goes first on PATH, so
+ * the tests run the tools of the same flavour (release, asan, ...) as the library they link. */
+static inline const char *build_dir(void) {
+    const char *d = getenv("CT_BUILD_DIR");
+    return d && *d ? d : "build/release";
+}
+
+__attribute__((constructor)) static void t_put_build_on_path(void) {
+    static char path[8192];
+    char abs[4096];
+    const char *old = getenv("PATH");
+    const char *dir = realpath(build_dir(), abs) ? abs : build_dir();
+    snprintf(path, sizeof path, "%s/bin:%s", dir, old ? old : "/usr/bin:/bin");
+    setenv("PATH", path, 1);
+}
+
+static inline int tool_exists(const char *name) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/bin/%s", build_dir(), name);
+    FILE *f = fopen(p, "rb");
+    if (f) fclose(f);
+    return f != NULL;
+}
+
 /* The oracle directory: $CT_ORACLE_DIR, default ../shared/oracle (relative to the repo root). */
 static inline const char *oracle_dir(void) {
     const char *d = getenv("CT_ORACLE_DIR");
@@ -80,6 +104,21 @@ static inline char *slurp(const char *path, size_t *len) {
     fclose(f);
     if (b) { b[n] = 0; if (len) *len = (size_t)n; }
     return b;
+}
+
+/* PNG writers of the public API for test data */
+static inline int png_rgb(const char *path, int w, int h, const uint8_t *rgb) {
+    ct_image im = {w, h, (uint8_t *)rgb};
+    return ct_image_save_png(&im, path, NULL) == CT_OK;
+}
+
+static inline int png_gray8(const char *path, int w, int h, const uint8_t *g) {
+    int32_t *lab = malloc(sizeof(int32_t) * (size_t)w * (size_t)h);
+    if (!lab) return 0;
+    for (size_t i = 0; i < (size_t)w * (size_t)h; i++) lab[i] = g[i];
+    int ok = ct_labels_save_png(lab, w, h, 8, path, NULL) == CT_OK;
+    free(lab);
+    return ok;
 }
 
 static inline double max_abs_diff(const float *a, const float *b, size_t n) {

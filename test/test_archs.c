@@ -17,12 +17,12 @@ static const struct {
 };
 
 static void all_architectures(void) {
-    if (!file_exists("tools/ct-random-weights")) SKIP("tools/ct-random-weights not built");
-    int n = getenv("CT_ASAN") ? 1 : 4;
+    if (!tool_exists("ct-random-weights")) SKIP("ct-random-weights not built");
+    int n = getenv("CT_SANITIZER") ? 1 : 4;
     for (int i = 0; i < n; i++) {
         char cmd[512];
         const char *path = "/tmp/ct_arch_test.safetensors";
-        FMT(cmd, "tools/ct-random-weights --arch %s --naming %s --dtype %s -o %s", k[i].arch, k[i].naming, k[i].dtype, path);
+        FMT(cmd, "ct-random-weights --arch %s --naming %s --dtype %s -o %s", k[i].arch, k[i].naming, k[i].dtype, path);
         int st = system(cmd);
         CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: generator failed", k[i].arch);
         ct_model *m = NULL;

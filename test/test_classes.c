@@ -37,7 +37,7 @@ static void ten_thousand_classes(void) {
     CHECK(unit, "embeddings not unit-norm");
     char d[700];
     FMT(d, "%s/tiny_f32_openai", oracle_dir());
-    ct_npy px = {0};
+    npy_array px = {0};
     if (load_npy(d, "crop64", "pixels", &px)) {
         int32_t *lab = malloc(sizeof(int32_t) * 64 * 64);
         CHECK(ct_segment(m, px.data, 64, 64, emb, N, NULL, NULL, lab, NULL, &err) == CT_OK, "%s", err.msg);
@@ -45,7 +45,7 @@ static void ten_thousand_classes(void) {
         for (int i = 0; i < 64 * 64; i++) ok &= lab[i] >= 0 && lab[i] < N;
         CHECK(ok, "labels out of range");
         free(lab);
-        ct_npy_free(&px);
+        npy_free(&px);
     }
     for (int i = 0; i < N; i++) free(names[i]);
     free(names);

@@ -11,7 +11,7 @@
 
 /* Loads case c of an oracle folder (dbscan/ or median/): params.json, the input and the
  * expected array. Returns 0 when the case does not exist. */
-static int load_case(const char *kind, int c, const char *in_name, const char *out_name, ct_json **params, ct_npy *x, ct_npy *want) {
+static int load_case(const char *kind, int c, const char *in_name, const char *out_name, ct_json **params, npy_array *x, npy_array *want) {
     char dir[600], p[700];
     FMT(dir, "%s/%s/case%d", oracle_dir(), kind, c);
     FMT(p, "%s/params.json", dir);
@@ -22,9 +22,9 @@ static int load_case(const char *kind, int c, const char *in_name, const char *o
     free(txt);
     ct_error err;
     FMT(p, "%s/%s.npy", dir, in_name);
-    CHECK(ct_npy_load(p, x, &err) == CT_OK, "%s", err.msg);
+    CHECK(npy_load(p, x, &err) == CT_OK, "%s", err.msg);
     FMT(p, "%s/%s.npy", dir, out_name);
-    CHECK(ct_npy_load(p, want, &err) == CT_OK, "%s", err.msg);
+    CHECK(npy_load(p, want, &err) == CT_OK, "%s", err.msg);
     CHECK(*params != NULL, "%s case%d: bad params.json", kind, c);
     return 1;
 }
@@ -33,11 +33,11 @@ static void dbscan_oracle_cases(void) {
     int found = 0;
     for (int c = 0; c < 16; c++) {
         ct_json *j = NULL;
-        ct_npy x = {0}, want = {0};
+        npy_array x = {0}, want = {0};
         ct_error err;
         if (!load_case("dbscan", c, "x", "labels", &j, &x, &want)) continue;
         found++;
-        if (!x.data || !want.data || !j) { ct_npy_free(&x); ct_npy_free(&want); ct_json_free(j); continue; }
+        if (!x.data || !want.data || !j) { npy_free(&x); npy_free(&want); ct_json_free(j); continue; }
         int n = (int)x.shape[0], d = (int)x.shape[1];
         int32_t *lab = malloc(sizeof(int32_t) * (size_t)n);
         int nc = -1;
@@ -49,7 +49,7 @@ static void dbscan_oracle_cases(void) {
         printf("  dbscan case%d: n=%d d=%d eps=%g min_samples=%d -> %d clusters, %d labels differ\n", c, n, d, eps, ms, nc, diff);
         CHECK(diff == 0, "case%d: %d labels differ", c, diff);
         free(lab);
-        ct_npy_free(&x); ct_npy_free(&want);
+        npy_free(&x); npy_free(&want);
         ct_json_free(j);
     }
     if (!found) SKIP("no dbscan cases under %s", oracle_dir());
@@ -59,11 +59,11 @@ static void median_oracle_cases(void) {
     int found = 0;
     for (int c = 0; c < 16; c++) {
         ct_json *j = NULL;
-        ct_npy x = {0}, want = {0};
+        npy_array x = {0}, want = {0};
         ct_error err;
         if (!load_case("median", c, "x", "y", &j, &x, &want)) continue;
         found++;
-        if (!x.data || !want.data || !j) { ct_npy_free(&x); ct_npy_free(&want); ct_json_free(j); continue; }
+        if (!x.data || !want.data || !j) { npy_free(&x); npy_free(&want); ct_json_free(j); continue; }
         int h = (int)x.shape[0], w = (int)x.shape[1], size = (int)jnum(j, "size", 0);
         float *y = malloc(sizeof(float) * x.numel);
         CHECK(ct_median_filter(x.data, h, w, size, y, &err) == CT_OK, "%s", err.msg);
@@ -71,7 +71,7 @@ static void median_oracle_cases(void) {
         printf("  median case%d: %dx%d size %d, max|d| %.2e\n", c, h, w, size, d);
         CHECK(d <= 1e-5, "case%d: %g", c, d);
         free(y);
-        ct_npy_free(&x); ct_npy_free(&want);
+        npy_free(&x); npy_free(&want);
         ct_json_free(j);
     }
     if (!found) SKIP("no median cases under %s", oracle_dir());
@@ -111,7 +111,7 @@ static void steps_from_oracle_inputs(void) {
         for (size_t r = 0; runs && r < runs->n; r++) {
             const ct_json *run = &runs->items[r];
             const char *rn = ct_json_get(run, "name")->str;
-            ct_npy tok = {0}, craw = {0}, tf = {0}, px = {0}, corr = {0}, pl = {0}, lu = {0}, praw = {0}, dbl = {0}, cm = {0}, ca = {0}, pred = {0};
+            npy_array tok = {0}, craw = {0}, tf = {0}, px = {0}, corr = {0}, pl = {0}, lu = {0}, praw = {0}, dbl = {0}, cm = {0}, ca = {0}, pred = {0};
             if (!load_npy(fx[f].dir, rn, "img_tokens", &tok) || !load_npy(fx[f].dir, rn, "corr_raw", &craw) ||
                 !load_npy(fx[f].dir, rn, "text_features", &tf) || !load_npy(fx[f].dir, rn, "pixels", &px) ||
                 !load_npy(fx[f].dir, rn, "corr", &corr) || !load_npy(fx[f].dir, rn, "patch_logits", &pl) ||
@@ -156,8 +156,8 @@ static void steps_from_oracle_inputs(void) {
             /* the vote step alone: oracle regions and raw labels give the oracle prediction */
             ct_intermediates_free(&in);
             free(out);
-            ct_npy *all[] = {&tok, &craw, &tf, &px, &corr, &pl, &lu, &praw, &dbl, &cm, &ca, &pred};
-            for (size_t k = 0; k < sizeof all / sizeof *all; k++) ct_npy_free(all[k]);
+            npy_array *all[] = {&tok, &craw, &tf, &px, &corr, &pl, &lu, &praw, &dbl, &cm, &ca, &pred};
+            for (size_t k = 0; k < sizeof all / sizeof *all; k++) npy_free(all[k]);
         }
     }
     for (int f = 0; f < nfx; f++) ct_json_free(fx[f].meta);
@@ -175,7 +175,7 @@ static void end_to_end_from_pixels(void) {
         for (size_t r = 0; runs && r < runs->n; r++) {
             const ct_json *run = &runs->items[r];
             const char *rn = ct_json_get(run, "name")->str;
-            ct_npy px = {0}, tf = {0}, tok = {0}, pred = {0};
+            npy_array px = {0}, tf = {0}, tok = {0}, pred = {0};
             if (!load_npy(fx[f].dir, rn, "pixels", &px) || !load_npy(fx[f].dir, rn, "text_features", &tf) ||
                 !load_npy(fx[f].dir, rn, "img_tokens", &tok) || !load_npy(fx[f].dir, rn, "pred", &pred)) continue;
             int H = (int)px.shape[1], W = (int)px.shape[2], n = (int)tf.shape[0];
@@ -202,7 +202,7 @@ static void end_to_end_from_pixels(void) {
             CHECK(!memcmp(out, out2, sizeof(int32_t) * (size_t)H * W), "labels differ without intermediates");
             free(out); free(out2);
             ct_intermediates_free(&in);
-            ct_npy_free(&px); ct_npy_free(&tf); ct_npy_free(&tok); ct_npy_free(&pred);
+            npy_free(&px); npy_free(&tf); npy_free(&tok); npy_free(&pred);
         }
         ct_model_free(m);
     }

@@ -29,10 +29,10 @@ static void build_list(const ct_json *arr, char *out, size_t cap) {
 static void compare(const char *dump, const char *fxdir, const char *run, const char *file, double tol, int labels) {
     char p[1200];
     FMT(p, "%s/%s.npy", dump, file);
-    ct_npy got = {0}, want = {0};
+    npy_array got = {0}, want = {0};
     ct_error err;
-    if (ct_npy_load(p, &got, &err)) { CHECK(0, "%s", err.msg); return; }
-    if (!load_npy(fxdir, run, file, &want)) { ct_npy_free(&got); return; }
+    if (npy_load(p, &got, &err)) { CHECK(0, "%s", err.msg); return; }
+    if (!load_npy(fxdir, run, file, &want)) { npy_free(&got); return; }
     int same_shape = got.ndim == want.ndim && got.numel == want.numel;
     for (int i = 0; same_shape && i < got.ndim; i++) same_shape = got.shape[i] == want.shape[i];
     CHECK(same_shape, "%s: shape differs", file);
@@ -47,15 +47,15 @@ static void compare(const char *dump, const char *fxdir, const char *run, const 
             CHECK(d <= tol, "%s: max|d| %g > %g", file, d, tol);
         }
     }
-    ct_npy_free(&got);
-    ct_npy_free(&want);
+    npy_free(&got);
+    npy_free(&want);
 }
 
 static void dumps_match_oracle(void) {
     fixture fx[16];
     int nfx = find_fixtures(fx, 16);
     if (!nfx) SKIP("no model fixtures under %s", oracle_dir());
-    if (!file_exists("demo")) SKIP("./demo not built");
+    if (!tool_exists("demo")) SKIP("demo not built");
     char vocab[700];
     FMT(vocab, "%s/vocab.json", oracle_dir());
     for (int f = 0; f < nfx; f++) {
@@ -69,7 +69,7 @@ static void dumps_match_oracle(void) {
             build_list(ct_json_get(run, "background"), bg, sizeof bg);
             FMT(dump, "/tmp/ct_demo_dump_%d", (int)getpid());
             const ct_json *cr = ct_json_get(run, "cls_reweight");
-            FMT(cmd, "./demo -q --no-cache -m '%s/model.safetensors' -V '%s' --pixels '%s/%s/pixels.npy' -c '%s' %s%s%s --eps %g --min-samples %d %s -o %s/out.png --dump %s",
+            FMT(cmd, "demo -q --no-cache -m '%s/model.safetensors' -V '%s' --pixels '%s/%s/pixels.npy' -c '%s' %s%s%s --eps %g --min-samples %d %s -o %s/out.png --dump %s",
                 fx[f].dir, vocab, fx[f].dir, rn, cls, bg[0] ? "-b '" : "", bg, bg[0] ? "'" : "", jnum(run, "eps", 0),
                 (int)jnum(run, "min_samples", 0), cr && cr->boolean ? "--cls-reweight" : "", dump, dump);
             int rc = sh(cmd, err, sizeof err);
@@ -105,21 +105,21 @@ static void image_input_and_cache(void) {
     const char *dir = "/tmp/ct_demo_cache_test";
     sh("rm -rf /tmp/ct_demo_cache_test", NULL, 0);
     for (int pass = 0; pass < 2; pass++) {
-        FMT(cmd, "CT_CACHE_DIR=%s/cache ./demo -m '%s' -V '%s' -i '%s' -c 'cat;kitten,dog' -b grass -s 64 --crop -o %s/o.png --overlay %s/ov.png --labels %s/l.png --json %s/r.json --dump %s/d%d",
+        FMT(cmd, "CT_CACHE_DIR=%s/cache demo -m '%s' -V '%s' -i '%s' -c 'cat;kitten,dog' -b grass -s 64 --crop -o %s/o.png --overlay %s/ov.png --labels %s/l.png --json %s/r.json --dump %s/d%d",
             dir, model, vocab, img, dir, dir, dir, dir, dir, pass);
         int rc = sh(cmd, err, sizeof err);
         CHECK(rc == 0, "pass %d: exit %d: %s", pass, rc, err);
         if (pass == 1) CHECK(strstr(err, "from the cache") != NULL, "second run did not use the cache: %s", err);
     }
-    ct_npy a = {0}, b = {0};
+    npy_array a = {0}, b = {0};
     char p[800];
     FMT(p, "%s/d0/text_features.npy", dir);
-    ct_npy_load(p, &a, NULL);
+    npy_load(p, &a, NULL);
     FMT(p, "%s/d1/text_features.npy", dir);
-    ct_npy_load(p, &b, NULL);
+    npy_load(p, &b, NULL);
     CHECK(a.data && b.data && a.numel == b.numel && !memcmp(a.data, b.data, a.numel * 4), "cached embeddings differ");
     CHECK(a.ndim == 2 && a.shape[0] == 4, "4 names (cat, kitten, dog, grass)");
-    ct_npy_free(&a); ct_npy_free(&b);
+    npy_free(&a); npy_free(&b);
     ct_image *lab = NULL;
     FMT(p, "%s/l.png", dir);
     CHECK(ct_image_load(p, &lab, NULL) == CT_OK && lab->width == 80 && lab->height == 64, "label map at the original size");
@@ -155,22 +155,22 @@ static void errors_and_exit_codes(void) {
         {"-i x.png -c a -o", 1, "needs a value"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        FMT(cmd, "bash -c \"./demo %s\"", cases[i].args);
+        FMT(cmd, "bash -c \"demo %s\"", cases[i].args);
         int rc = sh(cmd, err, sizeof err);
         CHECK(rc == cases[i].rc, "'%s': exit %d, want %d (%s)", cases[i].args, rc, cases[i].rc, err);
         CHECK(strstr(err, cases[i].msg) != NULL, "'%s': message '%s' lacks '%s'", cases[i].args, err, cases[i].msg);
         CHECK(strchr(err, '\n') == strrchr(err, '\n'), "'%s': more than one line: %s", cases[i].args, err);
     }
     if (!file_exists(model)) SKIP("tiny fixture not found");
-    FMT(cmd, "./demo -q -m '%s' -i /nonexistent.png -c a", model);
+    FMT(cmd, "demo -q -m '%s' -i /nonexistent.png -c a", model);
     CHECK(sh(cmd, err, sizeof err) == 2 && strstr(err, "cannot open"), "missing image: %s", err);
     FILE *f = fopen("/tmp/ct_bad.jpg", "wb");
     fputs("\xff\xd8\xff\xe0 not really a jpeg", f);
     fclose(f);
-    FMT(cmd, "./demo -q -m '%s' -i /tmp/ct_bad.jpg -c a", model);
+    FMT(cmd, "demo -q -m '%s' -i /tmp/ct_bad.jpg -c a", model);
     CHECK(sh(cmd, err, sizeof err) == 2 && strstr(err, "ct_bad.jpg"), "corrupt image: %s", err);
     remove("/tmp/ct_bad.jpg");
-    CHECK(sh("./demo --help >/dev/null", err, sizeof err) == 0, "--help exits 0");
+    CHECK(sh("demo --help >/dev/null", err, sizeof err) == 0, "--help exits 0");
 }
 
 /* --labels: 8-bit PNG up to 255 labels, 16-bit beyond (the CLI contract) */
@@ -185,8 +185,8 @@ static void label_png_depth(void) {
     fclose(f);
     const int counts[2] = {2, 300};
     for (int k = 0; k < 2; k++) {
-        if (k == 0) FMT(cmd, "./demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog -o /tmp/ct_lbl.png --labels /tmp/ct_lbl_raw.png", model, vocab, px);
-        else FMT(cmd, "./demo -q --no-cache -m '%s' -V '%s' --pixels '%s' --classes-file /tmp/ct_many_classes.txt -o /tmp/ct_lbl.png --labels /tmp/ct_lbl_raw.png", model, vocab, px);
+        if (k == 0) FMT(cmd, "demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog -o /tmp/ct_lbl.png --labels /tmp/ct_lbl_raw.png", model, vocab, px);
+        else FMT(cmd, "demo -q --no-cache -m '%s' -V '%s' --pixels '%s' --classes-file /tmp/ct_many_classes.txt -o /tmp/ct_lbl.png --labels /tmp/ct_lbl_raw.png", model, vocab, px);
         CHECK(sh(cmd, err, sizeof err) == 0, "%d classes: %s", counts[k], err);
         size_t len = 0;
         char *png = slurp("/tmp/ct_lbl_raw.png", &len);

@@ -2,7 +2,6 @@
  * formulas (configs/metric.py of CLIPtrase) computed here; a resumed run, and shards merged,
  * give the same numbers; a torn state file is repaired; usage errors exit 1. */
 #include "harness.h"
-#include "stb_impl.h"
 
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -43,7 +42,7 @@ static void reference(const unsigned long long h[L][L], double m[4]) {
 
 static void metrics_shards_resume(void) {
     system("rm -rf " D " && mkdir -p " D "/img " D "/gt " D "/pred");
-    if (!file_exists("tools/ct-eval")) SKIP("tools/ct-eval not built");
+    if (!tool_exists("ct-eval")) SKIP("tools/ct-eval not built");
     FILE *f = fopen(D "/classes.txt", "w");
     fputs("cat;kitten\ndog\ngrass\n", f);
     fclose(f);
@@ -59,14 +58,14 @@ static void metrics_shards_resume(void) {
             pr[k] = (seed >> 16) % 4 ? gt[k] % 3 : (uint8_t)((seed >> 20) % 3);
             if (gt[k] < L) h[gt[k]][pr[k]]++;
         }
-        snprintf(p, sizeof p, D "/img/im%d.png", i); ct_png_write_rgb(p, S, S, rgb);
-        snprintf(p, sizeof p, D "/gt/im%d.png", i); ct_png_write_gray8(p, S, S, gt);
-        snprintf(p, sizeof p, D "/pred/im%d.png", i); ct_png_write_gray8(p, S, S, pr);
+        snprintf(p, sizeof p, D "/img/im%d.png", i); png_rgb(p, S, S, rgb);
+        snprintf(p, sizeof p, D "/gt/im%d.png", i); png_gray8(p, S, S, gt);
+        snprintf(p, sizeof p, D "/pred/im%d.png", i); png_gray8(p, S, S, pr);
     }
     double want[4];
     reference(h, want);
     char out[16384];
-    const char *base = "./tools/ct-eval -q --images " D "/img --gt " D "/gt --predictions " D "/pred --classes-file " D "/classes.txt";
+    const char *base = "ct-eval -q --images " D "/img --gt " D "/gt --predictions " D "/pred --classes-file " D "/classes.txt";
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "%s --state " D "/full.state", base);
     CHECK(run(cmd, out, sizeof out) == 0, "full run failed: %s", out);
@@ -84,7 +83,7 @@ static void metrics_shards_resume(void) {
         snprintf(cmd, sizeof cmd, "%s --shard %d/2 --state " D "/s%d.state", base, i, i);
         CHECK(run(cmd, out2, sizeof out2) == 0, "shard %d failed", i);
     }
-    CHECK(run("./tools/ct-eval --merge " D "/s0.state " D "/s1.state --classes-file " D "/classes.txt", out2, sizeof out2) == 0, "merge failed");
+    CHECK(run("ct-eval --merge " D "/s0.state " D "/s1.state --classes-file " D "/classes.txt", out2, sizeof out2) == 0, "merge failed");
     CHECK(!strcmp(out, out2), "merged shards differ from the full run:\n%s\nvs\n%s", out, out2);
     /* a torn last line (an interrupted write) is dropped and that image evaluated again */
     f = fopen(D "/s0.state", "a");
@@ -92,7 +91,7 @@ static void metrics_shards_resume(void) {
     fclose(f);
     snprintf(cmd, sizeof cmd, "%s --shard 0/2 --state " D "/s0.state", base);
     CHECK(run(cmd, out2, sizeof out2) == 0, "repair run failed: %s", out2);
-    CHECK(run("./tools/ct-eval --merge " D "/s0.state " D "/s1.state --classes-file " D "/classes.txt", out2, sizeof out2) == 0 && !strcmp(out, out2), "after repair");
+    CHECK(run("ct-eval --merge " D "/s0.state " D "/s1.state --classes-file " D "/classes.txt", out2, sizeof out2) == 0 && !strcmp(out, out2), "after repair");
     /* background names from a file, one a line, commas allowed; ground truth 255 is background */
     f = fopen(D "/bg.txt", "w");
     fputs("sky\nbeach, hill\n", f);
@@ -101,9 +100,9 @@ static void metrics_shards_resume(void) {
     CHECK(run(cmd, out2, sizeof out2) == 0, "background file run failed: %s", out2);
     CHECK(strstr(out2, "background") != NULL, "no background row:\n%s", out2);
     /* usage errors */
-    CHECK(run("./tools/ct-eval --images " D "/img", out2, sizeof out2) == 1, "missing classes file: exit 1");
-    CHECK(run("./tools/ct-eval --classes-file " D "/classes.txt --shard 3/2 --images x --gt y --predictions z", out2, sizeof out2) == 1, "bad shard: exit 1");
-    CHECK(run("./tools/ct-eval --merge /nonexistent --classes-file " D "/classes.txt", out2, sizeof out2) == 2, "missing state: exit 2");
+    CHECK(run("ct-eval --images " D "/img", out2, sizeof out2) == 1, "missing classes file: exit 1");
+    CHECK(run("ct-eval --classes-file " D "/classes.txt --shard 3/2 --images x --gt y --predictions z", out2, sizeof out2) == 1, "bad shard: exit 1");
+    CHECK(run("ct-eval --merge /nonexistent --classes-file " D "/classes.txt", out2, sizeof out2) == 2, "missing state: exit 2");
 }
 
 static void with_model(void) {
@@ -124,21 +123,21 @@ static void with_model(void) {
                 gt[(size_t)y * w + x] = (uint8_t)(c % 3);
             }
         char p[256];
-        snprintf(p, sizeof p, D "/m/img/p%d.png", i); ct_png_write_rgb(p, w, hh, rgb);
-        snprintf(p, sizeof p, D "/m/gt/p%d.png", i); ct_png_write_gray8(p, w, hh, gt);
+        snprintf(p, sizeof p, D "/m/img/p%d.png", i); png_rgb(p, w, hh, rgb);
+        snprintf(p, sizeof p, D "/m/gt/p%d.png", i); png_gray8(p, w, hh, gt);
         free(rgb); free(gt);
     }
-    FMT(cmd, "CT_CACHE_DIR=" D "/cache ./tools/ct-eval -q -m '%s' -V '%s' --images " D "/m/img --gt " D "/m/gt --classes-file " D "/classes.txt -s 64 --state " D "/m/full.state", model, vocab);
+    FMT(cmd, "CT_CACHE_DIR=" D "/cache ct-eval -q -m '%s' -V '%s' --images " D "/m/img --gt " D "/m/gt --classes-file " D "/classes.txt -s 64 --state " D "/m/full.state", model, vocab);
     CHECK(run(cmd, out, sizeof out) == 0, "model run failed: %s", out);
     CHECK(strstr(out, "images: 3") != NULL, "three images evaluated: %s", out);
     char out2[16384];
     for (int i = 0; i < 2; i++) {
-        FMT(cmd, "CT_CACHE_DIR=" D "/cache ./tools/ct-eval -q -m '%s' -V '%s' --images " D "/m/img --gt " D "/m/gt --classes-file " D "/classes.txt -s 64 --shard %d/2 --state " D "/m/s%d.state", model, vocab, i, i);
+        FMT(cmd, "CT_CACHE_DIR=" D "/cache ct-eval -q -m '%s' -V '%s' --images " D "/m/img --gt " D "/m/gt --classes-file " D "/classes.txt -s 64 --shard %d/2 --state " D "/m/s%d.state", model, vocab, i, i);
         CHECK(run(cmd, out2, sizeof out2) == 0, "shard %d", i);
     }
-    CHECK(run("./tools/ct-eval --merge " D "/m/s0.state " D "/m/s1.state --classes-file " D "/classes.txt", out2, sizeof out2) == 0, "merge");
+    CHECK(run("ct-eval --merge " D "/m/s0.state " D "/m/s1.state --classes-file " D "/classes.txt", out2, sizeof out2) == 0, "merge");
     CHECK(!strcmp(out, out2), "shards differ from the full run");
-    FMT(cmd, "CT_CACHE_DIR=" D "/cache ./tools/ct-eval -q -m '%s' -V '%s' --images " D "/m/img --gt " D "/m/gt --classes-file " D "/classes.txt -s 64 --crop --state " D "/m/crop.state", model, vocab);
+    FMT(cmd, "CT_CACHE_DIR=" D "/cache ct-eval -q -m '%s' -V '%s' --images " D "/m/img --gt " D "/m/gt --classes-file " D "/classes.txt -s 64 --crop --state " D "/m/crop.state", model, vocab);
     CHECK(run(cmd, out2, sizeof out2) == 0 && strstr(out2, "images: 3"), "crop protocol: %s", out2);
     system("rm -rf " D);
 }

@@ -1,11 +1,16 @@
-/* The GEMM kernels: the AVX-512 kernel against a double-precision reference on every shape class
- * (edges of the 14 x 32 tile, depths across the 256 slice, transposes, strides, alpha/beta),
- * identical results for any thread count, and model parity through each kernel (CT_KERNEL).
- * Tolerance: fp32 sums of K products of values in [-1, 1] have rounding error ~K * 6e-8; we
- * allow 1e-5 * K relative to the magnitude, far below any indexing or packing mistake (O(1)). */
+/* The GEMM: every kernel family this CPU runs (fp32 AVX-512, AVX2, portable, OpenBLAS; bf16)
+ * against a double-precision reference on every shape class (edges of each register tile,
+ * depths across the 256-deep slice, transposes, strides), with each epilogue (alpha, beta, bias,
+ * QuickGELU); weights packed once (one and three row blocks); the symmetric product equal to the
+ * full one bit for bit; identical results for 1 and 3 threads; model parity through each
+ * kernel; and the bf16 precision's accuracy against fp32.
+ * Tolerance: fp32 sums of K products of values in [-1, 1] carry rounding error ~K * 6e-8; we allow
+ * 1e-5 * K + 1e-6, far below any indexing or packing mistake (O(1)). In bf16 the reference
+ * multiplies the operands rounded to bfloat16 exactly as the kernel does, so the same bound
+ * checks its indexing and sums. */
 #include "fixtures.h"
-#include "gemm.h"
-#include "ops.h"
+#include "core/runtime.h"
+#include "nn/gemm.h"
 
 static float rnd(unsigned *s) {
     *s = *s * 1103515245u + 12345u;
@@ -20,99 +25,246 @@ static float round_bf16(float f) {
     return f;
 }
 
-static int bf16_mode;
+static ct_runtime *g_rt;
 
-/* Against a double-precision reference; in bf16 mode the reference multiplies the operands rounded
- * to bfloat16 exactly as the kernel does, so the same tight bound checks its indexing and sums. */
-static void shapes_against_reference(void) {
-    if (!ct_gemm_avx512_available()) SKIP("no AVX-512F on this CPU: the kernel is not used");
-    if (bf16_mode && !ct_gemm_bf16_available()) SKIP("no AVX512_BF16 on this CPU");
-    int saved = ct_gemm_kernel();
-    ct_gemm_set_kernel(bf16_mode ? CT_GEMM_BF16 : CT_GEMM_AVX512);
-    int dims[] = {1, 13, 14, 15, 31, 32, 33, 100, 197};
-    int ks[] = {1, 7, 64, 255, 256, 257, 600};
-    unsigned s = 1;
-    int cases = 0, bad = 0;
-    for (int a = 0; a < 9; a++)
-        for (int b = 0; b < 9; b += 2)
-            for (int c = 0; c < 7; c++)
-                for (int t = 0; t < 4; t++) {
-                    int M = dims[a], N = dims[(b + a) % 9], K = ks[c], tA = t & 1, tB = t >> 1;
-                    int lda = (tA ? M : K) + 3, ldb = (tB ? K : N) + 5, ldc = N + 2;
-                    float *A = malloc(sizeof(float) * (size_t)(tA ? K : M) * lda), *B = malloc(sizeof(float) * (size_t)(tB ? N : K) * ldb);
-                    float *C = malloc(sizeof(float) * (size_t)M * ldc), *C0 = malloc(sizeof(float) * (size_t)M * ldc);
-                    for (int i = 0; i < (tA ? K : M) * lda; i++) A[i] = rnd(&s);
-                    for (int i = 0; i < (tB ? N : K) * ldb; i++) B[i] = rnd(&s);
-                    for (int i = 0; i < M * ldc; i++) C[i] = C0[i] = rnd(&s);
-                    float alpha = t == 3 ? 0.5f : 1.f, beta = (c % 2) ? 1.f : (c == 4 ? -0.5f : 0.f);
-                    CHECK(ct_gemm_avx512(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 2), "kernel refused");
-                    double worst = 0;
-                    for (int i = 0; i < M; i++)
-                        for (int j = 0; j < ldc; j++) {
-                            double ref;
-                            if (j >= N) ref = C0[i * ldc + j]; /* padding columns untouched */
-                            else {
-                                double acc = 0;
-                                for (int k = 0; k < K; k++) {
-                                    float x = tA ? A[k * lda + i] : A[i * lda + k], y = tB ? B[j * ldb + k] : B[k * ldb + j];
-                                    if (bf16_mode) { x = round_bf16(x); y = round_bf16(y); }
-                                    acc += (double)x * y;
-                                }
-                                ref = alpha * acc + (beta != 0.f ? beta * C0[i * ldc + j] : 0.0);
-                            }
-                            double d = fabs(ref - C[i * ldc + j]);
-                            worst = d > worst ? d : worst;
-                        }
-                    if (worst > 1e-5 * K + 1e-6 && bad++ < 5) printf("  M=%d N=%d K=%d tA=%d tB=%d: max|d| %g\n", M, N, K, tA, tB, worst);
-                    cases++;
-                    free(A); free(B); free(C); free(C0);
+static ct_nn nn_for(ct_kernel k, int threads) {
+    ct_nn nn;
+    memset(&nn, 0, sizeof nn);
+    nn.ex = ct_exec_for(g_rt, threads);
+    nn.kernel = k;
+    return nn;
+}
+
+static const ct_kernel k_all[] = {CT_KERNEL_AVX512, CT_KERNEL_BF16, CT_KERNEL_AVX2, CT_KERNEL_PORTABLE, CT_KERNEL_OPENBLAS};
+
+static double qgelu(double v) { return v / (1.0 + exp(-1.702 * v)); }
+
+/* one product against the double reference; returns the worst |difference| */
+static double check_one(ct_kernel k, int M, int N, int K, int tA, int tB, const ct_epilogue *e, unsigned *s) {
+    int lda = (tA ? M : K) + 3, ldb = (tB ? K : N) + 5, ldc = N + 2;
+    float *A = malloc(sizeof(float) * (size_t)(tA ? K : M) * lda), *B = malloc(sizeof(float) * (size_t)(tB ? N : K) * ldb);
+    float *C = malloc(sizeof(float) * (size_t)M * ldc), *C0 = malloc(sizeof(float) * (size_t)M * ldc);
+    float *bias = malloc(sizeof(float) * (size_t)N);
+    for (int i = 0; i < (tA ? K : M) * lda; i++) A[i] = rnd(s);
+    for (int i = 0; i < (tB ? N : K) * ldb; i++) B[i] = rnd(s);
+    for (int i = 0; i < M * ldc; i++) C[i] = C0[i] = rnd(s);
+    for (int j = 0; j < N; j++) bias[j] = rnd(s);
+    ct_epilogue ee = *e;
+    if (ee.bias) ee.bias = bias;
+    ct_nn nn = nn_for(k, 2);
+    CHECK(ct_gemm(&nn, tA, tB, M, N, K, A, lda, B, ldb, &ee, C, ldc), "product refused");
+    int bf = k == CT_KERNEL_BF16;
+    double worst = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < ldc; j++) {
+            double ref;
+            if (j >= N) ref = C0[i * ldc + j]; /* padding columns untouched */
+            else {
+                double acc = 0;
+                for (int kk = 0; kk < K; kk++) {
+                    float x = tA ? A[kk * lda + i] : A[i * lda + kk], y = tB ? B[j * ldb + kk] : B[kk * ldb + j];
+                    if (bf) { x = round_bf16(x); y = round_bf16(y); }
+                    acc += (double)x * y;
                 }
-    CHECK(bad == 0, "%d of %d shapes off", bad, cases);
-    printf("  %d shapes checked (%s)\n", cases, ct_gemm_kernel_name(ct_gemm_kernel()));
-    ct_gemm_set_kernel(saved);
+                ref = ee.alpha * acc + (ee.bias ? bias[j] : 0.0);
+                if (ee.act == CT_ACT_QUICKGELU) ref = qgelu(ref);
+                ref += ee.beta != 0.f ? ee.beta * C0[i * ldc + j] : 0.0;
+            }
+            double d = fabs(ref - C[i * ldc + j]);
+            if (isnan(d)) d = INFINITY;
+            worst = d > worst ? d : worst;
+        }
+    free(A); free(B); free(C); free(C0); free(bias);
+    return worst;
+}
+
+static void shapes_against_reference(void) {
+    int dims[] = {1, 5, 6, 7, 13, 14, 15, 16, 17, 31, 32, 33, 100, 197};
+    int ks[] = {1, 7, 64, 255, 256, 257, 600};
+    ct_epilogue epis[] = {{1.f, 0.f, NULL, CT_ACT_NONE}, {0.5f, 1.f, NULL, CT_ACT_NONE}, {1.f, -0.5f, NULL, CT_ACT_NONE},
+                          {1.f, 0.f, (const float *)1, CT_ACT_NONE}, {1.f, 1.f, (const float *)1, CT_ACT_NONE},
+                          {1.f, 0.f, (const float *)1, CT_ACT_QUICKGELU}};
+    int nk = 0;
+    for (size_t ki = 0; ki < sizeof k_all / sizeof k_all[0]; ki++) {
+        ct_kernel k = k_all[ki];
+        if (!ct_kernel_available(k)) { printf("  %s: not on this CPU\n", ct_kernel_name(k)); continue; }
+        nk++;
+        unsigned s = 1;
+        int cases = 0, bad = 0;
+        for (int a = 0; a < 14; a++)
+            for (int b = 0; b < 14; b += 3)
+                for (int c = 0; c < 7; c++)
+                    for (int t = 0; t < 4; t++) {
+                        int M = dims[a], N = dims[(b + a) % 14], K = ks[c];
+                        const ct_epilogue *e = &epis[(a + b + c + t) % 6];
+                        double w = check_one(k, M, N, K, t & 1, t >> 1, e, &s);
+                        double bound = 1e-5 * K + 1e-6;
+                        if (w > bound && bad++ < 5)
+                            printf("  %s M=%d N=%d K=%d tA=%d tB=%d epilogue %d: max|d| %g\n", ct_kernel_name(k), M, N, K, t & 1, t >> 1,
+                                   (int)(e - epis), w);
+                        cases++;
+                    }
+        CHECK(bad == 0, "%s: %d of %d shapes off", ct_kernel_name(k), bad, cases);
+        printf("  %s: %d shapes x epilogues checked\n", ct_kernel_name(k), cases);
+    }
+    CHECK(nk >= 2, "at least the portable kernel and OpenBLAS run everywhere");
+}
+
+/* Weights packed once (one block, three blocks, transposed storage) give the unpacked product. */
+static void packed_weights(void) {
+    for (size_t ki = 0; ki < sizeof k_all / sizeof k_all[0]; ki++) {
+        ct_kernel k = k_all[ki];
+        if (!ct_kernel_available(k)) continue;
+        unsigned s = 5;
+        int M = 45, Wd = 96, K = 96 + 32;
+        float *w = malloc(sizeof(float) * 3 * Wd * K), *x = malloc(sizeof(float) * M * K);
+        float *y1 = malloc(sizeof(float) * M * 3 * Wd), *y2 = malloc(sizeof(float) * M * 3 * Wd), *bias = malloc(sizeof(float) * 3 * Wd);
+        for (int i = 0; i < 3 * Wd * K; i++) w[i] = rnd(&s);
+        for (int i = 0; i < M * K; i++) x[i] = rnd(&s);
+        for (int i = 0; i < 3 * Wd; i++) bias[i] = rnd(&s);
+        ct_nn nn = nn_for(k, 2);
+        ct_epilogue e = {1.f, 0.f, bias, CT_ACT_QUICKGELU};
+        CHECK(ct_gemm(&nn, 0, 1, M, 3 * Wd, K, x, K, w, K, &e, y1, 3 * Wd), "unpacked");
+        pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+        for (int parts = 1; parts <= 3; parts += 2) {
+            ct_weight cw;
+            memset(&cw, 0, sizeof cw);
+            cw.n_parts = parts;
+            cw.N = 3 * Wd;
+            cw.K = K;
+            for (int p = 0; p < parts; p++) {
+                cw.part[p] = w + (size_t)p * (3 / parts) * Wd * K;
+                cw.part_rows[p] = 3 * Wd / parts;
+            }
+            memset(y2, 0, sizeof(float) * M * 3 * Wd);
+            CHECK(ct_linear(&nn, M, x, K, &cw, &lock, &e, y2, 3 * Wd), "packed");
+            CHECK(!memcmp(y1, y2, sizeof(float) * M * 3 * Wd) || k == CT_KERNEL_OPENBLAS, "%s, %d parts: packed weight differs",
+                  ct_kernel_name(k), parts);
+            if (k == CT_KERNEL_OPENBLAS) CHECK(max_abs_diff(y1, y2, (size_t)M * 3 * Wd) < 1e-5 * K, "openblas parts");
+            ct_weight_release(&cw);
+        }
+        /* stored transposed: y = x w with w [K x N] */
+        float *wt = malloc(sizeof(float) * 3 * Wd * K);
+        for (int n = 0; n < 3 * Wd; n++)
+            for (int kk = 0; kk < K; kk++) wt[(size_t)kk * 3 * Wd + n] = w[(size_t)n * K + kk];
+        ct_weight tw;
+        memset(&tw, 0, sizeof tw);
+        tw.part[0] = wt; tw.part_rows[0] = 3 * Wd; tw.n_parts = 1; tw.N = 3 * Wd; tw.K = K; tw.trans = 1;
+        CHECK(ct_linear(&nn, M, x, K, &tw, &lock, &e, y2, 3 * Wd), "transposed");
+        double d = max_abs_diff(y1, y2, (size_t)M * 3 * Wd);
+        CHECK(d < 1e-5 * K, "%s: transposed weight max|d| %g", ct_kernel_name(k), d);
+        ct_weight_release(&tw);
+        free(wt); free(w); free(x); free(y1); free(y2); free(bias);
+    }
+}
+
+/* The symmetric product mirrors its upper triangle: equal to the full product, bit for bit. */
+static void gram_is_the_full_product(void) {
+    for (size_t ki = 0; ki < sizeof k_all / sizeof k_all[0]; ki++) {
+        ct_kernel k = k_all[ki];
+        if (!ct_kernel_available(k)) continue;
+        int sizes[] = {1, 13, 197, 450};
+        for (int si = 0; si < 4; si++) {
+            int N = sizes[si], K = 300;
+            unsigned s = 11;
+            float *X = malloc(sizeof(float) * N * K), *G = malloc(sizeof(float) * N * N), *F = malloc(sizeof(float) * N * N);
+            for (int i = 0; i < N * K; i++) X[i] = rnd(&s);
+            ct_nn nn = nn_for(k, 3);
+            ct_epilogue e = {0.25f, 0.f, NULL, CT_ACT_NONE};
+            CHECK(ct_gram(&nn, N, K, X, K, 0.25f, G, N) && ct_gemm(&nn, 0, 1, N, N, K, X, K, X, K, &e, F, N), "products");
+            CHECK(!memcmp(G, F, sizeof(float) * N * N) || (k == CT_KERNEL_OPENBLAS && max_abs_diff(G, F, (size_t)N * N) < 1e-5 * K),
+                  "%s N=%d: gram differs from the full product", ct_kernel_name(k), N);
+            free(X); free(G); free(F);
+        }
+    }
 }
 
 static void thread_count_does_not_matter(void) {
-    if (!ct_gemm_avx512_available()) SKIP("no AVX-512F");
     int M = 197, N = 2304, K = 768;
     unsigned s = 3;
-    float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * N * K), *C1 = malloc(sizeof(float) * M * N), *C3 = malloc(sizeof(float) * M * N);
+    float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * N * K), *C1 = malloc(sizeof(float) * M * N),
+          *C3 = malloc(sizeof(float) * M * N), *bias = malloc(sizeof(float) * N);
     for (int i = 0; i < M * K; i++) A[i] = rnd(&s);
     for (int i = 0; i < N * K; i++) B[i] = rnd(&s);
-    ct_gemm_avx512(0, 1, M, N, K, 1.f, A, K, B, K, 0.f, C1, N, 1);
-    ct_gemm_avx512(0, 1, M, N, K, 1.f, A, K, B, K, 0.f, C3, N, 3);
-    CHECK(!memcmp(C1, C3, sizeof(float) * M * N), "1 and 3 threads differ");
-    free(A); free(B); free(C1); free(C3);
+    for (int i = 0; i < N; i++) bias[i] = rnd(&s);
+    for (size_t ki = 0; ki < sizeof k_all / sizeof k_all[0]; ki++) {
+        ct_kernel k = k_all[ki];
+        if (!ct_kernel_available(k) || k == CT_KERNEL_OPENBLAS) continue;
+        ct_epilogue e = {1.f, 0.f, bias, CT_ACT_QUICKGELU};
+        ct_nn n1 = nn_for(k, 1), n3 = nn_for(k, 3);
+        ct_gemm(&n1, 0, 1, M, N, K, A, K, B, K, &e, C1, N);
+        ct_gemm(&n3, 0, 1, M, N, K, A, K, B, K, &e, C3, N);
+        CHECK(!memcmp(C1, C3, sizeof(float) * M * N), "%s: 1 and 3 threads differ", ct_kernel_name(k));
+    }
+    free(A); free(B); free(C1); free(C3); free(bias);
 }
 
-static void bf16_shapes(void) {
-    bf16_mode = 1;
-    shapes_against_reference();
-    bf16_mode = 0;
+/* A model loaded with each precision and backend reproduces the oracle's tokens: fp32 kernels
+ * within the 1e-4 parity bound, bf16 within its stated accuracy. */
+static void parity_through_each_kernel(void) {
+    char p[700];
+    FMT(p, "%s/small_f16_hf/model.safetensors", oracle_dir());
+    if (!file_exists(p)) SKIP("small_f16_hf fixture not found under %s", oracle_dir());
+    char d[700];
+    FMT(d, "%s/small_f16_hf", oracle_dir());
+    npy_array px = {0}, tok = {0};
+    if (!load_npy(d, "rect224x320", "pixels", &px) || !load_npy(d, "rect224x320", "img_tokens", &tok)) return;
+    struct { ct_precision p; ct_backend b; double bound; } cfgs[] = {
+        {CT_PRECISION_FP32, CT_BACKEND_NATIVE, 1e-4}, {CT_PRECISION_FP32, CT_BACKEND_OPENBLAS, 1e-4}, {CT_PRECISION_BF16, CT_BACKEND_NATIVE, 0.05}};
+    for (int c = 0; c < 3; c++) {
+        ct_load_params lp;
+        ct_load_params_default(&lp);
+        lp.precision = cfgs[c].p;
+        lp.backend = cfgs[c].b;
+        ct_model *m = NULL;
+        ct_error err;
+        ct_status st = ct_model_load_ex(p, &lp, &m, &err);
+        if (cfgs[c].p == CT_PRECISION_BF16 && !ct_precision_available(CT_PRECISION_BF16)) {
+            CHECK(st == CT_ERR_UNSUPPORTED, "bf16 on a CPU without AVX512_BF16 must be refused");
+            printf("  bf16: refused on this CPU (%s)\n", err.msg);
+            continue;
+        }
+        if (st) { CHECK(0, "%s", err.msg); continue; }
+        float *t = malloc(sizeof(float) * tok.numel);
+        ct_image_features f = {NULL, t, NULL};
+        CHECK(ct_encode_image(m, px.data, 224, 320, 0, &f, &err) == CT_OK, "%s", err.msg);
+        double dd = max_abs_diff(t, tok.data, tok.numel);
+        char desc[800];
+        ct_model_describe(m, desc, sizeof desc);
+        printf("  %s / %s: img_tokens max|d| %.2e\n", ct_precision_name(cfgs[c].p), cfgs[c].b ? "openblas" : "native", dd);
+        CHECK(dd <= cfgs[c].bound, "%s: %g", desc, dd);
+        free(t);
+        ct_model_free(m);
+    }
+    npy_free(&px);
+    npy_free(&tok);
 }
 
-/* The opt-in bf16 kernel is not within the fp32 oracle bound: its accuracy is measured and
- * stated (docs/performance.md) and bounded loosely here so that a regression shows. */
+/* bf16 against fp32 on every fixture: tokens close, labels agreeing on >= 99.9% of pixels. */
 static void bf16_accuracy(void) {
-    if (!ct_gemm_bf16_available()) SKIP("no AVX512_BF16 on this CPU");
+    if (!ct_precision_available(CT_PRECISION_BF16)) SKIP("no AVX512_BF16 on this CPU");
     fixture fx[16];
     int nfx = find_fixtures(fx, 16);
     if (!nfx) SKIP("no fixtures under %s", oracle_dir());
-    int saved = ct_gemm_kernel();
-    ct_gemm_set_kernel(CT_GEMM_BF16);
     double worst_tok = 0, worst_agree = 1;
     for (int f = 0; f < nfx; f++) {
-        ct_model *m = load_fixture_model(&fx[f]);
+        char p[700];
+        FMT(p, "%s/model.safetensors", fx[f].dir);
+        ct_load_params lp;
+        ct_load_params_default(&lp);
+        lp.precision = CT_PRECISION_BF16;
+        ct_model *m = NULL, *m32 = load_fixture_model(&fx[f]);
+        ct_error err;
+        CHECK(ct_model_load_ex(p, &lp, &m, &err) == CT_OK, "%s", err.msg);
         const ct_json *runs = ct_json_get(fx[f].meta, "runs");
-        for (size_t r = 0; m && runs && r < runs->n; r++) {
+        for (size_t r = 0; m && m32 && runs && r < runs->n; r++) {
             const char *rn = ct_json_get(&runs->items[r], "name")->str;
-            ct_npy px = {0}, tok = {0}, tf = {0}, pred = {0};
+            npy_array px = {0}, tok = {0}, tf = {0};
             if (!load_npy(fx[f].dir, rn, "pixels", &px) || !load_npy(fx[f].dir, rn, "img_tokens", &tok) ||
-                !load_npy(fx[f].dir, rn, "text_features", &tf) || !load_npy(fx[f].dir, rn, "pred", &pred)) continue;
+                !load_npy(fx[f].dir, rn, "text_features", &tf)) continue;
             int H = (int)px.shape[1], W = (int)px.shape[2], n = (int)tf.shape[0];
-            int32_t *lab = malloc(sizeof(int32_t) * H * W);
-            ct_intermediates in = {0};
-            ct_error err;
+            int32_t *lab = malloc(sizeof(int32_t) * H * W), *lab32 = malloc(sizeof(int32_t) * H * W);
+            ct_intermediates in;
             const ct_json *run = &runs->items[r];
             ct_segment_params sp;
             ct_segment_params_default(&sp);
@@ -122,64 +274,41 @@ static void bf16_accuracy(void) {
             sp.cls_reweight = cr && cr->boolean;
             int nc = (int)ct_json_get(run, "classes")->n;
             int32_t nl[64];
-            for (int i = 0; i < n; i++) nl[i] = i < nc ? i : nc;
+            for (int i = 0; i < n && i < 64; i++) nl[i] = i < nc ? i : nc;
             CHECK(ct_segment(m, px.data, H, W, tf.data, n, nl, &sp, lab, &in, &err) == CT_OK, "%s", err.msg);
+            CHECK(ct_segment(m32, px.data, H, W, tf.data, n, nl, &sp, lab32, NULL, &err) == CT_OK, "%s", err.msg);
             if (in.img_tokens) {
                 double dt = max_abs_diff(in.img_tokens, tok.data, tok.numel);
                 size_t same = 0;
-                for (int i = 0; i < H * W; i++) same += lab[i] == ((int32_t *)pred.data)[i];
+                for (int i = 0; i < H * W; i++) same += lab[i] == lab32[i];
                 double a = (double)same / (H * W);
-                printf("  bf16 %s/%s: img_tokens max|d| %.2e, pred agreement %.4f\n", fx[f].name, rn, dt, a);
+                printf("  bf16 %s/%s: img_tokens max|d| %.2e, labels agree with fp32 on %.4f\n", fx[f].name, rn, dt, a);
                 worst_tok = dt > worst_tok ? dt : worst_tok;
                 worst_agree = a < worst_agree ? a : worst_agree;
             }
             ct_intermediates_free(&in);
-            free(lab);
-            ct_npy_free(&px); ct_npy_free(&tok); ct_npy_free(&tf); ct_npy_free(&pred);
+            free(lab); free(lab32);
+            npy_free(&px); npy_free(&tok); npy_free(&tf);
         }
         ct_model_free(m);
+        ct_model_free(m32);
         ct_json_free(fx[f].meta);
     }
-    ct_gemm_set_kernel(saved);
-    CHECK(worst_tok < 0.05, "bf16 token error %g", worst_tok);
     printf("  bf16 worst: img_tokens %.2e, label agreement %.4f\n", worst_tok, worst_agree);
-}
-
-static void parity_through_each_kernel(void) {
-    char p[700];
-    FMT(p, "%s/small_f16_hf/model.safetensors", oracle_dir());
-    if (!file_exists(p)) SKIP("small_f16_hf fixture not found under %s", oracle_dir());
-    ct_model *m;
-    ct_error err;
-    if (ct_model_load(p, &m, &err)) { CHECK(0, "%s", err.msg); return; }
-    char d[700];
-    FMT(d, "%s/small_f16_hf", oracle_dir());
-    ct_npy px = {0}, tok = {0};
-    if (load_npy(d, "rect224x320", "pixels", &px) && load_npy(d, "rect224x320", "img_tokens", &tok)) {
-        int saved = ct_gemm_kernel();
-        for (int k = 0; k < 2; k++) {
-            if (k == CT_GEMM_AVX512 && !ct_gemm_avx512_available()) continue;
-            ct_gemm_set_kernel(k);
-            float *t = malloc(sizeof(float) * tok.numel);
-            ct_image_features f = {NULL, t, NULL};
-            CHECK(ct_encode_image(m, px.data, 224, 320, 0, &f, &err) == CT_OK, "%s", err.msg);
-            double dd = max_abs_diff(t, tok.data, tok.numel);
-            printf("  %s: img_tokens max|d| %.2e\n", ct_gemm_kernel_name(k), dd);
-            CHECK(dd <= 1e-4, "%s: %g", ct_gemm_kernel_name(k), dd);
-            free(t);
-        }
-        ct_gemm_set_kernel(saved);
-    }
-    ct_npy_free(&px);
-    ct_npy_free(&tok);
-    ct_model_free(m);
+    /* 0.05: bf16 keeps 8 significant bits (relative 4e-3 per operand) through 12 blocks */
+    CHECK(worst_tok < 0.05, "bf16 token error %g", worst_tok);
+    CHECK(worst_agree >= 0.999, "bf16 labels agree with fp32 on only %.4f of the pixels (>= 0.999 promised)", worst_agree);
 }
 
 int main(void) {
+    ct_error err;
+    if (ct_runtime_new(3, &g_rt, &err)) { printf("runtime: %s\n", err.msg); return 1; }
     RUN(shapes_against_reference);
-    RUN(bf16_shapes);
-    RUN(bf16_accuracy);
+    RUN(packed_weights);
+    RUN(gram_is_the_full_product);
     RUN(thread_count_does_not_matter);
     RUN(parity_through_each_kernel);
+    RUN(bf16_accuracy);
+    ct_runtime_free(g_rt);
     DONE();
 }

@@ -5,7 +5,7 @@
  * normalisation is one float division and subtraction: 1e-6. */
 #include "fixtures.h"
 
-#include "stb_impl.h"
+#include "io/stb_impl.h"
 
 #define MAXFX 16
 
@@ -43,14 +43,14 @@ static void resize_matches_reference(void) {
                     CHECK(maxd <= 1 && (double)exact / n >= 0.99, "max diff %d exact %f", maxd, (double)exact / n);
                 }
                 float *px = NULL;
-                ct_npy ref = {0};
+                npy_array ref = {0};
                 CHECK(ct_normalize(want, &px, &err) == CT_OK, "%s", err.msg);
                 if (px && load_npy(fx[f].dir, rn, "pixels", &ref)) {
                     double d = max_abs_diff(px, ref.data, ref.numel);
                     CHECK(d <= 1e-6, "pixels %g", d);
                 }
                 free(px);
-                ct_npy_free(&ref);
+                npy_free(&ref);
             }
             runs_seen++;
             ct_image_free(img); ct_image_free(want); ct_image_free(got);
@@ -98,7 +98,7 @@ static void truncated_and_corrupt(void) {
      * UBSan reports, so the test does not encode one) */
     const char *png = "/tmp/ct_t.png", *jpg = "test/fuzz/seeds/image/rgb.jpg", *cut = "/tmp/ct_cut.bin";
     if (!file_exists(jpg)) SKIP("%s not in this tree", jpg);
-    CHECK(ct_png_write_rgb(png, W, H, rgb), "writing the test PNG");
+    CHECK(png_rgb(png, W, H, rgb), "writing the test PNG");
     const char *files[2] = {png, jpg};
     const int widths[2] = {W, 20}, heights[2] = {H, 12};
     for (int k = 0; k < 2; k++) {

@@ -56,7 +56,7 @@ static void image_parity(void) {
         const ct_json *runs = ct_json_get(fx[i].meta, "runs");
         for (size_t r = 0; runs && r < runs->n; r++) {
             const char *rn = ct_json_get(&runs->items[r], "name")->str;
-            ct_npy px = {0}, emb = {0}, tok = {0}, corr = {0};
+            npy_array px = {0}, emb = {0}, tok = {0}, corr = {0};
             if (!load_npy(fx[i].dir, rn, "pixels", &px) || !load_npy(fx[i].dir, rn, "image_embedding", &emb) ||
                 !load_npy(fx[i].dir, rn, "img_tokens", &tok) || !load_npy(fx[i].dir, rn, "corr_raw", &corr)) continue;
             int H = (int)px.shape[1], W = (int)px.shape[2];
@@ -69,7 +69,7 @@ static void image_parity(void) {
             CHECK(dt <= 1e-4, "img_tokens %g", dt);
             CHECK(dc <= 1e-4, "corr_raw %g", dc);
             free(e); free(t); free(c);
-            ct_npy_free(&px); ct_npy_free(&emb); ct_npy_free(&tok); ct_npy_free(&corr);
+            npy_free(&px); npy_free(&emb); npy_free(&tok); npy_free(&corr);
         }
         ct_model_free(m);
     }
@@ -88,7 +88,7 @@ static void text_parity(void) {
         const ct_json *runs = ct_json_get(fx[i].meta, "runs");
         for (size_t r = 0; runs && r < runs->n; r++) {
             const char *rn = ct_json_get(&runs->items[r], "name")->str;
-            ct_npy tf = {0};
+            npy_array tf = {0};
             if (!load_npy(fx[i].dir, rn, "text_features", &tf)) continue;
             const char *names[64];
             int nc;
@@ -101,7 +101,7 @@ static void text_parity(void) {
             printf("  %s/%s: %d names x 80 templates, max|d| text_features %.2e\n", fx[i].name, rn, n, d);
             CHECK(d <= 1e-4, "text_features %g", d);
             free(out);
-            ct_npy_free(&tf);
+            npy_free(&tf);
         }
         ct_model_free(m);
     }

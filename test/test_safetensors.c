@@ -1,7 +1,7 @@
 /* Safetensors loader and model binding: hostile or broken files give a status and a message that
  * names the problem (and the tensor), never a crash; outputs stay untouched on failure. */
 #include "harness.h"
-#include "safetensors.h"
+#include "io/safetensors.h"
 
 #include <stdint.h>
 #include <unistd.h>
@@ -112,7 +112,9 @@ static void model_errors_name_tensor(void) {
             float nan = NAN;
             memcpy(buf + 8 + hl + b0, &nan, 4);
             write_bytes(buf, len);
-            ct_load_params lp = {1};
+            ct_load_params lp;
+            ct_load_params_default(&lp);
+            lp.check_finite = 1;
             CHECK(ct_model_load_ex(tmp, &lp, &m, &err) == CT_ERR_NONFINITE && strstr(err.msg, "visual.class_embedding"), "nan: %s", err.msg);
             CHECK(ct_model_load(tmp, &m, &err) == CT_OK, "NaN accepted without the check: %s", err.msg);
             if (m != (ct_model *)0x1) ct_model_free(m);

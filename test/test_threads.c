@@ -39,7 +39,7 @@ static void shared_model_eight_threads(void) {
     if (ct_model_load(p, &m, &err) || ct_tokenizer_load(v, &tok, &err)) { CHECK(0, "%s", err.msg); return; }
     const char *runs[] = {"crop224", "crop336", "rect224x320"};
     const char *names[] = {"cat", "dog", "grass", "sky"};
-    ct_npy px[3] = {{0}}, tf[3] = {{0}};
+    npy_array px[3] = {{0}}, tf[3] = {{0}};
     for (int r = 0; r < 3; r++) {
         char d[700];
         FMT(d, "%s/small_f16_hf", oracle_dir());
@@ -80,8 +80,8 @@ static void shared_model_eight_threads(void) {
         free(l4);
         free(ref[r].labels);
         free(ref[r].emb_out);
-        ct_npy_free(&px[r]);
-        ct_npy_free(&tf[r]);
+        npy_free(&px[r]);
+        npy_free(&tf[r]);
     }
     ct_tokenizer_free(tok);
     ct_model_free(m);
@@ -100,7 +100,9 @@ static void api_misuse(void) {
     CHECK(strstr(err.msg, "multiple") != NULL, "message: %s", err.msg);
     CHECK(ct_median_filter(x, 2, 2, 0, x, &err) == CT_ERR_INVALID_ARG, "median size 0");
     CHECK(strcmp(ct_status_str(CT_ERR_NOMEM), "out of memory") == 0, "status string");
-    CHECK(strcmp(ct_version(), "0.1.0") == 0, "version %s", ct_version());
+    char v[32];
+    snprintf(v, sizeof v, "%d.%d.%d", CT_VERSION_MAJOR, CT_VERSION_MINOR, CT_VERSION_PATCH);
+    CHECK(strcmp(ct_version(), v) == 0, "version %s, header %s", ct_version(), v);
 }
 
 int main(void) {

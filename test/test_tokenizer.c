@@ -1,7 +1,7 @@
 /* Tokenizer: every oracle case (both vocabulary formats) must match the reference ids exactly;
  * round trips; malformed vocabularies give errors, not crashes. */
 #include "harness.h"
-#include "json.h"
+#include "io/json.h"
 
 #include <unistd.h>
 

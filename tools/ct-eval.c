@@ -13,7 +13,6 @@
  * Exit status: 0 ok, 1 usage error, 2 runtime error. */
 #include "cliptrase.h"
 #include "common.h"
-#include "stb_impl.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -163,17 +162,19 @@ static char **list_images(const char *dir, int *n) {
 }
 
 static uint16_t *load_gt(const char *path, int *w, int *h, const char **why) {
-    FILE *f = fopen(path, "rb");
-    if (!f) { *why = strerror(errno); return NULL; }
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = len > 0 ? malloc((size_t)len) : NULL;
-    int ok = buf && fread(buf, 1, (size_t)len, f) == (size_t)len;
-    fclose(f);
-    uint16_t *g = ok ? ct_stb_decode_gray16(buf, (size_t)len, w, h, why) : NULL;
-    if (!ok) *why = "cannot read";
-    free(buf);
+    static char msg[sizeof(((ct_error *)0)->msg)];
+    ct_error err;
+    int32_t *lab = NULL;
+    if (ct_labels_load_png(path, &lab, w, h, &err)) {
+        snprintf(msg, sizeof msg, "%s", err.msg);
+        *why = msg;
+        return NULL;
+    }
+    size_t n = (size_t)*w * (size_t)*h;
+    uint16_t *g = malloc(n * sizeof *g);
+    if (!g) { ct_free(lab); *why = "out of memory"; return NULL; }
+    for (size_t i = 0; i < n; i++) g[i] = (uint16_t)(lab[i] < 0 ? 0 : lab[i] > 65535 ? 65535 : lab[i]);
+    ct_free(lab);
     return g;
 }
 

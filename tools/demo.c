@@ -2,9 +2,7 @@
  * Exit status: 0 success, 1 usage error, 2 runtime error. See --help and README.md. */
 #include "cliptrase.h"
 #include "common.h"
-#include "gemm.h"
 #include "npy.h"
-#include "stb_impl.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -115,7 +113,9 @@ static int write_colour(const char *path, const int32_t *lab, int W, int H, cons
         draw_text(img, W, H + LH, 8 + 12 * s, y + s, t, s, black);
         y += row;
     }
-    int ok = ct_png_write_rgb(path, W, H + LH, img);
+    ct_image im = {W, H + LH, img};
+    ct_error err;
+    int ok = ct_image_save_png(&im, path, &err) == CT_OK;
     free(img);
     return ok;
 }
@@ -129,28 +129,17 @@ static int write_overlay(const char *path, const ct_image *photo, const int32_t 
         palette(lab[i], bg_label, col);
         for (int k = 0; k < 3; k++) img[i * 3 + k] = (uint8_t)((photo->rgb[i * 3 + k] * 5 + col[k] * 5 + 5) / 10);
     }
-    int ok = ct_png_write_rgb(path, photo->width, photo->height, img);
+    ct_image im = {photo->width, photo->height, img};
+    ct_error err;
+    int ok = ct_image_save_png(&im, path, &err) == CT_OK;
     free(img);
     return ok;
 }
 
 static int write_labels(const char *path, const int32_t *lab, int W, int H, int n_labels) {
-    size_t n = (size_t)W * H;
-    int ok;
-    if (n_labels <= 255) { /* the contract: 16-bit when there are more than 255 labels */
-        uint8_t *g = malloc(n);
-        if (!g) return 0;
-        for (size_t i = 0; i < n; i++) g[i] = (uint8_t)lab[i];
-        ok = ct_png_write_gray8(path, W, H, g);
-        free(g);
-    } else {
-        uint16_t *g = malloc(n * 2);
-        if (!g) return 0;
-        for (size_t i = 0; i < n; i++) g[i] = (uint16_t)lab[i];
-        ok = ct_png_write_gray16(path, W, H, g);
-        free(g);
-    }
-    return ok;
+    ct_error err;
+    /* the contract: 16-bit when there are more than 255 labels */
+    return ct_labels_save_png(lab, W, H, n_labels <= 255 ? 8 : 16, path, &err) == CT_OK;
 }
 
 static void json_str(FILE *f, const char *s) {
@@ -169,7 +158,7 @@ static int dump(const char *dir, const char *name, const void *data, int is_int,
     snprintf(p, sizeof p, "%s/%s.npy", dir, name);
     int64_t sh[3] = {d0, d1, d2};
     ct_error err;
-    if (ct_npy_save(p, data, is_int, nd, sh, &err)) { fprintf(stderr, "demo: %s\n", err.msg); return 0; }
+    if (npy_save(p, data, is_int, nd, sh, &err)) { fprintf(stderr, "demo: %s\n", err.msg); return 0; }
     return 1;
 }
 
@@ -253,7 +242,7 @@ int main(int argc, char **argv) {
     float *px = NULL, *emb = NULL;
     int32_t *lab = NULL, *full = NULL;
     ct_intermediates inter = {0};
-    ct_npy pxn = {0};
+    npy_array pxn = {0};
     int H = 0, W = 0, n_cached = 0;
 
     progress("loading %s", model_path);
@@ -263,7 +252,9 @@ int main(int argc, char **argv) {
         char d[512];
         ct_config_describe(cfg, d, sizeof d);
         progress("model: %s", d);
-        progress("kernel: %s (CT_KERNEL=blas|avx512 selects)", ct_gemm_kernel_name(ct_gemm_kernel()));
+        char md[700];
+        ct_model_describe(m, md, sizeof md);
+        progress("runtime: %s", md);
     }
     t_load = now();
 
@@ -278,7 +269,7 @@ int main(int argc, char **argv) {
         H = resized->height;
         W = resized->width;
     } else {
-        if (ct_npy_load(pixels_path, &pxn, &err)) { rc = runtime_error("%s", err.msg); goto out; }
+        if (npy_load(pixels_path, &pxn, &err)) { rc = runtime_error("%s", err.msg); goto out; }
         if (pxn.is_int || pxn.ndim != 3 || pxn.shape[0] != 3) { rc = runtime_error("'%s' must be a 3 x H x W float32 array", pixels_path); goto out; }
         H = (int)pxn.shape[1];
         W = (int)pxn.shape[2];
@@ -372,7 +363,7 @@ int main(int argc, char **argv) {
     progress("done in %.2f s (load %.2f, text %.2f, segment %.2f); wrote %s", t_end - t0, t_load - t0, t_text - t_load, t_image - t_text, out_path);
 out:
     ct_intermediates_free(&inter);
-    ct_npy_free(&pxn);
+    npy_free(&pxn);
     free(px); free(emb); free(lab); free(full);
     ct_image_free(photo); ct_image_free(resized);
     ct_model_free(m);

@@ -1,7 +1,7 @@
 /* safetensors header parser and model binding on arbitrary bytes */
 #include "cliptrase.h"
 #include "fuzz_common.h"
-#include "safetensors.h"
+#include "io/safetensors.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) { (void)argc; (void)argv; return 0; }
 

@@ -1,0 +1,53 @@
+/* Internal helpers shared by the library's subsystems. Not installed. */
+#ifndef CT_INTERNAL_H
+#define CT_INTERNAL_H
+
+#include "cliptrase.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define CT_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define CT_PRINTF(a, b)
+#endif
+
+/* Hot loops are compiled for AVX-512, AVX2 and baseline x86-64 and chosen at load time from the
+ * CPU (GCC/Clang function multiversioning); elsewhere they are plain functions. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(CT_NO_CLONES)
+#define CT_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CT_VECTOR_CLONES
+#endif
+
+/* Fill err (if not NULL) and return s. The message is formatted like printf. */
+ct_status ct_fail(ct_error *err, ct_status s, const char *fmt, ...) CT_PRINTF(3, 4);
+/* Prefix err's message (if err is not NULL) with "prefix: " and return s. */
+ct_status ct_fail_prefix(ct_error *err, ct_status s, const char *prefix);
+/* Mark err as success (status CT_OK, empty message). */
+ct_status ct_ok(ct_error *err);
+
+/* Overflow-checked size arithmetic: return false on overflow, leaving *out unspecified. */
+static inline bool ct_mul_ok(size_t a, size_t b, size_t *out) {
+    return !__builtin_mul_overflow(a, b, out);
+}
+static inline bool ct_add_ok(size_t a, size_t b, size_t *out) {
+    return !__builtin_add_overflow(a, b, out);
+}
+/* a*b*c elements of `elem` bytes; false on overflow. */
+bool ct_size3(size_t a, size_t b, size_t c, size_t elem, size_t *out);
+
+/* malloc of n*elem bytes with overflow check; NULL on failure (and on n == 0 gives 1 byte). */
+void *ct_alloc(size_t n, size_t elem);
+void *ct_calloc(size_t n, size_t elem);
+
+/* CPU features (cpu.c): checked once, then constant. */
+int ct_cpu_has_avx512(void);     /* AVX512F */
+int ct_cpu_has_avx512bf16(void); /* AVX512F + AVX512_BF16 */
+int ct_cpu_has_avx2(void);       /* AVX2 + FMA */
+/* "cpu: avx512f avx512bf16; kernels: ..." (static string) */
+const char *ct_cpu_describe(void);
+
+#endif

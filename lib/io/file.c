@@ -1,0 +1,130 @@
+/* Whole-file reads with a size limit, and all-or-nothing writes (temporary file + rename): a
+ * process killed at any point leaves the old file or the new one, never a part (the data is not
+ * fsync'ed: this guards against crashes of the process, not of the machine). */
+#include "io/file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+ct_status ct_read_file(const char *path, size_t max_bytes, uint8_t **out, size_t *len, ct_error *err) {
+    if (!path || !out || !len) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_read_file: NULL argument");
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; regular files ignore it */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return ct_fail(err, CT_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        int e = errno;
+        close(fd);
+        return ct_fail(err, CT_ERR_IO, "cannot stat '%s': %s", path, strerror(e));
+    }
+    if (S_ISDIR(sb.st_mode)) { close(fd); return ct_fail(err, CT_ERR_IO, "'%s' is a directory, not a file", path); }
+    if (!S_ISREG(sb.st_mode)) { close(fd); return ct_fail(err, CT_ERR_IO, "'%s' is not a regular file", path); }
+    if (sb.st_size < 0 || (uint64_t)sb.st_size > max_bytes) {
+        close(fd);
+        return ct_fail(err, CT_ERR_TOO_LARGE, "'%s' is %lld bytes, above the %zu-byte limit for this kind of file", path,
+                       (long long)sb.st_size, max_bytes);
+    }
+    size_t n = (size_t)sb.st_size;
+    uint8_t *buf = malloc(n + 1);
+    if (!buf) { close(fd); return ct_fail(err, CT_ERR_NOMEM, "out of memory reading '%s' (%zu bytes)", path, n); }
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            int e = r < 0 ? errno : 0;
+            free(buf);
+            close(fd);
+            return ct_fail(err, CT_ERR_IO, "short read on '%s'%s%s", path, e ? ": " : " (file changed while reading)", e ? strerror(e) : "");
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    buf[n] = 0;
+    *out = buf;
+    *len = n;
+    return CT_OK;
+}
+
+ct_status ct_atomic_open(ct_atomic_file *a, const char *path, ct_error *err) {
+    memset(a, 0, sizeof *a);
+    if (!path || !*path) return ct_fail(err, CT_ERR_INVALID_ARG, "empty output path");
+    size_t pl = strlen(path);
+    const char *slash = strrchr(path, '/');
+    size_t dl = slash ? (size_t)(slash - path + 1) : 0;
+    if (dl == pl) return ct_fail(err, CT_ERR_INVALID_ARG, "output path '%s' names a directory", path);
+    a->dst = strdup(path);
+    a->tmp = malloc(pl + 32);
+    if (!a->dst || !a->tmp) {
+        free(a->dst); free(a->tmp);
+        memset(a, 0, sizeof *a);
+        return ct_fail(err, CT_ERR_NOMEM, "out of memory");
+    }
+    for (int attempt = 0; attempt < 100; attempt++) {
+        uint64_t r = 0;
+        if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) r = ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)a ^ (uint64_t)attempt;
+        /* ".<name>.<random>.tmp" beside the destination: same file system, so rename is atomic */
+        snprintf(a->tmp, pl + 32, "%.*s.%s.%012llx.tmp", (int)dl, path, path + dl, (unsigned long long)(r & 0xffffffffffffull));
+        int fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+        if (fd < 0 && errno == EEXIST) continue;
+        if (fd < 0) {
+            int e = errno;
+            free(a->dst); free(a->tmp);
+            memset(a, 0, sizeof *a);
+            return ct_fail(err, CT_ERR_IO, "cannot write '%s': %s", path, strerror(e));
+        }
+        a->f = fdopen(fd, "wb");
+        if (!a->f) {
+            close(fd);
+            unlink(a->tmp);
+            free(a->dst); free(a->tmp);
+            memset(a, 0, sizeof *a);
+            return ct_fail(err, CT_ERR_NOMEM, "out of memory");
+        }
+        return CT_OK;
+    }
+    free(a->dst); free(a->tmp);
+    memset(a, 0, sizeof *a);
+    return ct_fail(err, CT_ERR_IO, "cannot create a temporary file beside '%s'", path);
+}
+
+void ct_atomic_write(ct_atomic_file *a, const void *p, size_t n) {
+    if (!a->failed && n && fwrite(p, 1, n, a->f) != n) a->failed = errno ? errno : EIO;
+}
+
+void ct_atomic_abort(ct_atomic_file *a) {
+    if (a->f) fclose(a->f);
+    if (a->tmp) unlink(a->tmp);
+    free(a->tmp); free(a->dst);
+    memset(a, 0, sizeof *a);
+}
+
+ct_status ct_atomic_commit(ct_atomic_file *a, ct_error *err) {
+    int e = a->failed;
+    if (!e && fflush(a->f) != 0) e = errno ? errno : EIO;
+    int c = fclose(a->f);
+    a->f = NULL;
+    if (!e && c != 0) e = errno ? errno : EIO;
+    if (!e && rename(a->tmp, a->dst) != 0) e = errno;
+    if (e) {
+        ct_status st = ct_fail(err, CT_ERR_IO, "cannot write '%s': %s", a->dst, strerror(e));
+        ct_atomic_abort(a);
+        return st;
+    }
+    free(a->tmp); free(a->dst);
+    memset(a, 0, sizeof *a);
+    return CT_OK;
+}
+
+ct_status ct_write_file_atomic(const char *path, const void *data, size_t len, ct_error *err) {
+    ct_atomic_file a;
+    ct_status st = ct_atomic_open(&a, path, err);
+    if (st) return st;
+    ct_atomic_write(&a, data, len);
+    return ct_atomic_commit(&a, err);
+}

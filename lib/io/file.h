@@ -1,0 +1,32 @@
+/* Files: whole-file reading with limits, and writing that is all-or-nothing. */
+#ifndef CT_IO_FILE_H
+#define CT_IO_FILE_H
+
+#include "core/internal.h"
+
+#include <stdio.h>
+
+/* Read a whole regular file (not a directory, FIFO or device) of at most max_bytes into a
+ * malloc'd buffer with one extra NUL byte after the data. `what` names the file in messages. */
+ct_status ct_read_file(const char *path, size_t max_bytes, uint8_t **out, size_t *len, ct_error *err);
+
+/* A file written under a temporary name in the destination's directory (created with O_EXCL,
+ * never through a symlink) and renamed over the destination only when every write, the flush
+ * and the close succeeded. */
+typedef struct {
+    FILE *f;
+    char *tmp, *dst;
+    int failed; /* set by a failed write; commit then refuses */
+} ct_atomic_file;
+
+ct_status ct_atomic_open(ct_atomic_file *a, const char *path, ct_error *err);
+/* fwrite that records failure */
+void ct_atomic_write(ct_atomic_file *a, const void *p, size_t n);
+/* close, check, rename; on any failure the temporary file is removed and dst is untouched */
+ct_status ct_atomic_commit(ct_atomic_file *a, ct_error *err);
+/* give up: remove the temporary file */
+void ct_atomic_abort(ct_atomic_file *a);
+/* The whole buffer as one atomic file. */
+ct_status ct_write_file_atomic(const char *path, const void *data, size_t len, ct_error *err);
+
+#endif

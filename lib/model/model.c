@@ -1,0 +1,540 @@
+/* Loading: map the safetensors file, find the naming scheme, derive the architecture from
+ * tensor shapes (every dimension range-checked before it becomes an int), and bind every weight
+ * through one table of names for both schemes, widening F16/BF16 to fp32. */
+#include "model/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CT_MAX_DIM (1 << 20)   /* any width, length or count read from a file */
+#define CT_MAX_VOCAB (1 << 24)
+
+/* ------------------------------------------------------------------ names */
+
+enum { OPENAI = 0, HF = 1 };
+
+/* one name per scheme; "%s" in block names is the block prefix and index */
+typedef struct {
+    const char *n[2];
+} names;
+
+static const names N_CONV = {{"visual.conv1.weight", "vision_model.embeddings.patch_embedding.weight"}};
+static const names N_CLS = {{"visual.class_embedding", "vision_model.embeddings.class_embedding"}};
+static const names N_VPOS = {{"visual.positional_embedding", "vision_model.embeddings.position_embedding.weight"}};
+static const names N_LNPRE_W = {{"visual.ln_pre.weight", "vision_model.pre_layrnorm.weight"}};
+static const names N_LNPRE_B = {{"visual.ln_pre.bias", "vision_model.pre_layrnorm.bias"}};
+static const names N_LNPOST_W = {{"visual.ln_post.weight", "vision_model.post_layernorm.weight"}};
+static const names N_LNPOST_B = {{"visual.ln_post.bias", "vision_model.post_layernorm.bias"}};
+static const names N_VPROJ = {{"visual.proj", "visual_projection.weight"}};         /* [W x E] / [E x W] */
+static const names N_TOK = {{"token_embedding.weight", "text_model.embeddings.token_embedding.weight"}};
+static const names N_TPOS = {{"positional_embedding", "text_model.embeddings.position_embedding.weight"}};
+static const names N_LNF_W = {{"ln_final.weight", "text_model.final_layer_norm.weight"}};
+static const names N_LNF_B = {{"ln_final.bias", "text_model.final_layer_norm.bias"}};
+static const names N_TPROJ = {{"text_projection", "text_projection.weight"}};         /* [Wt x E] / [E x Wt] */
+static const names N_VBLOCKS = {{"visual.transformer.resblocks", "vision_model.encoder.layers"}};
+static const names N_TBLOCKS = {{"transformer.resblocks", "text_model.encoder.layers"}};
+
+/* tensors of a block, after "<prefix>.<i>." */
+static const names B_LN1_W = {{"ln_1.weight", "layer_norm1.weight"}};
+static const names B_LN1_B = {{"ln_1.bias", "layer_norm1.bias"}};
+static const names B_OUT_W = {{"attn.out_proj.weight", "self_attn.out_proj.weight"}};
+static const names B_OUT_B = {{"attn.out_proj.bias", "self_attn.out_proj.bias"}};
+static const names B_LN2_W = {{"ln_2.weight", "layer_norm2.weight"}};
+static const names B_LN2_B = {{"ln_2.bias", "layer_norm2.bias"}};
+static const names B_FC1_W = {{"mlp.c_fc.weight", "mlp.fc1.weight"}};
+static const names B_FC1_B = {{"mlp.c_fc.bias", "mlp.fc1.bias"}};
+static const names B_FC2_W = {{"mlp.c_proj.weight", "mlp.fc2.weight"}};
+static const names B_FC2_B = {{"mlp.c_proj.bias", "mlp.fc2.bias"}};
+/* q, k, v: one packed tensor (OpenAI) or three (Hugging Face) */
+static const char *const OPENAI_QKV_W = "attn.in_proj_weight", *const OPENAI_QKV_B = "attn.in_proj_bias";
+static const char *const HF_QKV_W[3] = {"self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight"};
+static const char *const HF_QKV_B[3] = {"self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias"};
+
+/* ------------------------------------------------------------------ loader */
+
+typedef struct {
+    ct_model *m;
+    ct_error *err;
+    ct_status st;
+    int check_finite;
+    int scheme;
+} loader;
+
+static float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+    if (exp == 0) {
+        if (man == 0) bits = sign;
+        else { /* subnormal: normalise */
+            int e = -1;
+            do { e++; man <<= 1; } while (!(man & 0x400));
+            bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 0x3ff) << 13);
+        }
+    } else if (exp == 31) bits = sign | 0x7f800000u | (man << 13);
+    else bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static int keep_owned(ct_model *m, void *p) {
+    if (m->n_owned == m->cap_owned) {
+        size_t nc = m->cap_owned ? m->cap_owned * 2 : 64;
+        void **na = realloc(m->owned, nc * sizeof *na);
+        if (!na) return 0;
+        m->owned = na;
+        m->cap_owned = nc;
+    }
+    m->owned[m->n_owned++] = p;
+    return 1;
+}
+
+static void *owned_alloc(loader *L, size_t n, size_t elem) {
+    void *p = ct_alloc(n, elem);
+    if (!p || !keep_owned(L->m, p)) {
+        free(p);
+        if (!L->st) L->st = ct_fail(L->err, CT_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    return p;
+}
+
+static void fmt_shape(char *buf, size_t cap, int nd, const int64_t *d) {
+    size_t o = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < nd && o < cap; i++) o += (size_t)snprintf(buf + o, cap - o, i ? ", %lld" : "%lld", (long long)d[i]);
+    if (o < cap) snprintf(buf + o, cap - o, "]");
+}
+
+static const ct_st_tensor *find(const loader *L, const char *name) { return ct_st_find(&L->m->st, name); }
+
+/* A float tensor of exactly this shape (every entry given); records the error otherwise. */
+static const ct_st_tensor *lookup(loader *L, const char *name, int nd, const int64_t *shape) {
+    if (L->st) return NULL;
+    const ct_st_tensor *t = find(L, name);
+    if (!t) {
+        L->st = ct_fail(L->err, CT_ERR_MISSING, "missing tensor '%s'", name);
+        return NULL;
+    }
+    if (t->dtype != CT_ST_F32 && t->dtype != CT_ST_F16 && t->dtype != CT_ST_BF16) {
+        L->st = ct_fail(L->err, CT_ERR_UNSUPPORTED, "tensor '%s' has dtype %s (F32, F16 or BF16 needed)", name, ct_st_dtype_name(t->dtype));
+        return NULL;
+    }
+    int ok = t->ndim == nd;
+    for (int i = 0; ok && i < nd; i++) ok = shape[i] == t->shape[i];
+    if (!ok) {
+        char want[96], got[96];
+        fmt_shape(want, sizeof want, nd, shape);
+        fmt_shape(got, sizeof got, t->ndim, t->shape);
+        L->st = ct_fail(L->err, CT_ERR_SHAPE, "tensor '%s' has shape %s, expected %s", name, got, want);
+        return NULL;
+    }
+    return t;
+}
+
+/* Widen (or realign) t into dst [numel] fp32. */
+static void widen(const ct_st_tensor *t, float *dst) {
+    const uint8_t *s = t->data;
+    for (size_t i = 0; i < t->numel; i++) {
+        if (t->dtype == CT_ST_F32) memcpy(&dst[i], s + 4 * i, 4);
+        else {
+            uint16_t h = (uint16_t)(s[2 * i] | (s[2 * i + 1] << 8));
+            if (t->dtype == CT_ST_F16) dst[i] = half_to_float(h);
+            else {
+                uint32_t bits = (uint32_t)h << 16;
+                memcpy(&dst[i], &bits, 4);
+            }
+        }
+    }
+}
+
+static int check_finite(loader *L, const ct_st_tensor *t, const float *v) {
+    if (!L->check_finite) return 1;
+    for (size_t i = 0; i < t->numel; i++)
+        if (!isfinite(v[i])) {
+            L->st = ct_fail(L->err, CT_ERR_NONFINITE, "tensor '%s' has a non-finite value at index %zu", t->name, i);
+            return 0;
+        }
+    return 1;
+}
+
+/* fp32 view of t: in place for aligned F32, else a widened copy (into dst when given) */
+static const float *as_f32(loader *L, const ct_st_tensor *t, float *dst) {
+    if (!t || L->st) return NULL;
+    const float *out;
+    if (!dst && t->dtype == CT_ST_F32 && ((uintptr_t)t->data % sizeof(float)) == 0) {
+        out = (const float *)t->data;
+    } else {
+        float *w = dst ? dst : owned_alloc(L, t->numel, sizeof(float));
+        if (!w) return NULL;
+        widen(t, w);
+        out = w;
+    }
+    return check_finite(L, t, out) ? out : NULL;
+}
+
+static const float *need(loader *L, const char *name, int nd, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
+    int64_t s[4] = {d0, d1, d2, d3};
+    return as_f32(L, lookup(L, name, nd, s), NULL);
+}
+
+static const float *vec(loader *L, const char *name, int64_t n) { return need(L, name, 1, n, 0, 0, 0); }
+
+/* a weight [rows x cols] as one row block */
+static void weight(loader *L, ct_weight *w, const char *name, int64_t rows, int64_t cols, int trans) {
+    const float *p = need(L, name, 2, rows, cols, 0, 0);
+    memset(w, 0, sizeof *w);
+    w->part[0] = p;
+    w->part_rows[0] = (int)(trans ? cols : rows);
+    w->n_parts = 1;
+    w->N = (int)(trans ? cols : rows);
+    w->K = (int)(trans ? rows : cols);
+    w->trans = trans;
+}
+
+/* dimension i of a tensor of nd dimensions, or -1 when absent / of another rank */
+static int64_t dim_of(const loader *L, const char *name, int nd, int i) {
+    const ct_st_tensor *t = find(L, name);
+    return (t && t->ndim == nd) ? t->shape[i] : -1;
+}
+
+/* a dimension read from the file, range-checked before it becomes an int */
+static int dim_checked(loader *L, const char *name, int nd, int i, int64_t lo, int64_t hi, const char *what) {
+    if (L->st) return 0;
+    int64_t v = dim_of(L, name, nd, i);
+    if (v < 0) {
+        const ct_st_tensor *t = find(L, name);
+        L->st = t ? ct_fail(L->err, CT_ERR_SHAPE, "tensor '%s' has %d dimensions, expected %d", name, t->ndim, nd)
+                  : ct_fail(L->err, CT_ERR_MISSING, "missing tensor '%s'", name);
+        return 0;
+    }
+    if (v < lo || v > hi) {
+        L->st = ct_fail(L->err, CT_ERR_UNSUPPORTED, "tensor '%s': %s %lld outside [%lld, %lld]", name, what, (long long)v, (long long)lo,
+                        (long long)hi);
+        return 0;
+    }
+    return (int)v;
+}
+
+static int has(const loader *L, const char *name) { return find(L, name) != NULL; }
+
+static int count_blocks(loader *L, const char *prefix) {
+    char name[256];
+    int n = 0;
+    for (; n <= 4096; n++) {
+        snprintf(name, sizeof name, "%s.%d.%s", prefix, n, B_LN1_W.n[L->scheme]);
+        if (!has(L, name)) break;
+    }
+    return n;
+}
+
+static int heads_for(int width) {
+    int h = width / 64;
+    return (h >= 1 && width % h == 0) ? h : 0;
+}
+
+static void bind_block(loader *L, ct_block *b, const char *prefix, int i, int W, int M) {
+    char n[320];
+    const int s = L->scheme;
+#define NM(x) (snprintf(n, sizeof n, "%s.%d.%s", prefix, i, (x)), n)
+    b->ln1_w = vec(L, NM(B_LN1_W.n[s]), W);
+    b->ln1_b = vec(L, NM(B_LN1_B.n[s]), W);
+    memset(&b->qkv, 0, sizeof b->qkv);
+    b->qkv.N = 3 * W;
+    b->qkv.K = W;
+    if (s == OPENAI) {
+        b->qkv.part[0] = need(L, NM(OPENAI_QKV_W), 2, 3 * (int64_t)W, W, 0, 0);
+        b->qkv.part_rows[0] = 3 * W;
+        b->qkv.n_parts = 1;
+        b->qkv_b = vec(L, NM(OPENAI_QKV_B), 3 * (int64_t)W);
+    } else {
+        /* three tensors: widened ones go into one contiguous block, mapped F32 ones stay apart */
+        float *cat = NULL, *bias = owned_alloc(L, 3 * (size_t)W, sizeof(float));
+        int all_f32 = 1;
+        for (int k = 0; k < 3; k++) {
+            const ct_st_tensor *t = find(L, NM(HF_QKV_W[k]));
+            all_f32 &= t && t->dtype == CT_ST_F32 && ((uintptr_t)t->data % sizeof(float)) == 0;
+        }
+        if (!all_f32) cat = owned_alloc(L, 3 * (size_t)W * (size_t)W, sizeof(float));
+        b->qkv.n_parts = all_f32 ? 3 : 1;
+        for (int k = 0; k < 3 && !L->st; k++) {
+            int64_t sh[2] = {W, W};
+            const ct_st_tensor *t = lookup(L, NM(HF_QKV_W[k]), 2, sh);
+            const float *p = as_f32(L, t, cat ? cat + (size_t)k * W * W : NULL);
+            if (all_f32) { b->qkv.part[k] = p; b->qkv.part_rows[k] = W; }
+            int64_t sb[1] = {W};
+            as_f32(L, lookup(L, NM(HF_QKV_B[k]), 1, sb), bias ? bias + (size_t)k * W : NULL);
+        }
+        if (!all_f32) { b->qkv.part[0] = cat; b->qkv.part_rows[0] = 3 * W; }
+        b->qkv_b = bias;
+    }
+    weight(L, &b->out, NM(B_OUT_W.n[s]), W, W, 0);
+    b->out_b = vec(L, NM(B_OUT_B.n[s]), W);
+    b->ln2_w = vec(L, NM(B_LN2_W.n[s]), W);
+    b->ln2_b = vec(L, NM(B_LN2_B.n[s]), W);
+    weight(L, &b->fc1, NM(B_FC1_W.n[s]), M, W, 0);
+    b->fc1_b = vec(L, NM(B_FC1_B.n[s]), M);
+    weight(L, &b->fc2, NM(B_FC2_W.n[s]), W, M, 0);
+    b->fc2_b = vec(L, NM(B_FC2_B.n[s]), W);
+#undef NM
+}
+
+static void bind_tower(loader *L, ct_block **out, int layers, const char *prefix, int W, int *mlp) {
+    char n[320];
+    snprintf(n, sizeof n, "%s.0.%s", prefix, B_FC1_W.n[L->scheme]);
+    *mlp = dim_checked(L, n, 2, 0, 1, CT_MAX_DIM, "MLP width");
+    if (L->st) return;
+    ct_block *b = ct_calloc((size_t)layers, sizeof(ct_block));
+    if (!b) { L->st = ct_fail(L->err, CT_ERR_NOMEM, "out of memory"); return; }
+    *out = b;
+    for (int i = 0; i < layers && !L->st; i++) bind_block(L, &b[i], prefix, i, W, *mlp);
+}
+
+static void derive_and_bind(loader *L) {
+    ct_model *m = L->m;
+    ct_config *c = &m->cfg;
+    if (has(L, N_CONV.n[OPENAI])) L->scheme = OPENAI;
+    else if (has(L, N_CONV.n[HF])) L->scheme = HF;
+    else {
+        L->st = ct_fail(L->err, CT_ERR_MISSING,
+                        "not a CLIP ViT checkpoint: neither '%s' (OpenAI/open_clip names) nor '%s' (Hugging Face names) is present",
+                        N_CONV.n[OPENAI], N_CONV.n[HF]);
+        return;
+    }
+    const int s = L->scheme;
+    c->naming = s == HF ? CT_NAMING_HF : CT_NAMING_OPENAI;
+    const char *conv = N_CONV.n[s];
+    const ct_st_tensor *cw = find(L, conv);
+    if (cw->ndim != 4 || cw->shape[1] != 3 || cw->shape[2] != cw->shape[3]) {
+        L->st = ct_fail(L->err, CT_ERR_SHAPE, "tensor '%s' must have shape [width, 3, p, p]", conv);
+        return;
+    }
+    c->dtype = cw->dtype == CT_ST_F16 ? CT_DTYPE_F16 : cw->dtype == CT_ST_BF16 ? CT_DTYPE_BF16 : CT_DTYPE_F32;
+    int W = c->vision_width = dim_checked(L, conv, 4, 0, 64, 65536, "vision width");
+    int p = c->patch = dim_checked(L, conv, 4, 2, 1, 1024, "patch size");
+    int64_t np1 = dim_checked(L, N_VPOS.n[s], 2, 0, 2, CT_MAX_DIM, "position count");
+    if (L->st) return;
+    int g = (int)llround(sqrt((double)(np1 - 1)));
+    if ((int64_t)g * g + 1 != np1 || (int64_t)g * p > 65536) {
+        L->st = ct_fail(L->err, CT_ERR_SHAPE, "tensor '%s' must have shape [g*g + 1, %d] for a square grid g", N_VPOS.n[s], W);
+        return;
+    }
+    c->grid = g;
+    c->image_size = g * p;
+    c->vision_layers = count_blocks(L, N_VBLOCKS.n[s]);
+    if (c->vision_layers < 2) {
+        L->st = ct_fail(L->err, CT_ERR_MISSING, "the vision tower has %d blocks; CLIPtrase needs at least 2", c->vision_layers);
+        return;
+    }
+    int Wt = c->text_width = dim_checked(L, N_LNF_W.n[s], 1, 0, 64, 65536, "text width");
+    c->text_layers = count_blocks(L, N_TBLOCKS.n[s]);
+    if (L->st) return;
+    c->vision_heads = heads_for(W);
+    c->text_heads = heads_for(Wt);
+    if (!c->vision_heads || !c->text_heads) {
+        L->st = ct_fail(L->err, CT_ERR_UNSUPPORTED, "cannot derive heads (width / 64) for vision width %d / text width %d", W, Wt);
+        return;
+    }
+    if (c->text_layers < 1) {
+        L->st = ct_fail(L->err, CT_ERR_MISSING, "the text tower has no blocks");
+        return;
+    }
+    int E = c->embed_dim = s == HF ? dim_checked(L, N_VPROJ.n[s], 2, 0, 1, 65536, "embedding size")
+                                   : dim_checked(L, N_VPROJ.n[s], 2, 1, 1, 65536, "embedding size");
+    c->context_length = dim_checked(L, N_TPOS.n[s], 2, 0, 2, 65536, "context length");
+    c->vocab_size = dim_checked(L, N_TOK.n[s], 2, 0, 1, CT_MAX_VOCAB, "vocabulary size");
+    if (L->st) return;
+
+    /* vision */
+    const float *pw = need(L, conv, 4, W, 3, p, p);
+    memset(&m->patch, 0, sizeof m->patch);
+    m->patch.part[0] = pw;
+    m->patch.part_rows[0] = W;
+    m->patch.n_parts = 1;
+    m->patch.N = W;
+    m->patch.K = 3 * p * p;
+    m->class_emb = vec(L, N_CLS.n[s], W);
+    m->vpos = need(L, N_VPOS.n[s], 2, np1, W, 0, 0);
+    m->ln_pre_w = vec(L, N_LNPRE_W.n[s], W);
+    m->ln_pre_b = vec(L, N_LNPRE_B.n[s], W);
+    m->ln_post_w = vec(L, N_LNPOST_W.n[s], W);
+    m->ln_post_b = vec(L, N_LNPOST_B.n[s], W);
+    if (s == HF) weight(L, &m->vproj, N_VPROJ.n[s], E, W, 0);
+    else weight(L, &m->vproj, N_VPROJ.n[s], W, E, 1);
+    bind_tower(L, &m->vblocks, c->vision_layers, N_VBLOCKS.n[s], W, &m->vision_mlp);
+    /* text */
+    m->tok_emb = need(L, N_TOK.n[s], 2, c->vocab_size, Wt, 0, 0);
+    m->tpos = need(L, N_TPOS.n[s], 2, c->context_length, Wt, 0, 0);
+    bind_tower(L, &m->tblocks, c->text_layers, N_TBLOCKS.n[s], Wt, &m->text_mlp);
+    m->ln_final_w = vec(L, N_LNF_W.n[s], Wt);
+    m->ln_final_b = vec(L, N_LNF_B.n[s], Wt);
+    if (s == HF) weight(L, &m->tproj, N_TPROJ.n[s], E, Wt, 0);
+    else weight(L, &m->tproj, N_TPROJ.n[s], Wt, E, 1);
+    if (L->st) return;
+    const ct_st_tensor *ls = find(L, "logit_scale");
+    if (ls) {
+        /* the same checks as every other tensor: a float dtype, one value */
+        int64_t shape1[1] = {1};
+        const ct_st_tensor *t = ls->ndim == 0 ? lookup(L, "logit_scale", 0, shape1) : lookup(L, "logit_scale", 1, shape1);
+        float v = 0;
+        if (t && as_f32(L, t, &v)) {
+            float e = expf(v);
+            if (!isfinite(e) || !(e > 0)) {
+                L->st = ct_fail(L->err, CT_ERR_NONFINITE, "tensor 'logit_scale' holds %g: exp() of it is not a usable scale", (double)v);
+                return;
+            }
+            c->logit_scale = e;
+        }
+    } else {
+        c->logit_scale = 100.f; /* CLIP's trained value is at the clamp, exp(4.6052) = 100 */
+    }
+}
+
+/* ------------------------------------------------------------------ public */
+
+void ct_load_params_default(ct_load_params *p) {
+    if (!p) return;
+    memset(p, 0, sizeof *p);
+    p->precision = CT_PRECISION_FP32;
+    p->backend = CT_BACKEND_NATIVE;
+}
+
+ct_status ct_model_load_ex(const char *path, const ct_load_params *p, ct_model **out, ct_error *err) {
+    if (!path || !out) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_model_load: NULL argument");
+    ct_load_params dp;
+    ct_load_params_default(&dp);
+    if (!p) p = &dp;
+    if ((unsigned)p->precision > CT_PRECISION_BF16) return ct_fail(err, CT_ERR_INVALID_ARG, "unknown precision %d", (int)p->precision);
+    if ((unsigned)p->backend > CT_BACKEND_OPENBLAS) return ct_fail(err, CT_ERR_INVALID_ARG, "unknown backend %d", (int)p->backend);
+    if (p->n_threads < 0 || p->n_threads > CT_MAX_THREADS)
+        return ct_fail(err, CT_ERR_INVALID_ARG, "thread count %d outside [0, %d]", p->n_threads, CT_MAX_THREADS);
+    ct_kernel k = ct_kernel_choose(p->precision, p->backend);
+    if (k == CT_KERNEL_COUNT) {
+        if (p->precision == CT_PRECISION_BF16 && p->backend == CT_BACKEND_OPENBLAS)
+            return ct_fail(err, CT_ERR_UNSUPPORTED, "precision bf16 needs the native backend (OpenBLAS is fp32 only)");
+        return ct_fail(err, CT_ERR_UNSUPPORTED, "precision %s is not available on this CPU (%s; bf16 needs AVX512_BF16)",
+                       ct_precision_name(p->precision), ct_cpu_describe());
+    }
+    ct_model *m = calloc(1, sizeof *m);
+    if (!m) return ct_fail(err, CT_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&m->lock, NULL);
+    m->precision = p->precision;
+    m->kernel = k;
+    m->rt = p->runtime;
+    m->own_rt = p->runtime == NULL;
+    m->rt_threads = p->n_threads;
+    atomic_store(&m->rt_ready, p->runtime != NULL);
+    ct_status st = ct_st_open(path, &m->st, err);
+    if (st) {
+        pthread_mutex_destroy(&m->lock);
+        free(m);
+        return st;
+    }
+    loader L = {m, err, CT_OK, p->check_finite, OPENAI};
+    derive_and_bind(&L);
+    if (L.st) {
+        char pre[300];
+        snprintf(pre, sizeof pre, "'%.296s'", path);
+        ct_fail_prefix(err, L.st, pre);
+        ct_model_free(m);
+        return L.st;
+    }
+    *out = m;
+    return ct_ok(err);
+}
+
+ct_status ct_model_load(const char *path, ct_model **out, ct_error *err) { return ct_model_load_ex(path, NULL, out, err); }
+
+static void release_block(ct_block *b) {
+    ct_weight_release(&b->qkv);
+    ct_weight_release(&b->out);
+    ct_weight_release(&b->fc1);
+    ct_weight_release(&b->fc2);
+}
+
+void ct_model_free(ct_model *m) {
+    if (!m) return;
+    if (m->own_rt) ct_runtime_free(m->rt);
+    for (int i = 0; m->vblocks && i < m->cfg.vision_layers; i++) release_block(&m->vblocks[i]);
+    for (int i = 0; m->tblocks && i < m->cfg.text_layers; i++) release_block(&m->tblocks[i]);
+    ct_weight_release(&m->patch);
+    ct_weight_release(&m->vproj);
+    ct_weight_release(&m->tproj);
+    for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
+    free(m->vblocks);
+    free(m->tblocks);
+    ct_st_close(&m->st);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+ct_runtime *ct_model_runtime(const ct_model *cm) {
+    ct_model *m = (ct_model *)cm; /* the runtime is a cache, filled once under the lock */
+    if (atomic_load_explicit(&m->rt_ready, memory_order_acquire)) return m->rt;
+    pthread_mutex_lock(&m->lock);
+    if (!atomic_load_explicit(&m->rt_ready, memory_order_relaxed)) {
+        ct_runtime *rt = NULL;
+        if (ct_runtime_new(m->rt_threads, &rt, NULL) == CT_OK) m->rt = rt;
+        atomic_store_explicit(&m->rt_ready, 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return m->rt;
+}
+
+ct_nn ct_model_nn(const ct_model *m, int n_threads) {
+    ct_nn nn;
+    memset(&nn, 0, sizeof nn);
+    nn.ex = ct_exec_for(n_threads == 1 ? NULL : ct_model_runtime(m), n_threads);
+    nn.kernel = m->kernel;
+    return nn;
+}
+
+int ct_model_linear(const ct_model *m, const ct_nn *nn, int M, const float *x, int ldx, const ct_weight *w, const ct_epilogue *e,
+                    float *y, int ldy) {
+    return ct_linear(nn, M, x, ldx, (ct_weight *)w, (pthread_mutex_t *)&m->lock, e, y, ldy);
+}
+
+const ct_config *ct_model_config(const ct_model *m) { return m ? &m->cfg : NULL; }
+ct_precision ct_model_precision(const ct_model *m) { return m ? m->precision : CT_PRECISION_FP32; }
+
+int ct_model_threads(const ct_model *m) {
+    if (!m) return 0;
+    ct_runtime *rt = ct_model_runtime(m);
+    return rt ? ct_runtime_threads(rt) : 1;
+}
+
+void ct_config_describe(const ct_config *c, char *buf, size_t cap) {
+    if (!buf || !cap) return;
+    if (!c) { buf[0] = 0; return; }
+    static const char *dt[] = {"F32", "F16", "BF16"};
+    snprintf(buf, cap,
+             "vision: width %d, layers %d, heads %d, patch %d, grid %d, image %d; text: width %d, "
+             "layers %d, heads %d, context %d, vocab %d; embed %d; logit_scale %.6g; %s names; %s",
+             c->vision_width, c->vision_layers, c->vision_heads, c->patch, c->grid, c->image_size, c->text_width, c->text_layers,
+             c->text_heads, c->context_length, c->vocab_size, c->embed_dim, c->logit_scale, c->naming == CT_NAMING_HF ? "hf" : "openai",
+             (unsigned)c->dtype < 3 ? dt[c->dtype] : "?");
+}
+
+void ct_model_describe(const ct_model *m, char *buf, size_t cap) {
+    if (!buf || !cap) return;
+    if (!m) { buf[0] = 0; return; }
+    char cfg[400];
+    ct_config_describe(&m->cfg, cfg, sizeof cfg);
+    snprintf(buf, cap, "%s; precision %s; kernel %s; %d threads; %s", cfg, ct_precision_name(m->precision), ct_kernel_name(m->kernel),
+             ct_model_threads(m), ct_cpu_describe());
+}
+
+const char *ct_precision_name(ct_precision p) {
+    return p == CT_PRECISION_FP32 ? "fp32" : p == CT_PRECISION_BF16 ? "bf16" : "unknown";
+}
+
+ct_status ct_precision_parse(const char *name, ct_precision *out, ct_error *err) {
+    if (!name || !out) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_precision_parse: NULL argument");
+    if (!strcmp(name, "fp32") || !strcmp(name, "float32")) *out = CT_PRECISION_FP32;
+    else if (!strcmp(name, "bf16") || !strcmp(name, "bfloat16")) *out = CT_PRECISION_BF16;
+    else return ct_fail(err, CT_ERR_INVALID_ARG, "unknown precision '%.64s' (fp32 or bf16)", name);
+    return ct_ok(err);
+}
+
+int ct_precision_available(ct_precision p) { return ct_kernel_choose(p, CT_BACKEND_NATIVE) != CT_KERNEL_COUNT; }

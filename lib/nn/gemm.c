@@ -1,0 +1,309 @@
+/* The GEMM driver (gemm.h): kernel choice, workspace, the packing phase, tiles of C, epilogues,
+ * weights packed once, the symmetric product, and the OpenBLAS reference backend. */
+#include "nn/gemm.h"
+
+#include "nn/kernels/ukernel.h"
+#include "nn/pack.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KC 256       /* depth of a K slice (even: bf16 pairs never straddle two slices) */
+#define MC_PANELS 12 /* A micro-panels per tile (168 rows for MR 14) */
+#define NT_PANELS 8  /* B micro-panels per tile (256 columns for NR 32) */
+#define SERIAL_MACS 4e5 /* below this many multiply-adds a product runs on one thread */
+
+typedef struct {
+    ct_pack_shape shape;
+    ct_ukernel_fn fn;
+    const char *name;
+} kdesc;
+
+static kdesc describe(ct_kernel k) {
+    kdesc d;
+    memset(&d, 0, sizeof d);
+    switch (k) {
+    case CT_KERNEL_AVX512: d.shape = (ct_pack_shape){14, 32, 0}; d.fn = ct_uk_avx512_f32; d.name = "fp32 avx512 (14x32)"; break;
+    case CT_KERNEL_BF16: d.shape = (ct_pack_shape){14, 32, 1}; d.fn = ct_uk_avx512_bf16; d.name = "bf16 avx512-bf16 (14x32)"; break;
+    case CT_KERNEL_AVX2: d.shape = (ct_pack_shape){6, 16, 0}; d.fn = ct_uk_avx2_f32; d.name = "fp32 avx2 (6x16)"; break;
+    case CT_KERNEL_PORTABLE: d.shape = (ct_pack_shape){4, 16, 0}; d.fn = ct_uk_portable_f32; d.name = "fp32 portable (4x16)"; break;
+    case CT_KERNEL_OPENBLAS: d.shape = (ct_pack_shape){4, 16, 0}; d.fn = NULL; d.name = "fp32 openblas sgemm"; break;
+    default: d.name = "none"; break;
+    }
+    return d;
+}
+
+const char *ct_kernel_name(ct_kernel k) { return describe(k).name; }
+
+ct_ukernel_shape ct_kernel_shape(ct_kernel k) {
+    kdesc d = describe(k);
+    ct_ukernel_shape s = {d.shape.MR, d.shape.NR, d.shape.bf16};
+    return s;
+}
+
+int ct_kernel_available(ct_kernel k) {
+    switch (k) {
+    case CT_KERNEL_AVX512: return ct_cpu_has_avx512();
+    case CT_KERNEL_BF16: return ct_cpu_has_avx512bf16();
+    case CT_KERNEL_AVX2: return ct_cpu_has_avx2();
+    case CT_KERNEL_PORTABLE: case CT_KERNEL_OPENBLAS: return 1;
+    default: return 0;
+    }
+}
+
+ct_kernel ct_kernel_choose(ct_precision p, ct_backend b) {
+    if (p == CT_PRECISION_BF16) return b == CT_BACKEND_NATIVE && ct_kernel_available(CT_KERNEL_BF16) ? CT_KERNEL_BF16 : CT_KERNEL_COUNT;
+    if (p != CT_PRECISION_FP32) return CT_KERNEL_COUNT;
+    if (b == CT_BACKEND_OPENBLAS) return CT_KERNEL_OPENBLAS;
+    if (b != CT_BACKEND_NATIVE) return CT_KERNEL_COUNT;
+    if (ct_kernel_available(CT_KERNEL_AVX512)) return CT_KERNEL_AVX512;
+    if (ct_kernel_available(CT_KERNEL_AVX2)) return CT_KERNEL_AVX2;
+    return CT_KERNEL_PORTABLE;
+}
+
+static size_t round64(size_t b) { return (b + 63) & ~(size_t)63; }
+
+size_t ct_gemm_workspace(ct_kernel k, int M, int N, int K, int packed_b) {
+    if (k == CT_KERNEL_OPENBLAS) return 0;
+    kdesc d = describe(k);
+    size_t a = round64(ct_pack_a_units(&d.shape, M, K) * 4);
+    return packed_b ? a : a + round64(ct_pack_b_units(&d.shape, N, K) * 4);
+}
+
+typedef struct {
+    kdesc d;
+    int M, N, K, transA, transB, lda, ldb, ldc;
+    const float *A, *B;
+    float *C;
+    ct_epilogue e;
+    void *Ap;       /* packed A */
+    void *Bp;       /* packed B (a weight's, or packed in phase 1) */
+    int pack_b;     /* phase 1 packs B into Bp */
+    int MC, NT, tiles_m, tiles_n;
+    int gram;       /* symmetric: only tiles reaching the diagonal, then mirror */
+    int64_t n_tiles;
+} gemm_job;
+
+static void compute_tile(const gemm_job *g, int i0, int mb, int j0, int nb) {
+    const ct_pack_shape *s = &g->d.shape;
+    const int MR = s->MR, NR = s->NR;
+    size_t kp = ct_pack_kp(s, g->K);
+    const uint32_t *Ap = g->Ap, *Bp = g->Bp;
+    for (int k0 = 0; k0 < g->K; k0 += KC) {
+        int kb = g->K - k0 < KC ? g->K - k0 : KC;
+        int units = s->bf16 ? (kb + 1) / 2 : kb;
+        size_t koff = s->bf16 ? (size_t)k0 / 2 : (size_t)k0;
+        ct_tile_epi te = {g->e.alpha, g->e.beta, k0 == 0, k0 + KC >= g->K, NULL, g->e.act};
+        for (int jp = 0; jp < nb; jp += NR) {
+            int j = j0 + jp, cols = nb - jp < NR ? nb - jp : NR;
+            const uint32_t *b = Bp + ((size_t)(j / NR) * kp + koff) * NR;
+            te.bias = g->e.bias ? g->e.bias + j : NULL;
+            for (int ip = 0; ip < mb; ip += MR) {
+                int i = i0 + ip, rows = mb - ip < MR ? mb - ip : MR;
+                const uint32_t *a = Ap + ((size_t)(i / MR) * kp + koff) * MR;
+                g->d.fn(units, a, b, g->C + (size_t)i * g->ldc + j, g->ldc, rows, cols, &te);
+            }
+        }
+    }
+}
+
+/* lower triangle of C from the upper (bitwise equal: each product is the same sum) */
+static void mirror_rows(const gemm_job *g, int64_t r0, int64_t r1) {
+    for (int64_t i = r0; i < r1; i++)
+        for (int64_t j = 0; j < i; j++) g->C[(size_t)i * g->ldc + j] = g->C[(size_t)j * g->ldc + i];
+}
+
+static void gemm_task(void *arg, ct_team *team, int tid, int nth) {
+    gemm_job *g = arg;
+    const ct_pack_shape *s = &g->d.shape;
+    int64_t b, e;
+    int npa = (g->M + s->MR - 1) / s->MR, npb = (g->N + s->NR - 1) / s->NR;
+    ct_split(npa, tid, nth, &b, &e);
+    ct_pack_a(s, g->A, g->lda, g->transA, g->M, g->K, (int)b, (int)e, g->Ap);
+    if (g->pack_b) {
+        ct_split(npb, tid, nth, &b, &e);
+        ct_pack_b(s, g->B, g->ldb, g->transB, g->N, g->K, (int)b, (int)e, g->Bp);
+    }
+    ct_team_barrier(team);
+    for (;;) {
+        int64_t t = ct_team_next(team, 0, 1);
+        if (t >= g->n_tiles) break;
+        int ti = (int)(t / g->tiles_n), tj = (int)(t % g->tiles_n);
+        int i0 = ti * g->MC, j0 = tj * g->NT;
+        if (g->gram && j0 + g->NT <= i0) continue; /* wholly below the diagonal: mirrored */
+        int mb = g->M - i0 < g->MC ? g->M - i0 : g->MC, nb = g->N - j0 < g->NT ? g->N - j0 : g->NT;
+        compute_tile(g, i0, mb, j0, nb);
+    }
+    if (g->gram) {
+        ct_team_barrier(team);
+        /* rows weighted by their length: split the triangle into equal areas */
+        double n = g->M;
+        int64_t r0 = (int64_t)(n * sqrt((double)tid / nth)), r1 = (int64_t)(n * sqrt((double)(tid + 1) / nth));
+        if (tid == nth - 1) r1 = g->M;
+        mirror_rows(g, r0, r1);
+    }
+}
+
+/* tile sizes: the defaults, shrunk until there are enough tiles for the threads */
+static void choose_tiles(gemm_job *g, int nth) {
+    const int MR = g->d.shape.MR, NR = g->d.shape.NR;
+    g->MC = MC_PANELS * MR;
+    g->NT = NT_PANELS * NR;
+    for (;;) {
+        g->tiles_m = (g->M + g->MC - 1) / g->MC;
+        g->tiles_n = (g->N + g->NT - 1) / g->NT;
+        if ((int64_t)g->tiles_m * g->tiles_n >= 3 * (int64_t)nth) break;
+        if (g->NT > 2 * NR) g->NT -= NR;
+        else if (g->MC > 2 * MR) g->MC -= MR;
+        else break;
+    }
+}
+
+static void *ws_take(const ct_nn *nn, size_t bytes, void **owned) {
+    *owned = NULL;
+    if (nn->ws && bytes <= nn->ws_bytes) return nn->ws;
+    void *p = aligned_alloc(64, round64(bytes ? bytes : 64));
+    *owned = p;
+    return p;
+}
+
+static void openblas_epilogue(const ct_epilogue *e, int M, int N, float *C, int ldc) {
+    if (!e->bias && e->act == CT_ACT_NONE) return;
+    for (int i = 0; i < M; i++) {
+        float *r = C + (size_t)i * ldc;
+        for (int j = 0; j < N; j++) {
+            float v = r[j] + (e->bias ? e->bias[j] : 0.f);
+            if (e->act == CT_ACT_QUICKGELU) v = v / (1.f + expf(-1.702f * v));
+            r[j] = v;
+        }
+    }
+}
+
+/* The one entry: packs what is not packed, runs the tiles. Bp_packed: B already packed. */
+static int gemm_run(const ct_nn *nn, int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B,
+                    int ldb, const void *Bp_packed, const ct_epilogue *e, float *C, int ldc, int gram) {
+    ct_epilogue dflt = {1.f, 0.f, NULL, CT_ACT_NONE};
+    if (!e) e = &dflt;
+    if (M <= 0 || N <= 0) return 1;
+    if (K <= 0) { /* an empty sum: C = act(bias) + beta C */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                float *c = C + (size_t)i * ldc + j;
+                float v = (e->bias ? e->bias[j] : 0.f) + (e->beta != 0.f ? e->beta * *c : 0.f);
+                if (e->act == CT_ACT_QUICKGELU) v = v / (1.f + expf(-1.702f * v));
+                *c = v;
+            }
+        return 1;
+    }
+    if (nn->kernel == CT_KERNEL_OPENBLAS) {
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, e->alpha, A, lda,
+                    B, ldb, e->beta, C, ldc);
+        openblas_epilogue(e, M, N, C, ldc);
+        return 1;
+    }
+    gemm_job g;
+    memset(&g, 0, sizeof g);
+    g.d = describe(nn->kernel);
+    if (!g.d.fn) return 0;
+    g.M = M; g.N = N; g.K = K; g.transA = transA; g.transB = transB; g.lda = lda; g.ldb = ldb; g.ldc = ldc;
+    g.A = A; g.B = B; g.C = C; g.e = *e; g.gram = gram;
+    size_t abytes = round64(ct_pack_a_units(&g.d.shape, M, K) * 4);
+    size_t bbytes = Bp_packed ? 0 : round64(ct_pack_b_units(&g.d.shape, N, K) * 4);
+    void *owned;
+    uint8_t *ws = ws_take(nn, abytes + bbytes, &owned);
+    if (!ws) return 0;
+    g.Ap = ws;
+    g.Bp = Bp_packed ? (void *)Bp_packed : (void *)(ws + abytes);
+    g.pack_b = !Bp_packed;
+    ct_exec ex = nn->ex;
+    if ((double)M * N * K < SERIAL_MACS) ex.nth = 1;
+    choose_tiles(&g, ex.nth);
+    g.n_tiles = (int64_t)g.tiles_m * g.tiles_n;
+    ct_run(&ex, gemm_task, &g);
+    free(owned);
+    return 1;
+}
+
+int ct_gemm(const ct_nn *nn, int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+            const ct_epilogue *e, float *C, int ldc) {
+    return gemm_run(nn, transA, transB, M, N, K, A, lda, B, ldb, NULL, e, C, ldc, 0);
+}
+
+int ct_gram(const ct_nn *nn, int N, int K, const float *X, int ldx, float alpha, float *C, int ldc) {
+    ct_epilogue e = {alpha, 0.f, NULL, CT_ACT_NONE};
+    return gemm_run(nn, 0, 1, N, N, K, X, ldx, X, ldx, NULL, &e, C, ldc, nn->kernel != CT_KERNEL_OPENBLAS);
+}
+
+typedef struct {
+    ct_pack_shape s;
+    const float *w;
+    int N, K, trans;
+    void *dst;
+} wpack_job;
+
+static void wpack_task(void *arg, ct_team *team, int tid, int nth) {
+    (void)team;
+    wpack_job *j = arg;
+    int np = (j->N + j->s.NR - 1) / j->s.NR;
+    int64_t b, e;
+    ct_split(np, tid, nth, &b, &e);
+    ct_pack_b(&j->s, j->w, j->trans ? j->N : j->K, !j->trans, j->N, j->K, (int)b, (int)e, j->dst);
+}
+
+int ct_weight_pack(ct_weight *w, ct_kernel k, const ct_exec *ex, pthread_mutex_t *lock) {
+    if (atomic_load_explicit(&w->packed, memory_order_acquire) || k == CT_KERNEL_OPENBLAS) return 1;
+    kdesc d = describe(k);
+    if (lock) pthread_mutex_lock(lock);
+    int ok = 1;
+    if (!atomic_load_explicit(&w->packed, memory_order_acquire)) {
+        void *p = aligned_alloc(64, round64(ct_pack_b_units(&d.shape, w->N, w->K) * 4));
+        float *cat = NULL;
+        const float *src = w->part[0];
+        if (p && w->n_parts > 1) { /* row blocks stored apart: one contiguous copy while packing */
+            cat = ct_alloc((size_t)w->N * (size_t)w->K, sizeof(float));
+            if (cat) {
+                size_t off = 0;
+                for (int i = 0; i < w->n_parts; i++) {
+                    memcpy(cat + off, w->part[i], sizeof(float) * (size_t)w->part_rows[i] * (size_t)w->K);
+                    off += (size_t)w->part_rows[i] * (size_t)w->K;
+                }
+            }
+            src = cat;
+        }
+        if (!p || !src) ok = 0;
+        else {
+            wpack_job j = {d.shape, src, w->N, w->K, w->trans, p};
+            ct_run(ex, wpack_task, &j);
+            atomic_store_explicit(&w->packed, p, memory_order_release);
+            p = NULL;
+        }
+        free(cat);
+        free(p);
+    }
+    if (lock) pthread_mutex_unlock(lock);
+    return ok;
+}
+
+void ct_weight_release(ct_weight *w) {
+    free(atomic_load(&w->packed));
+    atomic_store(&w->packed, NULL);
+}
+
+int ct_linear(const ct_nn *nn, int M, const float *x, int ldx, ct_weight *w, pthread_mutex_t *pack_lock, const ct_epilogue *e,
+              float *y, int ldy) {
+    if (nn->kernel == CT_KERNEL_OPENBLAS) { /* the reference path: one sgemm per row block */
+        int col = 0, ok = 1;
+        for (int i = 0; i < w->n_parts && ok; i++) {
+            int n = w->n_parts > 1 ? w->part_rows[i] : w->N;
+            ct_epilogue ei = e ? *e : (ct_epilogue){1.f, 0.f, NULL, CT_ACT_NONE};
+            if (ei.bias) ei.bias += col;
+            ok = gemm_run(nn, 0, !w->trans, M, n, w->K, x, ldx, w->part[i], w->trans ? w->N : w->K, NULL, &ei, y + col, ldy, 0);
+            col += n;
+        }
+        return ok;
+    }
+    if (!ct_weight_pack(w, nn->kernel, &nn->ex, pack_lock)) return 0;
+    return gemm_run(nn, 0, !w->trans, M, w->N, w->K, x, ldx, NULL, 0, atomic_load_explicit(&w->packed, memory_order_acquire), e, y, ldy, 0);
+}

@@ -1,0 +1,40 @@
+/* The micro-kernel contract shared by the GEMM driver and the kernel families.
+ *
+ * A micro-kernel computes an MR x NR tile acc = Ap (kb x MR panel) * Bp (kb x NR panel) in
+ * registers (fp32 families: kb values of k; bf16: kb pairs of k), then writes the `rows` x `cols`
+ * corner of it to C (row stride ldc) through the tile epilogue:
+ *   v = alpha * acc + (first ? beta * C : C)      (first: the first K slice; beta 0 never reads C)
+ *   last: v += bias[col]; v = act(v)               (last: the last K slice)
+ * Panels are zero-padded, so a partial tile computes the same sums as a full one. */
+#ifndef CT_NN_UKERNEL_H
+#define CT_NN_UKERNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    float alpha, beta;
+    int first, last;
+    const float *bias; /* [cols] at the tile's first column, or NULL */
+    int act;           /* CT_ACT_* */
+} ct_tile_epi;
+
+typedef void (*ct_ukernel_fn)(int kb, const void *Ap, const void *Bp, float *C, int ldc, int rows, int cols,
+                              const ct_tile_epi *e);
+
+/* kernels/avx512.c: MR 14, NR 32 */
+void ct_uk_avx512_f32(int kb, const void *Ap, const void *Bp, float *C, int ldc, int rows, int cols, const ct_tile_epi *e);
+void ct_uk_avx512_bf16(int kp, const void *Ap, const void *Bp, float *C, int ldc, int rows, int cols, const ct_tile_epi *e);
+/* fp32 -> bf16 pairs: out[i] = (bf16(src[2i]), bf16(src[2i+1])) for i < (n+1)/2, round to nearest
+ * even, a missing odd element 0 */
+void ct_cvt_bf16_pairs_avx512(const float *src, int n, uint32_t *out);
+/* kernels/avx2.c: MR 6, NR 16 */
+void ct_uk_avx2_f32(int kb, const void *Ap, const void *Bp, float *C, int ldc, int rows, int cols, const ct_tile_epi *e);
+/* kernels/portable.c: MR 4, NR 16 */
+void ct_uk_portable_f32(int kb, const void *Ap, const void *Bp, float *C, int ldc, int rows, int cols, const ct_tile_epi *e);
+
+/* 8 x 8 transpose of floats (or any 32-bit units): dst[c * ldd + r] = src[r * lds + c]
+ * (AVX where the CPU has it). */
+void ct_transpose8(const float *src, size_t lds, float *dst, size_t ldd);
+
+#endif

@@ -1,0 +1,48 @@
+/* Layer norm and L2 normalisation of rows. Sums are taken in double (as the references' fp32
+ * results are closest to the exact mean and variance). */
+#include "core/internal.h"
+#include "nn/ops.h"
+
+#include <math.h>
+
+typedef struct {
+    const float *x, *g, *b;
+    float *y;
+    int N, ldx, ldy;
+} ln_job;
+
+CT_VECTOR_CLONES static void layernorm_row(const float *r, const float *g, const float *b, float *o, int N) {
+    double s = 0;
+    for (int j = 0; j < N; j++) s += r[j];
+    float mean = (float)(s / N);
+    double v = 0;
+    for (int j = 0; j < N; j++) {
+        double d = r[j] - mean;
+        v += d * d;
+    }
+    float inv = (float)(1.0 / sqrt(v / N + 1e-5));
+    for (int j = 0; j < N; j++) o[j] = (r[j] - mean) * inv * g[j] + b[j];
+}
+
+static void layernorm_range(void *arg, int64_t r0, int64_t r1) {
+    ln_job *j = arg;
+    for (int64_t i = r0; i < r1; i++) layernorm_row(j->x + (size_t)i * j->ldx, j->g, j->b, j->y + (size_t)i * j->ldy, j->N);
+}
+
+void ct_layernorm(const ct_exec *ex, int M, int N, const float *x, int ldx, const float *g, const float *b, float *y, int ldy) {
+    ln_job j = {x, g, b, y, N, ldx, ldy};
+    /* about 16k elements per thread before splitting pays */
+    ct_parallel_for(ex, M, 1 + 16384 / (N > 0 ? N : 1), layernorm_range, &j);
+}
+
+void ct_l2norm_rows(int M, int N, float *x) {
+    for (int i = 0; i < M; i++) {
+        float *r = x + (size_t)i * N;
+        double s = 0;
+        for (int j = 0; j < N; j++) s += (double)r[j] * r[j];
+        if (s > 0) {
+            float inv = (float)(1.0 / sqrt(s));
+            for (int j = 0; j < N; j++) r[j] *= inv;
+        }
+    }
+}

@@ -1,0 +1,93 @@
+/* PyTorch's interpolation: bilinear (align_corners=False) for maps, bicubic (A = -0.75) for the
+ * position-embedding grid. */
+#include "core/internal.h"
+#include "nn/ops.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* PyTorch's source index for align_corners=False (linear modes clamp negatives to 0) */
+void ct_bilinear_taps(int in, int out, ct_taps *t) {
+    float scale = (float)in / (float)out;
+    for (int o = 0; o < out; o++) {
+        float src = scale * ((float)o + 0.5f) - 0.5f;
+        if (src < 0) src = 0;
+        int a = (int)src;
+        t[o].i0 = a;
+        t[o].i1 = a + (a < in - 1 ? 1 : 0);
+        t[o].l1 = src - (float)a;
+        t[o].l0 = 1.f - t[o].l1;
+    }
+}
+
+typedef struct {
+    int ih, iw, oh, ow;
+    const float *x;
+    float *y;
+    const ct_taps *ty, *tx;
+} bil_job;
+
+/* rows (map, output row) in [r0, r1) */
+static void bilinear_rows(void *arg, int64_t r0, int64_t r1) {
+    bil_job *j = arg;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t c = r / j->oh;
+        int oy = (int)(r % j->oh);
+        const float *m = j->x + (size_t)c * j->ih * j->iw;
+        float *o = j->y + (size_t)r * j->ow;
+        for (int ox = 0; ox < j->ow; ox++) o[ox] = ct_bilinear_at(m, j->iw, &j->ty[oy], &j->tx[ox]);
+    }
+}
+
+int ct_bilinear(const ct_exec *ex, int n, int ih, int iw, const float *x, int oh, int ow, float *y) {
+    ct_taps *ty = ct_alloc((size_t)oh, sizeof(ct_taps)), *tx = ct_alloc((size_t)ow, sizeof(ct_taps));
+    if (!ty || !tx) { free(ty); free(tx); return 0; }
+    ct_bilinear_taps(ih, oh, ty);
+    ct_bilinear_taps(iw, ow, tx);
+    bil_job j = {ih, iw, oh, ow, x, y, ty, tx};
+    ct_parallel_for(ex, (int64_t)n * oh, 1 + 16384 / (ow > 0 ? ow : 1), bilinear_rows, &j);
+    free(ty);
+    free(tx);
+    return 1;
+}
+
+static void cubic_coeffs(double t, double c[4]) {
+    const double A = -0.75;
+    double x1 = t + 1, x2 = t, x3 = 1 - t, x4 = 2 - t;
+    c[0] = ((A * x1 - 5 * A) * x1 + 8 * A) * x1 - 4 * A;
+    c[1] = ((A + 2) * x2 - (A + 3)) * x2 * x2 + 1;
+    c[2] = ((A + 2) * x3 - (A + 3)) * x3 * x3 + 1;
+    c[3] = ((A * x4 - 5 * A) * x4 + 8 * A) * x4 - 4 * A;
+}
+
+static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+void ct_bicubic_grid(int ih, int iw, int C, const float *x, int oh, int ow, double sh, double sw,
+                     float *y) {
+    /* with a scale factor given, PyTorch maps output i to (i + 0.5) / scale - 0.5, unclamped */
+    float rh = (float)(1.0 / sh), rw = (float)(1.0 / sw);
+    memset(y, 0, sizeof(float) * (size_t)oh * ow * C);
+    for (int oy = 0; oy < oh; oy++) {
+        float sy = rh * ((float)oy + 0.5f) - 0.5f;
+        int fy = (int)floorf(sy);
+        double cy[4];
+        cubic_coeffs((double)(sy - (float)fy), cy);
+        for (int ox = 0; ox < ow; ox++) {
+            float sx = rw * ((float)ox + 0.5f) - 0.5f;
+            int fx = (int)floorf(sx);
+            double cx[4];
+            cubic_coeffs((double)(sx - (float)fx), cx);
+            float *o = y + ((size_t)oy * ow + ox) * C;
+            for (int a = 0; a < 4; a++) {
+                int yy = clampi(fy - 1 + a, 0, ih - 1);
+                for (int b = 0; b < 4; b++) {
+                    int xx = clampi(fx - 1 + b, 0, iw - 1);
+                    float wgt = (float)(cy[a] * cx[b]);
+                    const float *s = x + ((size_t)yy * iw + xx) * C;
+                    for (int c = 0; c < C; c++) o[c] += wgt * s[c];
+                }
+            }
+        }
+    }
+}

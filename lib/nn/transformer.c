@@ -1,0 +1,44 @@
+/* Transformer block pieces (transformer.h): layer norms, and the four products with their
+ * epilogues (bias; QuickGELU after fc1; the residual added by accumulating into x). */
+#include "nn/transformer.h"
+
+#include "nn/ops.h"
+
+size_t ct_tf_floats(int R, int W, int M) { return (size_t)R * ((size_t)W * 5 + (size_t)M); }
+
+size_t ct_tf_gemm_bytes(ct_kernel k, int R, int W, int M) {
+    size_t a = ct_gemm_workspace(k, R, 3 * W, W, 1), b = ct_gemm_workspace(k, R, W, M, 1);
+    return a > b ? a : b;
+}
+
+void ct_tf_bind(ct_tf *t, const ct_model *m, const ct_nn *nn, int R, int W, int M, float *mem) {
+    t->m = m;
+    t->nn = *nn;
+    t->R = R;
+    t->W = W;
+    t->M = M;
+    t->xn = mem;
+    t->qkv = t->xn + (size_t)R * W;
+    t->att = t->qkv + (size_t)R * 3 * W;
+    t->hid = t->att + (size_t)R * W;
+}
+
+int ct_tf_qkv(ct_tf *t, const ct_block *b, const float *x) {
+    ct_layernorm(&t->nn.ex, t->R, t->W, x, t->W, b->ln1_w, b->ln1_b, t->xn, t->W);
+    ct_epilogue e = {1.f, 0.f, b->qkv_b, CT_ACT_NONE};
+    return ct_model_linear(t->m, &t->nn, t->R, t->xn, t->W, &b->qkv, &e, t->qkv, 3 * t->W);
+}
+
+int ct_tf_out(ct_tf *t, const ct_block *b, const float *att, int n, float *x, int residual) {
+    ct_epilogue e = {1.f, residual ? 1.f : 0.f, b->out_b, CT_ACT_NONE};
+    return ct_model_linear(t->m, &t->nn, n, att, t->W, &b->out, &e, x, t->W);
+}
+
+int ct_tf_mlp(ct_tf *t, const ct_block *b, float *x, int n) {
+    int W = t->W, M = t->M;
+    ct_layernorm(&t->nn.ex, n, W, x, W, b->ln2_w, b->ln2_b, t->xn, W);
+    ct_epilogue e1 = {1.f, 0.f, b->fc1_b, CT_ACT_QUICKGELU};
+    ct_epilogue e2 = {1.f, 1.f, b->fc2_b, CT_ACT_NONE};
+    return ct_model_linear(t->m, &t->nn, n, t->xn, W, &b->fc1, &e1, t->hid, M) &&
+           ct_model_linear(t->m, &t->nn, n, t->hid, M, &b->fc2, &e2, x, W);
+}

@@ -1,0 +1,202 @@
+/* The one-call segmentation: parameters checked before any heavy work, the encoder with the
+ * selected head, then the head's post-processing (the CLIPtrase cluster vote, or the mmseg
+ * pipeline of the other heads), with the cheap results (ct_segment_info) and, when asked, every
+ * intermediate. */
+#include "seg/seg.h"
+
+#include "model/model.h"
+#include "vision/vision.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+ct_status ct_seg_nn_transient(int n_threads, ct_nn *nn, ct_error *err) {
+    memset(nn, 0, sizeof *nn);
+    nn->kernel = ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_NATIVE);
+    nn->ex = ct_exec_serial();
+    if (n_threads < 0 || n_threads > CT_MAX_THREADS)
+        return ct_fail(err, CT_ERR_INVALID_ARG, "thread count %d outside [0, %d]", n_threads, CT_MAX_THREADS);
+    if (n_threads == 1) return CT_OK;
+    ct_runtime *rt = NULL;
+    if (ct_runtime_new(n_threads, &rt, NULL) == CT_OK) nn->ex = ct_exec_for(rt, 0);
+    return CT_OK;
+}
+
+void ct_intermediates_free(ct_intermediates *x) {
+    if (!x) return;
+    free(x->image_embedding); free(x->img_tokens); free(x->corr_raw); free(x->corr);
+    free(x->patch_logits); free(x->logits_up); free(x->pred_raw); free(x->dbscan_labels);
+    free(x->cluster_maps); free(x->cluster_assign); free(x->pred); free(x->seg_logits); free(x->pamr_logits);
+    memset(x, 0, sizeof *x);
+}
+
+/* Labels of the names: count, and every one in [0, 65536). */
+static ct_status check_names(int n_names, const int32_t *name_label, int *n_labels, ct_error *err) {
+    if (n_names <= 0) return ct_fail(err, CT_ERR_INVALID_ARG, "at least one class name is needed");
+    int L = 0;
+    for (int i = 0; i < n_names; i++) {
+        int32_t l = name_label ? name_label[i] : i;
+        if (l < 0 || l >= 65536) return ct_fail(err, CT_ERR_INVALID_ARG, "label %d of name %d outside [0, 65536)", l, i);
+        if (l + 1 > L) L = l + 1;
+    }
+    *n_labels = L;
+    return CT_OK;
+}
+
+/* Every parameter, before any work (the ranges docs/api.md gives). */
+static ct_status check_params(const ct_segment_params *p, int patch, ct_error *err) {
+    if ((unsigned)p->head >= CT_HEAD_COUNT) return ct_fail(err, CT_ERR_INVALID_ARG, "unknown head %d", (int)p->head);
+    const char *hn = ct_head_name(p->head);
+    if (!isfinite(p->eps) || !isfinite(p->logit_scale) || !isfinite(p->gaussian_std) || !isfinite(p->prob_thd) || !isfinite(p->area_thd))
+        return ct_fail(err, CT_ERR_INVALID_ARG, "segmentation parameters must be finite numbers");
+    if (p->upsample_ratio > 64) return ct_fail(err, CT_ERR_INVALID_ARG, "upsample ratio %d too large (max 64)", p->upsample_ratio);
+    if (p->median_size > 255) return ct_fail(err, CT_ERR_INVALID_ARG, "median size %d too large (max 255)", p->median_size);
+    if (p->slide_crop < 0) return ct_fail(err, CT_ERR_INVALID_ARG, "window size %d is negative", p->slide_crop);
+    if (p->slide_crop > 0) {
+        if (p->slide_crop % patch)
+            return ct_fail(err, CT_ERR_INVALID_ARG, "window size %d is not a multiple of the patch size %d", p->slide_crop, patch);
+        if (p->slide_stride <= 0 || p->slide_stride > p->slide_crop)
+            return ct_fail(err, CT_ERR_INVALID_ARG, "window stride %d must be in [1, %d] (the window size): a larger stride leaves pixels no window covers",
+                           p->slide_stride, p->slide_crop);
+    }
+    if (p->pamr_steps < 0 || p->pamr_steps > 1000) return ct_fail(err, CT_ERR_INVALID_ARG, "PAMR steps %d outside [0, 1000]", p->pamr_steps);
+    if (p->n_pamr_dilations < 0 || p->n_pamr_dilations > CT_MAX_DILATIONS)
+        return ct_fail(err, CT_ERR_INVALID_ARG, "%d PAMR dilations (1 to %d)", p->n_pamr_dilations, CT_MAX_DILATIONS);
+    if (p->pamr_steps > 0) {
+        if (p->n_pamr_dilations < 1) return ct_fail(err, CT_ERR_INVALID_ARG, "PAMR needs at least one dilation");
+        for (int i = 0; i < p->n_pamr_dilations; i++)
+            if (p->pamr_dilations[i] <= 0 || p->pamr_dilations[i] > 4096)
+                return ct_fail(err, CT_ERR_INVALID_ARG, "PAMR dilation %d outside [1, 4096]", p->pamr_dilations[i]);
+    }
+    if (p->prob_thd < 0 || p->prob_thd > 1) return ct_fail(err, CT_ERR_INVALID_ARG, "prob_thd %g outside [0, 1]", (double)p->prob_thd);
+    if (p->area_thd < 0 || p->area_thd > 1) return ct_fail(err, CT_ERR_INVALID_ARG, "area_thd %g outside [0, 1]", (double)p->area_thd);
+    if (p->logit_scale < 0 || p->logit_scale > 1e6f) return ct_fail(err, CT_ERR_INVALID_ARG, "logit scale %g outside [0, 1e6]", (double)p->logit_scale);
+    if (p->head == CT_HEAD_NACLIP && !(p->gaussian_std > 0 && p->gaussian_std <= 1e4f))
+        return ct_fail(err, CT_ERR_INVALID_ARG, "NACLIP's gaussian std %g must be in (0, 1e4]", (double)p->gaussian_std);
+    if (p->head == CT_HEAD_CLIPTRASE && (p->slide_crop || p->pamr_steps || p->prob_thd > 0 || p->area_thd > 0))
+        return ct_fail(err, CT_ERR_INVALID_ARG,
+                       "head %s runs on the whole image with its cluster vote: sliding windows, PAMR, prob_thd and area_thd apply to "
+                       "the other heads (set them to 0, or choose another head)", hn);
+    if (p->n_threads < 0 || p->n_threads > CT_MAX_THREADS)
+        return ct_fail(err, CT_ERR_INVALID_ARG, "thread count %d outside [0, %d]", p->n_threads, CT_MAX_THREADS);
+    return CT_OK;
+}
+
+ct_status ct_postprocess(const float *img_tokens, const float *corr_raw, int H, int W, int patch, int E, float logit_scale,
+                         const float *class_emb, int n_names, const int32_t *name_label, const ct_segment_params *p,
+                         int32_t *labels, ct_intermediates *inter, ct_error *err) {
+    ct_segment_params dp;
+    ct_segment_params_default(&dp);
+    if (!p) p = &dp;
+    if (inter) memset(inter, 0, sizeof *inter);
+    ct_nn nn;
+    ct_status st = ct_seg_nn_transient(p->n_threads, &nn, err);
+    if (st) return st;
+    ct_cliptrase_out co = {inter, 0, 0, 0, 0, 0.f};
+    st = ct_cliptrase_vote(&nn, img_tokens, corr_raw, H, W, patch, E, logit_scale, class_emb, n_names, name_label, p, labels, &co, err);
+    ct_runtime_free(nn.ex.rt);
+    if (st && inter) ct_intermediates_free(inter);
+    return st;
+}
+
+ct_status ct_segment_ex(const ct_model *m, const float *pixels, int H, int W, const float *class_emb, int n_names,
+                        const int32_t *name_label, const ct_segment_params *p, const ct_segment_outputs *out, ct_error *err) {
+    double t0 = now_s();
+    if (!m || !pixels || !class_emb || !out || !out->labels) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_segment: NULL argument");
+    ct_segment_params dp;
+    ct_segment_params_default(&dp);
+    if (!p) p = &dp;
+    const ct_config *c = &m->cfg;
+    int L = 0;
+    ct_status st = check_params(p, c->patch, err);
+    if (!st) st = check_names(n_names, name_label, &L, err);
+    if (!st) st = ct_vision_check(m, H, W, err);
+    if (st) return st;
+    if (p->head != CT_HEAD_CLIPTRASE)
+        return ct_fail(err, CT_ERR_UNSUPPORTED, "head %s: not available in this build yet", ct_head_name(p->head));
+    int h = H / c->patch, w = W / c->patch, E = c->embed_dim;
+    size_t T = (size_t)h * w + 1;
+    ct_intermediates *inter = out->inter;
+    if (inter) memset(inter, 0, sizeof *inter);
+    float *tokens = ct_alloc(T * E, sizeof(float));   /* [T x E] */
+    float *corr_raw = ct_alloc(T * T, sizeof(float)); /* [T x T] */
+    float *emb = inter ? ct_alloc((size_t)E, sizeof(float)) : NULL;
+    if (!tokens || !corr_raw || (inter && !emb)) {
+        free(tokens); free(corr_raw); free(emb);
+        return ct_fail(err, CT_ERR_NOMEM, "out of memory for a %d x %d image", H, W);
+    }
+    ct_nn nn = ct_model_nn(m, p->n_threads);
+    ct_vision_out vo = {p->head, p->gaussian_std, tokens, corr_raw, emb};
+    st = ct_vision_encode(m, &nn, pixels, 1, H, W, &vo, err);
+    double t1 = now_s();
+    ct_cliptrase_out co = {inter, 0, 0, 0, 0, 0.f};
+    /* the vote compares distances against eps: always in fp32, whatever the encoder's precision */
+    ct_nn nn_post = nn;
+    if (nn_post.kernel == CT_KERNEL_BF16) nn_post.kernel = ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_NATIVE);
+    if (!st)
+        st = ct_cliptrase_vote(&nn_post, tokens, corr_raw, H, W, c->patch, E, c->logit_scale, class_emb, n_names, name_label, p, out->labels,
+                               &co, err);
+    double t2 = now_s();
+    if (st) {
+        free(tokens); free(corr_raw); free(emb);
+        if (inter) ct_intermediates_free(inter);
+        return st;
+    }
+    if (out->info) {
+        ct_segment_info *in = out->info;
+        memset(in, 0, sizeof *in);
+        in->head = p->head; in->H = H; in->W = W; in->h = h; in->w = w; in->n_names = n_names; in->n_labels = L;
+        in->n_windows = 1; in->n_clusters = co.n_clusters; in->eps = co.eps; in->min_samples = co.min_samples;
+        in->median_size = co.median_size; in->upsample_ratio = co.upsample_ratio; in->logit_scale = c->logit_scale;
+        in->n_threads = nn.ex.nth; in->precision = m->precision; in->kernel = ct_kernel_name(m->kernel);
+        in->t_encode = t1 - t0; in->t_post = t2 - t1; in->t_total = now_s() - t0;
+        in->workspace_bytes = ct_vision_workspace(m, 1, H, W, &vo);
+    }
+    if (inter) {
+        inter->image_embedding = emb;
+        inter->img_tokens = tokens;
+        inter->corr_raw = corr_raw;
+        return ct_ok(err);
+    }
+    free(tokens); free(corr_raw);
+    return ct_ok(err);
+}
+
+ct_status ct_segment(const ct_model *m, const float *pixels, int H, int W, const float *class_emb, int n_names,
+                     const int32_t *name_label, const ct_segment_params *p, int32_t *labels, ct_intermediates *inter,
+                     ct_error *err) {
+    ct_segment_outputs o = {labels, NULL, NULL, inter};
+    return ct_segment_ex(m, pixels, H, W, class_emb, n_names, name_label, p, &o, err);
+}
+
+ct_status ct_segment_memory(const ct_model *m, int H, int W, int n_names, const ct_segment_params *p, int with_intermediates,
+                            size_t *bytes, ct_error *err) {
+    if (!m || !bytes) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_segment_memory: NULL argument");
+    ct_segment_params dp;
+    ct_segment_params_default(&dp);
+    if (!p) p = &dp;
+    int L = 0;
+    ct_status st = check_params(p, m->cfg.patch, err);
+    if (!st) st = check_names(n_names, NULL, &L, err);
+    if (!st) st = ct_vision_check(m, H, W, err);
+    if (st) return st;
+    const ct_config *c = &m->cfg;
+    size_t hw = (size_t)(H / c->patch) * (size_t)(W / c->patch), T = hw + 1, HW = (size_t)H * W, E = (size_t)c->embed_dim;
+    ct_vision_out vo = {p->head, p->gaussian_std, (float *)1, (float *)1, NULL};
+    size_t ws = ct_vision_workspace(m, 1, H, W, &vo);
+    /* encoder outputs, then the vote: corr, its Gram block, the bitset, logits and maps */
+    double b = (double)ws + 4.0 * (double)(T * E + T * T) + 4.0 * (double)(hw * hw) + 4.0 * 256.0 * (double)hw +
+               (double)hw * hw / 8 + 8.0 * (double)hw * n_names + 16.0 * (double)HW;
+    if (with_intermediates) b += 4.0 * (double)(T * T + hw * hw + (size_t)n_names * HW + 4 * HW) + 4.0 * 16 * (double)hw * 8;
+    if (b > (double)SIZE_MAX / 2) return ct_fail(err, CT_ERR_TOO_LARGE, "size overflow");
+    *bytes = (size_t)b;
+    return ct_ok(err);
+}

@@ -1,0 +1,220 @@
+/* CLIP image encoder (vision.h) with a selectable last block (heads/heads.c):
+ *   patch embedding (a stride-p convolution as one product over flattened patches), class token,
+ *   position grid (bicubically resized for other grids, as the reference), ln_pre;
+ *   blocks 1 .. L-1 unmodified; at block L-1 the CLIPtrase correlation map when asked;
+ *   block L as the head defines it; ln_post, projection, L2 normalisation.
+ * The plain CLIP image embedding needs only the CLS row of an unmodified last block, which
+ * shares its q/k/v with the head's, so it costs one row of attention and MLP.
+ * Everything a call needs is allocated in one workspace before the first block. */
+#include "vision/vision.h"
+
+#include "core/arena.h"
+#include "heads/heads.h"
+#include "nn/attention.h"
+#include "nn/ops.h"
+#include "nn/transformer.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+ct_status ct_vision_check(const ct_model *m, int H, int W, ct_error *err) {
+    int p = m->cfg.patch;
+    if (H <= 0 || W <= 0 || H % p || W % p)
+        return ct_fail(err, CT_ERR_INVALID_ARG, "image size %d x %d is not a positive multiple of the patch size %d", H, W, p);
+    int64_t np = (int64_t)(H / p) * (W / p);
+    if (np > CT_MAX_PATCHES)
+        return ct_fail(err, CT_ERR_TOO_LARGE, "image %d x %d gives %lld patches; the limit is %d (128 x 128)", H, W, (long long)np,
+                       CT_MAX_PATCHES);
+    return CT_OK;
+}
+
+/* The workspace, laid out once: sizes in floats (or bytes for the GEMM part). */
+typedef struct {
+    int B, T, np, pp, D, M, E, R;
+    size_t x, xc, patches, pos, tf, nrm, head_tmp, gemm_bytes;
+} plan;
+
+static int make_plan(const ct_model *m, int B, int H, int W, const ct_vision_out *o, plan *pl) {
+    const ct_config *c = &m->cfg;
+    memset(pl, 0, sizeof *pl);
+    int p = c->patch, h = H / p, w = W / p;
+    pl->B = B; pl->np = h * w; pl->T = 1 + pl->np; pl->pp = 3 * p * p;
+    pl->D = c->vision_width; pl->M = m->vision_mlp; pl->E = c->embed_dim;
+    int64_t R = (int64_t)B * pl->T;
+    if (B < 1 || R > INT32_MAX / 8) return 0;
+    pl->R = (int)R;
+    size_t D = (size_t)pl->D;
+    pl->x = (size_t)R * D;
+    pl->xc = (size_t)B * D;
+    pl->patches = (size_t)B * pl->np * ((size_t)pl->pp > D ? (size_t)pl->pp : D);
+    pl->pos = (h != c->grid || w != c->grid) ? (size_t)pl->np * D : 0;
+    pl->tf = ct_tf_floats(pl->R, pl->D, pl->M);
+    pl->nrm = o->corr_raw ? (size_t)pl->T * 3 * D : 0;
+    pl->head_tmp = (size_t)R * D;
+    size_t g = ct_tf_gemm_bytes(m->kernel, pl->R, pl->D, pl->M), t;
+    if ((t = ct_gemm_workspace(m->kernel, B * pl->np, pl->D, pl->pp, 1)) > g) g = t;
+    if ((t = ct_gemm_workspace(m->kernel, pl->R, pl->E, pl->D, 1)) > g) g = t;
+    if (o->corr_raw && (t = ct_gemm_workspace(m->kernel, pl->T, pl->T, 3 * pl->D, 0)) > g) g = t;
+    pl->gemm_bytes = g;
+    return 1;
+}
+
+typedef struct {
+    size_t x, xc, patches, pos, tf, nrm, tmp, gemm;
+} layout;
+
+static ct_arena lay_out(const plan *pl, layout *o) {
+    ct_arena a = {0};
+    o->x = ct_arena_add_floats(&a, pl->x);
+    o->xc = ct_arena_add_floats(&a, pl->xc);
+    o->patches = ct_arena_add_floats(&a, pl->patches);
+    o->pos = ct_arena_add_floats(&a, pl->pos);
+    o->tf = ct_arena_add_floats(&a, pl->tf);
+    o->nrm = ct_arena_add_floats(&a, pl->nrm);
+    o->tmp = ct_arena_add_floats(&a, pl->head_tmp);
+    o->gemm = ct_arena_add(&a, pl->gemm_bytes);
+    return a;
+}
+
+size_t ct_vision_workspace(const ct_model *m, int B, int H, int W, const ct_vision_out *o) {
+    plan pl;
+    layout lo;
+    if (!make_plan(m, B, H, W, o, &pl)) return 0;
+    ct_arena a = lay_out(&pl, &lo);
+    return a.size == SIZE_MAX ? 0 : a.size;
+}
+
+/* x [rows x D] -> ln_post -> projection -> L2-normalised [rows x E] */
+static int head_out(const ct_model *m, const ct_nn *nn, int rows, const float *x, float *tmp, float *out) {
+    const ct_config *c = &m->cfg;
+    ct_layernorm(&nn->ex, rows, c->vision_width, x, c->vision_width, m->ln_post_w, m->ln_post_b, tmp, c->vision_width);
+    if (!ct_model_linear(m, nn, rows, tmp, c->vision_width, &m->vproj, NULL, out, c->embed_dim)) return 0;
+    ct_l2norm_rows(rows, c->embed_dim, out);
+    return 1;
+}
+
+/* corr [T x T] = sum over heads and q/k/v of cosine similarities / (3 * heads): one symmetric
+ * product over the unit-normalised head segments of qkv [T x 3W] */
+static int correlation_map(const ct_nn *nn, const float *qkv, int T, int W, int heads, float *nm, float *corr) {
+    int hd = W / heads;
+    for (int t = 0; t < T; t++)
+        for (int s = 0; s < 3 * heads; s++) {
+            const float *src = qkv + (size_t)t * 3 * W + (size_t)s * hd;
+            float *dst = nm + (size_t)t * 3 * W + (size_t)s * hd;
+            double ss = 0;
+            for (int i = 0; i < hd; i++) ss += (double)src[i] * src[i];
+            /* torch.cosine_similarity clamps each norm at eps = 1e-8 */
+            double n = sqrt(ss);
+            float inv = (float)(1.0 / (n > 1e-8 ? n : 1e-8));
+            for (int i = 0; i < hd; i++) dst[i] = src[i] * inv;
+        }
+    return ct_gram(nn, T, 3 * W, nm, 3 * W, 1.f / (3.f * (float)heads), corr, T);
+}
+
+ct_status ct_vision_encode(const ct_model *m, const ct_nn *nn0, const float *pixels, int B, int H, int W, const ct_vision_out *o,
+                           ct_error *err) {
+    if (!m || !nn0 || !pixels || !o) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_vision_encode: NULL argument");
+    ct_status st = ct_vision_check(m, H, W, err);
+    if (st) return st;
+    const ct_head_def *hdef = ct_head_get(o->head);
+    if (!hdef) return ct_fail(err, CT_ERR_INVALID_ARG, "unknown head %d", (int)o->head);
+    if (o->corr_raw && B != 1) return ct_fail(err, CT_ERR_INVALID_ARG, "the correlation map is computed for one image at a time");
+    const ct_config *c = &m->cfg;
+    int p = c->patch, h = H / p, w = W / p, heads = c->vision_heads;
+    plan pl;
+    if (!make_plan(m, B, H, W, o, &pl)) return ct_fail(err, CT_ERR_TOO_LARGE, "batch of %d images of %d x %d is too large", B, H, W);
+    int T = pl.T, np = pl.np, pp = pl.pp, D = pl.D, R = pl.R;
+
+    layout lo;
+    ct_arena a = lay_out(&pl, &lo);
+    void *block = ct_arena_alloc(&a);
+    if (!block)
+        return ct_fail(err, CT_ERR_NOMEM, "out of memory for %d image(s) of %d x %d (%zu MiB of activations)", B, H, W, a.size >> 20);
+    float *x = CT_AT(block, lo.x, float), *xc = CT_AT(block, lo.xc, float), *patches = CT_AT(block, lo.patches, float);
+    float *pos = CT_AT(block, lo.pos, float), *tfm = CT_AT(block, lo.tf, float), *nrm = CT_AT(block, lo.nrm, float);
+    float *tmp = CT_AT(block, lo.tmp, float);
+    void *gws = CT_AT(block, lo.gemm, char);
+    ct_nn nn = *nn0;
+    nn.ws = gws;
+    nn.ws_bytes = pl.gemm_bytes;
+    int ok = 1;
+
+    /* patch embedding: flattened (c, ky, kx) patches of every image, one product */
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < h; i++)
+            for (int j = 0; j < w; j++) {
+                float *dst = patches + (((size_t)b * h + i) * w + j) * pp;
+                for (int ch = 0; ch < 3; ch++)
+                    for (int ky = 0; ky < p; ky++) {
+                        const float *src = pixels + (((size_t)b * 3 + ch) * H + (size_t)i * p + ky) * W + (size_t)j * p;
+                        memcpy(dst + (ch * p + ky) * p, src, sizeof(float) * p);
+                    }
+            }
+    /* the products' output goes after the inputs: reuse the start of tmp */
+    ok = ct_model_linear(m, &nn, B * np, patches, pp, &m->patch, NULL, tmp, D);
+    const float *pgrid = m->vpos + D;
+    if (pl.pos) {
+        /* the reference's interpolate_pos_encoding: scale factors ((h + 0.1)/g, (w + 0.1)/g) */
+        ct_bicubic_grid(c->grid, c->grid, D, pgrid, h, w, (h + 0.1) / c->grid, (w + 0.1) / c->grid, pos);
+        pgrid = pos;
+    }
+    for (int b = 0; b < B; b++) {
+        float *xb = x + (size_t)b * T * D;
+        for (int i = 0; i < D; i++) xb[i] = m->class_emb[i] + m->vpos[i];
+        const float *pe = tmp + (size_t)b * np * D;
+        for (size_t i = 0; i < (size_t)np * D; i++) xb[D + i] = pe[i] + pgrid[i];
+    }
+    ct_layernorm(&nn.ex, R, D, x, D, m->ln_pre_w, m->ln_pre_b, x, D);
+
+    ct_tf tf;
+    ct_tf_bind(&tf, m, &nn, R, D, pl.M, tfm);
+    ct_attn_spec plain = {.n_streams = 1, .x = {CT_Q}, .y = {CT_K}};
+    int L = c->vision_layers;
+    for (int l = 0; l < L - 1 && ok; l++) {
+        const ct_block *bl = &m->vblocks[l];
+        ok = ct_tf_qkv(&tf, bl, x);
+        if (ok && l == L - 2 && o->corr_raw) ok = correlation_map(&nn, tf.qkv, T, D, heads, nrm, o->corr_raw);
+        ok = ok && ct_attention(&nn, &plain, tf.qkv, B, T, D, heads, 0, T, tf.att);
+        ok = ok && ct_tf_out(&tf, bl, tf.att, R, x, 1);
+        ok = ok && ct_tf_mlp(&tf, bl, x, R);
+    }
+    const ct_block *last = &m->vblocks[L - 1];
+    ok = ok && ct_tf_qkv(&tf, last, x);
+    if (ok && o->image_embedding) {
+        /* the unmodified last block for the CLS rows only */
+        ok = ct_attention(&nn, &plain, tf.qkv, B, T, D, heads, 0, 1, tf.att);
+        for (int b = 0; b < B && ok; b++) {
+            memcpy(xc + (size_t)b * D, x + (size_t)b * T * D, sizeof(float) * D);
+            memcpy(tmp + (size_t)b * D, tf.att + (size_t)b * T * D, sizeof(float) * D);
+        }
+        ok = ok && ct_tf_out(&tf, last, tmp, B, xc, 1) && ct_tf_mlp(&tf, last, xc, B) &&
+             head_out(m, &nn, B, xc, tmp, o->image_embedding);
+    }
+    if (ok && o->tokens) {
+        ct_attn_spec sp = hdef->attn;
+        if (hdef->gaussian) {
+            sp.gauss_sigma = o->gaussian_std;
+            sp.grid_h = h;
+            sp.grid_w = w;
+        }
+        ok = ct_attention(&nn, &sp, tf.qkv, B, T, D, heads, 0, T, tf.att);
+        ok = ok && ct_tf_out(&tf, last, tf.att, R, x, hdef->residual);
+        if (ok && hdef->mlp) ok = ct_tf_mlp(&tf, last, x, R);
+        ok = ok && head_out(m, &nn, R, x, tmp, o->tokens);
+    }
+    free(block);
+    if (!ok) return ct_fail(err, CT_ERR_NOMEM, "out of memory in the image encoder");
+    return ct_ok(err);
+}
+
+ct_status ct_encode_image(const ct_model *m, const float *pixels, int H, int W, int n_threads, ct_image_features *out, ct_error *err) {
+    if (!m || !pixels || !out) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_encode_image: NULL argument");
+    if (!out->image_embedding && !out->img_tokens && !out->corr_raw)
+        return ct_fail(err, CT_ERR_INVALID_ARG, "ct_encode_image: no output requested (every pointer of the features is NULL)");
+    ct_status st = ct_vision_check(m, H, W, err);
+    if (st) return st;
+    ct_nn nn = ct_model_nn(m, n_threads);
+    ct_vision_out o = {CT_HEAD_CLIPTRASE, 5.f, out->img_tokens, out->corr_raw, out->image_embedding};
+    return ct_vision_encode(m, &nn, pixels, 1, H, W, &o, err);
+}

@@ -1,0 +1,26 @@
+/* The image tower: patch embedding, position grid, the first L-1 blocks (unmodified), the
+ * CLIPtrase correlation map of block L-1, and the selected head as the last block. A batch of B
+ * images of the same size (the windows of one picture) runs as one: every product covers the
+ * tokens of all of them. */
+#ifndef CT_VISION_H
+#define CT_VISION_H
+
+#include "model/model.h"
+
+typedef struct {
+    ct_head head;
+    float gaussian_std;     /* NACLIP */
+    float *tokens;          /* [B x T x E] the head's tokens after ln_post + proj, L2-normalised, or NULL */
+    float *corr_raw;        /* [T x T] block L-1: head mean of (cos qq + cos kk + cos vv) / 3 (B == 1), or NULL */
+    float *image_embedding; /* [B x E] plain CLIP embedding (CLS of the unmodified model), or NULL */
+} ct_vision_out;
+
+/* Bytes of the workspace ct_vision_encode allocates for these shapes (0 when they overflow). */
+size_t ct_vision_workspace(const ct_model *m, int B, int H, int W, const ct_vision_out *o);
+/* pixels [B x 3 x H x W]; H, W multiples of the patch, at most CT_MAX_PATCHES patches each. */
+ct_status ct_vision_encode(const ct_model *m, const ct_nn *nn, const float *pixels, int B, int H, int W, const ct_vision_out *o,
+                           ct_error *err);
+/* The size check alone (for callers that validate before heavy work). */
+ct_status ct_vision_check(const ct_model *m, int H, int W, ct_error *err);
+
+#endif
