@@ -5,10 +5,12 @@
 
 #include "cliptrase.h"
 
+#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int t_pass, t_fail, t_skip, t_cur_failed;
 static const char *t_name;
@@ -78,6 +80,28 @@ static inline int tool_exists(const char *name) {
     FILE *f = fopen(p, "rb");
     if (f) fclose(f);
     return f != NULL;
+}
+
+/* A private temporary directory for this test process (created on first use, removed at exit):
+ * two suites can run at once without sharing a path. */
+static char t_tmp[64];
+
+static int t_rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb; (void)flag; (void)ftw;
+    return remove(p);
+}
+
+static void t_tmp_cleanup(void) {
+    if (t_tmp[0] && !getenv("CT_KEEP_TMP")) nftw(t_tmp, t_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static inline const char *t_tmpdir(void) {
+    if (!t_tmp[0]) {
+        snprintf(t_tmp, sizeof t_tmp, "/tmp/ct-test-XXXXXX");
+        if (!mkdtemp(t_tmp)) { perror("mkdtemp"); exit(2); }
+        atexit(t_tmp_cleanup);
+    }
+    return t_tmp;
 }
 
 /* The oracle directory: $CT_ORACLE_DIR, default ../shared/oracle (relative to the repo root). */
