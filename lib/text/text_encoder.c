@@ -120,6 +120,10 @@ static ct_status encode_tokens_threads(const ct_model *m, const int32_t *tokens,
     free(block);
     free(len);
     if (!ok) return ct_fail(err, CT_ERR_NOMEM, "out of memory in the text encoder");
+    for (size_t i = 0; i < (size_t)n * c->embed_dim; i++)
+        if (!isfinite(out[i]))
+            return ct_fail(err, CT_ERR_NONFINITE, "the text encoder produced non-finite values: the model's weights hold NaN or Inf "
+                                                  "(load with check_finite to find the tensor)");
     return ct_ok(err);
 }
 

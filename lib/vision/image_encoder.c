@@ -112,11 +112,24 @@ static int correlation_map(const ct_nn *nn, const float *qkv, int T, int W, int 
     return ct_gram(nn, T, 3 * W, nm, 3 * W, 1.f / (3.f * (float)heads), corr, T);
 }
 
+/* index of the first non-finite value of x [n], or n */
+static size_t first_nonfinite(const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return i;
+    return n;
+}
+
 ct_status ct_vision_encode(const ct_model *m, const ct_nn *nn0, const float *pixels, int B, int H, int W, const ct_vision_out *o,
                            ct_error *err) {
     if (!m || !nn0 || !pixels || !o) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_vision_encode: NULL argument");
     ct_status st = ct_vision_check(m, H, W, err);
     if (st) return st;
+    size_t npx = (size_t)B * 3 * (size_t)H * (size_t)W, bad = first_nonfinite(pixels, npx);
+    if (bad < npx) {
+        size_t plane = (size_t)H * W;
+        return ct_fail(err, CT_ERR_NONFINITE, "pixel value %g at image %zu, channel %zu, row %zu, column %zu is not finite",
+                       (double)pixels[bad], bad / (3 * plane), bad / plane % 3, bad % plane / (size_t)W, bad % (size_t)W);
+    }
     const ct_head_def *hdef = ct_head_get(o->head);
     if (!hdef) return ct_fail(err, CT_ERR_INVALID_ARG, "unknown head %d", (int)o->head);
     if (o->corr_raw && B != 1) return ct_fail(err, CT_ERR_INVALID_ARG, "the correlation map is computed for one image at a time");
@@ -205,6 +218,12 @@ ct_status ct_vision_encode(const ct_model *m, const ct_nn *nn0, const float *pix
     }
     free(block);
     if (!ok) return ct_fail(err, CT_ERR_NOMEM, "out of memory in the image encoder");
+    /* finite inputs give finite outputs unless the weights are not: say so instead of labelling */
+    if ((o->tokens && first_nonfinite(o->tokens, (size_t)R * pl.E) < (size_t)R * pl.E) ||
+        (o->image_embedding && first_nonfinite(o->image_embedding, (size_t)B * pl.E) < (size_t)B * pl.E) ||
+        (o->corr_raw && first_nonfinite(o->corr_raw, (size_t)T * T) < (size_t)T * T))
+        return ct_fail(err, CT_ERR_NONFINITE, "the image encoder produced non-finite values: the model's weights hold NaN or Inf "
+                                              "(load with check_finite to find the tensor)");
     return ct_ok(err);
 }
 
