@@ -35,7 +35,7 @@ typedef struct {
     size_t x, xc, patches, pos, tf, nrm, head_tmp, gemm_bytes;
 } plan;
 
-static int make_plan(const ct_model *m, int B, int H, int W, const ct_vision_out *o, plan *pl) {
+static int make_plan(const ct_model *m, int B, int H, int W, int nth, const ct_vision_out *o, plan *pl) {
     const ct_config *c = &m->cfg;
     memset(pl, 0, sizeof *pl);
     int p = c->patch, h = H / p, w = W / p;
@@ -56,6 +56,15 @@ static int make_plan(const ct_model *m, int B, int H, int W, const ct_vision_out
     if ((t = ct_gemm_workspace(m->kernel, B * pl->np, pl->D, pl->pp, 1)) > g) g = t;
     if ((t = ct_gemm_workspace(m->kernel, pl->R, pl->E, pl->D, 1)) > g) g = t;
     if (o->corr_raw && (t = ct_gemm_workspace(m->kernel, pl->T, pl->T, 3 * pl->D, 0)) > g) g = t;
+    /* the attention runs between products: the same bytes serve it */
+    ct_nn nn;
+    memset(&nn, 0, sizeof nn);
+    nn.kernel = m->kernel;
+    nn.ex.nth = nth < 1 ? 1 : nth;
+    ct_attn_spec plain = {.n_streams = 1, .x = {CT_Q}, .y = {CT_K}};
+    if ((t = ct_attention_workspace(&nn, &plain, B, pl->T, pl->D, c->vision_heads)) > g) g = t;
+    const ct_head_def *hd = ct_head_get(o->head);
+    if (hd && (t = ct_attention_workspace(&nn, &hd->attn, B, pl->T, pl->D, c->vision_heads)) > g) g = t;
     pl->gemm_bytes = g;
     return 1;
 }
@@ -77,10 +86,10 @@ static ct_arena lay_out(const plan *pl, layout *o) {
     return a;
 }
 
-size_t ct_vision_workspace(const ct_model *m, int B, int H, int W, const ct_vision_out *o) {
+size_t ct_vision_workspace(const ct_model *m, int B, int H, int W, int nth, const ct_vision_out *o) {
     plan pl;
     layout lo;
-    if (!make_plan(m, B, H, W, o, &pl)) return 0;
+    if (!make_plan(m, B, H, W, nth, o, &pl)) return 0;
     ct_arena a = lay_out(&pl, &lo);
     return a.size == SIZE_MAX ? 0 : a.size;
 }
@@ -136,7 +145,7 @@ ct_status ct_vision_encode(const ct_model *m, const ct_nn *nn0, const float *pix
     const ct_config *c = &m->cfg;
     int p = c->patch, h = H / p, w = W / p, heads = c->vision_heads;
     plan pl;
-    if (!make_plan(m, B, H, W, o, &pl)) return ct_fail(err, CT_ERR_TOO_LARGE, "batch of %d images of %d x %d is too large", B, H, W);
+    if (!make_plan(m, B, H, W, nn0->ex.nth, o, &pl)) return ct_fail(err, CT_ERR_TOO_LARGE, "batch of %d images of %d x %d is too large", B, H, W);
     int T = pl.T, np = pl.np, pp = pl.pp, D = pl.D, R = pl.R;
 
     layout lo;
