@@ -28,7 +28,7 @@ static void text_lay_out(const ct_model *m, int R, int n, int nth, text_layout *
     memset(t, 0, sizeof *t);
     t->R = R;
     t->n = n;
-    size_t g = ct_tf_gemm_bytes(m->kernel, R, D, M), g2 = ct_gemm_workspace(m->kernel, n, c->embed_dim, D, 1);
+    size_t g = ct_tf_gemm_bytes(m->kernel, R, D, M), g2 = ct_gemm_workspace(m->kernel, n, c->embed_dim, D, 0);
     t->x = ct_arena_add_floats(&t->a, (size_t)R * D);
     t->tf = ct_arena_add_floats(&t->a, ct_tf_floats(R, D, M));
     t->eot = ct_arena_add_floats(&t->a, (size_t)n * D);

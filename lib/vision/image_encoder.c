@@ -53,8 +53,8 @@ static int make_plan(const ct_model *m, int B, int H, int W, int nth, const ct_v
     pl->nrm = o->corr_raw ? (size_t)pl->T * 3 * D : 0;
     pl->head_tmp = (size_t)R * D;
     size_t g = ct_tf_gemm_bytes(m->kernel, pl->R, pl->D, pl->M), t;
-    if ((t = ct_gemm_workspace(m->kernel, B * pl->np, pl->D, pl->pp, 1)) > g) g = t;
-    if ((t = ct_gemm_workspace(m->kernel, pl->R, pl->E, pl->D, 1)) > g) g = t;
+    if ((t = ct_gemm_workspace(m->kernel, B * pl->np, pl->D, pl->pp, 0)) > g) g = t;
+    if ((t = ct_gemm_workspace(m->kernel, pl->R, pl->E, pl->D, 0)) > g) g = t;
     if (o->corr_raw && (t = ct_gemm_workspace(m->kernel, pl->T, pl->T, 3 * pl->D, 0)) > g) g = t;
     /* the attention runs between products: the same bytes serve it */
     ct_nn nn;
