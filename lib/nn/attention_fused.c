@@ -128,20 +128,7 @@ static void flash_item(const flash_job *j, int b, int h, int qb, float *scr) {
             ct_attn_qk_8x48(hd, Kp + (size_t)(k0 + p) * hd, Qp, j->scale, S + (size_t)p * CT_AQ);
         for (int r = kb; r < kb8; r++)
             for (int i = 0; i < CT_AQ; i++) S[(size_t)r * CT_AQ + i] = NEG;
-        if (j->gauss) { /* NACLIP's prior: 0 in the CLS row and column */
-            int gw = j->sp->grid_w;
-            for (int r = 0; r < kb; r++) {
-                int key = k0 + r;
-                if (key == 0) continue;
-                int ky = (key - 1) / gw, kx = (key - 1) % gw;
-                for (int i = 0; i < nq; i++) {
-                    int q = qs + i;
-                    if (q == 0) continue;
-                    int dy = abs((q - 1) / gw - ky), dx = abs((q - 1) % gw - kx);
-                    S[(size_t)r * CT_AQ + i] += j->gauss[dy * gw + dx];
-                }
-            }
-        }
+        if (j->gauss) ct_attn_add_prior(kb, k0, qs, nq, j->sp->grid_w, j->gauss, S); /* NACLIP's prior */
         if (j->sp->causal)
             for (int r = 0; r < kb; r++)
                 for (int i = 0; i < nq; i++)

@@ -92,6 +92,37 @@ __attribute__((target("avx512f"))) void ct_attn_prob(int kb, const float *S, con
     }
 }
 
+__attribute__((target("avx512f"))) void ct_attn_add_prior(int kb, int k0, int qs, int nq, int gw, const float *table, float *S) {
+    __m512i qy[3], qx[3];
+    __mmask16 valid[3];
+    for (int g = 0; g < 3; g++) {
+        int y[16], x[16];
+        __mmask16 v = 0;
+        for (int l = 0; l < 16; l++) {
+            int i = g * 16 + l, q = qs + i;
+            y[l] = q >= 1 ? (q - 1) / gw : 0;
+            x[l] = q >= 1 ? (q - 1) % gw : 0;
+            if (i < nq && q >= 1) v |= (__mmask16)(1u << l);
+        }
+        qy[g] = _mm512_loadu_si512(y);
+        qx[g] = _mm512_loadu_si512(x);
+        valid[g] = v;
+    }
+    __m512i vgw = _mm512_set1_epi32(gw);
+    for (int r = 0; r < kb; r++) {
+        int key = k0 + r;
+        if (key == 0) continue;
+        __m512i ky = _mm512_set1_epi32((key - 1) / gw), kx = _mm512_set1_epi32((key - 1) % gw);
+        for (int g = 0; g < 3; g++) {
+            __m512i idx = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_abs_epi32(_mm512_sub_epi32(qy[g], ky)), vgw),
+                                           _mm512_abs_epi32(_mm512_sub_epi32(qx[g], kx)));
+            __m512 pr = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), valid[g], idx, table, 4);
+            float *s = S + (size_t)r * CT_AQ + g * 16;
+            _mm512_storeu_ps(s, _mm512_add_ps(_mm512_loadu_ps(s), pr));
+        }
+    }
+}
+
 /* 16 x 16 transpose in registers: four rounds of two-source shuffles */
 __attribute__((target("avx512f"))) static void transpose16(const float *src, size_t ls, float *dst, size_t ld) {
     __m512 r[16], t[16];
@@ -133,5 +164,8 @@ void ct_attn_prob(int kb, const float *S, const float *m, const float *inv_l, fl
     (void)kb; (void)S; (void)m; (void)inv_l; (void)P; (void)first;
 }
 void ct_attn_transpose48(const float *src, float *dst) { (void)src; (void)dst; }
+void ct_attn_add_prior(int kb, int k0, int qs, int nq, int gw, const float *table, float *S) {
+    (void)kb; (void)k0; (void)qs; (void)nq; (void)gw; (void)table; (void)S;
+}
 
 #endif

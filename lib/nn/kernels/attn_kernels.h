@@ -24,6 +24,10 @@ void ct_attn_pv_8x48(int kb, const float *V, const float *P, const float *alpha,
 void ct_attn_online(int kb, float *S, float *m, float *l, float *alpha);
 /* P (+)= exp(S - m) * inv_l lane by lane over kb rows (first: P = ...). */
 void ct_attn_prob(int kb, const float *S, const float *m, const float *inv_l, float *P, int first);
+/* NACLIP's prior: S[r * 48 + i] += table[|qy - ky| * gw + |qx - kx|] for keys k0 + r (r < kb) and
+ * queries qs + i (i < nq), where a token t >= 1 sits at grid position ((t-1) / gw, (t-1) % gw);
+ * the CLS token (0) gets no prior. */
+void ct_attn_add_prior(int kb, int k0, int qs, int nq, int gw, const float *table, float *S);
 /* dst[c * 48 + r] = src[r * 48 + c] for a 48 x 48 block. */
 void ct_attn_transpose48(const float *src, float *dst);
 
