@@ -487,6 +487,7 @@ void ct_model_free(ct_model *m) {
     free(m->owned);
     free(m->vblocks);
     free(m->tblocks);
+    free(m->ws);
     ct_st_close(&m->st);
     pthread_mutex_destroy(&m->lock);
     free(m);
@@ -511,6 +512,33 @@ ct_nn ct_model_nn(const ct_model *m, int n_threads) {
     nn.ex = ct_exec_for(n_threads == 1 ? NULL : ct_model_runtime(m), n_threads);
     nn.kernel = m->kernel;
     return nn;
+}
+
+void *ct_model_ws_get(const ct_model *cm, size_t bytes) {
+    ct_model *m = (ct_model *)cm; /* a cache, taken and returned under the lock */
+    void *p = NULL;
+    pthread_mutex_lock(&m->lock);
+    if (m->ws && m->ws_bytes >= bytes) {
+        p = m->ws;
+        m->ws = NULL;
+    }
+    pthread_mutex_unlock(&m->lock);
+    if (!p && bytes < SIZE_MAX - 64) p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    return p;
+}
+
+void ct_model_ws_put(const ct_model *cm, void *p, size_t bytes) {
+    ct_model *m = (ct_model *)cm;
+    if (!p) return;
+    pthread_mutex_lock(&m->lock);
+    if (!m->ws || m->ws_bytes < bytes) {
+        void *old = m->ws;
+        m->ws = p;
+        m->ws_bytes = (bytes + 63) & ~(size_t)63;
+        p = old;
+    }
+    pthread_mutex_unlock(&m->lock);
+    free(p);
 }
 
 int ct_model_linear(const ct_model *m, const ct_nn *nn, int M, const float *x, int ldx, const ct_weight *w, const ct_epilogue *e,

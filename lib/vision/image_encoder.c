@@ -150,7 +150,7 @@ ct_status ct_vision_encode(const ct_model *m, const ct_nn *nn0, const float *pix
 
     layout lo;
     ct_arena a = lay_out(&pl, &lo);
-    void *block = ct_arena_alloc(&a);
+    void *block = a.size == SIZE_MAX ? NULL : ct_model_ws_get(m, a.size);
     if (!block)
         return ct_fail(err, CT_ERR_NOMEM, "out of memory for %d image(s) of %d x %d (%zu MiB of activations)", B, H, W, a.size >> 20);
     float *x = CT_AT(block, lo.x, float), *xc = CT_AT(block, lo.xc, float), *patches = CT_AT(block, lo.patches, float);
@@ -225,7 +225,7 @@ ct_status ct_vision_encode(const ct_model *m, const ct_nn *nn0, const float *pix
         if (ok && hdef->mlp) ok = ct_tf_mlp(&tf, last, x, R);
         ok = ok && head_out(m, &nn, R, x, tmp, o->tokens);
     }
-    free(block);
+    ct_model_ws_put(m, block, a.size);
     if (!ok) return ct_fail(err, CT_ERR_NOMEM, "out of memory in the image encoder");
     /* finite inputs give finite outputs unless the weights are not: say so instead of labelling */
     if ((o->tokens && first_nonfinite(o->tokens, (size_t)R * pl.E) < (size_t)R * pl.E) ||

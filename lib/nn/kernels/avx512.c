@@ -52,9 +52,38 @@ __attribute__((target("avx512f"))) static inline void store_tile(__m512 acc[MR][
     }
 }
 
+/* Tiles of 1 to 4 rows (the last micro-panel of M = 14 k + r: every square patch grid gives
+ * T = 1 + 14 k tokens): only the rows present are computed. */
+#define TAIL_KERNEL(R)                                                                                                                    \
+    __attribute__((target("avx512f"))) static void tail##R(int kb, const float *Ap, const float *Bp, float *C, int ldc, int cols,         \
+                                                           const ct_tile_epi *e) {                                                       \
+        __m512 acc[MR][2];                                                                                                                \
+        for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();                                                          \
+        for (int k = 0; k < kb; k++) {                                                                                                    \
+            __m512 b0 = _mm512_loadu_ps(Bp + (size_t)k * 32), b1 = _mm512_loadu_ps(Bp + (size_t)k * 32 + 16);                             \
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {                                                                         \
+                __m512 x = _mm512_set1_ps(Ap[(size_t)k * MR + r]);                                                                        \
+                acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);                                                                            \
+                acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);                                                                            \
+            }                                                                                                                             \
+        }                                                                                                                                 \
+        store_tile(acc, C, ldc, R, cols, e);                                                                                              \
+    }
+TAIL_KERNEL(1)
+TAIL_KERNEL(2)
+TAIL_KERNEL(3)
+TAIL_KERNEL(4)
+
 __attribute__((target("avx512f"))) void ct_uk_avx512_f32(int kb, const void *Ap_, const void *Bp_, float *C, int ldc, int rows,
                                                           int cols, const ct_tile_epi *e) {
     const float *Ap = Ap_, *Bp = Bp_;
+    switch (rows) {
+    case 1: tail1(kb, Ap, Bp, C, ldc, cols, e); return;
+    case 2: tail2(kb, Ap, Bp, C, ldc, cols, e); return;
+    case 3: tail3(kb, Ap, Bp, C, ldc, cols, e); return;
+    case 4: tail4(kb, Ap, Bp, C, ldc, cols, e); return;
+    default: break;
+    }
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
            c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00, c80 = c00, c81 = c00,
            c90 = c00, c91 = c00, ca0 = c00, ca1 = c00, cb0 = c00, cb1 = c00, cc0 = c00, cc1 = c00, cd0 = c00, cd1 = c00;
