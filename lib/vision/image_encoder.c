@@ -105,19 +105,33 @@ static int head_out(const ct_model *m, const ct_nn *nn, int rows, const float *x
 
 /* corr [T x T] = sum over heads and q/k/v of cosine similarities / (3 * heads): one symmetric
  * product over the unit-normalised head segments of qkv [T x 3W] */
-static int correlation_map(const ct_nn *nn, const float *qkv, int T, int W, int heads, float *nm, float *corr) {
-    int hd = W / heads;
-    for (int t = 0; t < T; t++)
-        for (int s = 0; s < 3 * heads; s++) {
-            const float *src = qkv + (size_t)t * 3 * W + (size_t)s * hd;
-            float *dst = nm + (size_t)t * 3 * W + (size_t)s * hd;
+typedef struct {
+    const float *qkv;
+    float *nm;
+    int W, hd, segs;
+} norm_job;
+
+/* unit-normalised head segments of tokens [t0, t1) */
+static void normalise_rows(void *arg, int64_t t0, int64_t t1) {
+    const norm_job *j = arg;
+    for (int64_t t = t0; t < t1; t++)
+        for (int s = 0; s < j->segs; s++) {
+            const float *src = j->qkv + (size_t)t * 3 * j->W + (size_t)s * j->hd;
+            float *dst = j->nm + (size_t)t * 3 * j->W + (size_t)s * j->hd;
             double ss = 0;
-            for (int i = 0; i < hd; i++) ss += (double)src[i] * src[i];
+            for (int i = 0; i < j->hd; i++) ss += (double)src[i] * src[i];
             /* torch.cosine_similarity clamps each norm at eps = 1e-8 */
             double n = sqrt(ss);
             float inv = (float)(1.0 / (n > 1e-8 ? n : 1e-8));
-            for (int i = 0; i < hd; i++) dst[i] = src[i] * inv;
+            for (int i = 0; i < j->hd; i++) dst[i] = src[i] * inv;
         }
+}
+
+/* corr [T x T] = sum over heads and q/k/v of cosine similarities / (3 * heads): one symmetric
+ * product over the unit-normalised head segments of qkv [T x 3W] */
+static int correlation_map(const ct_nn *nn, const float *qkv, int T, int W, int heads, float *nm, float *corr) {
+    norm_job j = {qkv, nm, W, W / heads, 3 * heads};
+    ct_parallel_for(&nn->ex, T, 16, normalise_rows, &j);
     return ct_gram(nn, T, 3 * W, nm, 3 * W, 1.f / (3.f * (float)heads), corr, T);
 }
 
@@ -178,7 +192,7 @@ ct_status ct_vision_encode(const ct_model *m, const ct_nn *nn0, const float *pix
     const float *pgrid = m->vpos + D;
     if (pl.pos) {
         /* the reference's interpolate_pos_encoding: scale factors ((h + 0.1)/g, (w + 0.1)/g) */
-        ct_bicubic_grid(c->grid, c->grid, D, pgrid, h, w, (h + 0.1) / c->grid, (w + 0.1) / c->grid, pos);
+        ct_bicubic_grid(&nn.ex, c->grid, c->grid, D, pgrid, h, w, (h + 0.1) / c->grid, (w + 0.1) / c->grid, pos);
         pgrid = pos;
     }
     for (int b = 0; b < B; b++) {
