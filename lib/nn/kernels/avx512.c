@@ -102,22 +102,42 @@ __attribute__((target("avx512f"))) void ct_uk_avx512_f32(int kb, const void *Ap_
     store_tile(acc, C, ldc, rows, cols, e);
 }
 
+/* bf16 tiles of R rows (R = MR for full panels, 1..4 for the last one) */
+#define BF16_KERNEL(NAME, R)                                                                                                              \
+    __attribute__((target("avx512f,avx512bf16"))) static void NAME(int kp, const uint32_t *Ap, const uint32_t *Bp, float *C, int ldc,    \
+                                                                   int rows, int cols, const ct_tile_epi *e) {                           \
+        __m512 acc[MR][2];                                                                                                                \
+        for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();                                                          \
+        for (int kk = 0; kk < kp; kk++) {                                                                                                 \
+            const uint32_t *a = Ap + (size_t)kk * MR;                                                                                     \
+            __m512bh b0 = (__m512bh)_mm512_loadu_si512(Bp + (size_t)kk * 32), b1 = (__m512bh)_mm512_loadu_si512(Bp + (size_t)kk * 32 + 16); \
+            _Pragma("GCC unroll 14") for (int r = 0; r < R; r++) {                                                                        \
+                __m512bh x = (__m512bh)_mm512_set1_epi32((int)a[r]);                                                                      \
+                acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x, b0);                                                                           \
+                acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x, b1);                                                                           \
+            }                                                                                                                             \
+        }                                                                                                                                 \
+        store_tile(acc, C, ldc, rows, cols, e);                                                                                       \
+    }
+BF16_KERNEL(bf16_full, MR)
+BF16_KERNEL(bf16_tail1, 1)
+BF16_KERNEL(bf16_tail2, 2)
+BF16_KERNEL(bf16_tail3, 3)
+BF16_KERNEL(bf16_tail4, 4)
+
 __attribute__((target("avx512f,avx512bf16"))) void ct_uk_avx512_bf16(int kp, const void *Ap_, const void *Bp_, float *C, int ldc,
                                                                       int rows, int cols, const ct_tile_epi *e) {
     const uint32_t *Ap = Ap_, *Bp = Bp_;
-    __m512 acc[MR][2];
-    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    for (int kk = 0; kk < kp; kk++) {
-        const uint32_t *a = Ap + (size_t)kk * MR;
-        __m512bh b0 = (__m512bh)_mm512_loadu_si512(Bp + (size_t)kk * 32), b1 = (__m512bh)_mm512_loadu_si512(Bp + (size_t)kk * 32 + 16);
-#pragma GCC unroll 14
-        for (int r = 0; r < MR; r++) {
-            __m512bh x = (__m512bh)_mm512_set1_epi32((int)a[r]);
-            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x, b0);
-            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x, b1);
-        }
+    switch (rows) {
+    case 1: bf16_tail1(kp, Ap, Bp, C, ldc, 1, cols, e); return;
+    case 2: bf16_tail2(kp, Ap, Bp, C, ldc, 2, cols, e); return;
+    case 3: bf16_tail3(kp, Ap, Bp, C, ldc, 3, cols, e); return;
+    case 4: bf16_tail4(kp, Ap, Bp, C, ldc, 4, cols, e); return;
+    default:
+        /* rows beyond `rows` are zero-padded panels: computed, not stored */
+        bf16_full(kp, Ap, Bp, C, ldc, rows, cols, e);
+        return;
     }
-    store_tile(acc, C, ldc, rows, cols, e);
 }
 
 /* fp32 -> bfloat16, round to nearest even */
