@@ -133,6 +133,18 @@ static void threads_do_not_matter(void) {
         CHECK(ct_attention(&n1, &specs[k], qkv, B, T, W, heads, 0, T, a) && ct_attention(&n3, &specs[k], qkv, B, T, W, heads, 0, T, b), "ran");
         CHECK(!memcmp(a, b, sizeof(float) * B * T * W), "spec %d: 1 and 3 threads differ", k);
     }
+    /* the Gram sums' two variants (symmetric tiles for few threads per head, row by row for many)
+     * give the same bits */
+    for (int ns = 2; ns <= 3; ns++)
+        for (int t = 0; t < 2; t++) {
+            int Tt = t ? 145 : T; /* a partial last block, and the ViT-B/16 length */
+            ct_attn_spec sym = specs[1], rows = specs[1];
+            sym.n_streams = rows.n_streams = ns;
+            sym.gram_variant = 1;
+            rows.gram_variant = 2;
+            CHECK(ct_attention(&n3, &sym, qkv, B, Tt, W, heads, 0, Tt, a) && ct_attention(&n3, &rows, qkv, B, Tt, W, heads, 0, Tt, b), "ran");
+            CHECK(!memcmp(a, b, sizeof(float) * B * Tt * W), "%d streams, T=%d: symmetric and row-by-row variants differ", ns, Tt);
+        }
     free(qkv); free(a); free(b);
 }
 

@@ -23,6 +23,7 @@ typedef struct {
     int causal;
     float gauss_sigma;  /* > 0: NACLIP prior over a grid_h x grid_w patch grid after the CLS token */
     int grid_h, grid_w;
+    int gram_variant;   /* Gram sums in the fused kernel: 0 by thread count, 1 symmetric, 2 row by row (tests) */
 } ct_attn_spec;
 
 /* att [B*T x W] of B sequences of T tokens, qkv [B*T x 3W] (q | k | v, heads of W/heads

@@ -15,7 +15,8 @@
  * and accumulates P V. The work is that of the unfused 3 q q^T + 1 P V, with no T x T matrix.
  * Each query block receives its contributions in ascending key order, exactly as a row-by-row
  * computation would: results do not depend on the thread count. Work items are (sequence,
- * head); a thread processes a head from start to end in its private scratch. */
+ * head); a thread processes a head from start to end in its private scratch. With more than two
+ * threads per (sequence, head), a row-by-row variant of the same arithmetic takes over (below). */
 #include "nn/attention.h"
 
 #include "core/arena.h"
@@ -262,6 +263,73 @@ static void gram_task(void *arg, ct_team *team, int tid, int nth) {
     }
 }
 
+/* Gram sums, row by row: the variant for many threads (more than two per sequence and head).
+ * Query blocks are the work items; each visits every key block in ascending order and computes
+ * each tile directly instead of taking the transposed one from the symmetric pass: 7/4 of the
+ * products, all threads busy, and every value bit for bit the symmetric variant's (a fused
+ * multiply-add is commutative in its two factors, and both visit the key blocks in the same order
+ * with the same per-tile arithmetic). */
+typedef struct {
+    gram_job g;
+    float *packs;       /* per (sequence, head): Xa [ns][Tp/8][hd][8], Xb [ns][nb][hd][48], Vp [hd/8][Tp][8] */
+    size_t per_head;    /* floats of one head's packs */
+} rows_job;
+
+static size_t rows_thread_floats(int hd, int ns) { return 2 * (size_t)ns * CT_AQ + 2 * (size_t)CT_AQ * CT_AQ + (size_t)hd * CT_AQ; }
+
+static void rows_task(void *arg, ct_team *team, int tid, int nth) {
+    rows_job *r = arg;
+    const gram_job *j = &r->g;
+    const int hd = j->hd, ns = j->ns, nb = j->nb, Tp = j->Tp, T = j->T, ld = 3 * j->W;
+    int64_t nbh = (int64_t)j->B * j->heads, b0, b1;
+    ct_split(nbh, tid, nth, &b0, &b1);
+    for (int64_t bh = b0; bh < b1; bh++) {
+        int b = (int)(bh / j->heads), h = (int)(bh % j->heads);
+        const float *base = j->qkv + (size_t)b * T * ld + (size_t)h * hd;
+        float *Xa = r->packs + (size_t)bh * r->per_head, *Xb = Xa + (size_t)ns * Tp * hd, *Vp = Xb + (size_t)ns * Tp * hd;
+        for (int s = 0; s < ns; s++) {
+            const float *X = base + (size_t)j->sp->x[s] * j->W;
+            pack_rows8(X, (size_t)ld, T, hd, Tp / CT_AP, Xa + (size_t)s * Tp * hd);
+            pack_rows48(X, (size_t)ld, T, hd, nb, Xb + (size_t)s * Tp * hd);
+        }
+        pack_v(base + 2 * (size_t)j->W, (size_t)ld, T, Tp, hd, Vp);
+    }
+    ct_team_barrier(team);
+    float *m = j->scratch + (size_t)tid * j->per_thread, *l = m + (size_t)ns * CT_AQ, *S = l + (size_t)ns * CT_AQ, *P = S + CT_AQ * CT_AQ;
+    float *OT = P + CT_AQ * CT_AQ;
+    for (;;) {
+        int64_t it = ct_team_next(team, 0, 1);
+        if (it >= nbh * nb) break;
+        int64_t bh = it / nb;
+        int Q = (int)(it % nb), b = (int)(bh / j->heads), h = (int)(bh % j->heads);
+        const float *Xa = r->packs + (size_t)bh * r->per_head, *Xb = Xa + (size_t)ns * Tp * hd, *Vp = Xb + (size_t)ns * Tp * hd;
+        for (int i = 0; i < ns * CT_AQ; i++) { m[i] = NEG; l[i] = 0.f; }
+        for (int K = 0; K < nb; K++)
+            for (int s = 0; s < ns; s++) {
+                gram_tile(j, Xa + (size_t)s * Tp * hd, Xb + (size_t)s * Tp * hd, Q, K, S);
+                ct_attn_online(CT_AQ, S, m + (size_t)s * CT_AQ, l + (size_t)s * CT_AQ, NULL);
+            }
+        for (int i = 0; i < ns * CT_AQ; i++) l[i] = 1.f / l[i];
+        memset(OT, 0, sizeof(float) * (size_t)hd * CT_AQ);
+        for (int K = 0; K < nb; K++) {
+            for (int s = 0; s < ns; s++) {
+                gram_tile(j, Xa + (size_t)s * Tp * hd, Xb + (size_t)s * Tp * hd, Q, K, S);
+                ct_attn_prob(CT_AQ, S, m + (size_t)s * CT_AQ, l + (size_t)s * CT_AQ, P, s == 0);
+            }
+            for (int q = 0; q < hd / CT_AP; q++)
+                ct_attn_pv_8x48(CT_AQ, Vp + ((size_t)q * Tp + (size_t)K * CT_AQ) * CT_AP, P, NULL, OT + (size_t)q * CT_AP * CT_AQ);
+        }
+        int nq = T - Q * CT_AQ < CT_AQ ? T - Q * CT_AQ : CT_AQ;
+        write_out(OT, NULL, hd, nq, j->att + ((size_t)b * T + (size_t)Q * CT_AQ) * j->W + (size_t)h * hd, (size_t)j->W);
+    }
+}
+
+/* the row-by-row variant pays off with more than two threads per (sequence, head) */
+static int gram_by_rows(const ct_attn_spec *sp, int B, int heads, int nth) {
+    if (sp->gram_variant) return sp->gram_variant == 2;
+    return nth > 2 * B * heads;
+}
+
 /* ------------------------------------------------------------------ entry */
 
 static size_t fused_floats(const ct_attn_spec *sp, int B, int T, int W, int heads, int nth) {
@@ -272,6 +340,8 @@ static size_t fused_floats(const ct_attn_spec *sp, int B, int T, int W, int head
                (sp->gauss_sigma > 0 ? (size_t)sp->grid_h * sp->grid_w : 0);
     }
     int64_t Tp = pad_to(T, CT_AQ);
+    if (gram_by_rows(sp, B, heads, nth))
+        return (size_t)B * heads * (size_t)Tp * hd * (2 * (size_t)sp->n_streams + 1) + (size_t)nth * rows_thread_floats(hd, sp->n_streams);
     return (size_t)nth * gram_thread_floats((int)Tp, hd, sp->n_streams);
 }
 
@@ -315,10 +385,20 @@ int ct_attention_fused(const ct_nn *nn, const ct_attn_spec *sp, const float *qkv
         j.nb = (T + CT_AQ - 1) / CT_AQ;
         j.Tp = j.nb * CT_AQ;
         j.scale = scale;
-        j.scratch = mem;
-        j.per_thread = gram_thread_floats(j.Tp, hd, j.ns);
-        if (ex.nth > B * heads) ex.nth = B * heads;
-        ct_run(&ex, gram_task, &j);
+        if (gram_by_rows(sp, B, heads, ex.nth)) {
+            rows_job r;
+            r.g = j;
+            r.per_head = (size_t)j.Tp * hd * (2 * (size_t)j.ns + 1);
+            r.packs = mem;
+            r.g.scratch = mem + (size_t)B * heads * r.per_head;
+            r.g.per_thread = rows_thread_floats(hd, j.ns);
+            ct_run(&ex, rows_task, &r);
+        } else {
+            j.scratch = mem;
+            j.per_thread = gram_thread_floats(j.Tp, hd, j.ns);
+            if (ex.nth > B * heads) ex.nth = B * heads;
+            ct_run(&ex, gram_task, &j);
+        }
         (void)q0;
         (void)q1;
     }
