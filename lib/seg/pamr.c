@@ -14,6 +14,7 @@
  * along x over contiguous rows (vectorised). */
 #include "seg/seg.h"
 
+#include "core/arena.h"
 #include "nn/ops.h"
 
 #include <math.h>
@@ -23,7 +24,20 @@
 static const int k_dy[8] = {-1, -1, -1, 0, 0, 1, 1, 1};
 static const int k_dx[8] = {-1, 0, 1, -1, 1, -1, 0, 1};
 
+/* Maps refined together by one thread (each affinity load serves all of them). */
+#define GROUP 8
+
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* Affinities are stored by rows of 16 pixels: row y, block x / 16, neighbour n, lane x % 16, so
+ * that a step reads them as one sequential stream. */
+static size_t padded(int W) { return ((size_t)W + 15) / 16 * 16; }
+static size_t aff_index(int W, int K, int y, int x, int n) {
+    return (((size_t)y * (padded(W) / 16) + (size_t)(x / 16)) * K + n) * 16 + (size_t)(x % 16);
+}
+
+/* floats of a ring row: left pad rounded up to 16, the row, right pad, rounded up to 16 */
+static size_t ring_stride(int W, int PX) { return padded((int)padded(PX) + W + PX); }
 
 /* the largest horizontal offset that still matters (beyond the image every offset clamps alike) */
 static int pad_x(int W, const int *dil, int nd) {
@@ -32,9 +46,12 @@ static int pad_x(int W, const int *dil, int nd) {
     return D < W - 1 ? D : W - 1;
 }
 
+static int ring_rows(int H, const int *dil, int nd);
+
 size_t ct_pamr_workspace(int H, int W, int nd, const int *dil, int n_threads) {
-    size_t HW = (size_t)H * W, PW = (size_t)W + 2 * (size_t)pad_x(W, dil, nd);
-    double b = 4.0 * 8.0 * nd * (double)HW + 4.0 * (n_threads > 0 ? n_threads : 1) * (double)H * (double)PW + 64.0 * nd;
+    int PX = pad_x(W, dil, nd);
+    double b = 4.0 * 8.0 * nd * (double)H * (double)padded(W) +
+               4.0 * (n_threads > 0 ? n_threads : 1) * GROUP * (double)ring_rows(H, dil, nd) * (double)ring_stride(W, PX) + 128;
     return b < (double)(SIZE_MAX / 2) ? (size_t)b : 0;
 }
 
@@ -42,7 +59,7 @@ typedef struct {
     const float *img;
     int H, W, nd, K;
     const int *dil;
-    float *aff; /* [K x H x W] */
+    float *aff; /* [H x W/16 x K x 16] (aff_index) */
 } aff_job;
 
 static void affinity_rows(void *arg, int64_t y0, int64_t y1) {
@@ -87,62 +104,111 @@ static void affinity_rows(void *arg, int64_t y0, int64_t y1) {
                 a[n] = expf(a[n] - mx);
                 sum += a[n];
             }
-            for (int n = 0; n < K; n++) j->aff[(size_t)n * HW + (size_t)y * W + x] = a[n] / sum;
+            for (int n = 0; n < K; n++) j->aff[aff_index(W, K, (int)y, x, n)] = a[n] / sum;
         }
 }
 
 typedef struct {
-    const float *aff;
-    int H, W, K, PX, steps, n;
+    const float *aff; /* aff_index: the K affinities of 16 pixels together */
+    int H, W, K, PX, XL, PW, R, steps, n; /* ring rows: PW floats, pixel 0 at XL (a multiple of 16) */
     int dy[8 * CT_MAX_DILATIONS], dx[8 * CT_MAX_DILATIONS]; /* offsets, dx clamped to [-PX, PX] */
-    float *maps, *scratch; /* scratch: [threads x H x (W + 2 PX)] */
+    float *maps;
+    float *rings; /* per thread: GROUP rings of R rows */
 } prop_job;
 
-#define XCHUNK 64
+/* 16 floats, loaded and stored unaligned (GCC / Clang vector extension: AVX-512, AVX2 or SSE
+ * code per clone) */
+typedef float v16f __attribute__((vector_size(64), aligned(4), may_alias));
 
-/* one output row: o[x] = sum_n a_n[x] * src_n[x], accumulated in neighbour order */
-CT_VECTOR_CLONES static void prop_row(int K, int W, const float *const *a, const float *const *src, float *restrict o) {
-    for (int x0 = 0; x0 < W; x0 += XCHUNK) {
-        int nx = W - x0 < XCHUNK ? W - x0 : XCHUNK;
-        float acc[XCHUNK];
-        for (int x = 0; x < nx; x++) acc[x] = 0.f;
+/* One output row of G maps: o[g][x] = sum_n a[n][x] * src[n][g rs + x] with o[g] = o + g os,
+ * accumulated in neighbour order (a multiply, then an add: the same arithmetic in every lane and
+ * in the scalar tail, so a value depends neither on its position nor on G). The G maps' rings
+ * are rs floats apart, so one pointer per neighbour serves them all. */
+static inline __attribute__((always_inline)) void prop_rows(int G, int K, int W, const float *a, const float *const *src, size_t rs,
+                                                             float *o, size_t os) {
+    int x = 0;
+    for (; x + 16 <= W; x += 16) {
+        v16f acc[GROUP] = {{0}};
+        const float *ax = a + (size_t)(x / 16) * K * 16;
         for (int n = 0; n < K; n++) {
-            const float *restrict an = a[n] + x0, *restrict sn = src[n] + x0;
-            for (int x = 0; x < nx; x++) acc[x] += an[x] * sn[x];
+            v16f an = *(const v16f *)(ax + (size_t)n * 16);
+            const float *sn = src[n] + x;
+            for (int g = 0; g < G; g++) acc[g] += an * *(const v16f *)(sn + g * rs);
         }
-        memcpy(o + x0, acc, sizeof(float) * (size_t)nx);
+        for (int g = 0; g < G; g++) *(v16f *)(o + g * os + x) = acc[g];
+    }
+    for (; x < W; x++)
+        for (int g = 0; g < G; g++) {
+            float acc = 0.f;
+            for (int n = 0; n < K; n++) acc += a[((size_t)(x / 16) * K + n) * 16 + x % 16] * src[n][g * rs + x];
+            o[g * os + x] = acc;
+        }
+}
+
+CT_VECTOR_CLONES static void prop_rows_group(int K, int W, const float *a, const float *const *src, size_t rs, float *o, size_t os) {
+    prop_rows(GROUP, K, W, a, src, rs, o, os);
+}
+
+CT_VECTOR_CLONES static void prop_rows_one(int K, int W, const float *a, const float *const *src, float *o) {
+    prop_rows(1, K, W, a, src, 0, o, 0);
+}
+
+/* row r of map m (before this step) into its ring slot, padded by replicating its ends */
+static void ring_put(const prop_job *j, float *ring, const float *m, int r) {
+    int W = j->W, PX = j->PX;
+    float *d = ring + (size_t)(r % j->R) * j->PW + j->XL;
+    const float *s = m + (size_t)r * W;
+    for (int x = -PX; x < 0; x++) d[x] = s[0];
+    memcpy(d, s, sizeof(float) * W);
+    for (int x = 0; x < PX; x++) d[W + x] = s[W - 1];
+}
+
+/* G consecutive maps through every step, in place: row y is computed from rows y - D .. y + D
+ * of the map before the step (D the largest vertical offset), which the map's ring holds: a row
+ * enters it D rows before it is overwritten and leaves when no later row needs it. */
+static void refine_group(const prop_job *j, float *rings, float *maps, int G) {
+    int H = j->H, W = j->W, K = j->K, PW = j->PW, D = (j->R - 1) / 2;
+    if (j->R >= H) D = H - 1; /* every row has its own slot */
+    size_t rs = (size_t)j->R * PW, HW = (size_t)H * W;
+    const float *src[8 * CT_MAX_DILATIONS];
+    for (int s = 0; s < j->steps; s++) {
+        for (int g = 0; g < G; g++)
+            for (int r = 0; r <= D && r < H; r++) ring_put(j, rings + g * rs, maps + g * HW, r);
+        for (int y = 0; y < H; y++) {
+            if (y > 0 && y + D < H)
+                for (int g = 0; g < G; g++) ring_put(j, rings + g * rs, maps + g * HW, y + D);
+            for (int n = 0; n < K; n++) src[n] = rings + (size_t)(clampi(y + j->dy[n], 0, H - 1) % j->R) * PW + j->XL + j->dx[n];
+            const float *a = j->aff + aff_index(W, K, y, 0, 0);
+            float *o = maps + (size_t)y * W;
+            if (G == GROUP) prop_rows_group(K, W, a, src, rs, o, HW);
+            else
+                for (int g = 0; g < G; g++) {
+                    const float *sg[8 * CT_MAX_DILATIONS];
+                    for (int n = 0; n < K; n++) sg[n] = src[n] + g * rs;
+                    prop_rows_one(K, W, a, sg, o + g * HW);
+                }
+        }
     }
 }
 
 static void prop_task(void *arg, ct_team *team, int tid, int nth) {
     (void)team;
     prop_job *j = arg;
-    int H = j->H, W = j->W, K = j->K, PX = j->PX, PW = W + 2 * PX;
-    size_t HW = (size_t)H * W;
-    float *old = j->scratch + (size_t)tid * H * PW;
+    size_t HW = (size_t)j->H * j->W;
+    float *rings = j->rings + (size_t)tid * GROUP * j->R * j->PW;
     int64_t c0, c1;
     ct_split(j->n, tid, nth, &c0, &c1);
-    const float *a[8 * CT_MAX_DILATIONS], *src[8 * CT_MAX_DILATIONS];
-    for (int64_t c = c0; c < c1; c++) {
-        float *m = j->maps + (size_t)c * HW;
-        for (int s = 0; s < j->steps; s++) {
-            /* the map before this step, rows padded by replicating their ends */
-            for (int y = 0; y < H; y++) {
-                float *r = old + (size_t)y * PW;
-                const float *mr = m + (size_t)y * W;
-                for (int x = 0; x < PX; x++) r[x] = mr[0];
-                memcpy(r + PX, mr, sizeof(float) * W);
-                for (int x = 0; x < PX; x++) r[PX + W + x] = mr[W - 1];
-            }
-            for (int y = 0; y < H; y++) {
-                for (int n = 0; n < K; n++) {
-                    a[n] = j->aff + (size_t)n * HW + (size_t)y * W;
-                    src[n] = old + (size_t)clampi(y + j->dy[n], 0, H - 1) * PW + PX + j->dx[n];
-                }
-                prop_row(K, W, a, src, m + (size_t)y * W);
-            }
-        }
+    for (int64_t c = c0; c < c1; c += GROUP) {
+        int G = c1 - c < GROUP ? (int)(c1 - c) : GROUP;
+        refine_group(j, rings, j->maps + (size_t)c * HW, G);
     }
+}
+
+/* ring rows: 2 D + 1 for the largest vertical offset D, at most the image's rows */
+static int ring_rows(int H, const int *dil, int nd) {
+    int D = 0;
+    for (int i = 0; i < nd; i++) D = dil[i] > D ? dil[i] : D;
+    return D >= H ? H : 2 * D + 1 < H ? 2 * D + 1 : H;
 }
 
 ct_status ct_pamr(const ct_exec *ex, const float *img, int H, int W, const int *dil, int nd, int steps, float *maps, int n,
@@ -152,18 +218,19 @@ ct_status ct_pamr(const ct_exec *ex, const float *img, int H, int W, const int *
     for (int i = 0; i < nd; i++)
         if (dil[i] <= 0) return ct_fail(err, CT_ERR_INVALID_ARG, "PAMR dilation %d is not positive", dil[i]);
     if (steps == 0) return ct_ok(err);
-    int K = 8 * nd, PX = pad_x(W, dil, nd), nth = ex ? ex->nth : 1;
+    int K = 8 * nd, PX = pad_x(W, dil, nd), R = ring_rows(H, dil, nd), nth = ex ? ex->nth : 1;
     if (nth > n) nth = n;
-    size_t HW = (size_t)H * W;
-    float *aff = ct_alloc(HW * (size_t)K, sizeof(float));
-    float *scratch = ct_alloc((size_t)nth * H * ((size_t)W + 2 * (size_t)PX), sizeof(float));
-    if (!aff || !scratch) {
-        free(aff); free(scratch);
-        return ct_fail(err, CT_ERR_NOMEM, "out of memory for PAMR of a %d x %d image", H, W);
-    }
+    /* one 64-byte aligned block: affinities, then the rings (rows aligned too) */
+    ct_arena ar = {0};
+    size_t o_aff = ct_arena_add_floats(&ar, (size_t)H * padded(W) * (size_t)K);
+    size_t o_rings = ct_arena_add_floats(&ar, (size_t)nth * GROUP * R * ring_stride(W, PX));
+    void *block = ct_arena_alloc(&ar);
+    if (!block) return ct_fail(err, CT_ERR_NOMEM, "out of memory for PAMR of a %d x %d image", H, W);
+    float *aff = CT_AT(block, o_aff, float), *rings = CT_AT(block, o_rings, float);
     aff_job aj = {img, H, W, nd, K, dil, aff};
     ct_parallel_for(ex, H, 4, affinity_rows, &aj);
-    prop_job pj = {.aff = aff, .H = H, .W = W, .K = K, .PX = PX, .steps = steps, .n = n, .maps = maps, .scratch = scratch};
+    prop_job pj = {.aff = aff, .H = H, .W = W, .K = K, .PX = PX, .XL = (int)padded(PX), .PW = (int)ring_stride(W, PX), .R = R,
+                   .steps = steps, .n = n, .maps = maps, .rings = rings};
     for (int i = 0; i < nd; i++)
         for (int k = 0; k < 8; k++) {
             /* offsets beyond the image side clamp like the side itself */
@@ -173,7 +240,6 @@ ct_status ct_pamr(const ct_exec *ex, const float *img, int H, int W, const int *
     ct_exec e = ex ? *ex : ct_exec_serial();
     e.nth = nth;
     ct_run(&e, prop_task, &pj);
-    free(aff);
-    free(scratch);
+    free(block);
     return ct_ok(err);
 }
