@@ -387,6 +387,14 @@ static void classification_rules(void) {
     int zeros = 0;
     for (int i = 0; i < HW; i++) zeros += lab[i] == 0;
     CHECK(nt == 8 && zeros == 8 && lab[0] == 1 && lab[1] == 3, "prob_thd 0.999: %d thresholded, %d zeros", nt, zeros);
+    /* a probability equal to prob_thd is kept: two synonyms of label 1 with equal logits give it
+     * exactly 0.5 (label 0 has no name: probability 0) */
+    const int32_t both[2] = {1, 1};
+    const float eq[2] = {0.3f, 0.3f};
+    ct_classify_params half = {both, 2, 40.f, 0.f, 0.5f};
+    float pr2[2];
+    CHECK(ct_classify(NULL, eq, 2, 1, &half, lab, pr2, &nt, &err) == CT_OK && lab[0] == 1 && nt == 0 && pr2[1] == 0.5f && pr2[0] == 0.f,
+          "prob_thd equal to the probability: label %d, %d thresholded, p %g", lab[0], nt, pr2[1]);
 }
 
 /* the window rule: the references' grid, shrinking windows, coverage */
