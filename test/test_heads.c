@@ -23,46 +23,17 @@
 #include "fixtures.h"
 #include "seg/seg.h"
 
-#include <dirent.h>
 
 #define MAXFX 16
 
-typedef struct {
-    char dir[512], name[128];
-    ct_json *meta;
-} hfixture;
-
-static int hfx_cmp(const void *a, const void *b) { return strcmp(((const hfixture *)a)->name, ((const hfixture *)b)->name); }
-
-/* the fixtures of heads/: directories holding a meta.json */
-static int find_head_fixtures(hfixture *fx, int cap) {
+/* the fixtures of heads/: its directories holding a meta.json */
+static int find_head_fixtures(fixture *fx, int cap) {
     char root[600];
     FMT(root, "%s/heads", oracle_dir());
-    DIR *d = opendir(root);
-    if (!d) return 0;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < cap) {
-        if (e->d_name[0] == '.') continue;
-        char p[1024];
-        FMT(p, "%s/%s/meta.json", root, e->d_name);
-        size_t len;
-        char *txt = slurp(p, &len);
-        if (!txt) continue;
-        fx[n].meta = ct_json_parse(txt, len, NULL, 0);
-        free(txt);
-        CHECK(fx[n].meta != NULL, "%s: bad meta.json", p);
-        if (!fx[n].meta) continue;
-        FMT(fx[n].dir, "%s/%s", root, e->d_name);
-        FMT(fx[n].name, "%s", e->d_name);
-        n++;
-    }
-    closedir(d);
-    qsort(fx, (size_t)n, sizeof *fx, hfx_cmp);
-    return n;
+    return find_fixtures_in(root, fx, cap);
 }
 
-static ct_model *load_head_model(const hfixture *f) {
+static ct_model *load_head_model(const fixture *f) {
     const ct_json *mn = ct_json_get(f->meta, "model");
     if (!mn || mn->type != CT_JSON_STR) {
         CHECK(0, "%s: meta.json has no model", f->name);
@@ -139,7 +110,7 @@ static size_t labels_from_probs(const float *probs, int L, size_t HW, float thd,
 }
 
 static void fixture_runs(void) {
-    hfixture fx[MAXFX];
+    fixture fx[MAXFX];
     int nfx = find_head_fixtures(fx, MAXFX), nruns = 0;
     if (!nfx) SKIP("no heads fixtures under %s/heads", oracle_dir());
     for (int f = 0; f < nfx; f++) {
@@ -432,14 +403,23 @@ static void window_grid(void) {
     }
 }
 
+/* The model of the first heads fixture (NULL with a failed check when it does not load);
+ * *found: whether there is a fixture at all. */
+static ct_model *first_head_model(int *found) {
+    fixture fx[MAXFX];
+    int nfx = find_head_fixtures(fx, MAXFX);
+    *found = nfx > 0;
+    ct_model *m = nfx ? load_head_model(&fx[0]) : NULL;
+    for (int f = 0; f < nfx; f++) ct_json_free(fx[f].meta);
+    return m;
+}
+
 /* every parameter error is reported before any work: the pixels hold a NaN, which the encoder
  * would report as CT_ERR_NONFINITE */
 static void parameter_errors(void) {
-    hfixture fx[MAXFX];
-    int nfx = find_head_fixtures(fx, MAXFX);
-    if (!nfx) SKIP("no heads fixtures under %s/heads", oracle_dir());
-    ct_model *m = load_head_model(&fx[0]);
-    for (int f = 0; f < nfx; f++) ct_json_free(fx[f].meta);
+    int found = 0;
+    ct_model *m = first_head_model(&found);
+    if (!found) SKIP("no heads fixtures under %s/heads", oracle_dir());
     if (!m) return;
     const ct_config *c = ct_model_config(m);
     int p = c->patch, H = 2 * p, W = 3 * p, N = 2, E = c->embed_dim;
@@ -506,11 +486,9 @@ static void parameter_errors(void) {
 
 /* cliptrase keeps its vote; its probabilities are the raw logits' */
 static void cliptrase_probs(void) {
-    hfixture fx[MAXFX];
-    int nfx = find_head_fixtures(fx, MAXFX);
-    if (!nfx) SKIP("no heads fixtures under %s/heads", oracle_dir());
-    ct_model *m = load_head_model(&fx[0]);
-    for (int f = 0; f < nfx; f++) ct_json_free(fx[f].meta);
+    int found = 0;
+    ct_model *m = first_head_model(&found);
+    if (!found) SKIP("no heads fixtures under %s/heads", oracle_dir());
     if (!m) return;
     const ct_config *c = ct_model_config(m);
     int p = c->patch, H = 4 * p, W = 5 * p, N = 3, E = c->embed_dim;

@@ -105,6 +105,19 @@ ct_status ct_postprocess(const float *img_tokens, const float *corr_raw, int H, 
     return st;
 }
 
+/* Everything a call checks before any work; p NULL: the defaults (in *dp). */
+static ct_status check_call(const ct_model *m, int H, int W, int n_names, const int32_t *name_label, const ct_segment_params **p,
+                            ct_segment_params *dp, int *L, ct_error *err) {
+    if (!*p) {
+        ct_segment_params_default(dp);
+        *p = dp;
+    }
+    ct_status st = check_params(*p, m->cfg.patch, err);
+    if (!st) st = check_names(n_names, name_label, L, err);
+    if (!st) st = ct_vision_check(m, H, W, err);
+    return st;
+}
+
 /* The resolved softmax temperature of the class probabilities. */
 static float resolved_scale(const ct_model *m, const ct_segment_params *p) { return p->logit_scale > 0 ? p->logit_scale : m->cfg.logit_scale; }
 
@@ -267,12 +280,8 @@ ct_status ct_segment_ex(const ct_model *m, const float *pixels, int H, int W, co
     double t0 = now_s();
     if (!m || !pixels || !class_emb || !out || !out->labels) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_segment: NULL argument");
     ct_segment_params dp;
-    ct_segment_params_default(&dp);
-    if (!p) p = &dp;
     int L = 0;
-    ct_status st = check_params(p, m->cfg.patch, err);
-    if (!st) st = check_names(n_names, name_label, &L, err);
-    if (!st) st = ct_vision_check(m, H, W, err);
+    ct_status st = check_call(m, H, W, n_names, name_label, &p, &dp, &L, err);
     if (st) return st;
     if (p->head == CT_HEAD_CLIPTRASE) return segment_cliptrase(m, pixels, H, W, class_emb, n_names, name_label, L, p, out, t0, err);
     return segment_mmseg(m, pixels, H, W, class_emb, n_names, name_label, L, p, out, t0, err);
@@ -289,12 +298,8 @@ ct_status ct_segment_memory(const ct_model *m, int H, int W, int n_names, const 
                             size_t *bytes, ct_error *err) {
     if (!m || !bytes) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_segment_memory: NULL argument");
     ct_segment_params dp;
-    ct_segment_params_default(&dp);
-    if (!p) p = &dp;
     int L = 0;
-    ct_status st = check_params(p, m->cfg.patch, err);
-    if (!st) st = check_names(n_names, NULL, &L, err);
-    if (!st) st = ct_vision_check(m, H, W, err);
+    ct_status st = check_call(m, H, W, n_names, NULL, &p, &dp, &L, err);
     if (st) return st;
     const ct_config *c = &m->cfg;
     if (p->head != CT_HEAD_CLIPTRASE) {
