@@ -197,10 +197,12 @@ static void fixture_runs(void) {
                 /* the probabilities given out are the ones the labels come from */
                 size_t bad = labels_from_probs(probs, nc, HW, sp.prob_thd, out);
                 CHECK(bad == 0, "%s: %zu labels disagree with the probabilities", rn, bad);
-                /* without intermediates nor probabilities: the same labels */
+                /* without intermediates nor probabilities, on one thread: the same labels */
                 int32_t *out2 = malloc(sizeof(int32_t) * HW);
-                CHECK(ct_segment(m, px.data, H, W, tf.data, N, lab, &sp, out2, NULL, &err) == CT_OK, "%s: %s", rn, err.msg);
-                CHECK(!memcmp(out, out2, HW * sizeof(int32_t)), "%s: labels differ without intermediates", rn);
+                ct_segment_params s1 = sp;
+                s1.n_threads = 1;
+                CHECK(ct_segment(m, px.data, H, W, tf.data, N, lab, &s1, out2, NULL, &err) == CT_OK, "%s: %s", rn, err.msg);
+                CHECK(!memcmp(out, out2, HW * sizeof(int32_t)), "%s: labels differ without intermediates on one thread", rn);
                 /* a window covering the image (larger than it on at least one side) is the whole image, exactly */
                 if (sp.slide_crop == 0) {
                     ct_segment_params sw = sp;
@@ -403,6 +405,53 @@ static void window_grid(void) {
     }
 }
 
+/* The windows of a fixture run with several windows, encoded in batches of 1, 2 and all of them:
+ * the same seg_logits, bit for bit (every row of the encoder's products is summed in the same
+ * order whatever the rows around it). */
+static void window_batches(void) {
+    fixture fx[MAXFX];
+    int nfx = find_head_fixtures(fx, MAXFX), done = 0;
+    if (!nfx) SKIP("no heads fixtures under %s/heads", oracle_dir());
+    for (int f = 0; f < nfx && !done; f++) {
+        const ct_json *runs = ct_json_get(fx[f].meta, "runs");
+        for (size_t r = 0; runs && r < runs->n && !done; r++) {
+            const ct_json *run = &runs->items[r];
+            ct_segment_params sp;
+            run_settings(run, &sp);
+            const ct_json *wins = ct_json_get(run, "windows");
+            if (!wins || wins->n < 3) continue;
+            ct_model *m = load_head_model(&fx[f]);
+            npy_array px = {0}, tf = {0};
+            const char *rn = ct_json_get(run, "name")->str;
+            if (m && load_npy(fx[f].dir, rn, "pixels", &px) && load_npy(fx[f].dir, rn, "text_features", &tf)) {
+                int H = (int)px.shape[1], W = (int)px.shape[2], N = (int)tf.shape[0];
+                size_t n = (size_t)N * H * W;
+                ct_slide_grid g;
+                ct_slide_grid_make(H, W, sp.slide_crop, sp.slide_stride, &g);
+                ct_nn nn = ct_model_nn(m, 0);
+                float *all = malloc(sizeof(float) * n), *part = malloc(sizeof(float) * n);
+                ct_slide_stats ss;
+                ct_error err;
+                CHECK(ct_slide_logits(m, &nn, px.data, &g, sp.head, sp.gaussian_std, tf.data, N, 0, all, NULL, &ss, &err) == CT_OK, "%s", err.msg);
+                CHECK(ss.n_batches == 1 && ss.n_windows == g.n, "%d windows in %d batches", ss.n_windows, ss.n_batches);
+                for (int b = 1; b <= 2; b++) {
+                    CHECK(ct_slide_logits(m, &nn, px.data, &g, sp.head, sp.gaussian_std, tf.data, N, b, part, NULL, &ss, &err) == CT_OK, "%s",
+                          err.msg);
+                    printf("  %s/%s: %d windows in %d batches: max|d| %.1e\n", fx[f].name, rn, g.n, ss.n_batches, max_abs_diff(all, part, n));
+                    CHECK(ss.n_batches == (g.n + b - 1) / b, "%d batches of %d", ss.n_batches, b);
+                    CHECK(!memcmp(all, part, sizeof(float) * n), "batches of %d windows change seg_logits", b);
+                }
+                free(all); free(part);
+                done = 1;
+            }
+            npy_free(&px); npy_free(&tf);
+            ct_model_free(m);
+        }
+    }
+    for (int f = 0; f < nfx; f++) ct_json_free(fx[f].meta);
+    if (!done) SKIP("no fixture run with 3 windows or more");
+}
+
 /* The model of the first heads fixture (NULL with a failed check when it does not load);
  * *found: whether there is a fixture at all. */
 static ct_model *first_head_model(int *found) {
@@ -556,6 +605,7 @@ int main(void) {
     RUN(presets);
     RUN(parameter_errors);
     RUN(cliptrase_probs);
+    RUN(window_batches);
     RUN(fixture_runs);
     DONE();
 }

@@ -63,11 +63,12 @@ typedef struct {
 /* seg_logits [N x H x W]: per window, the cosine logits of the head's patch tokens against
  * class_emb [N x E], bilinearly upsampled (align_corners=False) to the window, summed over the
  * windows and divided by the count of windows covering each pixel. The windows run through the
- * encoder in batches of ct_slide_batch. img_tokens [(1+h*w) x E] (optional): the head's tokens
- * when the grid is one window covering the whole image. */
+ * encoder in batches of ct_slide_batch windows (max_batch > 0: at most that many; the result
+ * does not depend on it). img_tokens [(1+h*w) x E] (optional): the head's tokens when the grid is
+ * one window covering the whole image. */
 ct_status ct_slide_logits(const ct_model *m, const ct_nn *nn, const float *pixels, const ct_slide_grid *g, ct_head head,
-                          float gaussian_std, const float *class_emb, int n_names, float *seg_logits, float *img_tokens,
-                          ct_slide_stats *stats, ct_error *err);
+                          float gaussian_std, const float *class_emb, int n_names, int max_batch, float *seg_logits,
+                          float *img_tokens, ct_slide_stats *stats, ct_error *err);
 
 /* ---- PAMR (pamr.c) */
 

@@ -170,7 +170,7 @@ static ct_status segment_mmseg(const ct_model *m, const float *pixels, int H, in
         return ct_fail(err, CT_ERR_NOMEM, "out of memory for the logits of %d names on a %d x %d image", N, H, W);
     }
     ct_slide_stats ss = {0};
-    ct_status st = ct_slide_logits(m, &nn, pixels, &g, p->head, p->gaussian_std, class_emb, N, seg, tok, &ss, err);
+    ct_status st = ct_slide_logits(m, &nn, pixels, &g, p->head, p->gaussian_std, class_emb, N, 0, seg, tok, &ss, err);
     const float *fin = seg;
     if (!st && p->pamr_steps > 0) {
         /* in place unless seg_logits is kept */

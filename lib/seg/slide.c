@@ -128,11 +128,12 @@ static double now_s(void) {
 }
 
 ct_status ct_slide_logits(const ct_model *m, const ct_nn *nn, const float *pixels, const ct_slide_grid *g, ct_head head,
-                          float gaussian_std, const float *class_emb, int N, float *seg, float *img_tokens, ct_slide_stats *stats,
-                          ct_error *err) {
+                          float gaussian_std, const float *class_emb, int N, int max_batch, float *seg, float *img_tokens,
+                          ct_slide_stats *stats, ct_error *err) {
     const ct_config *c = &m->cfg;
     int p = c->patch, h = g->wh / p, w = g->ww / p, T = h * w + 1, E = c->embed_dim, H = g->H, W = g->W;
     int B = ct_slide_batch(m, g, head), whole = whole_image(g);
+    if (max_batch > 0 && max_batch < B) B = max_batch;
     size_t wpx = (size_t)3 * g->wh * g->ww, HW = (size_t)H * W;
     float *bpx = whole ? NULL : ct_alloc((size_t)B * wpx, sizeof(float)); /* [B x 3 x wh x ww] */
     float *tok = ct_alloc((size_t)B * T * E, sizeof(float));               /* [B x T x E] */
