@@ -507,6 +507,7 @@ static void parameter_errors(void) {
     CASE("cliptrase with windows", (q->head = CT_HEAD_CLIPTRASE, q->pamr_steps = 0));
     CASE("cliptrase with PAMR", (q->head = CT_HEAD_CLIPTRASE, q->slide_crop = 0));
     CASE("cliptrase with prob_thd", (q->head = CT_HEAD_CLIPTRASE, q->slide_crop = 0, q->pamr_steps = 0, q->prob_thd = 0.5f));
+    CASE("cls_reweight with another head", q->cls_reweight = 1);
     CASE("cliptrase with area_thd", (q->head = CT_HEAD_CLIPTRASE, q->slide_crop = 0, q->pamr_steps = 0, q->area_thd = 0.5f));
 #undef CASE
     for (int i = 0; i < nc; i++) {

@@ -83,6 +83,8 @@ static ct_status check_params(const ct_segment_params *p, int patch, ct_error *e
         return ct_fail(err, CT_ERR_INVALID_ARG,
                        "head %s runs on the whole image with its cluster vote: sliding windows, PAMR, prob_thd and area_thd apply to "
                        "the other heads (set them to 0, or choose another head)", hn);
+    if (p->head != CT_HEAD_CLIPTRASE && p->cls_reweight)
+        return ct_fail(err, CT_ERR_INVALID_ARG, "cls_reweight belongs to the CLIPtrase vote: head %s does not use it (set it to 0)", hn);
     if (p->n_threads < 0 || p->n_threads > CT_MAX_THREADS)
         return ct_fail(err, CT_ERR_INVALID_ARG, "thread count %d outside [0, %d]", p->n_threads, CT_MAX_THREADS);
     return CT_OK;
