@@ -7,11 +7,12 @@
  *   dilation (9 x n_dil values, the centre once per dilation);
  *   a(p, n) = softmax over n of mean over c of -|x_c(p) - x_c(p + off_n)| / (1e-8 + 0.1 std_c(p));
  *   steps times: m(p) = sum over n of a(p, n) m(p + off_n), for every map.
- * Memory: the affinities [8 n_dil x H x W] and, per thread, one copy of the map it is refining
- * (rows padded by the clamped horizontal offset); the maps are refined in place, one map at a time
- * per thread through all the steps (the reference holds 8 n_dil copies of every map: it runs out
- * of memory on large images). Maps are split over the threads; inside a step the product runs
- * along x over contiguous rows (vectorised). */
+ * Memory: the affinities [8 n_dil x H x W] and, per thread, GROUP ring buffers of 2 D + 1 rows
+ * (D the largest dilation, at most the image's rows; rows padded by the clamped horizontal
+ * offset): the maps are refined in place, GROUP maps at a time per thread through all the steps
+ * (the reference holds 8 n_dil copies of every map: it runs out of memory on large images).
+ * Maps are split over the threads; the product runs along x, 16 lanes at a time, and each
+ * affinity load serves the GROUP maps. */
 #include "seg/seg.h"
 
 #include "core/arena.h"
@@ -26,6 +27,7 @@ static const int k_dx[8] = {-1, 0, 1, -1, 1, -1, 0, 1};
 
 /* Maps refined together by one thread (each affinity load serves all of them). */
 #define GROUP 8
+_Static_assert(GROUP == 8, "prop_rows_g has one case for each group size up to GROUP");
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
@@ -46,7 +48,12 @@ static int pad_x(int W, const int *dil, int nd) {
     return D < W - 1 ? D : W - 1;
 }
 
-static int ring_rows(int H, const int *dil, int nd);
+/* ring rows: 2 D + 1 for the largest vertical offset D, at most the image's rows */
+static int ring_rows(int H, const int *dil, int nd) {
+    int D = 0;
+    for (int i = 0; i < nd; i++) D = dil[i] > D ? dil[i] : D;
+    return D >= H ? H : 2 * D + 1 < H ? 2 * D + 1 : H;
+}
 
 size_t ct_pamr_workspace(int H, int W, int nd, const int *dil, int n_threads) {
     int PX = pad_x(W, dil, nd);
@@ -145,12 +152,18 @@ static inline __attribute__((always_inline)) void prop_rows(int G, int K, int W,
         }
 }
 
-CT_VECTOR_CLONES static void prop_rows_group(int K, int W, const float *a, const float *const *src, size_t rs, float *o, size_t os) {
-    prop_rows(GROUP, K, W, a, src, rs, o, os);
-}
-
-CT_VECTOR_CLONES static void prop_rows_one(int K, int W, const float *a, const float *const *src, float *o) {
-    prop_rows(1, K, W, a, src, 0, o, 0);
+/* prop_rows with G a constant in each case (the accumulators stay in registers) */
+CT_VECTOR_CLONES static void prop_rows_g(int G, int K, int W, const float *a, const float *const *src, size_t rs, float *o, size_t os) {
+    switch (G) {
+    case 1: prop_rows(1, K, W, a, src, rs, o, os); break;
+    case 2: prop_rows(2, K, W, a, src, rs, o, os); break;
+    case 3: prop_rows(3, K, W, a, src, rs, o, os); break;
+    case 4: prop_rows(4, K, W, a, src, rs, o, os); break;
+    case 5: prop_rows(5, K, W, a, src, rs, o, os); break;
+    case 6: prop_rows(6, K, W, a, src, rs, o, os); break;
+    case 7: prop_rows(7, K, W, a, src, rs, o, os); break;
+    default: prop_rows(GROUP, K, W, a, src, rs, o, os); break;
+    }
 }
 
 /* row r of map m (before this step) into its ring slot, padded by replicating its ends */
@@ -180,13 +193,7 @@ static void refine_group(const prop_job *j, float *rings, float *maps, int G) {
             for (int n = 0; n < K; n++) src[n] = rings + (size_t)(clampi(y + j->dy[n], 0, H - 1) % j->R) * PW + j->XL + j->dx[n];
             const float *a = j->aff + aff_index(W, K, y, 0, 0);
             float *o = maps + (size_t)y * W;
-            if (G == GROUP) prop_rows_group(K, W, a, src, rs, o, HW);
-            else
-                for (int g = 0; g < G; g++) {
-                    const float *sg[8 * CT_MAX_DILATIONS];
-                    for (int n = 0; n < K; n++) sg[n] = src[n] + g * rs;
-                    prop_rows_one(K, W, a, sg, o + g * HW);
-                }
+            prop_rows_g(G, K, W, a, src, rs, o, HW);
         }
     }
 }
@@ -202,13 +209,6 @@ static void prop_task(void *arg, ct_team *team, int tid, int nth) {
         int G = c1 - c < GROUP ? (int)(c1 - c) : GROUP;
         refine_group(j, rings, j->maps + (size_t)c * HW, G);
     }
-}
-
-/* ring rows: 2 D + 1 for the largest vertical offset D, at most the image's rows */
-static int ring_rows(int H, const int *dil, int nd) {
-    int D = 0;
-    for (int i = 0; i < nd; i++) D = dil[i] > D ? dil[i] : D;
-    return D >= H ? H : 2 * D + 1 < H ? 2 * D + 1 : H;
 }
 
 ct_status ct_pamr(const ct_exec *ex, const float *img, int H, int W, const int *dil, int nd, int steps, float *maps, int n,
