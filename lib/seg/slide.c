@@ -54,7 +54,7 @@ static size_t batch_bytes(const ct_model *m, const ct_slide_grid *g, ct_head hea
     int p = m->cfg.patch;
     size_t T = (size_t)(g->wh / p) * (size_t)(g->ww / p) + 1, E = (size_t)m->cfg.embed_dim;
     ct_vision_out vo = {head, 5.f, (float *)1, NULL, NULL};
-    size_t ws = ct_vision_workspace(m, B, g->wh, g->ww, &vo);
+    size_t ws = ct_vision_workspace(m, B, g->wh, g->ww, ct_model_threads(m), &vo);
     if (!ws) return 0;
     double b = (double)ws + 4.0 * B * ((whole_image(g) ? 0.0 : 3.0 * g->wh * g->ww) + (double)T * E + (double)T * n_names) +
                (double)sizeof(ct_taps) * (g->wh + g->ww);
