@@ -121,6 +121,51 @@ static void fused_equals_reference(void) {
     printf("  %d cases, worst |fused - exact| %.2e\n", checked, max_seen);
 }
 
+static float round_bf16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    x = ((x + 0x7fffu + ((x >> 16) & 1u)) >> 16) << 16;
+    memcpy(&f, &x, 4);
+    return f;
+}
+
+/* The bf16 precision's attention (products on bfloat16 pairs, sums in fp32) against a double
+ * computation on the same bf16-rounded q, k, v. Inputs in [-0.5, 0.5] keep scores within +-2, so
+ * the remaining rounding (the probabilities rounded to bf16 before P V: 2^-9 relative) bounds the
+ * error by about 2^-9 * |v| * streams ~ 3e-3; 6e-3 leaves room, and a layout mistake is O(0.1). */
+static void bf16_against_rounded_reference(void) {
+    ct_nn nn = nn_for(2);
+    nn.kernel = CT_KERNEL_BF16;
+    if (!ct_kernel_available(CT_KERNEL_BF16)) SKIP("no AVX512_BF16 on this CPU");
+    ct_attn_spec specs[] = {{.n_streams = 1, .x = {CT_Q}, .y = {CT_K}}, {.n_streams = 3, .x = {CT_Q, CT_K, CT_V}, .y = {CT_Q, CT_K, CT_V}},
+                            {.n_streams = 1, .x = {CT_K}, .y = {CT_K}, .gauss_sigma = 5.f, .grid_h = 12, .grid_w = 16}};
+    int Ts[] = {9, 50, 193};
+    double worst = 0;
+    for (int si = 0; si < 3; si++)
+        for (int ti = 0; ti < 3; ti++) {
+            int T = si == 2 ? 193 : Ts[ti], W = 128, heads = 2, hd = 64;
+            CHECK(ct_attention_fused_ok(&nn, &specs[si], W, heads), "the fused bf16 kernel applies");
+            float *qkv = malloc(sizeof(float) * (size_t)T * 3 * W), *a = malloc(sizeof(float) * (size_t)T * W);
+            unsigned s = 17u + (unsigned)(si * 10 + ti);
+            for (size_t i = 0; i < (size_t)T * 3 * W; i++) qkv[i] = rnd(&s) * 0.5f;
+            CHECK(ct_attention(&nn, &specs[si], qkv, 1, T, W, heads, 0, T, a), "ran");
+            for (size_t i = 0; i < (size_t)T * 3 * W; i++) qkv[i] = round_bf16(qkv[i]);
+            for (int t = 0; t < T; t++)
+                for (int h = 0; h < heads; h++) {
+                    double ex[64];
+                    exact_row(&specs[si], qkv, T, W, hd, h, t, ex);
+                    for (int c = 0; c < hd; c++) {
+                        double d = fabs(a[(size_t)t * W + (size_t)h * hd + c] - ex[c]);
+                        if (!(d <= worst)) worst = isnan(d) ? INFINITY : d;
+                    }
+                }
+            free(qkv);
+            free(a);
+        }
+    printf("  bf16: worst |fused - exact on rounded inputs| %.2e\n", worst);
+    CHECK(worst <= 6e-3, "bf16 attention off by %g", worst);
+}
+
 static void threads_do_not_matter(void) {
     ct_nn n1 = nn_for(1), n3 = nn_for(3);
     ct_attn_spec specs[] = {{.n_streams = 1, .x = {CT_Q}, .y = {CT_K}}, {.n_streams = 3, .x = {CT_Q, CT_K, CT_V}, .y = {CT_Q, CT_K, CT_V}}};
@@ -152,6 +197,7 @@ int main(void) {
     ct_error err;
     if (ct_runtime_new(3, &g_rt, &err)) { printf("runtime: %s\n", err.msg); return 1; }
     RUN(fused_equals_reference);
+    RUN(bf16_against_rounded_reference);
     RUN(threads_do_not_matter);
     ct_runtime_free(g_rt);
     DONE();

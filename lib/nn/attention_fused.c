@@ -35,6 +35,8 @@ static int64_t pad_to(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 int ct_attention_fused_ok(const ct_nn *nn, const ct_attn_spec *sp, int W, int heads) {
     if (nn->kernel != CT_KERNEL_AVX512 && nn->kernel != CT_KERNEL_BF16) return 0;
     if (sp->identity || heads <= 0 || W % heads || (W / heads) % CT_AP) return 0;
+    /* the bf16 packing converts 16 (K, Q) and 32 (pairs) head dimensions at a time, at most 512 */
+    if (nn->kernel == CT_KERNEL_BF16 && ((W / heads) % 32 || W / heads > 512)) return 0;
     if (sp->n_streams == 1) return 1;
     for (int s = 0; s < sp->n_streams; s++)
         if (sp->x[s] != sp->y[s]) return 0; /* sums of non-Gram streams: not used by any head */
@@ -43,44 +45,93 @@ int ct_attention_fused_ok(const ct_nn *nn, const ct_attn_spec *sp, int W, int he
 
 /* ------------------------------------------------------------------ packing */
 
+/* Packed operands keep the fp32 layout's strides in both precisions: a bf16 panel holds pairs
+ * along the summed dimension (d, d+1 for K and Q; k, k+1 for V) in the first half of its slot. */
+
 /* 8-row panels of rows [0, n) of X (row stride ld, hd columns): dst[p][d][r] = X[8p + r][d],
- * zero beyond n; np panels */
-static void pack_rows8(const float *X, size_t ld, int n, int hd, int np, float *dst) {
+ * zero beyond n; np panels (bf16: dst[p][d/2][r] pairs) */
+static void pack_rows8(int bf16, const float *X, size_t ld, int n, int hd, int np, float *dst) {
+    uint32_t tmp[CT_AP * 512];
     for (int p = 0; p < np; p++) {
         float *d = dst + (size_t)p * hd * CT_AP;
         int r0 = p * CT_AP, rows = n - r0 < CT_AP ? n - r0 : CT_AP;
-        if (rows == CT_AP)
+        if (rows < CT_AP) memset(d, 0, sizeof(float) * (size_t)hd * CT_AP);
+        if (bf16) { /* each row to pairs along d, then the 8 x hd/2 block transposed */
+            memset(tmp, 0, sizeof(uint32_t) * CT_AP * (size_t)(hd / 2));
+            ct_attn_cols_to_bf16_pairs(X + (size_t)r0 * ld, ld, rows, hd, tmp);
+            for (int k = 0; k < hd / 2; k += 8) ct_transpose8((const float *)tmp + k, (size_t)(hd / 2), d + (size_t)k * CT_AP, CT_AP);
+        } else if (rows == CT_AP) {
             for (int k = 0; k < hd; k += 8) ct_transpose8(X + (size_t)r0 * ld + k, ld, d + (size_t)k * CT_AP, CT_AP);
-        else {
-            memset(d, 0, sizeof(float) * (size_t)hd * CT_AP);
+        } else {
             for (int r = 0; r < rows; r++)
                 for (int k = 0; k < hd; k++) d[(size_t)k * CT_AP + r] = X[(size_t)(r0 + r) * ld + k];
         }
     }
 }
 
-/* 48-row query blocks: dst[b][d][i] = X[48b + i][d], zero beyond n */
-static void pack_rows48(const float *X, size_t ld, int n, int hd, int nb, float *dst) {
+/* 48-row query blocks: dst[b][d][i] = X[48b + i][d], zero beyond n (bf16: pairs along d) */
+static void pack_rows48(int bf16, const float *X, size_t ld, int n, int hd, int nb, float *dst) {
+    uint32_t tmp[CT_AQ * 256];
     for (int b = 0; b < nb; b++) {
         float *d = dst + (size_t)b * hd * CT_AQ;
         int r0 = b * CT_AQ, rows = n - r0 < CT_AQ ? n - r0 : CT_AQ;
-        if (rows == CT_AQ)
+        if (rows < CT_AQ) memset(d, 0, sizeof(float) * (size_t)hd * CT_AQ);
+        if (bf16) {
+            memset(tmp, 0, sizeof(uint32_t) * CT_AQ * (size_t)(hd / 2));
+            ct_attn_cols_to_bf16_pairs(X + (size_t)r0 * ld, ld, rows, hd, tmp);
+            for (int g = 0; g < CT_AQ; g += 8)
+                for (int k = 0; k < hd / 2; k += 8)
+                    ct_transpose8((const float *)tmp + (size_t)g * (hd / 2) + k, (size_t)(hd / 2), d + (size_t)k * CT_AQ + g, CT_AQ);
+        } else if (rows == CT_AQ) {
             for (int g = 0; g < CT_AQ; g += 8)
                 for (int k = 0; k < hd; k += 8) ct_transpose8(X + (size_t)(r0 + g) * ld + k, ld, d + (size_t)k * CT_AQ + g, CT_AQ);
-        else {
-            memset(d, 0, sizeof(float) * (size_t)hd * CT_AQ);
+        } else {
             for (int r = 0; r < rows; r++)
                 for (int k = 0; k < hd; k++) d[(size_t)k * CT_AQ + r] = X[(size_t)(r0 + r) * ld + k];
         }
     }
 }
 
-/* V as 8-dimension panels over all keys: dst[q][j][c] = V[j][8q + c], zero for j >= n */
-static void pack_v(const float *V, size_t ld, int n, int npad, int hd, float *dst) {
+/* V as 8-dimension panels over all keys: dst[q][j][c] = V[j][8q + c], zero for j >= n (bf16:
+ * dst[q][j/2][c] pairs of keys j, j+1) */
+static void pack_v(int bf16, const float *V, size_t ld, int n, int npad, int hd, float *dst) {
+    if (bf16) {
+        uint32_t row[512];
+        for (int k = 0; k < npad; k += 2) {
+            if (k < n) ct_attn_rows_to_bf16_pairs(V + (size_t)k * ld, ld, k + 1 < n ? 2 : 1, hd, row);
+            else memset(row, 0, sizeof(uint32_t) * (size_t)hd);
+            for (int q = 0; q < hd / CT_AP; q++)
+                memcpy(dst + ((size_t)q * npad + (size_t)k / 2) * CT_AP, row + (size_t)q * CT_AP, sizeof(uint32_t) * CT_AP);
+        }
+        return;
+    }
     for (int q = 0; q < hd / CT_AP; q++) {
         float *d = dst + (size_t)q * npad * CT_AP;
         for (int j = 0; j < n; j++) memcpy(d + (size_t)j * CT_AP, V + (size_t)j * ld + (size_t)q * CT_AP, sizeof(float) * CT_AP);
         memset(d + (size_t)n * CT_AP, 0, sizeof(float) * (size_t)(npad - n) * CT_AP);
+    }
+}
+
+/* panel q of V from key k0 on (k0 even) */
+static inline const float *v_at(int bf16, const float *Vp, int npad, int q, int k0) {
+    return Vp + ((size_t)q * npad + (size_t)(bf16 ? k0 / 2 : k0)) * CT_AP;
+}
+
+/* one 8-key panel of scores against a packed query block */
+static inline void qk8(int bf16, int hd, const float *A, const float *Q, float scale, float *S) {
+    if (bf16) ct_attn_qk_8x48_bf16(hd / 2, (const uint32_t *)A, (const uint32_t *)Q, scale, S);
+    else ct_attn_qk_8x48(hd, A, Q, scale, S);
+}
+
+/* O^T (hd rows) = alpha O^T + V^T P over kb keys (kb even); Pb: scratch for P's bf16 pairs */
+static inline void pv_all(int bf16, int hd, int kb, const float *Vp, int npad, int k0, const float *P, uint32_t *Pb, const float *alpha,
+                          float *OT) {
+    if (bf16) ct_attn_p_to_bf16(kb, P, Pb);
+    for (int q = 0; q < hd / CT_AP; q++) {
+        const float *v = v_at(bf16, Vp, npad, q, k0);
+        float *o = OT + (size_t)q * CT_AP * CT_AQ;
+        if (bf16) ct_attn_pv_8x48_bf16(kb / 2, (const uint32_t *)v, Pb, alpha, o);
+        else ct_attn_pv_8x48(kb, v, P, alpha, o);
     }
 }
 
@@ -107,17 +158,19 @@ typedef struct {
     size_t per_thread;  /* floats */
     const float *gauss; /* [grid_h * grid_w]: exp(-(dy^2 + dx^2) / (2 sigma^2)) by offset, or NULL */
     int nqb;            /* query blocks per sequence */
+    int bf16;           /* products on bfloat16 pairs (the bf16 precision) */
 } flash_job;
 
-static size_t flash_thread_floats(int hd) { return (size_t)hd * CT_AQ * 2 + (size_t)KT * CT_AQ + 4 * CT_AQ; }
+static size_t flash_thread_floats(int hd) { return (size_t)hd * CT_AQ * 2 + (size_t)KT * CT_AQ * 3 / 2 + 4 * CT_AQ; }
 
 static void flash_item(const flash_job *j, int b, int h, int qb, float *scr) {
     const int hd = j->hd, T = j->T, ld = 3 * j->W;
     float *Qp = scr, *OT = Qp + (size_t)hd * CT_AQ, *S = OT + (size_t)hd * CT_AQ;
     float *m = S + (size_t)KT * CT_AQ, *l = m + CT_AQ, *alpha = l + CT_AQ;
+    uint32_t *Pb = (uint32_t *)(alpha + CT_AQ); /* [KT/2][48] */
     int qs = j->q0 + qb * CT_AQ, nq = j->q1 - qs < CT_AQ ? j->q1 - qs : CT_AQ;
     const float *base = j->qkv + (size_t)b * T * ld + (size_t)h * hd;
-    pack_rows48(base + (size_t)j->sp->x[0] * j->W + (size_t)qs * ld, (size_t)ld, nq, hd, 1, Qp);
+    pack_rows48(j->bf16, base + (size_t)j->sp->x[0] * j->W + (size_t)qs * ld, (size_t)ld, nq, hd, 1, Qp);
     for (int i = 0; i < CT_AQ; i++) { m[i] = NEG; l[i] = 0.f; }
     memset(OT, 0, sizeof(float) * (size_t)hd * CT_AQ);
     size_t bh = (size_t)b * j->heads + h;
@@ -126,7 +179,7 @@ static void flash_item(const flash_job *j, int b, int h, int qb, float *scr) {
     for (int k0 = 0; k0 < kend; k0 += KT) {
         int kb = kend - k0 < KT ? kend - k0 : KT, kb8 = (int)pad_to(kb, CT_AP);
         for (int p = 0; p < kb8; p += CT_AP)
-            ct_attn_qk_8x48(hd, Kp + (size_t)(k0 + p) * hd, Qp, j->scale, S + (size_t)p * CT_AQ);
+            qk8(j->bf16, hd, Kp + (size_t)(k0 + p) * hd, Qp, j->scale, S + (size_t)p * CT_AQ);
         for (int r = kb; r < kb8; r++)
             for (int i = 0; i < CT_AQ; i++) S[(size_t)r * CT_AQ + i] = NEG;
         if (j->gauss) ct_attn_add_prior(kb, k0, qs, nq, j->sp->grid_w, j->gauss, S); /* NACLIP's prior */
@@ -135,8 +188,7 @@ static void flash_item(const flash_job *j, int b, int h, int qb, float *scr) {
                 for (int i = 0; i < nq; i++)
                     if (k0 + r > qs + i) S[(size_t)r * CT_AQ + i] = NEG;
         ct_attn_online(kb8, S, m, l, alpha);
-        for (int q = 0; q < hd / CT_AP; q++)
-            ct_attn_pv_8x48(kb8, Vp + ((size_t)q * j->Tp + k0) * CT_AP, S, alpha, OT + (size_t)q * CT_AP * CT_AQ);
+        pv_all(j->bf16, hd, kb8, Vp, j->Tp, k0, S, Pb, alpha, OT);
     }
     write_out(OT, l, hd, nq, j->att + ((size_t)b * T + qs) * j->W + (size_t)h * hd, (size_t)j->W);
 }
@@ -149,8 +201,8 @@ static void flash_task(void *arg, ct_team *team, int tid, int nth) {
     for (int64_t bh = b0; bh < b1; bh++) {
         int b = (int)(bh / j->heads), h = (int)(bh % j->heads);
         const float *base = j->qkv + (size_t)b * j->T * ld + (size_t)h * hd;
-        pack_rows8(base + (size_t)j->sp->y[0] * j->W, (size_t)ld, j->T, hd, j->Tp / CT_AP, j->kpack + (size_t)bh * j->Tp * hd);
-        pack_v(base + 2 * (size_t)j->W, (size_t)ld, j->T, j->Tp, hd, j->vpack + (size_t)bh * j->Tp * hd);
+        pack_rows8(j->bf16, base + (size_t)j->sp->y[0] * j->W, (size_t)ld, j->T, hd, j->Tp / CT_AP, j->kpack + (size_t)bh * j->Tp * hd);
+        pack_v(j->bf16, base + 2 * (size_t)j->W, (size_t)ld, j->T, j->Tp, hd, j->vpack + (size_t)bh * j->Tp * hd);
     }
     ct_team_barrier(team);
     float *scr = j->scratch + (size_t)tid * j->per_thread;
@@ -175,10 +227,11 @@ typedef struct {
     float scale;
     float *scratch;
     size_t per_thread;
+    int bf16;
 } gram_job;
 
 static size_t gram_thread_floats(int Tp, int hd, int ns) {
-    return (size_t)Tp * hd * (2 * (size_t)ns + 2) + 2 * (size_t)ns * Tp + 4 * (size_t)CT_AQ * CT_AQ;
+    return (size_t)Tp * hd * (2 * (size_t)ns + 2) + 2 * (size_t)ns * Tp + 4 * (size_t)CT_AQ * CT_AQ + (size_t)CT_AQ * CT_AQ / 2;
 }
 
 /* S = scores of the keys of block J (rows) against the queries of block I (lanes) for stream s,
@@ -186,7 +239,7 @@ static size_t gram_thread_floats(int Tp, int hd, int ns) {
 static void gram_tile(const gram_job *j, const float *Xa, const float *Xb, int I, int J, float *S) {
     const int hd = j->hd;
     for (int p = 0; p < CT_AQ; p += CT_AP)
-        ct_attn_qk_8x48(hd, Xa + ((size_t)J * CT_AQ + p) * hd, Xb + (size_t)I * hd * CT_AQ, j->scale, S + (size_t)p * CT_AQ);
+        qk8(j->bf16, hd, Xa + ((size_t)J * CT_AQ + p) * hd, Xb + (size_t)I * hd * CT_AQ, j->scale, S + (size_t)p * CT_AQ);
     for (int r = j->T - J * CT_AQ; r < CT_AQ; r++)
         if (r >= 0)
             for (int i = 0; i < CT_AQ; i++) S[(size_t)r * CT_AQ + i] = NEG;
@@ -201,12 +254,13 @@ static void gram_head(const gram_job *j, int b, int h, float *scr) {
     float *OT = Vp + (size_t)Tp * hd;                 /* [nb][hd][48] */
     float *m = OT + (size_t)Tp * hd, *l = m + (size_t)ns * Tp; /* [ns][Tp] each; l becomes 1/l */
     float *S1 = l + (size_t)ns * Tp, *S2 = S1 + CT_AQ * CT_AQ, *PA = S2 + CT_AQ * CT_AQ, *PB = PA + CT_AQ * CT_AQ;
+    uint32_t *Pb = (uint32_t *)(PB + CT_AQ * CT_AQ); /* [24][48] */
     for (int s = 0; s < ns; s++) {
         const float *X = base + (size_t)j->sp->x[s] * j->W;
-        pack_rows8(X, (size_t)ld, T, hd, Tp / CT_AP, Xa + (size_t)s * Tp * hd);
-        pack_rows48(X, (size_t)ld, T, hd, nb, Xb + (size_t)s * Tp * hd);
+        pack_rows8(j->bf16, X, (size_t)ld, T, hd, Tp / CT_AP, Xa + (size_t)s * Tp * hd);
+        pack_rows48(j->bf16, X, (size_t)ld, T, hd, nb, Xb + (size_t)s * Tp * hd);
     }
-    pack_v(base + 2 * (size_t)j->W, (size_t)ld, T, Tp, hd, Vp);
+    pack_v(j->bf16, base + 2 * (size_t)j->W, (size_t)ld, T, Tp, hd, Vp);
     for (size_t i = 0; i < (size_t)ns * Tp; i++) { m[i] = NEG; l[i] = 0.f; }
     memset(OT, 0, sizeof(float) * (size_t)Tp * hd);
     /* pass 1: each stream's max and sum for every query, in ascending key-block order */
@@ -236,13 +290,8 @@ static void gram_head(const gram_job *j, int b, int h, float *scr) {
                 }
                 ct_attn_prob(CT_AQ, S1, ms + (size_t)I * CT_AQ, ils + (size_t)I * CT_AQ, PA, s == 0);
             }
-            for (int q = 0; q < hd / CT_AP; q++) {
-                ct_attn_pv_8x48(CT_AQ, Vp + ((size_t)q * Tp + (size_t)J * CT_AQ) * CT_AP, PA, NULL,
-                                OT + ((size_t)I * hd + (size_t)q * CT_AP) * CT_AQ);
-                if (J != I)
-                    ct_attn_pv_8x48(CT_AQ, Vp + ((size_t)q * Tp + (size_t)I * CT_AQ) * CT_AP, PB, NULL,
-                                    OT + ((size_t)J * hd + (size_t)q * CT_AP) * CT_AQ);
-            }
+            pv_all(j->bf16, hd, CT_AQ, Vp, Tp, J * CT_AQ, PA, Pb, NULL, OT + (size_t)I * hd * CT_AQ);
+            if (J != I) pv_all(j->bf16, hd, CT_AQ, Vp, Tp, I * CT_AQ, PB, Pb, NULL, OT + (size_t)J * hd * CT_AQ);
         }
     for (int I = 0; I < nb; I++) {
         int nq = T - I * CT_AQ < CT_AQ ? T - I * CT_AQ : CT_AQ;
@@ -275,7 +324,7 @@ typedef struct {
     size_t per_head;    /* floats of one head's packs */
 } rows_job;
 
-static size_t rows_thread_floats(int hd, int ns) { return 2 * (size_t)ns * CT_AQ + 2 * (size_t)CT_AQ * CT_AQ + (size_t)hd * CT_AQ; }
+static size_t rows_thread_floats(int hd, int ns) { return 2 * (size_t)ns * CT_AQ + 5 * (size_t)CT_AQ * CT_AQ / 2 + (size_t)hd * CT_AQ; }
 
 static void rows_task(void *arg, ct_team *team, int tid, int nth) {
     rows_job *r = arg;
@@ -289,14 +338,15 @@ static void rows_task(void *arg, ct_team *team, int tid, int nth) {
         float *Xa = r->packs + (size_t)bh * r->per_head, *Xb = Xa + (size_t)ns * Tp * hd, *Vp = Xb + (size_t)ns * Tp * hd;
         for (int s = 0; s < ns; s++) {
             const float *X = base + (size_t)j->sp->x[s] * j->W;
-            pack_rows8(X, (size_t)ld, T, hd, Tp / CT_AP, Xa + (size_t)s * Tp * hd);
-            pack_rows48(X, (size_t)ld, T, hd, nb, Xb + (size_t)s * Tp * hd);
+            pack_rows8(j->bf16, X, (size_t)ld, T, hd, Tp / CT_AP, Xa + (size_t)s * Tp * hd);
+            pack_rows48(j->bf16, X, (size_t)ld, T, hd, nb, Xb + (size_t)s * Tp * hd);
         }
-        pack_v(base + 2 * (size_t)j->W, (size_t)ld, T, Tp, hd, Vp);
+        pack_v(j->bf16, base + 2 * (size_t)j->W, (size_t)ld, T, Tp, hd, Vp);
     }
     ct_team_barrier(team);
     float *m = j->scratch + (size_t)tid * j->per_thread, *l = m + (size_t)ns * CT_AQ, *S = l + (size_t)ns * CT_AQ, *P = S + CT_AQ * CT_AQ;
     float *OT = P + CT_AQ * CT_AQ;
+    uint32_t *Pb = (uint32_t *)(OT + (size_t)hd * CT_AQ);
     for (;;) {
         int64_t it = ct_team_next(team, 0, 1);
         if (it >= nbh * nb) break;
@@ -316,8 +366,7 @@ static void rows_task(void *arg, ct_team *team, int tid, int nth) {
                 gram_tile(j, Xa + (size_t)s * Tp * hd, Xb + (size_t)s * Tp * hd, Q, K, S);
                 ct_attn_prob(CT_AQ, S, m + (size_t)s * CT_AQ, l + (size_t)s * CT_AQ, P, s == 0);
             }
-            for (int q = 0; q < hd / CT_AP; q++)
-                ct_attn_pv_8x48(CT_AQ, Vp + ((size_t)q * Tp + (size_t)K * CT_AQ) * CT_AP, P, NULL, OT + (size_t)q * CT_AP * CT_AQ);
+            pv_all(j->bf16, hd, CT_AQ, Vp, Tp, K * CT_AQ, P, Pb, NULL, OT);
         }
         int nq = T - Q * CT_AQ < CT_AQ ? T - Q * CT_AQ : CT_AQ;
         write_out(OT, NULL, hd, nq, j->att + ((size_t)b * T + (size_t)Q * CT_AQ) * j->W + (size_t)h * hd, (size_t)j->W);
@@ -370,6 +419,7 @@ int ct_attention_fused(const ct_nn *nn, const ct_attn_spec *sp, const float *qkv
         j.scratch = j.vpack + (size_t)B * heads * j.Tp * hd;
         j.per_thread = flash_thread_floats(hd);
         j.nqb = (q1 - q0 + CT_AQ - 1) / CT_AQ;
+        j.bf16 = nn->kernel == CT_KERNEL_BF16;
         if (sp->gauss_sigma > 0) {
             float *g = j.scratch + (size_t)ex.nth * j.per_thread;
             for (int dy = 0; dy < sp->grid_h; dy++)
@@ -385,6 +435,7 @@ int ct_attention_fused(const ct_nn *nn, const ct_attn_spec *sp, const float *qkv
         j.nb = (T + CT_AQ - 1) / CT_AQ;
         j.Tp = j.nb * CT_AQ;
         j.scale = scale;
+        j.bf16 = nn->kernel == CT_KERNEL_BF16;
         if (gram_by_rows(sp, B, heads, ex.nth)) {
             rows_job r;
             r.g = j;

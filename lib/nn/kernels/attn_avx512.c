@@ -55,6 +55,78 @@ __attribute__((target("avx512f"))) void ct_attn_pv_8x48(int kb, const float *V, 
     }
 }
 
+__attribute__((target("avx512f,avx512bf16"))) void ct_attn_qk_8x48_bf16(int hd2, const uint32_t *A, const uint32_t *Q, float scale, float *S) {
+#define DECL(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = c##r##0, c##r##2 = c##r##0;
+    T8(DECL)
+#undef DECL
+    for (int d = 0; d < hd2; d++) {
+        const uint32_t *a = A + (size_t)d * 8, *q = Q + (size_t)d * CT_AQ;
+        __m512bh q0 = (__m512bh)_mm512_loadu_si512(q), q1 = (__m512bh)_mm512_loadu_si512(q + 16), q2 = (__m512bh)_mm512_loadu_si512(q + 32), x;
+#define ROW(r) x = (__m512bh)_mm512_set1_epi32((int)a[r]); c##r##0 = _mm512_dpbf16_ps(c##r##0, x, q0); c##r##1 = _mm512_dpbf16_ps(c##r##1, x, q1); \
+    c##r##2 = _mm512_dpbf16_ps(c##r##2, x, q2);
+        T8(ROW)
+#undef ROW
+    }
+    __m512 vs = _mm512_set1_ps(scale);
+#define STORE(r) _mm512_storeu_ps(S + r * CT_AQ, _mm512_mul_ps(c##r##0, vs)); _mm512_storeu_ps(S + r * CT_AQ + 16, _mm512_mul_ps(c##r##1, vs)); \
+    _mm512_storeu_ps(S + r * CT_AQ + 32, _mm512_mul_ps(c##r##2, vs));
+    T8(STORE)
+#undef STORE
+}
+
+__attribute__((target("avx512f,avx512bf16"))) void ct_attn_pv_8x48_bf16(int kb2, const uint32_t *V, const uint32_t *P, const float *alpha, float *O) {
+#define DECL(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = c##r##0, c##r##2 = c##r##0;
+    T8(DECL)
+#undef DECL
+    for (int k = 0; k < kb2; k++) {
+        const uint32_t *v = V + (size_t)k * 8, *p = P + (size_t)k * CT_AQ;
+        __m512bh p0 = (__m512bh)_mm512_loadu_si512(p), p1 = (__m512bh)_mm512_loadu_si512(p + 16), p2 = (__m512bh)_mm512_loadu_si512(p + 32), x;
+#define ROW(r) x = (__m512bh)_mm512_set1_epi32((int)v[r]); c##r##0 = _mm512_dpbf16_ps(c##r##0, x, p0); c##r##1 = _mm512_dpbf16_ps(c##r##1, x, p1); \
+    c##r##2 = _mm512_dpbf16_ps(c##r##2, x, p2);
+        T8(ROW)
+#undef ROW
+    }
+    __m512 a0 = alpha ? _mm512_loadu_ps(alpha) : _mm512_set1_ps(1.f), a1 = alpha ? _mm512_loadu_ps(alpha + 16) : _mm512_set1_ps(1.f),
+           a2 = alpha ? _mm512_loadu_ps(alpha + 32) : _mm512_set1_ps(1.f);
+#define STORE(r) _mm512_storeu_ps(O + r * CT_AQ, _mm512_fmadd_ps(_mm512_loadu_ps(O + r * CT_AQ), a0, c##r##0)); \
+    _mm512_storeu_ps(O + r * CT_AQ + 16, _mm512_fmadd_ps(_mm512_loadu_ps(O + r * CT_AQ + 16), a1, c##r##1)); \
+    _mm512_storeu_ps(O + r * CT_AQ + 32, _mm512_fmadd_ps(_mm512_loadu_ps(O + r * CT_AQ + 32), a2, c##r##2));
+    T8(STORE)
+#undef STORE
+}
+
+/* two rows of 16 lanes -> 16 pairs (row0[i], row1[i]), rounded to nearest even */
+__attribute__((target("avx512f,avx512bf16"))) static inline __m512i pair16(__m512 row0, __m512 row1) {
+    /* cvtne2ps: elements 0..15 from the second operand (row0), 16..31 from the first (row1) */
+    __m512i both = (__m512i)_mm512_cvtne2ps_pbh(row1, row0);
+    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2,
+                                         17, 1, 16, 0);
+    return _mm512_permutexvar_epi16(idx, both);
+}
+
+__attribute__((target("avx512f,avx512bf16"))) void ct_attn_p_to_bf16(int kb, const float *P, uint32_t *Pb) {
+    for (int k = 0; k < kb; k += 2)
+        for (int g = 0; g < CT_AQ; g += 16)
+            _mm512_storeu_si512(Pb + (size_t)(k / 2) * CT_AQ + g,
+                                pair16(_mm512_loadu_ps(P + (size_t)k * CT_AQ + g), _mm512_loadu_ps(P + (size_t)(k + 1) * CT_AQ + g)));
+}
+
+__attribute__((target("avx512f,avx512bf16"))) void ct_attn_rows_to_bf16_pairs(const float *X, size_t ld, int n, int hd, uint32_t *dst) {
+    for (int k = 0; k < n; k += 2) {
+        const float *r0 = X + (size_t)k * ld, *r1 = k + 1 < n ? r0 + ld : NULL;
+        for (int c = 0; c < hd; c += 16)
+            _mm512_storeu_si512(dst + (size_t)(k / 2) * hd + c, pair16(_mm512_loadu_ps(r0 + c), r1 ? _mm512_loadu_ps(r1 + c) : _mm512_setzero_ps()));
+    }
+}
+
+__attribute__((target("avx512f,avx512bf16"))) void ct_attn_cols_to_bf16_pairs(const float *X, size_t ld, int n, int hd, uint32_t *dst) {
+    for (int r = 0; r < n; r++)
+        for (int c = 0; c < hd; c += 32) {
+            __m512 lo = _mm512_loadu_ps(X + (size_t)r * ld + c), hi = _mm512_loadu_ps(X + (size_t)r * ld + c + 16);
+            _mm512_storeu_si512(dst + (size_t)r * (hd / 2) + c / 2, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+        }
+}
+
 __attribute__((target("avx512f"))) void ct_attn_online(int kb, float *S, float *m, float *l, float *alpha) {
     for (int g = 0; g < CT_AQ; g += 16) {
         __m512 mx = _mm512_loadu_ps(m + g);
@@ -167,5 +239,12 @@ void ct_attn_transpose48(const float *src, float *dst) { (void)src; (void)dst; }
 void ct_attn_add_prior(int kb, int k0, int qs, int nq, int gw, const float *table, float *S) {
     (void)kb; (void)k0; (void)qs; (void)nq; (void)gw; (void)table; (void)S;
 }
+void ct_attn_qk_8x48_bf16(int hd2, const uint32_t *A, const uint32_t *Q, float scale, float *S) { (void)hd2; (void)A; (void)Q; (void)scale; (void)S; }
+void ct_attn_pv_8x48_bf16(int kb2, const uint32_t *V, const uint32_t *P, const float *alpha, float *O) {
+    (void)kb2; (void)V; (void)P; (void)alpha; (void)O;
+}
+void ct_attn_p_to_bf16(int kb, const float *P, uint32_t *Pb) { (void)kb; (void)P; (void)Pb; }
+void ct_attn_rows_to_bf16_pairs(const float *X, size_t ld, int n, int hd, uint32_t *dst) { (void)X; (void)ld; (void)n; (void)hd; (void)dst; }
+void ct_attn_cols_to_bf16_pairs(const float *X, size_t ld, int n, int hd, uint32_t *dst) { (void)X; (void)ld; (void)n; (void)hd; (void)dst; }
 
 #endif

@@ -9,6 +9,7 @@
 #define CT_NN_ATTN_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define CT_AQ 48 /* queries per block */
 #define CT_AP 8  /* keys per K panel, head dimensions per V panel */
@@ -28,6 +29,18 @@ void ct_attn_prob(int kb, const float *S, const float *m, const float *inv_l, fl
  * queries qs + i (i < nq), where a token t >= 1 sits at grid position ((t-1) / gw, (t-1) % gw);
  * the CLS token (0) gets no prior. */
 void ct_attn_add_prior(int kb, int k0, int qs, int nq, int gw, const float *table, float *S);
+/* bf16 variants (AVX512_BF16; the bf16 precision): operands are 32-bit pairs of bfloat16 along
+ * the summed dimension (head dimensions d, d+1 for the scores; keys k, k+1 for P V), products
+ * summed in fp32. A: [hd/2][8] pairs, Q: [hd/2][48] pairs; V: [kb/2][8] pairs, P: [kb/2][48] pairs. */
+void ct_attn_qk_8x48_bf16(int hd2, const uint32_t *A, const uint32_t *Q, float scale, float *S);
+void ct_attn_pv_8x48_bf16(int kb2, const uint32_t *V, const uint32_t *P, const float *alpha, float *O);
+/* P [kb][48] fp32 -> Pb [kb/2][48] pairs (rows 2k, 2k+1), kb even */
+void ct_attn_p_to_bf16(int kb, const float *P, uint32_t *Pb);
+/* rows 2k, 2k+1 of X (n x hd fp32, stride ld) as pairs [n/2][hd] (pair c = (X[2k][c], X[2k+1][c]));
+ * a missing odd row is 0 */
+void ct_attn_rows_to_bf16_pairs(const float *X, size_t ld, int n, int hd, uint32_t *dst);
+/* each row of X (n x hd) as hd/2 pairs along d: dst[r * hd/2 + dd] */
+void ct_attn_cols_to_bf16_pairs(const float *X, size_t ld, int n, int hd, uint32_t *dst);
 /* dst[c * 48 + r] = src[r * 48 + c] for a 48 x 48 block. */
 void ct_attn_transpose48(const float *src, float *dst);
 
