@@ -82,7 +82,10 @@ $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(TOOL_COMMON) $(LIB_A)
 
 $(BUILD)/test/%: test/%.c $(TOOL_COMMON) $(LIB_INTERNAL)
 	@mkdir -p $(@D)
-	$(CC) $(TEST_CFLAGS) $< $(TOOL_COMMON) -o $@ $(LDFLAGS_ALL) $(LIB_INTERNAL) $(DEP_LIBS)
+	$(CC) $(TEST_CFLAGS) $< $(TOOL_COMMON) -o $@ $(LDFLAGS_ALL) $(TEST_LDFLAGS) $(LIB_INTERNAL) $(DEP_LIBS)
+
+# test_harness runs the deliberately broken test programs of test/harness/ (built beside it).
+$(BUILD)/test/test_harness: $(BUILD)/test/harness/cases
 
 $(BUILD)/bench/%: bench/%.c $(LIB_INTERNAL)
 	@mkdir -p $(@D)
@@ -94,6 +97,7 @@ links: $(TOOL_BIN)
 	  for t in $(filter-out demo,$(TOOL_NAMES)); do ln -sf ../$(BUILD)/bin/$$t tools/$$t; done; fi
 
 -include $(LIB_OBJ:.o=.d) $(TOOL_COMMON:.o=.d) $(TOOL_NAMES:%=$(BUILD)/obj/tools/%.d)
+-include $(TEST_BIN:=.d) $(BUILD)/test/harness/cases.d
 
 # Debian packages the build needs; installed only when missing (needs root and apt-get).
 deps:
