@@ -20,9 +20,9 @@ static void all_architectures(void) {
     if (!tool_exists("ct-random-weights")) SKIP("ct-random-weights not built");
     int n = getenv("CT_SANITIZER") ? 1 : 4;
     for (int i = 0; i < n; i++) {
-        char cmd[512];
-        const char *path = "/tmp/ct_arch_test.safetensors";
-        FMT(cmd, "ct-random-weights --arch %s --naming %s --dtype %s -o %s", k[i].arch, k[i].naming, k[i].dtype, path);
+        char cmd[4600], path[4200];
+        FMT(path, "%s/arch.safetensors", t_tmpdir());
+        FMT(cmd, "ct-random-weights --arch %s --naming %s --dtype %s -o '%s'", k[i].arch, k[i].naming, k[i].dtype, path);
         int st = system(cmd);
         CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: generator failed", k[i].arch);
         ct_model *m = NULL;
