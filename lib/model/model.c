@@ -399,6 +399,28 @@ void ct_load_params_default(ct_load_params *p) {
     p->backend = CT_BACKEND_NATIVE;
 }
 
+/* weights whose parts lie in the file mapping: their pages may be released once packed */
+static void mark_mapped(ct_model *m, ct_weight *w) {
+    const char *b = m->st.map, *e = b + m->st.map_len;
+    int in = w->n_parts > 0 && b;
+    for (int i = 0; i < w->n_parts; i++) in = in && (const char *)w->part[i] >= b && (const char *)w->part[i] < e;
+    w->mapped = in;
+}
+
+static void mark_all_mapped(ct_model *m) {
+    mark_mapped(m, &m->patch);
+    mark_mapped(m, &m->vproj);
+    mark_mapped(m, &m->tproj);
+    for (int i = 0; i < m->cfg.vision_layers; i++) {
+        ct_block *b = &m->vblocks[i];
+        mark_mapped(m, &b->qkv); mark_mapped(m, &b->out); mark_mapped(m, &b->fc1); mark_mapped(m, &b->fc2);
+    }
+    for (int i = 0; i < m->cfg.text_layers; i++) {
+        ct_block *b = &m->tblocks[i];
+        mark_mapped(m, &b->qkv); mark_mapped(m, &b->out); mark_mapped(m, &b->fc1); mark_mapped(m, &b->fc2);
+    }
+}
+
 ct_status ct_model_load_ex(const char *path, const ct_load_params *p, ct_model **out, ct_error *err) {
     if (!path || !out) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_model_load: NULL argument");
     ct_load_params dp;
@@ -439,6 +461,7 @@ ct_status ct_model_load_ex(const char *path, const ct_load_params *p, ct_model *
         ct_model_free(m);
         return L.st;
     }
+    mark_all_mapped(m);
     *out = m;
     return ct_ok(err);
 }

@@ -158,7 +158,7 @@ ct_status ct_segment_ex(const ct_model *m, const float *pixels, int H, int W, co
         in->median_size = co.median_size; in->upsample_ratio = co.upsample_ratio; in->logit_scale = c->logit_scale;
         in->n_threads = nn.ex.nth; in->precision = m->precision; in->kernel = ct_kernel_name(m->kernel);
         in->t_encode = t1 - t0; in->t_post = t2 - t1; in->t_total = now_s() - t0;
-        in->workspace_bytes = ct_vision_workspace(m, 1, H, W, &vo);
+        in->workspace_bytes = ct_vision_workspace(m, 1, H, W, nn.ex.nth, &vo);
     }
     if (inter) {
         inter->image_embedding = emb;
@@ -191,7 +191,7 @@ ct_status ct_segment_memory(const ct_model *m, int H, int W, int n_names, const 
     const ct_config *c = &m->cfg;
     size_t hw = (size_t)(H / c->patch) * (size_t)(W / c->patch), T = hw + 1, HW = (size_t)H * W, E = (size_t)c->embed_dim;
     ct_vision_out vo = {p->head, p->gaussian_std, (float *)1, (float *)1, NULL};
-    size_t ws = ct_vision_workspace(m, 1, H, W, &vo);
+    size_t ws = ct_vision_workspace(m, 1, H, W, ct_model_threads(m), &vo);
     /* encoder outputs, then the vote: corr, its Gram block, the bitset, logits and maps */
     double b = (double)ws + 4.0 * (double)(T * E + T * T) + 4.0 * (double)(hw * hw) + 4.0 * 256.0 * (double)hw +
                (double)hw * hw / 8 + 8.0 * (double)hw * n_names + 16.0 * (double)HW;

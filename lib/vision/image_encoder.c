@@ -35,7 +35,7 @@ typedef struct {
     size_t x, xc, patches, pos, tf, nrm, head_tmp, gemm_bytes;
 } plan;
 
-static int make_plan(const ct_model *m, int B, int H, int W, const ct_vision_out *o, plan *pl) {
+static int make_plan(const ct_model *m, int B, int H, int W, int nth, const ct_vision_out *o, plan *pl) {
     const ct_config *c = &m->cfg;
     memset(pl, 0, sizeof *pl);
     int p = c->patch, h = H / p, w = W / p;
@@ -53,9 +53,18 @@ static int make_plan(const ct_model *m, int B, int H, int W, const ct_vision_out
     pl->nrm = o->corr_raw ? (size_t)pl->T * 3 * D : 0;
     pl->head_tmp = (size_t)R * D;
     size_t g = ct_tf_gemm_bytes(m->kernel, pl->R, pl->D, pl->M), t;
-    if ((t = ct_gemm_workspace(m->kernel, B * pl->np, pl->D, pl->pp, 1)) > g) g = t;
-    if ((t = ct_gemm_workspace(m->kernel, pl->R, pl->E, pl->D, 1)) > g) g = t;
+    if ((t = ct_gemm_workspace(m->kernel, B * pl->np, pl->D, pl->pp, 0)) > g) g = t;
+    if ((t = ct_gemm_workspace(m->kernel, pl->R, pl->E, pl->D, 0)) > g) g = t;
     if (o->corr_raw && (t = ct_gemm_workspace(m->kernel, pl->T, pl->T, 3 * pl->D, 0)) > g) g = t;
+    /* the attention runs between products: the same bytes serve it */
+    ct_nn nn;
+    memset(&nn, 0, sizeof nn);
+    nn.kernel = m->kernel;
+    nn.ex.nth = nth < 1 ? 1 : nth;
+    ct_attn_spec plain = {.n_streams = 1, .x = {CT_Q}, .y = {CT_K}};
+    if ((t = ct_attention_workspace(&nn, &plain, B, pl->T, pl->D, c->vision_heads)) > g) g = t;
+    const ct_head_def *hd = ct_head_get(o->head);
+    if (hd && (t = ct_attention_workspace(&nn, &hd->attn, B, pl->T, pl->D, c->vision_heads)) > g) g = t;
     pl->gemm_bytes = g;
     return 1;
 }
@@ -77,10 +86,10 @@ static ct_arena lay_out(const plan *pl, layout *o) {
     return a;
 }
 
-size_t ct_vision_workspace(const ct_model *m, int B, int H, int W, const ct_vision_out *o) {
+size_t ct_vision_workspace(const ct_model *m, int B, int H, int W, int nth, const ct_vision_out *o) {
     plan pl;
     layout lo;
-    if (!make_plan(m, B, H, W, o, &pl)) return 0;
+    if (!make_plan(m, B, H, W, nth, o, &pl)) return 0;
     ct_arena a = lay_out(&pl, &lo);
     return a.size == SIZE_MAX ? 0 : a.size;
 }
@@ -112,18 +121,31 @@ static int correlation_map(const ct_nn *nn, const float *qkv, int T, int W, int 
     return ct_gram(nn, T, 3 * W, nm, 3 * W, 1.f / (3.f * (float)heads), corr, T);
 }
 
+/* index of the first non-finite value of x [n], or n */
+static size_t first_nonfinite(const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return i;
+    return n;
+}
+
 ct_status ct_vision_encode(const ct_model *m, const ct_nn *nn0, const float *pixels, int B, int H, int W, const ct_vision_out *o,
                            ct_error *err) {
     if (!m || !nn0 || !pixels || !o) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_vision_encode: NULL argument");
     ct_status st = ct_vision_check(m, H, W, err);
     if (st) return st;
+    size_t npx = (size_t)B * 3 * (size_t)H * (size_t)W, bad = first_nonfinite(pixels, npx);
+    if (bad < npx) {
+        size_t plane = (size_t)H * W;
+        return ct_fail(err, CT_ERR_NONFINITE, "pixel value %g at image %zu, channel %zu, row %zu, column %zu is not finite",
+                       (double)pixels[bad], bad / (3 * plane), bad / plane % 3, bad % plane / (size_t)W, bad % (size_t)W);
+    }
     const ct_head_def *hdef = ct_head_get(o->head);
     if (!hdef) return ct_fail(err, CT_ERR_INVALID_ARG, "unknown head %d", (int)o->head);
     if (o->corr_raw && B != 1) return ct_fail(err, CT_ERR_INVALID_ARG, "the correlation map is computed for one image at a time");
     const ct_config *c = &m->cfg;
     int p = c->patch, h = H / p, w = W / p, heads = c->vision_heads;
     plan pl;
-    if (!make_plan(m, B, H, W, o, &pl)) return ct_fail(err, CT_ERR_TOO_LARGE, "batch of %d images of %d x %d is too large", B, H, W);
+    if (!make_plan(m, B, H, W, nn0->ex.nth, o, &pl)) return ct_fail(err, CT_ERR_TOO_LARGE, "batch of %d images of %d x %d is too large", B, H, W);
     int T = pl.T, np = pl.np, pp = pl.pp, D = pl.D, R = pl.R;
 
     layout lo;
@@ -205,6 +227,12 @@ ct_status ct_vision_encode(const ct_model *m, const ct_nn *nn0, const float *pix
     }
     free(block);
     if (!ok) return ct_fail(err, CT_ERR_NOMEM, "out of memory in the image encoder");
+    /* finite inputs give finite outputs unless the weights are not: say so instead of labelling */
+    if ((o->tokens && first_nonfinite(o->tokens, (size_t)R * pl.E) < (size_t)R * pl.E) ||
+        (o->image_embedding && first_nonfinite(o->image_embedding, (size_t)B * pl.E) < (size_t)B * pl.E) ||
+        (o->corr_raw && first_nonfinite(o->corr_raw, (size_t)T * T) < (size_t)T * T))
+        return ct_fail(err, CT_ERR_NONFINITE, "the image encoder produced non-finite values: the model's weights hold NaN or Inf "
+                                              "(load with check_finite to find the tensor)");
     return ct_ok(err);
 }
 
