@@ -7,6 +7,7 @@
 
 #include <ftw.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,12 +55,15 @@ static inline void t_check_failed(const char *file, int line) {
 /* Returns from the calling function; the test is skipped unless it fails (before or after). */
 #define SKIP(...)                                                                                   \
     do {                                                                                            \
-        snprintf(t_skip_reason, sizeof t_skip_reason, __VA_ARGS__);                                 \
-        t_skip_requested();                                                                         \
+        t_skip_requested(__VA_ARGS__);                                                              \
         return;                                                                                     \
     } while (0)
 
-static inline void t_skip_requested(void) {
+__attribute__((format(printf, 1, 2))) static inline void t_skip_requested(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t_skip_reason, sizeof t_skip_reason, fmt, ap); /* a long reason is cut, not an error */
+    va_end(ap);
     if (t_cur_failed) {
         printf("  (skip requested after a failure, still a failure: %s)\n", t_skip_reason);
         fflush(stdout);
