@@ -86,6 +86,9 @@ $(BUILD)/test/%: test/%.c $(TOOL_COMMON) $(LIB_INTERNAL)
 
 # test_harness runs the deliberately broken test programs of test/harness/ (built beside it).
 $(BUILD)/test/test_harness: $(BUILD)/test/harness/cases
+# test_api measures what a segmentation allocates: the allocations of everything it links go
+# through its own wrappers.
+$(BUILD)/test/test_api: private TEST_LDFLAGS = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--wrap=aligned_alloc,--wrap=posix_memalign
 
 $(BUILD)/bench/%: bench/%.c $(LIB_INTERNAL)
 	@mkdir -p $(@D)
