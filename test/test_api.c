@@ -350,7 +350,7 @@ static void segment_memory(void) {
         CHECK(ct_segment_memory(r.m, H, W, n, &sp, 0, &est, &err) == CT_OK, "%s", err.msg);
         CHECK(ct_segment_memory(r.m, H, W, n, &sp, 1, &est_inter, &err) == CT_OK, "%s", err.msg);
         float *px = malloc(sizeof(float) * 3 * H * W);
-        for (int i = 0; i < 3 * H * W; i++) px[i] = (float)((i * 7919) % 1000) / 500.f - 1.f;
+        for (int i = 0; i < 3 * H * W; i++) px[i] = (float)(((unsigned)i * 7919u) % 1000u) / 500.f - 1.f;
         int32_t *lab = malloc(sizeof(int32_t) * H * W);
         ct_segment_info info;
         ct_segment_outputs o = {lab, NULL, &info, NULL};

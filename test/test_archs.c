@@ -41,7 +41,7 @@ static void all_architectures(void) {
         for (int s = 0; s < 2; s++) {
             int H = sizes[s][0], W = sizes[s][1];
             float *px = malloc(sizeof(float) * 3 * H * W), emb[2 * 768];
-            for (int q = 0; q < 3 * H * W; q++) px[q] = (float)((q * 7919) % 1000) / 500.f - 1.f;
+            for (int q = 0; q < 3 * H * W; q++) px[q] = (float)(((unsigned)q * 7919u) % 1000u) / 500.f - 1.f;
             for (int q = 0; q < 2 * c->embed_dim; q++) emb[q] = (float)((q * 31) % 17) / 17.f - 0.5f;
             int32_t *lab = malloc(sizeof(int32_t) * H * W);
             CHECK(ct_segment(m, px, H, W, emb, 2, NULL, NULL, lab, NULL, &err) == CT_OK, "%s %dx%d: %s", k[i].arch, H, W, err.msg);
