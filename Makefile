@@ -177,7 +177,7 @@ $(BUILD)/cliptrase.pc: Makefile include/cliptrase.h
 	  'Version: $(VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lcliptrase' \
 	  'Libs.private: $(BLAS_LIBS) -lutf8proc -lm -pthread' > $@
 
-INSTALL_TOOLS = ct-tokenize ct-info ct-eval ct-random-weights
+INSTALL_TOOLS = $(filter-out demo,$(TOOL_NAMES))
 install: all
 	rm -f $(BUILD)/cliptrase.pc && $(MAKE) --no-print-directory $(BUILD)/cliptrase.pc PREFIX=$(PREFIX)
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
