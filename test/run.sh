@@ -26,12 +26,14 @@ for t in "$@"; do
     echo "FAIL $t: no such executable"
     fail=$((fail + 1)); bad="$bad $t"; continue
   fi
+  t0=$(date +%s)
   if [ "$limit" != 0 ] && command -v timeout >/dev/null 2>&1; then
     out=$(timeout -k 10 "$limit" "$cmd" </dev/null 2>&1); rc=$?
   else
     out=$("$cmd" </dev/null 2>&1); rc=$?
   fi
   printf '%s\n' "$out"
+  echo "-- $t: $(($(date +%s) - t0)) s"
   line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' | tail -n 1)
   why=""
   if [ -n "$line" ]; then

@@ -226,7 +226,7 @@ static void two_callers_one_runtime(void) {
     c[0].nth = 3;
     c[1].nth = 2;
     for (int k = 0; k < 2; k++) {
-        c[k].regions = getenv("CT_SANITIZER") ? 60 : 300; /* 2 cores: contention is slow */
+        c[k].regions = getenv("CT_SANITIZER") ? 60 : 200; /* 2 cores: contention is slow */
         c[k].errors = 0;
         for (int i = 0; i < 1000; i++) c[k].data[i] = (k + 1) * i;
     }
