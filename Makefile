@@ -169,23 +169,23 @@ valgrind: all
 	  -o $$d/out.png --labels $$d/labels.png --json $$d/out.json && rm -rf $$d
 	@echo "valgrind: no leaks or memory errors on the demo path"
 
-# pkg-config files: the shared library by default, `pkg-config --static` for the archive.
-$(BUILD)/cliptrase.pc: Makefile include/cliptrase.h
-	@mkdir -p $(@D)
-	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
-	  'Name: cliptrase' 'Description: training-free open-vocabulary segmentation with CLIP (CLIPtrase and peers)' \
-	  'Version: $(VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lcliptrase' \
-	  'Libs.private: $(BLAS_LIBS) -lutf8proc -lm -pthread' > $@
+# pkg-config file: the shared library by default, `pkg-config --static` for the archive (with
+# its dependencies). Written straight into the prefix by make install (nothing shared between
+# two installs to different prefixes).
+PC_LINES = 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+  'Name: cliptrase' 'Description: training-free open-vocabulary segmentation with CLIP (CLIPtrase and peers)' \
+  'Version: $(VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lcliptrase' \
+  'Libs.private: $(BLAS_LIBS) -lutf8proc -lm -pthread'
 
 INSTALL_TOOLS = $(filter-out demo,$(TOOL_NAMES))
 install: all
-	rm -f $(BUILD)/cliptrase.pc && $(MAKE) --no-print-directory $(BUILD)/cliptrase.pc PREFIX=$(PREFIX)
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
 	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libcliptrase.so
 	install -m 644 include/cliptrase.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(BUILD)/cliptrase.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	printf '%s\n' $(PC_LINES) > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cliptrase.pc
+	chmod 644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/cliptrase.pc
 	install -m 755 $(BUILD)/bin/demo $(DESTDIR)$(PREFIX)/bin/cliptrase-demo
 	install -m 755 $(INSTALL_TOOLS:%=$(BUILD)/bin/%) $(DESTDIR)$(PREFIX)/bin/
 
