@@ -324,13 +324,14 @@ static void bicubic_hand(void) {
     const float x[4] = {0, 1, 0, 0};
     const float want[8] = {-0.10546875f, 0.26171875f, 0.87890625f, 0.87890625f, 0.26171875f, -0.10546875f, -0.03515625f, 0};
     float y[8];
-    ct_bicubic_grid(1, 4, 1, x, 1, 8, 1.0, 2.0, y);
+    ct_exec ex1 = ct_exec_serial();
+    ct_bicubic_grid(&ex1, 1, 4, 1, x, 1, 8, 1.0, 2.0, y);
     for (int i = 0; i < 8; i++) CHECK(fabs(y[i] - want[i]) <= 1e-7, "impulse x2 [%d] = %.9g, want %.9g", i, y[i], want[i]);
     /* scale 1 is the identity, bit for bit */
     unsigned s = 5;
     float g[6 * 5 * 3], o[6 * 5 * 3];
     for (int q = 0; q < 90; q++) g[q] = rnd(&s);
-    ct_bicubic_grid(6, 5, 3, g, 6, 5, 1.0, 1.0, o);
+    ct_bicubic_grid(&ex1, 6, 5, 3, g, 6, 5, 1.0, 1.0, o);
     CHECK(!memcmp(g, o, sizeof g), "scale 1 is not the identity");
 }
 
@@ -343,7 +344,16 @@ static void bicubic_against_reference(void) {
         double sh = (oh + 0.1) / ih, sw = (ow + 0.1) / iw;
         float *x = malloc(sizeof(float) * ih * iw * C), *y = malloc(sizeof(float) * oh * ow * C);
         for (int q = 0; q < ih * iw * C; q++) x[q] = rnd(&s);
-        ct_bicubic_grid(ih, iw, C, x, oh, ow, sh, sw, y);
+        ct_exec ex = exec_n(1 + (int)(k % 3));
+        ct_bicubic_grid(&ex, ih, iw, C, x, oh, ow, sh, sw, y);
+        /* any thread count gives the same bits */
+        float *y3 = malloc(sizeof(float) * oh * ow * C);
+        ct_exec ex3 = exec_n(3), ex1b = ct_exec_serial();
+        ct_bicubic_grid(&ex3, ih, iw, C, x, oh, ow, sh, sw, y3);
+        CHECK(!memcmp(y, y3, sizeof(float) * oh * ow * C), "%dx%d -> %dx%d: 3 threads differ", ih, iw, oh, ow);
+        ct_bicubic_grid(&ex1b, ih, iw, C, x, oh, ow, sh, sw, y3);
+        CHECK(!memcmp(y, y3, sizeof(float) * oh * ow * C), "%dx%d -> %dx%d: 1 thread differs", ih, iw, oh, ow);
+        free(y3);
         double worst = 0;
         for (int oy = 0; oy < oh; oy++)
             for (int ox = 0; ox < ow; ox++)
