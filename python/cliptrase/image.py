@@ -65,9 +65,11 @@ class Image(_lib.Owner):
         im = _image_ptr(h.ptr)
         return _lib.wrap(_lib.ctypes.addressof(im.rgb.contents), (im.height, im.width, 3), np.uint8, h)
 
-    def __array__(self, dtype=None):
+    def __array__(self, dtype=None, copy=None):
         a = self.rgb
-        return a if dtype is None else a.astype(dtype)
+        if dtype is not None and a.dtype != dtype:
+            return a.astype(dtype)
+        return a.copy() if copy else a
 
     def save_png(self, path):
         """Write an 8-bit RGB PNG (complete or not at all: a temporary file renamed over path)."""
@@ -180,7 +182,9 @@ def palette(n_labels, background_label=None):
 
 def colorize(labels, n_labels=None, background_label=None):
     """A label map as uint8 RGB [H x W x 3] in the demo's colours."""
-    a = np.asarray(labels)
+    a = _lib.array_like(labels, "labels")
+    if a.dtype.kind not in "iub":
+        raise InvalidArgumentError("labels: dtype %s is not an integer type" % a.dtype)
     if a.size and a.min() < 0:
         raise InvalidArgumentError("labels must be >= 0")
     n = max(int(a.max()) + 1 if a.size else 1, n_labels or 0)

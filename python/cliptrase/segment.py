@@ -172,7 +172,7 @@ def model_input(model, image, size=None, crop=False):
     """(pixels float32 [3 x H x W] C-contiguous, the picture as an Image or None, size, crop).
 
     image: a path, an Image, a uint8 [height x width x 3] array (preprocessed at `size`, default
-    336, with `crop`), or CLIP-normalised pixels float [3 x H x W] (used as they are, without a
+    336 rounded down to a multiple of the patch, with `crop`), or CLIP-normalised pixels float [3 x H x W] (used as they are, without a
     copy when float32 and C-contiguous)."""
     if not isinstance(image, (str, bytes, os.PathLike, Image, np.ndarray)):
         image = _lib.array_like(image, "image")  # a PIL image, nested lists, ...
@@ -181,7 +181,8 @@ def model_input(model, image, size=None, crop=False):
             raise InvalidArgumentError("size and crop apply to pictures, not to normalised pixels [3 x H x W]")
         return _lib.array(image, np.float32, 3, "pixels", (3, None, None)), None, None, False
     pic = as_image(image)
-    size = DEFAULT_SIZE if size is None else size
+    if size is None:  # 336, or the multiple of the patch below it (320 for ViT-B/32)
+        size = max(DEFAULT_SIZE // model.config.patch, 1) * model.config.patch
     return pic.preprocess(size, crop, model.config.patch), pic, size, bool(crop)
 
 
@@ -349,7 +350,7 @@ def segment(model, image, classes, *, tokenizer=None, background=None, templates
     """Segment a picture into classes.
 
     image       a path, an Image, a uint8 [height x width x 3] array (resized so the short side is
-                `size`, default 336; crop=True: then a size x size centre crop), or CLIP-normalised
+                `size`, default 336 (320 for a 32-pixel patch); crop=True: then a size x size centre crop), or CLIP-normalised
                 pixels float32 [3 x H x W] used as they are
     classes     a Classes; or names / lists of synonyms (with tokenizer=, background=, templates=);
                 or class embeddings float32 [n_names x embed_dim] (with name_labels=)

@@ -196,5 +196,7 @@ def test_encode_image_inputs(ct, small):
     b = ct.encode_image(m, load(d, "crop224", "pixels"))
     assert np.array_equal(a.img_tokens, b.img_tokens) and a.corr_raw.shape == (197, 197)
     assert a.image_embedding.shape == (m.config.embed_dim,)
+    # default size 336: the 300 x 240 picture becomes 416 x 336 (long side to a patch multiple)
+    assert ct.encode_image(m, path, img_tokens=False).corr_raw.shape == (1 + 26 * 21,) * 2
     assert ct.Model.__doc__ and "immutable" in ct.Model.__doc__.lower()
     assert "precision fp32" in m.describe() and repr(m).startswith("<cliptrase.Model")

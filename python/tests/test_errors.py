@@ -135,6 +135,8 @@ def test_images_and_pngs(ct, tmp_path):
     raises(ct.InvalidArgumentError, "cannot be used as int32", ct.save_labels_png, np.zeros((4, 4)), tmp_path / "x.png")
     raises(ct.InvalidArgumentError, "bad sizes", ct.labels_to_image, np.zeros((4, 4), np.int32), 10, 10, 8, crop=True)
     raises(ct.InvalidArgumentError, "height", ct.labels_to_image, np.zeros((4, 4), np.int32), 10, 0, 8)
+    raises(ct.InvalidArgumentError, "not an integer type", ct.colorize, np.zeros((2, 2)))
+    raises(ct.InvalidArgumentError, ">= 0", ct.colorize, np.full((2, 2), -1))
     img = ct.Image(np.zeros((20, 30, 3), np.uint8))
     raises(ct.InvalidArgumentError, "multiple of the patch size", img.preprocess, 100)
     raises(ct.InvalidArgumentError, "size", img.preprocess, 0)

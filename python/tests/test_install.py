@@ -92,8 +92,10 @@ def test_no_search_of_the_current_directory(ct, tmp_path):
     (tmp_path / "libcliptrase.so").symlink_to(so)
     (tmp_path / "build" / "release" / "lib").mkdir(parents=True)
     (tmp_path / "build" / "release" / "lib" / so).symlink_to(tmp_path / so)
-    r = _import({}, cwd=str(tmp_path))
-    assert r.returncode == 0 and r.stdout.strip() == ct.library_path(), r.stderr
+    (tmp_path / "elsewhere").mkdir()
+    r, plain = _import({}, cwd=str(tmp_path)), _import({}, cwd=str(tmp_path / "elsewhere"))
+    assert r.returncode == 0 and plain.returncode == 0, r.stderr + plain.stderr
+    assert r.stdout == plain.stdout and str(tmp_path) not in r.stdout
 
 
 def test_pip_refuses_a_library_of_another_version(ct, tmp_path):
