@@ -122,7 +122,7 @@ TSAN_FLAGS = -fsanitize=thread -DCT_NO_CLONES
 asan: deps
 	$(MAKE) FLAVOUR=asan OPT=-O1 SAN_CFLAGS="$(ASAN_FLAGS)" lib tools tests
 	CT_BUILD_DIR=build/asan CT_SANITIZER=address ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  sh test/run.sh $(TEST_SRC:%.c=build/asan/%)
+	  PYTHON=$(PYTHON) sh test/run.sh $(TEST_SRC:%.c=build/asan/%) $(PYTHON_TEST)
 
 # ThreadSanitizer: the threading tests. OpenBLAS is not instrumented, so its own worker threads are
 # kept out (one BLAS thread). CPU-dispatched clones are off: their resolvers run before TSan starts.

@@ -27,9 +27,22 @@ lib="$(cd "$BUILD/lib" 2>/dev/null && pwd)/libcliptrase.so.$ver"
 
 tmp=$(mktemp -d) || fail "mktemp"
 trap 'rm -rf "$tmp"' EXIT INT TERM
+# make asan: the library is built with ASan+UBSan; their runtimes must come first in the process.
+# Python's own allocations are never freed at exit (no leak check); reports go to files in $tmp.
+if [ "${CT_SANITIZER:-}" = address ]; then
+    LD_PRELOAD="$(${CC:-cc} -print-file-name=libasan.so) $(${CC:-cc} -print-file-name=libubsan.so)"
+    ASAN_OPTIONS="detect_leaks=0:log_path=$tmp/sanitizer" UBSAN_OPTIONS="print_stacktrace=1:log_path=$tmp/sanitizer"
+    export LD_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS
+fi
 t0=$(date +%s%N)
 sh python/pip-install.sh "$PY" "$tmp/site" "$lib" || fail "pip install of the package failed"
 t1=$(date +%s%N)
 echo "installed the package into $tmp/site ($(( (t1 - t0) / 1000000 )) ms), recording $lib"
 env -u CLIPTRASE_LIBRARY PYTHONPATH="$tmp/site" PYTHONDONTWRITEBYTECODE=1 CT_PY_INSTALLED="$tmp/site" CT_PY_LIBRARY="$lib" \
     "$PY" -m pytest -p no:cacheprovider --basetemp="$tmp/pytest" -q -rs --durations=5 python/tests
+rc=$?
+if ls "$tmp"/sanitizer.* >/dev/null 2>&1; then
+    cat "$tmp"/sanitizer.*
+    fail "sanitizer reports (above)"
+fi
+exit $rc
