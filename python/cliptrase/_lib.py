@@ -225,6 +225,14 @@ def check(status, err):
         raise error_for(status, msg)
 
 
+def parse_name(parse, name, what):
+    """The enum value of a name through the library's parser (ct_precision_parse, ct_head_parse),
+    which also words the error."""
+    out, err = c_int(), ct_error()
+    check(parse(text(name, what), ctypes.byref(out), ctypes.byref(err)), err)
+    return out.value
+
+
 def fs(path):
     """A path (str, bytes or os.PathLike) as the bytes the C library opens."""
     try:

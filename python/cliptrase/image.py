@@ -105,7 +105,8 @@ class Image(_lib.Owner):
     def __repr__(self):
         if self.closed:
             return "<cliptrase.Image closed>"
-        return "<cliptrase.Image %d x %d%s>" % (self.width, self.height, " from %s" % os.fspath(self.path) if self.path else "")
+        src = " from %s" % os.fspath(self.path) if self.path else ""
+        return "<cliptrase.Image %d x %d%s>" % (self.width, self.height, src)
 
 
 def load_image(path):

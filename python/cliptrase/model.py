@@ -2,7 +2,7 @@
 
 import ctypes
 import dataclasses
-from ctypes import byref, c_int, c_void_p
+from ctypes import byref, c_void_p
 
 import numpy as np
 
@@ -21,9 +21,7 @@ def precision_name(p):
 
 def parse_precision(name):
     """A precision name ("fp32", "bf16", "float32", "bfloat16") as the library's enum value."""
-    out, err = c_int(), _lib.ct_error()
-    check(lib.ct_precision_parse(_lib.text(name, "precision"), byref(out), byref(err)), err)
-    return out.value
+    return _lib.parse_name(lib.ct_precision_parse, name, "precision")
 
 
 def precision_available(name):

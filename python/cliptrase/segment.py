@@ -14,7 +14,7 @@ from ._lib import check, lib
 from .errors import InvalidArgumentError, ShapeError, UnsupportedError
 from .image import Image, as_image, colorize, labels_to_image, overlay, save_labels_png, save_png
 from .model import Model, precision_name
-from .text import Classes, as_classes, check_embeddings
+from .text import as_classes, check_embeddings
 
 DEFAULT_SIZE = 336  # short side of a picture when size is not given (the demo's default)
 
@@ -25,9 +25,7 @@ def head_name(h):
 
 def parse_head(name):
     """A head name ("cliptrase", "clip", "maskclip", "sclip", "clearclip", "naclip") as its enum value."""
-    out, err = c_int(), _lib.ct_error()
-    check(lib.ct_head_parse(_lib.text(name, "head"), byref(out), byref(err)), err)
-    return out.value
+    return _lib.parse_name(lib.ct_head_parse, name, "head")
 
 
 def heads():
@@ -161,19 +159,20 @@ def _check_model(model):
     return model._handle()
 
 
-def _check_input_size(mh, H, W):
+def _check_input_size(mh, H, W, sp=None):
     """The library's checks of an H x W model input (multiples of the patch, at most
-    CT_MAX_PATCHES patches), before allocating outputs sized from it."""
+    CT_MAX_PATCHES patches) and of the parameters sp (ct_segment_params or None), before
+    allocating outputs sized from them."""
     n, err = c_size_t(), _lib.ct_error()
-    check(lib.ct_segment_memory(mh.ptr, H, W, 1, None, 0, byref(n), byref(err)), err)
+    check(lib.ct_segment_memory(mh.ptr, H, W, 1, None if sp is None else byref(sp), 0, byref(n), byref(err)), err)
 
 
 def model_input(model, image, size=None, crop=False):
     """(pixels float32 [3 x H x W] C-contiguous, the picture as an Image or None, size, crop).
 
     image: a path, an Image, a uint8 [height x width x 3] array (preprocessed at `size`, default
-    336 rounded down to a multiple of the patch, with `crop`), or CLIP-normalised pixels float [3 x H x W] (used as they are, without a
-    copy when float32 and C-contiguous)."""
+    336 rounded down to a multiple of the patch, with `crop`), or CLIP-normalised pixels float
+    [3 x H x W] (used as they are, without a copy when float32 and C-contiguous)."""
     if not isinstance(image, (str, bytes, os.PathLike, Image, np.ndarray)):
         image = _lib.array_like(image, "image")  # a PIL image, nested lists, ...
     if isinstance(image, np.ndarray) and image.dtype.kind == "f":
@@ -210,7 +209,8 @@ def encode_image(model, image, threads=0, *, size=None, crop=False, image_embedd
     cor = np.empty((T, T), np.float32) if corr_raw else None
     feats = _lib.ct_image_features(_lib.addr(emb), _lib.addr(tok), _lib.addr(cor))
     err = _lib.ct_error()
-    check(lib.ct_encode_image(mh.ptr, _lib.addr(px), H, W, _lib.to_int(threads, "threads"), byref(feats), byref(err)), err)
+    n_threads = _lib.to_int(threads, "threads")
+    check(lib.ct_encode_image(mh.ptr, _lib.addr(px), H, W, n_threads, byref(feats), byref(err)), err)
     return ImageFeatures(emb, tok, cor)
 
 
@@ -350,8 +350,8 @@ def segment(model, image, classes, *, tokenizer=None, background=None, templates
     """Segment a picture into classes.
 
     image       a path, an Image, a uint8 [height x width x 3] array (resized so the short side is
-                `size`, default 336 (320 for a 32-pixel patch); crop=True: then a size x size centre crop), or CLIP-normalised
-                pixels float32 [3 x H x W] used as they are
+                `size`, default 336, 320 for a 32-pixel patch; crop=True: then a size x size centre
+                crop), or CLIP-normalised pixels float32 [3 x H x W] used as they are
     classes     a Classes; or names / lists of synonyms (with tokenizer=, background=, templates=);
                 or class embeddings float32 [n_names x embed_dim] (with name_labels=)
     head        a head's published preset as the starting point ("cliptrase", "clip", "maskclip",
@@ -364,13 +364,13 @@ def segment(model, image, classes, *, tokenizer=None, background=None, templates
     The GIL is released while the library computes: several threads may segment with one Model.
     """
     mh = _check_model(model)
-    cl = as_classes(classes, model, tokenizer, background, templates, name_labels,
-                    overrides.get("threads", overrides.get("n_threads", 0)))
-    emb, lab = check_embeddings(cl, model)
-    sp = segment_params(head, params, **overrides)._to_c()
+    spy = segment_params(head, params, **overrides)
+    sp = spy._to_c()
     px, pic, size, crop = model_input(model, image, size, crop)
     H, W = (_lib.to_int(x, "image side") for x in px.shape[1:])
-    _check_input_size(mh, H, W)
+    _check_input_size(mh, H, W, sp)  # the parameters too: before embedding any class name
+    cl = as_classes(classes, model, tokenizer, background, templates, name_labels, spy.threads)
+    emb, lab = check_embeddings(cl, model)
     labels = np.empty((H, W), np.int32)
     probs = None
     if probabilities:

@@ -198,8 +198,8 @@ class Classes:
         return self.n_labels
 
     def __repr__(self):
-        return "<cliptrase.Classes %d labels, %d names: %s>" % (self.n_labels, len(self.names), ", ".join(self.titles[:8])
-                                                               + (", ..." if self.n_labels > 8 else ""))
+        shown = ", ".join(self.titles[:8]) + (", ..." if self.n_labels > 8 else "")
+        return "<cliptrase.Classes %d labels, %d names: %s>" % (self.n_labels, len(self.names), shown)
 
 
 def as_classes(classes, model, tokenizer=None, background=None, templates=None, name_labels=None, threads=0):
@@ -207,14 +207,16 @@ def as_classes(classes, model, tokenizer=None, background=None, templates=None, 
     tokenizer)."""
     if isinstance(classes, Classes):
         if background is not None or name_labels is not None or templates is not None:
-            raise InvalidArgumentError("background, name_labels and templates belong in Classes(...) when classes is one")
+            raise InvalidArgumentError("background, name_labels and templates belong in Classes(...) "
+                                       "when classes is one")
         return classes
     if isinstance(classes, np.ndarray):
         if background is not None or templates is not None:
             raise InvalidArgumentError("background and templates need names, not embeddings (use name_labels)")
         return Classes.from_embeddings(classes, name_labels)
     if name_labels is not None:
-        raise InvalidArgumentError("name_labels goes with an embeddings array; with names, use lists of synonyms and background")
+        raise InvalidArgumentError("name_labels goes with an embeddings array; with names, use lists of synonyms "
+                                   "and background")
     if tokenizer is None:
         raise InvalidArgumentError("class names need a tokenizer= (or pass a cliptrase.Classes, or embeddings)")
     return Classes(model, tokenizer, classes, background, templates, threads)

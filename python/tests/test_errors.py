@@ -160,6 +160,11 @@ def test_segment_params(ct, tiny, tokenizer):
     raises(ct.InvalidArgumentError, "at most 8", ct.segment, m, px, cl, head="naclip", pamr_dilations=range(1, 10))
     raises(ct.InvalidArgumentError, "head= or params=", ct.segment, m, px, cl, head="clip",
            params=ct.SegmentParams.preset("sclip"))
+    # parameters are checked before any class name is embedded (the tokenizer here would fail)
+    closed = ct.Tokenizer(str(need_oracle("vocab.json")))
+    closed.close()
+    raises(ct.InvalidArgumentError, "finite", ct.segment, m, px, ["cat"], tokenizer=closed, eps=float("inf"))
+    raises(ct.InvalidArgumentError, "tokenizer is closed", ct.segment, m, px, ["cat"], tokenizer=closed)
     with pytest.raises(TypeError, match="unknown segmentation parameter 'epsilon'"):
         ct.segment(m, px, cl, epsilon=0.5)
     # the other heads' parameters reach the library and are checked there
