@@ -310,10 +310,10 @@ def array(a, dtype, ndim, what, shape=None):
         for i, (got, want) in enumerate(zip(arr.shape, shape)):
             if want is not None and got != want:
                 raise ShapeError("%s has shape %s: dimension %d must be %d" % (what, arr.shape, i, want))
-    if arr.dtype != dtype:
+    if arr.dtype != dtype and arr.size:  # (an empty list is float64 to numpy: fine for any dtype)
         kind = np.dtype(dtype).kind
         ok = arr.dtype.kind in ("f", "i", "u") if kind == "f" else arr.dtype.kind in ("i", "u", "b")
-        if not ok or arr.size and kind in "iu" and (arr.min() < np.iinfo(dtype).min or arr.max() > np.iinfo(dtype).max):
+        if not ok or kind in "iu" and (arr.min() < np.iinfo(dtype).min or arr.max() > np.iinfo(dtype).max):
             raise InvalidArgumentError("%s: dtype %s cannot be used as %s" % (what, arr.dtype, np.dtype(dtype)))
     return np.ascontiguousarray(arr, dtype=dtype)
 

@@ -81,6 +81,7 @@ def test_tokenizer(ct, tokenizer):
     ids = tokenizer.encode("A photo of a CAT!")
     assert ids.dtype == np.int32 and tokenizer.decode(ids) == "a photo of a cat !"
     assert tokenizer.encode("").tolist() == []
+    assert tokenizer.decode([]) == "" and tokenizer.decode(np.array([], np.int64)) == ""
     many = tokenizer.encode("ab " * 5000)
     assert many.size == 5000 and tokenizer.decode(many[:3]) == "ab ab ab"
     t, cut = tokenizer.encode_context("cat", return_truncated=True)
