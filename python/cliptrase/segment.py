@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _lib
 from ._lib import check, lib
-from .errors import InvalidArgumentError, ShapeError, UnsupportedError
+from .errors import InvalidArgumentError, ShapeError
 from .image import Image, as_image, colorize, labels_to_image, overlay, save_labels_png, save_png
 from .model import Model, precision_name
 from .text import as_classes, check_embeddings
@@ -376,7 +376,7 @@ def segment(model, image, classes, *, tokenizer=None, background=None, templates
     if probabilities:
         L = _n_labels(lab)
         if L is not None:
-            probs = np.full((L, H, W), np.nan, np.float32)  # NaN: proof of what the library wrote
+            probs = np.empty((L, H, W), np.float32)
     info = _lib.ct_segment_info()
     inter = _lib.ct_intermediates() if intermediates else None
     out = _lib.ct_segment_outputs(_lib.addr(labels), _lib.addr(probs), ctypes.pointer(info),
@@ -386,9 +386,6 @@ def segment(model, image, classes, *, tokenizer=None, background=None, templates
                             _lib.addr(lab), byref(sp), byref(out), byref(err)), err)
     inf = SegmentInfo._from_c(info)
     arrays = _take_intermediates(inter, inf.upsample_ratio) if inter is not None else None
-    if probs is not None and np.isnan(probs).any():
-        raise UnsupportedError("the library (%s) did not write the probabilities ct_segment_ex was given "
-                               "(ct_segment_outputs.probs): this build does not produce them" % _lib.LIBRARY_PATH)
     return Segmentation(labels, probs, inf, arrays, cl, pic, size, crop)
 
 

@@ -178,22 +178,18 @@ def test_segment_params(ct, tiny, tokenizer):
     raises(ct.InvalidArgumentError, "thread count", ct.segment_memory, m, 64, 64, 2, threads=-1)
 
 
-def test_heads_not_yet_in_this_build(ct, tiny, tokenizer):
-    """Heads other than cliptrase: until they land, the library answers CT_ERR_UNSUPPORTED for a
-    well-formed request, and the binding raises UnsupportedError naming the head. Once they land,
-    the same call returns labels."""
+def test_every_head_runs(ct, tiny, tokenizer):
+    """Every head the library lists segments through the binding with its preset (the windows
+    shrink to the 64 x 128 input), with synonyms and a background label."""
     _, m = tiny
-    cl = ct.Classes(m, tokenizer, ["cat", "dog"], background=["sky"])
-    px = np.zeros((3, 64, 64), np.float32)
+    cl = ct.Classes(m, tokenizer, ["cat", ["dog", "puppy"]], background=["sky"])
+    px = np.random.default_rng(0).standard_normal((3, 64, 128)).astype(np.float32)
     for h in ct.heads():
-        if h == "cliptrase":
-            continue
-        try:
-            s = ct.segment(m, px, cl, head=h, slide=(64, 32) if h != "maskclip" else False, threads=1)
-        except ct.UnsupportedError as e:
-            assert e.status == ct.Status.UNSUPPORTED and h in str(e), str(e)
-        else:
-            assert s.info.head == h and s.labels.shape == (64, 64) and 0 <= s.labels.min() and s.labels.max() < 3
+        s = ct.segment(m, px, cl, head=h, threads=1)
+        assert s.info.head == h and s.labels.shape == (64, 128) and 0 <= s.labels.min() and s.labels.max() < 3
+    s = ct.segment(m, px, cl, head="sclip", slide=(64, 32))
+    assert s.info.n_windows == 3
+    raises(ct.InvalidArgumentError, "cls_reweight", ct.segment, m, px, cl, head="sclip", cls_reweight=True)
 
 
 def test_classes_and_text(ct, tiny, tokenizer):

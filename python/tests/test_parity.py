@@ -219,3 +219,48 @@ def test_tokenizer_context_cases(ct, tokenizer):
         assert cut == (len(tokenizer.encode(c["text"])) + 2 > 77)
     many = tokenizer.encode_context([c["text"] for c in cases])
     assert many.shape == (len(cases), 77) and many.tolist() == [c["tokens"] for c in cases]
+
+
+def _head_runs():
+    """pytest parameters: (fixture dir, model dir, run) for every run of every heads fixture."""
+    root, ps = ORACLE / "heads", []
+    for d in sorted(root.iterdir()) if root.is_dir() else []:
+        if (d / "meta.json").is_file():
+            meta = json.loads((d / "meta.json").read_text())
+            ps += [pytest.param((d, ORACLE / meta["model"], run), id="%s/%s" % (d.name, run["name"])) for run in meta["runs"]]
+    return ps or [pytest.param(None, marks=pytest.mark.skip(reason="no heads fixtures under %s/heads" % ORACLE))]
+
+
+@pytest.mark.parametrize("r", _head_runs())
+def test_heads_pipeline(r, ct, model_of):
+    """The other heads and the mmseg pipeline (test/test_heads.c's fixtures and tolerances):
+    every setting of the run given as segment() keywords, over the head's preset.
+    Tolerances: img_tokens, seg_logits and pamr_logits 1e-4 (the encoder bound; the logits are
+    cosines of those tokens, then convex combinations: window averages, bilinear weights, PAMR's
+    softmax affinities); labels >= 99.5% (a near tie, or a best probability within rounding of
+    prob_thd, may flip); the thresholded count within those 0.5% of pixels."""
+    d, model_dir, run = r
+    rn = run["name"]
+    px, tf, lab = load(d, rn, "pixels"), load(d, rn, "text_features"), load(d, rn, "name_label")
+    kw = dict(head=run["head"], logit_scale=run["logit_scale"], prob_thd=run.get("prob_thd", 0),
+              area_thd=run.get("area_thd", 0),
+              slide=(run["slide_crop"], run["slide_stride"]) if "slide_crop" in run else False,
+              pamr=(run["pamr_steps"], run["pamr_dilations"]) if run.get("pamr_steps") else False)
+    s = ct.segment(model_of(model_dir), px, tf, name_labels=lab, intermediates=True, probabilities=True, **kw)
+    x, HW = s.intermediates, px.shape[1] * px.shape[2]
+    ds = maxdiff(x["seg_logits"], load(d, rn, "seg_logits"))
+    dp = maxdiff(x["pamr_logits"], load(d, rn, "pamr_logits")) if "pamr_steps" in run else 0.0
+    dt = maxdiff(x["img_tokens"], load(d, rn, "img_tokens")) if "slide_crop" not in run else 0.0
+    agree = float(np.mean(s.labels == load(d, rn, "pred")))
+    print("%s: %s, %d windows, seg_logits %.1e, pamr %.1e, tokens %.1e, pred %.5f, thresholded %d (meta %d)"
+          % (rn, run["head"], s.info.n_windows, ds, dp, dt, agree, s.info.n_thresholded, run["n_thresholded"]))
+    assert ds <= 1e-4 and dp <= 1e-4 and dt <= 1e-4 and agree >= 0.995
+    assert (x["pamr_logits"] is not None) == ("pamr_steps" in run)
+    assert s.info.head == run["head"] and s.info.n_windows == len(run["windows"])
+    assert s.info.n_labels == len(run["classes"]) and s.info.logit_scale == run["logit_scale"]
+    assert abs(s.info.n_thresholded - run["n_thresholded"]) <= 0.005 * HW
+    # the labels are the probabilities' argmax, label 0 where the best is below prob_thd
+    p = s.probabilities
+    assert p.shape == (len(run["classes"]),) + px.shape[1:] and p.min() >= 0 and p.max() <= 1
+    want = np.where(p.max(axis=0) < np.float32(run.get("prob_thd", 0)), 0, np.argmax(p, axis=0))
+    assert np.array_equal(s.labels, want)
