@@ -1,10 +1,12 @@
-"""Threads: the GIL is released while the library computes (Python runs meanwhile, and two
-segmentations run at the same time), and one shared Model gives every thread the serial results.
+"""Threads: the GIL is released while the library computes (Python runs during a segmentation,
+and two segmentations run at the same time), and one shared Model gives every thread the serial
+results.
 
-The timing checks compare intervals, never speeds, so a loaded machine cannot make them flaky.
-info.t_total is the library's own wall-clock duration of a call. Two calls whose C parts were
-serialised (the GIL held through them) fit one after the other in the wall-clock window of the
-pair, so t_a + t_b - window is a lower bound of how long they really ran at the same time.
+The timing checks compare intervals, never speeds. info.t_total is the library's own wall-clock
+duration of a call. Two calls whose C parts were serialised (the GIL held through them) fit one
+after the other in the wall-clock window of the pair, so t_a + t_b - window is a lower bound of
+how long they really ran at the same time (a pause of the whole process lengthens both calls and
+the window alike).
 """
 
 import json
@@ -20,35 +22,46 @@ def _pixels(seed, H, W):
     return np.random.default_rng(seed).standard_normal((3, H, W)).astype(np.float32)
 
 
-def _timed_segment(ct, m, px, emb, out, key):
-    s = ct.segment(m, px, emb, threads=1)
-    t = time.perf_counter()
-    out[key] = (t - s.info.t_total, t, s)
+def _segment_into(ct, m, px, emb, out, key):
+    out[key] = ct.segment(m, px, emb, threads=1)
 
 
-def test_python_runs_during_a_segmentation(ct, small):
-    d, m = small
-    emb = load(d, "crop224", "text_features")
-    px = _pixels(1, 448, 448)
-    ct.segment(m, px, emb, threads=1)  # warm: the model packs its weights at first use
+def _ticks_during_a_segmentation(ct, m, px, emb):
+    """Iterations of a pure-Python loop (each needs the GIL) the main thread made while another
+    thread was inside the library, in one segmentation: in the middle half of [t1 - t_total, t1],
+    t1 taken when segment() has returned. That is inside the call: t1 comes after its end by the
+    Python that builds the result, stretched by a few GIL switch intervals (5 ms each) when the
+    main thread competes for the GIL; the call lasts over 100 ms."""
     out = {}
-    th = threading.Thread(target=_timed_segment, args=(ct, m, px, emb, out, "a"))
+    th = threading.Thread(target=lambda: (out.setdefault("s", ct.segment(m, px, emb, threads=1)),
+                                          out.setdefault("t1", time.perf_counter())))
     ticks = []
     th.start()
     while th.is_alive():
-        ticks.append(time.perf_counter())  # pure Python: needs the GIL for every iteration
+        ticks.append(time.perf_counter())
     th.join()
-    # the C call is [t1 - dur, t1] give or take the worker's wait for the GIL after it, at most a
-    # switch interval (5 ms: the main thread gives the GIL up that often): its middle half is
-    # inside the call
-    t0, t1, s = out["a"]
-    dur = t1 - t0
+    t1, dur = out["t1"], out["s"].info.t_total
     ticks = np.array(ticks)
-    inside = int(np.sum((ticks > t0 + 0.25 * dur) & (ticks < t1 - 0.25 * dur)))
-    print("segmentation %.0f ms on one thread; %d main-thread iterations in its middle half" % (dur * 1e3, inside))
-    assert dur > 0.03, "the call is too short to tell (%.1f ms)" % (dur * 1e3)
-    # with the GIL held through the call, the main thread could not run a single iteration
-    assert inside >= 50
+    return int(np.sum((ticks > t1 - 0.75 * dur) & (ticks < t1 - 0.25 * dur))), dur
+
+
+def test_python_runs_during_a_segmentation(ct, small):
+    """With the GIL held through the call, the main thread could not make one iteration in it: that
+    failure is certain. The success can only be hidden by the whole process being paused for the
+    whole call (a loaded machine, a CPU quota), so up to three calls are tried."""
+    d, m = small
+    emb = load(d, "crop224", "text_features")
+    px = _pixels(1, 448, 448)
+    ct.segment(m, px, emb, threads=1)  # warm: weights packed, workspace kept
+    seen = []
+    for _ in range(3):
+        n, dur = _ticks_during_a_segmentation(ct, m, px, emb)
+        seen.append("%d iterations in %.0f ms" % (n, dur * 1e3))
+        assert dur > 0.1, "the call is too short to tell (%.1f ms)" % (dur * 1e3)
+        if n >= 20:
+            break
+    print("main thread during a one-thread segmentation: %s" % "; ".join(seen))
+    assert n >= 20, seen
 
 
 def test_two_segmentations_overlap(ct, small):
@@ -57,14 +70,14 @@ def test_two_segmentations_overlap(ct, small):
     pxs = [_pixels(2, 448, 448), _pixels(3, 448, 448)]
     ct.segment(m, pxs[0], emb, threads=1)
     out = {}
-    ths = [threading.Thread(target=_timed_segment, args=(ct, m, pxs[i], emb, out, i)) for i in range(2)]
+    ths = [threading.Thread(target=_segment_into, args=(ct, m, pxs[i], emb, out, i)) for i in range(2)]
     w0 = time.perf_counter()
     for t in ths:
         t.start()
     for t in ths:
         t.join()
     window = time.perf_counter() - w0
-    sa, sb = out[0][2], out[1][2]
+    sa, sb = out[0], out[1]
     ta, tb = sa.info.t_total, sb.info.t_total
     overlap = ta + tb - window
     print("calls of %.0f and %.0f ms in a window of %.0f ms: together for at least %.0f ms"
