@@ -49,7 +49,26 @@ def test_version_matches_header(ct):
 
 
 def test_every_header_function_is_bound():
+    """Each CT_API function of the header has a binding with as many arguments, and a return type
+    of the same kind (void, ct_status/int, pointer or string, size_t)."""
+    from ctypes import c_char_p, c_int, c_size_t
     from cliptrase import _lib
-    names = set(re.findall(r"CT_API[^;(]*?\b(ct_\w+)\s*\(", HEADER.read_text()))
-    assert names, "no CT_API functions found in the header"
-    assert names == set(_lib._SIGNATURES), (names ^ set(_lib._SIGNATURES))
+    text = re.sub(r"/\*.*?\*/", "", HEADER.read_text(), flags=re.S)
+    protos = {m.group(2): (m.group(1).strip(), m.group(3))
+              for m in re.finditer(r"CT_API\s+([^;(]*?)\b(ct_\w+)\s*\(([^)]*)\)\s*;", text)}
+    assert len(protos) > 40, "the header's prototypes were not found"
+    assert set(protos) == set(_lib._SIGNATURES), set(protos) ^ set(_lib._SIGNATURES)
+    for name, (ret, args) in protos.items():
+        restype, argtypes = _lib._SIGNATURES[name]
+        n = 0 if args.strip() == "void" else args.count(",") + 1
+        assert len(argtypes) == n, "%s: %d arguments in the header, %d bound" % (name, n, len(argtypes))
+        if ret == "void":
+            assert restype is None, name
+        elif ret in ("ct_status", "int", "ct_precision"):
+            assert restype is c_int, name
+        elif ret == "size_t":
+            assert restype is c_size_t, name
+        elif ret == "const char *":
+            assert restype is c_char_p, name
+        else:
+            assert "*" in ret and restype is not None, (name, ret)
