@@ -12,6 +12,9 @@ FLAVOUR ?= release
 BUILD ?= build/$(FLAVOUR)
 SAN_CFLAGS ?=
 PREFIX ?= /usr/local
+# The Python package (python/): Debian's interpreter, which tools/install-deps.sh equips.
+PYTHON ?= /usr/bin/python3
+PYTHON_TEST = python/run-tests.sh
 
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
@@ -110,9 +113,15 @@ test: deps
 	$(MAKE) all tests
 	$(MAKE) --no-print-directory symbols
 	$(MAKE) --no-print-directory instrumented
-	CT_BUILD_DIR=$(BUILD) sh test/run.sh $(TEST_BIN)
+	CT_BUILD_DIR=$(BUILD) PYTHON=$(PYTHON) sh test/run.sh $(TEST_BIN) $(PYTHON_TEST)
 
 check: test
+
+# The Python package's tests alone: pip-installed into a temporary directory, against $(LIB_SO).
+.PHONY: python-test install-python uninstall-python
+python-test: deps
+	$(MAKE) lib
+	CT_BUILD_DIR=$(BUILD) PYTHON=$(PYTHON) sh test/run.sh $(PYTHON_TEST)
 
 # The whole suite against a library, tools and tests compiled with the sanitizers.
 ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -120,7 +129,7 @@ TSAN_FLAGS = -fsanitize=thread -DCT_NO_CLONES
 asan: deps
 	$(MAKE) FLAVOUR=asan OPT=-O1 SAN_CFLAGS="$(ASAN_FLAGS)" lib tools tests
 	CT_BUILD_DIR=build/asan CT_SANITIZER=address ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  sh test/run.sh $(TEST_SRC:%.c=build/asan/%)
+	  PYTHON=$(PYTHON) sh test/run.sh $(TEST_SRC:%.c=build/asan/%) $(PYTHON_TEST)
 
 # ThreadSanitizer: the threading tests. OpenBLAS is not instrumented, so its own worker threads are
 # kept out (one BLAS thread). CPU-dispatched clones are off: their resolvers run before TSan starts.
@@ -188,6 +197,15 @@ install: all
 	chmod 644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/cliptrase.pc
 	install -m 755 $(BUILD)/bin/demo $(DESTDIR)$(PREFIX)/bin/cliptrase-demo
 	install -m 755 $(INSTALL_TOOLS:%=$(BUILD)/bin/%) $(DESTDIR)$(PREFIX)/bin/
+
+# The Python package beside the library it records ($(PREFIX)/lib/$(SONAME)), into PYTHON_SITE
+# (Debian's python3 reads $(PREFIX)/lib/python3.X/dist-packages for PREFIX /usr/local).
+PYTHON_SITE = $(PREFIX)/lib/python$(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')/dist-packages
+install-python: install
+	sh python/pip-install.sh $(PYTHON) $(DESTDIR)$(PYTHON_SITE) $(PREFIX)/lib/$(SONAME)
+
+uninstall-python:
+	rm -rf $(DESTDIR)$(PYTHON_SITE)/cliptrase $(DESTDIR)$(PYTHON_SITE)/cliptrase-$(VERSION).dist-info
 
 INSTALLED = lib/libcliptrase.a lib/$(SONAME) lib/libcliptrase.so include/cliptrase.h \
             lib/pkgconfig/cliptrase.pc bin/cliptrase-demo $(INSTALL_TOOLS:%=bin/%)
