@@ -273,6 +273,51 @@ static void mapped_weights_through_three_uses(void) {
     npy_free(&tok);
 }
 
+/* A NaN in the query weights of the first block (check_finite off) must reach the output and be
+ * reported (CT_ERR_NONFINITE), not be absorbed by the softmax into finite, wrong tokens. */
+static void nan_weight_is_reported(void) {
+    char src[700], dst[700];
+    FMT(src, "%s/tiny_f32_openai/model.safetensors", oracle_dir());
+    FMT(dst, "%s/nan.safetensors", t_tmpdir());
+    if (!file_exists(src)) SKIP("tiny_f32_openai fixture not found under %s", oracle_dir());
+    size_t len = 0;
+    char *buf = slurp(src, &len);
+    if (!buf || len < 8) { CHECK(0, "cannot read %s", src); free(buf); return; }
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = (hl << 8) | (uint8_t)buf[i];
+    ct_json *h = ct_json_parse(buf + 8, (size_t)hl, NULL, 0);
+    const ct_json *t = h ? ct_json_get(h, "visual.transformer.resblocks.0.attn.in_proj_weight") : NULL;
+    const ct_json *off = t ? ct_json_get(t, "data_offsets") : NULL;
+    CHECK(off && off->n == 2, "tensor not found in the fixture");
+    npy_array px = {0};
+    char d[700];
+    FMT(d, "%s/tiny_f32_openai", oracle_dir());
+    if (off && off->n == 2 && load_npy(d, "crop64", "pixels", &px)) {
+        for (int which = 0; which < 2; which++) { /* a query weight, then a key weight */
+            size_t at = 8 + (size_t)hl + (size_t)off->items[0].i + (which ? (size_t)64 * 64 * 4 + 4 * 5 : 4 * 7);
+            float nan = NAN;
+            char *b2 = malloc(len);
+            memcpy(b2, buf, len);
+            memcpy(b2 + at, &nan, 4);
+            FILE *f = fopen(dst, "wb");
+            CHECK(f && fwrite(b2, 1, len, f) == len && fclose(f) == 0, "writing %s", dst);
+            free(b2);
+            ct_model *m = NULL;
+            ct_error err;
+            CHECK(ct_model_load(dst, &m, &err) == CT_OK, "%s", err.msg);
+            float *tok = malloc(sizeof(float) * 17 * 32);
+            ct_image_features fe = {NULL, tok, NULL};
+            ct_status st = m ? ct_encode_image(m, px.data, 64, 64, 0, &fe, &err) : CT_ERR_INVALID_ARG;
+            CHECK(st == CT_ERR_NONFINITE, "%s weight NaN: status %s (%s)", which ? "key" : "query", ct_status_str(st), err.msg);
+            free(tok);
+            ct_model_free(m);
+        }
+    }
+    npy_free(&px);
+    ct_json_free(h);
+    free(buf);
+}
+
 /* bf16 against fp32 on every fixture: tokens close, labels agreeing on >= 99.9% of pixels. */
 static void bf16_accuracy(void) {
     if (!ct_precision_available(CT_PRECISION_BF16)) SKIP("no AVX512_BF16 on this CPU");
@@ -342,6 +387,7 @@ int main(void) {
     RUN(thread_count_does_not_matter);
     RUN(parity_through_each_kernel);
     RUN(mapped_weights_through_three_uses);
+    RUN(nan_weight_is_reported);
     RUN(bf16_accuracy);
     ct_runtime_free(g_rt);
     DONE();

@@ -51,7 +51,7 @@ def test_python_runs_during_a_segmentation(ct, small):
     whole call (a loaded machine, a CPU quota), so up to three calls are tried."""
     d, m = small
     emb = load(d, "crop224", "text_features")
-    px = _pixels(1, 448, 448)
+    px = _pixels(1, 896, 896)  # long enough to tell on a fast machine too
     ct.segment(m, px, emb, threads=1)  # warm: weights packed, workspace kept
     seen = []
     for _ in range(3):
