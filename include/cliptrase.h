@@ -337,6 +337,8 @@ typedef struct {
     int H, W, h, w, n_names, embed_dim, n_clusters;
     float eps;
     int min_samples;
+    int median_size, upsample_ratio; /* cliptrase, resolved: cluster_maps is [n_clusters x
+                                        upsample_ratio*h x upsample_ratio*w] */
     float *image_embedding; /* [embed_dim] (cliptrase) */
     float *img_tokens;      /* [(1+h*w) x embed_dim] the head's tokens (whole-image runs) */
     float *corr_raw;        /* [(1+h*w) x (1+h*w)] (cliptrase) */

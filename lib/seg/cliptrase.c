@@ -223,6 +223,7 @@ ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const floa
     if (inter) {
         inter->H = H; inter->W = W; inter->h = h; inter->w = w; inter->n_names = n_names; inter->embed_dim = E;
         inter->n_clusters = nc; inter->eps = eps; inter->min_samples = min_samples;
+        inter->median_size = msize; inter->upsample_ratio = ratio;
         inter->corr = corr; corr = NULL;
         inter->patch_logits = plt; plt = NULL;
         inter->logits_up = logits_up; logits_up = NULL;

@@ -86,7 +86,8 @@ INTERMEDIATE_ARRAYS = ("image_embedding", "img_tokens", "corr_raw", "corr", "pat
 
 class ct_intermediates(Structure):
     _fields_ = [("H", c_int), ("W", c_int), ("h", c_int), ("w", c_int), ("n_names", c_int),
-                ("embed_dim", c_int), ("n_clusters", c_int), ("eps", c_float), ("min_samples", c_int)] + \
+                ("embed_dim", c_int), ("n_clusters", c_int), ("eps", c_float), ("min_samples", c_int),
+                ("median_size", c_int), ("upsample_ratio", c_int)] + \
                [(name, c_void_p) for name in INTERMEDIATE_ARRAYS]
 
 

@@ -267,11 +267,12 @@ def _intermediate_shapes(x, ratio):
             "pamr_logits": ((n, H, W), f)}
 
 
-def _take_intermediates(x, ratio):
+def _take_intermediates(x):
     """Copies of the arrays a ct_intermediates holds (name -> array; None for those the head does
-    not produce), then ct_intermediates_free."""
+    not produce), then ct_intermediates_free. The cluster maps' side is the struct's own
+    upsample_ratio."""
     try:
-        shapes = _intermediate_shapes(x, ratio)
+        shapes = _intermediate_shapes(x, x.upsample_ratio)
         out = {}
         for name in _lib.INTERMEDIATE_ARRAYS:
             ptr = getattr(x, name)
@@ -385,7 +386,7 @@ def segment(model, image, classes, *, tokenizer=None, background=None, templates
     check(lib.ct_segment_ex(mh.ptr, _lib.addr(px), H, W, _lib.addr(emb), _lib.to_int(len(lab), "name count"),
                             _lib.addr(lab), byref(sp), byref(out), byref(err)), err)
     inf = SegmentInfo._from_c(info)
-    arrays = _take_intermediates(inter, inf.upsample_ratio) if inter is not None else None
+    arrays = _take_intermediates(inter) if inter is not None else None
     return Segmentation(labels, probs, inf, arrays, cl, pic, size, crop)
 
 
@@ -428,7 +429,7 @@ def postprocess(img_tokens, corr_raw, H, W, class_embeddings, *, patch=16, logit
                              ctypes.pointer(inter) if inter is not None else None, byref(err)), err)
     if inter is None:
         return labels
-    return labels, _take_intermediates(inter, sp_py.upsample_ratio if sp_py.upsample_ratio > 0 else 4)
+    return labels, _take_intermediates(inter)
 
 
 def dbscan(x, eps, min_samples, threads=0):
