@@ -21,13 +21,58 @@
 
 /* ------------------------------------------------------------------ colours */
 
-/* Sasha Trubetskoy's 20 distinct colours without the two near-white ones (the legend's ground) */
-static const uint8_t k_palette[][3] = {
-    {230, 25, 75},  {60, 180, 75},   {255, 225, 25}, {67, 99, 216},  {245, 130, 49}, {145, 30, 180},
-    {66, 212, 244}, {240, 50, 230},  {191, 239, 69}, {250, 190, 212}, {70, 153, 144}, {220, 190, 255},
-    {154, 99, 36},  {128, 0, 0},     {170, 255, 195}, {128, 128, 0}, {0, 0, 117},    {169, 169, 169},
-};
-#define N_PALETTE ((int)(sizeof k_palette / sizeof *k_palette))
+/* The first PALETTE_N labels: farthest-point sampling in CIELAB over a 16^3 grid of RGB colours
+ * (lightness 25..90, away from the background's black and the legend's white): each colour is
+ * the candidate farthest from all before it. Built once per process. */
+#define PALETTE_N 256
+static uint8_t k_palette[PALETTE_N][3];
+static int k_palette_built;
+
+static double lin(double c) {
+    c /= 255.0;
+    return c <= 0.04045 ? c / 12.92 : pow((c + 0.055) / 1.055, 2.4);
+}
+
+static double lab_f(double t) { return t > 0.008856 ? cbrt(t) : 7.787 * t + 16.0 / 116.0; }
+
+static void to_lab(int R, int G, int B, double lab[3]) {
+    double r = lin(R), g = lin(G), b = lin(B);
+    double x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047, y = 0.2126 * r + 0.7152 * g + 0.0722 * b,
+           z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883;
+    lab[0] = 116 * lab_f(y) - 16;
+    lab[1] = 500 * (lab_f(x) - lab_f(y));
+    lab[2] = 200 * (lab_f(y) - lab_f(z));
+}
+
+static double dist3(const double a[3], const double b[3]) {
+    return sqrt((a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1]) + (a[2] - b[2]) * (a[2] - b[2]));
+}
+
+static void build_palette(void) {
+    enum { C = 16 * 16 * 16 };
+    static double lab[C][3], md[C];
+    double black[3], white[3];
+    to_lab(0, 0, 0, black);
+    to_lab(255, 255, 255, white);
+    for (int i = 0; i < C; i++) {
+        to_lab((i >> 8) * 17, ((i >> 4) & 15) * 17, (i & 15) * 17, lab[i]);
+        double a = dist3(lab[i], black), b = dist3(lab[i], white);
+        md[i] = lab[i][0] < 25 || lab[i][0] > 90 ? -1 : a < b ? a : b;
+    }
+    for (int n = 0; n < PALETTE_N; n++) {
+        int best = 0;
+        for (int i = 1; i < C; i++)
+            if (md[i] > md[best]) best = i;
+        k_palette[n][0] = (uint8_t)((best >> 8) * 17);
+        k_palette[n][1] = (uint8_t)(((best >> 4) & 15) * 17);
+        k_palette[n][2] = (uint8_t)((best & 15) * 17);
+        for (int i = 0; i < C; i++) {
+            double d = dist3(lab[i], lab[best]);
+            if (md[i] >= 0 && d < md[i]) md[i] = d;
+        }
+    }
+    k_palette_built = 1;
+}
 
 static void hsv(double h, double s, double v, uint8_t rgb[3]) {
     h = fmod(h, 1.0) * 6.0;
@@ -46,9 +91,13 @@ static void hsv(double h, double s, double v, uint8_t rgb[3]) {
 
 void label_colour(int label, int bg_label, uint8_t rgb[3]) {
     if (label == bg_label || label < 0) { rgb[0] = rgb[1] = rgb[2] = 0; return; }
-    if (label < N_PALETTE) { memcpy(rgb, k_palette[label], 3); return; }
-    int k = label - N_PALETTE;
-    /* hues along the golden angle; value and saturation cycle with a period prime to it */
+    if (label < PALETTE_N) {
+        if (!k_palette_built) build_palette();
+        memcpy(rgb, k_palette[label], 3);
+        return;
+    }
+    int k = label - PALETTE_N;
+    /* hues along the golden angle; value and saturation cycle with periods prime to it */
     static const double val[3] = {0.95, 0.72, 0.52}, sat[2] = {0.85, 0.55};
     hsv(0.1 + k * 0.618033988749895, sat[(k / 3) % 2], val[k % 3], rgb);
 }

@@ -15,9 +15,10 @@
 /* Legend entries are cut to this many glyphs ("..." at the end). */
 #define LEGEND_MAX_GLYPHS 48
 
-/* Colour of a label: black for the background label; labels 0..19 from a fixed palette of
- * well-separated colours, then hues along the golden angle with alternating value and
- * saturation. Independent of the number of labels. */
+/* Colour of a label, independent of the number of labels: black for the background label;
+ * labels 0..255 each the colour farthest (CIELAB) from those of the labels before it (the first
+ * 20 are at least 39 CIELAB units apart, the first 50 at least 26); then hues along the golden
+ * angle with cycling value and saturation. */
 void label_colour(int label, int bg_label, uint8_t rgb[3]);
 
 /* The legend's text of a UTF-8 string, in the font's ASCII (32..126), at most max_glyphs glyphs
