@@ -292,9 +292,6 @@ out:
     ct_image_free(photo);
     ct_image_free(resized);
     session_free(&s);
-    if (json_path && !strcmp(json_path, "-")) {
-        int r2 = close_stdout();
-        if (!rc) rc = r2;
-    }
+    if (json_path && !strcmp(json_path, "-") && !rc) rc = close_stdout();
     return rc;
 }

@@ -121,7 +121,8 @@ int opts_parse(tool_opts *o, int code, const char *arg) {
         o->set |= S_SLIDE;
         if (!strcmp(arg, "0")) { f->slide_crop = f->slide_stride = 0; return 1; }
         int v[2], n = 0;
-        if (!parse_int_list(arg, 1, 8192, v, 2, &n) || n != 2) return bad("--slide", "CROP,STRIDE in pixels (or 0 for the whole image)", arg);
+        /* the values are checked by the library (ct_segment_memory), with the patch size */
+        if (!parse_int_list(arg, -1000000, 1000000, v, 2, &n) || n != 2) return bad("--slide", "CROP,STRIDE in pixels (or 0 for the whole image)", arg);
         f->slide_crop = v[0];
         f->slide_stride = v[1];
         return 1;
