@@ -602,11 +602,11 @@ int main(int argc, char **argv) {
         int gw = 0, gh = 0, r = 1;
         size_t n = 0;
         gt = load_labels(gpath, &gw, &gh, &err);
-        if (!gt) warn("skipping %s: ground truth '%s': %s", name, gpath, err.msg);
+        if (!gt) warn("skipping %s: ground truth: %s", name, err.msg);
         else if (pred_dir) {
             int pw = 0, ph = 0;
             uint16_t *pp = load_labels(ipath, &pw, &ph, &err);
-            if (!pp) warn("skipping %s: prediction '%s': %s", name, ipath, err.msg);
+            if (!pp) warn("skipping %s: prediction: %s", name, err.msg);
             else if (pw != gw || ph != gh) warn("skipping %s: the prediction is %d x %d, the ground truth %d x %d", name, pw, ph, gw, gh);
             else if (!(pred = malloc(sizeof(int32_t) * (size_t)pw * (size_t)ph))) r = runtime_error("out of memory");
             else {
