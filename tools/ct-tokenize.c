@@ -30,11 +30,12 @@ int main(int argc, char **argv) {
     static const struct option opts[] = {{"vocab", required_argument, 0, 'V'}, {"context", no_argument, 0, 'c'},
                                          {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "V:ch", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":V:ch", opts, NULL)) != -1) {
         if (c == 'V') vocab = optarg;
         else if (c == 'c') context = 1;
         else if (c == 'h') { usage(stdout); return close_stdout(); }
-        else return usage_error("unknown option '%s'", argv[optind - 1]);
+        else return opts_getopt_error(c, argv);
     }
     if (optind < argc) return usage_error("unexpected argument '%s' (text is read from stdin)", argv[optind]);
     if (!vocab && !(found = data_find("bpe_simple_vocab_16e6.txt.gz")) && !(found = data_find("vocab.json")))
