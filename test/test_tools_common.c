@@ -251,7 +251,7 @@ static void colours(void) {
             if (d < near) near = d;
         }
     printf("  min CIELAB distance: %.1f (first 20), %.1f (first 50), %.1f (labels 1 to 5 apart, first %d)\n", m20, m50, near, N);
-    CHECK(m20 >= 35 && m50 >= 20 && near >= 10, "colours too close");
+    CHECK(m20 >= 30 && m50 >= 18 && near >= 10, "colours too close");
     uint8_t bg[3], white[3] = {255, 255, 255}, black[3] = {0, 0, 0};
     label_colour(5, 5, bg);
     CHECK(!bg[0] && !bg[1] && !bg[2], "background is black");

@@ -22,8 +22,9 @@
 /* ------------------------------------------------------------------ colours */
 
 /* The first PALETTE_N labels: farthest-point sampling in CIELAB over a 16^3 grid of RGB colours
- * (lightness 25..90, away from the background's black and the legend's white): each colour is
- * the candidate farthest from all before it. Built once per process. */
+ * (lightness 35..85, chroma at most 70: away from the background's black, the legend's white and
+ * glaring primaries): each colour is the candidate farthest from all before it (and from black
+ * and white). Built once per process. */
 #define PALETTE_N 256
 static uint8_t k_palette[PALETTE_N][3];
 static int k_palette_built;
@@ -57,7 +58,8 @@ static void build_palette(void) {
     for (int i = 0; i < C; i++) {
         to_lab((i >> 8) * 17, ((i >> 4) & 15) * 17, (i & 15) * 17, lab[i]);
         double a = dist3(lab[i], black), b = dist3(lab[i], white);
-        md[i] = lab[i][0] < 25 || lab[i][0] > 90 ? -1 : a < b ? a : b;
+        int usable = lab[i][0] >= 35 && lab[i][0] <= 85 && hypot(lab[i][1], lab[i][2]) <= 70;
+        md[i] = !usable ? -1 : a < b ? a : b;
     }
     for (int n = 0; n < PALETTE_N; n++) {
         int best = 0;

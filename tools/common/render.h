@@ -17,7 +17,7 @@
 
 /* Colour of a label, independent of the number of labels: black for the background label;
  * labels 0..255 each the colour farthest (CIELAB) from those of the labels before it (the first
- * 20 are at least 39 CIELAB units apart, the first 50 at least 26); then hues along the golden
+ * 20 are at least 33 CIELAB units apart, the first 50 at least 21); then hues along the golden
  * angle with cycling value and saturation. */
 void label_colour(int label, int bg_label, uint8_t rgb[3]);
 
