@@ -484,16 +484,11 @@ int main(int argc, char **argv) {
         {"images", required_argument, 0, O_IMAGES}, {"gt", required_argument, 0, O_GT}, {"predictions", required_argument, 0, O_PRED},
         {"gt-background", required_argument, 0, O_GTBG}, {"state", required_argument, 0, O_STATE}, {"shard", required_argument, 0, O_SHARD},
         {"merge", no_argument, 0, O_MERGE}, {0, 0, 0, 0}};
-    struct option table[OPTS_MAX];
-    char shorts[64];
-    opts_table(GROUPS, mine, table, shorts, sizeof shorts, "");
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, shorts, table, NULL)) != -1) {
-        int r = opts_parse(&o, c, optarg);
-        if (r < 0) return 1;
-        if (r > 0) continue;
+    opts_parser op;
+    opts_table(&op, GROUPS, mine, "");
+    for (int c; (c = opts_next(&o, &op, argc, argv)) != -1;) {
         switch (c) {
+        case OPTS_ERROR: return 1;
         case O_IMAGES: img_dir = optarg; break;
         case O_GT: gt_dir = optarg; break;
         case O_PRED: pred_dir = optarg; break;
@@ -509,7 +504,6 @@ int main(int argc, char **argv) {
         }
         case O_MERGE: merge = 1; break;
         case 'h': usage(stdout); return close_stdout();
-        default: return opts_getopt_error(c, argv);
         }
     }
     if (!o.classes_file && !o.class_list) return usage_error("--classes-file is required");

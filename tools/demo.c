@@ -161,16 +161,11 @@ int main(int argc, char **argv) {
         {"image", required_argument, 0, 'i'}, {"pixels", required_argument, 0, OPT_PIXELS}, {"output", required_argument, 0, 'o'},
         {"overlay", required_argument, 0, OPT_OVERLAY}, {"labels", required_argument, 0, OPT_LABELS}, {"json", required_argument, 0, OPT_JSON},
         {"dump", required_argument, 0, OPT_DUMP}, {0, 0, 0, 0}};
-    struct option table[OPTS_MAX];
-    char shorts[64];
-    opts_table(GROUPS, mine, table, shorts, sizeof shorts, "i:o:");
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, shorts, table, NULL)) != -1) {
-        int r = opts_parse(&o, c, optarg);
-        if (r < 0) return 1;
-        if (r > 0) continue;
+    opts_parser op;
+    opts_table(&op, GROUPS, mine, "i:o:");
+    for (int c; (c = opts_next(&o, &op, argc, argv)) != -1;) {
         switch (c) {
+        case OPTS_ERROR: return 1;
         case 'i': image_path = optarg; break;
         case OPT_PIXELS: pixels_path = optarg; break;
         case 'o': out_path = optarg; break;
@@ -179,7 +174,6 @@ int main(int argc, char **argv) {
         case OPT_JSON: json_path = optarg; break;
         case OPT_DUMP: dump_dir = optarg; break;
         case 'h': usage(stdout); return close_stdout();
-        default: return opts_getopt_error(c, argv);
         }
     }
     /* every usage error before any work */

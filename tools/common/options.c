@@ -62,20 +62,34 @@ void opts_init(tool_opts *o) {
     ct_segment_params_default(&o->flags);
 }
 
-void opts_table(unsigned groups, const struct option *extra, struct option *table, char *shorts, size_t shorts_cap,
-                const char *extra_short) {
+void opts_table(opts_parser *g, unsigned groups, const struct option *extra, const char *extra_short) {
     int n = 0;
-    size_t sl = 0;
-    shorts[sl++] = ':'; /* getopt reports a missing value as ':' */
+    size_t sl = 0, cap = sizeof g->shorts;
+    g->shorts[sl++] = ':'; /* getopt reports a missing value as ':' */
     for (int i = 0; i < N_OPTS && n < OPTS_MAX - 1; i++) {
         if (!(k_opts[i].group & groups)) continue;
-        table[n++] = k_opts[i].opt;
-        for (const char *p = k_opts[i].shorts; *p && sl + 1 < shorts_cap; p++) shorts[sl++] = *p;
+        g->table[n++] = k_opts[i].opt;
+        for (const char *p = k_opts[i].shorts; *p && sl + 1 < cap; p++) g->shorts[sl++] = *p;
     }
-    for (int i = 0; extra && extra[i].name && n < OPTS_MAX - 1; i++) table[n++] = extra[i];
-    for (const char *p = extra_short; p && *p && sl + 1 < shorts_cap; p++) shorts[sl++] = *p;
-    shorts[sl] = 0;
-    memset(&table[n], 0, sizeof *table);
+    for (int i = 0; extra && extra[i].name && n < OPTS_MAX - 1; i++) g->table[n++] = extra[i];
+    for (const char *p = extra_short; p && *p && sl + 1 < cap; p++) g->shorts[sl++] = *p;
+    g->shorts[sl] = 0;
+    memset(&g->table[n], 0, sizeof g->table[n]);
+}
+
+int opts_next(tool_opts *o, const opts_parser *g, int argc, char **argv) {
+    opterr = 0;
+    for (;;) {
+        int c = getopt_long(argc, argv, g->shorts, g->table, NULL);
+        if (c == -1) return -1;
+        if (c == ':' || c == '?') {
+            opts_getopt_error(c, argv);
+            return OPTS_ERROR;
+        }
+        int r = opts_parse(o, c, optarg);
+        if (r < 0) return OPTS_ERROR;
+        if (r == 0) return c;
+    }
 }
 
 int opts_getopt_error(int code, char **argv) {

@@ -4,15 +4,14 @@
  * list, the input size, the segmentation parameters (the head's preset with the flags on top,
  * checked by the library before any heavy work) and the class embeddings (cached, with progress).
  *
- * A tool builds its getopt table from the groups it uses plus its own options:
- *   struct option table[OPTS_MAX]; char shorts[64];
- *   opts_table(OG_MODEL | OG_CLASSES | OG_SEG, mine, table, shorts, "o:");
- *   while ((c = getopt_long(argc, argv, shorts, table, NULL)) != -1) {
- *       int r = opts_parse(&o, c, optarg);
- *       if (r < 0) return 1;            // usage error, reported
- *       if (r > 0) continue;            // a shared option
- *       switch (c) { ...the tool's own... default: return opts_getopt_error(c, argv); }
- *   } */
+ * A tool parses the groups it uses plus its own options:
+ *   opts_parser g;
+ *   opts_table(&g, OG_MODEL | OG_CLASSES | OG_SEG | OG_GENERAL, mine, "o:");
+ *   for (int c; (c = opts_next(&o, &g, argc, argv)) != -1;)
+ *       switch (c) {
+ *       case OPTS_ERROR: return 1;      // a usage error, reported
+ *       case 'o': ...                   // the tool's own options ('h' included)
+ *       } */
 #ifndef CT_TOOLS_OPTIONS_H
 #define CT_TOOLS_OPTIONS_H
 
@@ -34,6 +33,8 @@ enum {
 #define OPTS_MAX 64
 /* Option codes of the tools' own long options start here. */
 #define OPT_TOOL 256
+/* opts_next: a usage error, already reported */
+#define OPTS_ERROR (-2)
 
 /* The data directories, in order: $CT_DATA_DIR; $XDG_DATA_HOME/cliptrase (default
  * ~/.local/share/cliptrase); <prefix>/share/cliptrase where <prefix>/bin holds the running
@@ -70,10 +71,19 @@ typedef struct {
     uint64_t model_hash;           /* content hash of the model file (0 until asked) */
 } tool_session;
 
+typedef struct {
+    struct option table[OPTS_MAX];
+    char shorts[96];
+} opts_parser;
+
 void opts_init(tool_opts *o);
-/* Build the getopt_long table and short-option string of the groups plus `extra` (terminated by
- * a zero entry; may be NULL) and `extra_short`. */
-void opts_table(unsigned groups, const struct option *extra, struct option *table, char *shorts, size_t shorts_cap, const char *extra_short);
+/* The getopt_long table and short-option string of the groups plus `extra` (terminated by a zero
+ * entry; may be NULL) and `extra_short`. */
+void opts_table(opts_parser *g, unsigned groups, const struct option *extra, const char *extra_short);
+/* The next option that is the tool's own (its value in optarg), the shared ones being consumed on
+ * the way; -1 at the end; OPTS_ERROR after a usage error (reported: bad value, unknown option,
+ * missing value). */
+int opts_next(tool_opts *o, const opts_parser *g, int argc, char **argv);
 /* 1: a shared option, consumed; 0: not a shared option; -1: a usage error (reported). */
 int opts_parse(tool_opts *o, int code, const char *arg);
 /* The message and exit status (1) for getopt's ':' (missing value) and '?' (unknown option). */
