@@ -218,7 +218,7 @@ static void chunk(FILE *f, const char *type, const uint8_t *data, uint32_t n) {
     uint8_t h[8] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n, 0, 0, 0, 0};
     memcpy(h + 4, type, 4);
     fwrite(h, 1, 8, f);
-    fwrite(data, 1, n, f);
+    if (n) fwrite(data, 1, n, f);
     uint32_t c = crc32_png((const uint8_t *)type, 4, 0);
     c = crc32_png(data, n, c);
     uint8_t t[4] = {(uint8_t)(c >> 24), (uint8_t)(c >> 16), (uint8_t)(c >> 8), (uint8_t)c};

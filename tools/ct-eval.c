@@ -394,11 +394,9 @@ static int predict(tool_session *s, const tool_opts *o, const float *emb, const 
     lab = malloc(sizeof(int32_t) * (size_t)H * (size_t)W);
     if (!lab) { rc = runtime_error("out of memory"); goto done; }
     if (ct_segment(s->model, px, H, W, emb, s->cl.n_names, s->cl.label, &s->sp, lab, NULL, &err)) {
-        if (err.status == CT_ERR_NOMEM || err.status == CT_ERR_TOO_LARGE || err.status == CT_ERR_UNSUPPORTED || err.status == CT_ERR_INVALID_ARG) {
-            rc = runtime_error("%s: %s", name, err.msg);
-        } else {
-            warn("skipping %s: %s", name, err.msg);
-        }
+        /* a picture too large is skipped; what would fail for every picture stops the run */
+        if (err.status == CT_ERR_TOO_LARGE || err.status == CT_ERR_NONFINITE) warn("skipping %s: %s", name, err.msg);
+        else rc = runtime_error("%s: %s", name, err.msg);
         goto done;
     }
     if (o->crop) {
