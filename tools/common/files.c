@@ -131,6 +131,21 @@ static unsigned long long os_random(void) {
 
 unsigned long long (*out_random)(void) = os_random;
 
+/* the temporary file: created exclusively, never through a symlink; -1 with errno on failure */
+static int create_tmp(out_file *o, const char *dir_part, int dir_len, const char *base) {
+    for (int attempt = 0; attempt < 64; attempt++) {
+        /* ".<name>.<random>.tmp" beside the destination: the same file system, so rename is atomic;
+         * O_EXCL | O_NOFOLLOW: a file or symlink planted at that name is never written through */
+        free(o->tmp);
+        o->tmp = xasprintf("%.*s.%s.%012llx.tmp", dir_len, dir_part, base, out_random() & 0xffffffffffffull);
+        if (!o->tmp) { errno = ENOMEM; return -1; }
+        int fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
 int out_open(out_file *o, const char *path, int allow_stdout, ct_error *err) {
     memset(o, 0, sizeof *o);
     if (!path || !*path) return fail_msg(err, CT_ERR_INVALID_ARG, "empty output path");
@@ -138,36 +153,21 @@ int out_open(out_file *o, const char *path, int allow_stdout, ct_error *err) {
         o->f = stdout;
         return 1;
     }
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
     if (!*base) return fail_msg(err, CT_ERR_INVALID_ARG, "output path '%s' names a directory", path);
-    o->dst = xasprintf("%s", path);
-    if (!o->dst) return fail_msg(err, CT_ERR_NOMEM, "out of memory");
-    for (int attempt = 0; attempt < 64; attempt++) {
-        /* ".<name>.<random>.tmp" beside the destination: the same file system, so rename is atomic;
-         * O_EXCL | O_NOFOLLOW: a file or symlink planted at that name is never written through */
-        free(o->tmp);
-        o->tmp = xasprintf("%.*s.%s.%012llx.tmp", (int)(base - path), path, base, out_random() & 0xffffffffffffull);
-        if (!o->tmp) break;
-        int fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd < 0 && errno == EEXIST) continue;
-        if (fd < 0) {
-            int e = errno;
-            free(o->tmp); free(o->dst);
-            memset(o, 0, sizeof *o);
-            return fail_msg(err, CT_ERR_IO, "cannot write '%s': %s", path, strerror(e));
-        }
-        o->f = fdopen(fd, "wb");
-        if (o->f) return 1;
+    int fd = (o->dst = xasprintf("%s", path)) ? create_tmp(o, path, (int)(base - path), base) : (errno = ENOMEM, -1);
+    if (fd >= 0 && !(o->f = fdopen(fd, "wb"))) {
         close(fd);
         unlink(o->tmp);
-        break;
+        fd = -1;
+        errno = ENOMEM;
     }
-    int gave_up = o->tmp != NULL;
+    if (fd >= 0) return 1;
+    int e = errno;
     free(o->tmp); free(o->dst);
     memset(o, 0, sizeof *o);
-    if (gave_up) return fail_msg(err, CT_ERR_IO, "cannot create a temporary file beside '%s': every name tried exists", path);
-    return fail_msg(err, CT_ERR_NOMEM, "out of memory");
+    if (e == EEXIST) return fail_msg(err, CT_ERR_IO, "cannot create a temporary file beside '%s': every name tried exists", path);
+    return fail_msg(err, e == ENOMEM ? CT_ERR_NOMEM : CT_ERR_IO, "cannot write '%s': %s", path, strerror(e));
 }
 
 void out_write(out_file *o, const void *p, size_t n) {
