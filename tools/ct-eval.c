@@ -504,7 +504,7 @@ int main(int argc, char **argv) {
         case 'h': usage(stdout); return close_stdout();
         }
     }
-    if (!o.classes_file && !o.class_list) return usage_error("--classes-file is required");
+    if (!o.classes_file && !o.class_list) return usage_error("no classes: give --classes-file FILE (or -c LIST)");
     if (gt_bg >= 0 && !o.bg_file && !o.bg_list) return usage_error("--gt-background needs background names (--background-file or -b): without them there is no background label");
     tool_session s;
     memset(&s, 0, sizeof s);
