@@ -117,21 +117,24 @@ static inline const float *v_at(int bf16, const float *Vp, int npad, int q, int 
     return Vp + ((size_t)q * npad + (size_t)(bf16 ? k0 / 2 : k0)) * CT_AP;
 }
 
-/* one 8-key panel of scores against a packed query block */
-static inline void qk8(int bf16, int hd, const float *A, const float *Q, float scale, float *S) {
-    if (bf16) ct_attn_qk_8x48_bf16(hd / 2, (const uint32_t *)A, (const uint32_t *)Q, scale, S);
-    else ct_attn_qk_8x48(hd, A, Q, scale, S);
+/* one 8-key panel of scores against G lane groups of a packed query block */
+static inline void qk8(int bf16, int G, int hd, const float *A, const float *Q, float scale, float *S) {
+    if (bf16) ct_attn_qk_8x48_bf16(G, hd / 2, (const uint32_t *)A, (const uint32_t *)Q, scale, S);
+    else ct_attn_qk_8x48(G, hd, A, Q, scale, S);
 }
 
+/* lane groups of 16 holding n queries (n <= 48) */
+static inline int groups_for(int n) { return (n + 15) / 16; }
+
 /* O^T (hd rows) = alpha O^T + V^T P over kb keys (kb even); Pb: scratch for P's bf16 pairs */
-static inline void pv_all(int bf16, int hd, int kb, const float *Vp, int npad, int k0, const float *P, uint32_t *Pb, const float *alpha,
-                          float *OT) {
-    if (bf16) ct_attn_p_to_bf16(kb, P, Pb);
+static inline void pv_all(int bf16, int G, int hd, int kb, const float *Vp, int npad, int k0, const float *P, uint32_t *Pb,
+                          const float *alpha, float *OT) {
+    if (bf16) ct_attn_p_to_bf16(G, kb, P, Pb);
     for (int q = 0; q < hd / CT_AP; q++) {
         const float *v = v_at(bf16, Vp, npad, q, k0);
         float *o = OT + (size_t)q * CT_AP * CT_AQ;
-        if (bf16) ct_attn_pv_8x48_bf16(kb / 2, (const uint32_t *)v, Pb, alpha, o);
-        else ct_attn_pv_8x48(kb, v, P, alpha, o);
+        if (bf16) ct_attn_pv_8x48_bf16(G, kb / 2, (const uint32_t *)v, Pb, alpha, o);
+        else ct_attn_pv_8x48(G, kb, v, P, alpha, o);
     }
 }
 
@@ -168,7 +171,7 @@ static void flash_item(const flash_job *j, int b, int h, int qb, float *scr) {
     float *Qp = scr, *OT = Qp + (size_t)hd * CT_AQ, *S = OT + (size_t)hd * CT_AQ;
     float *m = S + (size_t)KT * CT_AQ, *l = m + CT_AQ, *alpha = l + CT_AQ;
     uint32_t *Pb = (uint32_t *)(alpha + CT_AQ); /* [KT/2][48] */
-    int qs = j->q0 + qb * CT_AQ, nq = j->q1 - qs < CT_AQ ? j->q1 - qs : CT_AQ;
+    int qs = j->q0 + qb * CT_AQ, nq = j->q1 - qs < CT_AQ ? j->q1 - qs : CT_AQ, G = groups_for(nq);
     const float *base = j->qkv + (size_t)b * T * ld + (size_t)h * hd;
     pack_rows48(j->bf16, base + (size_t)j->sp->x[0] * j->W + (size_t)qs * ld, (size_t)ld, nq, hd, 1, Qp);
     for (int i = 0; i < CT_AQ; i++) { m[i] = NEG; l[i] = 0.f; }
@@ -179,7 +182,7 @@ static void flash_item(const flash_job *j, int b, int h, int qb, float *scr) {
     for (int k0 = 0; k0 < kend; k0 += KT) {
         int kb = kend - k0 < KT ? kend - k0 : KT, kb8 = (int)pad_to(kb, CT_AP);
         for (int p = 0; p < kb8; p += CT_AP)
-            qk8(j->bf16, hd, Kp + (size_t)(k0 + p) * hd, Qp, j->scale, S + (size_t)p * CT_AQ);
+            qk8(j->bf16, G, hd, Kp + (size_t)(k0 + p) * hd, Qp, j->scale, S + (size_t)p * CT_AQ);
         for (int r = kb; r < kb8; r++)
             for (int i = 0; i < CT_AQ; i++) S[(size_t)r * CT_AQ + i] = NEG;
         if (j->gauss) ct_attn_add_prior(kb, k0, qs, nq, j->sp->grid_w, j->gauss, S); /* NACLIP's prior */
@@ -187,8 +190,8 @@ static void flash_item(const flash_job *j, int b, int h, int qb, float *scr) {
             for (int r = 0; r < kb; r++)
                 for (int i = 0; i < nq; i++)
                     if (k0 + r > qs + i) S[(size_t)r * CT_AQ + i] = NEG;
-        ct_attn_online(kb8, S, m, l, alpha);
-        pv_all(j->bf16, hd, kb8, Vp, j->Tp, k0, S, Pb, alpha, OT);
+        ct_attn_online(G, kb8, S, m, l, alpha);
+        pv_all(j->bf16, G, hd, kb8, Vp, j->Tp, k0, S, Pb, alpha, OT);
     }
     write_out(OT, l, hd, nq, j->att + ((size_t)b * T + qs) * j->W + (size_t)h * hd, (size_t)j->W);
 }
@@ -234,15 +237,19 @@ static size_t gram_thread_floats(int Tp, int hd, int ns) {
     return (size_t)Tp * hd * (2 * (size_t)ns + 2) + 2 * (size_t)ns * Tp + 4 * (size_t)CT_AQ * CT_AQ + (size_t)CT_AQ * CT_AQ / 2;
 }
 
-/* S = scores of the keys of block J (rows) against the queries of block I (lanes) for stream s,
- * with the keys beyond T masked */
+/* keys of block J padded to the 8-key panel, and lane groups of block I's queries */
+static inline int rows_of(const gram_job *j, int J) { return (int)pad_to(j->T - J * CT_AQ < CT_AQ ? j->T - J * CT_AQ : CT_AQ, CT_AP); }
+static inline int lanes_of(const gram_job *j, int I) { return groups_for(j->T - I * CT_AQ < CT_AQ ? j->T - I * CT_AQ : CT_AQ); }
+
+/* S = scores of the keys of block J (rows_of(J) rows, the keys beyond T masked) against the
+ * queries of block I (lanes_of(I) groups) for one stream; the rest of a last block's 48 rows is
+ * masked too, so that its transpose holds no stale values */
 static void gram_tile(const gram_job *j, const float *Xa, const float *Xb, int I, int J, float *S) {
-    const int hd = j->hd;
-    for (int p = 0; p < CT_AQ; p += CT_AP)
-        qk8(j->bf16, hd, Xa + ((size_t)J * CT_AQ + p) * hd, Xb + (size_t)I * hd * CT_AQ, j->scale, S + (size_t)p * CT_AQ);
+    const int hd = j->hd, rows = rows_of(j, J), G = lanes_of(j, I);
+    for (int p = 0; p < rows; p += CT_AP)
+        qk8(j->bf16, G, hd, Xa + ((size_t)J * CT_AQ + p) * hd, Xb + (size_t)I * hd * CT_AQ, j->scale, S + (size_t)p * CT_AQ);
     for (int r = j->T - J * CT_AQ; r < CT_AQ; r++)
-        if (r >= 0)
-            for (int i = 0; i < CT_AQ; i++) S[(size_t)r * CT_AQ + i] = NEG;
+        for (int i = 0; i < CT_AQ; i++) S[(size_t)r * CT_AQ + i] = NEG;
 }
 
 static void gram_head(const gram_job *j, int b, int h, float *scr) {
@@ -272,9 +279,9 @@ static void gram_head(const gram_job *j, int b, int h, float *scr) {
                 gram_tile(j, Xas, Xbs, I, J, S1);
                 if (J != I) {
                     ct_attn_transpose48(S1, S2); /* keys of I (all valid: I < J) against queries of J */
-                    ct_attn_online(CT_AQ, S2, ms + (size_t)J * CT_AQ, ls + (size_t)J * CT_AQ, NULL);
+                    ct_attn_online(lanes_of(j, J), CT_AQ, S2, ms + (size_t)J * CT_AQ, ls + (size_t)J * CT_AQ, NULL);
                 }
-                ct_attn_online(CT_AQ, S1, ms + (size_t)I * CT_AQ, ls + (size_t)I * CT_AQ, NULL);
+                ct_attn_online(lanes_of(j, I), rows_of(j, J), S1, ms + (size_t)I * CT_AQ, ls + (size_t)I * CT_AQ, NULL);
             }
     for (size_t i = 0; i < (size_t)ns * Tp; i++) l[i] = 1.f / l[i];
     /* pass 2: probabilities summed over the streams, times V */
@@ -286,12 +293,12 @@ static void gram_head(const gram_job *j, int b, int h, float *scr) {
                 gram_tile(j, Xas, Xbs, I, J, S1);
                 if (J != I) {
                     ct_attn_transpose48(S1, S2);
-                    ct_attn_prob(CT_AQ, S2, ms + (size_t)J * CT_AQ, ils + (size_t)J * CT_AQ, PB, s == 0);
+                    ct_attn_prob(lanes_of(j, J), CT_AQ, S2, ms + (size_t)J * CT_AQ, ils + (size_t)J * CT_AQ, PB, s == 0);
                 }
-                ct_attn_prob(CT_AQ, S1, ms + (size_t)I * CT_AQ, ils + (size_t)I * CT_AQ, PA, s == 0);
+                ct_attn_prob(lanes_of(j, I), rows_of(j, J), S1, ms + (size_t)I * CT_AQ, ils + (size_t)I * CT_AQ, PA, s == 0);
             }
-            pv_all(j->bf16, hd, CT_AQ, Vp, Tp, J * CT_AQ, PA, Pb, NULL, OT + (size_t)I * hd * CT_AQ);
-            if (J != I) pv_all(j->bf16, hd, CT_AQ, Vp, Tp, I * CT_AQ, PB, Pb, NULL, OT + (size_t)J * hd * CT_AQ);
+            pv_all(j->bf16, lanes_of(j, I), hd, rows_of(j, J), Vp, Tp, J * CT_AQ, PA, Pb, NULL, OT + (size_t)I * hd * CT_AQ);
+            if (J != I) pv_all(j->bf16, lanes_of(j, J), hd, CT_AQ, Vp, Tp, I * CT_AQ, PB, Pb, NULL, OT + (size_t)J * hd * CT_AQ);
         }
     for (int I = 0; I < nb; I++) {
         int nq = T - I * CT_AQ < CT_AQ ? T - I * CT_AQ : CT_AQ;
@@ -357,16 +364,16 @@ static void rows_task(void *arg, ct_team *team, int tid, int nth) {
         for (int K = 0; K < nb; K++)
             for (int s = 0; s < ns; s++) {
                 gram_tile(j, Xa + (size_t)s * Tp * hd, Xb + (size_t)s * Tp * hd, Q, K, S);
-                ct_attn_online(CT_AQ, S, m + (size_t)s * CT_AQ, l + (size_t)s * CT_AQ, NULL);
+                ct_attn_online(lanes_of(j, Q), rows_of(j, K), S, m + (size_t)s * CT_AQ, l + (size_t)s * CT_AQ, NULL);
             }
         for (int i = 0; i < ns * CT_AQ; i++) l[i] = 1.f / l[i];
         memset(OT, 0, sizeof(float) * (size_t)hd * CT_AQ);
         for (int K = 0; K < nb; K++) {
             for (int s = 0; s < ns; s++) {
                 gram_tile(j, Xa + (size_t)s * Tp * hd, Xb + (size_t)s * Tp * hd, Q, K, S);
-                ct_attn_prob(CT_AQ, S, m + (size_t)s * CT_AQ, l + (size_t)s * CT_AQ, P, s == 0);
+                ct_attn_prob(lanes_of(j, Q), rows_of(j, K), S, m + (size_t)s * CT_AQ, l + (size_t)s * CT_AQ, P, s == 0);
             }
-            pv_all(j->bf16, hd, CT_AQ, Vp, Tp, K * CT_AQ, P, Pb, NULL, OT);
+            pv_all(j->bf16, lanes_of(j, Q), hd, rows_of(j, K), Vp, Tp, K * CT_AQ, P, Pb, NULL, OT);
         }
         int nq = T - Q * CT_AQ < CT_AQ ? T - Q * CT_AQ : CT_AQ;
         write_out(OT, NULL, hd, nq, j->att + ((size_t)b * T + (size_t)Q * CT_AQ) * j->W + (size_t)h * hd, (size_t)j->W);

@@ -96,14 +96,17 @@ ct_status ct_postprocess(const float *img_tokens, const float *corr_raw, int H, 
     ct_segment_params dp;
     ct_segment_params_default(&dp);
     if (!p) p = &dp;
-    if (inter) memset(inter, 0, sizeof *inter);
+    /* filled in a local struct and handed over on success: a failure leaves *inter untouched */
+    ct_intermediates tmp;
+    memset(&tmp, 0, sizeof tmp);
     ct_nn nn;
     ct_status st = ct_seg_nn_transient(p->n_threads, &nn, err);
     if (st) return st;
-    ct_cliptrase_out co = {inter, 0, 0, 0, 0, 0.f};
+    ct_cliptrase_out co = {inter ? &tmp : NULL, 0, 0, 0, 0, 0.f};
     st = ct_cliptrase_vote(&nn, img_tokens, corr_raw, H, W, patch, E, logit_scale, class_emb, n_names, name_label, p, labels, &co, err);
     ct_runtime_free(nn.ex.rt);
-    if (st && inter) ct_intermediates_free(inter);
+    if (st) ct_intermediates_free(&tmp);
+    else if (inter) *inter = tmp;
     return st;
 }
 
@@ -285,8 +288,20 @@ ct_status ct_segment_ex(const ct_model *m, const float *pixels, int H, int W, co
     int L = 0;
     ct_status st = check_call(m, H, W, n_names, name_label, &p, &dp, &L, err);
     if (st) return st;
-    if (p->head == CT_HEAD_CLIPTRASE) return segment_cliptrase(m, pixels, H, W, class_emb, n_names, name_label, L, p, out, t0, err);
-    return segment_mmseg(m, pixels, H, W, class_emb, n_names, name_label, L, p, out, t0, err);
+    /* intermediates and info are filled in local structs and handed over on success: a failure
+     * leaves the caller's untouched (and a struct still holding an earlier call's arrays leaks
+     * nothing) */
+    ct_intermediates tmp;
+    ct_segment_info info;
+    ct_segment_outputs o = *out;
+    o.inter = out->inter ? &tmp : NULL;
+    o.info = out->info ? &info : NULL;
+    if (p->head == CT_HEAD_CLIPTRASE) st = segment_cliptrase(m, pixels, H, W, class_emb, n_names, name_label, L, p, &o, t0, err);
+    else st = segment_mmseg(m, pixels, H, W, class_emb, n_names, name_label, L, p, &o, t0, err);
+    if (st) return st;
+    if (out->inter) *out->inter = tmp;
+    if (out->info) *out->info = info;
+    return CT_OK;
 }
 
 ct_status ct_segment(const ct_model *m, const float *pixels, int H, int W, const float *class_emb, int n_names,
@@ -313,9 +328,15 @@ ct_status ct_segment_memory(const ct_model *m, int H, int W, int n_names, const 
     size_t hw = (size_t)(H / c->patch) * (size_t)(W / c->patch), T = hw + 1, HW = (size_t)H * W, E = (size_t)c->embed_dim;
     ct_vision_out vo = {p->head, p->gaussian_std, (float *)1, (float *)1, NULL};
     size_t ws = ct_vision_workspace(m, 1, H, W, ct_model_threads(m), &vo);
-    /* encoder outputs, then the vote: corr, its Gram block, the bitset, logits and maps */
+    /* encoder outputs, then the vote: corr, its Gram block, the bitset, logits and maps; the
+     * clusters at most hw / min_samples, each with its mean row (float and double sums), its map
+     * upsampled by the ratio and a label histogram */
+    int short_side = H < W ? H : W, ms = p->min_samples > 0 ? p->min_samples : (short_side <= 224 ? 3 : 7);
+    int ratio = p->upsample_ratio > 0 ? p->upsample_ratio : 4;
+    double nc = (double)hw / ms;
     double b = (double)ws + 4.0 * (double)(T * E + T * T) + 4.0 * (double)(hw * hw) + 4.0 * 256.0 * (double)hw +
-               (double)hw * hw / 8 + 8.0 * (double)hw * n_names + 16.0 * (double)HW;
+               (double)hw * hw / 8 + 8.0 * (double)hw * n_names + 16.0 * (double)HW +
+               nc * ((12.0 + 4.0 * ratio * ratio) * (double)hw + 4.0 * L) + 32.0 * (double)hw;
     if (with_intermediates) b += 4.0 * (double)(T * T + hw * hw + (size_t)n_names * HW + 4 * HW) + 4.0 * 16 * (double)hw * 8;
     if (b > (double)SIZE_MAX / 2) return ct_fail(err, CT_ERR_TOO_LARGE, "size overflow");
     *bytes = (size_t)b;

@@ -1,98 +1,133 @@
 /* AVX-512 attention micro-kernels (attn_kernels.h). The two products keep a 8 x 48 tile in 24
  * zmm accumulators: per step of the depth, 3 loads of the 48-wide operand and 8 broadcasts feed
- * 24 fused multiply-adds. */
+ * 24 fused multiply-adds (8 x 16 or 8 x 32 for a block's last, partial, lane groups). */
 #include "nn/kernels/attn_kernels.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include "nn/kernels/vmath_avx512.h"
 
-#define T8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
-
-__attribute__((target("avx512f"))) void ct_attn_qk_8x48(int hd, const float *A, const float *Q, float scale, float *S) {
-#define DECL(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = c##r##0, c##r##2 = c##r##0;
-    T8(DECL)
-#undef DECL
-    for (int d = 0; d < hd; d++) {
-        const float *a = A + (size_t)d * 8, *q = Q + (size_t)d * CT_AQ;
-        __m512 q0 = _mm512_loadu_ps(q), q1 = _mm512_loadu_ps(q + 16), q2 = _mm512_loadu_ps(q + 32), x;
-#define ROW(r) x = _mm512_set1_ps(a[r]); c##r##0 = _mm512_fmadd_ps(x, q0, c##r##0); c##r##1 = _mm512_fmadd_ps(x, q1, c##r##1); \
-    c##r##2 = _mm512_fmadd_ps(x, q2, c##r##2);
-        T8(ROW)
-#undef ROW
+/* The products for G = 1, 2 or 3 groups of 16 query lanes (a block's last, partial, group count
+ * is computed without padding it to 48). Accumulators c[8][G] stay in registers. */
+#define QK_F32(G)                                                                                                                         \
+    __attribute__((target("avx512f"))) static void qk_f32_##G(int hd, const float *A, const float *Q, float scale, float *S) {         \
+        __m512 c[8][G];                                                                                                                   \
+        for (int r = 0; r < 8; r++)                                                                                                       \
+            for (int g = 0; g < G; g++) c[r][g] = _mm512_setzero_ps();                                                                    \
+        for (int d = 0; d < hd; d++) {                                                                                                    \
+            const float *a = A + (size_t)d * 8, *q = Q + (size_t)d * CT_AQ;                                                               \
+            __m512 qv[G];                                                                                                                 \
+            for (int g = 0; g < G; g++) qv[g] = _mm512_loadu_ps(q + 16 * g);                                                              \
+            _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) {                                                                         \
+                __m512 x = _mm512_set1_ps(a[r]);                                                                                          \
+                for (int g = 0; g < G; g++) c[r][g] = _mm512_fmadd_ps(x, qv[g], c[r][g]);                                                 \
+            }                                                                                                                             \
+        }                                                                                                                                 \
+        __m512 vs = _mm512_set1_ps(scale);                                                                                                \
+        for (int r = 0; r < 8; r++)                                                                                                       \
+            for (int g = 0; g < G; g++) _mm512_storeu_ps(S + r * CT_AQ + 16 * g, _mm512_mul_ps(c[r][g], vs));                             \
     }
-    __m512 vs = _mm512_set1_ps(scale);
-#define STORE(r) _mm512_storeu_ps(S + r * CT_AQ, _mm512_mul_ps(c##r##0, vs)); _mm512_storeu_ps(S + r * CT_AQ + 16, _mm512_mul_ps(c##r##1, vs)); \
-    _mm512_storeu_ps(S + r * CT_AQ + 32, _mm512_mul_ps(c##r##2, vs));
-    T8(STORE)
-#undef STORE
+QK_F32(1)
+QK_F32(2)
+QK_F32(3)
+
+#define PV_F32(G)                                                                                                                         \
+    __attribute__((target("avx512f"))) static void pv_f32_##G(int kb, const float *V, const float *P, const float *alpha, float *O) {  \
+        __m512 c[8][G];                                                                                                                   \
+        for (int r = 0; r < 8; r++)                                                                                                       \
+            for (int g = 0; g < G; g++) c[r][g] = _mm512_setzero_ps();                                                                    \
+        for (int k = 0; k < kb; k++) {                                                                                                    \
+            const float *v = V + (size_t)k * 8, *p = P + (size_t)k * CT_AQ;                                                               \
+            __m512 pv[G];                                                                                                                 \
+            for (int g = 0; g < G; g++) pv[g] = _mm512_loadu_ps(p + 16 * g);                                                              \
+            _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) {                                                                         \
+                __m512 x = _mm512_set1_ps(v[r]);                                                                                          \
+                for (int g = 0; g < G; g++) c[r][g] = _mm512_fmadd_ps(x, pv[g], c[r][g]);                                                 \
+            }                                                                                                                             \
+        }                                                                                                                                 \
+        for (int g = 0; g < G; g++) {                                                                                                     \
+            __m512 a = alpha ? _mm512_loadu_ps(alpha + 16 * g) : _mm512_set1_ps(1.f);                                                     \
+            for (int r = 0; r < 8; r++) {                                                                                                 \
+                float *o = O + r * CT_AQ + 16 * g;                                                                                        \
+                _mm512_storeu_ps(o, _mm512_fmadd_ps(_mm512_loadu_ps(o), a, c[r][g]));                                                     \
+            }                                                                                                                             \
+        }                                                                                                                                 \
+    }
+PV_F32(1)
+PV_F32(2)
+PV_F32(3)
+
+#define QK_BF16(G)                                                                                                                        \
+    __attribute__((target("avx512f,avx512bf16"))) static void qk_bf16_##G(int hd2, const uint32_t *A, const uint32_t *Q, float scale,  \
+                                                                           float *S) {                                                  \
+        __m512 c[8][G];                                                                                                                   \
+        for (int r = 0; r < 8; r++)                                                                                                       \
+            for (int g = 0; g < G; g++) c[r][g] = _mm512_setzero_ps();                                                                    \
+        for (int d = 0; d < hd2; d++) {                                                                                                   \
+            const uint32_t *a = A + (size_t)d * 8, *q = Q + (size_t)d * CT_AQ;                                                            \
+            __m512bh qv[G];                                                                                                               \
+            for (int g = 0; g < G; g++) qv[g] = (__m512bh)_mm512_loadu_si512(q + 16 * g);                                                 \
+            _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) {                                                                         \
+                __m512bh x = (__m512bh)_mm512_set1_epi32((int)a[r]);                                                                      \
+                for (int g = 0; g < G; g++) c[r][g] = _mm512_dpbf16_ps(c[r][g], x, qv[g]);                                                \
+            }                                                                                                                             \
+        }                                                                                                                                 \
+        __m512 vs = _mm512_set1_ps(scale);                                                                                                \
+        for (int r = 0; r < 8; r++)                                                                                                       \
+            for (int g = 0; g < G; g++) _mm512_storeu_ps(S + r * CT_AQ + 16 * g, _mm512_mul_ps(c[r][g], vs));                             \
+    }
+QK_BF16(1)
+QK_BF16(2)
+QK_BF16(3)
+
+#define PV_BF16(G)                                                                                                                        \
+    __attribute__((target("avx512f,avx512bf16"))) static void pv_bf16_##G(int kb2, const uint32_t *V, const uint32_t *P,               \
+                                                                           const float *alpha, float *O) {                              \
+        __m512 c[8][G];                                                                                                                   \
+        for (int r = 0; r < 8; r++)                                                                                                       \
+            for (int g = 0; g < G; g++) c[r][g] = _mm512_setzero_ps();                                                                    \
+        for (int k = 0; k < kb2; k++) {                                                                                                   \
+            const uint32_t *v = V + (size_t)k * 8, *p = P + (size_t)k * CT_AQ;                                                            \
+            __m512bh pv[G];                                                                                                               \
+            for (int g = 0; g < G; g++) pv[g] = (__m512bh)_mm512_loadu_si512(p + 16 * g);                                                 \
+            _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) {                                                                         \
+                __m512bh x = (__m512bh)_mm512_set1_epi32((int)v[r]);                                                                      \
+                for (int g = 0; g < G; g++) c[r][g] = _mm512_dpbf16_ps(c[r][g], x, pv[g]);                                                \
+            }                                                                                                                             \
+        }                                                                                                                                 \
+        for (int g = 0; g < G; g++) {                                                                                                     \
+            __m512 a = alpha ? _mm512_loadu_ps(alpha + 16 * g) : _mm512_set1_ps(1.f);                                                     \
+            for (int r = 0; r < 8; r++) {                                                                                                 \
+                float *o = O + r * CT_AQ + 16 * g;                                                                                        \
+                _mm512_storeu_ps(o, _mm512_fmadd_ps(_mm512_loadu_ps(o), a, c[r][g]));                                                     \
+            }                                                                                                                             \
+        }                                                                                                                                 \
+    }
+PV_BF16(1)
+PV_BF16(2)
+PV_BF16(3)
+
+void ct_attn_qk_8x48(int groups, int hd, const float *A, const float *Q, float scale, float *S) {
+    if (groups == 1) qk_f32_1(hd, A, Q, scale, S);
+    else if (groups == 2) qk_f32_2(hd, A, Q, scale, S);
+    else qk_f32_3(hd, A, Q, scale, S);
 }
 
-__attribute__((target("avx512f"))) void ct_attn_pv_8x48(int kb, const float *V, const float *P, const float *alpha, float *O) {
-#define DECL(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = c##r##0, c##r##2 = c##r##0;
-    T8(DECL)
-#undef DECL
-    for (int k = 0; k < kb; k++) {
-        const float *v = V + (size_t)k * 8, *p = P + (size_t)k * CT_AQ;
-        __m512 p0 = _mm512_loadu_ps(p), p1 = _mm512_loadu_ps(p + 16), p2 = _mm512_loadu_ps(p + 32), x;
-#define ROW(r) x = _mm512_set1_ps(v[r]); c##r##0 = _mm512_fmadd_ps(x, p0, c##r##0); c##r##1 = _mm512_fmadd_ps(x, p1, c##r##1); \
-    c##r##2 = _mm512_fmadd_ps(x, p2, c##r##2);
-        T8(ROW)
-#undef ROW
-    }
-    if (alpha) {
-        __m512 a0 = _mm512_loadu_ps(alpha), a1 = _mm512_loadu_ps(alpha + 16), a2 = _mm512_loadu_ps(alpha + 32);
-#define STORE(r) _mm512_storeu_ps(O + r * CT_AQ, _mm512_fmadd_ps(_mm512_loadu_ps(O + r * CT_AQ), a0, c##r##0)); \
-    _mm512_storeu_ps(O + r * CT_AQ + 16, _mm512_fmadd_ps(_mm512_loadu_ps(O + r * CT_AQ + 16), a1, c##r##1)); \
-    _mm512_storeu_ps(O + r * CT_AQ + 32, _mm512_fmadd_ps(_mm512_loadu_ps(O + r * CT_AQ + 32), a2, c##r##2));
-        T8(STORE)
-#undef STORE
-    } else {
-#define STORE(r) _mm512_storeu_ps(O + r * CT_AQ, _mm512_add_ps(_mm512_loadu_ps(O + r * CT_AQ), c##r##0)); \
-    _mm512_storeu_ps(O + r * CT_AQ + 16, _mm512_add_ps(_mm512_loadu_ps(O + r * CT_AQ + 16), c##r##1)); \
-    _mm512_storeu_ps(O + r * CT_AQ + 32, _mm512_add_ps(_mm512_loadu_ps(O + r * CT_AQ + 32), c##r##2));
-        T8(STORE)
-#undef STORE
-    }
+void ct_attn_pv_8x48(int groups, int kb, const float *V, const float *P, const float *alpha, float *O) {
+    if (groups == 1) pv_f32_1(kb, V, P, alpha, O);
+    else if (groups == 2) pv_f32_2(kb, V, P, alpha, O);
+    else pv_f32_3(kb, V, P, alpha, O);
 }
 
-__attribute__((target("avx512f,avx512bf16"))) void ct_attn_qk_8x48_bf16(int hd2, const uint32_t *A, const uint32_t *Q, float scale, float *S) {
-#define DECL(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = c##r##0, c##r##2 = c##r##0;
-    T8(DECL)
-#undef DECL
-    for (int d = 0; d < hd2; d++) {
-        const uint32_t *a = A + (size_t)d * 8, *q = Q + (size_t)d * CT_AQ;
-        __m512bh q0 = (__m512bh)_mm512_loadu_si512(q), q1 = (__m512bh)_mm512_loadu_si512(q + 16), q2 = (__m512bh)_mm512_loadu_si512(q + 32), x;
-#define ROW(r) x = (__m512bh)_mm512_set1_epi32((int)a[r]); c##r##0 = _mm512_dpbf16_ps(c##r##0, x, q0); c##r##1 = _mm512_dpbf16_ps(c##r##1, x, q1); \
-    c##r##2 = _mm512_dpbf16_ps(c##r##2, x, q2);
-        T8(ROW)
-#undef ROW
-    }
-    __m512 vs = _mm512_set1_ps(scale);
-#define STORE(r) _mm512_storeu_ps(S + r * CT_AQ, _mm512_mul_ps(c##r##0, vs)); _mm512_storeu_ps(S + r * CT_AQ + 16, _mm512_mul_ps(c##r##1, vs)); \
-    _mm512_storeu_ps(S + r * CT_AQ + 32, _mm512_mul_ps(c##r##2, vs));
-    T8(STORE)
-#undef STORE
+void ct_attn_qk_8x48_bf16(int groups, int hd2, const uint32_t *A, const uint32_t *Q, float scale, float *S) {
+    if (groups == 1) qk_bf16_1(hd2, A, Q, scale, S);
+    else if (groups == 2) qk_bf16_2(hd2, A, Q, scale, S);
+    else qk_bf16_3(hd2, A, Q, scale, S);
 }
 
-__attribute__((target("avx512f,avx512bf16"))) void ct_attn_pv_8x48_bf16(int kb2, const uint32_t *V, const uint32_t *P, const float *alpha, float *O) {
-#define DECL(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = c##r##0, c##r##2 = c##r##0;
-    T8(DECL)
-#undef DECL
-    for (int k = 0; k < kb2; k++) {
-        const uint32_t *v = V + (size_t)k * 8, *p = P + (size_t)k * CT_AQ;
-        __m512bh p0 = (__m512bh)_mm512_loadu_si512(p), p1 = (__m512bh)_mm512_loadu_si512(p + 16), p2 = (__m512bh)_mm512_loadu_si512(p + 32), x;
-#define ROW(r) x = (__m512bh)_mm512_set1_epi32((int)v[r]); c##r##0 = _mm512_dpbf16_ps(c##r##0, x, p0); c##r##1 = _mm512_dpbf16_ps(c##r##1, x, p1); \
-    c##r##2 = _mm512_dpbf16_ps(c##r##2, x, p2);
-        T8(ROW)
-#undef ROW
-    }
-    __m512 a0 = alpha ? _mm512_loadu_ps(alpha) : _mm512_set1_ps(1.f), a1 = alpha ? _mm512_loadu_ps(alpha + 16) : _mm512_set1_ps(1.f),
-           a2 = alpha ? _mm512_loadu_ps(alpha + 32) : _mm512_set1_ps(1.f);
-#define STORE(r) _mm512_storeu_ps(O + r * CT_AQ, _mm512_fmadd_ps(_mm512_loadu_ps(O + r * CT_AQ), a0, c##r##0)); \
-    _mm512_storeu_ps(O + r * CT_AQ + 16, _mm512_fmadd_ps(_mm512_loadu_ps(O + r * CT_AQ + 16), a1, c##r##1)); \
-    _mm512_storeu_ps(O + r * CT_AQ + 32, _mm512_fmadd_ps(_mm512_loadu_ps(O + r * CT_AQ + 32), a2, c##r##2));
-    T8(STORE)
-#undef STORE
+void ct_attn_pv_8x48_bf16(int groups, int kb2, const uint32_t *V, const uint32_t *P, const float *alpha, float *O) {
+    if (groups == 1) pv_bf16_1(kb2, V, P, alpha, O);
+    else if (groups == 2) pv_bf16_2(kb2, V, P, alpha, O);
+    else pv_bf16_3(kb2, V, P, alpha, O);
 }
 
 /* two rows of 16 lanes -> 16 pairs (row0[i], row1[i]), rounded to nearest even */
@@ -104,9 +139,9 @@ __attribute__((target("avx512f,avx512bf16"))) static inline __m512i pair16(__m51
     return _mm512_permutexvar_epi16(idx, both);
 }
 
-__attribute__((target("avx512f,avx512bf16"))) void ct_attn_p_to_bf16(int kb, const float *P, uint32_t *Pb) {
+__attribute__((target("avx512f,avx512bf16"))) void ct_attn_p_to_bf16(int groups, int kb, const float *P, uint32_t *Pb) {
     for (int k = 0; k < kb; k += 2)
-        for (int g = 0; g < CT_AQ; g += 16)
+        for (int g = 0; g < 16 * groups; g += 16)
             _mm512_storeu_si512(Pb + (size_t)(k / 2) * CT_AQ + g,
                                 pair16(_mm512_loadu_ps(P + (size_t)k * CT_AQ + g), _mm512_loadu_ps(P + (size_t)(k + 1) * CT_AQ + g)));
 }
@@ -127,8 +162,8 @@ __attribute__((target("avx512f,avx512bf16"))) void ct_attn_cols_to_bf16_pairs(co
         }
 }
 
-__attribute__((target("avx512f"))) void ct_attn_online(int kb, float *S, float *m, float *l, float *alpha) {
-    for (int g = 0; g < CT_AQ; g += 16) {
+__attribute__((target("avx512f"))) void ct_attn_online(int groups, int kb, float *S, float *m, float *l, float *alpha) {
+    for (int g = 0; g < 16 * groups; g += 16) {
         __m512 mx = _mm512_loadu_ps(m + g);
         for (int k = 0; k < kb; k++) mx = _mm512_max_ps(mx, _mm512_loadu_ps(S + (size_t)k * CT_AQ + g));
         __m512 a = ct_exp512(_mm512_sub_ps(_mm512_loadu_ps(m + g), mx));
@@ -153,8 +188,9 @@ __attribute__((target("avx512f"))) void ct_attn_online(int kb, float *S, float *
     }
 }
 
-__attribute__((target("avx512f"))) void ct_attn_prob(int kb, const float *S, const float *m, const float *inv_l, float *P, int first) {
-    for (int g = 0; g < CT_AQ; g += 16) {
+__attribute__((target("avx512f"))) void ct_attn_prob(int groups, int kb, const float *S, const float *m, const float *inv_l, float *P,
+                                                       int first) {
+    for (int g = 0; g < 16 * groups; g += 16) {
         __m512 mx = _mm512_loadu_ps(m + g), il = _mm512_loadu_ps(inv_l + g);
         for (int k = 0; k < kb; k++) {
             __m512 e = _mm512_mul_ps(ct_exp512(_mm512_sub_ps(_mm512_loadu_ps(S + (size_t)k * CT_AQ + g), mx)), il);
@@ -229,21 +265,27 @@ __attribute__((target("avx512f"))) void ct_attn_transpose48(const float *src, fl
 
 #else
 
-void ct_attn_qk_8x48(int hd, const float *A, const float *Q, float scale, float *S) { (void)hd; (void)A; (void)Q; (void)scale; (void)S; }
-void ct_attn_pv_8x48(int kb, const float *V, const float *P, const float *alpha, float *O) { (void)kb; (void)V; (void)P; (void)alpha; (void)O; }
-void ct_attn_online(int kb, float *S, float *m, float *l, float *alpha) { (void)kb; (void)S; (void)m; (void)l; (void)alpha; }
-void ct_attn_prob(int kb, const float *S, const float *m, const float *inv_l, float *P, int first) {
-    (void)kb; (void)S; (void)m; (void)inv_l; (void)P; (void)first;
+void ct_attn_qk_8x48(int groups, int hd, const float *A, const float *Q, float scale, float *S) {
+    (void)groups; (void)hd; (void)A; (void)Q; (void)scale; (void)S;
+}
+void ct_attn_pv_8x48(int groups, int kb, const float *V, const float *P, const float *alpha, float *O) {
+    (void)groups; (void)kb; (void)V; (void)P; (void)alpha; (void)O;
+}
+void ct_attn_online(int groups, int kb, float *S, float *m, float *l, float *alpha) { (void)groups; (void)kb; (void)S; (void)m; (void)l; (void)alpha; }
+void ct_attn_prob(int groups, int kb, const float *S, const float *m, const float *inv_l, float *P, int first) {
+    (void)groups; (void)kb; (void)S; (void)m; (void)inv_l; (void)P; (void)first;
 }
 void ct_attn_transpose48(const float *src, float *dst) { (void)src; (void)dst; }
 void ct_attn_add_prior(int kb, int k0, int qs, int nq, int gw, const float *table, float *S) {
     (void)kb; (void)k0; (void)qs; (void)nq; (void)gw; (void)table; (void)S;
 }
-void ct_attn_qk_8x48_bf16(int hd2, const uint32_t *A, const uint32_t *Q, float scale, float *S) { (void)hd2; (void)A; (void)Q; (void)scale; (void)S; }
-void ct_attn_pv_8x48_bf16(int kb2, const uint32_t *V, const uint32_t *P, const float *alpha, float *O) {
-    (void)kb2; (void)V; (void)P; (void)alpha; (void)O;
+void ct_attn_qk_8x48_bf16(int groups, int hd2, const uint32_t *A, const uint32_t *Q, float scale, float *S) {
+    (void)groups; (void)hd2; (void)A; (void)Q; (void)scale; (void)S;
 }
-void ct_attn_p_to_bf16(int kb, const float *P, uint32_t *Pb) { (void)kb; (void)P; (void)Pb; }
+void ct_attn_pv_8x48_bf16(int groups, int kb2, const uint32_t *V, const uint32_t *P, const float *alpha, float *O) {
+    (void)groups; (void)kb2; (void)V; (void)P; (void)alpha; (void)O;
+}
+void ct_attn_p_to_bf16(int groups, int kb, const float *P, uint32_t *Pb) { (void)groups; (void)kb; (void)P; (void)Pb; }
 void ct_attn_rows_to_bf16_pairs(const float *X, size_t ld, int n, int hd, uint32_t *dst) { (void)X; (void)ld; (void)n; (void)hd; (void)dst; }
 void ct_attn_cols_to_bf16_pairs(const float *X, size_t ld, int n, int hd, uint32_t *dst) { (void)X; (void)ld; (void)n; (void)hd; (void)dst; }
 
