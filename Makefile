@@ -37,7 +37,9 @@ LIB_SO = $(BUILD)/lib/$(SONAME)
 LIB_INTERNAL = $(BUILD)/lib/libcliptrase-internal.a
 TOOL_NAMES = demo ct-tokenize ct-info ct-eval ct-random-weights
 TOOL_BIN = $(TOOL_NAMES:%=$(BUILD)/bin/%)
-TOOL_COMMON = $(BUILD)/obj/tools/common.o $(BUILD)/obj/tools/npy.o
+TOOL_COMMON = $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard tools/common/*.c))) $(BUILD)/obj/tools/npy.o
+TOOL_OBJ = $(TOOL_COMMON) $(TOOL_NAMES:%=$(BUILD)/obj/tools/%.o)
+.SECONDARY: $(TOOL_OBJ)
 TEST_SRC := $(sort $(wildcard test/test_*.c))
 TEST_BIN = $(TEST_SRC:%.c=$(BUILD)/%)
 BENCH_SRC := $(wildcard bench/bench_*.c)
