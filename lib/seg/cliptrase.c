@@ -152,9 +152,12 @@ ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const floa
     if (!corr || !pl || !plt || !cls || !pred_raw || !dbl || !assign || !pred) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory for %d patches", hw); goto done; }
     if (inter && !(logits_up = ct_alloc(nlog, sizeof(float)))) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory for intermediates"); goto done; }
 
+    double *ts = out ? out->t_stage : NULL, tc = ct_seg_cpu_s();
+#define STAGE(k) do { double t_ = ct_seg_cpu_s(); if (ts) ts[k] += t_ - tc; tc = t_; } while (0)
     /* global patch denoising: subtract the CLS row, keep positive correlations */
     denoise_job dj = {corr_raw, corr, hw};
     ct_parallel_for(ex, hw, 16, denoise_rows, &dj);
+    STAGE(CT_VOTE_DENOISE);
     ct_epilogue scaled = {logit_scale, 0.f, NULL, CT_ACT_NONE};
     if (!ct_gemm(nn, 0, 1, hw, n_names, E, img_tokens + E, E, class_emb, E, &scaled, pl, n_names)) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); goto done; }
     for (int i = 0; i < hw; i++)
@@ -163,11 +166,14 @@ ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const floa
         st = ct_fail(err, CT_ERR_NOMEM, "out of memory");
         goto done;
     }
+    STAGE(CT_VOTE_LOGITS);
     st = up_argmax(ex, plt, n_names, h, w, H, W, p->cls_reweight ? cls : NULL, name_label, logits_up, pred_raw, err);
     if (st) goto done;
+    STAGE(CT_VOTE_UP_RAW);
 
-    st = ct_dbscan_nn(nn, corr, hw, hw, eps, min_samples, dbl, &nc, err);
+    st = ct_dbscan_nn(nn, corr, hw, hw, eps, min_samples, dbl, &nc, out ? out->t_dbscan : NULL, err);
     if (st) goto done;
+    STAGE(CT_VOTE_DBSCAN);
     memcpy(pred, pred_raw, HW * sizeof(int32_t));
     if (nc > 0) {
         int ch = ratio * h, cw = ratio * w;
@@ -188,7 +194,9 @@ ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const floa
         ct_parallel_for(ex, hw, 64, cluster_mean_cols, &cj);
         free(acc);
         free(cnt);
+        STAGE(CT_VOTE_MEANS);
         if (!ct_bilinear(ex, nc, h, w, cmean, ch, cw, cmaps)) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); goto done; }
+        STAGE(CT_VOTE_UPSAMPLE);
         ct_status *mst = ct_calloc((size_t)nc, sizeof(ct_status));
         if (!mst) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); goto done; }
         median_job mj = {cmaps, ch, cw, msize, mst};
@@ -197,8 +205,10 @@ ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const floa
             if (mst[c]) st = ct_fail(err, mst[c], "median filter of cluster %d: %s", c, ct_status_str(mst[c]));
         free(mst);
         if (st) goto done;
+        STAGE(CT_VOTE_MEDIAN);
         st = up_argmax(ex, cmaps, nc, ch, cw, H, W, NULL, NULL, NULL, assign, err);
         if (st) goto done;
+        STAGE(CT_VOTE_ASSIGN);
         /* majority vote of the raw labels inside each cluster region; ties go to the smaller label */
         for (size_t i = 0; i < HW; i++) hist[(size_t)assign[i] * L + pred_raw[i]]++;
         int32_t *winner = ct_alloc((size_t)nc, sizeof(int32_t));
@@ -213,6 +223,8 @@ ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const floa
         free(winner);
     }
     memcpy(labels, pred, HW * sizeof(int32_t));
+    STAGE(CT_VOTE_VOTE);
+#undef STAGE
     if (out) {
         out->n_clusters = nc;
         out->eps = eps;

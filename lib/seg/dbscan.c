@@ -85,7 +85,8 @@ static double exact_d2(const float *a, const float *b, int d) {
 }
 
 ct_status ct_dbscan_nn(const ct_nn *nn, const float *x, int n, int d, float eps, int min_samples, int32_t *labels, int *n_clusters,
-                       ct_error *err) {
+                       double *t, ct_error *err) {
+    double tt[CT_DB_STAGES] = {0}, t0 = ct_seg_cpu_s(), t1;
     if (!x || !labels || n < 0 || d <= 0) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_dbscan: bad argument");
     if (!(eps > 0) || !isfinite(eps)) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_dbscan: eps must be a positive number");
     if (min_samples < 1) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_dbscan: min_samples must be >= 1");
@@ -109,6 +110,7 @@ ct_status ct_dbscan_nn(const ct_nn *nn, const float *x, int n, int d, float eps,
         if (!isfinite(s)) { st = ct_fail(err, CT_ERR_NONFINITE, "ct_dbscan: point %d is not finite", i); goto done; }
         norm2[i] = s;
     }
+    t1 = ct_seg_cpu_s(); tt[CT_DB_NORMS] += t1 - t0; t0 = t1;
     double eps2 = (double)eps * (double)eps;
     for (int r0 = 0; r0 < n; r0 += ROWS) {
         int rn = n - r0 < ROWS ? n - r0 : ROWS, nc = n - r0;
@@ -116,10 +118,13 @@ ct_status ct_dbscan_nn(const ct_nn *nn, const float *x, int n, int d, float eps,
             st = ct_fail(err, CT_ERR_NOMEM, "ct_dbscan: out of memory");
             goto done;
         }
+        t1 = ct_seg_cpu_s(); tt[CT_DB_GRAM] += t1 - t0; t0 = t1;
         db_ctx c = {x, n, d, eps2, norm2, adj, words, g, r0};
         ct_parallel_for(&nn->ex, rn, 1 + 65536 / nc, threshold_rows, &c);
+        t1 = ct_seg_cpu_s(); tt[CT_DB_THRESHOLD] += t1 - t0; t0 = t1;
     }
     mirror_bits(adj, words, n, count);
+    t1 = ct_seg_cpu_s(); tt[CT_DB_MIRROR] += t1 - t0; t0 = t1;
     for (int i = 0; i < n; i++) lab[i] = -1;
     int nclu = 0;
     for (int i = 0; i < n; i++) {
@@ -145,6 +150,8 @@ ct_status ct_dbscan_nn(const ct_nn *nn, const float *x, int n, int d, float eps,
     }
     memcpy(labels, lab, sizeof(int32_t) * (size_t)n);
     if (n_clusters) *n_clusters = nclu;
+    tt[CT_DB_GROW] += ct_seg_cpu_s() - t0;
+    if (t) memcpy(t, tt, sizeof tt);
     st = ct_ok(err);
 done:
     free(adj); free(norm2); free(g); free(count); free(stack); free(lab);
@@ -156,7 +163,7 @@ ct_status ct_dbscan(const float *x, int n, int d, float eps, int min_samples, in
     ct_nn nn;
     ct_status st = ct_seg_nn_transient(n_threads, &nn, err);
     if (st) return st;
-    st = ct_dbscan_nn(&nn, x, n, d, eps, min_samples, labels, n_clusters, err);
+    st = ct_dbscan_nn(&nn, x, n, d, eps, min_samples, labels, n_clusters, NULL, err);
     ct_runtime_free(nn.ex.rt);
     return st;
 }

@@ -100,7 +100,7 @@ ct_status ct_postprocess(const float *img_tokens, const float *corr_raw, int H, 
     ct_nn nn;
     ct_status st = ct_seg_nn_transient(p->n_threads, &nn, err);
     if (st) return st;
-    ct_cliptrase_out co = {inter, 0, 0, 0, 0, 0.f};
+    ct_cliptrase_out co = {.inter = inter};
     st = ct_cliptrase_vote(&nn, img_tokens, corr_raw, H, W, patch, E, logit_scale, class_emb, n_names, name_label, p, labels, &co, err);
     ct_runtime_free(nn.ex.rt);
     if (st && inter) ct_intermediates_free(inter);
@@ -240,7 +240,7 @@ static ct_status segment_cliptrase(const ct_model *m, const float *pixels, int H
     ct_vision_out vo = {p->head, p->gaussian_std, tokens, corr_raw, emb};
     ct_status st = ct_vision_encode(m, &nn, pixels, 1, H, W, &vo, err);
     double t1 = now_s();
-    ct_cliptrase_out co = {inter, 0, 0, 0, 0, 0.f};
+    ct_cliptrase_out co = {.inter = inter};
     /* the vote compares distances against eps: always in fp32, whatever the encoder's precision */
     ct_nn nn_post = nn;
     if (nn_post.kernel == CT_KERNEL_BF16) nn_post.kernel = ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_NATIVE);
