@@ -16,58 +16,151 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* argmax over n maps [n x ih x iw] bilinearly upsampled to H x W, optionally scaled per map;
- * out_map (optional) receives the upsampled maps, lab receives label[argmax] (first maximum) */
+/* argmax over n maps [n x ih x iw] bilinearly upsampled to H x W, optionally scaled per map:
+ * lab receives label[argmax] (the first maximum), out_map (optional) the upsampled maps. The
+ * interpolation is split (PyTorch's operation order kept, so every value is bit for bit
+ * ct_bilinear_at's): each source row of every map is interpolated along x once per thread into
+ * a cache of two rows, each output row is a blend of two cached rows, vectorised along x.
+ * With vote_hist, each thread also counts (argmax, pred_raw) pairs for the vote. */
 typedef struct {
     const float *maps;
     int n, ih, iw, H, W;
     const ct_taps *ty, *tx;
-    const float *scale;   /* [n] or NULL */
-    const int32_t *label; /* [n] or NULL (identity) */
-    float *out_map;       /* [n x H x W] or NULL */
-    int32_t *lab;         /* [H x W] */
-} up_argmax_job;
+    const float *scale;       /* [n] or NULL */
+    const int32_t *label;     /* [n] or NULL (identity) */
+    float *out_map;           /* [n x H x W] or NULL */
+    int32_t *lab;             /* [H x W] */
+    float *scratch;           /* per thread: two cached rows [2 x n x W], best [W], argmax [W] */
+    size_t scratch_floats;
+    const int32_t *pred_raw;  /* with vote_hist: the raw labels */
+    int32_t *vote_hist;       /* per thread [n x L] counts, or NULL */
+    int L;
+} up_job;
 
-static void up_argmax_rows(void *arg, int64_t y0, int64_t y1) {
-    up_argmax_job *j = arg;
-    size_t plane = (size_t)j->ih * j->iw, oplane = (size_t)j->H * j->W;
-    for (int64_t y = y0; y < y1; y++)
-        for (int x = 0; x < j->W; x++) {
-            float best = -INFINITY;
-            int bi = 0;
-            for (int c = 0; c < j->n; c++) {
-                float v = ct_bilinear_at(j->maps + c * plane, j->iw, &j->ty[y], &j->tx[x]);
-                if (j->scale) v *= j->scale[c];
-                if (j->out_map) j->out_map[c * oplane + (size_t)y * j->W + x] = v;
-                if (v > best || c == 0) { best = v; bi = c; }
-            }
-            j->lab[(size_t)y * j->W + x] = j->label ? j->label[bi] : bi;
-        }
+static size_t up_scratch_floats(int n, int W) { return (2 * (size_t)n + 2) * (size_t)W + 16; }
+
+/* row i of every map, interpolated along x: dst [n x W] */
+static void up_hrow(const up_job *j, int i, float *dst) {
+    size_t plane = (size_t)j->ih * j->iw;
+    for (int c = 0; c < j->n; c++) {
+        const float *m = j->maps + c * plane + (size_t)i * j->iw;
+        float *d = dst + (size_t)c * j->W;
+        for (int x = 0; x < j->W; x++) d[x] = j->tx[x].l0 * m[j->tx[x].i0] + j->tx[x].l1 * m[j->tx[x].i1];
+    }
 }
 
+/* one output row: v = l0 a + l1 b (times scale) per map, the first maximum over the maps */
+CT_VECTOR_CLONES static void up_vert(const up_job *j, float l0, float l1, const float *a, const float *b, size_t y, float *best,
+                                     int32_t *arg) {
+    int W = j->W;
+    size_t oplane = (size_t)j->H * W;
+    for (int c = 0; c < j->n; c++) {
+        const float *restrict ac = a + (size_t)c * W, *restrict bc = b + (size_t)c * W;
+        float sc = j->scale ? j->scale[c] : 1.f;
+        float *restrict om = j->out_map ? j->out_map + c * oplane + y * W : NULL;
+        float *restrict bst = best;
+        int32_t *restrict ag = arg;
+        if (j->scale)
+            for (int x = 0; x < W; x++) {
+                float v = (l0 * ac[x] + l1 * bc[x]) * sc;
+                if (om) om[x] = v;
+                int gt = c == 0 || v > bst[x];
+                bst[x] = gt ? v : bst[x];
+                ag[x] = gt ? c : ag[x];
+            }
+        else if (om)
+            for (int x = 0; x < W; x++) {
+                float v = l0 * ac[x] + l1 * bc[x];
+                om[x] = v;
+                int gt = c == 0 || v > bst[x];
+                bst[x] = gt ? v : bst[x];
+                ag[x] = gt ? c : ag[x];
+            }
+        else
+            for (int x = 0; x < W; x++) {
+                float v = l0 * ac[x] + l1 * bc[x];
+                int gt = c == 0 || v > bst[x];
+                bst[x] = gt ? v : bst[x];
+                ag[x] = gt ? c : ag[x];
+            }
+    }
+}
+
+static void up_task(void *arg, ct_team *team, int tid, int nth) {
+    (void)team;
+    const up_job *j = arg;
+    int W = j->W;
+    float *buf[2], *best;
+    buf[0] = j->scratch + (size_t)tid * j->scratch_floats;
+    buf[1] = buf[0] + (size_t)j->n * W;
+    best = buf[1] + (size_t)j->n * W;
+    int32_t *am = (int32_t *)(best + W);
+    int32_t *hist = j->vote_hist ? j->vote_hist + (size_t)tid * j->n * j->L : NULL;
+    int held[2] = {-1, -1};
+    int64_t y0, y1;
+    ct_split(j->H, tid, nth, &y0, &y1);
+    for (int64_t y = y0; y < y1; y++) {
+        const ct_taps *t = &j->ty[y];
+        int s0 = held[0] == t->i0 ? 0 : held[1] == t->i0 ? 1 : -1;
+        if (s0 < 0) {
+            s0 = held[0] == t->i1 ? 1 : 0;
+            up_hrow(j, t->i0, buf[s0]);
+            held[s0] = t->i0;
+        }
+        int s1 = held[0] == t->i1 ? 0 : held[1] == t->i1 ? 1 : -1;
+        if (s1 < 0) {
+            s1 = 1 - s0;
+            up_hrow(j, t->i1, buf[s1]);
+            held[s1] = t->i1;
+        }
+        up_vert(j, t->l0, t->l1, buf[s0], buf[s1], (size_t)y, best, am);
+        int32_t *lab = j->lab + (size_t)y * W;
+        for (int x = 0; x < W; x++) lab[x] = j->label ? j->label[am[x]] : am[x];
+        if (hist) {
+            const int32_t *pr = j->pred_raw + (size_t)y * W;
+            for (int x = 0; x < W; x++) hist[(size_t)am[x] * j->L + pr[x]]++;
+        }
+    }
+}
+
+/* vote_hist (optional): [nth x n x L] zeroed counts, nth = ex->nth */
 static ct_status up_argmax(const ct_exec *ex, const float *maps, int n, int ih, int iw, int H, int W, const float *scale,
-                           const int32_t *label, float *out_map, int32_t *lab, ct_error *err) {
+                           const int32_t *label, float *out_map, int32_t *lab, const int32_t *pred_raw, int32_t *vote_hist, int L,
+                           ct_error *err) {
+    int nth = ex->nth > 0 ? ex->nth : 1;
+    size_t sf = up_scratch_floats(n, W);
     ct_taps *ty = ct_alloc((size_t)H, sizeof(ct_taps)), *tx = ct_alloc((size_t)W, sizeof(ct_taps));
-    if (!ty || !tx) { free(ty); free(tx); return ct_fail(err, CT_ERR_NOMEM, "out of memory"); }
+    float *scratch = ct_alloc(sf * (size_t)nth, sizeof(float));
+    if (!ty || !tx || !scratch) { free(ty); free(tx); free(scratch); return ct_fail(err, CT_ERR_NOMEM, "out of memory"); }
     ct_bilinear_taps(ih, H, ty);
     ct_bilinear_taps(iw, W, tx);
-    up_argmax_job j = {maps, n, ih, iw, H, W, ty, tx, scale, label, out_map, lab};
-    ct_parallel_for(ex, H, 1, up_argmax_rows, &j);
-    free(ty); free(tx);
+    up_job j = {maps, n, ih, iw, H, W, ty, tx, scale, label, out_map, lab, scratch, sf, pred_raw, vote_hist, L};
+    ct_run(ex, up_task, &j);
+    free(ty); free(tx); free(scratch);
     return CT_OK;
 }
 
+/* the median filter of every cluster map, in tasks of MEDIAN_ROWS rows taken from a counter */
+#define MEDIAN_ROWS 16
 typedef struct {
-    float *maps; /* [n x h x w], filtered in place */
-    int h, w, size;
-    ct_status *st; /* [n] status of each map: written by one thread each */
+    const ct_median_plan *plan;
+    const float *in; /* [n x h x w] */
+    float *out;      /* [n x h x w] */
+    int n, h, w;
+    int32_t *scratch;
+    size_t scratch_ints;
+    int *nan;        /* [nth] */
 } median_job;
 
-static void median_maps(void *arg, int64_t c0, int64_t c1) {
+static void median_task(void *arg, ct_team *team, int tid, int nth) {
+    (void)nth;
     median_job *j = arg;
-    for (int64_t c = c0; c < c1; c++) {
-        float *m = j->maps + (size_t)c * j->h * j->w;
-        j->st[c] = ct_median_filter(m, j->h, j->w, j->size, m, NULL);
+    int per = (j->h + MEDIAN_ROWS - 1) / MEDIAN_ROWS;
+    int32_t *scr = j->scratch + (size_t)tid * j->scratch_ints;
+    for (int64_t t; (t = ct_team_next(team, 0, 1)) < (int64_t)j->n * per;) {
+        int c = (int)(t / per), r0 = (int)(t % per) * MEDIAN_ROWS, r1 = r0 + MEDIAN_ROWS < j->h ? r0 + MEDIAN_ROWS : j->h;
+        size_t plane = (size_t)j->h * j->w;
+        j->nan[tid] |= ct_median_rows(j->plan, j->in + c * plane, j->h, j->w, r0, r1, j->out + c * plane, scr);
     }
 }
 
@@ -109,6 +202,16 @@ static void cluster_mean_cols(void *arg, int64_t k0, int64_t k1) {
         for (int64_t k = k0; k < k1; k++) j->mean[(size_t)c * j->hw + k] = (float)(j->acc[(size_t)c * j->hw + k] / j->cnt[c]);
 }
 
+typedef struct {
+    const int32_t *assign, *winner;
+    int32_t *labels;
+} vote_job;
+
+static void vote_pixels(void *arg, int64_t i0, int64_t i1) {
+    const vote_job *j = arg;
+    for (int64_t i = i0; i < i1; i++) j->labels[i] = j->winner[j->assign[i]];
+}
+
 ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const float *corr_raw, int H, int W, int patch, int E,
                             float logit_scale, const float *class_emb, int n_names, const int32_t *name_label,
                             const ct_segment_params *p, int32_t *labels, ct_cliptrase_out *out, ct_error *err) {
@@ -137,52 +240,50 @@ ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const floa
     size_t HW = (size_t)H * W, nlog;
     if (!ct_mul_ok(HW, (size_t)n_names, &nlog)) return ct_fail(err, CT_ERR_NOMEM, "size overflow");
 
+    /* without intermediates, the raw labels live in `labels` until the vote overwrites them */
     ct_status st = CT_OK;
     float *corr = ct_alloc((size_t)hw * hw, sizeof(float));       /* [hw x hw] */
-    float *pl = ct_alloc((size_t)hw * n_names, sizeof(float));    /* [hw x N] then [N x hw] */
     float *plt = ct_alloc((size_t)hw * n_names, sizeof(float));   /* [N x h x w] */
     float *cls = ct_alloc((size_t)n_names, sizeof(float));        /* [N] */
-    int32_t *pred_raw = ct_alloc(HW, sizeof(int32_t));            /* [H x W] */
+    int32_t *pred_raw = inter ? ct_alloc(HW, sizeof(int32_t)) : labels; /* [H x W] */
     int32_t *dbl = ct_alloc((size_t)hw, sizeof(int32_t));         /* [hw] */
-    int32_t *assign = ct_calloc(HW, sizeof(int32_t));             /* [H x W] */
-    int32_t *pred = ct_alloc(HW, sizeof(int32_t));                /* [H x W] */
-    float *logits_up = NULL, *cmaps = NULL, *cmean = NULL;
-    int32_t *hist = NULL;
+    int32_t *assign = NULL, *pred = NULL, *hist = NULL;
+    float *logits_up = NULL, *cmaps = NULL, *cmean = NULL, *cfilt = NULL;
     int nc = 0;
-    if (!corr || !pl || !plt || !cls || !pred_raw || !dbl || !assign || !pred) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory for %d patches", hw); goto done; }
+    if (!corr || !plt || !cls || !pred_raw || !dbl) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory for %d patches", hw); goto done; }
     if (inter && !(logits_up = ct_alloc(nlog, sizeof(float)))) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory for intermediates"); goto done; }
-
     double *ts = out ? out->t_stage : NULL, tc = ct_seg_cpu_s();
 #define STAGE(k) do { double t_ = ct_seg_cpu_s(); if (ts) ts[k] += t_ - tc; tc = t_; } while (0)
     /* global patch denoising: subtract the CLS row, keep positive correlations */
     denoise_job dj = {corr_raw, corr, hw};
     ct_parallel_for(ex, hw, 16, denoise_rows, &dj);
     STAGE(CT_VOTE_DENOISE);
+    /* patch logits [N x hw] = class_emb . tokens^T: each a dot product over E in the GEMM's one order */
     ct_epilogue scaled = {logit_scale, 0.f, NULL, CT_ACT_NONE};
-    if (!ct_gemm(nn, 0, 1, hw, n_names, E, img_tokens + E, E, class_emb, E, &scaled, pl, n_names)) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); goto done; }
-    for (int i = 0; i < hw; i++)
-        for (int n = 0; n < n_names; n++) plt[(size_t)n * hw + i] = pl[(size_t)i * n_names + n];
+    if (!ct_gemm(nn, 0, 1, n_names, hw, E, class_emb, E, img_tokens + E, E, &scaled, plt, hw)) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); goto done; }
     if (p->cls_reweight && !ct_gemm(nn, 0, 1, 1, n_names, E, img_tokens, E, class_emb, E, &scaled, cls, n_names)) {
         st = ct_fail(err, CT_ERR_NOMEM, "out of memory");
         goto done;
     }
     STAGE(CT_VOTE_LOGITS);
-    st = up_argmax(ex, plt, n_names, h, w, H, W, p->cls_reweight ? cls : NULL, name_label, logits_up, pred_raw, err);
+    st = up_argmax(ex, plt, n_names, h, w, H, W, p->cls_reweight ? cls : NULL, name_label, logits_up, pred_raw, NULL, NULL, 0, err);
     if (st) goto done;
     STAGE(CT_VOTE_UP_RAW);
 
     st = ct_dbscan_nn(nn, corr, hw, hw, eps, min_samples, dbl, &nc, out ? out->t_dbscan : NULL, err);
     if (st) goto done;
     STAGE(CT_VOTE_DBSCAN);
-    memcpy(pred, pred_raw, HW * sizeof(int32_t));
     if (nc > 0) {
-        int ch = ratio * h, cw = ratio * w;
+        int ch = ratio * h, cw = ratio * w, nth = ex->nth > 0 ? ex->nth : 1;
+        size_t cplane = (size_t)ch * cw;
         cmean = ct_calloc((size_t)nc * hw, sizeof(float));          /* [nc x h x w] */
-        cmaps = ct_alloc((size_t)nc * ch * cw, sizeof(float));      /* [nc x ch x cw] */
-        hist = ct_calloc((size_t)nc * L, sizeof(int32_t));          /* [nc x L] */
+        cmaps = ct_alloc((size_t)nc * cplane, sizeof(float));       /* [nc x ch x cw] upsampled */
+        cfilt = ct_alloc((size_t)nc * cplane, sizeof(float));       /* [nc x ch x cw] filtered */
+        hist = ct_calloc((size_t)nth * nc * L, sizeof(int32_t));   /* [nth x nc x L] */
+        assign = ct_alloc(HW, sizeof(int32_t));                     /* [H x W] */
         double *acc = ct_calloc((size_t)nc * hw, sizeof(double));
         int32_t *cnt = ct_calloc((size_t)nc, sizeof(int32_t));
-        if (!cmean || !cmaps || !hist || !acc || !cnt) {
+        if (!cmean || !cmaps || !cfilt || !hist || !assign || !acc || !cnt) {
             free(acc); free(cnt);
             st = ct_fail(err, CT_ERR_NOMEM, "out of memory for %d clusters", nc);
             goto done;
@@ -197,20 +298,30 @@ ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const floa
         STAGE(CT_VOTE_MEANS);
         if (!ct_bilinear(ex, nc, h, w, cmean, ch, cw, cmaps)) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); goto done; }
         STAGE(CT_VOTE_UPSAMPLE);
-        ct_status *mst = ct_calloc((size_t)nc, sizeof(ct_status));
-        if (!mst) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); goto done; }
-        median_job mj = {cmaps, ch, cw, msize, mst};
-        ct_parallel_for(ex, nc, 1, median_maps, &mj); /* clusters are independent */
-        for (int c = 0; c < nc && !st; c++)
-            if (mst[c]) st = ct_fail(err, mst[c], "median filter of cluster %d: %s", c, ct_status_str(mst[c]));
-        free(mst);
-        if (st) goto done;
+        /* the median filter: every thread on every map, rows at a time */
+        ct_median_plan *plan = ct_median_plan_new(msize);
+        size_t sci = plan ? ct_median_scratch(plan, cw, MEDIAN_ROWS) : 0;
+        int32_t *mscr = plan ? ct_alloc(sci * (size_t)nth, sizeof(int32_t)) : NULL;
+        int *mnan = ct_calloc((size_t)nth, sizeof(int));
+        if (!plan || !mscr || !mnan) {
+            ct_median_plan_free(plan); free(mscr); free(mnan);
+            st = ct_fail(err, CT_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        median_job mj = {plan, cmaps, cfilt, nc, ch, cw, mscr, sci, mnan};
+        ct_run(ex, median_task, &mj);
+        int nan = 0;
+        for (int t = 0; t < nth; t++) nan |= mnan[t];
+        ct_median_plan_free(plan); free(mscr); free(mnan);
+        if (nan) { st = ct_fail(err, CT_ERR_NONFINITE, "median filter of the cluster maps: NaN in input"); goto done; }
         STAGE(CT_VOTE_MEDIAN);
-        st = up_argmax(ex, cmaps, nc, ch, cw, H, W, NULL, NULL, NULL, assign, err);
+        /* regions, with each thread's counts of raw labels per region */
+        st = up_argmax(ex, cfilt, nc, ch, cw, H, W, NULL, NULL, NULL, assign, pred_raw, hist, L, err);
         if (st) goto done;
         STAGE(CT_VOTE_ASSIGN);
         /* majority vote of the raw labels inside each cluster region; ties go to the smaller label */
-        for (size_t i = 0; i < HW; i++) hist[(size_t)assign[i] * L + pred_raw[i]]++;
+        for (int t = 1; t < nth; t++)
+            for (size_t i = 0; i < (size_t)nc * L; i++) hist[i] += hist[(size_t)t * nc * L + i];
         int32_t *winner = ct_alloc((size_t)nc, sizeof(int32_t));
         if (!winner) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); goto done; }
         for (int c = 0; c < nc; c++) {
@@ -219,10 +330,18 @@ ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const floa
                 if (hist[(size_t)c * L + l] > best) { best = hist[(size_t)c * L + l]; bl = l; }
             winner[c] = bl;
         }
-        for (size_t i = 0; i < HW; i++) pred[i] = winner[assign[i]];
+        vote_job vj = {assign, winner, labels};
+        ct_parallel_for(ex, (int64_t)HW, 65536, vote_pixels, &vj);
         free(winner);
+    } else if (pred_raw != labels) {
+        memcpy(labels, pred_raw, HW * sizeof(int32_t));
     }
-    memcpy(labels, pred, HW * sizeof(int32_t));
+    if (inter) {
+        pred = ct_alloc(HW, sizeof(int32_t));
+        if (!assign) assign = ct_calloc(HW, sizeof(int32_t)); /* no cluster: all 0 */
+        if (!pred || !assign) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory for intermediates"); goto done; }
+        memcpy(pred, labels, HW * sizeof(int32_t));
+    }
     STAGE(CT_VOTE_VOTE);
 #undef STAGE
     if (out) {
@@ -240,13 +359,14 @@ ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const floa
         inter->logits_up = logits_up; logits_up = NULL;
         inter->pred_raw = pred_raw; pred_raw = NULL;
         inter->dbscan_labels = dbl; dbl = NULL;
-        inter->cluster_maps = cmaps; cmaps = NULL;
+        inter->cluster_maps = cfilt; cfilt = NULL;
         inter->cluster_assign = assign; assign = NULL;
         inter->pred = pred; pred = NULL;
     }
     st = ct_ok(err);
 done:
-    free(corr); free(pl); free(plt); free(cls); free(pred_raw); free(dbl); free(assign); free(pred);
-    free(logits_up); free(cmaps); free(cmean); free(hist);
+    free(corr); free(plt); free(cls); free(dbl); free(assign); free(pred);
+    if (pred_raw != labels) free(pred_raw);
+    free(logits_up); free(cmaps); free(cfilt); free(cmean); free(hist);
     return st;
 }

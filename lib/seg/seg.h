@@ -57,6 +57,18 @@ ct_status ct_dbscan_nn(const ct_nn *nn, const float *x, int n, int d, float eps,
  * the call (none for one thread) and the best fp32 kernel. Free nn->ex.rt after the call. */
 ct_status ct_seg_nn_transient(int n_threads, ct_nn *nn, ct_error *err);
 
+/* ---- median filter (median.c): ct_median_filter's rows, for callers that split the work */
+
+typedef struct ct_median_plan ct_median_plan;
+/* The networks of a size x size filter (size in [1, 255]); NULL when out of memory or out of range. */
+ct_median_plan *ct_median_plan_new(int size);
+void ct_median_plan_free(ct_median_plan *p);
+/* int32 scratch of a call filtering `rows` rows of width w. */
+size_t ct_median_scratch(const ct_median_plan *p, int w, int rows);
+/* Rows [r0, r1) of the median filter of x [h x w] into the same rows of y (y must not overlap x).
+ * Returns nonzero when a value read was NaN (the rows are then unspecified). */
+int ct_median_rows(const ct_median_plan *p, const float *x, int h, int w, int r0, int r1, float *y, int32_t *scratch);
+
 /* ---- sliding windows (slide.c) */
 
 /* The references' window grid of an H x W image (SCLIP's / NACLIP's forward_slide): with crop c
