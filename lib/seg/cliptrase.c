@@ -49,40 +49,43 @@ static void up_hrow(const up_job *j, int i, float *dst) {
     }
 }
 
-/* one output row: v = l0 a + l1 b (times scale) per map, the first maximum over the maps */
+/* map c of one output row: v = l0 a + l1 b (times sc when scaled), stored to om when given;
+ * best / arg keep the first maximum (c == 0 starts them) */
+static inline __attribute__((always_inline)) void up_blend(int W, int c, float l0, float l1, const float *restrict a,
+                                                            const float *restrict b, int scaled, float sc, float *restrict om,
+                                                            float *restrict best, int32_t *restrict arg) {
+    if (c == 0) {
+        for (int x = 0; x < W; x++) {
+            float v = l0 * a[x] + l1 * b[x];
+            if (scaled) v *= sc;
+            if (om) om[x] = v;
+            best[x] = v;
+            arg[x] = 0;
+        }
+        return;
+    }
+    for (int x = 0; x < W; x++) {
+        float v = l0 * a[x] + l1 * b[x];
+        if (scaled) v *= sc;
+        if (om) om[x] = v;
+        float bx = best[x];
+        best[x] = v > bx ? v : bx;
+        arg[x] = v > bx ? c : arg[x];
+    }
+}
+
+/* one output row: every map blended, the first maximum over the maps */
 CT_VECTOR_CLONES static void up_vert(const up_job *j, float l0, float l1, const float *a, const float *b, size_t y, float *best,
                                      int32_t *arg) {
     int W = j->W;
     size_t oplane = (size_t)j->H * W;
     for (int c = 0; c < j->n; c++) {
-        const float *restrict ac = a + (size_t)c * W, *restrict bc = b + (size_t)c * W;
-        float sc = j->scale ? j->scale[c] : 1.f;
-        float *restrict om = j->out_map ? j->out_map + c * oplane + y * W : NULL;
-        float *restrict bst = best;
-        int32_t *restrict ag = arg;
-        if (j->scale)
-            for (int x = 0; x < W; x++) {
-                float v = (l0 * ac[x] + l1 * bc[x]) * sc;
-                if (om) om[x] = v;
-                int gt = c == 0 || v > bst[x];
-                bst[x] = gt ? v : bst[x];
-                ag[x] = gt ? c : ag[x];
-            }
-        else if (om)
-            for (int x = 0; x < W; x++) {
-                float v = l0 * ac[x] + l1 * bc[x];
-                om[x] = v;
-                int gt = c == 0 || v > bst[x];
-                bst[x] = gt ? v : bst[x];
-                ag[x] = gt ? c : ag[x];
-            }
-        else
-            for (int x = 0; x < W; x++) {
-                float v = l0 * ac[x] + l1 * bc[x];
-                int gt = c == 0 || v > bst[x];
-                bst[x] = gt ? v : bst[x];
-                ag[x] = gt ? c : ag[x];
-            }
+        const float *ac = a + (size_t)c * W, *bc = b + (size_t)c * W;
+        float *om = j->out_map ? j->out_map + c * oplane + y * W : NULL;
+        if (j->scale && om) up_blend(W, c, l0, l1, ac, bc, 1, j->scale[c], om, best, arg);
+        else if (j->scale) up_blend(W, c, l0, l1, ac, bc, 1, j->scale[c], NULL, best, arg);
+        else if (om) up_blend(W, c, l0, l1, ac, bc, 0, 1.f, om, best, arg);
+        else up_blend(W, c, l0, l1, ac, bc, 0, 1.f, NULL, best, arg);
     }
 }
 
