@@ -4,8 +4,13 @@
  *   times the CLS logits), argmax -> raw labels (several names may share a label);
  *   DBSCAN on the rows of corr; per-cluster mean correlation map, bilinear x ratio, median filter,
  *   bilinear to H x W, argmax -> cluster regions; each region takes its majority raw label.
- * The N x H x W logits and n x H x W cluster maps are never stored unless intermediates are asked
- * for: each output pixel is interpolated and reduced on the fly with the same arithmetic. */
+ * The N x H x W logits are never stored unless intermediates are asked for: each output row is
+ * interpolated and reduced on the fly with the same arithmetic.
+ * Threads: three parallel regions, each stage a phase between barriers (a region costs a wake-up
+ * of the workers; a stage between regions would leave them spinning): the front (denoising, the
+ * logits, their argmax), DBSCAN (dbscan.c), the back (cluster means, upsampling, median filter,
+ * regions with the vote's counts, the vote). Every value is computed by one thread in an order
+ * that does not depend on the split: results are bit for bit the same for any thread count. */
 #include "seg/seg.h"
 
 #include "core/internal.h"
@@ -16,25 +21,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* argmax over n maps [n x ih x iw] bilinearly upsampled to H x W, optionally scaled per map:
- * lab receives label[argmax] (the first maximum), out_map (optional) the upsampled maps. The
- * interpolation is split (PyTorch's operation order kept, so every value is bit for bit
- * ct_bilinear_at's): each source row of every map is interpolated along x once per thread into
- * a cache of two rows, each output row is a blend of two cached rows, vectorised along x.
- * With vote_hist, each thread also counts (argmax, pred_raw) pairs for the vote. */
+/* ---- bilinear upsampling of n maps [n x ih x iw] to [n x H x W], with the argmax over the maps
+ * The interpolation is split (PyTorch's operation order kept, so every value is bit for bit
+ * ct_bilinear_at's): each source row of every map is interpolated along x once per thread into a
+ * cache of two rows; each output row is a blend of two cached rows, vectorised along x. */
 typedef struct {
     const float *maps;
     int n, ih, iw, H, W;
-    const ct_taps *ty, *tx;
-    const float *scale;       /* [n] or NULL */
-    const int32_t *label;     /* [n] or NULL (identity) */
-    float *out_map;           /* [n x H x W] or NULL */
-    int32_t *lab;             /* [H x W] */
-    float *scratch;           /* per thread: two cached rows [2 x n x W], best [W], argmax [W] */
-    size_t scratch_floats;
-    const int32_t *pred_raw;  /* with vote_hist: the raw labels */
-    int32_t *vote_hist;       /* per thread [n x L] counts, or NULL */
-    int L;
+    const ct_taps *ty, *tx;  /* [H], [W] */
+    const float *scale;      /* [n] or NULL */
+    const int32_t *label;    /* [n] or NULL (identity) */
+    float *out_map;          /* [n x H x W] or NULL */
+    int32_t *lab;            /* [H x W] label of the first maximum, or NULL (no argmax: out_map) */
+    const int32_t *pred_raw; /* with counts: the raw labels */
+    int L;                   /* with counts: labels */
 } up_job;
 
 static size_t up_scratch_floats(int n, int W) { return (2 * (size_t)n + 2) * (size_t)W + 16; }
@@ -50,17 +50,19 @@ static void up_hrow(const up_job *j, int i, float *dst) {
 }
 
 /* map c of one output row: v = l0 a + l1 b (times sc when scaled), stored to om when given;
- * best / arg keep the first maximum (c == 0 starts them) */
+ * with track, best / arg keep the first maximum (c == 0 starts them) */
 static inline __attribute__((always_inline)) void up_blend(int W, int c, float l0, float l1, const float *restrict a,
                                                             const float *restrict b, int scaled, float sc, float *restrict om,
-                                                            float *restrict best, int32_t *restrict arg) {
-    if (c == 0) {
+                                                            int track, float *restrict best, int32_t *restrict arg) {
+    if (!track || c == 0) {
         for (int x = 0; x < W; x++) {
             float v = l0 * a[x] + l1 * b[x];
             if (scaled) v *= sc;
             if (om) om[x] = v;
-            best[x] = v;
-            arg[x] = 0;
+            if (track) {
+                best[x] = v;
+                arg[x] = 0;
+            }
         }
         return;
     }
@@ -74,7 +76,7 @@ static inline __attribute__((always_inline)) void up_blend(int W, int c, float l
     }
 }
 
-/* one output row: every map blended, the first maximum over the maps */
+/* one output row of every map (the variants with their constants in registers) */
 CT_VECTOR_CLONES static void up_vert(const up_job *j, float l0, float l1, const float *a, const float *b, size_t y, float *best,
                                      int32_t *arg) {
     int W = j->W;
@@ -82,23 +84,20 @@ CT_VECTOR_CLONES static void up_vert(const up_job *j, float l0, float l1, const 
     for (int c = 0; c < j->n; c++) {
         const float *ac = a + (size_t)c * W, *bc = b + (size_t)c * W;
         float *om = j->out_map ? j->out_map + c * oplane + y * W : NULL;
-        if (j->scale && om) up_blend(W, c, l0, l1, ac, bc, 1, j->scale[c], om, best, arg);
-        else if (j->scale) up_blend(W, c, l0, l1, ac, bc, 1, j->scale[c], NULL, best, arg);
-        else if (om) up_blend(W, c, l0, l1, ac, bc, 0, 1.f, om, best, arg);
-        else up_blend(W, c, l0, l1, ac, bc, 0, 1.f, NULL, best, arg);
+        if (!j->lab) up_blend(W, c, l0, l1, ac, bc, 0, 1.f, om, 0, NULL, NULL);
+        else if (j->scale && om) up_blend(W, c, l0, l1, ac, bc, 1, j->scale[c], om, 1, best, arg);
+        else if (j->scale) up_blend(W, c, l0, l1, ac, bc, 1, j->scale[c], NULL, 1, best, arg);
+        else if (om) up_blend(W, c, l0, l1, ac, bc, 0, 1.f, om, 1, best, arg);
+        else up_blend(W, c, l0, l1, ac, bc, 0, 1.f, NULL, 1, best, arg);
     }
 }
 
-static void up_task(void *arg, ct_team *team, int tid, int nth) {
-    (void)team;
-    const up_job *j = arg;
+/* this thread's share of the output rows; scratch: up_scratch_floats(n, W); hist (optional):
+ * [n x L] counts of (argmax, pred_raw) pairs */
+static void up_rows(const up_job *j, float *scratch, int32_t *hist, int tid, int nth) {
     int W = j->W;
-    float *buf[2], *best;
-    buf[0] = j->scratch + (size_t)tid * j->scratch_floats;
-    buf[1] = buf[0] + (size_t)j->n * W;
-    best = buf[1] + (size_t)j->n * W;
+    float *buf[2] = {scratch, scratch + (size_t)j->n * W}, *best = scratch + 2 * (size_t)j->n * W;
     int32_t *am = (int32_t *)(best + W);
-    int32_t *hist = j->vote_hist ? j->vote_hist + (size_t)tid * j->n * j->L : NULL;
     int held[2] = {-1, -1};
     int64_t y0, y1;
     ct_split(j->H, tid, nth, &y0, &y1);
@@ -117,6 +116,7 @@ static void up_task(void *arg, ct_team *team, int tid, int nth) {
             held[s1] = t->i1;
         }
         up_vert(j, t->l0, t->l1, buf[s0], buf[s1], (size_t)y, best, am);
+        if (!j->lab) continue;
         int32_t *lab = j->lab + (size_t)y * W;
         for (int x = 0; x < W; x++) lab[x] = j->label ? j->label[am[x]] : am[x];
         if (hist) {
@@ -126,94 +126,142 @@ static void up_task(void *arg, ct_team *team, int tid, int nth) {
     }
 }
 
-/* vote_hist (optional): [nth x n x L] zeroed counts, nth = ex->nth */
-static ct_status up_argmax(const ct_exec *ex, const float *maps, int n, int ih, int iw, int H, int W, const float *scale,
-                           const int32_t *label, float *out_map, int32_t *lab, const int32_t *pred_raw, int32_t *vote_hist, int L,
-                           ct_error *err) {
-    int nth = ex->nth > 0 ? ex->nth : 1;
-    size_t sf = up_scratch_floats(n, W);
-    ct_taps *ty = ct_alloc((size_t)H, sizeof(ct_taps)), *tx = ct_alloc((size_t)W, sizeof(ct_taps));
-    float *scratch = ct_alloc(sf * (size_t)nth, sizeof(float));
-    if (!ty || !tx || !scratch) { free(ty); free(tx); free(scratch); return ct_fail(err, CT_ERR_NOMEM, "out of memory"); }
-    ct_bilinear_taps(ih, H, ty);
-    ct_bilinear_taps(iw, W, tx);
-    up_job j = {maps, n, ih, iw, H, W, ty, tx, scale, label, out_map, lab, scratch, sf, pred_raw, vote_hist, L};
-    ct_run(ex, up_task, &j);
-    free(ty); free(tx); free(scratch);
-    return CT_OK;
+/* stage times: thread 0 reads the process CPU clock at the phase ends */
+static void stage_mark(double *ts, int tid, int stage, double *t) {
+    if (!ts || tid) return;
+    double now = ct_seg_cpu_s();
+    ts[stage] += now - *t;
+    *t = now;
 }
 
-/* the median filter of every cluster map, in tasks of MEDIAN_ROWS rows taken from a counter */
-#define MEDIAN_ROWS 16
+/* ---- the front: denoising, logits, their argmax */
 typedef struct {
-    const ct_median_plan *plan;
-    const float *in; /* [n x h x w] */
-    float *out;      /* [n x h x w] */
-    int n, h, w;
-    int32_t *scratch;
-    size_t scratch_ints;
-    int *nan;        /* [nth] */
-} median_job;
+    const float *img_tokens, *corr_raw, *class_emb;
+    int E, N, hw, cls_reweight;
+    float logit_scale;
+    ct_kernel kernel;
+    char *ws;            /* per thread: ws_bytes of product workspace */
+    size_t ws_bytes;
+    float *corr;         /* [hw x hw] */
+    float *plt;          /* [N x hw] */
+    float *cls;          /* [N] */
+    up_job up;           /* plt -> pred_raw (and logits_up) */
+    float *scratch;      /* per thread: scratch_floats */
+    size_t scratch_floats;
+    int *nomem;          /* [nth] */
+    double *ts;
+} front_job;
 
-static void median_task(void *arg, ct_team *team, int tid, int nth) {
-    (void)nth;
-    median_job *j = arg;
-    int per = (j->h + MEDIAN_ROWS - 1) / MEDIAN_ROWS;
-    int32_t *scr = j->scratch + (size_t)tid * j->scratch_ints;
-    for (int64_t t; (t = ct_team_next(team, 0, 1)) < (int64_t)j->n * per;) {
-        int c = (int)(t / per), r0 = (int)(t % per) * MEDIAN_ROWS, r1 = r0 + MEDIAN_ROWS < j->h ? r0 + MEDIAN_ROWS : j->h;
-        size_t plane = (size_t)j->h * j->w;
-        j->nan[tid] |= ct_median_rows(j->plan, j->in + c * plane, j->h, j->w, r0, r1, j->out + c * plane, scr);
-    }
-}
-
-typedef struct {
-    const float *corr_raw;
-    float *corr;
-    int hw;
-} denoise_job;
-
-static void denoise_rows(void *arg, int64_t i0, int64_t i1) {
-    const denoise_job *j = arg;
+static void front_task(void *arg, ct_team *team, int tid, int nth) {
+    front_job *j = arg;
+    double t = j->ts && !tid ? ct_seg_cpu_s() : 0;
     size_t T = (size_t)j->hw + 1;
-    for (int64_t i = i0; i < i1; i++)
+    int64_t b, e;
+    /* global patch denoising: subtract the CLS row, keep positive correlations */
+    ct_split(j->hw, tid, nth, &b, &e);
+    for (int64_t i = b; i < e; i++)
         for (int k = 0; k < j->hw; k++) {
             float v = j->corr_raw[(size_t)(1 + i) * T + 1 + k] - j->corr_raw[1 + k];
             j->corr[(size_t)i * j->hw + k] = v < 0 ? 0.f : v;
         }
+    ct_team_barrier(team);
+    stage_mark(j->ts, tid, CT_VOTE_DENOISE, &t);
+    /* patch logits [N x hw] = class_emb . tokens^T, a range of columns each: every value a dot
+     * product over E in the product's one order */
+    ct_nn one = {ct_exec_serial(), j->kernel, j->ws ? j->ws + (size_t)tid * j->ws_bytes : NULL, j->ws_bytes};
+    ct_epilogue scaled = {j->logit_scale, 0.f, NULL, CT_ACT_NONE};
+    if (e > b && !ct_gemm(&one, 0, 1, j->N, (int)(e - b), j->E, j->class_emb, j->E, j->img_tokens + (size_t)(1 + b) * j->E, j->E, &scaled,
+                          j->plt + b, j->hw))
+        j->nomem[tid] = 1;
+    if (tid == 0 && j->cls_reweight && !ct_gemm(&one, 0, 1, 1, j->N, j->E, j->img_tokens, j->E, j->class_emb, j->E, &scaled, j->cls, j->N))
+        j->nomem[tid] = 1;
+    ct_team_barrier(team);
+    stage_mark(j->ts, tid, CT_VOTE_LOGITS, &t);
+    up_rows(&j->up, j->scratch + (size_t)tid * j->scratch_floats, NULL, tid, nth);
+    stage_mark(j->ts, tid, CT_VOTE_UP_RAW, &t);
 }
 
+/* ---- the back: cluster maps, regions, vote */
+#define MEDIAN_ROWS 16
 typedef struct {
     const float *corr;
-    const int32_t *lab, *cnt;
-    double *acc;  /* [nc x hw] */
-    float *mean;  /* [nc x hw] */
-    int hw, nc;
-} cmean_job;
+    const int32_t *dbl;  /* [hw] DBSCAN labels */
+    const int32_t *cnt;  /* [nc] cluster sizes */
+    int hw, nc, L, ch, cw;
+    double *acc;         /* [nc x hw] */
+    float *cmean;        /* [nc x hw] */
+    up_job upc;          /* cmean -> cmaps (x ratio) */
+    const ct_median_plan *plan;
+    float *cmaps, *cfilt;/* [nc x ch x cw] upsampled, filtered */
+    int32_t *mscratch;   /* per thread: mscratch_ints */
+    size_t mscratch_ints;
+    up_job upa;          /* cfilt -> assign, with counts */
+    float *scratch;      /* per thread: scratch_floats */
+    size_t scratch_floats;
+    int32_t *hist;       /* [nth x nc x L] counts per thread */
+    int32_t *winner;     /* [nc] */
+    const int32_t *assign;
+    int32_t *labels;
+    size_t HW;
+    int *nan;            /* [nth] */
+    double *ts;
+} back_job;
 
-/* columns [k0, k1) of every cluster's mean row: each sum in row order, whatever the split */
-static void cluster_mean_cols(void *arg, int64_t k0, int64_t k1) {
-    const cmean_job *j = arg;
+static void back_task(void *arg, ct_team *team, int tid, int nth) {
+    back_job *j = arg;
+    double t = j->ts && !tid ? ct_seg_cpu_s() : 0;
+    int64_t b, e;
+    /* the mean corr row of each cluster, a range of columns each: every sum in row order */
+    ct_split(j->hw, tid, nth, &b, &e);
     for (int i = 0; i < j->hw; i++) {
-        int c = j->lab[i];
+        int c = j->dbl[i];
         if (c < 0) continue;
         const float *row = j->corr + (size_t)i * j->hw;
         double *a = j->acc + (size_t)c * j->hw;
-        for (int64_t k = k0; k < k1; k++) a[k] += row[k];
+        for (int64_t k = b; k < e; k++) a[k] += row[k];
     }
     for (int c = 0; c < j->nc; c++)
-        for (int64_t k = k0; k < k1; k++) j->mean[(size_t)c * j->hw + k] = (float)(j->acc[(size_t)c * j->hw + k] / j->cnt[c]);
+        for (int64_t k = b; k < e; k++) j->cmean[(size_t)c * j->hw + k] = (float)(j->acc[(size_t)c * j->hw + k] / j->cnt[c]);
+    ct_team_barrier(team);
+    stage_mark(j->ts, tid, CT_VOTE_MEANS, &t);
+    float *scr = j->scratch + (size_t)tid * j->scratch_floats;
+    up_rows(&j->upc, scr, NULL, tid, nth);
+    ct_team_barrier(team);
+    stage_mark(j->ts, tid, CT_VOTE_UPSAMPLE, &t);
+    /* the median filter: every thread on every map, MEDIAN_ROWS rows at a time */
+    int per = (j->ch + MEDIAN_ROWS - 1) / MEDIAN_ROWS;
+    size_t plane = (size_t)j->ch * j->cw;
+    int32_t *ms = j->mscratch + (size_t)tid * j->mscratch_ints;
+    for (int64_t k; (k = ct_team_next(team, 0, 1)) < (int64_t)j->nc * per;) {
+        int c = (int)(k / per), r0 = (int)(k % per) * MEDIAN_ROWS, r1 = r0 + MEDIAN_ROWS < j->ch ? r0 + MEDIAN_ROWS : j->ch;
+        j->nan[tid] |= ct_median_rows(j->plan, j->cmaps + c * plane, j->ch, j->cw, r0, r1, j->cfilt + c * plane, ms);
+    }
+    ct_team_barrier(team);
+    stage_mark(j->ts, tid, CT_VOTE_MEDIAN, &t);
+    /* regions, with this thread's counts of raw labels per region */
+    size_t nl = (size_t)j->nc * j->L;
+    up_rows(&j->upa, scr, j->hist + (size_t)tid * nl, tid, nth);
+    ct_team_barrier(team);
+    stage_mark(j->ts, tid, CT_VOTE_ASSIGN, &t);
+    /* majority vote of the raw labels inside each region; ties go to the smaller label */
+    ct_split((int64_t)nl, tid, nth, &b, &e);
+    for (int u = 1; u < nth; u++)
+        for (int64_t i = b; i < e; i++) j->hist[i] += j->hist[(size_t)u * nl + i];
+    ct_team_barrier(team);
+    ct_split(j->nc, tid, nth, &b, &e);
+    for (int64_t c = b; c < e; c++) {
+        int32_t best = -1, bl = 0;
+        for (int l = 0; l < j->L; l++)
+            if (j->hist[(size_t)c * j->L + l] > best) { best = j->hist[(size_t)c * j->L + l]; bl = l; }
+        j->winner[c] = bl;
+    }
+    ct_team_barrier(team);
+    ct_split((int64_t)j->HW, tid, nth, &b, &e);
+    for (int64_t i = b; i < e; i++) j->labels[i] = j->winner[j->assign[i]];
+    stage_mark(j->ts, tid, CT_VOTE_VOTE, &t);
 }
 
-typedef struct {
-    const int32_t *assign, *winner;
-    int32_t *labels;
-} vote_job;
-
-static void vote_pixels(void *arg, int64_t i0, int64_t i1) {
-    const vote_job *j = arg;
-    for (int64_t i = i0; i < i1; i++) j->labels[i] = j->winner[j->assign[i]];
-}
+static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
 ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const float *corr_raw, int H, int W, int patch, int E,
                             float logit_scale, const float *class_emb, int n_names, const int32_t *name_label,
@@ -242,6 +290,7 @@ ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const floa
     }
     size_t HW = (size_t)H * W, nlog;
     if (!ct_mul_ok(HW, (size_t)n_names, &nlog)) return ct_fail(err, CT_ERR_NOMEM, "size overflow");
+    int nth = ex->nth > 0 ? ex->nth : 1;
 
     /* without intermediates, the raw labels live in `labels` until the vote overwrites them */
     ct_status st = CT_OK;
@@ -250,92 +299,79 @@ ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const floa
     float *cls = ct_alloc((size_t)n_names, sizeof(float));        /* [N] */
     int32_t *pred_raw = inter ? ct_alloc(HW, sizeof(int32_t)) : labels; /* [H x W] */
     int32_t *dbl = ct_alloc((size_t)hw, sizeof(int32_t));         /* [hw] */
-    int32_t *assign = NULL, *pred = NULL, *hist = NULL;
+    ct_taps *ty = ct_alloc((size_t)H, sizeof(ct_taps)), *tx = ct_alloc((size_t)W, sizeof(ct_taps));
+    int *flags = ct_calloc(2 * (size_t)nth, sizeof(int));         /* per thread: out of memory, NaN */
+    int cols = (hw + nth - 1) / nth;
+    size_t ws_bytes = (max_sz(ct_gemm_workspace(nn->kernel, n_names, cols, E, 0), ct_gemm_workspace(nn->kernel, 1, n_names, E, 0)) + 63) / 64 * 64;
+    char *ws = ws_bytes ? aligned_alloc(64, (size_t)nth * ws_bytes) : NULL;
+    size_t sf = up_scratch_floats(n_names, W);
+    float *scratch = ct_alloc(sf * (size_t)nth, sizeof(float));
+    int32_t *assign = NULL, *pred = NULL, *hist = NULL, *winner = NULL, *cnt = NULL, *mscr = NULL;
     float *logits_up = NULL, *cmaps = NULL, *cmean = NULL, *cfilt = NULL;
+    double *acc = NULL;
+    ct_taps *tyc = NULL, *txc = NULL;
+    ct_median_plan *plan = NULL;
     int nc = 0;
-    if (!corr || !plt || !cls || !pred_raw || !dbl) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory for %d patches", hw); goto done; }
-    if (inter && !(logits_up = ct_alloc(nlog, sizeof(float)))) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory for intermediates"); goto done; }
-    double *ts = out ? out->t_stage : NULL, tc = ct_seg_cpu_s();
-#define STAGE(k) do { double t_ = ct_seg_cpu_s(); if (ts) ts[k] += t_ - tc; tc = t_; } while (0)
-    /* global patch denoising: subtract the CLS row, keep positive correlations */
-    denoise_job dj = {corr_raw, corr, hw};
-    ct_parallel_for(ex, hw, 16, denoise_rows, &dj);
-    STAGE(CT_VOTE_DENOISE);
-    /* patch logits [N x hw] = class_emb . tokens^T: each a dot product over E in the GEMM's one order */
-    ct_epilogue scaled = {logit_scale, 0.f, NULL, CT_ACT_NONE};
-    if (!ct_gemm(nn, 0, 1, n_names, hw, E, class_emb, E, img_tokens + E, E, &scaled, plt, hw)) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); goto done; }
-    if (p->cls_reweight && !ct_gemm(nn, 0, 1, 1, n_names, E, img_tokens, E, class_emb, E, &scaled, cls, n_names)) {
-        st = ct_fail(err, CT_ERR_NOMEM, "out of memory");
+    if (!corr || !plt || !cls || !pred_raw || !dbl || !ty || !tx || !flags || (ws_bytes && !ws) || !scratch) {
+        st = ct_fail(err, CT_ERR_NOMEM, "out of memory for %d patches", hw);
         goto done;
     }
-    STAGE(CT_VOTE_LOGITS);
-    st = up_argmax(ex, plt, n_names, h, w, H, W, p->cls_reweight ? cls : NULL, name_label, logits_up, pred_raw, NULL, NULL, 0, err);
-    if (st) goto done;
-    STAGE(CT_VOTE_UP_RAW);
+    if (inter && !(logits_up = ct_alloc(nlog, sizeof(float)))) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory for intermediates"); goto done; }
+    ct_bilinear_taps(h, H, ty);
+    ct_bilinear_taps(w, W, tx);
+    double *ts = out ? out->t_stage : NULL;
+    front_job fj = {img_tokens, corr_raw, class_emb, E, n_names, hw, p->cls_reweight, logit_scale, nn->kernel, ws, ws_bytes, corr, plt, cls,
+                    {plt, n_names, h, w, H, W, ty, tx, p->cls_reweight ? cls : NULL, name_label, logits_up, pred_raw, NULL, 0},
+                    scratch, sf, flags, ts};
+    ct_run(ex, front_task, &fj);
+    for (int t = 0; t < nth; t++)
+        if (flags[t]) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); goto done; }
 
+    double tc = ct_seg_cpu_s();
     st = ct_dbscan_nn(nn, corr, hw, hw, eps, min_samples, dbl, &nc, out ? out->t_dbscan : NULL, err);
     if (st) goto done;
-    STAGE(CT_VOTE_DBSCAN);
+    if (ts) ts[CT_VOTE_DBSCAN] += ct_seg_cpu_s() - tc;
     if (nc > 0) {
-        int ch = ratio * h, cw = ratio * w, nth = ex->nth > 0 ? ex->nth : 1;
-        size_t cplane = (size_t)ch * cw;
-        cmean = ct_calloc((size_t)nc * hw, sizeof(float));          /* [nc x h x w] */
+        int ch = ratio * h, cw = ratio * w;
+        size_t cplane = (size_t)ch * cw, sfc = max_sz(up_scratch_floats(nc, cw), up_scratch_floats(nc, W));
+        cmean = ct_alloc((size_t)nc * hw, sizeof(float));           /* [nc x h x w] */
+        acc = ct_calloc((size_t)nc * hw, sizeof(double));
+        cnt = ct_calloc((size_t)nc, sizeof(int32_t));
         cmaps = ct_alloc((size_t)nc * cplane, sizeof(float));       /* [nc x ch x cw] upsampled */
         cfilt = ct_alloc((size_t)nc * cplane, sizeof(float));       /* [nc x ch x cw] filtered */
         hist = ct_calloc((size_t)nth * nc * L, sizeof(int32_t));   /* [nth x nc x L] */
+        winner = ct_alloc((size_t)nc, sizeof(int32_t));
         assign = ct_alloc(HW, sizeof(int32_t));                     /* [H x W] */
-        double *acc = ct_calloc((size_t)nc * hw, sizeof(double));
-        int32_t *cnt = ct_calloc((size_t)nc, sizeof(int32_t));
-        if (!cmean || !cmaps || !cfilt || !hist || !assign || !acc || !cnt) {
-            free(acc); free(cnt);
+        tyc = ct_alloc((size_t)ch, sizeof(ct_taps));
+        txc = ct_alloc((size_t)cw, sizeof(ct_taps));
+        plan = ct_median_plan_new(msize);
+        size_t sci = plan ? ct_median_scratch(plan, cw, MEDIAN_ROWS) : 0;
+        mscr = plan ? ct_alloc(sci * (size_t)nth, sizeof(int32_t)) : NULL;
+        if (sfc > sf) {
+            free(scratch);
+            scratch = ct_alloc(sfc * (size_t)nth, sizeof(float));
+            sf = sfc;
+        }
+        if (!cmean || !acc || !cnt || !cmaps || !cfilt || !hist || !winner || !assign || !tyc || !txc || !plan || !mscr || !scratch) {
             st = ct_fail(err, CT_ERR_NOMEM, "out of memory for %d clusters", nc);
             goto done;
         }
         for (int i = 0; i < hw; i++)
             if (dbl[i] >= 0) cnt[dbl[i]]++;
-        /* the mean corr row of each cluster: threads take column ranges */
-        cmean_job cj = {corr, dbl, cnt, acc, cmean, hw, nc};
-        ct_parallel_for(ex, hw, 64, cluster_mean_cols, &cj);
-        free(acc);
-        free(cnt);
-        STAGE(CT_VOTE_MEANS);
-        if (!ct_bilinear(ex, nc, h, w, cmean, ch, cw, cmaps)) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); goto done; }
-        STAGE(CT_VOTE_UPSAMPLE);
-        /* the median filter: every thread on every map, rows at a time */
-        ct_median_plan *plan = ct_median_plan_new(msize);
-        size_t sci = plan ? ct_median_scratch(plan, cw, MEDIAN_ROWS) : 0;
-        int32_t *mscr = plan ? ct_alloc(sci * (size_t)nth, sizeof(int32_t)) : NULL;
-        int *mnan = ct_calloc((size_t)nth, sizeof(int));
-        if (!plan || !mscr || !mnan) {
-            ct_median_plan_free(plan); free(mscr); free(mnan);
-            st = ct_fail(err, CT_ERR_NOMEM, "out of memory");
-            goto done;
-        }
-        median_job mj = {plan, cmaps, cfilt, nc, ch, cw, mscr, sci, mnan};
-        ct_run(ex, median_task, &mj);
-        int nan = 0;
-        for (int t = 0; t < nth; t++) nan |= mnan[t];
-        ct_median_plan_free(plan); free(mscr); free(mnan);
-        if (nan) { st = ct_fail(err, CT_ERR_NONFINITE, "median filter of the cluster maps: NaN in input"); goto done; }
-        STAGE(CT_VOTE_MEDIAN);
-        /* regions, with each thread's counts of raw labels per region */
-        st = up_argmax(ex, cfilt, nc, ch, cw, H, W, NULL, NULL, NULL, assign, pred_raw, hist, L, err);
-        if (st) goto done;
-        STAGE(CT_VOTE_ASSIGN);
-        /* majority vote of the raw labels inside each cluster region; ties go to the smaller label */
-        for (int t = 1; t < nth; t++)
-            for (size_t i = 0; i < (size_t)nc * L; i++) hist[i] += hist[(size_t)t * nc * L + i];
-        int32_t *winner = ct_alloc((size_t)nc, sizeof(int32_t));
-        if (!winner) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); goto done; }
-        for (int c = 0; c < nc; c++) {
-            int32_t best = -1, bl = 0;
-            for (int l = 0; l < L; l++)
-                if (hist[(size_t)c * L + l] > best) { best = hist[(size_t)c * L + l]; bl = l; }
-            winner[c] = bl;
-        }
-        vote_job vj = {assign, winner, labels};
-        ct_parallel_for(ex, (int64_t)HW, 65536, vote_pixels, &vj);
-        free(winner);
+        ct_bilinear_taps(h, ch, tyc);
+        ct_bilinear_taps(w, cw, txc);
+        ct_bilinear_taps(ch, H, ty);
+        ct_bilinear_taps(cw, W, tx);
+        back_job bj = {corr, dbl, cnt, hw, nc, L, ch, cw, acc, cmean,
+                       {cmean, nc, h, w, ch, cw, tyc, txc, NULL, NULL, cmaps, NULL, NULL, 0},
+                       plan, cmaps, cfilt, mscr, sci,
+                       {cfilt, nc, ch, cw, H, W, ty, tx, NULL, NULL, NULL, NULL, pred_raw, L},
+                       scratch, sf, hist, winner, NULL, labels, HW, flags + nth, ts};
+        bj.upa.lab = assign;
+        bj.assign = assign;
+        ct_run(ex, back_task, &bj);
+        for (int t = 0; t < nth; t++)
+            if (flags[nth + t]) { st = ct_fail(err, CT_ERR_NONFINITE, "median filter of the cluster maps: NaN in input"); goto done; }
     } else if (pred_raw != labels) {
         memcpy(labels, pred_raw, HW * sizeof(int32_t));
     }
@@ -345,8 +381,6 @@ ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const floa
         if (!pred || !assign) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory for intermediates"); goto done; }
         memcpy(pred, labels, HW * sizeof(int32_t));
     }
-    STAGE(CT_VOTE_VOTE);
-#undef STAGE
     if (out) {
         out->n_clusters = nc;
         out->eps = eps;
@@ -371,5 +405,7 @@ done:
     free(corr); free(plt); free(cls); free(dbl); free(assign); free(pred);
     if (pred_raw != labels) free(pred_raw);
     free(logits_up); free(cmaps); free(cfilt); free(cmean); free(hist);
+    free(ty); free(tx); free(flags); free(ws); free(scratch); free(winner); free(cnt); free(mscr); free(acc); free(tyc); free(txc);
+    ct_median_plan_free(plan);
     return st;
 }
