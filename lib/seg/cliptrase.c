@@ -135,6 +135,7 @@ static void stage_mark(double *ts, int tid, int stage, double *t) {
 }
 
 /* ---- the front: denoising, logits, their argmax */
+#define LOGIT_COLS 128
 typedef struct {
     const float *img_tokens, *corr_raw, *class_emb;
     int E, N, hw, cls_reweight;
@@ -166,13 +167,16 @@ static void front_task(void *arg, ct_team *team, int tid, int nth) {
         }
     ct_team_barrier(team);
     stage_mark(j->ts, tid, CT_VOTE_DENOISE, &t);
-    /* patch logits [N x hw] = class_emb . tokens^T, a range of columns each: every value a dot
-     * product over E in the product's one order */
+    /* patch logits [N x hw] = class_emb . tokens^T in products of LOGIT_COLS columns taken from a
+     * counter (their shapes do not depend on the thread count, whatever the backend) */
     ct_nn one = {ct_exec_serial(), j->kernel, j->ws ? j->ws + (size_t)tid * j->ws_bytes : NULL, j->ws_bytes};
     ct_epilogue scaled = {j->logit_scale, 0.f, NULL, CT_ACT_NONE};
-    if (e > b && !ct_gemm(&one, 0, 1, j->N, (int)(e - b), j->E, j->class_emb, j->E, j->img_tokens + (size_t)(1 + b) * j->E, j->E, &scaled,
-                          j->plt + b, j->hw))
-        j->nomem[tid] = 1;
+    for (int64_t c0; (c0 = ct_team_next(team, 0, LOGIT_COLS)) < j->hw;) {
+        int cn = j->hw - c0 < LOGIT_COLS ? (int)(j->hw - c0) : LOGIT_COLS;
+        if (!ct_gemm(&one, 0, 1, j->N, cn, j->E, j->class_emb, j->E, j->img_tokens + (size_t)(1 + c0) * j->E, j->E, &scaled, j->plt + c0,
+                     j->hw))
+            j->nomem[tid] = 1;
+    }
     if (tid == 0 && j->cls_reweight && !ct_gemm(&one, 0, 1, 1, j->N, j->E, j->img_tokens, j->E, j->class_emb, j->E, &scaled, j->cls, j->N))
         j->nomem[tid] = 1;
     ct_team_barrier(team);
@@ -301,8 +305,7 @@ ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const floa
     int32_t *dbl = ct_alloc((size_t)hw, sizeof(int32_t));         /* [hw] */
     ct_taps *ty = ct_alloc((size_t)H, sizeof(ct_taps)), *tx = ct_alloc((size_t)W, sizeof(ct_taps));
     int *flags = ct_calloc(2 * (size_t)nth, sizeof(int));         /* per thread: out of memory, NaN */
-    int cols = (hw + nth - 1) / nth;
-    size_t ws_bytes = (max_sz(ct_gemm_workspace(nn->kernel, n_names, cols, E, 0), ct_gemm_workspace(nn->kernel, 1, n_names, E, 0)) + 63) / 64 * 64;
+    size_t ws_bytes = (max_sz(ct_gemm_workspace(nn->kernel, n_names, LOGIT_COLS, E, 0), ct_gemm_workspace(nn->kernel, 1, n_names, E, 0)) + 63) / 64 * 64;
     char *ws = ws_bytes ? aligned_alloc(64, (size_t)nth * ws_bytes) : NULL;
     size_t sf = up_scratch_floats(n_names, W);
     float *scratch = ct_alloc(sf * (size_t)nth, sizeof(float));
