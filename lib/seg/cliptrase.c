@@ -267,6 +267,17 @@ static void back_task(void *arg, ct_team *team, int tid, int nth) {
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
+size_t ct_cliptrase_vote_bytes(ct_kernel k, int H, int W, int patch, int E, int n_names, int n_threads) {
+    int nth = n_threads > 0 ? n_threads : 1;
+    double hw = (double)(H / patch) * (double)(W / patch), HW = (double)H * W;
+    size_t db = ct_dbscan_bytes(k, (int)hw, (int)hw, nth);
+    size_t ws = max_sz(ct_gemm_workspace(k, n_names, LOGIT_COLS, E, 0), ct_gemm_workspace(k, 1, n_names, E, 0)) + 64;
+    /* corr, logits, DBSCAN labels, taps, per-thread products and rows, the regions */
+    double b = 4.0 * hw * hw + 4.0 * hw * n_names + 4.0 * n_names + 4.0 * hw + 16.0 * (H + W) + (double)nth * ws +
+               4.0 * nth * (double)up_scratch_floats(n_names, W) + 4.0 * HW + (double)db;
+    return db && b < (double)(SIZE_MAX / 2) ? (size_t)b : 0;
+}
+
 ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const float *corr_raw, int H, int W, int patch, int E,
                             float logit_scale, const float *class_emb, int n_names, const int32_t *name_label,
                             const ct_segment_params *p, int32_t *labels, ct_cliptrase_out *out, ct_error *err) {

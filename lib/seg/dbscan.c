@@ -151,6 +151,14 @@ static void db_task(void *arg, ct_team *team, int tid, int nth) {
     if (tid == 0 && j->t) j->t[CT_DB_MIRROR] += ct_seg_cpu_s() - t0;
 }
 
+size_t ct_dbscan_bytes(ct_kernel k, int n, int d, int n_threads) {
+    int nth = n_threads > 0 ? n_threads : 1;
+    double words = ((double)n + 63) / 64;
+    double b = 8.0 * words * n + 8.0 * n + 4.0 * nth * TILE_R * TILE_C + (double)nth * (ct_gemm_workspace(k, TILE_R, TILE_C, d, 0) + 64) +
+               16.0 * ((double)n / TILE_R + 1) * ((double)n / TILE_C + 1) + 8.0 * nth + 12.0 * n;
+    return b < (double)(SIZE_MAX / 2) ? (size_t)b : 0;
+}
+
 ct_status ct_dbscan_nn(const ct_nn *nn, const float *x, int n, int d, float eps, int min_samples, int32_t *labels, int *n_clusters,
                        double *t, ct_error *err) {
     if (!x || !labels || n < 0 || d <= 0) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_dbscan: bad argument");

@@ -45,10 +45,17 @@ typedef struct {
     double t_dbscan[CT_DB_STAGES];
 } ct_cliptrase_out;
 
+/* Bytes ct_cliptrase_vote allocates at most without intermediates, DBSCAN included, except the
+ * cluster maps (4 (3 + 2 ratio^2) h w bytes per cluster, and n_labels counts per cluster and
+ * thread): their count is known only after DBSCAN. 0 on overflow. */
+size_t ct_cliptrase_vote_bytes(ct_kernel k, int H, int W, int patch, int E, int n_names, int n_threads);
+
 ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const float *corr_raw, int H, int W, int patch, int E,
                             float logit_scale, const float *class_emb, int n_names, const int32_t *name_label,
                             const ct_segment_params *p, int32_t *labels, ct_cliptrase_out *out, ct_error *err);
 
+/* Bytes ct_dbscan_nn allocates for n points of d dimensions on n_threads threads (0 on overflow). */
+size_t ct_dbscan_bytes(ct_kernel k, int n, int d, int n_threads);
 /* t (optional) [CT_DB_STAGES] receives the process CPU seconds of each stage. */
 ct_status ct_dbscan_nn(const ct_nn *nn, const float *x, int n, int d, float eps, int min_samples, int32_t *labels, int *n_clusters,
                        double *t, ct_error *err);

@@ -313,9 +313,12 @@ ct_status ct_segment_memory(const ct_model *m, int H, int W, int n_names, const 
     size_t hw = (size_t)(H / c->patch) * (size_t)(W / c->patch), T = hw + 1, HW = (size_t)H * W, E = (size_t)c->embed_dim;
     ct_vision_out vo = {p->head, p->gaussian_std, (float *)1, (float *)1, NULL};
     size_t ws = ct_vision_workspace(m, 1, H, W, ct_model_threads(m), &vo);
-    /* encoder outputs, then the vote: corr, its Gram block, the bitset, logits and maps */
-    double b = (double)ws + 4.0 * (double)(T * E + T * T) + 4.0 * (double)(hw * hw) + 4.0 * 256.0 * (double)hw +
-               (double)hw * hw / 8 + 8.0 * (double)hw * n_names + 16.0 * (double)HW;
+    /* encoder outputs, then the vote (in fp32 whatever the encoder's precision) */
+    ct_nn nn = ct_model_nn(m, p->n_threads);
+    ct_kernel k = nn.kernel == CT_KERNEL_BF16 ? ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_NATIVE) : nn.kernel;
+    size_t vote = ct_cliptrase_vote_bytes(k, H, W, c->patch, c->embed_dim, n_names, nn.ex.nth);
+    if (!vote) return ct_fail(err, CT_ERR_TOO_LARGE, "size overflow");
+    double b = (double)ws + 4.0 * (double)(T * E + T * T) + (double)vote;
     if (with_intermediates) b += 4.0 * (double)(T * T + hw * hw + (size_t)n_names * HW + 4 * HW) + 4.0 * 16 * (double)hw * 8;
     if (b > (double)SIZE_MAX / 2) return ct_fail(err, CT_ERR_TOO_LARGE, "size overflow");
     *bytes = (size_t)b;
