@@ -263,8 +263,11 @@ CT_API ct_status ct_head_parse(const char *name, ct_head *out, ct_error *err);
 
 /* ------------------------------------------------------------------ image side */
 
-/* At most this many patches per encoder pass (h * w; 128 x 128): the CLIPtrase correlation map
- * alone is (1 + h*w)^2 floats. */
+/* At most this many patches (h * w = (H / patch) * (W / patch); 128 x 128) in the whole H x W
+ * image given to ct_encode_image, ct_segment, ct_segment_ex or ct_segment_memory
+ * (CT_ERR_TOO_LARGE): the limit applies to the whole image for every head, also when sliding
+ * windows (slide_crop) would encode it in smaller crops. The CLIPtrase correlation map alone is
+ * (1 + h*w)^2 floats. */
 #define CT_MAX_PATCHES (128 * 128)
 
 /* Outputs of the image encoder for one image of H x W pixels (h = H/patch, w = W/patch,
