@@ -207,15 +207,20 @@ static ct_status gunzip(const char *path, const uint8_t *in, size_t len, uint8_t
     if (flg & 16) { while (p < len && in[p]) p++; p++; }
     if (flg & 2) p += 2;
     if (p + 8 > len) goto trunc;
-    size_t n = 0;
-    uint8_t *d = ct_inflate_raw(in + p, len - p - 8, &n);
-    if (!d) return ct_fail(err, CT_ERR_FORMAT, "'%s': corrupt or truncated gzip data", path);
     const uint8_t *tr = in + len - 8;
     uint32_t crc = (uint32_t)tr[0] | ((uint32_t)tr[1] << 8) | ((uint32_t)tr[2] << 16) | ((uint32_t)tr[3] << 24);
     uint32_t isz = (uint32_t)tr[4] | ((uint32_t)tr[5] << 8) | ((uint32_t)tr[6] << 16) | ((uint32_t)tr[7] << 24);
-    if (ct_crc32(0, d, n) != crc || (uint32_t)n != isz) {
+    /* the trailer announces the size: inflate into exactly that (a longer stream is refused) */
+    if (isz > CT_MAX_VOCAB_FILE)
+        return ct_fail(err, CT_ERR_FORMAT, "'%s': corrupt or truncated gzip file (its trailer announces %u bytes, above the %u-byte limit)",
+                       path, isz, CT_MAX_VOCAB_FILE);
+    uint8_t *d = malloc((size_t)isz + 1);
+    if (!d) return ct_fail(err, CT_ERR_NOMEM, "out of memory reading '%s'", path);
+    long got = ct_zlib_decode(in + p, len - p - 8, 0, d, isz);
+    size_t n = got < 0 ? 0 : (size_t)got;
+    if (got < 0 || n != isz || ct_crc32(0, d, n) != crc) {
         free(d);
-        return ct_fail(err, CT_ERR_FORMAT, "'%s': gzip checksum mismatch (truncated or corrupt file)", path);
+        return ct_fail(err, CT_ERR_FORMAT, "'%s': corrupt or truncated gzip data (size or checksum mismatch)", path);
     }
     *out = d;
     *out_len = n;
