@@ -77,13 +77,19 @@ static void image_parity(void) {
     }
 }
 
-static void text_parity(void) {
-    if (!nfx) SKIP("no fixtures");
+/* the oracle's OpenAI vocabulary; NULL (with the reason in err) when absent */
+static ct_tokenizer *load_vocab(ct_error *err) {
     char vp[600];
     FMT(vp, "%s/bpe_simple_vocab_16e6.txt.gz", oracle_dir());
     ct_tokenizer *tok = NULL;
+    return ct_tokenizer_load(vp, &tok, err) ? NULL : tok;
+}
+
+static void text_parity(void) {
+    if (!nfx) SKIP("no fixtures");
     ct_error err;
-    if (ct_tokenizer_load(vp, &tok, &err)) SKIP("vocabulary: %s", err.msg);
+    ct_tokenizer *tok = load_vocab(&err);
+    if (!tok) SKIP("vocabulary: %s", err.msg);
     for (int i = 0; i < nfx; i++) {
         ct_model *m = load_fixture_model(&fx[i]);
         if (!m) continue;
@@ -326,12 +332,11 @@ static void crafted_dimensions(void) {
 /* A model whose vocabulary is smaller than the tokenizer's: ct_class_embeddings says the model
  * and the vocabulary disagree before any work (issue 11, item 19). */
 static void vocabulary_mismatch(void) {
-    char p[600], vp[600];
+    char p[600];
     FMT(p, "%s/v.safetensors", t_tmpdir());
-    FMT(vp, "%s/bpe_simple_vocab_16e6.txt.gz", oracle_dir());
-    ct_tokenizer *tok = NULL;
     ct_error err;
-    if (ct_tokenizer_load(vp, &tok, &err)) SKIP("vocabulary: %s", err.msg);
+    ct_tokenizer *tok = load_vocab(&err);
+    if (!tok) SKIP("vocabulary: %s", err.msg);
     for (int k = 0; k < 2; k++) {
         tlist l;
         tl_clip(&l, k ? 49408 : 1000);
@@ -358,11 +363,9 @@ static void vocabulary_mismatch(void) {
  * hang guard (the former code took 20 s for this name, release build; now 0.15 s). */
 static void long_class_name(void) {
     if (!nfx) SKIP("no fixtures");
-    char vp[600];
-    FMT(vp, "%s/bpe_simple_vocab_16e6.txt.gz", oracle_dir());
-    ct_tokenizer *tok = NULL;
     ct_error err;
-    if (ct_tokenizer_load(vp, &tok, &err)) SKIP("vocabulary: %s", err.msg);
+    ct_tokenizer *tok = load_vocab(&err);
+    if (!tok) SKIP("vocabulary: %s", err.msg);
     ct_model *m = NULL;
     for (int i = 0; i < nfx && !m; i++)
         if (!strcmp(fx[i].name, "tiny_f32_openai")) m = load_fixture_model(&fx[i]);

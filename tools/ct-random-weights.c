@@ -93,44 +93,52 @@ static void blocks(const char *pre, int layers, int W, int hf) {
         }
 }
 
+/* the model's other tensors in order, in both schemes (NULL: absent from that scheme); a
+ * block tower in its place (tower 1 vision, 2 text). Dimensions are symbolic: */
+enum { D_0, D_1, D_3, D_W, D_P, D_G2, D_WT, D_E, D_V, D_CTX }; /* G2 = grid^2 + 1 */
+
+typedef struct {
+    const char *hf, *openai;
+    int kind, tower;
+    int hf_dims[4], openai_dims[4]; /* up to the first D_0 */
+} top_tensor;
+
+static const top_tensor k_top[] = {
+    {"vision_model.embeddings.class_embedding", "visual.class_embedding", 0, 0, {D_W}, {D_W}},
+    {"vision_model.embeddings.patch_embedding.weight", "visual.conv1.weight", 0, 0, {D_W, D_3, D_P, D_P}, {D_W, D_3, D_P, D_P}},
+    {"vision_model.embeddings.position_embedding.weight", "visual.positional_embedding", 0, 0, {D_G2, D_W}, {D_G2, D_W}},
+    {"vision_model.embeddings.position_ids", NULL, 4, 0, {D_1, D_G2}, {0}},
+    {"vision_model.pre_layrnorm.weight", "visual.ln_pre.weight", 1, 0, {D_W}, {D_W}},
+    {"vision_model.pre_layrnorm.bias", "visual.ln_pre.bias", 2, 0, {D_W}, {D_W}},
+    {"vision_model.encoder.layers", "visual.transformer.resblocks", 0, 1, {0}, {0}},
+    {"vision_model.post_layernorm.weight", "visual.ln_post.weight", 1, 0, {D_W}, {D_W}},
+    {"vision_model.post_layernorm.bias", "visual.ln_post.bias", 2, 0, {D_W}, {D_W}},
+    {"visual_projection.weight", "visual.proj", 0, 0, {D_E, D_W}, {D_W, D_E}},
+    {"text_model.embeddings.token_embedding.weight", "token_embedding.weight", 0, 0, {D_V, D_WT}, {D_V, D_WT}},
+    {"text_model.embeddings.position_embedding.weight", "positional_embedding", 0, 0, {D_CTX, D_WT}, {D_CTX, D_WT}},
+    {"text_model.embeddings.position_ids", NULL, 4, 0, {D_1, D_CTX}, {0}},
+    {"text_model.encoder.layers", "transformer.resblocks", 0, 2, {0}, {0}},
+    {"text_model.final_layer_norm.weight", "ln_final.weight", 1, 0, {D_WT}, {D_WT}},
+    {"text_model.final_layer_norm.bias", "ln_final.bias", 2, 0, {D_WT}, {D_WT}},
+    {"text_projection.weight", "text_projection", 0, 0, {D_E, D_WT}, {D_WT, D_E}},
+    {"logit_scale", "logit_scale", 3, 0, {0}, {0}},
+};
+
 static void build(const arch *a, int hf) {
-    int W = a->vw, P = a->patch, G = a->grid, Wt = a->tw, E = a->embed;
-    if (hf) {
-        add(0, 1, W, 0, 0, 0, "vision_model.embeddings.class_embedding");
-        add(0, 4, W, 3, P, P, "vision_model.embeddings.patch_embedding.weight");
-        add(0, 2, (int64_t)G * G + 1, W, 0, 0, "vision_model.embeddings.position_embedding.weight");
-        add(4, 2, 1, (int64_t)G * G + 1, 0, 0, "vision_model.embeddings.position_ids");
-        add(1, 1, W, 0, 0, 0, "vision_model.pre_layrnorm.weight");
-        add(2, 1, W, 0, 0, 0, "vision_model.pre_layrnorm.bias");
-        blocks("vision_model.encoder.layers", a->vl, W, 1);
-        add(1, 1, W, 0, 0, 0, "vision_model.post_layernorm.weight");
-        add(2, 1, W, 0, 0, 0, "vision_model.post_layernorm.bias");
-        add(0, 2, E, W, 0, 0, "visual_projection.weight");
-        add(0, 2, VOCAB, Wt, 0, 0, "text_model.embeddings.token_embedding.weight");
-        add(0, 2, CTX, Wt, 0, 0, "text_model.embeddings.position_embedding.weight");
-        add(4, 2, 1, CTX, 0, 0, "text_model.embeddings.position_ids");
-        blocks("text_model.encoder.layers", a->tl, Wt, 1);
-        add(1, 1, Wt, 0, 0, 0, "text_model.final_layer_norm.weight");
-        add(2, 1, Wt, 0, 0, 0, "text_model.final_layer_norm.bias");
-        add(0, 2, E, Wt, 0, 0, "text_projection.weight");
-    } else {
-        add(0, 1, W, 0, 0, 0, "visual.class_embedding");
-        add(0, 4, W, 3, P, P, "visual.conv1.weight");
-        add(0, 2, (int64_t)G * G + 1, W, 0, 0, "visual.positional_embedding");
-        add(1, 1, W, 0, 0, 0, "visual.ln_pre.weight");
-        add(2, 1, W, 0, 0, 0, "visual.ln_pre.bias");
-        blocks("visual.transformer.resblocks", a->vl, W, 0);
-        add(1, 1, W, 0, 0, 0, "visual.ln_post.weight");
-        add(2, 1, W, 0, 0, 0, "visual.ln_post.bias");
-        add(0, 2, W, E, 0, 0, "visual.proj");
-        add(0, 2, VOCAB, Wt, 0, 0, "token_embedding.weight");
-        add(0, 2, CTX, Wt, 0, 0, "positional_embedding");
-        blocks("transformer.resblocks", a->tl, Wt, 0);
-        add(1, 1, Wt, 0, 0, 0, "ln_final.weight");
-        add(2, 1, Wt, 0, 0, 0, "ln_final.bias");
-        add(0, 2, Wt, E, 0, 0, "text_projection");
+    const int64_t val[] = {0, 1, 3, a->vw, a->patch, (int64_t)a->grid * a->grid + 1, a->tw, a->embed, VOCAB, CTX};
+    for (size_t k = 0; k < sizeof k_top / sizeof k_top[0]; k++) {
+        const top_tensor *t = &k_top[k];
+        const char *name = hf ? t->hf : t->openai;
+        if (!name) continue;
+        if (t->tower) {
+            blocks(name, t->tower == 1 ? a->vl : a->tl, t->tower == 1 ? a->vw : a->tw, hf);
+            continue;
+        }
+        const int *d = hf ? t->hf_dims : t->openai_dims;
+        int nd = 0;
+        while (nd < 4 && d[nd]) nd++;
+        add(t->kind, nd, nd > 0 ? val[d[0]] : 0, nd > 1 ? val[d[1]] : 0, nd > 2 ? val[d[2]] : 0, nd > 3 ? val[d[3]] : 0, "%s", name);
     }
-    add(3, 0, 0, 0, 0, 0, "logit_scale");
     for (int i = 0; i < nT; i++) T[i].is_i64 = T[i].kind == 4;
 }
 

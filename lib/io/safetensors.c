@@ -3,6 +3,7 @@
  * not overlap another; names must be unique. */
 #include "io/safetensors.h"
 
+#include "io/file.h"
 #include "io/json.h"
 
 #include <errno.h>
@@ -175,20 +176,10 @@ ct_status ct_st_parse(const uint8_t *buf, size_t len, ct_st_file *f, ct_error *e
 ct_status ct_st_open(const char *path, ct_st_file *f, ct_error *err) {
     if (!path || !f) return ct_fail(err, CT_ERR_INVALID_ARG, "safetensors: NULL argument");
     memset(f, 0, sizeof *f);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not wait for a writer */
-    if (fd < 0) return ct_fail(err, CT_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return ct_fail(err, CT_ERR_IO, "cannot stat '%s': %s", path, strerror(e));
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        int dir = S_ISDIR(sb.st_mode);
-        close(fd);
-        return ct_fail(err, CT_ERR_IO, "'%s' is %s", path, dir ? "a directory, not a file" : "not a regular file");
-    }
-    size_t len = (size_t)sb.st_size;
+    int fd;
+    size_t len;
+    ct_status st0 = ct_open_regular(path, &fd, &len, err);
+    if (st0) return st0;
     if (len < 8) {
         close(fd);
         return ct_fail(err, CT_ERR_FORMAT, "'%s' is not a safetensors file: %zu bytes, too short for the 8-byte header length", path, len);

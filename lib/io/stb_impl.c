@@ -6,19 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#pragma GCC diagnostic ignored "-Wshadow"
-#pragma GCC diagnostic ignored "-Wstrict-prototypes"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#pragma GCC diagnostic ignored "-Wmisleading-indentation"
-#pragma GCC diagnostic ignored "-Wtype-limits"
-#endif
+#include "io/stb_quiet.h"
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_NO_HDR
@@ -36,8 +24,10 @@
 #define STB_IMAGE_WRITE_STATIC
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb/stb_image_write.h>
-/* diagnostics stay relaxed to the end of this file: GCC reports unused static declarations of
- * the headers at the end of the translation unit */
+/* the rest of this file is the project's code again (stb_quiet.h keeps only unused functions quiet) */
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 long ct_zlib_decode(const uint8_t *src, size_t len, int zlib_header, uint8_t *dst, size_t cap) {
     if (len > (size_t)0x7fffffff || cap > (size_t)0x7fffffff) return -1;
