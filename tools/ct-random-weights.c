@@ -197,7 +197,7 @@ int main(int argc, char **argv) {
     /* header: every tensor with its byte range, padded with spaces to a multiple of 8 */
     size_t hcap = 64 + (size_t)nT * 256, hl = 0, off = 0;
     char *hdr = malloc(hcap);
-    if (!hdr) return 2;
+    if (!hdr) { free(T); return 2; }
     hl += (size_t)snprintf(hdr + hl, hcap - hl, "{\"__metadata__\":{\"format\":\"pt\"}");
     for (int i = 0; i < nT; i++) {
         size_t n = 1;
@@ -214,17 +214,29 @@ int main(int argc, char **argv) {
      * file system), every write checked, then renamed over it; on any failure it is removed */
     const char *slash = strrchr(out, '/');
     size_t dl = slash ? (size_t)(slash - out + 1) : 0, ol = strlen(out);
-    if (dl == ol) { fprintf(stderr, "ct-random-weights: -o '%s' names a directory, not a file\n", out); return 1; }
-    char *tmp = malloc(ol + 16);
-    if (!tmp) return 2;
-    snprintf(tmp, ol + 16, "%.*s.%s.XXXXXX", (int)dl, out, out + dl);
-    int fd = mkstemp(tmp);
-    if (fd < 0) { fprintf(stderr, "ct-random-weights: cannot write '%s': %s\n", out, strerror(errno)); return 2; }
-    mode_t um = umask(0);
-    umask(um);
-    FILE *f = fchmod(fd, 0666 & ~um) == 0 ? fdopen(fd, "wb") : NULL;
-    if (!f) { int e = errno; close(fd); unlink(tmp); fprintf(stderr, "ct-random-weights: cannot write '%s': %s\n", out, strerror(e)); return 2; }
-    int err = 0; /* errno of the first failure */
+    char *tmp = dl == ol ? NULL : malloc(ol + 16);
+    int fd = -1, err = 0; /* errno of the first failure */
+    FILE *f = NULL;
+    if (tmp) {
+        snprintf(tmp, ol + 16, "%.*s.%s.XXXXXX", (int)dl, out, out + dl);
+        fd = mkstemp(tmp);
+        if (fd < 0) err = errno;
+        mode_t um = umask(0);
+        umask(um);
+        if (fd >= 0 && (fchmod(fd, 0666 & ~um) != 0 || !(f = fdopen(fd, "wb")))) {
+            err = errno;
+            close(fd);
+            unlink(tmp);
+        }
+    }
+    if (!f) {
+        if (dl == ol) fprintf(stderr, "ct-random-weights: -o '%s' names a directory, not a file\n", out);
+        else fprintf(stderr, "ct-random-weights: cannot write '%s': %s\n", out, strerror(tmp ? err : ENOMEM));
+        free(tmp);
+        free(hdr);
+        free(T);
+        return dl == ol ? 1 : 2;
+    }
     uint8_t le[8];
     for (int i = 0; i < 8; i++) le[i] = (uint8_t)((uint64_t)hl >> (8 * i));
     if (fwrite(le, 1, 8, f) != 8 || fwrite(hdr, 1, hl, f) != hl) err = errno ? errno : EIO;

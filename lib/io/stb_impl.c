@@ -51,9 +51,12 @@ long ct_zlib_decode(const uint8_t *src, size_t len, int zlib_header, uint8_t *ds
 static int jpeg_check(const uint8_t *b, size_t n, int *progressive, int *complete, const char **why) {
     *progressive = 0;
     *complete = 1;
-    if (n < 4 || b[0] != 0xFF || b[1] != 0xD8) return 1; /* not a JPEG: nothing to check */
+    /* stb reads the start-of-image marker as any marker: after any number of 0xFF fill bytes */
+    size_t p = 1;
+    while (p < n && b[p] == 0xFF) p++;
+    if (n < 4 || b[0] != 0xFF || p >= n || b[p] != 0xD8) return 1; /* not a JPEG: nothing to check */
     *complete = 0;
-    size_t p = 2;
+    p++;
     int scans = 0;
     while (p + 2 <= n) {
         if (b[p] != 0xFF) { p++; continue; }
