@@ -12,6 +12,9 @@ FLAVOUR ?= release
 BUILD ?= build/$(FLAVOUR)
 SAN_CFLAGS ?=
 PREFIX ?= /usr/local
+# The Python package (python/): Debian's interpreter, which tools/install-deps.sh equips.
+PYTHON ?= /usr/bin/python3
+PYTHON_TEST = python/run-tests.sh
 
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
@@ -34,7 +37,9 @@ LIB_SO = $(BUILD)/lib/$(SONAME)
 LIB_INTERNAL = $(BUILD)/lib/libcliptrase-internal.a
 TOOL_NAMES = demo ct-tokenize ct-info ct-eval ct-random-weights
 TOOL_BIN = $(TOOL_NAMES:%=$(BUILD)/bin/%)
-TOOL_COMMON = $(BUILD)/obj/tools/common.o $(BUILD)/obj/tools/npy.o
+TOOL_COMMON = $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard tools/common/*.c))) $(BUILD)/obj/tools/npy.o
+TOOL_OBJ = $(TOOL_COMMON) $(TOOL_NAMES:%=$(BUILD)/obj/tools/%.o)
+.SECONDARY: $(TOOL_OBJ)
 TEST_SRC := $(sort $(wildcard test/test_*.c))
 TEST_BIN = $(TEST_SRC:%.c=$(BUILD)/%)
 BENCH_SRC := $(wildcard bench/bench_*.c)
@@ -82,7 +87,13 @@ $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(TOOL_COMMON) $(LIB_A)
 
 $(BUILD)/test/%: test/%.c $(TOOL_COMMON) $(LIB_INTERNAL)
 	@mkdir -p $(@D)
-	$(CC) $(TEST_CFLAGS) $< $(TOOL_COMMON) -o $@ $(LDFLAGS_ALL) $(LIB_INTERNAL) $(DEP_LIBS)
+	$(CC) $(TEST_CFLAGS) $< $(TOOL_COMMON) -o $@ $(LDFLAGS_ALL) $(TEST_LDFLAGS) $(LIB_INTERNAL) $(DEP_LIBS)
+
+# test_harness runs the deliberately broken test programs of test/harness/ (built beside it).
+$(BUILD)/test/test_harness: $(BUILD)/test/harness/cases
+# test_api measures what a segmentation allocates: the allocations of everything it links go
+# through its own wrappers.
+$(BUILD)/test/test_api: private TEST_LDFLAGS = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--wrap=aligned_alloc,--wrap=posix_memalign
 
 $(BUILD)/bench/%: bench/%.c $(LIB_INTERNAL)
 	@mkdir -p $(@D)
@@ -94,6 +105,7 @@ links: $(TOOL_BIN)
 	  for t in $(filter-out demo,$(TOOL_NAMES)); do ln -sf ../$(BUILD)/bin/$$t tools/$$t; done; fi
 
 -include $(LIB_OBJ:.o=.d) $(TOOL_COMMON:.o=.d) $(TOOL_NAMES:%=$(BUILD)/obj/tools/%.d)
+-include $(TEST_BIN:=.d) $(BUILD)/test/harness/cases.d
 
 # Debian packages the build needs; installed only when missing (needs root and apt-get).
 deps:
@@ -103,9 +115,15 @@ test: deps
 	$(MAKE) all tests
 	$(MAKE) --no-print-directory symbols
 	$(MAKE) --no-print-directory instrumented
-	CT_BUILD_DIR=$(BUILD) sh test/run.sh $(TEST_BIN)
+	CT_BUILD_DIR=$(BUILD) PYTHON=$(PYTHON) sh test/run.sh $(TEST_BIN) $(PYTHON_TEST)
 
 check: test
+
+# The Python package's tests alone: pip-installed into a temporary directory, against $(LIB_SO).
+.PHONY: python-test install-python uninstall-python
+python-test: deps
+	$(MAKE) lib
+	CT_BUILD_DIR=$(BUILD) PYTHON=$(PYTHON) sh test/run.sh $(PYTHON_TEST)
 
 # The whole suite against a library, tools and tests compiled with the sanitizers.
 ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -113,11 +131,11 @@ TSAN_FLAGS = -fsanitize=thread -DCT_NO_CLONES
 asan: deps
 	$(MAKE) FLAVOUR=asan OPT=-O1 SAN_CFLAGS="$(ASAN_FLAGS)" lib tools tests
 	CT_BUILD_DIR=build/asan CT_SANITIZER=address ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  sh test/run.sh $(TEST_SRC:%.c=build/asan/%)
+	  PYTHON=$(PYTHON) sh test/run.sh $(TEST_SRC:%.c=build/asan/%) $(PYTHON_TEST)
 
 # ThreadSanitizer: the threading tests. OpenBLAS is not instrumented, so its own worker threads are
 # kept out (one BLAS thread). CPU-dispatched clones are off: their resolvers run before TSan starts.
-TSAN_TESTS = test/test_threads test/test_runtime
+TSAN_TESTS = test/test_threads test/test_runtime test/test_kernels
 tsan: deps
 	$(MAKE) FLAVOUR=tsan OPT=-O1 SAN_CFLAGS="$(TSAN_FLAGS)" lib $(addprefix build/tsan/,$(filter $(TSAN_TESTS),$(TEST_SRC:.c=)))
 	CT_BUILD_DIR=build/tsan CT_SANITIZER=thread OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 \
@@ -162,25 +180,34 @@ valgrind: all
 	  -o $$d/out.png --labels $$d/labels.png --json $$d/out.json && rm -rf $$d
 	@echo "valgrind: no leaks or memory errors on the demo path"
 
-# pkg-config files: the shared library by default, `pkg-config --static` for the archive.
-$(BUILD)/cliptrase.pc: Makefile include/cliptrase.h
-	@mkdir -p $(@D)
-	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
-	  'Name: cliptrase' 'Description: training-free open-vocabulary segmentation with CLIP (CLIPtrase and peers)' \
-	  'Version: $(VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lcliptrase' \
-	  'Libs.private: $(BLAS_LIBS) -lutf8proc -lm -pthread' > $@
+# pkg-config file: the shared library by default, `pkg-config --static` for the archive (with
+# its dependencies). Written straight into the prefix by make install (nothing shared between
+# two installs to different prefixes).
+PC_LINES = 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+  'Name: cliptrase' 'Description: training-free open-vocabulary segmentation with CLIP (CLIPtrase and peers)' \
+  'Version: $(VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lcliptrase' \
+  'Libs.private: $(BLAS_LIBS) -lutf8proc -lm -pthread'
 
-INSTALL_TOOLS = ct-tokenize ct-info ct-eval ct-random-weights
+INSTALL_TOOLS = $(filter-out demo,$(TOOL_NAMES))
 install: all
-	rm -f $(BUILD)/cliptrase.pc && $(MAKE) --no-print-directory $(BUILD)/cliptrase.pc PREFIX=$(PREFIX)
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
 	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libcliptrase.so
 	install -m 644 include/cliptrase.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(BUILD)/cliptrase.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	printf '%s\n' $(PC_LINES) > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cliptrase.pc
+	chmod 644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/cliptrase.pc
 	install -m 755 $(BUILD)/bin/demo $(DESTDIR)$(PREFIX)/bin/cliptrase-demo
 	install -m 755 $(INSTALL_TOOLS:%=$(BUILD)/bin/%) $(DESTDIR)$(PREFIX)/bin/
+
+# The Python package beside the library it records ($(PREFIX)/lib/$(SONAME)), into PYTHON_SITE
+# (Debian's python3 reads $(PREFIX)/lib/python3.X/dist-packages for PREFIX /usr/local).
+PYTHON_SITE = $(PREFIX)/lib/python$(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')/dist-packages
+install-python: install
+	sh python/pip-install.sh $(PYTHON) $(DESTDIR)$(PYTHON_SITE) $(PREFIX)/lib/$(SONAME)
+
+uninstall-python:
+	rm -rf $(DESTDIR)$(PYTHON_SITE)/cliptrase $(DESTDIR)$(PYTHON_SITE)/cliptrase-$(VERSION).dist-info
 
 INSTALLED = lib/libcliptrase.a lib/$(SONAME) lib/libcliptrase.so include/cliptrase.h \
             lib/pkgconfig/cliptrase.pc bin/cliptrase-demo $(INSTALL_TOOLS:%=bin/%)

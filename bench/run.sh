@@ -1,9 +1,9 @@
 #!/bin/sh
-# Runs the benchmarks built by `make bench`. Environment (threads, OpenBLAS settings) is left
-# exactly as the caller has it.
+# Runs the benchmark binaries given (make bench builds them), in order, in this one run.
+# Environment (threads, OpenBLAS settings) is left exactly as the caller has it.
 set -e
-for b in bench/bench_*; do
-  case "$b" in *.c) continue ;; esac
+for b in "$@"; do
   echo "== $b"
   "./$b"
+  echo
 done

@@ -39,15 +39,17 @@
  * Threads and state
  *   - There is no global mutable state in the library. A loaded ct_model and ct_tokenizer are
  *     immutable from the caller's point of view: any number of threads may use the same instance
- *     at once without locking. Internally a model keeps two caches, each filled once under a lock:
- *     its worker threads (started at the first call that wants them) and its weights repacked
- *     into the matrix kernels' panel layout (at first use of each weight).
+ *     at once without locking. Internally a model keeps caches, each updated under a lock: its
+ *     worker threads (started at the first call that wants them), its weights repacked into the
+ *     matrix kernels' panel layout (from the second use of each weight: a one-shot process never
+ *     holds a second copy of the weights), and the largest workspace of its last calls (reused,
+ *     so repeated calls do not fault in fresh memory; freed with the model).
  *   - Worker threads belong to a ct_runtime: by default each model owns one (ct_load_params
  *     n_threads, 0 = all cores); a runtime can also be created explicitly and shared by models.
  *     A call uses min(its n_threads, the runtime's threads) of them (0 = all); the calling thread
  *     is one of them. When two calls share a runtime, its workers serve them in turn.
- *   - Each call allocates one workspace up front, sized from the image and the parameters, and
- *     frees it before returning; nothing is allocated inside the layer loop.
+ *   - Each call takes one workspace up front, sized from the image and the parameters (the
+ *     model's kept one when it is large enough); nothing is allocated inside the layer loop.
  *   - Results never depend on the number of threads.
  *   - Numeric precision (fp32, or bf16 where the CPU has AVX512_BF16) is a property of the loaded
  *     model, chosen in ct_load_params; the library never reads the environment.
@@ -335,6 +337,8 @@ typedef struct {
     int H, W, h, w, n_names, embed_dim, n_clusters;
     float eps;
     int min_samples;
+    int median_size, upsample_ratio; /* cliptrase, resolved: cluster_maps is [n_clusters x
+                                        upsample_ratio*h x upsample_ratio*w] */
     float *image_embedding; /* [embed_dim] (cliptrase) */
     float *img_tokens;      /* [(1+h*w) x embed_dim] the head's tokens (whole-image runs) */
     float *corr_raw;        /* [(1+h*w) x (1+h*w)] (cliptrase) */

@@ -16,23 +16,24 @@ typedef struct {
 
 static int fixture_cmp(const void *a, const void *b) { return strcmp(((const fixture *)a)->name, ((const fixture *)b)->name); }
 
-/* Fills up to cap fixtures; returns the count (0 when the oracle is absent). */
-static inline int find_fixtures(fixture *fx, int cap) {
-    DIR *d = opendir(oracle_dir());
+/* Fills up to cap fixtures of the directories under root that hold a meta.json, sorted by name;
+ * returns the count (0 when root is absent). */
+static inline int find_fixtures_in(const char *root, fixture *fx, int cap) {
+    DIR *d = opendir(root);
     if (!d) return 0;
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)) && n < cap) {
         if (e->d_name[0] == '.') continue;
         char p[1024];
-        FMT(p, "%s/%s/meta.json", oracle_dir(), e->d_name);
+        FMT(p, "%s/%s/meta.json", root, e->d_name);
         size_t len;
         char *txt = slurp(p, &len);
         if (!txt) continue;
         fx[n].meta = ct_json_parse(txt, len, NULL, 0);
         free(txt);
         if (!fx[n].meta) continue;
-        FMT(fx[n].dir, "%s/%s", oracle_dir(), e->d_name);
+        FMT(fx[n].dir, "%s/%s", root, e->d_name);
         FMT(fx[n].name, "%s", e->d_name);
         n++;
     }
@@ -40,6 +41,9 @@ static inline int find_fixtures(fixture *fx, int cap) {
     qsort(fx, (size_t)n, sizeof *fx, fixture_cmp);
     return n;
 }
+
+/* The model fixtures: the oracle's directories with a meta.json. */
+static inline int find_fixtures(fixture *fx, int cap) { return find_fixtures_in(oracle_dir(), fx, cap); }
 
 static inline double jnum(const ct_json *o, const char *k, double dflt) {
     const ct_json *v = ct_json_get(o, k);

@@ -7,50 +7,124 @@
 
 #include <ftw.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
-static int t_pass, t_fail, t_skip, t_cur_failed;
+/* Accounting. Every RUN ends in exactly one of: passed, failed, skipped.
+ *   - A test with a failed CHECK is failed, whatever comes after it: a later SKIP (in the test or in
+ *     a helper it calls), a return, more passing CHECKs. A SKIP never turns a failure into a skip.
+ *   - A SKIP inside a helper returns only from the helper: if the test then fails a CHECK it is
+ *     failed, otherwise skipped.
+ *   - A failed CHECK outside any test (in main, in a constructor) counts as one failure.
+ *   - DONE() prints the summary line and returns 1 when anything failed. A binary that ran no test
+ *     fails. A process that ends (exit, return from main) before DONE() reports the test it was in
+ *     and exits with status 1 after a summary counting that as a failure; a crash prints no summary
+ *     (test/run.sh counts both). */
+static int t_pass, t_fail, t_skip;
+static int t_in_test, t_cur_failed, t_cur_skipped, t_done;
 static const char *t_name;
+static char t_skip_reason[512];
+static pid_t t_pid;
+
+/* The header of a failure report; the caller prints the message and a newline. */
+static inline void t_check_failed(const char *file, int line) {
+    if (!t_in_test) {
+        printf("FAIL (outside a test)\n");
+        t_fail++;
+    } else if (!t_cur_failed) {
+        printf("FAIL %s\n", t_name);
+    }
+    t_cur_failed = 1;
+    printf("  %s:%d: ", file, line);
+}
 
 #define CHECK(cond, ...)                                                                            \
     do {                                                                                            \
         if (!(cond)) {                                                                              \
-            if (!t_cur_failed) printf("FAIL %s\n", t_name);                                         \
-            printf("  %s:%d: ", __FILE__, __LINE__);                                                \
+            t_check_failed(__FILE__, __LINE__);                                                     \
             printf(__VA_ARGS__);                                                                    \
             printf("\n");                                                                           \
-            t_cur_failed = 1;                                                                       \
+            fflush(stdout);                                                                         \
         }                                                                                           \
     } while (0)
 
+/* Returns from the calling function; the test is skipped unless it fails (before or after). */
 #define SKIP(...)                                                                                   \
     do {                                                                                            \
-        printf("skip %s: ", t_name);                                                                \
-        printf(__VA_ARGS__);                                                                        \
-        printf("\n");                                                                               \
-        t_skip++;                                                                                   \
-        t_cur_failed = -1;                                                                          \
+        t_skip_requested(__VA_ARGS__);                                                              \
         return;                                                                                     \
     } while (0)
 
+__attribute__((format(printf, 1, 2))) static inline void t_skip_requested(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t_skip_reason, sizeof t_skip_reason, fmt, ap); /* a long reason is cut, not an error */
+    va_end(ap);
+    if (t_cur_failed) {
+        printf("  (skip requested after a failure, still a failure: %s)\n", t_skip_reason);
+        fflush(stdout);
+    }
+    t_cur_skipped = 1;
+}
+
+static inline void t_begin(const char *name) {
+    t_name = name;
+    t_in_test = 1;
+    t_cur_failed = 0;
+    t_cur_skipped = 0;
+    t_skip_reason[0] = 0;
+}
+
+static inline void t_end(void) {
+    t_in_test = 0;
+    if (t_cur_failed) t_fail++;
+    else if (t_cur_skipped) { t_skip++; printf("skip %s: %s\n", t_name, t_skip_reason); }
+    else { t_pass++; printf("ok   %s\n", t_name); }
+    t_cur_failed = t_cur_skipped = 0;
+    fflush(stdout);
+}
+
 #define RUN(fn)                                                                                     \
     do {                                                                                            \
-        t_name = #fn;                                                                               \
-        t_cur_failed = 0;                                                                           \
+        t_begin(#fn);                                                                               \
         fn();                                                                                       \
-        if (t_cur_failed == 0) { t_pass++; printf("ok   %s\n", t_name); }                           \
-        else if (t_cur_failed > 0) t_fail++;                                                        \
-        fflush(stdout);                                                                             \
+        t_end();                                                                                    \
     } while (0)
 
-#define DONE()                                                                                      \
-    do {                                                                                            \
-        printf("%d passed, %d failed, %d skipped\n", t_pass, t_fail, t_skip);                       \
-        return t_fail ? 1 : 0;                                                                      \
-    } while (0)
+static inline void t_summary(void) {
+    printf("%d passed, %d failed, %d skipped\n", t_pass, t_fail, t_skip);
+    fflush(stdout);
+}
+
+static inline int t_finish(void) {
+    t_done = 1;
+    if (t_in_test) { printf("FAIL %s: DONE() inside a test\n", t_name); t_fail++; t_in_test = 0; }
+    if (t_pass + t_fail + t_skip == 0) { printf("FAIL no test ran\n"); t_fail++; }
+    t_summary();
+    return t_fail ? 1 : 0;
+}
+
+#define DONE() return t_finish()
+
+/* Runs last at exit (registered first): a process that ends before DONE() fails, with a summary. */
+static void t_exit_guard(void) {
+    if (t_done || getpid() != t_pid) return; /* done, or a forked child (the parent accounts) */
+    if (t_in_test) printf("FAIL %s: the process exited inside the test\n", t_name);
+    else printf("FAIL the process exited before DONE()\n");
+    t_fail++;
+    t_summary();
+    fflush(NULL);
+    _exit(1);
+}
+
+__attribute__((constructor)) static void t_init(void) {
+    t_pid = getpid();
+    atexit(t_exit_guard);
+}
 
 /* snprintf that reports truncation instead of silently cutting a path */
 #define FMT(buf, ...)                                                                               \
@@ -82,9 +156,9 @@ static inline int tool_exists(const char *name) {
     return f != NULL;
 }
 
-/* A private temporary directory for this test process (created on first use, removed at exit):
- * two suites can run at once without sharing a path. */
-static char t_tmp[64];
+/* A private temporary directory for this test process ($TMPDIR or /tmp; created on first use,
+ * removed at exit unless CT_KEEP_TMP is set): two suites can run at once without sharing a path. */
+static char t_tmp[4096];
 
 static int t_rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
     (void)sb; (void)flag; (void)ftw;
@@ -92,13 +166,16 @@ static int t_rm_entry(const char *p, const struct stat *sb, int flag, struct FTW
 }
 
 static void t_tmp_cleanup(void) {
+    if (getpid() != t_pid) return; /* a forked child must not remove its parent's directory */
     if (t_tmp[0] && !getenv("CT_KEEP_TMP")) nftw(t_tmp, t_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static inline const char *t_tmpdir(void) {
     if (!t_tmp[0]) {
-        snprintf(t_tmp, sizeof t_tmp, "/tmp/ct-test-XXXXXX");
-        if (!mkdtemp(t_tmp)) { perror("mkdtemp"); exit(2); }
+        const char *base = getenv("TMPDIR");
+        if (!base || !*base || strlen(base) > sizeof t_tmp - 32) base = "/tmp";
+        snprintf(t_tmp, sizeof t_tmp, "%s/ct-test-XXXXXX", base);
+        if (!mkdtemp(t_tmp)) { perror("mkdtemp"); t_tmp[0] = 0; exit(2); }
         atexit(t_tmp_cleanup);
     }
     return t_tmp;

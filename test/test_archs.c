@@ -20,9 +20,9 @@ static void all_architectures(void) {
     if (!tool_exists("ct-random-weights")) SKIP("ct-random-weights not built");
     int n = getenv("CT_SANITIZER") ? 1 : 4;
     for (int i = 0; i < n; i++) {
-        char cmd[512];
-        const char *path = "/tmp/ct_arch_test.safetensors";
-        FMT(cmd, "ct-random-weights --arch %s --naming %s --dtype %s -o %s", k[i].arch, k[i].naming, k[i].dtype, path);
+        char cmd[4600], path[4200];
+        FMT(path, "%s/arch.safetensors", t_tmpdir());
+        FMT(cmd, "ct-random-weights --arch %s --naming %s --dtype %s -o '%s'", k[i].arch, k[i].naming, k[i].dtype, path);
         int st = system(cmd);
         CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: generator failed", k[i].arch);
         ct_model *m = NULL;
@@ -41,7 +41,7 @@ static void all_architectures(void) {
         for (int s = 0; s < 2; s++) {
             int H = sizes[s][0], W = sizes[s][1];
             float *px = malloc(sizeof(float) * 3 * H * W), emb[2 * 768];
-            for (int q = 0; q < 3 * H * W; q++) px[q] = (float)((q * 7919) % 1000) / 500.f - 1.f;
+            for (int q = 0; q < 3 * H * W; q++) px[q] = (float)(((unsigned)q * 7919u) % 1000u) / 500.f - 1.f;
             for (int q = 0; q < 2 * c->embed_dim; q++) emb[q] = (float)((q * 31) % 17) / 17.f - 0.5f;
             int32_t *lab = malloc(sizeof(int32_t) * H * W);
             CHECK(ct_segment(m, px, H, W, emb, 2, NULL, NULL, lab, NULL, &err) == CT_OK, "%s %dx%d: %s", k[i].arch, H, W, err.msg);

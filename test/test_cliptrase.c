@@ -86,6 +86,33 @@ static double agree(const int32_t *a, const int32_t *b, size_t n) {
 
 #define MAXFX 16
 
+/* The CLIPtrase vote (paper Sec. 3.3) written from its definition, independently of the library:
+ * every pixel of cluster region c takes the label most frequent among the raw labels of the
+ * region's pixels (ties: the smallest label). Without clusters the raw labels stay. */
+static int vote(const int32_t *assign, const int32_t *pred_raw, size_t n, int n_clusters, int32_t *pred) {
+    if (n_clusters <= 0) {
+        memcpy(pred, pred_raw, n * sizeof *pred);
+        return 1;
+    }
+    int32_t L = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (assign[i] < 0 || assign[i] >= n_clusters || pred_raw[i] < 0 || pred_raw[i] >= 65536) return 0;
+        L = pred_raw[i] + 1 > L ? pred_raw[i] + 1 : L;
+    }
+    size_t *count = calloc((size_t)n_clusters * (size_t)L, sizeof *count);
+    int32_t *winner = malloc(sizeof(int32_t) * (size_t)n_clusters);
+    for (size_t i = 0; i < n; i++) count[(size_t)assign[i] * L + pred_raw[i]]++;
+    for (int c = 0; c < n_clusters; c++) {
+        winner[c] = 0;
+        for (int32_t l = 1; l < L; l++)
+            if (count[(size_t)c * L + l] > count[(size_t)c * L + winner[c]]) winner[c] = l;
+    }
+    for (size_t i = 0; i < n; i++) pred[i] = winner[assign[i]];
+    free(count);
+    free(winner);
+    return 1;
+}
+
 static void run_params(const ct_json *run, ct_segment_params *sp) {
     ct_segment_params_default(sp);
     sp->eps = (float)jnum(run, "eps", 0);
@@ -153,7 +180,21 @@ static void steps_from_oracle_inputs(void) {
             CHECK(aca == 1.0, "cluster_assign agreement %f", aca);
             CHECK(apred == 1.0, "pred agreement %f", apred);
             CHECK(!memcmp(out, in.pred, HW * 4), "labels output differs from intermediates");
-            /* the vote step alone: oracle regions and raw labels give the oracle prediction */
+            /* the vote step alone: the oracle's regions and raw labels give the oracle's prediction,
+             * and the library's own regions and raw labels give the library's */
+            int nco = (int)cm.shape[0];
+            int32_t *voted = malloc(sizeof(int32_t) * HW);
+            CHECK(vote(ca.data, praw.data, HW, nco, voted), "oracle cluster_assign or pred_raw out of range");
+            double avo = agree(voted, pred.data, HW), changed = 1.0 - agree(praw.data, pred.data, HW);
+            CHECK(vote(in.cluster_assign, in.pred_raw, HW, in.n_clusters, voted), "library cluster_assign or pred_raw out of range");
+            double avl = agree(voted, in.pred, HW);
+            printf("  %s/%s: vote of the oracle's regions %.4f, of the library's %.4f (the vote changes %.1f%% of the raw labels)\n",
+                   fx[f].name, rn, avo, avl, 100 * changed);
+            CHECK(avo == 1.0, "vote from the oracle's cluster_assign and pred_raw: agreement %f with its pred", avo);
+            CHECK(avl == 1.0, "vote from the library's cluster_assign and pred_raw: agreement %f with its pred", avl);
+            /* the fixtures exercise the vote: without it the prediction would differ */
+            CHECK(changed > 0.01, "the vote changes only %f of the raw labels: the fixture does not test it", changed);
+            free(voted);
             ct_intermediates_free(&in);
             free(out);
             npy_array *all[] = {&tok, &craw, &tf, &px, &corr, &pl, &lu, &praw, &dbl, &cm, &ca, &pred};
@@ -161,6 +202,35 @@ static void steps_from_oracle_inputs(void) {
         }
     }
     for (int f = 0; f < nfx; f++) ct_json_free(fx[f].meta);
+}
+
+/* The vote on a hand-made 2 x 2 image (patch 1): four patches with equal correlation rows form one
+ * cluster covering the image; their raw labels are the names their tokens equal. A 2:2 tie between
+ * labels 2 and 1 (label 2 seen first) goes to the smaller label; a 3:1 majority wins. */
+static void vote_ties_and_majority(void) {
+    const float emb[3 * 3] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
+    float corr_raw[5 * 5];
+    for (int i = 0; i < 25; i++) corr_raw[i] = i < 5 || i % 5 == 0 ? 0.f : 1.f; /* CLS row and column 0 */
+    const int cases[2][4] = {{2, 1, 2, 1}, {2, 1, 2, 2}}, want[2] = {1, 2};
+    for (int k = 0; k < 2; k++) {
+        float tok[5 * 3] = {1, 0, 0};
+        for (int i = 0; i < 4; i++) tok[3 * (1 + i) + cases[k][i]] = 1.f;
+        ct_segment_params sp;
+        ct_segment_params_default(&sp);
+        sp.eps = 0.5f;
+        sp.min_samples = 1;
+        int32_t lab[4] = {-1, -1, -1, -1};
+        ct_intermediates in;
+        ct_error err;
+        CHECK(ct_postprocess(tok, corr_raw, 2, 2, 1, 3, 100.f, emb, 3, NULL, &sp, lab, &in, &err) == CT_OK, "%s", err.msg);
+        if (!in.pred) continue;
+        CHECK(in.n_clusters == 1, "%d clusters", in.n_clusters);
+        int raw_ok = 1;
+        for (int i = 0; i < 4; i++) raw_ok &= in.pred_raw[i] == cases[k][i] && in.cluster_assign[i] == 0;
+        CHECK(raw_ok, "raw labels or regions differ from the construction");
+        for (int i = 0; i < 4; i++) CHECK(lab[i] == want[k], "case %d pixel %d: label %d, want %d", k, i, lab[i], want[k]);
+        ct_intermediates_free(&in);
+    }
 }
 
 static void end_to_end_from_pixels(void) {
@@ -228,6 +298,7 @@ int main(void) {
     RUN(median_oracle_cases);
     RUN(dbscan_edge_cases);
     RUN(steps_from_oracle_inputs);
+    RUN(vote_ties_and_majority);
     RUN(end_to_end_from_pixels);
     DONE();
 }

@@ -1,21 +1,62 @@
 /* The demo binary end to end: on every fixture with --pixels and --dump its files reproduce the
  * oracle's (same tolerances as test_model / test_cliptrase: features 1e-4, maps 1e-5, labels
- * >= 99.5% and in practice exact); the class-embedding cache gives identical embeddings; bad
- * arguments, missing files and unreadable images give the documented exit codes and messages. */
+ * >= 99.5% and in practice exact), and so do the heads fixtures when the library has the heads;
+ * the class-embedding cache gives identical embeddings; bad arguments, missing files and
+ * unreadable images give the documented exit codes and messages, before any heavy work; outputs
+ * are written only when asked; sizes follow the model; precision and kernel choices are honoured;
+ * intermediates are allocated only for --dump. */
 #include "fixtures.h"
+#include "common.h"
 
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* run a shell command; returns the exit status, stderr text in errbuf */
-static int sh(const char *cmd, char *errbuf, size_t cap) {
-    char full[8192 + 64];
-    snprintf(full, sizeof full, "%s 2>/tmp/ct_demo_err.txt", cmd);
-    int st = system(full);
-    char *e = slurp("/tmp/ct_demo_err.txt", NULL);
-    if (errbuf && cap) snprintf(errbuf, cap, "%s", e ? e : "");
-    free(e);
+static char g_model[700], g_vocab[700], g_img[700], g_px[700];
+
+/* absolute paths: some commands run in other directories */
+static int have_tiny(void) {
+    char abs[600];
+    const char *o = realpath(oracle_dir(), abs) ? abs : oracle_dir();
+    FMT(g_model, "%s/tiny_f32_openai/model.safetensors", o);
+    FMT(g_vocab, "%s/bpe_simple_vocab_16e6.txt.gz", o);
+    FMT(g_img, "%s/tiny_f32_openai/crop64/image.png", o);
+    FMT(g_px, "%s/tiny_f32_openai/crop64/pixels.npy", o);
+    return file_exists(g_model) && file_exists(g_vocab) && file_exists(g_img) && tool_exists("demo");
+}
+
+/* Run a shell command (bash); stderr into err, stdout into out (either may be NULL); returns the
+ * exit status. *maxrss_kb (may be NULL) receives the command's peak resident size. */
+static int run_rss(const char *cmd, char *out, size_t out_cap, char *err, size_t err_cap, long *maxrss_kb) {
+    char *of = path_join(t_tmpdir(), "stdout.txt"), *ef = path_join(t_tmpdir(), "stderr.txt");
+    char *full = xasprintf("%s >'%s' 2>'%s'", cmd, of, ef);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/bash", "bash", "-c", full, (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    wait4(pid, &st, 0, &ru);
+    if (maxrss_kb) *maxrss_kb = ru.ru_maxrss;
+    char *o = slurp(of, NULL), *e = slurp(ef, NULL);
+    if (out && out_cap) snprintf(out, out_cap, "%s", o ? o : "");
+    if (err && err_cap) snprintf(err, err_cap, "%s", e ? e : "");
+    free(o); free(e); free(of); free(ef); free(full);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int sh(const char *cmd, char *err, size_t cap) { return run_rss(cmd, NULL, 0, err, cap, NULL); }
+
+/* a fresh directory under the test's private temporary directory */
+static char *fresh_dir(const char *name) {
+    char *d = path_join(t_tmpdir(), name);
+    char *cmd = xasprintf("rm -rf '%s' && mkdir -p '%s'", d, d);
+    if (system(cmd) != 0) CHECK(0, "cannot make %s", d);
+    free(cmd);
+    return d;
 }
 
 static void build_list(const ct_json *arr, char *out, size_t cap) {
@@ -35,16 +76,16 @@ static void compare(const char *dump, const char *fxdir, const char *run, const 
     if (!load_npy(fxdir, run, file, &want)) { npy_free(&got); return; }
     int same_shape = got.ndim == want.ndim && got.numel == want.numel;
     for (int i = 0; same_shape && i < got.ndim; i++) same_shape = got.shape[i] == want.shape[i];
-    CHECK(same_shape, "%s: shape differs", file);
-    CHECK(got.is_int == want.is_int, "%s: dtype differs", file);
+    CHECK(same_shape, "%s/%s: shape differs", run, file);
+    CHECK(got.is_int == want.is_int, "%s/%s: dtype differs", run, file);
     if (same_shape && got.is_int == want.is_int) {
         if (labels) {
             size_t same = 0;
             for (size_t i = 0; i < got.numel; i++) same += ((int32_t *)got.data)[i] == ((int32_t *)want.data)[i];
-            CHECK((double)same / got.numel >= 0.995, "%s agreement %f", file, (double)same / got.numel);
+            CHECK((double)same / got.numel >= 0.995, "%s/%s agreement %f", run, file, (double)same / got.numel);
         } else {
             double d = max_abs_diff(got.data, want.data, got.numel);
-            CHECK(d <= tol, "%s: max|d| %g > %g", file, d, tol);
+            CHECK(d <= tol, "%s/%s: max|d| %g > %g", run, file, d, tol);
         }
     }
     npy_free(&got);
@@ -58,20 +99,20 @@ static void dumps_match_oracle(void) {
     if (!tool_exists("demo")) SKIP("demo not built");
     char vocab[700];
     FMT(vocab, "%s/vocab.json", oracle_dir());
+    char *dump = fresh_dir("dump");
     for (int f = 0; f < nfx; f++) {
         const ct_json *runs = ct_json_get(fx[f].meta, "runs");
         double scale = jnum(fx[f].meta, "logit_scale_exp", 100);
         for (size_t r = 0; runs && r < runs->n; r++) {
             const ct_json *run = &runs->items[r];
             const char *rn = ct_json_get(run, "name")->str;
-            char cls[4096], bg[1024], cmd[8192], err[4096], dump[256];
+            char cls[4096], bg[1024], cmd[8192], err[4096];
             build_list(ct_json_get(run, "classes"), cls, sizeof cls);
             build_list(ct_json_get(run, "background"), bg, sizeof bg);
-            FMT(dump, "/tmp/ct_demo_dump_%d", (int)getpid());
             const ct_json *cr = ct_json_get(run, "cls_reweight");
-            FMT(cmd, "demo -q --no-cache -m '%s/model.safetensors' -V '%s' --pixels '%s/%s/pixels.npy' -c '%s' %s%s%s --eps %g --min-samples %d %s -o %s/out.png --dump %s",
+            FMT(cmd, "demo -q --no-cache -m '%s/model.safetensors' -V '%s' --pixels '%s/%s/pixels.npy' -c '%s' %s%s%s --eps %g --min-samples %d %s --dump '%s'",
                 fx[f].dir, vocab, fx[f].dir, rn, cls, bg[0] ? "-b '" : "", bg, bg[0] ? "'" : "", jnum(run, "eps", 0),
-                (int)jnum(run, "min_samples", 0), cr && cr->boolean ? "--cls-reweight" : "", dump, dump);
+                (int)jnum(run, "min_samples", 0), cr && cr->boolean ? "--cls-reweight" : "", dump);
             int rc = sh(cmd, err, sizeof err);
             CHECK(rc == 0, "%s/%s: demo exited %d: %s", fx[f].name, rn, rc, err);
             if (rc) continue;
@@ -89,30 +130,88 @@ static void dumps_match_oracle(void) {
             compare(dump, fx[f].dir, rn, "cluster_assign", 0, 1);
             compare(dump, fx[f].dir, rn, "pred", 0, 1);
             printf("  %s/%s: 13 dumped arrays checked\n", fx[f].name, rn);
-            FMT(cmd, "rm -rf %s", dump);
-            sh(cmd, NULL, 0);
         }
     }
     for (int f = 0; f < nfx; f++) ct_json_free(fx[f].meta);
+    free(dump);
+}
+
+/* The heads fixtures through the CLI, every setting stated explicitly (README of heads/):
+ * seg_logits, pamr_logits, img_tokens within 1e-4 (the fixtures' fp32 references against fp32
+ * here; the model fixtures show ~1e-6), pred agreement >= 99.5% (labels may flip where two
+ * classes tie within rounding). Skipped while the library lacks a head. */
+static void heads_match_oracle(void) {
+    char dir[700], meta[800], model[800], vocab[700];
+    FMT(dir, "%s/heads/small_f16_hf", oracle_dir());
+    FMT(meta, "%s/meta.json", dir);
+    FMT(model, "%s/small_f16_hf/model.safetensors", oracle_dir());
+    FMT(vocab, "%s/vocab.json", oracle_dir());
+    size_t len = 0;
+    char *txt = slurp(meta, &len);
+    if (!txt || !file_exists(model)) { free(txt); SKIP("no heads fixtures under %s", oracle_dir()); }
+    if (!tool_exists("demo")) { free(txt); SKIP("demo not built"); }
+    ct_json *m = ct_json_parse(txt, len, NULL, 0);
+    free(txt);
+    const ct_json *runs = m ? ct_json_get(m, "runs") : NULL;
+    CHECK(runs && runs->n > 0, "heads meta.json has no runs");
+    char *dump = fresh_dir("heads");
+    int unsupported = 0, checked = 0;
+    for (size_t r = 0; runs && r < runs->n; r++) {
+        const ct_json *run = &runs->items[r];
+        const char *rn = ct_json_get(run, "name")->str, *head = ct_json_get(run, "head")->str;
+        char cls[4096] = "", dil[128] = "", cmd[8192], err[4096];
+        const ct_json *cl = ct_json_get(run, "classes");
+        for (size_t c = 0; cl && c < cl->n; c++) {
+            const ct_json *names = &cl->items[c];
+            for (size_t k = 0; k < names->n; k++) {
+                strncat(cls, names->items[k].str, sizeof cls - strlen(cls) - 2);
+                if (k + 1 < names->n) strncat(cls, ";", sizeof cls - strlen(cls) - 1);
+            }
+            if (c + 1 < cl->n) strncat(cls, ",", sizeof cls - strlen(cls) - 1);
+        }
+        const ct_json *d = ct_json_get(run, "pamr_dilations");
+        for (size_t k = 0; d && k < d->n; k++) snprintf(dil + strlen(dil), sizeof dil - strlen(dil), "%s%d", k ? "," : "", (int)d->items[k].num);
+        int crop = (int)jnum(run, "slide_crop", 0), stride = (int)jnum(run, "slide_stride", 0), steps = (int)jnum(run, "pamr_steps", 0);
+        char slide[64];
+        if (crop) FMT(slide, "%d,%d", crop, stride);
+        else FMT(slide, "0");
+        /* one cache for the runs: their class lists are the same */
+        FMT(cmd, "CT_CACHE_DIR='%s/cache' demo -q -m '%s' -V '%s' --pixels '%s/%s/pixels.npy' -c '%s' --head %s --slide %s --pamr %d %s%s "
+                 "--logit-scale %g --prob-thd %g --area-thd %g --dump '%s'",
+            t_tmpdir(), model, vocab, dir, rn, cls, head, slide, steps, dil[0] ? "--pamr-dilations " : "", dil, jnum(run, "logit_scale", 0),
+            jnum(run, "prob_thd", 0), jnum(run, "area_thd", 0), dump);
+        int rc = sh(cmd, err, sizeof err);
+        if (rc == 2 && strstr(err, "not available")) { unsupported++; continue; }
+        CHECK(rc == 0, "%s: demo exited %d: %s", rn, rc, err);
+        if (rc) continue;
+        compare(dump, dir, rn, "text_features", 1e-4, 0);
+        compare(dump, dir, rn, "seg_logits", 1e-4, 0);
+        if (steps) compare(dump, dir, rn, "pamr_logits", 1e-4, 0);
+        if (!crop) compare(dump, dir, rn, "img_tokens", 1e-4, 0);
+        compare(dump, dir, rn, "pred", 0, 1);
+        checked++;
+    }
+    ct_json_free(m);
+    free(dump);
+    if (unsupported) {
+        if (checked) printf("  %d heads runs checked\n", checked);
+        SKIP("%d heads runs: the library does not have these heads yet", unsupported);
+    }
+    printf("  %d heads runs checked\n", checked);
 }
 
 static void image_input_and_cache(void) {
-    char model[700], img[700], vocab[700], cmd[4096], err[4096];
-    FMT(model, "%s/tiny_f32_openai/model.safetensors", oracle_dir());
-    FMT(img, "%s/tiny_f32_openai/crop64/image.png", oracle_dir());
-    FMT(vocab, "%s/bpe_simple_vocab_16e6.txt.gz", oracle_dir());
-    if (!file_exists(model) || !file_exists(img)) SKIP("tiny fixture not found under %s", oracle_dir());
-    const char *dir = "/tmp/ct_demo_cache_test";
-    sh("rm -rf /tmp/ct_demo_cache_test", NULL, 0);
+    if (!have_tiny()) SKIP("tiny fixture not found under %s", oracle_dir());
+    char *dir = fresh_dir("cache-run");
+    char cmd[4096], err[4096], p[1200];
     for (int pass = 0; pass < 2; pass++) {
-        FMT(cmd, "CT_CACHE_DIR=%s/cache demo -m '%s' -V '%s' -i '%s' -c 'cat;kitten,dog' -b grass -s 64 --crop -o %s/o.png --overlay %s/ov.png --labels %s/l.png --json %s/r.json --dump %s/d%d",
-            dir, model, vocab, img, dir, dir, dir, dir, dir, pass);
+        FMT(cmd, "CT_CACHE_DIR='%s/cache' demo -m '%s' -V '%s' -i '%s' -c 'cat;kitten,dog' -b grass -s 64 --crop -o %s/o.png --overlay %s/ov.png --labels %s/l.png --json %s/r.json --dump %s/d%d",
+            dir, g_model, g_vocab, g_img, dir, dir, dir, dir, dir, pass);
         int rc = sh(cmd, err, sizeof err);
         CHECK(rc == 0, "pass %d: exit %d: %s", pass, rc, err);
         if (pass == 1) CHECK(strstr(err, "from the cache") != NULL, "second run did not use the cache: %s", err);
     }
     npy_array a = {0}, b = {0};
-    char p[800];
     FMT(p, "%s/d0/text_features.npy", dir);
     npy_load(p, &a, NULL);
     FMT(p, "%s/d1/text_features.npy", dir);
@@ -129,18 +228,22 @@ static void image_input_and_cache(void) {
         CHECK(maxl <= 2, "labels within 0..2 (cat, dog, background): %d", maxl);
     }
     ct_image_free(lab);
+    FMT(p, "%s/ov.png", dir);
+    CHECK(ct_image_load(p, &lab, NULL) == CT_OK && lab->width == 80 && lab->height == 64, "overlay at the original size");
+    ct_image_free(lab);
     FMT(p, "%s/r.json", dir);
     char *js = slurp(p, NULL);
     ct_json *j = js ? ct_json_parse(js, strlen(js), NULL, 0) : NULL;
     CHECK(j && ct_json_get(j, "classes") && ct_json_get(j, "classes")->n == 3 && ct_json_get(j, "timings_s"), "json report");
     ct_json_free(j);
     free(js);
-    sh("rm -rf /tmp/ct_demo_cache_test", NULL, 0);
+    free(dir);
 }
 
+/* usage errors: exit 1, one line, before any heavy work */
 static void errors_and_exit_codes(void) {
-    char model[700], cmd[4096], err[4096];
-    FMT(model, "%s/tiny_f32_openai/model.safetensors", oracle_dir());
+    if (!tool_exists("demo")) SKIP("demo not built");
+    char cmd[4096], err[4096];
     struct { const char *args; int rc; const char *msg; } cases[] = {
         {"", 1, "exactly one of"},
         {"-i x.png", 1, "no classes"},
@@ -150,56 +253,232 @@ static void errors_and_exit_codes(void) {
         {"-i x.png -c a -t 0", 1, "--threads"},
         {"-i x.png -c a --eps -1", 1, "--eps"},
         {"-i x.png -c 'a,,b'", 1, "empty class"},
-        {"-q -i x.png -c a -m /nonexistent.safetensors", 2, "cannot open"},
+        {"-i x.png -c 'a;;b'", 1, "empty name"},
+        {"-i x.png -c 'cat,cat'", 1, "given twice"},
+        {"-i x.png -c 'cat;kitten,Kitten'", 1, "given twice"},
         {"-i x.png -c $'\\xff\\xfe'", 1, "UTF-8"},
+        {"-i x.png -c $'\\xed\\xa0\\x80'", 1, "UTF-8"},
+        {"-i x.png -c $'\\xc0\\xaf'", 1, "UTF-8"},
         {"-i x.png -c a -o", 1, "needs a value"},
+        {"-i x.png -c a -o ''", 1, "empty"},
+        {"-i x.png -c a -o /nonexistent-dir/out.png", 1, "No such file or directory"},
+        {"-i x.png -c a --json /nonexistent-dir/r.json", 1, "No such file or directory"},
+        {"--pixels y.npy -c a --overlay ov.png", 1, "--overlay needs -i"},
+        {"--pixels y.npy -c a -s 224", 1, "--size"},
+        {"-i x.png -c a --precision fp64", 1, "--precision"},
+        {"-i x.png -c a --head bogus", 1, "unknown head"},
+        {"-i x.png -c a --slide 224", 1, "CROP,STRIDE"},
+        {"-i x.png -c a --pamr-dilations 8,,16", 1, "--pamr-dilations"},
+        {"-i x.png -c a --classes-format csv", 1, "--classes-format"},
+        {"-q -i x.png -c a -m /nonexistent.safetensors", 2, "cannot open"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        FMT(cmd, "bash -c \"demo %s\"", cases[i].args);
+        FMT(cmd, "cd '%s' && demo %s", t_tmpdir(), cases[i].args);
         int rc = sh(cmd, err, sizeof err);
         CHECK(rc == cases[i].rc, "'%s': exit %d, want %d (%s)", cases[i].args, rc, cases[i].rc, err);
         CHECK(strstr(err, cases[i].msg) != NULL, "'%s': message '%s' lacks '%s'", cases[i].args, err, cases[i].msg);
         CHECK(strchr(err, '\n') == strrchr(err, '\n'), "'%s': more than one line: %s", cases[i].args, err);
     }
-    if (!file_exists(model)) SKIP("tiny fixture not found");
-    FMT(cmd, "demo -q -m '%s' -i /nonexistent.png -c a", model);
+    if (!have_tiny()) SKIP("tiny fixture not found");
+    /* the library's checks of the parameters, after the model loads and before the image is read
+     * (it does not exist: a usage error here proves the order) or any class is embedded */
+    struct { const char *env, *args, *msg; } seg[] = {
+        {"", "--slide 100,50", "multiple of the patch"},
+        {"", "--head sclip --slide 224,300", "stride"},
+        {"", "--head sclip --slide 224,0", "stride"},
+        {"", "--head naclip --pamr -1", "PAMR steps"},
+        {"", "--head naclip --pamr-dilations 0,8", "dilation"},
+        {"", "--head sclip --prob-thd 2", "prob_thd"},
+        {"", "--head sclip --area-thd -0.5", "area_thd"},
+        {"", "--head naclip --gaussian-std 0", "gaussian std"},
+        {"", "--head sclip --logit-scale -1", "logit scale"},
+        {"", "--head cliptrase --pamr 10", "cliptrase"},
+        {"", "--slide 224,112", "cliptrase"},
+        {"CT_KERNEL=bogus", "", "CT_KERNEL=bogus"},
+        {"CT_PRECISION=fp16", "", "CT_PRECISION=fp16"},
+        {"CT_PRECISION=fp32 CT_KERNEL=bf16", "", "disagree"},
+    };
+    for (size_t i = 0; i < sizeof seg / sizeof *seg; i++) {
+        FMT(cmd, "%s demo --no-cache -m '%s' -V '%s' -i /nonexistent.png -c cat,dog %s", seg[i].env, g_model, g_vocab, seg[i].args);
+        int rc = sh(cmd, err, sizeof err);
+        CHECK(rc == 1 && strstr(err, seg[i].msg) && !strstr(err, "encoding"), "'%s %s': exit %d: %s", seg[i].env, seg[i].args, rc, err);
+    }
+    /* accepted: every setting explicit on top of a head's preset (the head may not be in this
+     * library yet: then the segmentation itself says so, exit 2) */
+    FMT(cmd, "demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog --head naclip --slide 0 --pamr 0 --prob-thd 0 --area-thd 0 "
+             "--gaussian-std 3 --logit-scale 40 --pamr-dilations 4,8 --json -", g_model, g_vocab, g_px);
+    int rc = sh(cmd, err, sizeof err);
+    CHECK(rc == 0 || (rc == 2 && strstr(err, "not available")), "naclip, all explicit: exit %d: %s", rc, err);
+    FMT(cmd, "demo -q -m '%s' -i /nonexistent.png -c a -V '%s' --no-cache", g_model, g_vocab);
     CHECK(sh(cmd, err, sizeof err) == 2 && strstr(err, "cannot open"), "missing image: %s", err);
-    FILE *f = fopen("/tmp/ct_bad.jpg", "wb");
+    char *bad = path_join(t_tmpdir(), "bad.jpg");
+    FILE *f = fopen(bad, "wb");
     fputs("\xff\xd8\xff\xe0 not really a jpeg", f);
     fclose(f);
-    FMT(cmd, "demo -q -m '%s' -i /tmp/ct_bad.jpg -c a", model);
-    CHECK(sh(cmd, err, sizeof err) == 2 && strstr(err, "ct_bad.jpg"), "corrupt image: %s", err);
-    remove("/tmp/ct_bad.jpg");
+    FMT(cmd, "demo -q --no-cache -m '%s' -V '%s' -i '%s' -c a", g_model, g_vocab, bad);
+    CHECK(sh(cmd, err, sizeof err) == 2 && strstr(err, "bad.jpg"), "corrupt image: %s", err);
+    free(bad);
     CHECK(sh("demo --help >/dev/null", err, sizeof err) == 0, "--help exits 0");
+}
+
+/* out.png only when no output is asked for; --json - is standard output */
+static void outputs_when_asked(void) {
+    if (!have_tiny()) SKIP("tiny fixture not found");
+    char *dir = fresh_dir("outputs");
+    char cmd[4096], err[4096], *out = malloc(65536), p[1200];
+    FMT(cmd, "cd '%s' && demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog --json -", dir, g_model, g_vocab, g_px);
+    int rc = run_rss(cmd, out, 65536, err, sizeof err, NULL);
+    CHECK(rc == 0, "--json -: exit %d: %s", rc, err);
+    ct_json *j = ct_json_parse(out, strlen(out), NULL, 0);
+    CHECK(j && ct_json_get(j, "classes"), "--json - did not print JSON: %.200s", out);
+    ct_json_free(j);
+    FMT(p, "%s/-", dir);
+    CHECK(!file_exists(p), "--json - created a file named '-'");
+    FMT(p, "%s/out.png", dir);
+    CHECK(!file_exists(p), "out.png written with only --json");
+    FMT(cmd, "cd '%s' && demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog", dir, g_model, g_vocab, g_px);
+    CHECK(sh(cmd, err, sizeof err) == 0 && file_exists(p), "no output option: out.png expected: %s", err);
+    /* a full disk: the error is reported with exit 2 */
+    FMT(cmd, "(demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog --json - >/dev/full)", g_model, g_vocab, g_px);
+    rc = sh(cmd, err, sizeof err);
+    CHECK(rc == 2 && strstr(err, "No space left") && strchr(err, '\n') == strrchr(err, '\n'), "--json - to /dev/full: exit %d: %s", rc, err);
+    free(out);
+    free(dir);
+}
+
+/* the tool names itself as it was called (installed as cliptrase-demo) */
+static void names_itself(void) {
+    if (!tool_exists("demo")) SKIP("demo not built");
+    char *dir = fresh_dir("named"), cmd[2048], out[4096], err[4096];
+    FMT(cmd, "ln -s \"$(command -v demo)\" '%s/cliptrase-demo' && '%s/cliptrase-demo' --help", dir, dir);
+    CHECK(run_rss(cmd, out, sizeof out, err, sizeof err, NULL) == 0 && strstr(out, "usage: cliptrase-demo ") && !strstr(out, "usage: demo"), "help: %.120s", out);
+    FMT(cmd, "'%s/cliptrase-demo' -c a", dir);
+    CHECK(sh(cmd, err, sizeof err) == 1 && !strncmp(err, "cliptrase-demo: ", 16), "message prefix: %s", err);
+    free(dir);
+}
+
+/* the default and a non-multiple --size follow the model's patch */
+static void sizes_follow_the_model(void) {
+    if (!have_tiny()) SKIP("tiny fixture not found");
+    char cmd[4096], err[4096], *out = malloc(65536);
+    FMT(cmd, "demo --no-cache -m '%s' -V '%s' -i '%s' -c cat,dog -s 72 --crop --json -", g_model, g_vocab, g_img);
+    CHECK(run_rss(cmd, out, 65536, err, sizeof err, NULL) == 0, "-s 72: %s", err);
+    CHECK(strstr(err, "not a multiple of the patch size 16: using 80"), "no note: %s", err);
+    CHECK(strstr(out, "\"model_width\": 80, \"model_height\": 80") && strstr(out, "\"size\": 80"), "-s 72 not rounded to 80: %.300s", out);
+    FMT(cmd, "demo -q --no-cache -m '%s' -V '%s' -i '%s' -c cat,dog --json -", g_model, g_vocab, g_img);
+    CHECK(run_rss(cmd, out, 65536, err, sizeof err, NULL) == 0 && strstr(out, "\"size\": 336"), "default size: %s %.300s", err, out);
+    free(out);
+}
+
+/* -v says where the model, the cache and the vocabulary are, and how the model runs */
+static void verbose_and_precision(void) {
+    if (!have_tiny()) SKIP("tiny fixture not found");
+    char *dir = fresh_dir("verbose"), cmd[4096], err[4096], *out = malloc(65536);
+    FMT(cmd, "CT_CACHE_DIR='%s/c' demo -v -m '%s' -V '%s' --pixels '%s' -c cat,dog --json /dev/null", dir, g_model, g_vocab, g_px);
+    CHECK(sh(cmd, err, sizeof err) == 0, "%s", err);
+    char want[1200];
+    FMT(want, "class-embedding cache: %s/c", dir);
+    CHECK(strstr(err, want) && strstr(err, "precision fp32") && strstr(err, "kernel") && strstr(err, "vocabulary: "), "-v: %s", err);
+    /* an unusable cache directory: one warning, and the run goes on */
+    FMT(cmd, "CT_CACHE_DIR=/proc/forbidden/cache demo -m '%s' -V '%s' --pixels '%s' -c cat,dog --json /dev/null", g_model, g_vocab, g_px);
+    CHECK(sh(cmd, err, sizeof err) == 0, "%s", err);
+    char *w = strstr(err, "cache disabled");
+    CHECK(w && !strstr(w + 1, "cache disabled"), "unusable cache: one warning expected: %s", err);
+    /* CT_KERNEL=blas chooses OpenBLAS; bf16 by flag or environment where the CPU has it */
+    FMT(cmd, "CT_KERNEL=blas demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog --json -", g_model, g_vocab, g_px);
+    CHECK(run_rss(cmd, out, 65536, err, sizeof err, NULL) == 0 && strstr(out, "openblas"), "CT_KERNEL=blas: %s", err);
+    if (ct_precision_available(CT_PRECISION_BF16)) {
+        const char *ways[3] = {"", "CT_PRECISION=bf16", "CT_KERNEL=bf16"};
+        for (int k = 0; k < 3; k++) {
+            FMT(cmd, "%s demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog %s --json -", ways[k], g_model, g_vocab, g_px,
+                k ? "" : "--precision bf16");
+            CHECK(run_rss(cmd, out, 65536, err, sizeof err, NULL) == 0 && strstr(out, "\"precision\": \"bf16\""), "bf16 by '%s': %s", ways[k], err);
+        }
+        FMT(cmd, "CT_PRECISION=bf16 demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog --precision fp32 --json -", g_model, g_vocab, g_px);
+        CHECK(run_rss(cmd, out, 65536, err, sizeof err, NULL) == 0 && strstr(out, "\"precision\": \"fp32\""), "--precision over the environment: %s", err);
+    }
+    free(out);
+    free(dir);
+}
+
+/* installed tools find their data in $CT_DATA_DIR (and say where they looked when nothing is there) */
+static void data_directories(void) {
+    if (!have_tiny()) SKIP("tiny fixture not found");
+    char *dir = fresh_dir("data"), *empty = fresh_dir("nodata"), cmd[4096], err[4096];
+    FMT(cmd, "ln -s '%s' '%s/clip-vit-base-patch16.safetensors' && ln -s '%s' '%s/bpe_simple_vocab_16e6.txt.gz'", g_model, dir, g_vocab, dir);
+    CHECK(sh(cmd, err, sizeof err) == 0, "%s", err);
+    FMT(cmd, "cd '%s' && CT_DATA_DIR='%s' XDG_DATA_HOME='%s' demo --no-cache --pixels '%s' -c cat,dog --json /dev/null", empty, dir, empty, g_px);
+    CHECK(sh(cmd, err, sizeof err) == 0 && strstr(err, dir), "model from $CT_DATA_DIR: %s", err);
+    FMT(cmd, "cd '%s' && CT_DATA_DIR='%s' XDG_DATA_HOME='%s' demo --no-cache --pixels '%s' -c cat,dog", empty, empty, empty, g_px);
+    CHECK(sh(cmd, err, sizeof err) == 2 && strstr(err, "CT_DATA_DIR") && strstr(err, empty), "no model anywhere: %s", err);
+    FMT(cmd, "echo cat | CT_DATA_DIR='%s' ct-tokenize", dir);
+    if (tool_exists("ct-tokenize")) CHECK(sh(cmd, err, sizeof err) == 0, "ct-tokenize with $CT_DATA_DIR: %s", err);
+    free(dir);
+    free(empty);
+}
+
+/* the intermediates (N x H x W maps, T x T correlations) are allocated only for --dump */
+static void intermediates_only_for_dump(void) {
+    if (!have_tiny()) SKIP("tiny fixture not found");
+    /* a sanitizer keeps freed memory in quarantine: resident sizes say nothing there */
+    if (getenv("CT_SANITIZER") && *getenv("CT_SANITIZER")) SKIP("peak memory is not measured under %s", getenv("CT_SANITIZER"));
+    char *dir = fresh_dir("rss"), *list = path_join(dir, "classes.txt"), *px = path_join(dir, "px.npy"), cmd[8192], err[4096];
+    enum { N = 64, S = 512 };
+    FILE *f = fopen(list, "w");
+    for (int i = 0; i < N; i++) fprintf(f, "thing %d\n", i);
+    fclose(f);
+    float *zero = calloc((size_t)3 * S * S, sizeof(float));
+    int64_t shape[3] = {3, S, S};
+    CHECK(npy_save(px, zero, 0, 3, shape, NULL) == CT_OK, "npy_save");
+    free(zero);
+    long rss[3];
+    for (int k = -1; k < 2; k++) { /* the first run fills the embedding cache: both measured runs read it */
+        FMT(cmd, "CT_CACHE_DIR='%s/cache' demo -q -t 1 -m '%s' -V '%s' --pixels '%s' --classes-file '%s' --json /dev/null %s%s", dir, g_model, g_vocab,
+            px, list, k > 0 ? "--dump " : "", k > 0 ? dir : "");
+        CHECK(run_rss(cmd, NULL, 0, err, sizeof err, &rss[k + 1]) == 0, "%s", err);
+    }
+    /* with --dump: at least the 64 x 512 x 512 upsampled logits (64 MiB) more */
+    long logits_kb = (long)N * S * S * 4 / 1024;
+    printf("  peak RSS %ld MiB without --dump, %ld MiB with (logits alone %ld MiB)\n", rss[1] >> 10, rss[2] >> 10, logits_kb >> 10);
+    CHECK(rss[2] - rss[1] > logits_kb * 8 / 10, "the run without --dump allocated the intermediates too (%ld vs %ld kB)", rss[1], rss[2]);
+    free(list);
+    free(px);
+    free(dir);
 }
 
 /* --labels: 8-bit PNG up to 255 labels, 16-bit beyond (the CLI contract) */
 static void label_png_depth(void) {
-    char model[700], px[700], vocab[700], cmd[8192], err[4096];
-    FMT(model, "%s/tiny_f32_openai/model.safetensors", oracle_dir());
-    FMT(px, "%s/tiny_f32_openai/crop64/pixels.npy", oracle_dir());
-    FMT(vocab, "%s/bpe_simple_vocab_16e6.txt.gz", oracle_dir());
-    if (!file_exists(model)) SKIP("tiny fixture not found under %s", oracle_dir());
-    FILE *f = fopen("/tmp/ct_many_classes.txt", "w");
+    if (!have_tiny()) SKIP("tiny fixture not found under %s", oracle_dir());
+    char *dir = fresh_dir("depth"), cmd[8192], err[4096], list[1200], raw[1200];
+    FMT(list, "%s/many.txt", dir);
+    FMT(raw, "%s/raw.png", dir);
+    FILE *f = fopen(list, "w");
     for (int i = 0; i < 300; i++) fprintf(f, "thing %d\n", i);
     fclose(f);
     const int counts[2] = {2, 300};
     for (int k = 0; k < 2; k++) {
-        if (k == 0) FMT(cmd, "demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog -o /tmp/ct_lbl.png --labels /tmp/ct_lbl_raw.png", model, vocab, px);
-        else FMT(cmd, "demo -q --no-cache -m '%s' -V '%s' --pixels '%s' --classes-file /tmp/ct_many_classes.txt -o /tmp/ct_lbl.png --labels /tmp/ct_lbl_raw.png", model, vocab, px);
+        if (k == 0) FMT(cmd, "demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog --labels '%s'", g_model, g_vocab, g_px, raw);
+        else FMT(cmd, "CT_CACHE_DIR='%s/cache' demo -q -m '%s' -V '%s' --pixels '%s' --classes-file '%s' --labels '%s'", dir, g_model, g_vocab, g_px, list, raw);
         CHECK(sh(cmd, err, sizeof err) == 0, "%d classes: %s", counts[k], err);
         size_t len = 0;
-        char *png = slurp("/tmp/ct_lbl_raw.png", &len);
+        char *png = slurp(raw, &len);
         CHECK(png && len > 26 && png[24] == (k ? 16 : 8), "%d classes: bit depth %d", counts[k], png && len > 26 ? png[24] : -1);
         free(png);
     }
-    remove("/tmp/ct_many_classes.txt"); remove("/tmp/ct_lbl.png"); remove("/tmp/ct_lbl_raw.png");
+    free(dir);
 }
 
 int main(void) {
     RUN(label_png_depth);
     RUN(dumps_match_oracle);
+    RUN(heads_match_oracle);
     RUN(image_input_and_cache);
     RUN(errors_and_exit_codes);
+    RUN(outputs_when_asked);
+    RUN(names_itself);
+    RUN(sizes_follow_the_model);
+    RUN(verbose_and_precision);
+    RUN(data_directories);
+    RUN(intermediates_only_for_dump);
     DONE();
 }

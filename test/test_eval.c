@@ -1,23 +1,32 @@
 /* tools/ct-eval on a synthetic dataset the test makes: the metrics equal the reference's
  * formulas (configs/metric.py of CLIPtrase) computed here; a resumed run, and shards merged,
- * give the same numbers; a torn state file is repaired; usage errors exit 1. */
+ * give the same numbers; a torn state file is repaired; the state records the settings (a run or
+ * a shard with other settings is refused, with the setting named); damaged lines and counts that
+ * would wrap are refused; ground truth of the wrong size is refused with and without --crop;
+ * palette ground truth (VOC's SegmentationClass) is read; usage errors exit 1. */
 #include "harness.h"
+#include "common.h"
 
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define D "/tmp/ct_eval_test"
 #define L 3
 #define S 8 /* images are S x S */
 
+static char D[256]; /* the test's directory */
+
 static int run(const char *cmd, char *out, size_t cap) {
-    char full[4096];
-    snprintf(full, sizeof full, "%s >" D "/out.txt 2>" D "/err.txt", cmd);
+    char full[8192];
+    snprintf(full, sizeof full, "%s >%s/out.txt 2>%s/err.txt", cmd, D, D);
     int st = system(full);
-    char *o = slurp(D "/out.txt", NULL);
-    snprintf(out, cap, "%s", o ? o : "");
-    free(o);
+    char p[512];
+    snprintf(p, sizeof p, "%s/out.txt", D);
+    char *o = slurp(p, NULL);
+    snprintf(p, sizeof p, "%s/err.txt", D);
+    char *e = slurp(p, NULL);
+    snprintf(out, cap, "%s%s", o ? o : "", e ? e : "");
+    free(o); free(e);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -40,17 +49,37 @@ static void reference(const unsigned long long h[L][L], double m[4]) {
     m[0] = 100 * diag / tot; m[1] = 100 * macc / L; m[2] = 100 * fw; m[3] = 100 * miou / nv;
 }
 
-static void metrics_shards_resume(void) {
-    system("rm -rf " D " && mkdir -p " D "/img " D "/gt " D "/pred");
-    if (!tool_exists("ct-eval")) SKIP("tools/ct-eval not built");
-    FILE *f = fopen(D "/classes.txt", "w");
-    fputs("cat;kitten\ndog\ngrass\n", f);
+static void put(const char *name, const char *text) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", D, name);
+    FILE *f = fopen(p, "w");
+    fputs(text, f);
     fclose(f);
+}
+
+/* only the metrics lines (progress goes to stderr, which run() appends) */
+static void metrics_only(const char *out, char *m, size_t cap) {
+    const char *p = strstr(out, "class ");
+    const char *e = p ? strstr(p, "mIoU: ") : NULL;
+    if (!p || !e) { snprintf(m, cap, "<no metrics>"); return; }
+    e = strchr(e, '\n');
+    snprintf(m, cap, "%.*s", (int)(e ? e - p : (long)strlen(p)), p);
+}
+
+static char base[2048], out[16384], out2[16384], pred_metrics[16384];
+
+static void metrics_shards_resume(void) {
+    if (!tool_exists("ct-eval")) SKIP("ct-eval not built");
+    snprintf(D, sizeof D, "%s/eval", t_tmpdir());
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s/img %s/gt %s/pred", D, D, D, D);
+    CHECK(system(cmd) == 0, "mkdir");
+    put("classes.txt", "cat;kitten\ndog\ngrass\n");
     unsigned long long h[L][L] = {{0}};
     uint8_t rgb[S * S * 3] = {0}, gt[S * S], pr[S * S];
     unsigned seed = 7;
     for (int i = 0; i < 5; i++) {
-        char p[256];
+        char p[512];
         for (int k = 0; k < S * S; k++) {
             seed = seed * 1103515245u + 12345u;
             gt[k] = (uint8_t)((seed >> 16) % 4 == 3 ? 255 : (seed >> 16) % 3); /* 255: ignored */
@@ -58,59 +87,207 @@ static void metrics_shards_resume(void) {
             pr[k] = (seed >> 16) % 4 ? gt[k] % 3 : (uint8_t)((seed >> 20) % 3);
             if (gt[k] < L) h[gt[k]][pr[k]]++;
         }
-        snprintf(p, sizeof p, D "/img/im%d.png", i); png_rgb(p, S, S, rgb);
-        snprintf(p, sizeof p, D "/gt/im%d.png", i); png_gray8(p, S, S, gt);
-        snprintf(p, sizeof p, D "/pred/im%d.png", i); png_gray8(p, S, S, pr);
+        snprintf(p, sizeof p, "%s/img/im%d.png", D, i); png_rgb(p, S, S, rgb);
+        snprintf(p, sizeof p, "%s/gt/im%d.png", D, i); png_gray8(p, S, S, gt);
+        snprintf(p, sizeof p, "%s/pred/im%d.png", D, i); png_gray8(p, S, S, pr);
     }
     double want[4];
     reference(h, want);
-    char out[16384];
-    const char *base = "ct-eval -q --images " D "/img --gt " D "/gt --predictions " D "/pred --classes-file " D "/classes.txt";
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s --state " D "/full.state", base);
+    snprintf(base, sizeof base, "ct-eval -q --images %s/img --gt %s/gt --predictions %s/pred --classes-file %s/classes.txt", D, D, D, D);
+    snprintf(cmd, sizeof cmd, "%s --state %s/full.state", base, D);
     CHECK(run(cmd, out, sizeof out) == 0, "full run failed: %s", out);
     const char *names[4] = {"pAcc", "mAcc", "fwIoU", "mIoU"};
     for (int k = 0; k < 4; k++)
         CHECK(fabs(metric(out, names[k]) - want[k]) < 0.006, "%s %.2f, want %.4f", names[k], metric(out, names[k]), want[k]);
     printf("  pAcc %.2f mAcc %.2f fwIoU %.2f mIoU %.2f (reference formulas agree)\n", want[0], want[1], want[2], want[3]);
     CHECK(strstr(out, "kitten") == NULL && strstr(out, "cat ") != NULL, "per-class table uses the first synonym");
+    metrics_only(out, pred_metrics, sizeof pred_metrics);
     /* resume: nothing new is counted, same numbers */
-    char out2[16384];
-    CHECK(run(cmd, out2, sizeof out2) == 0, "resume failed");
+    CHECK(run(cmd, out2, sizeof out2) == 0, "resume failed: %s", out2);
     CHECK(!strcmp(out, out2), "resumed output differs");
     /* shards merged */
     for (int i = 0; i < 2; i++) {
-        snprintf(cmd, sizeof cmd, "%s --shard %d/2 --state " D "/s%d.state", base, i, i);
-        CHECK(run(cmd, out2, sizeof out2) == 0, "shard %d failed", i);
+        snprintf(cmd, sizeof cmd, "%s --shard %d/2 --state %s/s%d.state", base, i, D, i);
+        CHECK(run(cmd, out2, sizeof out2) == 0, "shard %d failed: %s", i, out2);
     }
-    CHECK(run("ct-eval --merge " D "/s0.state " D "/s1.state --classes-file " D "/classes.txt", out2, sizeof out2) == 0, "merge failed");
+    snprintf(cmd, sizeof cmd, "ct-eval --merge %s/s0.state %s/s1.state --classes-file %s/classes.txt", D, D, D);
+    CHECK(run(cmd, out2, sizeof out2) == 0, "merge failed: %s", out2);
     CHECK(!strcmp(out, out2), "merged shards differ from the full run:\n%s\nvs\n%s", out, out2);
     /* a torn last line (an interrupted write) is dropped and that image evaluated again */
-    f = fopen(D "/s0.state", "a");
+    char p[512];
+    snprintf(p, sizeof p, "%s/s0.state", D);
+    FILE *f = fopen(p, "a");
     fputs("img\tim9.png\t0 0 ", f);
     fclose(f);
-    snprintf(cmd, sizeof cmd, "%s --shard 0/2 --state " D "/s0.state", base);
+    snprintf(cmd, sizeof cmd, "%s --shard 0/2 --state %s/s0.state", base, D);
     CHECK(run(cmd, out2, sizeof out2) == 0, "repair run failed: %s", out2);
-    CHECK(run("ct-eval --merge " D "/s0.state " D "/s1.state --classes-file " D "/classes.txt", out2, sizeof out2) == 0 && !strcmp(out, out2), "after repair");
+    snprintf(cmd, sizeof cmd, "ct-eval --merge %s/s0.state %s/s1.state --classes-file %s/classes.txt", D, D, D);
+    CHECK(run(cmd, out2, sizeof out2) == 0 && !strcmp(out, out2), "after repair: %s", out2);
     /* background names from a file, one a line, commas allowed; ground truth 255 is background */
-    f = fopen(D "/bg.txt", "w");
-    fputs("sky\nbeach, hill\n", f);
-    fclose(f);
-    snprintf(cmd, sizeof cmd, "%s --background-file " D "/bg.txt --gt-background 255 --state " D "/bg.state", base);
+    put("bg.txt", "sky\nbeach, hill\n");
+    snprintf(cmd, sizeof cmd, "%s --background-file %s/bg.txt --gt-background 255 --state %s/bg.state", base, D, D);
     CHECK(run(cmd, out2, sizeof out2) == 0, "background file run failed: %s", out2);
     CHECK(strstr(out2, "background") != NULL, "no background row:\n%s", out2);
     /* usage errors */
-    CHECK(run("ct-eval --images " D "/img", out2, sizeof out2) == 1, "missing classes file: exit 1");
-    CHECK(run("ct-eval --classes-file " D "/classes.txt --shard 3/2 --images x --gt y --predictions z", out2, sizeof out2) == 1, "bad shard: exit 1");
-    CHECK(run("ct-eval --merge /nonexistent --classes-file " D "/classes.txt", out2, sizeof out2) == 2, "missing state: exit 2");
+    snprintf(cmd, sizeof cmd, "ct-eval --images %s/img", D);
+    CHECK(run(cmd, out2, sizeof out2) == 1, "missing classes file: exit 1");
+    snprintf(cmd, sizeof cmd, "ct-eval --classes-file %s/classes.txt --shard 3/2 --images x --gt y --predictions z", D);
+    CHECK(run(cmd, out2, sizeof out2) == 1, "bad shard: exit 1");
+    snprintf(cmd, sizeof cmd, "%s --gt-background 255 --state %s/x.state", base, D);
+    CHECK(run(cmd, out2, sizeof out2) == 1 && strstr(out2, "--gt-background needs background names"), "--gt-background alone: %s", out2);
+    snprintf(cmd, sizeof cmd, "ct-eval --merge %s/missing.state --classes-file %s/classes.txt", D, D);
+    CHECK(run(cmd, out2, sizeof out2) == 2 && strstr(out2, "missing.state") && strstr(out2, "No such file"), "merge of a missing state: %s", out2);
+    snprintf(cmd, sizeof cmd, "%s --state /nonexistent-dir/x.state", base);
+    CHECK(run(cmd, out2, sizeof out2) == 1 && strstr(out2, "No such file"), "unwritable state: %s", out2);
 }
 
+/* the state records the settings: resume, and merge, only with the same ones */
+static void settings_recorded(void) {
+    if (!base[0]) SKIP("no dataset");
+    char cmd[8192];
+    /* a permuted class file: resuming and merging are refused, naming the class list */
+    put("permuted.txt", "dog\ncat;kitten\ngrass\n");
+    snprintf(cmd, sizeof cmd, "ct-eval -q --images %s/img --gt %s/gt --predictions %s/pred --classes-file %s/permuted.txt --state %s/full.state", D, D, D, D, D);
+    CHECK(run(cmd, out2, sizeof out2) == 1 && strstr(out2, "classes"), "resume with permuted classes: %s", out2);
+    snprintf(cmd, sizeof cmd, "ct-eval -q --images %s/img --gt %s/gt --predictions %s/pred --classes-file %s/permuted.txt --shard 1/2 --state %s/p1.state", D, D, D, D, D);
+    CHECK(run(cmd, out2, sizeof out2) == 0, "permuted shard: %s", out2);
+    snprintf(cmd, sizeof cmd, "ct-eval --merge %s/s0.state %s/p1.state --classes-file %s/classes.txt", D, D, D);
+    CHECK(run(cmd, out2, sizeof out2) == 1 && strstr(out2, "class list"), "shards of permuted class files merged: %s", out2);
+    /* another background value or ground-truth folder */
+    snprintf(cmd, sizeof cmd, "%s --background-file %s/bg.txt --gt-background 0 --state %s/bg.state", base, D, D);
+    CHECK(run(cmd, out2, sizeof out2) == 1 && strstr(out2, "gt-background is 255 there, 0 here"), "another --gt-background: %s", out2);
+    snprintf(cmd, sizeof cmd, "cp -r %s/gt %s/gt2 && ct-eval -q --images %s/img --gt %s/gt2 --predictions %s/pred --classes-file %s/classes.txt --state %s/full.state", D, D, D, D, D, D, D);
+    CHECK(run(cmd, out2, sizeof out2) == 1 && strstr(out2, "ground-truth-dir"), "another ground-truth folder: %s", out2);
+    /* a state of the old format (no settings) is refused */
+    put("old.state", "ct-eval-state 1 labels 3\nimg\tim0.png\t0 0 5 \n");
+    snprintf(cmd, sizeof cmd, "ct-eval --merge %s/old.state --classes-file %s/classes.txt", D, D);
+    CHECK(run(cmd, out2, sizeof out2) == 2 && strstr(out2, "older ct-eval"), "old state: %s", out2);
+}
+
+/* every line is checked: a damaged middle line is refused, counts cannot wrap */
+static void damaged_states(void) {
+    if (!base[0]) SKIP("no dataset");
+    char p[512], cmd[8192];
+    snprintf(p, sizeof p, "%s/full.state", D);
+    size_t len = 0;
+    char *st = slurp(p, &len);
+    CHECK(st && len > 100, "no state");
+    if (!st) return;
+    /* one digit changed in a middle line */
+    char *mid = strstr(st, "img\tim2.png\t");
+    CHECK(mid != NULL, "no line for im2");
+    if (mid) {
+        char *copy = strdup(st), *d = copy + (mid - st) + 12;
+        while (*d < '0' || *d > '9') d++;
+        *d = *d == '9' ? '8' : (char)(*d + 1);
+        put("damaged.state", copy);
+        free(copy);
+        snprintf(cmd, sizeof cmd, "ct-eval --merge %s/damaged.state --classes-file %s/classes.txt", D, D);
+        CHECK(run(cmd, out2, sizeof out2) == 2 && strstr(out2, "damaged") && strstr(out2, "line"), "damaged middle line accepted: %s", out2);
+        snprintf(cmd, sizeof cmd, "%s --state %s/damaged.state", base, D);
+        CHECK(run(cmd, out2, sizeof out2) == 2 && strstr(out2, "damaged"), "resume from a damaged state: %s", out2);
+    }
+    /* counts that would wrap, with a valid checksum: refused */
+    const char *huge[2] = {"0 0 18446744073709551615", "0 0 9223372036854775807 0 1 9223372036854775807"};
+    for (int k = 0; k < 2; k++) {
+        char line[256], text[65536];
+        snprintf(line, sizeof line, "img\tbig%d.png\t%s", k, huge[k]);
+        snprintf(text, sizeof text, "%s%s\t%016llx\n", st, line, (unsigned long long)hash64(line, strlen(line), 0));
+        put("wrap.state", text);
+        snprintf(cmd, sizeof cmd, "ct-eval --merge %s/wrap.state --classes-file %s/classes.txt", D, D);
+        CHECK(run(cmd, out2, sizeof out2) == 2 && strstr(out2, "out of range"), "count %s accepted: %s", huge[k], out2);
+    }
+    free(st);
+    /* nothing to evaluate is an error, not mIoU 0.00 */
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/none && ct-eval -q --images %s/none --gt %s/gt --predictions %s/pred --classes-file %s/classes.txt --state %s/none.state", D, D, D,
+             D, D, D);
+    CHECK(run(cmd, out2, sizeof out2) == 2 && strstr(out2, "no image was evaluated") && !strstr(out2, "mIoU"), "zero images: %s", out2);
+}
+
+/* crc32 (PNG) for the palette file below */
+static uint32_t crc32_png(const uint8_t *p, size_t n, uint32_t c) {
+    c = ~c;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    }
+    return ~c;
+}
+
+static void chunk(FILE *f, const char *type, const uint8_t *data, uint32_t n) {
+    uint8_t h[8] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n, 0, 0, 0, 0};
+    memcpy(h + 4, type, 4);
+    fwrite(h, 1, 8, f);
+    if (n) fwrite(data, 1, n, f);
+    uint32_t c = crc32_png((const uint8_t *)type, 4, 0);
+    c = crc32_png(data, n, c);
+    uint8_t t[4] = {(uint8_t)(c >> 24), (uint8_t)(c >> 16), (uint8_t)(c >> 8), (uint8_t)c};
+    fwrite(t, 1, 4, f);
+}
+
+/* An 8-bit palette PNG (colour type 3) of indices [h x w], VOC's colours for 0..3 and 255. */
+static void palette_png(const char *path, int w, int h, const uint8_t *idx) {
+    FILE *f = fopen(path, "wb");
+    static const uint8_t sig[8] = {137, 80, 78, 71, 13, 10, 26, 10};
+    fwrite(sig, 1, 8, f);
+    uint8_t ihdr[13] = {0, 0, 0, (uint8_t)w, 0, 0, 0, (uint8_t)h, 8, 3, 0, 0, 0};
+    chunk(f, "IHDR", ihdr, 13);
+    uint8_t plte[256 * 3] = {0};
+    const uint8_t voc[4][3] = {{0, 0, 0}, {128, 0, 0}, {0, 128, 0}, {128, 128, 0}};
+    memcpy(plte, voc, sizeof voc);
+    plte[255 * 3] = plte[255 * 3 + 1] = 224;
+    plte[255 * 3 + 2] = 192;
+    chunk(f, "PLTE", plte, sizeof plte);
+    /* zlib with one stored block: filter byte 0 before each row */
+    size_t raw = (size_t)h * (w + 1);
+    uint8_t *z = malloc(raw + 11), *r = z + 7;
+    z[0] = 0x78; z[1] = 0x01; z[2] = 1;
+    z[3] = (uint8_t)raw; z[4] = (uint8_t)(raw >> 8); z[5] = (uint8_t)~raw; z[6] = (uint8_t)(~raw >> 8);
+    for (int y = 0; y < h; y++) {
+        r[y * (w + 1)] = 0;
+        memcpy(r + y * (w + 1) + 1, idx + y * w, (size_t)w);
+    }
+    uint32_t a = 1, b = 0;
+    for (size_t i = 0; i < raw; i++) { a = (a + r[i]) % 65521; b = (b + a) % 65521; }
+    uint32_t ad = b << 16 | a;
+    uint8_t *t = r + raw;
+    t[0] = (uint8_t)(ad >> 24); t[1] = (uint8_t)(ad >> 16); t[2] = (uint8_t)(ad >> 8); t[3] = (uint8_t)ad;
+    chunk(f, "IDAT", z, (uint32_t)(raw + 11));
+    chunk(f, "IEND", NULL, 0);
+    free(z);
+    fclose(f);
+}
+
+/* VOC's SegmentationClass: the palette index is the label (255: the border, ignored). Passes
+ * once ct_labels_load_png reads palette PNGs (issue 11, item 22; the io branch). */
+static void palette_ground_truth(void) {
+    if (!base[0]) SKIP("no dataset");
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "rm -rf %s/pal && mkdir -p %s/pal/gt %s/pal/pred", D, D, D);
+    CHECK(system(cmd) == 0, "mkdir");
+    uint8_t idx[S * S], pr[S * S];
+    for (int k = 0; k < S * S; k++) {
+        idx[k] = (uint8_t)(k % 9 == 8 ? 255 : k % 3);
+        pr[k] = (uint8_t)(k % 3);
+    }
+    char p[512];
+    snprintf(p, sizeof p, "%s/pal/gt/v0.png", D);
+    palette_png(p, S, S, idx);
+    snprintf(p, sizeof p, "%s/pal/pred/v0.png", D);
+    png_gray8(p, S, S, pr);
+    snprintf(cmd, sizeof cmd, "ct-eval -q --images %s/pal/pred --gt %s/pal/gt --predictions %s/pal/pred --classes-file %s/classes.txt --state %s/pal.state", D, D, D, D, D);
+    CHECK(run(cmd, out2, sizeof out2) == 0 && strstr(out2, "images: 1") && metric(out2, "pAcc") > 99.99, "palette ground truth: %s", out2);
+}
+
+/* with a model: resume and shards; settings that change the numbers; ground truth of the wrong
+ * size, with and without --crop */
 static void with_model(void) {
-    char model[600], vocab[600], cmd[4096], out[16384];
+    char model[600], vocab[600], cmd[8192], m1[16384], m2[16384];
     FMT(model, "%s/tiny_f32_openai/model.safetensors", oracle_dir());
     FMT(vocab, "%s/bpe_simple_vocab_16e6.txt.gz", oracle_dir());
-    if (!file_exists(model)) SKIP("tiny fixture not found under %s", oracle_dir());
-    system("rm -rf " D "/m && mkdir -p " D "/m/img " D "/m/gt");
+    if (!file_exists(model) || !base[0]) SKIP("tiny fixture not found under %s", oracle_dir());
+    snprintf(cmd, sizeof cmd, "rm -rf %s/m && mkdir -p %s/m/img %s/m/gt", D, D, D);
+    CHECK(system(cmd) == 0, "mkdir");
     for (int i = 0; i < 3; i++) {
         int w = 80 + 16 * i, hh = 64;
         uint8_t *rgb = malloc((size_t)w * hh * 3), *gt = malloc((size_t)w * hh);
@@ -122,28 +299,89 @@ static void with_model(void) {
                 rgb[((size_t)y * w + x) * 3 + 2] = (uint8_t)(x * 3);
                 gt[(size_t)y * w + x] = (uint8_t)(c % 3);
             }
-        char p[256];
-        snprintf(p, sizeof p, D "/m/img/p%d.png", i); png_rgb(p, w, hh, rgb);
-        snprintf(p, sizeof p, D "/m/gt/p%d.png", i); png_gray8(p, w, hh, gt);
+        char p[512];
+        snprintf(p, sizeof p, "%s/m/img/p%d.png", D, i); png_rgb(p, w, hh, rgb);
+        snprintf(p, sizeof p, "%s/m/gt/p%d.png", D, i); png_gray8(p, w, hh, gt);
         free(rgb); free(gt);
     }
-    FMT(cmd, "CT_CACHE_DIR=" D "/cache ct-eval -q -m '%s' -V '%s' --images " D "/m/img --gt " D "/m/gt --classes-file " D "/classes.txt -s 64 --state " D "/m/full.state", model, vocab);
+    char mb[4096];
+    snprintf(mb, sizeof mb, "CT_CACHE_DIR=%s/cache ct-eval -q -m '%s' -V '%s' --images %s/m/img --gt %s/m/gt --classes-file %s/classes.txt", D, model, vocab, D, D, D);
+    snprintf(cmd, sizeof cmd, "%s -s 64 --state %s/m/full.state", mb, D);
     CHECK(run(cmd, out, sizeof out) == 0, "model run failed: %s", out);
     CHECK(strstr(out, "images: 3") != NULL, "three images evaluated: %s", out);
-    char out2[16384];
+    metrics_only(out, m1, sizeof m1);
     for (int i = 0; i < 2; i++) {
-        FMT(cmd, "CT_CACHE_DIR=" D "/cache ct-eval -q -m '%s' -V '%s' --images " D "/m/img --gt " D "/m/gt --classes-file " D "/classes.txt -s 64 --shard %d/2 --state " D "/m/s%d.state", model, vocab, i, i);
-        CHECK(run(cmd, out2, sizeof out2) == 0, "shard %d", i);
+        snprintf(cmd, sizeof cmd, "%s -s 64 --shard %d/2 --state %s/m/s%d.state", mb, i, D, i);
+        CHECK(run(cmd, out2, sizeof out2) == 0, "shard %d: %s", i, out2);
     }
-    CHECK(run("ct-eval --merge " D "/m/s0.state " D "/m/s1.state --classes-file " D "/classes.txt", out2, sizeof out2) == 0, "merge");
-    CHECK(!strcmp(out, out2), "shards differ from the full run");
-    FMT(cmd, "CT_CACHE_DIR=" D "/cache ct-eval -q -m '%s' -V '%s' --images " D "/m/img --gt " D "/m/gt --classes-file " D "/classes.txt -s 64 --crop --state " D "/m/crop.state", model, vocab);
+    snprintf(cmd, sizeof cmd, "ct-eval --merge %s/m/s0.state %s/m/s1.state --classes-file %s/classes.txt", D, D, D);
+    CHECK(run(cmd, out2, sizeof out2) == 0, "merge: %s", out2);
+    metrics_only(out2, m2, sizeof m2);
+    CHECK(!strcmp(m1, m2), "shards differ from the full run");
+    /* resuming with another setting is refused, naming it */
+    struct { const char *args, *what; } other[] = {
+        {"-s 80", "size is 64 there, 80 here"}, {"-s 64 --crop", "crop"}, {"-s 64 --eps 0.5", "eps"}, {"-s 64 --cls-reweight", "cls-reweight"},
+        {"-s 64 --head sclip --slide 0", "head"}, {"-s 64 --precision bf16", "precision"}, {"-s 64 -b sky", "labels"},
+    };
+    for (size_t k = 0; k < sizeof other / sizeof *other; k++) {
+        if (strstr(other[k].args, "bf16") && !ct_precision_available(CT_PRECISION_BF16)) continue;
+        snprintf(cmd, sizeof cmd, "%s %s --state %s/m/full.state", mb, other[k].args, D);
+        CHECK(run(cmd, out2, sizeof out2) == 1 && strstr(out2, other[k].what), "resume with '%s': %s", other[k].args, out2);
+    }
+    /* another model file (same size, other weights) */
+    if (tool_exists("ct-random-weights")) {
+        snprintf(cmd, sizeof cmd, "ct-random-weights --arch tiny --seed 5 -o %s/m/other.safetensors && CT_CACHE_DIR=%s/cache ct-eval -q -m %s/m/other.safetensors -V '%s' "
+                 "--images %s/m/img --gt %s/m/gt --classes-file %s/classes.txt -s 64 --state %s/m/full.state", D, D, D, vocab, D, D, D, D);
+        CHECK(run(cmd, out2, sizeof out2) == 1 && strstr(out2, "model is "), "another model: %s", out2);
+    }
+    /* the paper's protocol */
+    snprintf(cmd, sizeof cmd, "%s -s 64 --crop --state %s/m/crop.state", mb, D);
     CHECK(run(cmd, out2, sizeof out2) == 0 && strstr(out2, "images: 3"), "crop protocol: %s", out2);
-    system("rm -rf " D);
+    /* head and pipeline parameters are checked before any work (exit 1) */
+    snprintf(cmd, sizeof cmd, "%s --head sclip --slide 224,300 --state %s/m/x.state", mb, D);
+    CHECK(run(cmd, out2, sizeof out2) == 1 && strstr(out2, "stride"), "bad --slide: %s", out2);
+    /* ground truth of another size: refused with and without --crop; nothing evaluated is an
+     * error. A 1 x 4,000,000 label map at -s 544 overflowed the old crop arithmetic. */
+    snprintf(cmd, sizeof cmd, "rm -rf %s/w && mkdir -p %s/w/img %s/w/gt && cp %s/m/img/p0.png %s/w/img/a.png && cp %s/m/img/p0.png %s/w/img/b.png", D, D, D, D, D, D, D);
+    CHECK(system(cmd) == 0, "copy");
+    uint8_t *g = calloc(4000000, 1);
+    char p[512];
+    snprintf(p, sizeof p, "%s/w/gt/a.png", D);
+    CHECK(png_gray8(p, 7, 300, g), "7 x 300");
+    snprintf(p, sizeof p, "%s/w/gt/b.png", D);
+    CHECK(png_gray8(p, 1, 4000000, g), "1 x 4,000,000");
+    free(g);
+    for (int crop = 0; crop < 2; crop++) {
+        snprintf(cmd, sizeof cmd, "CT_CACHE_DIR=%s/cache ct-eval -m '%s' -V '%s' --images %s/w/img --gt %s/w/gt --classes-file %s/classes.txt -s 544 %s --state %s/w/s%d.state",
+                 D, model, vocab, D, D, D, crop ? "--crop" : "", D, crop);
+        int rc = run(cmd, out2, sizeof out2);
+        CHECK(rc == 2 && strstr(out2, "the ground truth is 7 x 300, the picture 80 x 64") && strstr(out2, "the ground truth is 1 x 4000000") &&
+                  strstr(out2, "no image was evaluated"),
+              "%s: exit %d: %s", crop ? "--crop" : "no crop", rc, out2);
+    }
+}
+
+/* the peers' class files, through --classes-format mmseg */
+static void mmseg_class_files(void) {
+    if (!base[0]) SKIP("no dataset");
+    char cmd[8192];
+    put("mmseg.txt", "cat, kitten\ndog\ngrass\n");
+    snprintf(cmd, sizeof cmd, "ct-eval -q --images %s/img --gt %s/gt --predictions %s/pred --classes-file %s/mmseg.txt --classes-format mmseg --state %s/mm.state", D, D, D, D, D);
+    CHECK(run(cmd, out2, sizeof out2) == 0, "mmseg class file: %s", out2);
+    char m[16384];
+    metrics_only(out2, m, sizeof m);
+    CHECK(!strcmp(pred_metrics, m), "mmseg file 'cat, kitten' differs from 'cat;kitten':\n%s", out2);
+    /* read as the default format, 'cat, kitten' is one name: another class list */
+    snprintf(cmd, sizeof cmd, "ct-eval --merge %s/mm.state --classes-file %s/mmseg.txt", D, D);
+    CHECK(run(cmd, out2, sizeof out2) == 1, "formats mixed up: %s", out2);
 }
 
 int main(void) {
     RUN(metrics_shards_resume);
+    RUN(settings_recorded);
+    RUN(damaged_states);
+    RUN(palette_ground_truth);
     RUN(with_model);
+    RUN(mmseg_class_files);
     DONE();
 }

@@ -136,11 +136,16 @@ static void packed_weights(void) {
                 cw.part[p] = w + (size_t)p * (3 / parts) * Wd * K;
                 cw.part_rows[p] = 3 * Wd / parts;
             }
-            memset(y2, 0, sizeof(float) * M * 3 * Wd);
-            CHECK(ct_linear(&nn, M, x, K, &cw, &lock, &e, y2, 3 * Wd), "packed");
-            CHECK(!memcmp(y1, y2, sizeof(float) * M * 3 * Wd) || k == CT_KERNEL_OPENBLAS, "%s, %d parts: packed weight differs",
-                  ct_kernel_name(k), parts);
-            if (k == CT_KERNEL_OPENBLAS) CHECK(max_abs_diff(y1, y2, (size_t)M * 3 * Wd) < 1e-5 * K, "openblas parts");
+            /* first use: packed into the call's workspace; second: packed for good; third: reused */
+            for (int use = 0; use < 3; use++) {
+                memset(y2, 0, sizeof(float) * M * 3 * Wd);
+                CHECK(ct_linear(&nn, M, x, K, &cw, &lock, &e, y2, 3 * Wd), "packed");
+                CHECK(!memcmp(y1, y2, sizeof(float) * M * 3 * Wd) || k == CT_KERNEL_OPENBLAS, "%s, %d parts, use %d: packed weight differs",
+                      ct_kernel_name(k), parts, use);
+                if (k == CT_KERNEL_OPENBLAS) CHECK(max_abs_diff(y1, y2, (size_t)M * 3 * Wd) < 1e-5 * K, "openblas parts");
+                CHECK((atomic_load(&cw.packed) != NULL) == (use >= 1 && k != CT_KERNEL_OPENBLAS), "%s use %d: packed copy %s", ct_kernel_name(k),
+                      use, atomic_load(&cw.packed) ? "made too early" : "missing");
+            }
             ct_weight_release(&cw);
         }
         /* stored transposed: y = x w with w [K x N] */
@@ -150,9 +155,11 @@ static void packed_weights(void) {
         ct_weight tw;
         memset(&tw, 0, sizeof tw);
         tw.part[0] = wt; tw.part_rows[0] = 3 * Wd; tw.n_parts = 1; tw.N = 3 * Wd; tw.K = K; tw.trans = 1;
-        CHECK(ct_linear(&nn, M, x, K, &tw, &lock, &e, y2, 3 * Wd), "transposed");
-        double d = max_abs_diff(y1, y2, (size_t)M * 3 * Wd);
-        CHECK(d < 1e-5 * K, "%s: transposed weight max|d| %g", ct_kernel_name(k), d);
+        for (int use = 0; use < 2; use++) {
+            CHECK(ct_linear(&nn, M, x, K, &tw, &lock, &e, y2, 3 * Wd), "transposed");
+            double d = max_abs_diff(y1, y2, (size_t)M * 3 * Wd);
+            CHECK(d < 1e-5 * K, "%s: transposed weight max|d| %g", ct_kernel_name(k), d);
+        }
         ct_weight_release(&tw);
         free(wt); free(w); free(x); free(y1); free(y2); free(bias);
     }
@@ -240,6 +247,77 @@ static void parity_through_each_kernel(void) {
     npy_free(&tok);
 }
 
+/* An F32 checkpoint is used in place from the mapping: its weights are packed into the call's
+ * workspace at first use, packed for good (and their mapped pages released) at the second, then
+ * reused: the tokens must match the oracle every time. */
+static void mapped_weights_through_three_uses(void) {
+    char p[700], d[700];
+    FMT(p, "%s/tiny_f32_openai/model.safetensors", oracle_dir());
+    FMT(d, "%s/tiny_f32_openai", oracle_dir());
+    if (!file_exists(p)) SKIP("tiny_f32_openai fixture not found under %s", oracle_dir());
+    npy_array px = {0}, tok = {0};
+    if (!load_npy(d, "crop64", "pixels", &px) || !load_npy(d, "crop64", "img_tokens", &tok)) return;
+    ct_model *m = NULL;
+    ct_error err;
+    if (ct_model_load(p, &m, &err)) { CHECK(0, "%s", err.msg); return; }
+    float *t = malloc(sizeof(float) * tok.numel);
+    for (int use = 0; use < 3; use++) {
+        ct_image_features f = {NULL, t, NULL};
+        CHECK(ct_encode_image(m, px.data, 64, 64, 0, &f, &err) == CT_OK, "%s", err.msg);
+        double dd = max_abs_diff(t, tok.data, tok.numel);
+        CHECK(dd <= 1e-4, "use %d: img_tokens max|d| %g", use, dd);
+    }
+    free(t);
+    ct_model_free(m);
+    npy_free(&px);
+    npy_free(&tok);
+}
+
+/* A NaN in the query weights of the first block (check_finite off) must reach the output and be
+ * reported (CT_ERR_NONFINITE), not be absorbed by the softmax into finite, wrong tokens. */
+static void nan_weight_is_reported(void) {
+    char src[700], dst[700];
+    FMT(src, "%s/tiny_f32_openai/model.safetensors", oracle_dir());
+    FMT(dst, "%s/nan.safetensors", t_tmpdir());
+    if (!file_exists(src)) SKIP("tiny_f32_openai fixture not found under %s", oracle_dir());
+    size_t len = 0;
+    char *buf = slurp(src, &len);
+    if (!buf || len < 8) { CHECK(0, "cannot read %s", src); free(buf); return; }
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = (hl << 8) | (uint8_t)buf[i];
+    ct_json *h = ct_json_parse(buf + 8, (size_t)hl, NULL, 0);
+    const ct_json *t = h ? ct_json_get(h, "visual.transformer.resblocks.0.attn.in_proj_weight") : NULL;
+    const ct_json *off = t ? ct_json_get(t, "data_offsets") : NULL;
+    CHECK(off && off->n == 2, "tensor not found in the fixture");
+    npy_array px = {0};
+    char d[700];
+    FMT(d, "%s/tiny_f32_openai", oracle_dir());
+    if (off && off->n == 2 && load_npy(d, "crop64", "pixels", &px)) {
+        for (int which = 0; which < 2; which++) { /* a query weight, then a key weight */
+            size_t at = 8 + (size_t)hl + (size_t)off->items[0].i + (which ? (size_t)64 * 64 * 4 + 4 * 5 : 4 * 7);
+            float nan = NAN;
+            char *b2 = malloc(len);
+            memcpy(b2, buf, len);
+            memcpy(b2 + at, &nan, 4);
+            FILE *f = fopen(dst, "wb");
+            CHECK(f && fwrite(b2, 1, len, f) == len && fclose(f) == 0, "writing %s", dst);
+            free(b2);
+            ct_model *m = NULL;
+            ct_error err;
+            CHECK(ct_model_load(dst, &m, &err) == CT_OK, "%s", err.msg);
+            float *tok = malloc(sizeof(float) * 17 * 32);
+            ct_image_features fe = {NULL, tok, NULL};
+            ct_status st = m ? ct_encode_image(m, px.data, 64, 64, 0, &fe, &err) : CT_ERR_INVALID_ARG;
+            CHECK(st == CT_ERR_NONFINITE, "%s weight NaN: status %s (%s)", which ? "key" : "query", ct_status_str(st), err.msg);
+            free(tok);
+            ct_model_free(m);
+        }
+    }
+    npy_free(&px);
+    ct_json_free(h);
+    free(buf);
+}
+
 /* bf16 against fp32 on every fixture: tokens close, labels agreeing on >= 99.9% of pixels. */
 static void bf16_accuracy(void) {
     if (!ct_precision_available(CT_PRECISION_BF16)) SKIP("no AVX512_BF16 on this CPU");
@@ -308,6 +386,8 @@ int main(void) {
     RUN(gram_is_the_full_product);
     RUN(thread_count_does_not_matter);
     RUN(parity_through_each_kernel);
+    RUN(mapped_weights_through_three_uses);
+    RUN(nan_weight_is_reported);
     RUN(bf16_accuracy);
     ct_runtime_free(g_rt);
     DONE();

@@ -1,61 +1,252 @@
-/* make install into a temporary prefix, then the example program builds with pkg-config alone
- * and runs against a fixture; make uninstall removes every installed file. */
+/* make install into a private prefix, then everything a user of the installed library does:
+ *   - the installed files: sealed static library, shared library with its soname and link, the
+ *     header (identical to include/cliptrase.h), cliptrase.pc, every tool;
+ *   - nm on the INSTALLED static and shared libraries lists exactly the header's functions
+ *     (test/check-symbols.sh on the installed files);
+ *   - the tools compile out of tree against the installed header alone: the C files of tools/
+ *     and tools/common/ are copied away from the source tree (no include/ or lib/ beside them),
+ *     compiled with `pkg-config --cflags cliptrase`, and every one with a main() is linked twice,
+ *     with `pkg-config --libs cliptrase` (shared) and with `pkg-config --static --libs cliptrase`
+ *     against libcliptrase.a; the dynamic section shows which library each one uses; ct-info
+ *     runs both ways with the same output;
+ *   - examples/segment.c builds and segments the fixture image both ways, with equal output;
+ *   - make uninstall leaves no file or link; DESTDIR stages under another root.
+ * The install is of the release build (what `make install` installs): under the sanitizers it is
+ * skipped, make test runs it. */
 #include "harness.h"
 
 #include <sys/wait.h>
-
-#define P "/tmp/ct_install_test"
 
 static int sh(const char *cmd) {
     int st = system(cmd);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static void install_and_example(void) {
-    if (sh("command -v pkg-config >/dev/null") != 0) SKIP("pkg-config not installed");
-    sh("rm -rf " P);
-    CHECK(sh("make -s install PREFIX=" P " >" P ".log 2>&1") == 0, "make install failed (see " P ".log)");
-    CHECK(file_exists(P "/lib/libcliptrase.a") && file_exists(P "/include/cliptrase.h") && file_exists(P "/lib/pkgconfig/cliptrase.pc") &&
-              file_exists(P "/bin/cliptrase-demo") && file_exists(P "/bin/ct-eval"), "installed files");
-    CHECK(sh("PKG_CONFIG_PATH=" P "/lib/pkgconfig cc -std=c11 -Wall -Werror examples/segment.c $(PKG_CONFIG_PATH=" P
-             "/lib/pkgconfig pkg-config --cflags --libs cliptrase) -o " P "/segment") == 0, "example does not build with pkg-config");
-    char vcmd[256];
-    FMT(vcmd, "LD_LIBRARY_PATH=" P "/lib " P "/segment | grep -q '^libcliptrase %d.%d.%d$'", CT_VERSION_MAJOR, CT_VERSION_MINOR, CT_VERSION_PATCH);
-    CHECK(sh(vcmd) == 0, "example prints the version");
-    char cmd[2048], model[600], vocab[600], img[600];
+/* output of a shell command (first cap-1 bytes), trailing newlines removed; "" on failure */
+static void sh_out(const char *cmd, char *out, size_t cap) {
+    out[0] = 0;
+    FILE *f = popen(cmd, "r");
+    if (!f) return;
+    size_t n = fread(out, 1, cap - 1, f);
+    out[n] = 0;
+    pclose(f);
+    while (n && out[n - 1] == '\n') out[--n] = 0;
+}
+
+static char P[4200];   /* the prefix */
+static char PKG[4400]; /* PKG_CONFIG_PATH=... for pkg-config */
+static char soname[64];
+static int installed;
+
+static int skip_reason(char *why, size_t cap) {
+    if (getenv("CT_SANITIZER")) return snprintf(why, cap, "the install is of the release build; make test runs it"), 1;
+    if (sh("command -v pkg-config >/dev/null && command -v make >/dev/null && command -v nm >/dev/null && command -v readelf >/dev/null") != 0)
+        return snprintf(why, cap, "pkg-config, make, nm or readelf not installed"), 1;
+    if (!file_exists("Makefile") || !file_exists("include/cliptrase.h")) return snprintf(why, cap, "not run from the repository root"), 1;
+    return 0;
+}
+
+static void install_layout(void) {
+    char why[128], cmd[9000], out[4096];
+    if (skip_reason(why, sizeof why)) SKIP("%s", why);
+    FMT(P, "%s/prefix", t_tmpdir());
+    FMT(PKG, "PKG_CONFIG_PATH='%s/lib/pkgconfig'", P);
+    FMT(soname, "libcliptrase.so.%d.%d", CT_VERSION_MAJOR, CT_VERSION_MINOR);
+    FMT(cmd, "make -s install PREFIX='%s' >'%s/install.log' 2>&1", P, t_tmpdir());
+    if (sh(cmd) != 0) {
+        FMT(cmd, "sed 's/^/    /' '%s/install.log' | tail -20", t_tmpdir());
+        sh(cmd);
+        CHECK(0, "make install PREFIX='%s' failed", P);
+        return;
+    }
+    installed = 1;
+    const char *files[] = {"lib/libcliptrase.a", "lib/pkgconfig/cliptrase.pc", "include/cliptrase.h", "bin/cliptrase-demo"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        FMT(cmd, "test -f '%s/%s'", P, files[i]);
+        CHECK(sh(cmd) == 0, "%s not installed", files[i]);
+    }
+    FMT(cmd, "test -f '%s/lib/%s' && test \"$(readlink '%s/lib/libcliptrase.so')\" = %s", P, soname, P, soname);
+    CHECK(sh(cmd) == 0, "lib/%s and the link libcliptrase.so -> %s", soname, soname);
+    FMT(cmd, "readelf -d '%s/lib/%s' | grep SONAME", P, soname);
+    sh_out(cmd, out, sizeof out);
+    CHECK(strstr(out, soname) != NULL, "soname: %s", out);
+    FMT(cmd, "cmp -s include/cliptrase.h '%s/include/cliptrase.h'", P);
+    CHECK(sh(cmd) == 0, "the installed header differs from include/cliptrase.h");
+    /* every tool the build made is installed (demo as cliptrase-demo) */
+    FMT(cmd, "cd '%s/bin' && for t in *; do [ \"$t\" = demo ] && t=cliptrase-demo; test -x \"%s/bin/$t\" || echo \"$t\"; done", build_dir(), P);
+    sh_out(cmd, out, sizeof out);
+    CHECK(out[0] == 0, "tools built but not installed: %s", out);
+}
+
+static void installed_symbols(void) {
+    char why[128], cmd[9000];
+    if (skip_reason(why, sizeof why)) SKIP("%s", why);
+    if (!installed) { CHECK(0, "nothing installed"); return; }
+    FMT(cmd, "sh test/check-symbols.sh '%s/include/cliptrase.h' '%s/lib/libcliptrase.a' '%s/lib/%s' | sed 's/^/  /'; exit $(sh test/check-symbols.sh "
+             "'%s/include/cliptrase.h' '%s/lib/libcliptrase.a' '%s/lib/%s' >/dev/null; echo $?)",
+        P, P, P, soname, P, P, P, soname);
+    CHECK(sh(cmd) == 0, "nm on the installed libraries does not list exactly the header's functions");
+    /* the checker itself fails on a library with one symbol too many */
+    FMT(cmd, "printf 'int ct_not_in_the_header(void) { return 1; }\\n' > '%s/extra.c' && cc -c -fPIC '%s/extra.c' -o '%s/extra.o' && "
+             "cp '%s/lib/libcliptrase.a' '%s/extra.a' && ar r '%s/extra.a' '%s/extra.o' 2>/dev/null && "
+             "! sh test/check-symbols.sh include/cliptrase.h '%s/extra.a' >/dev/null",
+        t_tmpdir(), t_tmpdir(), t_tmpdir(), P, t_tmpdir(), t_tmpdir(), t_tmpdir(), t_tmpdir());
+    CHECK(sh(cmd) == 0, "check-symbols.sh accepts a library exporting a function the header does not declare");
+}
+
+static void pkg_config_both_ways(void) {
+    char why[128], cmd[9000], out[4096];
+    if (skip_reason(why, sizeof why)) SKIP("%s", why);
+    if (!installed) { CHECK(0, "nothing installed"); return; }
+    FMT(cmd, "%s pkg-config --modversion cliptrase", PKG);
+    sh_out(cmd, out, sizeof out);
+    CHECK(!strcmp(out, ct_version()), "pkg-config --modversion: '%s', library %s", out, ct_version());
+    FMT(cmd, "%s pkg-config --cflags cliptrase", PKG);
+    sh_out(cmd, out, sizeof out);
+    char want[4400];
+    FMT(want, "-I%s/include", P);
+    CHECK(strstr(out, want) != NULL, "--cflags: %s", out);
+    FMT(cmd, "%s pkg-config --libs cliptrase", PKG);
+    sh_out(cmd, out, sizeof out);
+    CHECK(strstr(out, "-lcliptrase") && !strstr(out, "-lutf8proc"), "--libs (shared: the library alone): %s", out);
+    FMT(cmd, "%s pkg-config --static --libs cliptrase", PKG);
+    sh_out(cmd, out, sizeof out);
+    CHECK(strstr(out, "-lcliptrase") && strstr(out, "-lutf8proc") && strstr(out, "-lm") && strstr(out, "thread"),
+          "--static --libs (with the dependencies): %s", out);
+}
+
+/* Builds every program of the C files of tools/ and tools/common/ (a source with main() is a
+ * program; the others are linked into each) from a copy outside the source tree, both ways. */
+static void tools_out_of_tree(void) {
+    char why[128], cmd[16000], out[8192];
+    if (skip_reason(why, sizeof why)) SKIP("%s", why);
+    if (!installed) { CHECK(0, "nothing installed"); return; }
+    const char *t = t_tmpdir();
+    FMT(cmd, "set -e; rm -rf '%s/src' '%s/shared' '%s/static' '%s/obj'; mkdir -p '%s/src/tools' '%s/shared' '%s/static' '%s/obj'; "
+             "cp tools/*.c tools/*.h '%s/src/tools/'; if [ -d tools/common ]; then cp -r tools/common '%s/src/tools/'; fi",
+        t, t, t, t, t, t, t, t, t, t);
+    CHECK(sh(cmd) == 0, "copy of tools/ failed");
+    /* compile: the installed header through pkg-config, tools/ headers, nothing of the tree */
+    FMT(cmd, "cd '%s/src/tools' && cflags=$(%s pkg-config --cflags cliptrase) && n=0 && "
+             "for f in *.c common/*.c; do [ -f \"$f\" ] || continue; o=\"%s/obj/$(echo \"$f\" | tr / _ | sed 's/\\.c$/.o/')\"; "
+             "cc -std=c11 -D_GNU_SOURCE -O1 -Wall -Wextra -Werror=implicit-function-declaration $cflags -I. -Icommon -c \"$f\" -o \"$o\" || exit 1; "
+             "n=$((n + 1)); done; echo $n",
+        t, PKG, t);
+    sh_out(cmd, out, sizeof out);
+    int nsrc = atoi(out);
+    CHECK(nsrc >= 2, "the tools do not compile against the installed header alone (%s)", out);
+    if (nsrc < 2) return;
+    /* link: a program is an object that defines main; -lm is the tools' own (sqrtf, ...), a shared
+     * libcliptrase brings its dependencies itself */
+    FMT(cmd, "cd '%s/obj' && mains=''; rest=''; for o in *.o; do if nm \"$o\" | grep -q ' T main$'; then mains=\"$mains $o\"; else rest=\"$rest $o\"; fi; done; "
+             "lshared=$(%s pkg-config --libs cliptrase); lstatic=$(%s pkg-config --static --libs cliptrase | sed 's/-lcliptrase/-l:libcliptrase.a/'); "
+             "for o in $mains; do p=${o%%.o}; cc $o $rest $lshared -lm -o ../shared/$p || exit 1; cc $o $rest $lstatic -o ../static/$p || exit 1; done; "
+             "echo $mains",
+        t, PKG, PKG);
+    sh_out(cmd, out, sizeof out);
+    printf("  programs built both ways: %s\n", out);
+    CHECK(strstr(out, ".o") != NULL, "no program linked against the installed library");
+    CHECK(strstr(out, "ct-info.o") != NULL, "ct-info was not among the programs");
+    /* which library each uses: the shared builds need the soname, the static ones do not */
+    FMT(cmd, "cd '%s' && for p in shared/*; do readelf -d \"$p\" | grep -q 'NEEDED.*%s' || echo \"$p\"; done; "
+             "for p in static/*; do readelf -d \"$p\" | grep -q 'NEEDED.*libcliptrase' && echo \"$p\"; done; true",
+        t, soname);
+    sh_out(cmd, out, sizeof out);
+    CHECK(out[0] == 0, "linked against the wrong library: %s", out);
+    char model[600], vocab[600];
+    FMT(model, "%s/tiny_f32_openai/model.safetensors", oracle_dir());
+    FMT(vocab, "%s/vocab.json", oracle_dir());
+    if (!file_exists(model)) { printf("  (no fixture: ct-info not run)\n"); return; }
+    char a[2048], b[2048];
+    FMT(cmd, "LD_LIBRARY_PATH='%s/lib' '%s/shared/ct-info' '%s' --vocab '%s' 2>&1", P, t, model, vocab);
+    sh_out(cmd, a, sizeof a);
+    FMT(cmd, "'%s/static/ct-info' '%s' --vocab '%s' 2>&1", t, model, vocab);
+    sh_out(cmd, b, sizeof b);
+    printf("  ct-info (shared): %.120s...\n", a);
+    CHECK(strstr(a, "vision: width 64") != NULL, "ct-info (shared) output: %s", a);
+    CHECK(!strcmp(a, b), "ct-info differs between the shared and the static build:\n%s\n%s", a, b);
+}
+
+static void example_both_ways(void) {
+    char why[128], cmd[16000], a[2048], b[2048];
+    if (skip_reason(why, sizeof why)) SKIP("%s", why);
+    if (!installed) { CHECK(0, "nothing installed"); return; }
+    const char *t = t_tmpdir();
+    FMT(cmd, "cp examples/segment.c '%s/segment.c' && cd '%s' && cc -std=c11 -Wall -Wextra -Werror segment.c $(%s pkg-config --cflags --libs cliptrase) -o segment-shared && "
+             "cc -std=c11 -Wall -Wextra -Werror segment.c $(%s pkg-config --cflags cliptrase) $(%s pkg-config --static --libs cliptrase | sed 's/-lcliptrase/-l:libcliptrase.a/') -o segment-static",
+        t, t, PKG, PKG, PKG);
+    CHECK(sh(cmd) == 0, "examples/segment.c does not build with pkg-config (shared and static)");
+    FMT(cmd, "LD_LIBRARY_PATH='%s/lib' '%s/segment-shared'", P, t);
+    sh_out(cmd, a, sizeof a);
+    FMT(cmd, "'%s/segment-static'", t);
+    sh_out(cmd, b, sizeof b);
+    char v[64];
+    FMT(v, "libcliptrase %s", ct_version());
+    CHECK(!strcmp(a, v) && !strcmp(b, v), "version: '%s' / '%s'", a, b);
+    char model[600], vocab[600], img[600];
     FMT(model, "%s/tiny_f32_openai/model.safetensors", oracle_dir());
     FMT(vocab, "%s/vocab.json", oracle_dir());
     FMT(img, "%s/tiny_f32_openai/crop64/image.png", oracle_dir());
-    if (file_exists(model)) {
-        FMT(cmd, "LD_LIBRARY_PATH=" P "/lib " P "/segment '%s' '%s' '%s' cat dog | awk '{s += $2} END {exit !(NR == 2 && s > 0.999 && s < 1.001)}'", model, vocab, img);
-        CHECK(sh(cmd) == 0, "example segments the fixture image (shares sum to 1)");
-    }
-    CHECK(sh("make -s uninstall PREFIX=" P " >/dev/null 2>&1") == 0, "make uninstall");
-    CHECK(sh("test -z \"$(find " P " -type f ! -name segment)\"") == 0, "files left after uninstall");
-    sh("rm -rf " P " " P ".log");
+    if (!file_exists(model)) { printf("  (no fixture: the example only printed its version)\n"); return; }
+    FMT(cmd, "LD_LIBRARY_PATH='%s/lib' '%s/segment-shared' '%s' '%s' '%s' cat dog", P, t, model, vocab, img);
+    sh_out(cmd, a, sizeof a);
+    FMT(cmd, "'%s/segment-static' '%s' '%s' '%s' cat dog", t, model, vocab, img);
+    sh_out(cmd, b, sizeof b);
+    double s1 = 0, s2 = 0;
+    char n1[64], n2[64];
+    CHECK(sscanf(a, "%63s %lf %63s %lf", n1, &s1, n2, &s2) == 4 && !strcmp(n1, "cat") && !strcmp(n2, "dog") && fabs(s1 + s2 - 1) < 1e-3,
+          "the example's shares: %s", a);
+    CHECK(!strcmp(a, b), "shared and static builds differ:\n%s\n%s", a, b);
+}
+
+static void uninstall_leaves_nothing(void) {
+    char why[128], cmd[9000], out[4096];
+    if (skip_reason(why, sizeof why)) SKIP("%s", why);
+    if (!installed) { CHECK(0, "nothing installed"); return; }
+    FMT(cmd, "make -s uninstall PREFIX='%s' >/dev/null 2>&1", P);
+    CHECK(sh(cmd) == 0, "make uninstall");
+    FMT(cmd, "find '%s' -type f -o -type l", P);
+    sh_out(cmd, out, sizeof out);
+    CHECK(out[0] == 0, "left after uninstall:\n%s", out);
+    /* DESTDIR: staged under another root, the .pc naming the final prefix */
+    const char *t = t_tmpdir();
+    FMT(cmd, "make -s install DESTDIR='%s/stage' PREFIX=/opt/ct >/dev/null 2>&1 && test -f '%s/stage/opt/ct/lib/libcliptrase.a' && "
+             "grep -qx 'prefix=/opt/ct' '%s/stage/opt/ct/lib/pkgconfig/cliptrase.pc' && make -s uninstall DESTDIR='%s/stage' PREFIX=/opt/ct >/dev/null 2>&1",
+        t, t, t, t);
+    CHECK(sh(cmd) == 0, "install / uninstall with DESTDIR");
+    FMT(cmd, "find '%s/stage' -type f -o -type l", t);
+    sh_out(cmd, out, sizeof out);
+    CHECK(out[0] == 0, "left after uninstall with DESTDIR:\n%s", out);
 }
 
 /* tools/fetch-weights.sh against a local mirror (file:// endpoint): downloads, validates by
  * loading, refuses a truncated model, and explains a failed download. */
 static void fetch_weights_script(void) {
-    char model[600], cmd[4096];
+    char model[600], cmd[16000];
     FMT(model, "%s/tiny_f32_openai/model.safetensors", oracle_dir());
     if (!file_exists(model)) SKIP("tiny fixture not found under %s", oracle_dir());
     if (sh("command -v curl >/dev/null || command -v wget >/dev/null") != 0) SKIP("neither curl nor wget");
-    const char *mirror = P "/mirror/openai/clip-vit-base-patch32/resolve/main";
-    FMT(cmd, "rm -rf " P " && mkdir -p %s && cp '%s' %s/model.safetensors && cp '%s/vocab.json' '%s/merges.txt' %s/", mirror, model, mirror,
-        oracle_dir(), oracle_dir(), mirror);
+    char d[4200], mirror[4400];
+    FMT(d, "%s/fetch", t_tmpdir());
+    FMT(mirror, "%s/mirror/openai/clip-vit-base-patch32/resolve/main", d);
+    FMT(cmd, "mkdir -p '%s' && cp '%s' '%s/model.safetensors' && cp '%s/vocab.json' '%s/merges.txt' '%s/'", mirror, model, mirror, oracle_dir(),
+        oracle_dir(), mirror);
     CHECK(sh(cmd) == 0, "mirror setup");
-    CHECK(sh("WEIGHTS_DIR=" P "/w HF_ENDPOINT=file://" P "/mirror tools/fetch-weights.sh b32 >" P "/log 2>&1") == 0, "download and validate");
-    CHECK(sh("grep -q '^ok: ' " P "/log") == 0, "reports ok");
+    FMT(cmd, "WEIGHTS_DIR='%s/w' HF_ENDPOINT='file://%s/mirror' tools/fetch-weights.sh b32 >'%s/log' 2>&1", d, d, d);
+    CHECK(sh(cmd) == 0, "download and validate");
+    FMT(cmd, "grep -q '^ok: ' '%s/log'", d);
+    CHECK(sh(cmd) == 0, "reports ok");
     /* a truncated download is detected by loading it */
-    CHECK(sh("truncate -s 1000 " P "/w/clip-vit-base-patch32.safetensors && WEIGHTS_DIR=" P "/w HF_ENDPOINT=file://" P
-             "/mirror tools/fetch-weights.sh b32 >" P "/log 2>&1") == 2, "truncated model accepted");
-    CHECK(sh("grep -q 'does not load' " P "/log") == 0, "says the model does not load");
-    CHECK(sh("WEIGHTS_DIR=" P "/w2 HF_ENDPOINT=file://" P "/nowhere tools/fetch-weights.sh b16 >" P "/log 2>&1") == 2, "failed download exits 2");
-    CHECK(sh("grep -q 'download these' " P "/log") == 0, "explains what to do without network");
+    FMT(cmd, "truncate -s 1000 '%s/w/clip-vit-base-patch32.safetensors' && WEIGHTS_DIR='%s/w' HF_ENDPOINT='file://%s/mirror' tools/fetch-weights.sh b32 >'%s/log' 2>&1",
+        d, d, d, d);
+    CHECK(sh(cmd) == 2, "truncated model accepted");
+    FMT(cmd, "grep -q 'does not load' '%s/log'", d);
+    CHECK(sh(cmd) == 0, "says the model does not load");
+    FMT(cmd, "WEIGHTS_DIR='%s/w2' HF_ENDPOINT='file://%s/nowhere' tools/fetch-weights.sh b16 >'%s/log' 2>&1", d, d, d);
+    CHECK(sh(cmd) == 2, "failed download exits 2");
+    FMT(cmd, "grep -q 'download these' '%s/log'", d);
+    CHECK(sh(cmd) == 0, "explains what to do without network");
     CHECK(sh("tools/fetch-weights.sh nosuch >/dev/null 2>&1") == 1, "unknown name exits 1");
-    sh("rm -rf " P);
 }
 
 /* docs/api.md documents every function the public header declares */
@@ -68,7 +259,12 @@ static void api_documented(void) {
 
 int main(void) {
     RUN(api_documented);
-    RUN(install_and_example);
+    RUN(install_layout);
+    RUN(installed_symbols);
+    RUN(pkg_config_both_ways);
+    RUN(tools_out_of_tree);
+    RUN(example_both_ways);
+    RUN(uninstall_leaves_nothing);
     RUN(fetch_weights_script);
     DONE();
 }

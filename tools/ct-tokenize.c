@@ -2,6 +2,7 @@
  *   ct-tokenize [--vocab PATH] [--context]
  * Exit status: 0 ok, 1 usage error, 2 runtime error. */
 #include "cliptrase.h"
+#include "common.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -9,37 +10,42 @@
 #include <string.h>
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: ct-tokenize [--vocab PATH] [--context]\n"
+    fprintf(f, "usage: %s [--vocab PATH] [--context]\n"
                "  reads UTF-8 lines from stdin and prints the CLIP BPE ids of each line\n"
                "  -V, --vocab PATH  bpe_simple_vocab_16e6.txt.gz or vocab.json (+ merges.txt beside it)\n"
-               "                    (default weights/bpe_simple_vocab_16e6.txt.gz, else weights/vocab.json)\n"
+               "                    (default: bpe_simple_vocab_16e6.txt.gz, else vocab.json, in the first data\n"
+               "                    directory that has it: $CT_DATA_DIR, $XDG_DATA_HOME/cliptrase,\n"
+               "                    <prefix>/share/cliptrase, ./weights)\n"
                "  -c, --context     print the 77 tokens: start, ids, end, zero padding (cut to fit)\n"
-               "  -h, --help        this text\n");
+               "  -h, --help        this text\n"
+               "Exit status: 0 ok, 1 usage error, 2 runtime error (including a failed write to stdout).\n",
+            tool_name);
 }
 
 int main(int argc, char **argv) {
+    tool_init(argv[0], "ct-tokenize");
     const char *vocab = NULL;
+    char *found = NULL;
     int context = 0;
     static const struct option opts[] = {{"vocab", required_argument, 0, 'V'}, {"context", no_argument, 0, 'c'},
                                          {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "V:ch", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":V:ch", opts, NULL)) != -1) {
         if (c == 'V') vocab = optarg;
         else if (c == 'c') context = 1;
-        else if (c == 'h') { usage(stdout); return 0; }
-        else { usage(stderr); return 1; }
+        else if (c == 'h') { usage(stdout); return close_stdout(); }
+        else return opts_getopt_error(c, argv);
     }
-    if (optind < argc) { fprintf(stderr, "ct-tokenize: unexpected argument '%s' (text is read from stdin)\n", argv[optind]); return 1; }
-    if (!vocab) {
-        FILE *f = fopen("weights/bpe_simple_vocab_16e6.txt.gz", "rb");
-        vocab = f ? "weights/bpe_simple_vocab_16e6.txt.gz" : "weights/vocab.json";
-        if (f) fclose(f);
-    }
+    if (optind < argc) return usage_error("unexpected argument '%s' (text is read from stdin)", argv[optind]);
+    if (!vocab && !(found = data_find("bpe_simple_vocab_16e6.txt.gz")) && !(found = data_find("vocab.json")))
+        return runtime_error("no vocabulary in the data directories: pass --vocab PATH");
+    if (!vocab) vocab = found;
     ct_tokenizer *tok;
     ct_error err;
     if (ct_tokenizer_load(vocab, &tok, &err)) {
-        fprintf(stderr, "ct-tokenize: %s (pass --vocab PATH)\n", err.msg);
-        return 2;
+        free(found);
+        return runtime_error("%s (pass --vocab PATH)", err.msg);
     }
     char *line = NULL;
     size_t cap = 0;
@@ -53,26 +59,30 @@ int main(int argc, char **argv) {
         if (context) {
             int32_t t[77];
             int cut = 0;
-            if (strlen(line) != (size_t)len) { fprintf(stderr, "ct-tokenize: NUL byte in input line\n"); rc = 2; break; }
-            if (ct_tokenize_context(tok, line, t, 77, &cut, &err)) { fprintf(stderr, "ct-tokenize: %s\n", err.msg); rc = 2; break; }
+            if (strlen(line) != (size_t)len) { rc = runtime_error("NUL byte in input line"); break; }
+            if (ct_tokenize_context(tok, line, t, 77, &cut, &err)) { rc = runtime_error("%s", err.msg); break; }
             for (int i = 0; i < 77; i++) printf(i ? " %d" : "%d", t[i]);
             printf("\n");
-            if (cut) fprintf(stderr, "ct-tokenize: line cut to 77 tokens\n");
+            if (cut) warn("line cut to 77 tokens");
             continue;
         }
         size_t n = 0;
-        if (ct_tokenize(tok, line, (size_t)len, ids, idcap, &n, &err)) { fprintf(stderr, "ct-tokenize: %s\n", err.msg); rc = 2; break; }
+        if (ct_tokenize(tok, line, (size_t)len, ids, idcap, &n, &err)) { rc = runtime_error("%s", err.msg); break; }
         if (n > idcap) {
             free(ids);
             idcap = n;
             ids = malloc(idcap * sizeof *ids);
-            if (!ids || ct_tokenize(tok, line, (size_t)len, ids, idcap, &n, &err)) { fprintf(stderr, "ct-tokenize: out of memory\n"); rc = 2; break; }
+            if (!ids || ct_tokenize(tok, line, (size_t)len, ids, idcap, &n, &err)) { rc = runtime_error("out of memory"); break; }
         }
         for (size_t i = 0; i < n; i++) printf(i ? " %d" : "%d", ids[i]);
         printf("\n");
+        if (ferror(stdout)) break; /* reported by close_stdout */
     }
+    if (!ids && !rc) rc = runtime_error("out of memory");
     free(ids);
     free(line);
+    free(found);
     ct_tokenizer_free(tok);
-    return rc;
+    int r2 = close_stdout();
+    return rc ? rc : r2;
 }

@@ -1,319 +1,251 @@
-/* demo: segment an image into classes named on the command line (CLIPtrase).
- * Exit status: 0 success, 1 usage error, 2 runtime error. See --help and README.md. */
+/* demo: segment an image into classes named on the command line (CLIPtrase and the peer heads).
+ * Exit status: 0 success, 1 usage error, 2 runtime error. See --help, README.md and
+ * docs/formats.md. */
 #include "cliptrase.h"
 #include "common.h"
 #include "npy.h"
 
-#include <errno.h>
-#include <getopt.h>
-#include <stdarg.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <math.h>
-#include <unistd.h>
 
-#if defined(__GNUC__)
-#pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#endif
-#include <stb/stb_easy_font.h>
-
-#define DEFAULT_MODEL "weights/clip-vit-base-patch16.safetensors"
+#define GROUPS (OG_MODEL | OG_CLASSES | OG_IMAGE | OG_SEG | OG_GENERAL)
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: demo -m MODEL -c CLASSES (-i IMAGE | --pixels FILE.npy) [options]\n"
-            "  -m, --model PATH        safetensors weights (default " DEFAULT_MODEL ")\n"
-            "  -V, --vocab PATH        .txt.gz, or vocab.json/merges.txt (default: beside the model)\n"
-            "  -i, --image PATH        the picture (JPEG, PNG, BMP, TGA, GIF)\n"
-            "      --pixels PATH       a 3 x H x W float32 .npy, already normalised: used as is\n"
-            "  -c, --classes LIST      comma-separated names; \"dog;puppy\" gives one class two names\n"
-            "      --classes-file PATH one class a line, same syntax\n"
-            "  -b, --background LIST   names that all map to one extra \"background\" label\n"
-            "  -s, --size N            short side (default 336)\n"
-            "      --crop              the paper's protocol: short side N, then N x N center crop\n"
-            "      --eps E             DBSCAN radius (default 0.7 if short side <= 224, else 1.1)\n"
-            "      --min-samples K     DBSCAN core size (default 3 if short side <= 224, else 7)\n"
-            "      --cls-reweight      multiply logits by the CLS logits (the paper's VOC20 setting)\n"
-            "  -o, --output PATH       colour label PNG with a legend (default out.png)\n"
-            "      --overlay PATH      the labels blended over the photo\n"
-            "      --labels PATH       raw label map as 8-bit grey PNG (16-bit if > 255 labels)\n"
-            "      --json PATH         per-class pixel share, timings and parameters\n"
-            "      --dump DIR          every intermediate as .npy (names and shapes of the oracle)\n"
-            "      --no-cache          do not read or write the class-embedding cache\n"
-            "  -t, --threads N         worker threads (default: all cores)\n"
-            "  -q, --quiet             no progress on stderr\n"
-            "  -v, --verbose           more detail (model config)\n"
-            "  -h, --help              this text\n");
+    fprintf(f, "usage: %s -c CLASSES (-i IMAGE | --pixels FILE.npy) [options]\n"
+               "Labels every pixel of the picture with one of the classes.\n"
+               "input:\n"
+               "  -i, --image PATH        the picture (JPEG, PNG, BMP, TGA, GIF)\n"
+               "      --pixels PATH       a 3 x H x W float32 .npy, already normalised: used as is\n",
+            tool_name);
+    opts_help(f, GROUPS);
+    fprintf(f, "outputs (docs/formats.md; without any of them: -o out.png):\n"
+               "  -o, --output PATH       the colour label map at the picture's size with a legend strip\n"
+               "                          below it (the canvas widened when the legend needs it)\n"
+               "      --overlay PATH      the labels blended over the photo, at its size (needs -i)\n"
+               "      --labels PATH       label map at the picture's size: 8-bit grey PNG, 16-bit from 256 labels\n"
+               "      --json PATH         per-class pixel share, parameters and timings ('-': standard output)\n"
+               "      --dump DIR          every intermediate as .npy (names and shapes of the oracle)\n"
+               "Exit status: 0 success, 1 usage error, 2 runtime error.\n");
 }
 
 /* ------------------------------------------------------------- outputs */
 
-static void palette(int label, int bg_label, uint8_t rgb[3]) {
-    if (label == bg_label) { rgb[0] = rgb[1] = rgb[2] = 0; return; }
-    /* well-separated hues from the golden angle, fixed saturation and value */
-    double h = fmod(label * 0.618033988749895, 1.0) * 6.0;
-    double s = 0.75, v = label % 2 ? 0.95 : 0.75;
-    int i = (int)h;
-    double f = h - i, p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
-    double r, g, b;
-    switch (i % 6) {
-    case 0: r = v; g = t; b = p; break;
-    case 1: r = q; g = v; b = p; break;
-    case 2: r = p; g = v; b = t; break;
-    case 3: r = p; g = q; b = v; break;
-    case 4: r = t; g = p; b = v; break;
-    default: r = v; g = p; b = q; break;
+/* a JSON string: UTF-8 kept, invalid bytes (paths need not be UTF-8) as U+FFFD */
+static void json_str(out_file *f, const char *s) {
+    out_write(f, "\"", 1);
+    const char *p = s, *end = s + strlen(s);
+    while (p < end) {
+        const char *at = p;
+        uint32_t cp;
+        if (!utf8_decode(&p, end, &cp)) { out_printf(f, "\\ufffd"); continue; }
+        if (cp == '"' || cp == '\\') out_printf(f, "\\%c", (char)cp);
+        else if (cp < 0x20 || cp == 0x7f) out_printf(f, "\\u%04x", (unsigned)cp);
+        else out_write(f, at, (size_t)(p - at));
     }
-    rgb[0] = (uint8_t)(r * 255 + 0.5); rgb[1] = (uint8_t)(g * 255 + 0.5); rgb[2] = (uint8_t)(b * 255 + 0.5);
+    out_write(f, "\"", 1);
 }
 
-/* draw text with stb_easy_font quads (scale s) into an RGB canvas */
-static void draw_text(uint8_t *img, int W, int H, int x0, int y0, const char *text, int s, const uint8_t col[3]) {
-    static char vbuf[200000];
-    char t[256];
-    snprintf(t, sizeof t, "%s", text);
-    for (char *c = t; *c; c++) if ((unsigned char)*c >= 128) *c = '?'; /* the bitmap font is ASCII */
-    int nq = stb_easy_font_print(0, 0, t, NULL, vbuf, sizeof vbuf);
-    for (int q = 0; q < nq; q++) {
-        float *v = (float *)(vbuf + q * 64);
-        int qx0 = (int)v[0], qy0 = (int)v[1], qx1 = (int)v[8], qy1 = (int)v[9];
-        for (int y = qy0 * s; y < qy1 * s; y++)
-            for (int x = qx0 * s; x < qx1 * s; x++) {
-                int px = x0 + x, py = y0 + y;
-                if (px >= 0 && py >= 0 && px < W && py < H) memcpy(img + ((size_t)py * W + px) * 3, col, 3);
-            }
-    }
-}
-
-/* label map [H x W] -> colour PNG with a legend strip below it */
-static int write_colour(const char *path, const int32_t *lab, int W, int H, const classes *c, int bg_label, const double *share) {
-    int s = W >= 600 ? 2 : 1, row = 14 * s, present = 0;
-    for (int l = 0; l < c->n_labels; l++) present += share[l] > 0;
-    int LH = (present + 0) * row + 8;
-    uint8_t *img = calloc((size_t)W * (H + LH), 3);
-    if (!img) return 0;
-    for (size_t i = 0; i < (size_t)W * H; i++) palette(lab[i], bg_label, img + i * 3);
-    memset(img + (size_t)W * H * 3, 255, (size_t)W * LH * 3);
-    int y = H + 4;
-    static const uint8_t black[3] = {0, 0, 0};
-    for (int l = 0; l < c->n_labels; l++) {
-        if (share[l] <= 0) continue;
-        uint8_t col[3];
-        palette(l, bg_label, col);
-        for (int yy = y; yy < y + row - 3 * s && yy < H + LH; yy++)
-            for (int xx = 4; xx < 4 + 10 * s && xx < W; xx++) memcpy(img + ((size_t)yy * W + xx) * 3, col, 3);
-        char t[200];
-        snprintf(t, sizeof t, "%s %.1f%%", c->class_title[l], share[l] * 100);
-        draw_text(img, W, H + LH, 8 + 12 * s, y + s, t, s, black);
-        y += row;
-    }
-    ct_image im = {W, H + LH, img};
+typedef struct {
+    const char *dir;
+    int ok;
     ct_error err;
-    int ok = ct_image_save_png(&im, path, &err) == CT_OK;
-    free(img);
-    return ok;
-}
+} dumper;
 
-static int write_overlay(const char *path, const ct_image *photo, const int32_t *lab, int bg_label) {
-    size_t n = (size_t)photo->width * photo->height;
-    uint8_t *img = malloc(n * 3);
-    if (!img) return 0;
-    for (size_t i = 0; i < n; i++) {
-        uint8_t col[3];
-        palette(lab[i], bg_label, col);
-        for (int k = 0; k < 3; k++) img[i * 3 + k] = (uint8_t)((photo->rgb[i * 3 + k] * 5 + col[k] * 5 + 5) / 10);
-    }
-    ct_image im = {photo->width, photo->height, img};
-    ct_error err;
-    int ok = ct_image_save_png(&im, path, &err) == CT_OK;
-    free(img);
-    return ok;
-}
-
-static int write_labels(const char *path, const int32_t *lab, int W, int H, int n_labels) {
-    ct_error err;
-    /* the contract: 16-bit when there are more than 255 labels */
-    return ct_labels_save_png(lab, W, H, n_labels <= 255 ? 8 : 16, path, &err) == CT_OK;
-}
-
-static void json_str(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
-
-static int dump(const char *dir, const char *name, const void *data, int is_int, int nd, int64_t d0, int64_t d1, int64_t d2) {
-    char p[1200];
-    snprintf(p, sizeof p, "%s/%s.npy", dir, name);
+/* <dir>/<name>.npy of a float (or int32) array of up to three dimensions (0: unused) */
+static void dump(dumper *d, const char *name, const void *data, int is_int, int nd, int64_t d0, int64_t d1, int64_t d2) {
+    if (!d->ok || !data) return;
+    char *file = xasprintf("%s.npy", name), *p = file ? path_join(d->dir, file) : NULL;
     int64_t sh[3] = {d0, d1, d2};
+    if (!p) d->ok = fail_msg(&d->err, CT_ERR_NOMEM, "out of memory");
+    else if (npy_save(p, data, is_int, nd, sh, &d->err)) d->ok = 0;
+    free(file);
+    free(p);
+}
+
+static int dump_all(const char *dir, const float *px, int H, int W, const float *emb, const classes *cl, int E,
+                    const ct_intermediates *x, const ct_segment_info *info, const ct_segment_params *sp, const int32_t *lab) {
+    dumper d = {dir, 1, {0}};
+    int n = cl->n_names, h = info->h, w = info->w, T = 1 + h * w, r = info->upsample_ratio > 0 ? info->upsample_ratio : 4;
+    dump(&d, "pixels", px, 0, 3, 3, H, W);
+    dump(&d, "text_features", emb, 0, 2, n, E, 0);
+    dump(&d, "name_label", cl->label, 1, 1, n, 0, 0);
+    dump(&d, "image_embedding", x->image_embedding, 0, 1, E, 0, 0);
+    if (!sp->slide_crop) dump(&d, "img_tokens", x->img_tokens, 0, 2, T, E, 0);
+    dump(&d, "corr_raw", x->corr_raw, 0, 2, T, T, 0);
+    dump(&d, "corr", x->corr, 0, 2, h * w, h * w, 0);
+    dump(&d, "patch_logits", x->patch_logits, 0, 3, n, h, w);
+    dump(&d, "logits_up", x->logits_up, 0, 3, n, H, W);
+    dump(&d, "pred_raw", x->pred_raw, 1, 2, H, W, 0);
+    dump(&d, "dbscan_labels", x->dbscan_labels, 1, 1, h * w, 0, 0);
+    if (x->dbscan_labels) /* the cliptrase head: cluster maps even when there is no cluster (0 x 4h x 4w) */
+        dump(&d, "cluster_maps", x->cluster_maps ? (const void *)x->cluster_maps : (const void *)"", 0, 3, x->n_clusters, r * h, r * w);
+    dump(&d, "cluster_assign", x->cluster_assign, 1, 2, H, W, 0);
+    dump(&d, "seg_logits", x->seg_logits, 0, 3, n, H, W);
+    dump(&d, "pamr_logits", x->pamr_logits, 0, 3, n, H, W);
+    dump(&d, "pred", lab, 1, 2, H, W, 0);
+    if (!d.ok) return runtime_error("%s", d.err.msg);
+    return 0;
+}
+
+static int write_json(const char *path, const char *input, const tool_session *s, const tool_opts *o, int OW, int OH, int W, int H,
+                      const ct_segment_info *info, const double *share, int n_cached, const double t[5]) {
+    out_file f;
     ct_error err;
-    if (npy_save(p, data, is_int, nd, sh, &err)) { fprintf(stderr, "demo: %s\n", err.msg); return 0; }
-    return 1;
+    if (!out_open(&f, path, 1, &err)) return runtime_error("%s", err.msg);
+    const ct_segment_params *sp = &s->sp;
+    const classes *cl = &s->cl;
+    out_printf(&f, "{\n  \"image\": ");
+    json_str(&f, input);
+    out_printf(&f, ",\n  \"model\": ");
+    json_str(&f, s->model_path);
+    out_printf(&f, ",\n  \"width\": %d, \"height\": %d, \"model_width\": %d, \"model_height\": %d,\n", OW, OH, W, H);
+    out_printf(&f, "  \"params\": {\"head\": \"%s\", \"size\": %d, \"crop\": %s, \"precision\": \"%s\", \"kernel\": ", ct_head_name(sp->head),
+               s->size, o->crop ? "true" : "false", ct_precision_name(info->precision));
+    json_str(&f, info->kernel ? info->kernel : "");
+    out_printf(&f, ",\n             \"slide_crop\": %d, \"slide_stride\": %d, \"pamr_steps\": %d, \"pamr_dilations\": [", sp->slide_crop,
+               sp->slide_stride, sp->pamr_steps);
+    for (int i = 0; i < sp->n_pamr_dilations; i++) out_printf(&f, "%s%d", i ? ", " : "", sp->pamr_dilations[i]);
+    out_printf(&f, "], \"logit_scale\": %g, \"prob_thd\": %g, \"area_thd\": %g, \"gaussian_std\": %g,\n", (double)info->logit_scale,
+               (double)sp->prob_thd, (double)sp->area_thd, (double)sp->gaussian_std);
+    out_printf(&f, "             \"eps\": %g, \"min_samples\": %d, \"cls_reweight\": %s, \"threads\": %d},\n", (double)info->eps,
+               info->min_samples, sp->cls_reweight ? "true" : "false", info->n_threads);
+    out_printf(&f, "  \"n_clusters\": %d, \"n_windows\": %d, \"n_thresholded\": %d,\n  \"classes\": [\n", info->n_clusters, info->n_windows,
+               info->n_thresholded);
+    for (int l = 0; l < cl->n_labels; l++) {
+        out_printf(&f, "    {\"label\": %d, \"name\": ", l);
+        json_str(&f, cl->title[l]);
+        out_printf(&f, ", \"names\": [");
+        for (int i = 0, k = 0; i < cl->n_names; i++)
+            if (cl->label[i] == l) {
+                if (k++) out_printf(&f, ", ");
+                json_str(&f, cl->names[i]);
+            }
+        out_printf(&f, "], \"share\": %.6f}%s\n", share[l], l + 1 < cl->n_labels ? "," : "");
+    }
+    out_printf(&f, "  ],\n  \"timings_s\": {\"load\": %.4f, \"text\": %.4f, \"segment\": %.4f, \"write\": %.4f, \"total\": %.4f},\n", t[1] - t[0],
+               t[2] - t[1], t[3] - t[2], t[4] - t[3], t[4] - t[0]);
+    out_printf(&f, "  \"cached_names\": %d\n}\n", n_cached);
+    if (!out_commit(&f, &err)) return runtime_error("%s", err.msg);
+    return 0;
+}
+
+/* --pixels: a finite 3 x H x W float32 array */
+static int load_pixels(const char *path, int patch, npy_array *a, int *H, int *W) {
+    ct_error err;
+    if (npy_load(path, a, &err)) return runtime_error("%s", err.msg);
+    if (a->is_int || a->ndim != 3 || a->shape[0] != 3) return runtime_error("'%s' must be a 3 x H x W float32 array", path);
+    if (a->shape[1] <= 0 || a->shape[2] <= 0 || a->shape[1] > 65536 || a->shape[2] > 65536 || a->shape[1] % patch || a->shape[2] % patch)
+        return runtime_error("'%s' is %lld x %lld: not a positive multiple of the patch size %d (at most 65536)", path, (long long)a->shape[1],
+                             (long long)a->shape[2], patch);
+    *H = (int)a->shape[1];
+    *W = (int)a->shape[2];
+    const float *v = a->data;
+    for (size_t i = 0; i < a->numel; i++)
+        if (!isfinite(v[i])) return runtime_error("'%s' holds a non-finite value (NaN or Inf) at element %zu", path, i);
+    return 0;
 }
 
 /* ------------------------------------------------------------- main */
 
-
-enum { OPT_PIXELS = 256, OPT_CLASSES_FILE, OPT_CROP, OPT_EPS, OPT_MINS, OPT_CLSRW, OPT_OVERLAY, OPT_LABELS, OPT_JSON, OPT_DUMP, OPT_NOCACHE };
+enum { OPT_PIXELS = OPT_TOOL, OPT_OVERLAY, OPT_LABELS, OPT_JSON, OPT_DUMP };
 
 int main(int argc, char **argv) {
-    tool_name = "demo";
-    const char *model_path = DEFAULT_MODEL, *vocab = NULL, *image_path = NULL, *pixels_path = NULL, *classes_file = NULL;
-    const char *out_path = "out.png", *overlay = NULL, *labels_path = NULL, *json_path = NULL, *dump_dir = NULL;
-    char *class_list = NULL, *bg_list = NULL;
-    int size = 336, crop = 0, min_samples = 0, cls_rw = 0, threads = 0, no_cache = 0;
-    float eps = 0;
-    static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'}, {"vocab", required_argument, 0, 'V'}, {"image", required_argument, 0, 'i'},
-        {"pixels", required_argument, 0, OPT_PIXELS}, {"classes", required_argument, 0, 'c'},
-        {"classes-file", required_argument, 0, OPT_CLASSES_FILE}, {"background", required_argument, 0, 'b'},
-        {"size", required_argument, 0, 's'}, {"crop", no_argument, 0, OPT_CROP}, {"eps", required_argument, 0, OPT_EPS},
-        {"min-samples", required_argument, 0, OPT_MINS}, {"cls-reweight", no_argument, 0, OPT_CLSRW},
-        {"output", required_argument, 0, 'o'}, {"overlay", required_argument, 0, OPT_OVERLAY},
-        {"labels", required_argument, 0, OPT_LABELS}, {"json", required_argument, 0, OPT_JSON},
-        {"dump", required_argument, 0, OPT_DUMP}, {"no-cache", no_argument, 0, OPT_NOCACHE},
-        {"threads", required_argument, 0, 't'}, {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    int o;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, ":m:V:i:c:b:s:o:t:qvh", opts, NULL)) != -1) {
-        switch (o) {
-        case 'm': model_path = optarg; break;
-        case 'V': vocab = optarg; break;
+    tool_init(argv[0], "demo");
+    tool_opts o;
+    opts_init(&o);
+    const char *image_path = NULL, *pixels_path = NULL, *out_path = NULL, *overlay = NULL, *labels_path = NULL, *json_path = NULL, *dump_dir = NULL;
+    static const struct option mine[] = {
+        {"image", required_argument, 0, 'i'}, {"pixels", required_argument, 0, OPT_PIXELS}, {"output", required_argument, 0, 'o'},
+        {"overlay", required_argument, 0, OPT_OVERLAY}, {"labels", required_argument, 0, OPT_LABELS}, {"json", required_argument, 0, OPT_JSON},
+        {"dump", required_argument, 0, OPT_DUMP}, {0, 0, 0, 0}};
+    opts_parser op;
+    opts_table(&op, GROUPS, mine, "i:o:");
+    for (int c; (c = opts_next(&o, &op, argc, argv)) != -1;) {
+        switch (c) {
+        case OPTS_ERROR: return 1;
         case 'i': image_path = optarg; break;
         case OPT_PIXELS: pixels_path = optarg; break;
-        case 'c': class_list = optarg; break;
-        case OPT_CLASSES_FILE: classes_file = optarg; break;
-        case 'b': bg_list = optarg; break;
-        case 's': if (!parse_int(optarg, 1, 8192, &size)) return usage_error("--size needs a whole number in [1, 8192], not '%s'", optarg); break;
-        case OPT_CROP: crop = 1; break;
-        case OPT_EPS: {
-            char *e;
-            eps = strtof(optarg, &e);
-            if (e == optarg || *e || !(eps > 0) || eps > 1e6f) return usage_error("--eps needs a positive number, not '%s'", optarg);
-            break;
-        }
-        case OPT_MINS: if (!parse_int(optarg, 1, 1000000, &min_samples)) return usage_error("--min-samples needs a whole number >= 1, not '%s'", optarg); break;
-        case OPT_CLSRW: cls_rw = 1; break;
         case 'o': out_path = optarg; break;
         case OPT_OVERLAY: overlay = optarg; break;
         case OPT_LABELS: labels_path = optarg; break;
         case OPT_JSON: json_path = optarg; break;
         case OPT_DUMP: dump_dir = optarg; break;
-        case OPT_NOCACHE: no_cache = 1; break;
-        case 't': if (!parse_int(optarg, 1, 256, &threads)) return usage_error("--threads needs a whole number in [1, 256], not '%s'", optarg); break;
-        case 'q': quiet = 1; break;
-        case 'v': verbose = 1; break;
-        case 'h': usage(stdout); return 0;
-        case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
-        default: return usage_error("unknown option '%s'", argv[optind - 1]);
+        case 'h': usage(stdout); return close_stdout();
         }
     }
+    /* every usage error before any work */
     if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
     if (!image_path == !pixels_path) return usage_error("give exactly one of -i IMAGE or --pixels FILE.npy");
-    if (!class_list && !classes_file) return usage_error("no classes: use -c LIST or --classes-file PATH");
-
-    classes cl = {0};
-    if ((class_list && !parse_list(&cl, class_list, 0)) || (classes_file && !parse_file(&cl, classes_file))) { free_classes(&cl); return 1; }
-    if (cl.n_labels == 0) { free_classes(&cl); return usage_error("the class list is empty"); }
-    int n_classes = cl.n_labels, bg_label = -1;
-    if (bg_list) {
-        if (!parse_list(&cl, bg_list, 1)) { free_classes(&cl); return 1; }
-        bg_label = n_classes;
-    }
-    if (cl.n_labels > 65535) { free_classes(&cl); return usage_error("%d classes: at most 65535", cl.n_labels); }
-
-    int rc = 0;
-    double t0 = now(), t_load, t_text, t_image;
+    if (!o.class_list && !o.classes_file) return usage_error("no classes: use -c LIST or --classes-file PATH");
+    if (pixels_path && overlay) return usage_error("--overlay needs -i IMAGE: with --pixels there is no photo to draw over");
+    if (pixels_path && (o.crop || o.size_given)) return usage_error("--size and --crop apply to -i IMAGE; --pixels is used as it is");
+    if (!out_path && !overlay && !labels_path && !json_path && !dump_dir) out_path = "out.png";
     ct_error err;
-    ct_model *m = NULL;
-    ct_image *photo = NULL, *resized = NULL;
-    float *px = NULL, *emb = NULL;
-    int32_t *lab = NULL, *full = NULL;
-    ct_intermediates inter = {0};
-    npy_array pxn = {0};
-    int H = 0, W = 0, n_cached = 0;
+    struct { const char *path, *flag; } outs[3] = {{out_path, "-o"}, {overlay, "--overlay"}, {labels_path, "--labels"}};
+    for (int k = 0; k < 3; k++)
+        if (outs[k].path && !check_output(outs[k].path, outs[k].flag, &err)) return usage_error("%s", err.msg);
+    if (json_path && strcmp(json_path, "-") && !check_output(json_path, "--json", &err)) return usage_error("%s", err.msg);
+    if (dump_dir && !check_output_dir(dump_dir, "--dump", &err)) return usage_error("%s", err.msg);
 
-    progress("loading %s", model_path);
-    if (ct_model_load(model_path, &m, &err)) { rc = runtime_error("%s", err.msg); goto out; }
-    const ct_config *cfg = ct_model_config(m);
-    if (verbose) {
-        char d[512];
-        ct_config_describe(cfg, d, sizeof d);
-        progress("model: %s", d);
-        char md[700];
-        ct_model_describe(m, md, sizeof md);
-        progress("runtime: %s", md);
-    }
-    t_load = now();
+    tool_session s;
+    memset(&s, 0, sizeof s);
+    int rc = session_classes(&s, &o);
+    if (rc) { session_free(&s); return rc; }
+    double t[5] = {now(), 0, 0, 0, 0};
+    ct_image *photo = NULL, *resized = NULL;
+    float *px_lib = NULL, *emb = NULL; /* px_lib: ct_normalize's, freed with ct_free */
+    const float *px = NULL;
+    int32_t *lab = NULL, *full = NULL;
+    double *share = NULL;
+    ct_intermediates inter;
+    memset(&inter, 0, sizeof inter);
+    npy_array pxn;
+    memset(&pxn, 0, sizeof pxn);
+    int H = 0, W = 0, n_cached = 0;
+    if ((rc = session_load(&s, &o, GROUPS))) goto out;
+    const ct_config *cfg = s.cfg;
+    t[1] = now();
 
     /* the picture */
     if (image_path) {
-        if (size % cfg->patch) { rc = usage_error("--size %d is not a multiple of the patch size %d", size, cfg->patch); goto out; }
         if (ct_image_load(image_path, &photo, &err)) { rc = runtime_error("%s", err.msg); goto out; }
-        if (ct_resize_for_model(photo, size, crop, cfg->patch, &resized, &err) || ct_normalize(resized, &px, &err)) {
-            rc = runtime_error("%s", err.msg);
+        if (ct_resize_for_model(photo, s.size, o.crop, cfg->patch, &resized, &err) || ct_normalize(resized, &px_lib, &err)) {
+            rc = runtime_error("'%s': %s", image_path, err.msg);
             goto out;
         }
+        px = px_lib;
         H = resized->height;
         W = resized->width;
+        ct_image_free(resized);
+        resized = NULL;
     } else {
-        if (npy_load(pixels_path, &pxn, &err)) { rc = runtime_error("%s", err.msg); goto out; }
-        if (pxn.is_int || pxn.ndim != 3 || pxn.shape[0] != 3) { rc = runtime_error("'%s' must be a 3 x H x W float32 array", pixels_path); goto out; }
-        H = (int)pxn.shape[1];
-        W = (int)pxn.shape[2];
-        if (H % cfg->patch || W % cfg->patch || H <= 0 || W <= 0) { rc = runtime_error("'%s' is %d x %d: not a multiple of the patch size %d", pixels_path, H, W, cfg->patch); goto out; }
+        if ((rc = load_pixels(pixels_path, cfg->patch, &pxn, &H, &W))) goto out;
         px = pxn.data;
-        pxn.data = NULL;
     }
+    /* what the segmentation will cost, before the class embeddings */
+    size_t bytes = 0;
+    if (ct_segment_memory(s.model, H, W, s.cl.n_names, &s.sp, dump_dir != NULL, &bytes, &err)) { rc = runtime_error("%s", err.msg); goto out; }
+    if (verbose) progress("segmentation of %d x %d will use about %.0f MiB", W, H, (double)bytes / (1 << 20));
 
-    /* class embeddings, from the cache when possible */
-    int E = cfg->embed_dim;
-    emb = malloc(sizeof(float) * (size_t)cl.n_names * E);
-    if (!emb) { rc = runtime_error("out of memory"); goto out; }
-    if (class_embeddings_cached(m, model_path, vocab, &cl, threads, no_cache, emb, &n_cached, &err)) {
-        rc = runtime_error("%s", err.msg);
-        goto out;
-    }
-    t_text = now();
+    if ((rc = session_embeddings(&s, &emb, &n_cached))) goto out;
+    t[2] = now();
 
-    /* segmentation */
-    ct_segment_params sp;
-    ct_segment_params_default(&sp);
-    sp.eps = eps;
-    sp.min_samples = min_samples;
-    sp.cls_reweight = cls_rw;
-    sp.n_threads = threads;
-    progress("segmenting %d x %d (%d patches, %d names)", W, H, (H / cfg->patch) * (W / cfg->patch), cl.n_names);
-    lab = malloc(sizeof(int32_t) * (size_t)H * W);
+    /* segmentation: the intermediates only when --dump asks for them */
+    progress("segmenting %d x %d (%d patches, %d names, head %s)", W, H, (H / cfg->patch) * (W / cfg->patch), s.cl.n_names, ct_head_name(s.sp.head));
+    lab = malloc(sizeof(int32_t) * (size_t)H * (size_t)W);
     if (!lab) { rc = runtime_error("out of memory"); goto out; }
-    if (ct_segment(m, px, H, W, emb, cl.n_names, cl.label, &sp, lab, &inter, &err)) { rc = runtime_error("%s", err.msg); goto out; }
-    t_image = now();
-    progress("%d clusters (eps %g, min_samples %d)", inter.n_clusters, inter.eps, inter.min_samples);
+    ct_segment_info info;
+    ct_segment_outputs so = {lab, NULL, &info, dump_dir ? &inter : NULL};
+    if (ct_segment_ex(s.model, px, H, W, emb, s.cl.n_names, s.cl.label, &s.sp, &so, &err)) { rc = runtime_error("%s", err.msg); goto out; }
+    t[3] = now();
+    if (s.sp.head == CT_HEAD_CLIPTRASE) progress("%d clusters (eps %g, min_samples %d)", info.n_clusters, (double)info.eps, info.min_samples);
+    else progress("%d window%s", info.n_windows, info.n_windows == 1 ? "" : "s");
 
     if (dump_dir) {
-        mkdirs(dump_dir);
-        int h = inter.h, w = inter.w, T = 1 + h * w, n = cl.n_names, r = 4;
-        int ok = dump(dump_dir, "pixels", px, 0, 3, 3, H, W) && dump(dump_dir, "text_features", emb, 0, 2, n, E, 0) &&
-                 dump(dump_dir, "image_embedding", inter.image_embedding, 0, 1, E, 0, 0) &&
-                 dump(dump_dir, "img_tokens", inter.img_tokens, 0, 2, T, E, 0) && dump(dump_dir, "corr_raw", inter.corr_raw, 0, 2, T, T, 0) &&
-                 dump(dump_dir, "corr", inter.corr, 0, 2, h * w, h * w, 0) && dump(dump_dir, "patch_logits", inter.patch_logits, 0, 3, n, h, w) &&
-                 dump(dump_dir, "logits_up", inter.logits_up, 0, 3, n, H, W) && dump(dump_dir, "pred_raw", inter.pred_raw, 1, 2, H, W, 0) &&
-                 dump(dump_dir, "dbscan_labels", inter.dbscan_labels, 1, 1, h * w, 0, 0) &&
-                 dump(dump_dir, "cluster_maps", inter.cluster_maps ? (void *)inter.cluster_maps : (void *)emb, 0, 3, inter.n_clusters, r * h, r * w) &&
-                 dump(dump_dir, "cluster_assign", inter.cluster_assign, 1, 2, H, W, 0) && dump(dump_dir, "pred", inter.pred, 1, 2, H, W, 0);
-        if (!ok) { rc = 2; goto out; }
+        if ((rc = dump_all(dump_dir, px, H, W, emb, &s.cl, cfg->embed_dim, &inter, &info, &s.sp, lab))) goto out;
         progress("intermediates written to %s/", dump_dir);
     }
 
@@ -323,50 +255,37 @@ int main(int argc, char **argv) {
     if (photo) {
         OW = photo->width;
         OH = photo->height;
-        full = malloc(sizeof(int32_t) * (size_t)OW * OH);
+        full = malloc(sizeof(int32_t) * (size_t)OW * (size_t)OH);
         if (!full) { rc = runtime_error("out of memory"); goto out; }
-        if (ct_labels_to_image(lab, H, W, OW, OH, size, crop, full, &err)) { rc = runtime_error("%s", err.msg); goto out; }
+        if (ct_labels_to_image(lab, H, W, OW, OH, s.size, o.crop, full, &err)) { rc = runtime_error("%s", err.msg); goto out; }
         outlab = full;
     }
-    double *share = calloc((size_t)cl.n_labels, sizeof(double));
+    share = calloc((size_t)s.cl.n_labels, sizeof(double));
     if (!share) { rc = runtime_error("out of memory"); goto out; }
-    for (size_t i = 0; i < (size_t)OW * OH; i++) share[outlab[i]] += 1.0 / ((double)OW * OH);
-    if (out_path && !write_colour(out_path, outlab, OW, OH, &cl, bg_label, share)) { free(share); rc = runtime_error("cannot write '%s'", out_path); goto out; }
-    if (overlay) {
-        if (!photo) { free(share); rc = runtime_error("--overlay needs -i IMAGE (there is no photo with --pixels)"); goto out; }
-        if (!write_overlay(overlay, photo, outlab, bg_label)) { free(share); rc = runtime_error("cannot write '%s'", overlay); goto out; }
+    for (size_t i = 0; i < (size_t)OW * (size_t)OH; i++) share[outlab[i]] += 1.0 / ((double)OW * OH);
+    if (out_path &&
+        !render_colour(out_path, outlab, OW, OH, s.cl.n_labels, s.cl.bg_label, (const char *const *)s.cl.title, share, &err)) {
+        rc = runtime_error("-o: %s", err.msg);
+        goto out;
     }
-    if (labels_path && !write_labels(labels_path, outlab, OW, OH, cl.n_labels)) { free(share); rc = runtime_error("cannot write '%s'", labels_path); goto out; }
-    double t_end = now();
-    if (json_path) {
-        FILE *f = fopen(json_path, "w");
-        if (!f) { free(share); rc = runtime_error("cannot write '%s': %s", json_path, strerror(errno)); goto out; }
-        fprintf(f, "{\n  \"image\": ");
-        json_str(f, image_path ? image_path : pixels_path);
-        fprintf(f, ",\n  \"model\": ");
-        json_str(f, model_path);
-        fprintf(f, ",\n  \"width\": %d, \"height\": %d, \"model_width\": %d, \"model_height\": %d,\n", OW, OH, W, H);
-        fprintf(f, "  \"params\": {\"size\": %d, \"crop\": %s, \"eps\": %g, \"min_samples\": %d, \"cls_reweight\": %s, \"threads\": %d},\n", size,
-                crop ? "true" : "false", inter.eps, inter.min_samples, cls_rw ? "true" : "false", threads);
-        fprintf(f, "  \"n_clusters\": %d,\n  \"classes\": [\n", inter.n_clusters);
-        for (int l = 0; l < cl.n_labels; l++) {
-            fprintf(f, "    {\"label\": %d, \"name\": ", l);
-            json_str(f, cl.class_title[l]);
-            fprintf(f, ", \"share\": %.6f}%s\n", share[l], l + 1 < cl.n_labels ? "," : "");
-        }
-        fprintf(f, "  ],\n  \"timings_s\": {\"load\": %.4f, \"text\": %.4f, \"segment\": %.4f, \"write\": %.4f, \"total\": %.4f},\n", t_load - t0,
-                t_text - t_load, t_image - t_text, t_end - t_image, t_end - t0);
-        fprintf(f, "  \"cached_names\": %d\n}\n", n_cached);
-        if (fclose(f) != 0) { free(share); rc = runtime_error("error writing '%s'", json_path); goto out; }
+    if (overlay && !render_overlay(overlay, photo, outlab, s.cl.bg_label, &err)) { rc = runtime_error("--overlay: %s", err.msg); goto out; }
+    /* the CLI contract: 16-bit when there are more than 255 labels */
+    if (labels_path && ct_labels_save_png(outlab, OW, OH, s.cl.n_labels <= 255 ? 8 : 16, labels_path, &err)) {
+        rc = runtime_error("--labels: %s", err.msg);
+        goto out;
     }
-    free(share);
-    progress("done in %.2f s (load %.2f, text %.2f, segment %.2f); wrote %s", t_end - t0, t_load - t0, t_text - t_load, t_image - t_text, out_path);
+    t[4] = now();
+    if (json_path && (rc = write_json(json_path, image_path ? image_path : pixels_path, &s, &o, OW, OH, W, H, &info, share, n_cached, t)))
+        goto out;
+    progress("done in %.2f s (load %.2f, text %.2f, segment %.2f)", t[4] - t[0], t[1] - t[0], t[2] - t[1], t[3] - t[2]);
 out:
     ct_intermediates_free(&inter);
     npy_free(&pxn);
-    free(px); free(emb); free(lab); free(full);
-    ct_image_free(photo); ct_image_free(resized);
-    ct_model_free(m);
-    free_classes(&cl);
+    ct_free(px_lib);
+    free(emb); free(lab); free(full); free(share);
+    ct_image_free(photo);
+    ct_image_free(resized);
+    session_free(&s);
+    if (json_path && !strcmp(json_path, "-") && !rc) rc = close_stdout();
     return rc;
 }

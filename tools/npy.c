@@ -1,7 +1,11 @@
 /* .npy files: magic, version, header length, a Python dict literal, then raw data. */
 #include "npy.h"
+#include "common/files.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,13 +13,10 @@
 
 static ct_status fail(ct_error *err, ct_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static ct_status fail(ct_error *err, ct_status s, const char *fmt, ...) {
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        err->status = s;
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    fail_msgv(err, s, fmt, ap);
+    va_end(ap);
     return s;
 }
 
@@ -32,8 +33,13 @@ void npy_free(npy_array *a) {
 
 ct_status npy_load(const char *path, npy_array *out, ct_error *err) {
     if (!path || !out) return fail(err, CT_ERR_INVALID_ARG, "npy_load: NULL argument");
-    FILE *f = fopen(path, "rb");
-    if (!f) return fail(err, CT_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    /* a regular file only: a FIFO must not block, a directory is no array */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return fail(err, CT_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) { close(fd); return fail(err, CT_ERR_IO, "'%s' is not a regular file", path); }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) { close(fd); return fail(err, CT_ERR_NOMEM, "out of memory"); }
     uint8_t pre[12];
     ct_status st = CT_OK;
     char *hdr = NULL;
@@ -69,7 +75,12 @@ ct_status npy_load(const char *path, npy_array *out, ct_error *err) {
         p = e;
     }
     size_t nbytes;
-    a.data = __builtin_mul_overflow(a.numel, (size_t)4, &nbytes) ? NULL : malloc(nbytes ? nbytes : 1);
+    long here = ftell(f);
+    if (__builtin_mul_overflow(a.numel, (size_t)4, &nbytes) || here < 0 || (uint64_t)sb.st_size - (uint64_t)here != nbytes) {
+        st = fail(err, CT_ERR_FORMAT, "'%s': the data is %lld bytes, the shape needs %zu x 4", path, (long long)sb.st_size - here, a.numel);
+        goto done;
+    }
+    a.data = malloc(nbytes ? nbytes : 1);
     if (!a.data) { st = fail(err, CT_ERR_NOMEM, "'%s': out of memory", path); goto done; }
     if (fread(a.data, 4, a.numel, f) != a.numel) { st = fail(err, CT_ERR_FORMAT, "'%s': truncated data", path); goto done; }
 done:
@@ -86,21 +97,26 @@ ct_status npy_save(const char *path, const void *data, int is_int, int ndim, con
     int o = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (", is_int ? "<i4" : "<f4");
     size_t numel = 1;
     for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0 || __builtin_mul_overflow(numel, (size_t)shape[i], &numel) || numel > SIZE_MAX / 4)
+            return fail(err, CT_ERR_INVALID_ARG, "npy_save: bad shape");
         o += snprintf(dict + o, sizeof dict - (size_t)o, "%lld,%s", (long long)shape[i], (ndim > 1 && i < ndim - 1) ? " " : "");
-        numel *= (size_t)shape[i];
     }
     o += snprintf(dict + o, sizeof dict - (size_t)o, "), }");
     /* pad so that magic + header is a multiple of 64, ending in '\n' */
     int total = 10 + o + 1;
     int pad = (64 - total % 64) % 64;
-    FILE *f = fopen(path, "wb");
-    if (!f) return fail(err, CT_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
     uint16_t hl = (uint16_t)(o + pad + 1);
     uint8_t pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (uint8_t)hl, (uint8_t)(hl >> 8)};
-    int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(dict, 1, (size_t)o, f) == (size_t)o;
-    for (int i = 0; i < pad && ok; i++) ok = fputc(' ', f) != EOF;
-    ok = ok && fputc('\n', f) != EOF && (numel == 0 || fwrite(data, 4, numel, f) == numel);
-    ok = (fclose(f) == 0) && ok;
-    if (!ok) return fail(err, CT_ERR_IO, "error writing '%s'", path);
+    char spaces[64];
+    memset(spaces, ' ', sizeof spaces);
+    out_file of;
+    ct_error e2;
+    if (!out_open(&of, path, 0, &e2)) return fail(err, e2.status, "%s", e2.msg);
+    out_write(&of, pre, 10);
+    out_write(&of, dict, (size_t)o);
+    out_write(&of, spaces, (size_t)pad);
+    out_write(&of, "\n", 1);
+    out_write(&of, data, numel * 4);
+    if (!out_commit(&of, &e2)) return fail(err, e2.status, "%s", e2.msg);
     return succeed(err);
 }

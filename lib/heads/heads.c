@@ -46,10 +46,15 @@ void ct_segment_params_default(ct_segment_params *p) {
     p->pamr_dilations[1] = 16;
 }
 
-/* The presets the references publish for ViT-B/16 (../shared/oracle/classes_mmseg/README.md):
- * SCLIP's segmentor (logit scale 40, window 224/112) for clip and sclip; ClearCLIP's (50,
- * 448/224) for clearclip and maskclip (which ClearCLIP's code runs); NACLIP's (40, 224/112, PAMR
- * 10 steps with dilations 8 and 16, sigma 5). prob_thd and area_thd are per dataset: 0 here. */
+/* The presets the references publish for ViT-B/16 (their segmentors' defaults and base configs;
+ * ../shared/oracle/classes_mmseg/README.md, docs/heads.md):
+ *   sclip: SCLIP's CLIPForSegmentation, logit scale 40, window 224 / stride 112, no PAMR;
+ *   clip: the same segmentor (no reference publishes a preset for the unmodified model);
+ *   clearclip, maskclip (which ClearCLIP's code runs): ClearCLIPSegmentation, logit scale 50,
+ *   window 448 / stride 224, no PAMR;
+ *   naclip: NACLIP, logit scale 40, window 224 / stride 112 (its VOC configs use the whole image),
+ *   PAMR 10 steps with dilations 8 and 16, sigma 5.
+ * prob_thd and area_thd are per dataset (docs/heads.md has the peers' table): 0 here. */
 void ct_segment_params_preset(ct_segment_params *p, ct_head head) {
     if (!p) return;
     ct_segment_params_default(p);

@@ -399,6 +399,28 @@ void ct_load_params_default(ct_load_params *p) {
     p->backend = CT_BACKEND_NATIVE;
 }
 
+/* weights whose parts lie in the file mapping: their pages may be released once packed */
+static void mark_mapped(ct_model *m, ct_weight *w) {
+    const char *b = m->st.map, *e = b + m->st.map_len;
+    int in = w->n_parts > 0 && b;
+    for (int i = 0; i < w->n_parts; i++) in = in && (const char *)w->part[i] >= b && (const char *)w->part[i] < e;
+    w->mapped = in;
+}
+
+static void mark_all_mapped(ct_model *m) {
+    mark_mapped(m, &m->patch);
+    mark_mapped(m, &m->vproj);
+    mark_mapped(m, &m->tproj);
+    for (int i = 0; i < m->cfg.vision_layers; i++) {
+        ct_block *b = &m->vblocks[i];
+        mark_mapped(m, &b->qkv); mark_mapped(m, &b->out); mark_mapped(m, &b->fc1); mark_mapped(m, &b->fc2);
+    }
+    for (int i = 0; i < m->cfg.text_layers; i++) {
+        ct_block *b = &m->tblocks[i];
+        mark_mapped(m, &b->qkv); mark_mapped(m, &b->out); mark_mapped(m, &b->fc1); mark_mapped(m, &b->fc2);
+    }
+}
+
 ct_status ct_model_load_ex(const char *path, const ct_load_params *p, ct_model **out, ct_error *err) {
     if (!path || !out) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_model_load: NULL argument");
     ct_load_params dp;
@@ -439,6 +461,7 @@ ct_status ct_model_load_ex(const char *path, const ct_load_params *p, ct_model *
         ct_model_free(m);
         return L.st;
     }
+    mark_all_mapped(m);
     *out = m;
     return ct_ok(err);
 }
@@ -464,6 +487,7 @@ void ct_model_free(ct_model *m) {
     free(m->owned);
     free(m->vblocks);
     free(m->tblocks);
+    free(m->ws);
     ct_st_close(&m->st);
     pthread_mutex_destroy(&m->lock);
     free(m);
@@ -488,6 +512,33 @@ ct_nn ct_model_nn(const ct_model *m, int n_threads) {
     nn.ex = ct_exec_for(n_threads == 1 ? NULL : ct_model_runtime(m), n_threads);
     nn.kernel = m->kernel;
     return nn;
+}
+
+void *ct_model_ws_get(const ct_model *cm, size_t bytes) {
+    ct_model *m = (ct_model *)cm; /* a cache, taken and returned under the lock */
+    void *p = NULL;
+    pthread_mutex_lock(&m->lock);
+    if (m->ws && m->ws_bytes >= bytes) {
+        p = m->ws;
+        m->ws = NULL;
+    }
+    pthread_mutex_unlock(&m->lock);
+    if (!p && bytes < SIZE_MAX - 64) p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    return p;
+}
+
+void ct_model_ws_put(const ct_model *cm, void *p, size_t bytes) {
+    ct_model *m = (ct_model *)cm;
+    if (!p) return;
+    pthread_mutex_lock(&m->lock);
+    if (!m->ws || m->ws_bytes < bytes) {
+        void *old = m->ws;
+        m->ws = p;
+        m->ws_bytes = (bytes + 63) & ~(size_t)63;
+        p = old;
+    }
+    pthread_mutex_unlock(&m->lock);
+    free(p);
 }
 
 int ct_model_linear(const ct_model *m, const ct_nn *nn, int M, const float *x, int ldx, const ct_weight *w, const ct_epilogue *e,

@@ -51,6 +51,8 @@ struct ct_model {
     ct_runtime *rt;                      /* workers (owned unless given in the load params) */
     int own_rt, rt_threads;              /* rt_threads: threads to start (0 = all cores) */
     _Atomic int rt_ready;
+    void *ws;                            /* the last call's workspace, kept for the next one */
+    size_t ws_bytes;
 };
 
 /* The model's runtime, started on first use (NULL if it could not start: calls then run on the
@@ -58,6 +60,11 @@ struct ct_model {
 ct_runtime *ct_model_runtime(const ct_model *m);
 /* The exec and kernel of a call on the model asking for n_threads (<= 0: all). */
 ct_nn ct_model_nn(const ct_model *m, int n_threads);
+/* A call's workspace of at least `bytes` (64-byte aligned): the block the previous call returned
+ * when it is large enough (its pages are already mapped: no page faults), else a new one. NULL
+ * when out of memory. Give it back with ct_model_ws_put (the model keeps the larger block). */
+void *ct_model_ws_get(const ct_model *m, size_t bytes);
+void ct_model_ws_put(const ct_model *m, void *p, size_t bytes);
 /* y = epilogue(x W^T) with the weight packed once for the model. */
 int ct_model_linear(const ct_model *m, const ct_nn *nn, int M, const float *x, int ldx, const ct_weight *w, const ct_epilogue *e,
                     float *y, int ldy);

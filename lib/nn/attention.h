@@ -23,6 +23,7 @@ typedef struct {
     int causal;
     float gauss_sigma;  /* > 0: NACLIP prior over a grid_h x grid_w patch grid after the CLS token */
     int grid_h, grid_w;
+    int gram_variant;   /* Gram sums in the fused kernel: 0 by thread count, 1 symmetric, 2 row by row (tests) */
 } ct_attn_spec;
 
 /* att [B*T x W] of B sequences of T tokens, qkv [B*T x 3W] (q | k | v, heads of W/heads
@@ -38,8 +39,14 @@ int ct_attention_reference(const ct_nn *nn, const ct_attn_spec *sp, const float 
 void ct_attention_causal_packed(const ct_exec *ex, const float *qkv, const int *start, const int *len, int n, int maxlen, int W,
                                 int heads, float *scratch, float *att);
 
-/* Workspace bytes ct_attention needs for these shapes (it allocates when nn has less). */
-size_t ct_attention_workspace(const ct_nn *nn, const ct_attn_spec *sp, int T, int W, int heads);
+/* Workspace bytes ct_attention needs for B sequences of T tokens (it uses nn->ws when that is
+ * large enough, else allocates). */
+size_t ct_attention_workspace(const ct_nn *nn, const ct_attn_spec *sp, int B, int T, int W, int heads);
+
+/* The fused kernel (attention_fused.c): whether it applies, and the call. */
+int ct_attention_fused_ok(const ct_nn *nn, const ct_attn_spec *sp, int W, int heads);
+int ct_attention_fused(const ct_nn *nn, const ct_attn_spec *sp, const float *qkv, int B, int T, int W, int heads, int q0, int q1,
+                       float *att);
 
 /* NACLIP's prior between tokens i and j of a sequence with a CLS token then an h x w grid. */
 float ct_gauss_prior(const ct_attn_spec *sp, int i, int j);

@@ -6,6 +6,8 @@
 #include "nn/kernels/ukernel.h"
 #include "nn/pack.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,6 +253,18 @@ static void wpack_task(void *arg, ct_team *team, int tid, int nth) {
     ct_pack_b(&j->s, j->w, j->trans ? j->N : j->K, !j->trans, j->N, j->K, (int)b, (int)e, j->dst);
 }
 
+/* the whole pages inside each part of a mapped weight: dropped from memory (a private read-only
+ * file mapping re-reads them from the file if they are ever touched again) */
+static void release_pages(const ct_weight *w) {
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    for (int i = 0; i < w->n_parts; i++) {
+        size_t n = w->n_parts > 1 ? (size_t)w->part_rows[i] * (size_t)w->K : (size_t)w->N * (size_t)w->K;
+        uintptr_t a = (uintptr_t)w->part[i], e = a + n * sizeof(float);
+        uintptr_t a0 = (a + pg - 1) & ~(pg - 1), e0 = e & ~(pg - 1);
+        if (e0 > a0) madvise((void *)a0, e0 - a0, MADV_DONTNEED);
+    }
+}
+
 int ct_weight_pack(ct_weight *w, ct_kernel k, const ct_exec *ex, pthread_mutex_t *lock) {
     if (atomic_load_explicit(&w->packed, memory_order_acquire) || k == CT_KERNEL_OPENBLAS) return 1;
     kdesc d = describe(k);
@@ -277,6 +291,7 @@ int ct_weight_pack(ct_weight *w, ct_kernel k, const ct_exec *ex, pthread_mutex_t
             ct_run(ex, wpack_task, &j);
             atomic_store_explicit(&w->packed, p, memory_order_release);
             p = NULL;
+            if (w->mapped) release_pages(w);
         }
         free(cat);
         free(p);
@@ -303,6 +318,21 @@ int ct_linear(const ct_nn *nn, int M, const float *x, int ldx, ct_weight *w, pth
         }
         return ok;
     }
-    if (!ct_weight_pack(w, nn->kernel, &nn->ex, pack_lock)) return 0;
-    return gemm_run(nn, 0, !w->trans, M, w->N, w->K, x, ldx, NULL, 0, atomic_load_explicit(&w->packed, memory_order_acquire), e, y, ldy, 0);
+    void *packed = atomic_load_explicit(&w->packed, memory_order_acquire);
+    if (!packed && pack_lock && atomic_fetch_add(&w->uses, 1) >= 1) { /* a second use: pack for good */
+        if (!ct_weight_pack(w, nn->kernel, &nn->ex, pack_lock)) return 0;
+        packed = atomic_load_explicit(&w->packed, memory_order_acquire);
+    }
+    if (packed)
+        return gemm_run(nn, 0, !w->trans, M, w->N, w->K, x, ldx, NULL, 0, packed, e, y, ldy, 0);
+    /* packed into the call's workspace, block by block */
+    int col = 0, ok = 1;
+    for (int i = 0; i < w->n_parts && ok; i++) {
+        int n = w->n_parts > 1 ? w->part_rows[i] : w->N;
+        ct_epilogue ei = e ? *e : (ct_epilogue){1.f, 0.f, NULL, CT_ACT_NONE};
+        if (ei.bias) ei.bias += col;
+        ok = gemm_run(nn, 0, !w->trans, M, n, w->K, x, ldx, w->part[i], w->trans ? w->N : w->K, NULL, &ei, y + col, ldy, 0);
+        col += n;
+    }
+    return ok;
 }

@@ -63,13 +63,18 @@ typedef struct {
 
 /* A weight matrix W [N x K] (rows are output features), used as B = W^T: y = x W^T. W may be given
  * as up to three row blocks (q, k, v projections stored apart). trans: one block [K x N] (y = x W).
- * The packed form for the model's kernel is built once, at first use, under the owner's lock. */
+ * Packing policy: the first product that uses a weight packs it into the call's workspace (a
+ * one-shot process never pays for a second copy of the weights); from the second use on, a
+ * persistent packed copy is made once, under the owner's lock, and the source pages of a mapped
+ * file are released (mapped: they are re-read from the file if ever needed). */
 typedef struct {
     const float *part[3];
     int part_rows[3];
     int n_parts;
     int N, K, trans;
+    int mapped; /* the parts lie in a read-only file mapping */
     _Atomic(void *) packed;
+    _Atomic int uses;
 } ct_weight;
 
 /* C [M x N] (ldc) = epilogue(op(A) op(B)). op(A) = A [M x K] (lda) or, transA, A^T with A
@@ -92,7 +97,7 @@ size_t ct_gemm_workspace(ct_kernel k, int M, int N, int K, int packed_b);
 
 /* Release a weight's packed form (the model frees it). */
 void ct_weight_release(ct_weight *w);
-/* Pack w for kernel k now (normally done at first use); 0 when out of memory. */
+/* Pack w persistently for kernel k now (normally done at its second use); 0 when out of memory. */
 int ct_weight_pack(ct_weight *w, ct_kernel k, const ct_exec *ex, pthread_mutex_t *lock);
 
 #endif

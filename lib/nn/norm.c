@@ -11,12 +11,25 @@ typedef struct {
     int N, ldx, ldy;
 } ln_job;
 
+/* 16 explicit partial sums in double: the loops vectorise without reassociating a sum, so every
+ * CPU clone computes the same bits */
 CT_VECTOR_CLONES static void layernorm_row(const float *r, const float *g, const float *b, float *o, int N) {
+    double ps[16] = {0}, pv[16] = {0};
+    int n16 = N & ~15;
+    for (int j = 0; j < n16; j += 16)
+        for (int l = 0; l < 16; l++) ps[l] += r[j + l];
     double s = 0;
-    for (int j = 0; j < N; j++) s += r[j];
+    for (int l = 0; l < 16; l++) s += ps[l];
+    for (int j = n16; j < N; j++) s += r[j];
     float mean = (float)(s / N);
+    for (int j = 0; j < n16; j += 16)
+        for (int l = 0; l < 16; l++) {
+            double d = r[j + l] - mean;
+            pv[l] += d * d;
+        }
     double v = 0;
-    for (int j = 0; j < N; j++) {
+    for (int l = 0; l < 16; l++) v += pv[l];
+    for (int j = n16; j < N; j++) {
         double d = r[j] - mean;
         v += d * d;
     }

@@ -50,6 +50,6 @@ int ct_bilinear(const ct_exec *ex, int n, int ih, int iw, const float *x, int oh
 
 /* PyTorch F.interpolate(mode="bicubic", align_corners=False, scale_factor=(sh, sw)) of a
  * channel-last grid x [ih x iw x C] to y [oh x ow x C] (A = -0.75, borders clamped). */
-void ct_bicubic_grid(int ih, int iw, int C, const float *x, int oh, int ow, double sh, double sw, float *y);
+void ct_bicubic_grid(const ct_exec *ex, int ih, int iw, int C, const float *x, int oh, int ow, double sh, double sw, float *y);
 
 #endif

@@ -63,31 +63,42 @@ static void cubic_coeffs(double t, double c[4]) {
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-void ct_bicubic_grid(int ih, int iw, int C, const float *x, int oh, int ow, double sh, double sw,
-                     float *y) {
-    /* with a scale factor given, PyTorch maps output i to (i + 0.5) / scale - 0.5, unclamped */
-    float rh = (float)(1.0 / sh), rw = (float)(1.0 / sw);
-    memset(y, 0, sizeof(float) * (size_t)oh * ow * C);
-    for (int oy = 0; oy < oh; oy++) {
-        float sy = rh * ((float)oy + 0.5f) - 0.5f;
+typedef struct {
+    int ih, iw, C, ow;
+    const float *x;
+    float *y;
+    float rh, rw;
+} bic_job;
+
+static void bicubic_rows(void *arg, int64_t r0, int64_t r1) {
+    const bic_job *j = arg;
+    for (int64_t oy = r0; oy < r1; oy++) {
+        float sy = j->rh * ((float)oy + 0.5f) - 0.5f;
         int fy = (int)floorf(sy);
         double cy[4];
         cubic_coeffs((double)(sy - (float)fy), cy);
-        for (int ox = 0; ox < ow; ox++) {
-            float sx = rw * ((float)ox + 0.5f) - 0.5f;
+        for (int ox = 0; ox < j->ow; ox++) {
+            float sx = j->rw * ((float)ox + 0.5f) - 0.5f;
             int fx = (int)floorf(sx);
             double cx[4];
             cubic_coeffs((double)(sx - (float)fx), cx);
-            float *o = y + ((size_t)oy * ow + ox) * C;
+            float *o = j->y + ((size_t)oy * j->ow + ox) * j->C;
+            memset(o, 0, sizeof(float) * (size_t)j->C);
             for (int a = 0; a < 4; a++) {
-                int yy = clampi(fy - 1 + a, 0, ih - 1);
+                int yy = clampi(fy - 1 + a, 0, j->ih - 1);
                 for (int b = 0; b < 4; b++) {
-                    int xx = clampi(fx - 1 + b, 0, iw - 1);
+                    int xx = clampi(fx - 1 + b, 0, j->iw - 1);
                     float wgt = (float)(cy[a] * cx[b]);
-                    const float *s = x + ((size_t)yy * iw + xx) * C;
-                    for (int c = 0; c < C; c++) o[c] += wgt * s[c];
+                    const float *s = j->x + ((size_t)yy * j->iw + xx) * j->C;
+                    for (int c = 0; c < j->C; c++) o[c] += wgt * s[c];
                 }
             }
         }
     }
+}
+
+void ct_bicubic_grid(const ct_exec *ex, int ih, int iw, int C, const float *x, int oh, int ow, double sh, double sw, float *y) {
+    /* with a scale factor given, PyTorch maps output i to (i + 0.5) / scale - 0.5, unclamped */
+    bic_job j = {ih, iw, C, ow, x, y, (float)(1.0 / sh), (float)(1.0 / sw)};
+    ct_parallel_for(ex, oh, 1, bicubic_rows, &j);
 }

@@ -7,7 +7,9 @@
 size_t ct_tf_floats(int R, int W, int M) { return (size_t)R * ((size_t)W * 5 + (size_t)M); }
 
 size_t ct_tf_gemm_bytes(ct_kernel k, int R, int W, int M) {
-    size_t a = ct_gemm_workspace(k, R, 3 * W, W, 1), b = ct_gemm_workspace(k, R, W, M, 1);
+    /* B packed in the workspace: a weight's first use packs it there (gemm.h) */
+    size_t a = ct_gemm_workspace(k, R, 3 * W, W, 0), b = ct_gemm_workspace(k, R, W, M, 0), c = ct_gemm_workspace(k, R, M, W, 0);
+    if (c > a) a = c;
     return a > b ? a : b;
 }
 

@@ -71,6 +71,44 @@ static void median_maps(void *arg, int64_t c0, int64_t c1) {
     }
 }
 
+typedef struct {
+    const float *corr_raw;
+    float *corr;
+    int hw;
+} denoise_job;
+
+static void denoise_rows(void *arg, int64_t i0, int64_t i1) {
+    const denoise_job *j = arg;
+    size_t T = (size_t)j->hw + 1;
+    for (int64_t i = i0; i < i1; i++)
+        for (int k = 0; k < j->hw; k++) {
+            float v = j->corr_raw[(size_t)(1 + i) * T + 1 + k] - j->corr_raw[1 + k];
+            j->corr[(size_t)i * j->hw + k] = v < 0 ? 0.f : v;
+        }
+}
+
+typedef struct {
+    const float *corr;
+    const int32_t *lab, *cnt;
+    double *acc;  /* [nc x hw] */
+    float *mean;  /* [nc x hw] */
+    int hw, nc;
+} cmean_job;
+
+/* columns [k0, k1) of every cluster's mean row: each sum in row order, whatever the split */
+static void cluster_mean_cols(void *arg, int64_t k0, int64_t k1) {
+    const cmean_job *j = arg;
+    for (int i = 0; i < j->hw; i++) {
+        int c = j->lab[i];
+        if (c < 0) continue;
+        const float *row = j->corr + (size_t)i * j->hw;
+        double *a = j->acc + (size_t)c * j->hw;
+        for (int64_t k = k0; k < k1; k++) a[k] += row[k];
+    }
+    for (int c = 0; c < j->nc; c++)
+        for (int64_t k = k0; k < k1; k++) j->mean[(size_t)c * j->hw + k] = (float)(j->acc[(size_t)c * j->hw + k] / j->cnt[c]);
+}
+
 ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const float *corr_raw, int H, int W, int patch, int E,
                             float logit_scale, const float *class_emb, int n_names, const int32_t *name_label,
                             const ct_segment_params *p, int32_t *labels, ct_cliptrase_out *out, ct_error *err) {
@@ -81,7 +119,7 @@ ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const floa
     ct_segment_params dp;
     ct_segment_params_default(&dp);
     if (!p) p = &dp;
-    int h = H / patch, w = W / patch, hw = h * w, T = hw + 1;
+    int h = H / patch, w = W / patch, hw = h * w;
     int short_side = H < W ? H : W;
     float eps = p->eps > 0 ? p->eps : (short_side <= 224 ? 0.7f : 1.1f);
     int min_samples = p->min_samples > 0 ? p->min_samples : (short_side <= 224 ? 3 : 7);
@@ -115,11 +153,8 @@ ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const floa
     if (inter && !(logits_up = ct_alloc(nlog, sizeof(float)))) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory for intermediates"); goto done; }
 
     /* global patch denoising: subtract the CLS row, keep positive correlations */
-    for (int i = 0; i < hw; i++)
-        for (int j = 0; j < hw; j++) {
-            float v = corr_raw[(size_t)(1 + i) * T + 1 + j] - corr_raw[1 + j];
-            corr[(size_t)i * hw + j] = v < 0 ? 0.f : v;
-        }
+    denoise_job dj = {corr_raw, corr, hw};
+    ct_parallel_for(ex, hw, 16, denoise_rows, &dj);
     ct_epilogue scaled = {logit_scale, 0.f, NULL, CT_ACT_NONE};
     if (!ct_gemm(nn, 0, 1, hw, n_names, E, img_tokens + E, E, class_emb, E, &scaled, pl, n_names)) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); goto done; }
     for (int i = 0; i < hw; i++)
@@ -139,21 +174,20 @@ ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const floa
         cmean = ct_calloc((size_t)nc * hw, sizeof(float));          /* [nc x h x w] */
         cmaps = ct_alloc((size_t)nc * ch * cw, sizeof(float));      /* [nc x ch x cw] */
         hist = ct_calloc((size_t)nc * L, sizeof(int32_t));          /* [nc x L] */
+        double *acc = ct_calloc((size_t)nc * hw, sizeof(double));
         int32_t *cnt = ct_calloc((size_t)nc, sizeof(int32_t));
-        double *acc = ct_calloc((size_t)hw, sizeof(double));
-        if (!cmean || !cmaps || !hist || !cnt || !acc) { free(cnt); free(acc); st = ct_fail(err, CT_ERR_NOMEM, "out of memory for %d clusters", nc); goto done; }
-        for (int c = 0; c < nc; c++) {
-            memset(acc, 0, sizeof(double) * (size_t)hw);
-            for (int i = 0; i < hw; i++) {
-                if (dbl[i] != c) continue;
-                cnt[c]++;
-                const float *row = corr + (size_t)i * hw;
-                for (int j = 0; j < hw; j++) acc[j] += row[j];
-            }
-            for (int j = 0; j < hw; j++) cmean[(size_t)c * hw + j] = (float)(acc[j] / cnt[c]);
+        if (!cmean || !cmaps || !hist || !acc || !cnt) {
+            free(acc); free(cnt);
+            st = ct_fail(err, CT_ERR_NOMEM, "out of memory for %d clusters", nc);
+            goto done;
         }
-        free(cnt);
+        for (int i = 0; i < hw; i++)
+            if (dbl[i] >= 0) cnt[dbl[i]]++;
+        /* the mean corr row of each cluster: threads take column ranges */
+        cmean_job cj = {corr, dbl, cnt, acc, cmean, hw, nc};
+        ct_parallel_for(ex, hw, 64, cluster_mean_cols, &cj);
         free(acc);
+        free(cnt);
         if (!ct_bilinear(ex, nc, h, w, cmean, ch, cw, cmaps)) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); goto done; }
         ct_status *mst = ct_calloc((size_t)nc, sizeof(ct_status));
         if (!mst) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); goto done; }
@@ -189,6 +223,7 @@ ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const floa
     if (inter) {
         inter->H = H; inter->W = W; inter->h = h; inter->w = w; inter->n_names = n_names; inter->embed_dim = E;
         inter->n_clusters = nc; inter->eps = eps; inter->min_samples = min_samples;
+        inter->median_size = msize; inter->upsample_ratio = ratio;
         inter->corr = corr; corr = NULL;
         inter->patch_logits = plt; plt = NULL;
         inter->logits_up = logits_up; logits_up = NULL;

@@ -70,12 +70,10 @@ static ct_status check_params(const ct_segment_params *p, int patch, ct_error *e
     if (p->pamr_steps < 0 || p->pamr_steps > 1000) return ct_fail(err, CT_ERR_INVALID_ARG, "PAMR steps %d outside [0, 1000]", p->pamr_steps);
     if (p->n_pamr_dilations < 0 || p->n_pamr_dilations > CT_MAX_DILATIONS)
         return ct_fail(err, CT_ERR_INVALID_ARG, "%d PAMR dilations (1 to %d)", p->n_pamr_dilations, CT_MAX_DILATIONS);
-    if (p->pamr_steps > 0) {
-        if (p->n_pamr_dilations < 1) return ct_fail(err, CT_ERR_INVALID_ARG, "PAMR needs at least one dilation");
-        for (int i = 0; i < p->n_pamr_dilations; i++)
-            if (p->pamr_dilations[i] <= 0 || p->pamr_dilations[i] > 4096)
-                return ct_fail(err, CT_ERR_INVALID_ARG, "PAMR dilation %d outside [1, 4096]", p->pamr_dilations[i]);
-    }
+    if (p->pamr_steps > 0 && p->n_pamr_dilations < 1) return ct_fail(err, CT_ERR_INVALID_ARG, "PAMR needs at least one dilation");
+    for (int i = 0; i < p->n_pamr_dilations; i++)
+        if (p->pamr_dilations[i] <= 0 || p->pamr_dilations[i] > 4096)
+            return ct_fail(err, CT_ERR_INVALID_ARG, "PAMR dilation %d outside [1, 4096]", p->pamr_dilations[i]);
     if (p->prob_thd < 0 || p->prob_thd > 1) return ct_fail(err, CT_ERR_INVALID_ARG, "prob_thd %g outside [0, 1]", (double)p->prob_thd);
     if (p->area_thd < 0 || p->area_thd > 1) return ct_fail(err, CT_ERR_INVALID_ARG, "area_thd %g outside [0, 1]", (double)p->area_thd);
     if (p->logit_scale < 0 || p->logit_scale > 1e6f) return ct_fail(err, CT_ERR_INVALID_ARG, "logit scale %g outside [0, 1e6]", (double)p->logit_scale);
@@ -85,6 +83,8 @@ static ct_status check_params(const ct_segment_params *p, int patch, ct_error *e
         return ct_fail(err, CT_ERR_INVALID_ARG,
                        "head %s runs on the whole image with its cluster vote: sliding windows, PAMR, prob_thd and area_thd apply to "
                        "the other heads (set them to 0, or choose another head)", hn);
+    if (p->head != CT_HEAD_CLIPTRASE && p->cls_reweight)
+        return ct_fail(err, CT_ERR_INVALID_ARG, "cls_reweight belongs to the CLIPtrase vote: head %s does not use it (set it to 0)", hn);
     if (p->n_threads < 0 || p->n_threads > CT_MAX_THREADS)
         return ct_fail(err, CT_ERR_INVALID_ARG, "thread count %d outside [0, %d]", p->n_threads, CT_MAX_THREADS);
     return CT_OK;
@@ -96,46 +96,152 @@ ct_status ct_postprocess(const float *img_tokens, const float *corr_raw, int H, 
     ct_segment_params dp;
     ct_segment_params_default(&dp);
     if (!p) p = &dp;
-    if (inter) memset(inter, 0, sizeof *inter);
+    /* filled in a local struct and handed over on success: a failure leaves *inter untouched */
+    ct_intermediates tmp;
+    memset(&tmp, 0, sizeof tmp);
     ct_nn nn;
     ct_status st = ct_seg_nn_transient(p->n_threads, &nn, err);
     if (st) return st;
-    ct_cliptrase_out co = {inter, 0, 0, 0, 0, 0.f};
+    ct_cliptrase_out co = {inter ? &tmp : NULL, 0, 0, 0, 0, 0.f};
     st = ct_cliptrase_vote(&nn, img_tokens, corr_raw, H, W, patch, E, logit_scale, class_emb, n_names, name_label, p, labels, &co, err);
     ct_runtime_free(nn.ex.rt);
-    if (st && inter) ct_intermediates_free(inter);
+    if (st) ct_intermediates_free(&tmp);
+    else if (inter) *inter = tmp;
     return st;
 }
 
-ct_status ct_segment_ex(const ct_model *m, const float *pixels, int H, int W, const float *class_emb, int n_names,
-                        const int32_t *name_label, const ct_segment_params *p, const ct_segment_outputs *out, ct_error *err) {
-    double t0 = now_s();
-    if (!m || !pixels || !class_emb || !out || !out->labels) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_segment: NULL argument");
-    ct_segment_params dp;
-    ct_segment_params_default(&dp);
-    if (!p) p = &dp;
-    const ct_config *c = &m->cfg;
-    int L = 0;
-    ct_status st = check_params(p, c->patch, err);
-    if (!st) st = check_names(n_names, name_label, &L, err);
+/* Everything a call checks before any work; p NULL: the defaults (in *dp). */
+static ct_status check_call(const ct_model *m, int H, int W, int n_names, const int32_t *name_label, const ct_segment_params **p,
+                            ct_segment_params *dp, int *L, ct_error *err) {
+    if (!*p) {
+        ct_segment_params_default(dp);
+        *p = dp;
+    }
+    ct_status st = check_params(*p, m->cfg.patch, err);
+    if (!st) st = check_names(n_names, name_label, L, err);
     if (!st) st = ct_vision_check(m, H, W, err);
-    if (st) return st;
-    if (p->head != CT_HEAD_CLIPTRASE)
-        return ct_fail(err, CT_ERR_UNSUPPORTED, "head %s: not available in this build yet", ct_head_name(p->head));
-    int h = H / c->patch, w = W / c->patch, E = c->embed_dim;
-    size_t T = (size_t)h * w + 1;
+    return st;
+}
+
+/* The resolved softmax temperature of the class probabilities. */
+static float resolved_scale(const ct_model *m, const ct_segment_params *p) { return p->logit_scale > 0 ? p->logit_scale : m->cfg.logit_scale; }
+
+static void info_common(ct_segment_info *in, const ct_model *m, const ct_nn *nn, const ct_segment_params *p, int H, int W, int n_names,
+                        int L) {
+    memset(in, 0, sizeof *in);
+    in->head = p->head; in->H = H; in->W = W; in->h = H / m->cfg.patch; in->w = W / m->cfg.patch;
+    in->n_names = n_names; in->n_labels = L; in->logit_scale = resolved_scale(m, p);
+    in->n_threads = nn->ex.nth; in->precision = m->precision; in->kernel = ct_kernel_name(m->kernel);
+}
+
+/* Bytes the mmseg pipeline holds at its peak: seg_logits, then the largest stage (the window
+ * batches, PAMR, the classification) next to it; with intermediates also img_tokens, the
+ * separate pamr_logits and pred. */
+static size_t mmseg_bytes(const ct_model *m, int H, int W, int n_names, int L, const ct_segment_params *p, int nth, int with_inter) {
+    ct_slide_grid g;
+    ct_slide_grid_make(H, W, p->slide_crop, p->slide_stride, &g);
+    size_t HW = (size_t)H * W, T = (size_t)(H / m->cfg.patch) * (size_t)(W / m->cfg.patch) + 1, E = (size_t)m->cfg.embed_dim;
+    size_t sl = ct_slide_workspace(m, &g, p->head, n_names);
+    size_t pa = p->pamr_steps > 0 ? ct_pamr_workspace(H, W, p->n_pamr_dilations, p->pamr_dilations, nth < n_names ? nth : n_names) : 0;
+    size_t cl = ct_classify_workspace(HW, n_names, L, nth);
+    if (!sl || (p->pamr_steps > 0 && !pa) || !cl) return 0;
+    size_t big = sl > pa ? sl : pa;
+    big = big > cl ? big : cl;
+    double b = 4.0 * (double)n_names * (double)HW + (double)big;
+    if (with_inter) {
+        b += 4.0 * (double)HW; /* pred */
+        if (g.n == 1 && g.wh == H && g.ww == W) b += 4.0 * (double)(T * E);
+        if (p->pamr_steps > 0) b += 4.0 * (double)n_names * (double)HW;
+    }
+    return b < (double)(SIZE_MAX / 2) ? (size_t)b : 0;
+}
+
+/* Every head but cliptrase: windows (or the whole image) -> seg_logits -> PAMR -> classification. */
+static ct_status segment_mmseg(const ct_model *m, const float *pixels, int H, int W, const float *class_emb, int N, const int32_t *name_label,
+                               int L, const ct_segment_params *p, const ct_segment_outputs *out, double t0, ct_error *err) {
+    const ct_config *c = &m->cfg;
+    ct_nn nn = ct_model_nn(m, p->n_threads);
+    ct_slide_grid g;
+    ct_slide_grid_make(H, W, p->slide_crop, p->slide_stride, &g);
+    int whole = g.n == 1 && g.wh == H && g.ww == W, h = H / c->patch, w = W / c->patch, E = c->embed_dim;
+    size_t HW = (size_t)H * W, T = (size_t)h * w + 1;
     ct_intermediates *inter = out->inter;
+    float *seg = ct_alloc(HW * (size_t)N, sizeof(float));                    /* [N x H x W] */
+    float *tok = inter && whole ? ct_alloc(T * E, sizeof(float)) : NULL;      /* [T x E] */
+    float *pamr = NULL;
+    int32_t *pred = inter ? ct_alloc(HW, sizeof(int32_t)) : NULL;
+    if (!seg || (inter && whole && !tok) || (inter && !pred)) {
+        free(seg); free(tok); free(pred);
+        return ct_fail(err, CT_ERR_NOMEM, "out of memory for the logits of %d names on a %d x %d image", N, H, W);
+    }
+    ct_slide_stats ss = {0};
+    ct_status st = ct_slide_logits(m, &nn, pixels, &g, p->head, p->gaussian_std, class_emb, N, 0, seg, tok, &ss, err);
+    const float *fin = seg;
+    if (!st && p->pamr_steps > 0) {
+        /* in place unless seg_logits is kept */
+        pamr = inter ? ct_alloc(HW * (size_t)N, sizeof(float)) : seg;
+        if (!pamr) st = ct_fail(err, CT_ERR_NOMEM, "out of memory for the PAMR logits");
+        else {
+            if (pamr != seg) memcpy(pamr, seg, sizeof(float) * HW * (size_t)N);
+            st = ct_pamr(&nn.ex, pixels, H, W, p->pamr_dilations, p->n_pamr_dilations, p->pamr_steps, pamr, N, err);
+            fin = pamr;
+        }
+    }
+    ct_classify_params cp = {name_label, L, resolved_scale(m, p), p->area_thd, p->prob_thd};
+    int nt = 0;
+    if (!st) st = ct_classify(&nn.ex, fin, N, HW, &cp, out->labels, out->probs, &nt, err);
+    if (st) {
+        free(seg); free(tok); free(pred);
+        if (pamr != seg) free(pamr);
+        return st;
+    }
+    if (out->info) {
+        ct_segment_info *in = out->info;
+        info_common(in, m, &nn, p, H, W, N, L);
+        in->n_windows = ss.n_windows;
+        in->n_thresholded = nt;
+        in->t_encode = ss.t_encode;
+        in->t_total = now_s() - t0;
+        in->t_post = in->t_total - in->t_encode;
+        in->workspace_bytes = mmseg_bytes(m, H, W, N, L, p, nn.ex.nth, inter != NULL);
+    }
+    if (inter) {
+        memset(inter, 0, sizeof *inter);
+        inter->H = H; inter->W = W; inter->h = h; inter->w = w; inter->n_names = N; inter->embed_dim = E;
+        memcpy(pred, out->labels, HW * sizeof(int32_t));
+        inter->img_tokens = tok;
+        inter->seg_logits = seg;
+        inter->pamr_logits = pamr;
+        inter->pred = pred;
+        return ct_ok(err);
+    }
+    free(seg);
+    return ct_ok(err);
+}
+
+/* cliptrase: the encoder on the whole image, then the cluster vote. probs (when asked): the
+ * classification's softmax of the raw logits before the vote (logits_up: the model's logit scale
+ * times the cosine logits, upsampled, times the CLS logits with cls_reweight), rescaled to the
+ * resolved logit scale; no thresholds. */
+static ct_status segment_cliptrase(const ct_model *m, const float *pixels, int H, int W, const float *class_emb, int n_names,
+                                   const int32_t *name_label, int L, const ct_segment_params *p, const ct_segment_outputs *out, double t0,
+                                   ct_error *err) {
+    const ct_config *c = &m->cfg;
+    int h = H / c->patch, w = W / c->patch, E = c->embed_dim;
+    size_t T = (size_t)h * w + 1, HW = (size_t)H * W;
+    ct_intermediates own, *inter = out->inter ? out->inter : out->probs ? &own : NULL;
     if (inter) memset(inter, 0, sizeof *inter);
     float *tokens = ct_alloc(T * E, sizeof(float));   /* [T x E] */
     float *corr_raw = ct_alloc(T * T, sizeof(float)); /* [T x T] */
-    float *emb = inter ? ct_alloc((size_t)E, sizeof(float)) : NULL;
-    if (!tokens || !corr_raw || (inter && !emb)) {
-        free(tokens); free(corr_raw); free(emb);
+    float *emb = out->inter ? ct_alloc((size_t)E, sizeof(float)) : NULL;
+    int32_t *scratch = out->probs ? ct_alloc(HW, sizeof(int32_t)) : NULL;
+    if (!tokens || !corr_raw || (out->inter && !emb) || (out->probs && !scratch)) {
+        free(tokens); free(corr_raw); free(emb); free(scratch);
         return ct_fail(err, CT_ERR_NOMEM, "out of memory for a %d x %d image", H, W);
     }
     ct_nn nn = ct_model_nn(m, p->n_threads);
     ct_vision_out vo = {p->head, p->gaussian_std, tokens, corr_raw, emb};
-    st = ct_vision_encode(m, &nn, pixels, 1, H, W, &vo, err);
+    ct_status st = ct_vision_encode(m, &nn, pixels, 1, H, W, &vo, err);
     double t1 = now_s();
     ct_cliptrase_out co = {inter, 0, 0, 0, 0, 0.f};
     /* the vote compares distances against eps: always in fp32, whatever the encoder's precision */
@@ -144,6 +250,12 @@ ct_status ct_segment_ex(const ct_model *m, const float *pixels, int H, int W, co
     if (!st)
         st = ct_cliptrase_vote(&nn_post, tokens, corr_raw, H, W, c->patch, E, c->logit_scale, class_emb, n_names, name_label, p, out->labels,
                                &co, err);
+    if (!st && out->probs) {
+        ct_classify_params cp = {name_label, L, resolved_scale(m, p) / c->logit_scale, 0.f, 0.f};
+        st = ct_classify(&nn.ex, inter->logits_up, n_names, HW, &cp, scratch, out->probs, NULL, err);
+    }
+    free(scratch);
+    if (inter == &own) ct_intermediates_free(&own);
     double t2 = now_s();
     if (st) {
         free(tokens); free(corr_raw); free(emb);
@@ -152,22 +264,44 @@ ct_status ct_segment_ex(const ct_model *m, const float *pixels, int H, int W, co
     }
     if (out->info) {
         ct_segment_info *in = out->info;
-        memset(in, 0, sizeof *in);
-        in->head = p->head; in->H = H; in->W = W; in->h = h; in->w = w; in->n_names = n_names; in->n_labels = L;
+        info_common(in, m, &nn, p, H, W, n_names, L);
         in->n_windows = 1; in->n_clusters = co.n_clusters; in->eps = co.eps; in->min_samples = co.min_samples;
-        in->median_size = co.median_size; in->upsample_ratio = co.upsample_ratio; in->logit_scale = c->logit_scale;
-        in->n_threads = nn.ex.nth; in->precision = m->precision; in->kernel = ct_kernel_name(m->kernel);
+        in->median_size = co.median_size; in->upsample_ratio = co.upsample_ratio;
         in->t_encode = t1 - t0; in->t_post = t2 - t1; in->t_total = now_s() - t0;
-        in->workspace_bytes = ct_vision_workspace(m, 1, H, W, &vo);
+        in->workspace_bytes = ct_vision_workspace(m, 1, H, W, nn.ex.nth, &vo);
     }
-    if (inter) {
-        inter->image_embedding = emb;
-        inter->img_tokens = tokens;
-        inter->corr_raw = corr_raw;
+    if (out->inter) {
+        out->inter->image_embedding = emb;
+        out->inter->img_tokens = tokens;
+        out->inter->corr_raw = corr_raw;
         return ct_ok(err);
     }
     free(tokens); free(corr_raw);
     return ct_ok(err);
+}
+
+ct_status ct_segment_ex(const ct_model *m, const float *pixels, int H, int W, const float *class_emb, int n_names,
+                        const int32_t *name_label, const ct_segment_params *p, const ct_segment_outputs *out, ct_error *err) {
+    double t0 = now_s();
+    if (!m || !pixels || !class_emb || !out || !out->labels) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_segment: NULL argument");
+    ct_segment_params dp;
+    int L = 0;
+    ct_status st = check_call(m, H, W, n_names, name_label, &p, &dp, &L, err);
+    if (st) return st;
+    /* intermediates and info are filled in local structs and handed over on success: a failure
+     * leaves the caller's untouched (and a struct still holding an earlier call's arrays leaks
+     * nothing) */
+    ct_intermediates tmp;
+    ct_segment_info info;
+    ct_segment_outputs o = *out;
+    o.inter = out->inter ? &tmp : NULL;
+    o.info = out->info ? &info : NULL;
+    if (p->head == CT_HEAD_CLIPTRASE) st = segment_cliptrase(m, pixels, H, W, class_emb, n_names, name_label, L, p, &o, t0, err);
+    else st = segment_mmseg(m, pixels, H, W, class_emb, n_names, name_label, L, p, &o, t0, err);
+    if (st) return st;
+    if (out->inter) *out->inter = tmp;
+    if (out->info) *out->info = info;
+    return CT_OK;
 }
 
 ct_status ct_segment(const ct_model *m, const float *pixels, int H, int W, const float *class_emb, int n_names,
@@ -181,20 +315,28 @@ ct_status ct_segment_memory(const ct_model *m, int H, int W, int n_names, const 
                             size_t *bytes, ct_error *err) {
     if (!m || !bytes) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_segment_memory: NULL argument");
     ct_segment_params dp;
-    ct_segment_params_default(&dp);
-    if (!p) p = &dp;
     int L = 0;
-    ct_status st = check_params(p, m->cfg.patch, err);
-    if (!st) st = check_names(n_names, NULL, &L, err);
-    if (!st) st = ct_vision_check(m, H, W, err);
+    ct_status st = check_call(m, H, W, n_names, NULL, &p, &dp, &L, err);
     if (st) return st;
     const ct_config *c = &m->cfg;
+    if (p->head != CT_HEAD_CLIPTRASE) {
+        size_t b = mmseg_bytes(m, H, W, n_names, L, p, ct_model_nn(m, p->n_threads).ex.nth, with_intermediates);
+        if (!b) return ct_fail(err, CT_ERR_TOO_LARGE, "size overflow");
+        *bytes = b;
+        return ct_ok(err);
+    }
     size_t hw = (size_t)(H / c->patch) * (size_t)(W / c->patch), T = hw + 1, HW = (size_t)H * W, E = (size_t)c->embed_dim;
     ct_vision_out vo = {p->head, p->gaussian_std, (float *)1, (float *)1, NULL};
-    size_t ws = ct_vision_workspace(m, 1, H, W, &vo);
-    /* encoder outputs, then the vote: corr, its Gram block, the bitset, logits and maps */
+    size_t ws = ct_vision_workspace(m, 1, H, W, ct_model_threads(m), &vo);
+    /* encoder outputs, then the vote: corr, its Gram block, the bitset, logits and maps; the
+     * clusters at most hw / min_samples, each with its mean row (float and double sums), its map
+     * upsampled by the ratio and a label histogram */
+    int short_side = H < W ? H : W, ms = p->min_samples > 0 ? p->min_samples : (short_side <= 224 ? 3 : 7);
+    int ratio = p->upsample_ratio > 0 ? p->upsample_ratio : 4;
+    double nc = (double)hw / ms;
     double b = (double)ws + 4.0 * (double)(T * E + T * T) + 4.0 * (double)(hw * hw) + 4.0 * 256.0 * (double)hw +
-               (double)hw * hw / 8 + 8.0 * (double)hw * n_names + 16.0 * (double)HW;
+               (double)hw * hw / 8 + 8.0 * (double)hw * n_names + 16.0 * (double)HW +
+               nc * ((12.0 + 4.0 * ratio * ratio) * (double)hw + 4.0 * L) + 32.0 * (double)hw;
     if (with_intermediates) b += 4.0 * (double)(T * T + hw * hw + (size_t)n_names * HW + 4 * HW) + 4.0 * 16 * (double)hw * 8;
     if (b > (double)SIZE_MAX / 2) return ct_fail(err, CT_ERR_TOO_LARGE, "size overflow");
     *bytes = (size_t)b;

@@ -28,7 +28,7 @@ static void text_lay_out(const ct_model *m, int R, int n, int nth, text_layout *
     memset(t, 0, sizeof *t);
     t->R = R;
     t->n = n;
-    size_t g = ct_tf_gemm_bytes(m->kernel, R, D, M), g2 = ct_gemm_workspace(m->kernel, n, c->embed_dim, D, 1);
+    size_t g = ct_tf_gemm_bytes(m->kernel, R, D, M), g2 = ct_gemm_workspace(m->kernel, n, c->embed_dim, D, 0);
     t->x = ct_arena_add_floats(&t->a, (size_t)R * D);
     t->tf = ct_arena_add_floats(&t->a, ct_tf_floats(R, D, M));
     t->eot = ct_arena_add_floats(&t->a, (size_t)n * D);
@@ -105,7 +105,7 @@ static ct_status encode_tokens_threads(const ct_model *m, const int32_t *tokens,
     ct_nn nn = ct_model_nn(m, n_threads);
     text_layout lo;
     text_lay_out(m, maxR, maxn, nn.ex.nth, &lo);
-    void *block = ct_arena_alloc(&lo.a);
+    void *block = lo.a.size == SIZE_MAX ? NULL : ct_model_ws_get(m, lo.a.size);
     if (!block) {
         free(len);
         return ct_fail(err, CT_ERR_NOMEM, "out of memory for %d text rows", maxR);
@@ -117,9 +117,13 @@ static ct_status encode_tokens_threads(const ct_model *m, const int32_t *tokens,
         ok = encode_packed(m, &nn, block, &lo, tokens + (size_t)i0 * ctx, i1 - i0, len + i0, out + (size_t)i0 * c->embed_dim);
         i0 = i1;
     }
-    free(block);
+    ct_model_ws_put(m, block, lo.a.size);
     free(len);
     if (!ok) return ct_fail(err, CT_ERR_NOMEM, "out of memory in the text encoder");
+    for (size_t i = 0; i < (size_t)n * c->embed_dim; i++)
+        if (!isfinite(out[i]))
+            return ct_fail(err, CT_ERR_NONFINITE, "the text encoder produced non-finite values: the model's weights hold NaN or Inf "
+                                                  "(load with check_finite to find the tensor)");
     return ct_ok(err);
 }
 

@@ -35,7 +35,7 @@ typedef struct {
     size_t x, xc, patches, pos, tf, nrm, head_tmp, gemm_bytes;
 } plan;
 
-static int make_plan(const ct_model *m, int B, int H, int W, const ct_vision_out *o, plan *pl) {
+static int make_plan(const ct_model *m, int B, int H, int W, int nth, const ct_vision_out *o, plan *pl) {
     const ct_config *c = &m->cfg;
     memset(pl, 0, sizeof *pl);
     int p = c->patch, h = H / p, w = W / p;
@@ -53,9 +53,18 @@ static int make_plan(const ct_model *m, int B, int H, int W, const ct_vision_out
     pl->nrm = o->corr_raw ? (size_t)pl->T * 3 * D : 0;
     pl->head_tmp = (size_t)R * D;
     size_t g = ct_tf_gemm_bytes(m->kernel, pl->R, pl->D, pl->M), t;
-    if ((t = ct_gemm_workspace(m->kernel, B * pl->np, pl->D, pl->pp, 1)) > g) g = t;
-    if ((t = ct_gemm_workspace(m->kernel, pl->R, pl->E, pl->D, 1)) > g) g = t;
+    if ((t = ct_gemm_workspace(m->kernel, B * pl->np, pl->D, pl->pp, 0)) > g) g = t;
+    if ((t = ct_gemm_workspace(m->kernel, pl->R, pl->E, pl->D, 0)) > g) g = t;
     if (o->corr_raw && (t = ct_gemm_workspace(m->kernel, pl->T, pl->T, 3 * pl->D, 0)) > g) g = t;
+    /* the attention runs between products: the same bytes serve it */
+    ct_nn nn;
+    memset(&nn, 0, sizeof nn);
+    nn.kernel = m->kernel;
+    nn.ex.nth = nth < 1 ? 1 : nth;
+    ct_attn_spec plain = {.n_streams = 1, .x = {CT_Q}, .y = {CT_K}};
+    if ((t = ct_attention_workspace(&nn, &plain, B, pl->T, pl->D, c->vision_heads)) > g) g = t;
+    const ct_head_def *hd = ct_head_get(o->head);
+    if (hd && (t = ct_attention_workspace(&nn, &hd->attn, B, pl->T, pl->D, c->vision_heads)) > g) g = t;
     pl->gemm_bytes = g;
     return 1;
 }
@@ -77,10 +86,10 @@ static ct_arena lay_out(const plan *pl, layout *o) {
     return a;
 }
 
-size_t ct_vision_workspace(const ct_model *m, int B, int H, int W, const ct_vision_out *o) {
+size_t ct_vision_workspace(const ct_model *m, int B, int H, int W, int nth, const ct_vision_out *o) {
     plan pl;
     layout lo;
-    if (!make_plan(m, B, H, W, o, &pl)) return 0;
+    if (!make_plan(m, B, H, W, nth, o, &pl)) return 0;
     ct_arena a = lay_out(&pl, &lo);
     return a.size == SIZE_MAX ? 0 : a.size;
 }
@@ -96,20 +105,41 @@ static int head_out(const ct_model *m, const ct_nn *nn, int rows, const float *x
 
 /* corr [T x T] = sum over heads and q/k/v of cosine similarities / (3 * heads): one symmetric
  * product over the unit-normalised head segments of qkv [T x 3W] */
-static int correlation_map(const ct_nn *nn, const float *qkv, int T, int W, int heads, float *nm, float *corr) {
-    int hd = W / heads;
-    for (int t = 0; t < T; t++)
-        for (int s = 0; s < 3 * heads; s++) {
-            const float *src = qkv + (size_t)t * 3 * W + (size_t)s * hd;
-            float *dst = nm + (size_t)t * 3 * W + (size_t)s * hd;
+typedef struct {
+    const float *qkv;
+    float *nm;
+    int W, hd, segs;
+} norm_job;
+
+/* unit-normalised head segments of tokens [t0, t1) */
+static void normalise_rows(void *arg, int64_t t0, int64_t t1) {
+    const norm_job *j = arg;
+    for (int64_t t = t0; t < t1; t++)
+        for (int s = 0; s < j->segs; s++) {
+            const float *src = j->qkv + (size_t)t * 3 * j->W + (size_t)s * j->hd;
+            float *dst = j->nm + (size_t)t * 3 * j->W + (size_t)s * j->hd;
             double ss = 0;
-            for (int i = 0; i < hd; i++) ss += (double)src[i] * src[i];
+            for (int i = 0; i < j->hd; i++) ss += (double)src[i] * src[i];
             /* torch.cosine_similarity clamps each norm at eps = 1e-8 */
             double n = sqrt(ss);
             float inv = (float)(1.0 / (n > 1e-8 ? n : 1e-8));
-            for (int i = 0; i < hd; i++) dst[i] = src[i] * inv;
+            for (int i = 0; i < j->hd; i++) dst[i] = src[i] * inv;
         }
+}
+
+/* corr [T x T] = sum over heads and q/k/v of cosine similarities / (3 * heads): one symmetric
+ * product over the unit-normalised head segments of qkv [T x 3W] */
+static int correlation_map(const ct_nn *nn, const float *qkv, int T, int W, int heads, float *nm, float *corr) {
+    norm_job j = {qkv, nm, W, W / heads, 3 * heads};
+    ct_parallel_for(&nn->ex, T, 16, normalise_rows, &j);
     return ct_gram(nn, T, 3 * W, nm, 3 * W, 1.f / (3.f * (float)heads), corr, T);
+}
+
+/* index of the first non-finite value of x [n], or n */
+static size_t first_nonfinite(const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return i;
+    return n;
 }
 
 ct_status ct_vision_encode(const ct_model *m, const ct_nn *nn0, const float *pixels, int B, int H, int W, const ct_vision_out *o,
@@ -117,18 +147,24 @@ ct_status ct_vision_encode(const ct_model *m, const ct_nn *nn0, const float *pix
     if (!m || !nn0 || !pixels || !o) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_vision_encode: NULL argument");
     ct_status st = ct_vision_check(m, H, W, err);
     if (st) return st;
+    size_t npx = (size_t)B * 3 * (size_t)H * (size_t)W, bad = first_nonfinite(pixels, npx);
+    if (bad < npx) {
+        size_t plane = (size_t)H * W;
+        return ct_fail(err, CT_ERR_NONFINITE, "pixel value %g at image %zu, channel %zu, row %zu, column %zu is not finite",
+                       (double)pixels[bad], bad / (3 * plane), bad / plane % 3, bad % plane / (size_t)W, bad % (size_t)W);
+    }
     const ct_head_def *hdef = ct_head_get(o->head);
     if (!hdef) return ct_fail(err, CT_ERR_INVALID_ARG, "unknown head %d", (int)o->head);
     if (o->corr_raw && B != 1) return ct_fail(err, CT_ERR_INVALID_ARG, "the correlation map is computed for one image at a time");
     const ct_config *c = &m->cfg;
     int p = c->patch, h = H / p, w = W / p, heads = c->vision_heads;
     plan pl;
-    if (!make_plan(m, B, H, W, o, &pl)) return ct_fail(err, CT_ERR_TOO_LARGE, "batch of %d images of %d x %d is too large", B, H, W);
+    if (!make_plan(m, B, H, W, nn0->ex.nth, o, &pl)) return ct_fail(err, CT_ERR_TOO_LARGE, "batch of %d images of %d x %d is too large", B, H, W);
     int T = pl.T, np = pl.np, pp = pl.pp, D = pl.D, R = pl.R;
 
     layout lo;
     ct_arena a = lay_out(&pl, &lo);
-    void *block = ct_arena_alloc(&a);
+    void *block = a.size == SIZE_MAX ? NULL : ct_model_ws_get(m, a.size);
     if (!block)
         return ct_fail(err, CT_ERR_NOMEM, "out of memory for %d image(s) of %d x %d (%zu MiB of activations)", B, H, W, a.size >> 20);
     float *x = CT_AT(block, lo.x, float), *xc = CT_AT(block, lo.xc, float), *patches = CT_AT(block, lo.patches, float);
@@ -156,7 +192,7 @@ ct_status ct_vision_encode(const ct_model *m, const ct_nn *nn0, const float *pix
     const float *pgrid = m->vpos + D;
     if (pl.pos) {
         /* the reference's interpolate_pos_encoding: scale factors ((h + 0.1)/g, (w + 0.1)/g) */
-        ct_bicubic_grid(c->grid, c->grid, D, pgrid, h, w, (h + 0.1) / c->grid, (w + 0.1) / c->grid, pos);
+        ct_bicubic_grid(&nn.ex, c->grid, c->grid, D, pgrid, h, w, (h + 0.1) / c->grid, (w + 0.1) / c->grid, pos);
         pgrid = pos;
     }
     for (int b = 0; b < B; b++) {
@@ -203,8 +239,14 @@ ct_status ct_vision_encode(const ct_model *m, const ct_nn *nn0, const float *pix
         if (ok && hdef->mlp) ok = ct_tf_mlp(&tf, last, x, R);
         ok = ok && head_out(m, &nn, R, x, tmp, o->tokens);
     }
-    free(block);
+    ct_model_ws_put(m, block, a.size);
     if (!ok) return ct_fail(err, CT_ERR_NOMEM, "out of memory in the image encoder");
+    /* finite inputs give finite outputs unless the weights are not: say so instead of labelling */
+    if ((o->tokens && first_nonfinite(o->tokens, (size_t)R * pl.E) < (size_t)R * pl.E) ||
+        (o->image_embedding && first_nonfinite(o->image_embedding, (size_t)B * pl.E) < (size_t)B * pl.E) ||
+        (o->corr_raw && first_nonfinite(o->corr_raw, (size_t)T * T) < (size_t)T * T))
+        return ct_fail(err, CT_ERR_NONFINITE, "the image encoder produced non-finite values: the model's weights hold NaN or Inf "
+                                              "(load with check_finite to find the tensor)");
     return ct_ok(err);
 }
 

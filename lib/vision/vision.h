@@ -15,8 +15,9 @@ typedef struct {
     float *image_embedding; /* [B x E] plain CLIP embedding (CLS of the unmodified model), or NULL */
 } ct_vision_out;
 
-/* Bytes of the workspace ct_vision_encode allocates for these shapes (0 when they overflow). */
-size_t ct_vision_workspace(const ct_model *m, int B, int H, int W, const ct_vision_out *o);
+/* Bytes of the workspace ct_vision_encode allocates for these shapes on nth threads (0 when
+ * they overflow). */
+size_t ct_vision_workspace(const ct_model *m, int B, int H, int W, int nth, const ct_vision_out *o);
 /* pixels [B x 3 x H x W]; H, W multiples of the patch, at most CT_MAX_PATCHES patches each. */
 ct_status ct_vision_encode(const ct_model *m, const ct_nn *nn, const float *pixels, int B, int H, int W, const ct_vision_out *o,
                            ct_error *err);

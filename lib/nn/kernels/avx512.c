@@ -52,9 +52,38 @@ __attribute__((target("avx512f"))) static inline void store_tile(__m512 acc[MR][
     }
 }
 
+/* Tiles of 1 to 4 rows (the last micro-panel of M = 14 k + r: every square patch grid gives
+ * T = 1 + 14 k tokens): only the rows present are computed. */
+#define TAIL_KERNEL(R)                                                                                                                    \
+    __attribute__((target("avx512f"))) static void tail##R(int kb, const float *Ap, const float *Bp, float *C, int ldc, int cols,         \
+                                                           const ct_tile_epi *e) {                                                       \
+        __m512 acc[MR][2];                                                                                                                \
+        for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();                                                          \
+        for (int k = 0; k < kb; k++) {                                                                                                    \
+            __m512 b0 = _mm512_loadu_ps(Bp + (size_t)k * 32), b1 = _mm512_loadu_ps(Bp + (size_t)k * 32 + 16);                             \
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {                                                                         \
+                __m512 x = _mm512_set1_ps(Ap[(size_t)k * MR + r]);                                                                        \
+                acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);                                                                            \
+                acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);                                                                            \
+            }                                                                                                                             \
+        }                                                                                                                                 \
+        store_tile(acc, C, ldc, R, cols, e);                                                                                              \
+    }
+TAIL_KERNEL(1)
+TAIL_KERNEL(2)
+TAIL_KERNEL(3)
+TAIL_KERNEL(4)
+
 __attribute__((target("avx512f"))) void ct_uk_avx512_f32(int kb, const void *Ap_, const void *Bp_, float *C, int ldc, int rows,
                                                           int cols, const ct_tile_epi *e) {
     const float *Ap = Ap_, *Bp = Bp_;
+    switch (rows) {
+    case 1: tail1(kb, Ap, Bp, C, ldc, cols, e); return;
+    case 2: tail2(kb, Ap, Bp, C, ldc, cols, e); return;
+    case 3: tail3(kb, Ap, Bp, C, ldc, cols, e); return;
+    case 4: tail4(kb, Ap, Bp, C, ldc, cols, e); return;
+    default: break;
+    }
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
            c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00, c80 = c00, c81 = c00,
            c90 = c00, c91 = c00, ca0 = c00, ca1 = c00, cb0 = c00, cb1 = c00, cc0 = c00, cc1 = c00, cd0 = c00, cd1 = c00;
@@ -73,22 +102,42 @@ __attribute__((target("avx512f"))) void ct_uk_avx512_f32(int kb, const void *Ap_
     store_tile(acc, C, ldc, rows, cols, e);
 }
 
+/* bf16 tiles of R rows (R = MR for full panels, 1..4 for the last one) */
+#define BF16_KERNEL(NAME, R)                                                                                                              \
+    __attribute__((target("avx512f,avx512bf16"))) static void NAME(int kp, const uint32_t *Ap, const uint32_t *Bp, float *C, int ldc,    \
+                                                                   int rows, int cols, const ct_tile_epi *e) {                           \
+        __m512 acc[MR][2];                                                                                                                \
+        for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();                                                          \
+        for (int kk = 0; kk < kp; kk++) {                                                                                                 \
+            const uint32_t *a = Ap + (size_t)kk * MR;                                                                                     \
+            __m512bh b0 = (__m512bh)_mm512_loadu_si512(Bp + (size_t)kk * 32), b1 = (__m512bh)_mm512_loadu_si512(Bp + (size_t)kk * 32 + 16); \
+            _Pragma("GCC unroll 14") for (int r = 0; r < R; r++) {                                                                        \
+                __m512bh x = (__m512bh)_mm512_set1_epi32((int)a[r]);                                                                      \
+                acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x, b0);                                                                           \
+                acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x, b1);                                                                           \
+            }                                                                                                                             \
+        }                                                                                                                                 \
+        store_tile(acc, C, ldc, rows, cols, e);                                                                                       \
+    }
+BF16_KERNEL(bf16_full, MR)
+BF16_KERNEL(bf16_tail1, 1)
+BF16_KERNEL(bf16_tail2, 2)
+BF16_KERNEL(bf16_tail3, 3)
+BF16_KERNEL(bf16_tail4, 4)
+
 __attribute__((target("avx512f,avx512bf16"))) void ct_uk_avx512_bf16(int kp, const void *Ap_, const void *Bp_, float *C, int ldc,
                                                                       int rows, int cols, const ct_tile_epi *e) {
     const uint32_t *Ap = Ap_, *Bp = Bp_;
-    __m512 acc[MR][2];
-    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    for (int kk = 0; kk < kp; kk++) {
-        const uint32_t *a = Ap + (size_t)kk * MR;
-        __m512bh b0 = (__m512bh)_mm512_loadu_si512(Bp + (size_t)kk * 32), b1 = (__m512bh)_mm512_loadu_si512(Bp + (size_t)kk * 32 + 16);
-#pragma GCC unroll 14
-        for (int r = 0; r < MR; r++) {
-            __m512bh x = (__m512bh)_mm512_set1_epi32((int)a[r]);
-            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x, b0);
-            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x, b1);
-        }
+    switch (rows) {
+    case 1: bf16_tail1(kp, Ap, Bp, C, ldc, 1, cols, e); return;
+    case 2: bf16_tail2(kp, Ap, Bp, C, ldc, 2, cols, e); return;
+    case 3: bf16_tail3(kp, Ap, Bp, C, ldc, 3, cols, e); return;
+    case 4: bf16_tail4(kp, Ap, Bp, C, ldc, 4, cols, e); return;
+    default:
+        /* rows beyond `rows` are zero-padded panels: computed, not stored */
+        bf16_full(kp, Ap, Bp, C, ldc, rows, cols, e);
+        return;
     }
-    store_tile(acc, C, ldc, rows, cols, e);
 }
 
 /* fp32 -> bfloat16, round to nearest even */

@@ -8,7 +8,9 @@
 /* exp(x) to about 2 ulp: Cody-Waite reduction by ln 2 and Cephes' degree-5 polynomial, inputs
  * clamped to [-87.3, 88.7] (the scalar ct_expf's method, with fused multiply-adds). */
 __attribute__((target("avx512f"))) static inline __m512 ct_exp512(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3365448f)), _mm512_set1_ps(88.7228394f));
+    /* x as the second operand of both: a NaN input stays NaN (max/min return their second operand
+     * when one is NaN), so a NaN score or activation is never silently turned into a number */
+    x = _mm512_min_ps(_mm512_set1_ps(88.7228394f), _mm512_max_ps(_mm512_set1_ps(-87.3365448f), x));
     __m512 r = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     x = _mm512_fnmadd_ps(r, _mm512_set1_ps(0.693359375f), x);
     x = _mm512_fmadd_ps(r, _mm512_set1_ps(2.12194440e-4f), x);

@@ -1,0 +1,226 @@
+/* make bench, part 2: end to end on ViT-B/16 shapes (random weights from ct-random-weights: the
+ * values do not change the cost), medians, all in this one run, next to the ONNX Runtime anchor
+ * measured in the same run (bench/ort_anchor.sh; ../shared/anchors/README.md tells how to set it
+ * up; without it the ratios are left out and the run says so).
+ *   - model load; in-process CLIPtrase segmentation (classes embedded beforehand) fp32 and bf16
+ *     at 224, 448, 896; 1 thread vs all at 448;
+ *   - the whole demo process (classes from its cache) at 224, 448, 896, and its peak RSS;
+ *   - a new class (80 prompts) fp32 and bf16;
+ *   - every head at 224 and 448 whole image, and 336 x 448 with 224/112 windows; PAMR alone;
+ *   - the tokenizer: ADE20K-847 names x 80 templates. */
+#include "bench.h"
+#include "cliptrase.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char g_dir[256];       /* scratch directory of this run */
+static char g_model[512];     /* ViT-B/16 F32 random weights */
+static const char *g_bin = "build/release/bin";
+static const char *g_oracle;
+
+typedef struct {
+    const ct_model *m;
+    const float *px, *emb;
+    int H, W, n_names, threads;
+    ct_segment_params sp;
+} seg_arg;
+
+static void run_seg(void *p) {
+    seg_arg *a = p;
+    int32_t *lab = malloc(sizeof(int32_t) * (size_t)a->H * a->W);
+    ct_segment_params sp = a->sp;
+    sp.n_threads = a->threads;
+    ct_error err;
+    if (ct_segment(a->m, a->px, a->H, a->W, a->emb, a->n_names, NULL, &sp, lab, NULL, &err)) printf("  segment: %s\n", err.msg);
+    free(lab);
+}
+
+static float *pixels(int H, int W) {
+    float *px = malloc(sizeof(float) * 3 * (size_t)H * W);
+    for (size_t i = 0; i < 3 * (size_t)H * W; i++) px[i] = (float)((i * 7919) % 1000) / 500.f - 1.f;
+    return px;
+}
+
+static double seg_time(const ct_model *m, const float *emb, int n, int H, int W, int threads, const ct_segment_params *sp, int reps) {
+    float *px = pixels(H, W);
+    seg_arg a = {m, px, emb, H, W, n, threads, *sp};
+    double t = bench_median(run_seg, &a, reps);
+    free(px);
+    return t;
+}
+
+typedef struct {
+    const char *cmd;
+} proc_arg;
+
+static long g_last_rss_kib;
+
+static void run_proc(void *p) {
+    proc_arg *a = p;
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", a->cmd, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    struct rusage ru;
+    if (pid > 0 && wait4(pid, &st, 0, &ru) == pid) {
+        g_last_rss_kib = ru.ru_maxrss;
+        if (!WIFEXITED(st) || WEXITSTATUS(st)) printf("  command failed: %s\n", a->cmd);
+    }
+}
+
+typedef struct {
+    const ct_model *m;
+    const ct_tokenizer *t;
+} text_arg;
+
+static void run_text(void *p) {
+    text_arg *a = p;
+    static int k;
+    char name[64];
+    snprintf(name, sizeof name, "golden retriever number %d", k++); /* never cached anywhere */
+    const char *names[] = {name};
+    float e[4096];
+    ct_class_embeddings(a->m, a->t, names, 1, NULL, 0, 0, e, NULL);
+}
+
+/* "ORT S=224 min/med a/b s" lines of bench/ort_anchor.sh: median per size, or 0 */
+static void ort_anchor(double med[3]) {
+    med[0] = med[1] = med[2] = 0;
+    FILE *f = popen("sh bench/ort_anchor.sh 224,448,896 2>&1", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        int S;
+        double mn, md;
+        if (sscanf(line, "ORT S=%d min/med %lf/%lfs", &S, &mn, &md) == 3) {
+            int i = S == 224 ? 0 : S == 448 ? 1 : S == 896 ? 2 : -1;
+            if (i >= 0) med[i] = md;
+        } else {
+            printf("  ort: %s", line);
+        }
+    }
+    pclose(f);
+}
+
+int main(void) {
+    g_oracle = getenv("CT_ORACLE_DIR");
+    if (!g_oracle || !*g_oracle) g_oracle = "../shared/oracle";
+    const char *bd = getenv("CT_BUILD_DIR");
+    static char bin[512];
+    if (bd && *bd) { snprintf(bin, sizeof bin, "%s/bin", bd); g_bin = bin; }
+    snprintf(g_dir, sizeof g_dir, "/tmp/ct-bench-XXXXXX");
+    if (!mkdtemp(g_dir)) { perror("mkdtemp"); return 1; }
+    snprintf(g_model, sizeof g_model, "%s/b16.safetensors", g_dir);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s/ct-random-weights --arch B/16 --naming hf --dtype F32 -o %s", g_bin, g_model);
+    if (system(cmd) != 0) { printf("cannot make %s\n", g_model); return 1; }
+    ct_error err;
+    ct_model *m = NULL, *mb = NULL;
+    if (ct_model_load(g_model, &m, &err)) { printf("%s\n", err.msg); return 1; }
+    ct_load_params lp;
+    ct_load_params_default(&lp);
+    lp.precision = CT_PRECISION_BF16;
+    int has_bf16 = ct_model_load_ex(g_model, &lp, &mb, &err) == CT_OK;
+    char desc[800];
+    ct_model_describe(m, desc, sizeof desc);
+    printf("== end to end, ViT-B/16 random weights (F32 file, Hugging Face names)\n%s\n", desc);
+    const ct_config *c = ct_model_config(m);
+    int n = 8, E = c->embed_dim;
+    float *emb = calloc((size_t)n * E, sizeof(float));
+    for (int i = 0; i < n; i++) emb[(size_t)i * E + (size_t)i * 7 % E] = 1.f;
+    ct_segment_params sp;
+    ct_segment_params_default(&sp);
+
+    /* ONNX Runtime, then ours, then ONNX Runtime again: the anchor is the mean of its two medians */
+    double ort1[3], ort2[3], ort[3];
+    ort_anchor(ort1);
+
+    int sides[] = {224, 448, 896};
+    double t32[3], tbf[3] = {0}, tproc[3];
+    long rss[3];
+    for (int k = 0; k < 3; k++) {
+        int s = sides[k], reps = s >= 896 ? 3 : 7;
+        t32[k] = seg_time(m, emb, n, s, s, 0, &sp, reps);
+        if (has_bf16) tbf[k] = seg_time(mb, emb, n, s, s, 0, &sp, reps);
+    }
+    double t1 = seg_time(m, emb, n, 448, 448, 1, &sp, 3), t2 = t32[1];
+    /* the whole demo process on a picture of the side, classes from its cache */
+    for (int k = 0; k < 3; k++) {
+        int s = sides[k];
+        char img[600];
+        snprintf(img, sizeof img, "%s/img%d.png", g_dir, s);
+        uint8_t *rgb = malloc((size_t)s * s * 3);
+        for (size_t i = 0; i < (size_t)s * s * 3; i++) rgb[i] = (uint8_t)(i * 2654435761u >> 24);
+        ct_image im = {s, s, rgb};
+        ct_image_save_png(&im, img, NULL);
+        free(rgb);
+        snprintf(cmd, sizeof cmd,
+                 "CT_CACHE_DIR=%s/cache %s/demo -q -m %s -V %s/vocab.json -i %s -s %d -c 'cat,dog,grass,sky,tree,car,road,person' -o %s/out%d.png",
+                 g_dir, g_bin, g_model, g_oracle, img, s, g_dir, s);
+        proc_arg pa = {cmd};
+        run_proc(&pa); /* fills the class cache */
+        tproc[k] = bench_median(run_proc, &pa, s >= 896 ? 3 : 7);
+        rss[k] = g_last_rss_kib;
+    }
+    ort_anchor(ort2);
+    for (int k = 0; k < 3; k++) ort[k] = ort1[k] > 0 && ort2[k] > 0 ? (ort1[k] + ort2[k]) / 2 : 0;
+
+    printf("\n%-6s %12s %12s %14s %12s %12s %12s %10s\n", "side", "ORT fwd s", "segment s", "vs ORT", "bf16 s", "vs ORT", "process s", "vs ORT");
+    for (int k = 0; k < 3; k++) {
+        char r1[16] = "-", r2[16] = "-", r3[16] = "-";
+        if (ort[k] > 0) {
+            snprintf(r1, sizeof r1, "%.2fx", t32[k] / ort[k]);
+            snprintf(r2, sizeof r2, "%.2fx", tbf[k] / ort[k]);
+            snprintf(r3, sizeof r3, "%.2fx", tproc[k] / ort[k]);
+        }
+        printf("%-6d %12.3f %12.3f %14s %12.3f %12s %12.3f %10s\n", sides[k], ort[k], t32[k], r1, tbf[k], r2, tproc[k], r3);
+    }
+    if (ort[0] == 0) printf("(ONNX Runtime anchor not measured: see bench/ort_anchor.sh)\n");
+    printf("ORT medians of the two passes: 224 %.3f/%.3f, 448 %.3f/%.3f, 896 %.3f/%.3f s\n", ort1[0], ort2[0], ort1[1], ort2[1], ort1[2], ort2[2]);
+    printf("peak RSS of the demo process: 224 %.0f MiB, 448 %.0f MiB, 896 %.0f MiB\n", rss[0] / 1024.0, rss[1] / 1024.0, rss[2] / 1024.0);
+    printf("448 segmentation: 1 thread %.3f s, %d threads %.3f s: %.2fx\n", t1, ct_model_threads(m), t2, t1 / t2);
+
+    char vp[600];
+    snprintf(vp, sizeof vp, "%s/bpe_simple_vocab_16e6.txt.gz", g_oracle);
+    ct_tokenizer *tok = NULL;
+    if (!ct_tokenizer_load(vp, &tok, NULL)) {
+        text_arg ta = {m, tok};
+        double tt = bench_median(run_text, &ta, 5), ttb = 0;
+        if (has_bf16) {
+            text_arg tb = {mb, tok};
+            ttb = bench_median(run_text, &tb, 5);
+        }
+        printf("a new class (80 prompts): fp32 %.3f s, bf16 %.3f s\n", tt, ttb);
+        ct_tokenizer_free(tok);
+    }
+
+    printf("\nheads (fp32; whole image unless windows are given)\n%-10s %10s %10s %16s %16s\n", "head", "224 s", "448 s", "336x448 whole", "336x448 224/112");
+    for (int h = 0; h < CT_HEAD_COUNT; h++) {
+        ct_segment_params hp;
+        ct_segment_params_preset(&hp, (ct_head)h);
+        hp.slide_crop = hp.slide_stride = 0;
+        hp.pamr_steps = 0;
+        double a = seg_time(m, emb, n, 224, 224, 0, &hp, 5), b = seg_time(m, emb, n, 448, 448, 0, &hp, 5);
+        double w = seg_time(m, emb, n, 336, 448, 0, &hp, 5), sl = 0;
+        if (h != CT_HEAD_CLIPTRASE) {
+            hp.slide_crop = 224;
+            hp.slide_stride = 112;
+            sl = seg_time(m, emb, n, 336, 448, 0, &hp, 5);
+        }
+        printf("%-10s %10.3f %10.3f %16.3f %16.3f%s\n", ct_head_name((ct_head)h), a, b, w, sl, sl > 0 ? "" : " (n/a)");
+    }
+    ct_model_free(m);
+    ct_model_free(mb);
+    free(emb);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
+    if (system(cmd) != 0) printf("could not remove %s\n", g_dir);
+    return 0;
+}

@@ -1,0 +1,169 @@
+/* make bench, part 1: the kernels, medians of repeated runs, all in this one run.
+ *   0. the machine's fp32 FMA peak (register-only loop on every thread) and the GEMM rate
+ *      (the library's product at 1024^3): the references for every percentage below;
+ *   1. attention at ViT-B/16 head shapes (width 768, 12 heads of 64) for 197, 785 and 3,137
+ *      tokens: fused kernel vs the unfused path (scores through the GEMM and a softmax pass),
+ *      for the ordinary attention, CLIPtrase's self-correlation (3 Gram streams), SCLIP's (2),
+ *      and the CLIPtrase correlation map (one symmetric product). GFLOP/s count the unfused
+ *      algorithm's products: ordinary 2 x 2 T^2 hd per head, self-correlation 4 x 2 T^2 hd;
+ *   2. the GEMM on the encoder's shapes: library fp32, bf16 and OpenBLAS.
+ * Threads: all cores unless CT_BENCH_THREADS is set. */
+#include "bench.h"
+#include "core/runtime.h"
+#include "nn/attention.h"
+#include "nn/gemm.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define REPS 7
+
+static ct_runtime *g_rt;
+static int g_threads;
+
+static ct_nn make_nn(ct_kernel k) {
+    ct_nn nn;
+    memset(&nn, 0, sizeof nn);
+    nn.ex = ct_exec_for(g_rt, g_threads);
+    nn.kernel = k;
+    return nn;
+}
+
+/* ---------------------------------------------------------------- peak */
+
+typedef struct {
+    long iters;
+    float out[64];
+} peak_job;
+
+__attribute__((target("avx512f"))) static void peak_task(void *arg, ct_team *team, int tid, int nth) {
+    (void)team; (void)nth;
+    peak_job *j = arg;
+    /* 12 independent chains with distinct values: nothing to merge, latency hidden */
+    __m512 a[12], b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++) a[i] = _mm512_set1_ps(1.f + (float)i * 1e-3f + (float)tid);
+    for (long it = 0; it < j->iters; it++)
+        for (int i = 0; i < 12; i++) a[i] = _mm512_fmadd_ps(a[i], b, c);
+    __m512 s = a[0];
+    for (int i = 1; i < 12; i++) s = _mm512_add_ps(s, a[i]);
+    j->out[tid & 63] = _mm512_reduce_add_ps(s);
+}
+
+static void run_peak(void *p) {
+    ct_exec ex = ct_exec_for(g_rt, g_threads);
+    ct_run(&ex, peak_task, p);
+}
+
+static double fma_peak(void) {
+    if (!ct_cpu_has_avx512()) return 0;
+    peak_job j = {20000000, {0}};
+    double t = bench_median(run_peak, &j, 5);
+    return (double)j.iters * 12 * 16 * 2 * g_threads / t * 1e-9;
+}
+
+/* ---------------------------------------------------------------- GEMM */
+
+typedef struct {
+    ct_nn nn;
+    int M, N, K;
+    float *A, *B, *C;
+} gemm_arg;
+
+static void run_gemm(void *p) {
+    gemm_arg *g = p;
+    ct_gemm(&g->nn, 0, 1, g->M, g->N, g->K, g->A, g->K, g->B, g->K, NULL, g->C, g->N);
+}
+
+static double gemm_gflops(ct_kernel k, int M, int N, int K) {
+    gemm_arg g = {make_nn(k), M, N, K, malloc(sizeof(float) * (size_t)M * K), malloc(sizeof(float) * (size_t)N * K),
+                  malloc(sizeof(float) * (size_t)M * N)};
+    for (size_t i = 0; i < (size_t)M * K; i++) g.A[i] = (float)(i % 7) * 0.1f;
+    for (size_t i = 0; i < (size_t)N * K; i++) g.B[i] = (float)(i % 5) * 0.1f;
+    double t = bench_median(run_gemm, &g, REPS);
+    free(g.A); free(g.B); free(g.C);
+    return 2.0 * M * N * K / t * 1e-9;
+}
+
+/* ---------------------------------------------------------------- attention */
+
+typedef struct {
+    ct_nn nn;
+    ct_attn_spec sp;
+    const float *qkv;
+    float *att, *corr, *nrm;
+    int T, W, heads, fused;
+} attn_arg;
+
+static void run_attn(void *p) {
+    attn_arg *a = p;
+    if (a->fused) ct_attention(&a->nn, &a->sp, a->qkv, 1, a->T, a->W, a->heads, 0, a->T, a->att);
+    else ct_attention_reference(&a->nn, &a->sp, a->qkv, 1, a->T, a->W, a->heads, 0, a->T, a->att);
+}
+
+static void run_corr(void *p) {
+    attn_arg *a = p;
+    ct_gram(&a->nn, a->T, 3 * a->W, a->nrm, 3 * a->W, 1.f / 36.f, a->corr, a->T);
+}
+
+int main(void) {
+    const char *e = getenv("CT_BENCH_THREADS");
+    ct_error err;
+    if (ct_runtime_new(e ? atoi(e) : 0, &g_rt, &err)) { printf("runtime: %s\n", err.msg); return 1; }
+    g_threads = ct_runtime_threads(g_rt);
+    ct_kernel k32 = ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_NATIVE);
+    double peak = fma_peak(), rate = gemm_gflops(k32, 1024, 1024, 1024);
+    printf("== kernels (%d threads; %s)\n", g_threads, ct_cpu_describe());
+    printf("fp32 FMA peak (register-only loop): %.1f GFLOP/s\n", peak);
+    printf("GEMM rate (library %s, 1024^3): %.1f GFLOP/s = %.0f%% of peak\n\n", ct_kernel_name(k32), rate, peak > 0 ? 100 * rate / peak : 0);
+
+    printf("1. attention, ViT-B/16 head shapes (width 768, 12 heads of 64), median of %d\n", REPS);
+    printf("%-7s %-26s %10s %10s %9s %12s %9s\n", "tokens", "attention", "fused ms", "GFLOP/s", "% GEMM", "unfused ms", "speed-up");
+    int Ts[] = {197, 785, 3137};
+    struct {
+        const char *name;
+        ct_attn_spec sp;
+        int products;
+    } kinds[] = {
+        {"ordinary (q k^T)", {.n_streams = 1, .x = {CT_Q}, .y = {CT_K}}, 2},
+        {"CLIPtrase self-correlation", {.n_streams = 3, .x = {CT_Q, CT_K, CT_V}, .y = {CT_Q, CT_K, CT_V}}, 4},
+        {"SCLIP (q q^T + k k^T)", {.n_streams = 2, .x = {CT_Q, CT_K}, .y = {CT_Q, CT_K}}, 3},
+        {"NACLIP (k k^T + G)", {.n_streams = 1, .x = {CT_K}, .y = {CT_K}, .gauss_sigma = 5.f}, 2},
+    };
+    for (int ti = 0; ti < 3; ti++) {
+        int T = Ts[ti], W = 768, heads = 12, g = (int)lround(sqrt((double)(T - 1)));
+        float *qkv = malloc(sizeof(float) * (size_t)T * 3 * W), *att = malloc(sizeof(float) * (size_t)T * W);
+        for (size_t i = 0; i < (size_t)T * 3 * W; i++) qkv[i] = (float)((i * 2654435761u) % 1000) / 1000.f - 0.5f;
+        for (int k = 0; k < 4; k++) {
+            attn_arg a = {make_nn(k32), kinds[k].sp, qkv, att, NULL, NULL, T, W, heads, 1};
+            a.sp.grid_h = a.sp.grid_w = g;
+            double flops = (double)kinds[k].products * 2.0 * T * (double)T * 64 * heads;
+            double tf = bench_median(run_attn, &a, T > 1000 ? 3 : REPS);
+            a.fused = 0;
+            double tu = bench_median(run_attn, &a, T > 1000 ? 3 : REPS);
+            printf("%-7d %-26s %10.2f %10.1f %8.0f%% %12.2f %8.2fx\n", T, kinds[k].name, tf * 1e3, flops / tf * 1e-9, 100 * flops / tf * 1e-9 / rate,
+                   tu * 1e3, tu / tf);
+        }
+        /* the correlation map: one symmetric product over the normalised q | k | v segments */
+        attn_arg c = {make_nn(k32), {0}, qkv, att, malloc(sizeof(float) * (size_t)T * T), qkv, T, W, heads, 1};
+        double tc = bench_median(run_corr, &c, T > 1000 ? 3 : REPS), fc = 2.0 * T * (double)T * 3 * W;
+        printf("%-7d %-26s %10.2f %10.1f %8.0f%% %12s %9s\n", T, "correlation map (Gram)", tc * 1e3, fc / tc * 1e-9, 100 * fc / tc * 1e-9 / rate,
+               "-", "(full T^2 count)");
+        free(c.corr);
+        free(qkv);
+        free(att);
+    }
+
+    printf("\n2. GEMM on encoder shapes (tokens x out x in), GFLOP/s, each kernel over all shapes in a row\n");
+    int shapes[][3] = {{197, 2304, 768}, {197, 3072, 768}, {197, 768, 3072}, {785, 2304, 768}, {785, 768, 3072}, {3137, 2304, 768}, {3137, 768, 3072}};
+    ct_kernel ks[] = {k32, CT_KERNEL_BF16, CT_KERNEL_OPENBLAS};
+    double gf[3][7] = {{0}};
+    for (int k = 0; k < 3; k++)
+        for (int s = 0; s < 7 && ct_kernel_available(ks[k]); s++) gf[k][s] = gemm_gflops(ks[k], shapes[s][0], shapes[s][1], shapes[s][2]);
+    printf("  %-18s %12s %12s %12s\n", "shape", "fp32", "bf16", "OpenBLAS");
+    for (int s = 0; s < 7; s++)
+        printf("  %4d x %4d x %4d %12.1f %12.1f %12.1f\n", shapes[s][0], shapes[s][1], shapes[s][2], gf[0][s], gf[1][s], gf[2][s]);
+    ct_runtime_free(g_rt);
+    return 0;
+}
