@@ -11,8 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-ct_status ct_read_file(const char *path, size_t max_bytes, uint8_t **out, size_t *len, ct_error *err) {
-    if (!path || !out || !len) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_read_file: NULL argument");
+ct_status ct_open_regular(const char *path, int *fd_out, size_t *size, ct_error *err) {
     /* O_NONBLOCK: opening a FIFO must not wait for a writer; regular files ignore it */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return ct_fail(err, CT_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
@@ -23,13 +22,22 @@ ct_status ct_read_file(const char *path, size_t max_bytes, uint8_t **out, size_t
         return ct_fail(err, CT_ERR_IO, "cannot stat '%s': %s", path, strerror(e));
     }
     if (S_ISDIR(sb.st_mode)) { close(fd); return ct_fail(err, CT_ERR_IO, "'%s' is a directory, not a file", path); }
-    if (!S_ISREG(sb.st_mode)) { close(fd); return ct_fail(err, CT_ERR_IO, "'%s' is not a regular file", path); }
-    if (sb.st_size < 0 || (uint64_t)sb.st_size > max_bytes) {
+    if (!S_ISREG(sb.st_mode) || sb.st_size < 0) { close(fd); return ct_fail(err, CT_ERR_IO, "'%s' is not a regular file", path); }
+    *fd_out = fd;
+    *size = (size_t)sb.st_size;
+    return CT_OK;
+}
+
+ct_status ct_read_file(const char *path, size_t max_bytes, uint8_t **out, size_t *len, ct_error *err) {
+    if (!path || !out || !len) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_read_file: NULL argument");
+    int fd;
+    size_t n;
+    ct_status st = ct_open_regular(path, &fd, &n, err);
+    if (st) return st;
+    if (n > max_bytes) {
         close(fd);
-        return ct_fail(err, CT_ERR_TOO_LARGE, "'%s' is %lld bytes, above the %zu-byte limit for this kind of file", path,
-                       (long long)sb.st_size, max_bytes);
+        return ct_fail(err, CT_ERR_TOO_LARGE, "'%s' is %zu bytes, above the %zu-byte limit for this kind of file", path, n, max_bytes);
     }
-    size_t n = (size_t)sb.st_size;
     uint8_t *buf = malloc(n + 1);
     if (!buf) { close(fd); return ct_fail(err, CT_ERR_NOMEM, "out of memory reading '%s' (%zu bytes)", path, n); }
     size_t got = 0;

@@ -6,8 +6,11 @@
 
 #include <stdio.h>
 
+/* Open a regular file for reading (not a directory, FIFO or device; a FIFO never blocks the open):
+ * *fd and its size, or CT_ERR_IO with a message that says what the path is. */
+ct_status ct_open_regular(const char *path, int *fd, size_t *size, ct_error *err);
 /* Read a whole regular file (not a directory, FIFO or device) of at most max_bytes into a
- * malloc'd buffer with one extra NUL byte after the data. `what` names the file in messages. */
+ * malloc'd buffer with one extra NUL byte after the data. */
 ct_status ct_read_file(const char *path, size_t max_bytes, uint8_t **out, size_t *len, ct_error *err);
 
 /* A file written under a temporary name in the destination's directory (created with O_EXCL,

@@ -2,10 +2,10 @@
  * weights packed once, the symmetric product, and the OpenBLAS reference backend. */
 #include "nn/gemm.h"
 
+#include "nn/blas.h"
 #include "nn/kernels/ukernel.h"
 #include "nn/pack.h"
 
-#include <cblas.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <math.h>
@@ -199,9 +199,8 @@ static int gemm_run(const ct_nn *nn, int transA, int transB, int M, int N, int K
             }
         return 1;
     }
-    if (nn->kernel == CT_KERNEL_OPENBLAS) {
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, e->alpha, A, lda,
-                    B, ldb, e->beta, C, ldc);
+    if (nn->kernel == CT_KERNEL_OPENBLAS) { /* nn/blas.c: fails (0) rather than let OpenBLAS spin on short memory */
+        if (!ct_blas_sgemm(transA, transB, M, N, K, e->alpha, A, lda, B, ldb, e->beta, C, ldc, NULL)) return 0;
         openblas_epilogue(e, M, N, C, ldc);
         return 1;
     }
