@@ -3,9 +3,11 @@
  * downloads beside the destination, validates by loading, and only then moves the files in.
  * A full disk is simulated with RLIMIT_FSIZE in a child process. */
 #include "harness.h"
+#include "io/file.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -54,6 +56,110 @@ static int strangers(const char *dir, const char *const *allowed) {
     }
     closedir(d);
     return n;
+}
+
+static uint64_t fixed_random(void *ctx, int attempt) {
+    (void)ctx;
+    return attempt == 0 ? 0x123456789abcull : 0x0fedcba98765ull;
+}
+
+static int count_tmp(const char *dir) {
+    int n = 0;
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) n += strstr(e->d_name, ".tmp") != NULL;
+    if (d) closedir(d);
+    return n;
+}
+
+/* The library's output files (ct_output_*, and the PNG writers through them): a link planted at
+ * the temporary name is never written through (the next name is taken), a link at the
+ * destination is replaced (its target untouched), a failed write leaves the old file and no
+ * temporary file, abort leaves nothing. */
+static void output_files(void) {
+    char dir[600], victim[700], dst[700], planted[700];
+    FMT(dir, "%s/out", t_tmpdir());
+    FMT(victim, "%s/victim.txt", t_tmpdir());
+    FMT(dst, "%s/a.json", dir);
+    FMT(planted, "%s/.a.json.123456789abc.tmp", dir);
+    CHECK(mkdir(dir, 0755) == 0, "mkdir");
+    FILE *f = fopen(victim, "wb");
+    CHECK(f && fputs("keep", f) >= 0 && fclose(f) == 0, "victim");
+    CHECK(symlink(victim, planted) == 0, "symlink");
+    ct_atomic_file a;
+    ct_error err;
+    CHECK(ct_atomic_open_with(&a, dst, fixed_random, NULL, &err) == CT_OK, "%s", err.msg);
+    ct_atomic_write(&a, "new", 3);
+    CHECK(ct_atomic_commit(&a, &err) == CT_OK, "%s", err.msg);
+    char *v = slurp(victim, NULL), *d = slurp(dst, NULL);
+    CHECK(v && !strcmp(v, "keep"), "wrote through the link planted at the temporary name");
+    CHECK(d && !strcmp(d, "new"), "destination content");
+    free(v); free(d);
+    unlink(planted);
+    /* a link at the destination is replaced, not followed */
+    unlink(dst);
+    CHECK(symlink(victim, dst) == 0, "symlink");
+    ct_output *o = NULL;
+    CHECK(ct_output_open(dst, &o, &err) == CT_OK, "%s", err.msg);
+    ct_output_write(o, "newer", 5);
+    CHECK(ct_output_commit(o, &err) == CT_OK, "%s", err.msg);
+    struct stat sb;
+    v = slurp(victim, NULL);
+    CHECK(lstat(dst, &sb) == 0 && S_ISREG(sb.st_mode) && v && !strcmp(v, "keep"), "the destination link was followed");
+    free(v);
+    /* a failed write (a file-size limit in a child) leaves the old file and no temporary one */
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct rlimit rl = {4096, 4096};
+        signal(SIGXFSZ, SIG_IGN);
+        setrlimit(RLIMIT_FSIZE, &rl);
+        static char big[65536];
+        ct_output *ob = NULL;
+        ct_error e2;
+        if (ct_output_open(dst, &ob, &e2)) _exit(3);
+        ct_output_write(ob, big, sizeof big);
+        _exit(ct_output_commit(ob, &e2) == CT_ERR_IO && strstr(e2.msg, "cannot write") ? 0 : 4);
+    }
+    int st = 0;
+    CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, "a failed write must be reported (child status %d)", st);
+    d = slurp(dst, NULL);
+    CHECK(d && !strcmp(d, "newer"), "the old file was touched by a failed write");
+    free(d);
+    CHECK(count_tmp(dir) == 0, "%d temporary files left", count_tmp(dir));
+    /* abort: nothing left */
+    CHECK(ct_output_open(dst, &o, &err) == CT_OK, "%s", err.msg);
+    ct_output_write(o, "x", 1);
+    ct_output_abort(o);
+    CHECK(count_tmp(dir) == 0, "abort left a temporary file");
+    d = slurp(dst, NULL);
+    CHECK(d && !strcmp(d, "newer"), "abort touched the destination");
+    free(d);
+    /* refusals */
+    CHECK(ct_output_open("", &o, &err) == CT_ERR_INVALID_ARG, "empty path");
+    CHECK(ct_output_open(dir, &o, &err) != CT_OK, "a directory as the output");
+    FMT(dst, "%s/no/such/dir/x", t_tmpdir());
+    CHECK(ct_output_open(dst, &o, &err) == CT_ERR_IO && strstr(err.msg, "No such file"), "%s", err.msg);
+}
+
+/* ct_read_file: the bytes and a NUL after them; refusals without blocking or reading too much */
+static void read_files(void) {
+    char path[600], fifo[600];
+    FMT(path, "%s/r.bin", t_tmpdir());
+    FMT(fifo, "%s/r.fifo", t_tmpdir());
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite("ab\0cd", 1, 5, f) == 5 && fclose(f) == 0, "write");
+    uint8_t *d = NULL;
+    size_t len = 0;
+    ct_error err;
+    CHECK(ct_read_file(path, 5, &d, &len, &err) == CT_OK && len == 5 && !memcmp(d, "ab\0cd", 5) && d[5] == 0, "read: %s", err.msg);
+    ct_free(d);
+    d = NULL;
+    CHECK(ct_read_file(path, 4, &d, &len, &err) == CT_ERR_TOO_LARGE && !d, "above the limit: %s", err.msg);
+    CHECK(ct_read_file(t_tmpdir(), 1 << 20, &d, &len, &err) == CT_ERR_IO && strstr(err.msg, "directory"), "directory: %s", err.msg);
+    CHECK(mkfifo(fifo, 0600) == 0, "mkfifo");
+    CHECK(ct_read_file(fifo, 1 << 20, &d, &len, &err) == CT_ERR_IO && strstr(err.msg, "regular"), "FIFO: %s", err.msg);
+    CHECK(ct_read_file(NULL, 1, &d, &len, &err) == CT_ERR_INVALID_ARG, "NULL path");
+    FMT(path, "%s/none", t_tmpdir());
+    CHECK(ct_read_file(path, 1, &d, &len, &err) == CT_ERR_IO && strstr(err.msg, "No such file"), "missing: %s", err.msg);
 }
 
 static void random_weights_all_or_nothing(void) {
@@ -148,6 +254,8 @@ static void weights_readme(void) {
 }
 
 int main(void) {
+    RUN(output_files);
+    RUN(read_files);
     RUN(random_weights_all_or_nothing);
     RUN(fetch_weights_validates_first);
     RUN(weights_readme);

@@ -31,12 +31,10 @@ static void normalise(double *v, int d) {
 
 /* ------------------------------------------------------------------ median filter */
 
+/* scipy's "reflect" (d c b a | a b c d | d c b a), by mirroring until inside */
 static int reflect(int i, int n) {
-    if (n == 1) return 0;
-    int p = 2 * n;
-    i %= p;
-    if (i < 0) i += p;
-    return i < n ? i : p - 1 - i;
+    while (i < 0 || i >= n) i = i < 0 ? -i - 1 : 2 * n - 1 - i;
+    return i;
 }
 
 /* total order: -0 before +0 */
