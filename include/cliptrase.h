@@ -28,7 +28,10 @@
  * Conventions
  *   - Every fallible function returns ct_status (CT_OK == 0) and, when `err` is not NULL, fills it
  *     with the status and a one-line human message. Nothing in the library exits, aborts or prints.
- *   - On failure, output arguments are left untouched and nothing is leaked.
+ *   - On failure, output arguments are left untouched and nothing is leaked (arrays the caller
+ *     passes for results included: a call computes into its own memory and copies out last).
+ *   - Thread counts of calls (n_threads arguments and fields) are 0 (all the threads the model
+ *     or runtime has) to 256; anything else is CT_ERR_INVALID_ARG.
  *   - Arrays are row-major float32 / int32; shapes are given in comments as [dim0 x dim1 ...].
  *   - Ownership: arrays passed in are the caller's. Objects the library creates have their own
  *     free function (ct_model_free, ct_tokenizer_free, ct_image_free, ct_runtime_free,
@@ -230,7 +233,7 @@ CT_API ct_status ct_encode_tokens(const ct_model *m, const int32_t *tokens, int 
 
 /* Class embeddings [n_names x embed_dim] as the reference computes them: for each name, every
  * template is filled, encoded, L2-normalised; the mean is L2-normalised. templates == NULL uses
- * the 80 defaults. n_threads <= 0 means all of the model's threads. Names longer than the
+ * the 80 defaults. n_threads 0 means all of the model's threads. Names longer than the
  * context are cut (the count of cut prompts is reported through *n_truncated when not NULL). */
 CT_API ct_status ct_class_embeddings(const ct_model *m, const ct_tokenizer *tok,
                                      const char *const *names, int n_names,
@@ -264,11 +267,11 @@ CT_API ct_status ct_head_parse(const char *name, ct_head *out, ct_error *err);
 
 /* ------------------------------------------------------------------ image side */
 
-/* At most this many patches (h * w = (H / patch) * (W / patch); 128 x 128) in the whole H x W
- * image given to ct_encode_image, ct_segment, ct_segment_ex or ct_segment_memory
- * (CT_ERR_TOO_LARGE): the limit applies to the whole image for every head, also when sliding
- * windows (slide_crop) would encode it in smaller crops. The CLIPtrase correlation map alone is
- * (1 + h*w)^2 floats. */
+/* At most this many patches (h * w = (H / patch) * (W / patch); 128 x 128), and at most
+ * CT_MAX_IMAGE_PIXELS pixels, in the whole H x W image given to ct_encode_image, ct_segment,
+ * ct_segment_ex, ct_segment_memory or ct_postprocess (CT_ERR_TOO_LARGE): the limit applies to
+ * the whole image for every head, also when sliding windows (slide_crop) would encode it in
+ * smaller crops. The CLIPtrase correlation map alone is (1 + h*w)^2 floats. */
 #define CT_MAX_PATCHES (128 * 128)
 
 /* Outputs of the image encoder for one image of H x W pixels (h = H/patch, w = W/patch,
@@ -308,7 +311,7 @@ typedef struct {
     float prob_thd;      /* pixels whose best class probability is below it get label 0; 0: off */
     float area_thd;      /* labels 1.. covering at most this share of the labelled area (of
                             labels 1..) are dropped (probability 0); 0: off */
-    int n_threads;       /* <= 0: all of the model's threads */
+    int n_threads;       /* 0: all of the model's threads */
 } ct_segment_params;
 
 /* CLIPtrase as the paper runs it (head cliptrase, whole image, the paper's cluster vote). */
@@ -391,13 +394,16 @@ CT_API ct_status ct_segment_ex(const ct_model *m, const float *pixels, int H, in
 
 /* Bytes a ct_segment / ct_segment_ex of an H x W image will allocate (workspace and outputs
  * the library allocates; with_intermediates: also ct_intermediates), before running it. The
- * parameters are checked as ct_segment checks them. */
+ * parameters are checked as ct_segment checks them; the estimate assumes one label per name,
+ * so n_names is at most 65,536 here (ct_segment takes more names when they share labels). */
 CT_API ct_status ct_segment_memory(const ct_model *m, int H, int W, int n_names,
                                    const ct_segment_params *p, int with_intermediates,
                                    size_t *bytes, ct_error *err);
 
 /* The CLIPtrase post-processing alone, from the encoder's outputs: img_tokens [(1+h*w) x E] and
- * corr_raw [(1+h*w) x (1+h*w)] of an H x W image with patch side `patch`. */
+ * corr_raw [(1+h*w) x (1+h*w)] of an H x W image with patch side `patch`. The parameters are
+ * checked before any work (CT_ERR_INVALID_ARG): finite eps and logit_scale, median_size at most
+ * 255, upsample_ratio at most 64; a NaN or Inf in the inputs is CT_ERR_NONFINITE. */
 CT_API ct_status ct_postprocess(const float *img_tokens, const float *corr_raw, int H, int W,
                                 int patch, int embed_dim, float logit_scale,
                                 const float *class_emb, int n_names, const int32_t *name_label,
@@ -406,11 +412,13 @@ CT_API ct_status ct_postprocess(const float *img_tokens, const float *corr_raw, 
 
 /* DBSCAN with scikit-learn's semantics: Euclidean distance, neighbours within eps inclusive, a
  * point counts itself, clusters numbered in discovery order, -1 for noise.
- * x [n x d]; labels [n]. *n_clusters (may be NULL) receives the cluster count. */
+ * x [n x d]; labels [n]. *n_clusters (may be NULL) receives the cluster count. A NaN or Inf
+ * coordinate is CT_ERR_NONFINITE. */
 CT_API ct_status ct_dbscan(const float *x, int n, int d, float eps, int min_samples,
                            int n_threads, int32_t *labels, int *n_clusters, ct_error *err);
 
-/* scipy.ndimage.median_filter(x, size, mode="reflect") on a 2-D [h x w] array. */
+/* scipy.ndimage.median_filter(x, size, mode="reflect") on a 2-D [h x w] array; size in
+ * [1, 255], sides up to 2^30 (above: CT_ERR_TOO_LARGE); a NaN in x is CT_ERR_NONFINITE. */
 CT_API ct_status ct_median_filter(const float *x, int h, int w, int size, float *y,
                                   ct_error *err);
 

@@ -40,10 +40,10 @@ int __wrap_posix_memalign(void **p, size_t a, size_t n);
 static struct {
     pthread_mutex_t mx;
     int counting, overflow, wrapped;
-    size_t live, peak;
+    size_t live, peak, calls;
     void *key[SLOTS];
     size_t size[SLOTS];
-} acc = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0, 0, {0}, {0}};
+} acc = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0, 0, 0, {0}, {0}};
 
 static size_t slot_of(void *p) { return ((uintptr_t)p >> 4) * 2654435761u % SLOTS; }
 
@@ -52,6 +52,7 @@ static void track(void *p, size_t n) {
     pthread_mutex_lock(&acc.mx);
     acc.wrapped = 1;
     if (acc.counting) {
+        acc.calls++;
         size_t i = slot_of(p), k = 0;
         while (acc.key[i] && k++ < SLOTS) i = (i + 1) % SLOTS;
         if (acc.key[i]) acc.overflow = 1;
@@ -108,7 +109,7 @@ int __wrap_posix_memalign(void **p, size_t a, size_t n) {
 static void count_begin(void) {
     pthread_mutex_lock(&acc.mx);
     memset(acc.key, 0, sizeof acc.key);
-    acc.live = acc.peak = 0;
+    acc.live = acc.peak = acc.calls = 0;
     acc.overflow = 0;
     acc.counting = 1;
     pthread_mutex_unlock(&acc.mx);
@@ -495,6 +496,58 @@ static void encode_image_outputs(void) {
     close_run(&r);
 }
 
+/* Nothing is allocated inside the layer loops (header): a warm call allocates as many blocks
+ * for a 12-block model as for a 3-block one, with every backend and precision this CPU runs
+ * (the reference attention of the OpenBLAS backend used to allocate once per block). */
+static size_t warm_allocations(const char *fx, ct_backend be, ct_precision pr, int text) {
+    char path[800];
+    FMT(path, "%s/%s/model.safetensors", oracle_dir(), fx);
+    ct_load_params lp;
+    ct_load_params_default(&lp);
+    lp.backend = be;
+    lp.precision = pr;
+    ct_model *m = NULL;
+    ct_error err;
+    if (ct_model_load_ex(path, &lp, &m, &err)) { CHECK(0, "%s: %s", fx, err.msg); return 0; }
+    const ct_config *c = ct_model_config(m);
+    int H = 4 * c->patch, W = 5 * c->patch, T = 21;
+    float *px = calloc((size_t)3 * H * W, sizeof(float)), *tok = malloc(sizeof(float) * T * c->embed_dim);
+    float *corr = malloc(sizeof(float) * T * T), *emb = malloc(sizeof(float) * c->embed_dim);
+    int32_t ids[2 * 77] = {0};
+    for (int i = 0; i < 2; i++) { ids[i * 77] = CT_TOKEN_SOT; ids[i * 77 + 1] = 320 + i; ids[i * 77 + 2] = CT_TOKEN_EOT; }
+    for (int i = 0; i < 3 * H * W; i++) px[i] = (float)(i % 7) * 0.1f;
+    ct_image_features f = {emb, tok, corr};
+    size_t calls = 0;
+    for (int rep = 0; rep < 3; rep++) { /* weights are packed at their second use: the third is warm */
+        if (rep == 2) count_begin();
+        ct_status st = text ? ct_encode_tokens(m, ids, 2, tok, &err) : ct_encode_image(m, px, H, W, 0, &f, &err);
+        if (rep == 2) { count_end(NULL); calls = acc.calls; }
+        CHECK(st == CT_OK, "%s: %s", fx, err.msg);
+    }
+    free(px); free(tok); free(corr); free(emb);
+    ct_model_free(m);
+    return calls;
+}
+
+static void no_allocation_per_layer(void) {
+    char path[800];
+    FMT(path, "%s/small_f16_hf/model.safetensors", oracle_dir());
+    if (!file_exists(path)) SKIP("small_f16_hf fixture not found under %s", oracle_dir());
+    static const struct { ct_backend be; ct_precision pr; const char *name; } cfg[] = {
+        {CT_BACKEND_NATIVE, CT_PRECISION_FP32, "native fp32"}, {CT_BACKEND_OPENBLAS, CT_PRECISION_FP32, "openblas"},
+        {CT_BACKEND_NATIVE, CT_PRECISION_BF16, "native bf16"}};
+    for (size_t i = 0; i < sizeof cfg / sizeof *cfg; i++) {
+        if (!ct_precision_available(cfg[i].pr)) { printf("  %s: not available on this CPU\n", cfg[i].name); continue; }
+        for (int text = 0; text < 2; text++) {
+            size_t a = warm_allocations("tiny_f32_openai", cfg[i].be, cfg[i].pr, text);
+            size_t b = warm_allocations("small_f16_hf", cfg[i].be, cfg[i].pr, text);
+            printf("  %s %s: %zu allocations (3 blocks), %zu (12 blocks)\n", cfg[i].name, text ? "text" : "image", a, b);
+            CHECK(a == b, "%s %s: a warm call allocates %zu blocks for 3 layers, %zu for 12: something allocates per layer",
+                  cfg[i].name, text ? "text" : "image", a, b);
+        }
+    }
+}
+
 static void free_functions(void) {
     ct_free(NULL);
     ct_intermediates_free(NULL);
@@ -601,6 +654,17 @@ static void bad_params_before_any_work(void) {
     CHECK(ct_segment(r.m, &one_float, H, W, r.tf.data, n, nl, &sp, lab, NULL, &err) == CT_ERR_INVALID_ARG, "negative name label accepted");
     nl[1] = 65536;
     CHECK(ct_segment(r.m, &one_float, H, W, r.tf.data, n, nl, &sp, lab, NULL, &err) == CT_ERR_INVALID_ARG, "name label 65536 accepted");
+    /* the thread counts of the other calls follow the same rule: 0 to 256 */
+    float feat[8] = {0};
+    ct_image_features f = {NULL, NULL, feat};
+    int32_t dl[4];
+    for (int t = -1; t <= CT_MAX_THREADS + 1; t += CT_MAX_THREADS + 2) {
+        CHECK(ct_encode_image(r.m, &one_float, H, W, t, &f, &err) == CT_ERR_INVALID_ARG && strstr(err.msg, "thread count"),
+              "ct_encode_image with %d threads: %s", t, err.msg);
+        CHECK(ct_dbscan(feat, 2, 4, 1.f, 1, t, dl, NULL, &err) == CT_ERR_INVALID_ARG, "ct_dbscan with %d threads", t);
+        ct_runtime *rt2 = NULL;
+        CHECK(ct_runtime_new(t, &rt2, &err) == CT_ERR_INVALID_ARG && !rt2, "ct_runtime_new with %d threads", t);
+    }
     free(lab);
     close_run(&r);
 }
@@ -613,6 +677,7 @@ int main(void) {
     RUN(parsing_is_strict);
     RUN(precision_at_load);
     RUN(encode_image_outputs);
+    RUN(no_allocation_per_layer);
     RUN(free_functions);
     RUN(bad_params_before_any_work);
     DONE();

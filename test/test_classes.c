@@ -72,6 +72,9 @@ static void long_and_broken_names(void) {
     printf("  empty list: %s\n", err.msg);
     const char *nul[] = {"cat", NULL};
     CHECK(ct_class_embeddings(m, tok, nul, 2, NULL, 0, 0, emb, &err) == CT_ERR_INVALID_ARG, "NULL name accepted");
+    CHECK(ct_class_embeddings(m, tok, names, 1, NULL, 0, -1, emb, &err) == CT_ERR_INVALID_ARG && strstr(err.msg, "thread count"),
+          "-1 threads accepted: %s", err.msg);
+    CHECK(ct_class_embeddings(m, tok, names, 1, NULL, 0, 257, emb, &err) == CT_ERR_INVALID_ARG, "257 threads accepted");
     free(emb);
 }
 

@@ -265,49 +265,80 @@ static void mapped_weights_through_three_uses(void) {
     npy_free(&tok);
 }
 
-/* A NaN in the query weights of the first block (check_finite off) must reach the output and be
- * reported (CT_ERR_NONFINITE), not be absorbed by the softmax into finite, wrong tokens. */
-static void nan_weight_is_reported(void) {
-    char src[700], dst[700];
+/* Writes the tiny fixture to dst with a NaN at float `index` of tensor `name`; 0 when it cannot. */
+static int write_with_nan(const char *dst, const char *name, size_t index) {
+    char src[700];
     FMT(src, "%s/tiny_f32_openai/model.safetensors", oracle_dir());
-    FMT(dst, "%s/nan.safetensors", t_tmpdir());
-    if (!file_exists(src)) SKIP("tiny_f32_openai fixture not found under %s", oracle_dir());
     size_t len = 0;
     char *buf = slurp(src, &len);
-    if (!buf || len < 8) { CHECK(0, "cannot read %s", src); free(buf); return; }
+    if (!buf || len < 8) { free(buf); return 0; }
     uint64_t hl = 0;
     for (int i = 7; i >= 0; i--) hl = (hl << 8) | (uint8_t)buf[i];
-    ct_json *h = ct_json_parse(buf + 8, (size_t)hl, NULL, 0);
-    const ct_json *t = h ? ct_json_get(h, "visual.transformer.resblocks.0.attn.in_proj_weight") : NULL;
+    ct_json *h = hl < len ? ct_json_parse(buf + 8, (size_t)hl, NULL, 0) : NULL;
+    const ct_json *t = h ? ct_json_get(h, name) : NULL;
     const ct_json *off = t ? ct_json_get(t, "data_offsets") : NULL;
-    CHECK(off && off->n == 2, "tensor not found in the fixture");
-    npy_array px = {0};
-    char d[700];
-    FMT(d, "%s/tiny_f32_openai", oracle_dir());
-    if (off && off->n == 2 && load_npy(d, "crop64", "pixels", &px)) {
-        for (int which = 0; which < 2; which++) { /* a query weight, then a key weight */
-            size_t at = 8 + (size_t)hl + (size_t)off->items[0].i + (which ? (size_t)64 * 64 * 4 + 4 * 5 : 4 * 7);
-            float nan = NAN;
-            char *b2 = malloc(len);
-            memcpy(b2, buf, len);
-            memcpy(b2 + at, &nan, 4);
-            FILE *f = fopen(dst, "wb");
-            CHECK(f && fwrite(b2, 1, len, f) == len && fclose(f) == 0, "writing %s", dst);
-            free(b2);
-            ct_model *m = NULL;
-            ct_error err;
-            CHECK(ct_model_load(dst, &m, &err) == CT_OK, "%s", err.msg);
-            float *tok = malloc(sizeof(float) * 17 * 32);
-            ct_image_features fe = {NULL, tok, NULL};
-            ct_status st = m ? ct_encode_image(m, px.data, 64, 64, 0, &fe, &err) : CT_ERR_INVALID_ARG;
-            CHECK(st == CT_ERR_NONFINITE, "%s weight NaN: status %s (%s)", which ? "key" : "query", ct_status_str(st), err.msg);
-            free(tok);
-            ct_model_free(m);
-        }
+    int ok = off && off->n == 2 && (size_t)off->items[0].i + 4 * index + 4 <= (size_t)off->items[1].i;
+    if (ok) {
+        float nan = NAN;
+        memcpy(buf + 8 + (size_t)hl + (size_t)off->items[0].i + 4 * index, &nan, 4);
+        FILE *f = fopen(dst, "wb");
+        ok = f && fwrite(buf, 1, len, f) == len;
+        if (f && fclose(f) != 0) ok = 0;
     }
-    npy_free(&px);
     ct_json_free(h);
     free(buf);
+    return ok;
+}
+
+static int all_byte(const void *p, size_t n, uint8_t v) {
+    for (size_t i = 0; i < n; i++)
+        if (((const uint8_t *)p)[i] != v) return 0;
+    return 1;
+}
+
+/* A NaN weight (check_finite off) must reach the output and be reported (CT_ERR_NONFINITE), not
+ * be absorbed by the softmax into finite, wrong tokens; and the caller's arrays stay untouched. */
+static void nan_weight_is_reported(void) {
+    char src[700], dst[700], d[700];
+    FMT(src, "%s/tiny_f32_openai/model.safetensors", oracle_dir());
+    FMT(dst, "%s/nan.safetensors", t_tmpdir());
+    FMT(d, "%s/tiny_f32_openai", oracle_dir());
+    if (!file_exists(src)) SKIP("tiny_f32_openai fixture not found under %s", oracle_dir());
+    npy_array px = {0};
+    CHECK(load_npy(d, "crop64", "pixels", &px), "pixels of crop64");
+    static const struct { const char *tensor; size_t index; int text; } cases[] = {
+        {"visual.transformer.resblocks.0.attn.in_proj_weight", 7, 0},            /* a query weight */
+        {"visual.transformer.resblocks.0.attn.in_proj_weight", 64 * 64 + 5, 0},  /* a key weight */
+        {"visual.ln_post.weight", 3, 0},                                          /* after the correlation map */
+        {"ln_final.weight", 3, 1},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases && px.data; c++) {
+        CHECK(write_with_nan(dst, cases[c].tensor, cases[c].index), "cannot write %s with a NaN in %s", dst, cases[c].tensor);
+        ct_model *m = NULL;
+        ct_error err;
+        CHECK(ct_model_load(dst, &m, &err) == CT_OK, "%s", err.msg);
+        if (!m) continue;
+        float *tok = malloc(sizeof(float) * 17 * 32), *corr = malloc(sizeof(float) * 17 * 17), *emb = malloc(sizeof(float) * 2 * 32);
+        memset(tok, 0xAB, sizeof(float) * 17 * 32);
+        memset(corr, 0xAB, sizeof(float) * 17 * 17);
+        memset(emb, 0xAB, sizeof(float) * 2 * 32);
+        ct_status st;
+        if (cases[c].text) {
+            int32_t ids[2 * 77] = {0};
+            for (int i = 0; i < 2; i++) { ids[i * 77] = CT_TOKEN_SOT; ids[i * 77 + 1] = 320 + i; ids[i * 77 + 2] = CT_TOKEN_EOT; }
+            st = ct_encode_tokens(m, ids, 2, emb, &err);
+        } else {
+            ct_image_features fe = {emb, tok, corr};
+            st = ct_encode_image(m, px.data, 64, 64, 0, &fe, &err);
+        }
+        CHECK(st == CT_ERR_NONFINITE, "NaN in %s: status %s (%s)", cases[c].tensor, ct_status_str(st), err.msg);
+        CHECK(all_byte(tok, sizeof(float) * 17 * 32, 0xAB) && all_byte(corr, sizeof(float) * 17 * 17, 0xAB) &&
+                  all_byte(emb, sizeof(float) * 2 * 32, 0xAB),
+              "NaN in %s: the caller's arrays were written by a failing call", cases[c].tensor);
+        free(tok); free(corr); free(emb);
+        ct_model_free(m);
+    }
+    npy_free(&px);
 }
 
 /* bf16 against fp32 on every fixture: tokens close, labels agreeing on >= 99.9% of pixels. */

@@ -113,10 +113,16 @@ static void *worker(void *p) {
     }
 }
 
+ct_status ct_check_threads(int n_threads, ct_error *err) {
+    if (n_threads < 0 || n_threads > CT_MAX_THREADS)
+        return ct_fail(err, CT_ERR_INVALID_ARG, "thread count %d outside [0, %d] (0: all)", n_threads, CT_MAX_THREADS);
+    return CT_OK;
+}
+
 ct_status ct_runtime_new(int n_threads, ct_runtime **out, ct_error *err) {
     if (!out) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_runtime_new: NULL argument");
-    if (n_threads < 0 || n_threads > CT_MAX_THREADS)
-        return ct_fail(err, CT_ERR_INVALID_ARG, "thread count %d outside [0, %d]", n_threads, CT_MAX_THREADS);
+    ct_status st0 = ct_check_threads(n_threads, err);
+    if (st0) return st0;
     if (n_threads == 0) n_threads = ct_default_threads();
     ct_runtime *rt = calloc(1, sizeof *rt);
     if (!rt) return ct_fail(err, CT_ERR_NOMEM, "out of memory");

@@ -429,8 +429,8 @@ ct_status ct_model_load_ex(const char *path, const ct_load_params *p, ct_model *
     if (!p) p = &dp;
     if ((unsigned)p->precision > CT_PRECISION_BF16) return ct_fail(err, CT_ERR_INVALID_ARG, "unknown precision %d", (int)p->precision);
     if ((unsigned)p->backend > CT_BACKEND_OPENBLAS) return ct_fail(err, CT_ERR_INVALID_ARG, "unknown backend %d", (int)p->backend);
-    if (p->n_threads < 0 || p->n_threads > CT_MAX_THREADS)
-        return ct_fail(err, CT_ERR_INVALID_ARG, "thread count %d outside [0, %d]", p->n_threads, CT_MAX_THREADS);
+    ct_status st0 = ct_check_threads(p->n_threads, err);
+    if (st0) return st0;
     ct_kernel k = ct_kernel_choose(p->precision, p->backend);
     if (k == CT_KERNEL_COUNT) {
         if (p->precision == CT_PRECISION_BF16 && p->backend == CT_BACKEND_OPENBLAS)
@@ -563,7 +563,7 @@ int ct_model_threads(const ct_model *m) {
 void ct_config_describe(const ct_config *c, char *buf, size_t cap) {
     if (!buf || !cap) return;
     if (!c) { buf[0] = 0; return; }
-    static const char *dt[] = {"F32", "F16", "BF16"};
+    static const char *const dt[] = {"F32", "F16", "BF16"};
     snprintf(buf, cap,
              "vision: width %d, layers %d, heads %d, patch %d, grid %d, image %d; text: width %d, "
              "layers %d, heads %d, context %d, vocab %d; embed %d; logit_scale %.6g; %s names; %s",

@@ -34,12 +34,15 @@ int ct_attention_reference(const ct_nn *nn, const ct_attn_spec *sp, const float 
     }
     int hd = W / heads, ld = 3 * W;
     float scale = 1.f / sqrtf((float)hd);
-    float *S = ct_alloc((size_t)2 * CHUNK * T, sizeof(float));
+    /* the call's workspace when it is large enough (it is, inside the encoders): scores of
+     * CHUNK rows for two streams, then the products' packing space */
+    size_t sbytes = (size_t)2 * CHUNK * T * sizeof(float), need = ct_attention_reference_workspace(nn, T, W, heads);
+    float *own = NULL, *S = nn->ws && nn->ws_bytes >= need ? nn->ws : (own = ct_alloc(need, 1));
     if (!S) return 0;
     float *Acc = S + (size_t)CHUNK * T;
     ct_nn nn1 = *nn;
-    nn1.ws = NULL; /* products allocate their own packing space */
-    nn1.ws_bytes = 0;
+    nn1.ws = (char *)S + sbytes;
+    nn1.ws_bytes = need - sbytes;
     int ok = 1;
     for (int b = 0; b < B && ok; b++)
         for (int h = 0; h < heads && ok; h++) {
@@ -71,8 +74,14 @@ int ct_attention_reference(const ct_nn *nn, const ct_attn_spec *sp, const float 
                     ok = ct_gemm(&nn1, 0, 0, cn, hd, nk, Acc, nk, V, ld, &e1, att + ((size_t)b * T + c0) * W + (size_t)h * hd, W);
             }
         }
-    free(S);
+    free(own);
     return ok;
+}
+
+size_t ct_attention_reference_workspace(const ct_nn *nn, int T, int W, int heads) {
+    int hd = W / heads, rows = T < CHUNK ? T : CHUNK;
+    size_t g1 = ct_gemm_workspace(nn->kernel, rows, T, hd, 0), g2 = ct_gemm_workspace(nn->kernel, rows, hd, T, 0);
+    return (size_t)2 * CHUNK * T * sizeof(float) + ((g1 > g2 ? g1 : g2) + 63) / 64 * 64;
 }
 
 typedef struct {

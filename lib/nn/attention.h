@@ -30,9 +30,11 @@ typedef struct {
  * columns), for the query rows [q0, q1) of every sequence (rows outside are not written). */
 int ct_attention(const ct_nn *nn, const ct_attn_spec *sp, const float *qkv, int B, int T, int W, int heads, int q0, int q1,
                  float *att);
-/* The unfused reference of the same. */
+/* The unfused reference of the same, and its workspace bytes (it uses nn->ws when that is large
+ * enough, else allocates). */
 int ct_attention_reference(const ct_nn *nn, const ct_attn_spec *sp, const float *qkv, int B, int T, int W, int heads, int q0,
                            int q1, float *att);
+size_t ct_attention_reference_workspace(const ct_nn *nn, int T, int W, int heads);
 
 /* Causal attention of n packed sequences (sequence i: rows start[i] .. start[i]+len[i] of qkv,
  * len[i] <= maxlen); scratch: maxlen floats per thread of ex. */

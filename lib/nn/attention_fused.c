@@ -386,8 +386,12 @@ static size_t fused_floats(const ct_attn_spec *sp, int B, int T, int W, int head
 }
 
 size_t ct_attention_workspace(const ct_nn *nn, const ct_attn_spec *sp, int B, int T, int W, int heads) {
-    if (!ct_attention_fused_ok(nn, sp, W, heads)) return 0;
-    return fused_floats(sp, B, T, W, heads, nn->ex.nth) * sizeof(float);
+    if (sp->identity) return 0;
+    size_t ref = ct_attention_reference_workspace(nn, T, W, heads);
+    if (!ct_attention_fused_ok(nn, sp, W, heads)) return ref;
+    size_t fused = fused_floats(sp, B, T, W, heads, nn->ex.nth) * sizeof(float);
+    /* sums of streams over part of the query rows take the reference (ct_attention) */
+    return sp->n_streams > 1 && fused < ref ? ref : fused;
 }
 
 int ct_attention_fused(const ct_nn *nn, const ct_attn_spec *sp, const float *qkv, int B, int T, int W, int heads, int q0, int q1,

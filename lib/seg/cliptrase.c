@@ -15,6 +15,7 @@
 
 #include "core/internal.h"
 #include "nn/gemm.h"
+#include "vision/vision.h"
 #include "nn/ops.h"
 
 #include <math.h>
@@ -288,7 +289,7 @@ static ct_status vote_check(const float *img_tokens, const float *corr_raw, int 
                             const float *class_emb, int n_names, const int32_t *name_label, const ct_segment_params *p, int32_t *labels,
                             int *L, ct_error *err) {
     if (!img_tokens || !corr_raw || !class_emb || !labels) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_postprocess: NULL argument");
-    ct_status st = ct_seg_check_size(H, W, patch, err);
+    ct_status st = ct_vision_check(H, W, patch, err);
     if (st) return st;
     if (E <= 0) return ct_fail(err, CT_ERR_INVALID_ARG, "embedding size %d is not positive", E);
     if (!isfinite(logit_scale) || !isfinite(p->eps))

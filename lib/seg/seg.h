@@ -18,9 +18,6 @@ static inline double ct_seg_cpu_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* H x W a positive multiple of the patch, at most CT_MAX_PATCHES patches and CT_MAX_IMAGE_PIXELS
- * pixels (every count of pixels and patches after this fits an int). */
-ct_status ct_seg_check_size(int H, int W, int patch, ct_error *err);
 /* At least one name, the label of every name in [0, 65536) (name_label NULL: the identity);
  * *n_labels = the largest label + 1. */
 ct_status ct_seg_labels(int n_names, const int32_t *name_label, int *n_labels, ct_error *err);

@@ -22,9 +22,8 @@ ct_status ct_seg_nn_transient(int n_threads, ct_nn *nn, ct_error *err) {
     memset(nn, 0, sizeof *nn);
     nn->kernel = ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_NATIVE);
     nn->ex = ct_exec_serial();
-    if (n_threads < 0 || n_threads > CT_MAX_THREADS)
-        return ct_fail(err, CT_ERR_INVALID_ARG, "thread count %d outside [0, %d]", n_threads, CT_MAX_THREADS);
-    if (n_threads == 1) return CT_OK;
+    ct_status st = ct_check_threads(n_threads, err);
+    if (st || n_threads == 1) return st;
     ct_runtime *rt = NULL;
     if (ct_runtime_new(n_threads, &rt, NULL) == CT_OK) nn->ex = ct_exec_for(rt, 0);
     return CT_OK;
@@ -36,18 +35,6 @@ void ct_intermediates_free(ct_intermediates *x) {
     free(x->patch_logits); free(x->logits_up); free(x->pred_raw); free(x->dbscan_labels);
     free(x->cluster_maps); free(x->cluster_assign); free(x->pred); free(x->seg_logits); free(x->pamr_logits);
     memset(x, 0, sizeof *x);
-}
-
-ct_status ct_seg_check_size(int H, int W, int patch, ct_error *err) {
-    if (patch <= 0 || H <= 0 || W <= 0 || H % patch || W % patch)
-        return ct_fail(err, CT_ERR_INVALID_ARG, "image size %d x %d is not a positive multiple of the patch size %d", H, W, patch);
-    int64_t np = (int64_t)(H / patch) * (W / patch);
-    if (np > CT_MAX_PATCHES)
-        return ct_fail(err, CT_ERR_TOO_LARGE, "image %d x %d gives %lld patches; the limit is %d (128 x 128)", H, W, (long long)np,
-                       CT_MAX_PATCHES);
-    if ((int64_t)H * W > (int64_t)CT_MAX_IMAGE_PIXELS)
-        return ct_fail(err, CT_ERR_TOO_LARGE, "image %d x %d has more than CT_MAX_IMAGE_PIXELS (%u) pixels", H, W, CT_MAX_IMAGE_PIXELS);
-    return CT_OK;
 }
 
 ct_status ct_seg_labels(int n_names, const int32_t *name_label, int *n_labels, ct_error *err) {
@@ -96,9 +83,7 @@ static ct_status check_params(const ct_segment_params *p, int patch, ct_error *e
                        "the other heads (set them to 0, or choose another head)", hn);
     if (p->head != CT_HEAD_CLIPTRASE && p->cls_reweight)
         return ct_fail(err, CT_ERR_INVALID_ARG, "cls_reweight belongs to the CLIPtrase vote: head %s does not use it (set it to 0)", hn);
-    if (p->n_threads < 0 || p->n_threads > CT_MAX_THREADS)
-        return ct_fail(err, CT_ERR_INVALID_ARG, "thread count %d outside [0, %d]", p->n_threads, CT_MAX_THREADS);
-    return CT_OK;
+    return ct_check_threads(p->n_threads, err);
 }
 
 ct_status ct_postprocess(const float *img_tokens, const float *corr_raw, int H, int W, int patch, int E, float logit_scale,
@@ -130,7 +115,7 @@ static ct_status check_call(const ct_model *m, int H, int W, int n_names, const 
     }
     ct_status st = check_params(*p, m->cfg.patch, err);
     if (!st) st = ct_seg_labels(n_names, name_label, L, err);
-    if (!st) st = ct_seg_check_size(H, W, m->cfg.patch, err);
+    if (!st) st = ct_vision_check(H, W, m->cfg.patch, err);
     return st;
 }
 

@@ -18,14 +18,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-ct_status ct_vision_check(const ct_model *m, int H, int W, ct_error *err) {
-    int p = m->cfg.patch;
-    if (H <= 0 || W <= 0 || H % p || W % p)
-        return ct_fail(err, CT_ERR_INVALID_ARG, "image size %d x %d is not a positive multiple of the patch size %d", H, W, p);
-    int64_t np = (int64_t)(H / p) * (W / p);
+ct_status ct_vision_check(int H, int W, int patch, ct_error *err) {
+    if (patch <= 0 || H <= 0 || W <= 0 || H % patch || W % patch)
+        return ct_fail(err, CT_ERR_INVALID_ARG, "image size %d x %d is not a positive multiple of the patch size %d", H, W, patch);
+    int64_t np = (int64_t)(H / patch) * (W / patch);
     if (np > CT_MAX_PATCHES)
         return ct_fail(err, CT_ERR_TOO_LARGE, "image %d x %d gives %lld patches; the limit is %d (128 x 128)", H, W, (long long)np,
                        CT_MAX_PATCHES);
+    if ((int64_t)H * W > (int64_t)CT_MAX_IMAGE_PIXELS)
+        return ct_fail(err, CT_ERR_TOO_LARGE, "image %d x %d has more than CT_MAX_IMAGE_PIXELS (%u) pixels", H, W, CT_MAX_IMAGE_PIXELS);
     return CT_OK;
 }
 
@@ -145,7 +146,7 @@ static size_t first_nonfinite(const float *x, size_t n) {
 ct_status ct_vision_encode(const ct_model *m, const ct_nn *nn0, const float *pixels, int B, int H, int W, const ct_vision_out *o,
                            ct_error *err) {
     if (!m || !nn0 || !pixels || !o) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_vision_encode: NULL argument");
-    ct_status st = ct_vision_check(m, H, W, err);
+    ct_status st = ct_vision_check(H, W, m->cfg.patch, err);
     if (st) return st;
     size_t npx = (size_t)B * 3 * (size_t)H * (size_t)W, bad = first_nonfinite(pixels, npx);
     if (bad < npx) {
@@ -254,9 +255,27 @@ ct_status ct_encode_image(const ct_model *m, const float *pixels, int H, int W, 
     if (!m || !pixels || !out) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_encode_image: NULL argument");
     if (!out->image_embedding && !out->img_tokens && !out->corr_raw)
         return ct_fail(err, CT_ERR_INVALID_ARG, "ct_encode_image: no output requested (every pointer of the features is NULL)");
-    ct_status st = ct_vision_check(m, H, W, err);
+    ct_status st = ct_check_threads(n_threads, err);
+    if (!st) st = ct_vision_check(H, W, m->cfg.patch, err);
     if (st) return st;
     ct_nn nn = ct_model_nn(m, n_threads);
-    ct_vision_out o = {CT_HEAD_CLIPTRASE, 5.f, out->img_tokens, out->corr_raw, out->image_embedding};
-    return ct_vision_encode(m, &nn, pixels, 1, H, W, &o, err);
+    /* computed into buffers of the library and copied once the call succeeded (finite values
+     * included): a failure leaves the caller's arrays untouched */
+    const ct_config *c = &m->cfg;
+    size_t T = (size_t)(H / c->patch) * (size_t)(W / c->patch) + 1;
+    size_t n_tok = out->img_tokens ? T * (size_t)c->embed_dim : 0, n_corr = out->corr_raw ? T * T : 0;
+    size_t n_emb = out->image_embedding ? (size_t)c->embed_dim : 0;
+    float *buf = ct_alloc(n_tok + n_corr + n_emb, sizeof(float));
+    if (!buf) return ct_fail(err, CT_ERR_NOMEM, "out of memory for the encoder's outputs (%zu MiB)", (n_tok + n_corr + n_emb) * 4 >> 20);
+    float *tok = out->img_tokens ? buf : NULL, *corr = out->corr_raw ? buf + n_tok : NULL;
+    float *emb = out->image_embedding ? buf + n_tok + n_corr : NULL;
+    ct_vision_out o = {CT_HEAD_CLIPTRASE, 5.f, tok, corr, emb};
+    st = ct_vision_encode(m, &nn, pixels, 1, H, W, &o, err);
+    if (!st) {
+        if (tok) memcpy(out->img_tokens, tok, n_tok * sizeof(float));
+        if (corr) memcpy(out->corr_raw, corr, n_corr * sizeof(float));
+        if (emb) memcpy(out->image_embedding, emb, n_emb * sizeof(float));
+    }
+    free(buf);
+    return st;
 }

@@ -21,7 +21,9 @@ size_t ct_vision_workspace(const ct_model *m, int B, int H, int W, int nth, cons
 /* pixels [B x 3 x H x W]; H, W multiples of the patch, at most CT_MAX_PATCHES patches each. */
 ct_status ct_vision_encode(const ct_model *m, const ct_nn *nn, const float *pixels, int B, int H, int W, const ct_vision_out *o,
                            ct_error *err);
-/* The size check alone (for callers that validate before heavy work). */
-ct_status ct_vision_check(const ct_model *m, int H, int W, ct_error *err);
+/* The size check of every image entry point, alone (for callers that validate before heavy
+ * work): H x W a positive multiple of the patch, at most CT_MAX_PATCHES patches and
+ * CT_MAX_IMAGE_PIXELS pixels (every count of pixels and patches after this fits an int). */
+ct_status ct_vision_check(int H, int W, int patch, ct_error *err);
 
 #endif
