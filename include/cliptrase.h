@@ -105,7 +105,8 @@ typedef struct {
 } ct_error;
 
 /* Frees a plain buffer the library allocated and handed over (pixels of ct_preprocess and
- * ct_normalize, label maps of ct_labels_load_png). NULL is ignored. */
+ * ct_normalize, label maps of ct_labels_load_png, file contents of ct_read_file). NULL is
+ * ignored. */
 CT_API void ct_free(void *p);
 
 /* ------------------------------------------------------------------ runtime (worker threads) */
@@ -263,8 +264,11 @@ CT_API ct_status ct_head_parse(const char *name, ct_head *out, ct_error *err);
 
 /* ------------------------------------------------------------------ image side */
 
-/* At most this many patches per encoder pass (h * w; 128 x 128): the CLIPtrase correlation map
- * alone is (1 + h*w)^2 floats. */
+/* At most this many patches (h * w = (H / patch) * (W / patch); 128 x 128) in the whole H x W
+ * image given to ct_encode_image, ct_segment, ct_segment_ex or ct_segment_memory
+ * (CT_ERR_TOO_LARGE): the limit applies to the whole image for every head, also when sliding
+ * windows (slide_crop) would encode it in smaller crops. The CLIPtrase correlation map alone is
+ * (1 + h*w)^2 floats. */
 #define CT_MAX_PATCHES (128 * 128)
 
 /* Outputs of the image encoder for one image of H x W pixels (h = H/patch, w = W/patch,
@@ -417,8 +421,10 @@ typedef struct {
     uint8_t *rgb;       /* [height x width x 3] */
 } ct_image;
 
-/* Load JPEG/PNG/BMP/TGA/GIF (first frame) as 8-bit RGB. Images above CT_MAX_IMAGE_PIXELS
- * (counting every frame of an animation) are refused with CT_ERR_TOO_LARGE before decoding. */
+/* Load JPEG/PNG/BMP/TGA/GIF (first frame) as 8-bit RGB. An image whose header announces more
+ * than CT_MAX_IMAGE_PIXELS is refused with CT_ERR_TOO_LARGE before any pixel is decoded; a
+ * 16-bit PNG, a GIF (its canvas) and a progressive JPEG count each pixel twice (what their
+ * decoders keep per pixel). */
 #define CT_MAX_IMAGE_PIXELS (64u * 1024u * 1024u)
 CT_API ct_status ct_image_load(const char *path, ct_image **out, ct_error *err);
 CT_API ct_status ct_image_from_rgb(const uint8_t *rgb, int width, int height, ct_image **out,
@@ -432,11 +438,32 @@ CT_API ct_status ct_image_save_png(const ct_image *img, const char *path, ct_err
  * (labels in [0, 65535]); same guarantees as ct_image_save_png. */
 CT_API ct_status ct_labels_save_png(const int32_t *labels, int width, int height, int bit_depth,
                                     const char *path, ct_error *err);
-/* Read a label map: a grey PNG (8 or 16 bit: the value is the label) or a palette PNG (the
- * palette index is the label, as VOC's SegmentationClass). *labels [height x width] is
- * allocated; free it with ct_free. */
+/* Read a label map: a grey PNG of any depth (1 to 16 bits: the raw value is the label, not
+ * rescaled) or a palette PNG (the palette index is the label, as VOC's SegmentationClass); a
+ * colour or grey + alpha PNG is CT_ERR_UNSUPPORTED. *labels [height x width] is allocated; free
+ * it with ct_free. */
 CT_API ct_status ct_labels_load_png(const char *path, int32_t **labels, int *width, int *height,
                                     ct_error *err);
+
+/* ------------------------------------------------------------------ files */
+
+/* Read a whole regular file of at most max_bytes (a directory, FIFO or device is CT_ERR_IO and
+ * a FIFO never blocks; larger is CT_ERR_TOO_LARGE) into *data, with one NUL byte after the
+ * len bytes; free it with ct_free. */
+CT_API ct_status ct_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len,
+                              ct_error *err);
+
+/* A file that appears complete or not at all, as the library's PNG writers write theirs: the
+ * data goes to a temporary file beside `path` (created with O_EXCL | O_NOFOLLOW under a random
+ * name: never through a planted file or link), renamed over `path` by ct_output_commit once
+ * every write, the flush and the close succeeded; a process killed at any point leaves the old
+ * file or the new one. ct_output_write remembers a failure for the commit to report. Commit and
+ * abort free the handle; abort removes the temporary file. */
+typedef struct ct_output ct_output;
+CT_API ct_status ct_output_open(const char *path, ct_output **out, ct_error *err);
+CT_API void ct_output_write(ct_output *o, const void *data, size_t len);
+CT_API ct_status ct_output_commit(ct_output *o, ct_error *err);
+CT_API void ct_output_abort(ct_output *o);
 
 /* Resize (PIL bicubic with antialiasing, 8-bit rounding) and normalise with CLIP mean/std.
  * crop != 0: short side to `size`, then size x size center crop (the paper's protocol).

@@ -8,10 +8,12 @@
 #include <ftw.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Accounting. Every RUN ends in exactly one of: passed, failed, skipped.
@@ -229,6 +231,32 @@ static inline double max_abs_diff(const float *a, const float *b, size_t n) {
         if (d > m || isnan(d)) m = isnan(d) ? INFINITY : d;
     }
     return m;
+}
+
+/* f rounded to the nearest bfloat16 (ties to even), as the library's bf16 conversion */
+static inline float t_round_bf16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    x = ((x + 0x7fffu + ((x >> 16) & 1u)) >> 16) << 16;
+    memcpy(&f, &x, 4);
+    return f;
+}
+
+/* Runs a shell command with its standard error captured into err (NUL-terminated); returns its
+ * exit status, or -1 when it did not exit. */
+static inline int t_sh(const char *cmd, char *err, size_t cap) {
+    char ef[4200];
+    snprintf(ef, sizeof ef, "%s/stderr.txt", t_tmpdir());
+    size_t n = strlen(cmd) + strlen(ef) + 8;
+    char *full = malloc(n);
+    if (!full) return -1;
+    snprintf(full, n, "%s 2>'%s'", cmd, ef);
+    int st = system(full);
+    free(full);
+    char *e = slurp(ef, NULL);
+    if (err && cap) snprintf(err, cap, "%s", e ? e : "");
+    free(e);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 #endif

@@ -121,14 +121,6 @@ static void fused_equals_reference(void) {
     printf("  %d cases, worst |fused - exact| %.2e\n", checked, max_seen);
 }
 
-static float round_bf16(float f) {
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    x = ((x + 0x7fffu + ((x >> 16) & 1u)) >> 16) << 16;
-    memcpy(&f, &x, 4);
-    return f;
-}
-
 /* The bf16 precision's attention (products on bfloat16 pairs, sums in fp32) against a double
  * computation on the same bf16-rounded q, k, v. Inputs in [-0.5, 0.5] keep scores within +-2, so
  * the remaining rounding (the probabilities rounded to bf16 before P V: 2^-9 relative) bounds the
@@ -149,7 +141,7 @@ static void bf16_against_rounded_reference(void) {
             unsigned s = 17u + (unsigned)(si * 10 + ti);
             for (size_t i = 0; i < (size_t)T * 3 * W; i++) qkv[i] = rnd(&s) * 0.5f;
             CHECK(ct_attention(&nn, &specs[si], qkv, 1, T, W, heads, 0, T, a), "ran");
-            for (size_t i = 0; i < (size_t)T * 3 * W; i++) qkv[i] = round_bf16(qkv[i]);
+            for (size_t i = 0; i < (size_t)T * 3 * W; i++) qkv[i] = t_round_bf16(qkv[i]);
             for (int t = 0; t < T; t++)
                 for (int h = 0; h < heads; h++) {
                     double ex[64];

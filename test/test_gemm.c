@@ -17,14 +17,6 @@ static float rnd(unsigned *s) {
     return (float)((*s >> 8) & 0xffff) / 32768.f - 1.f;
 }
 
-static float round_bf16(float f) {
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    x = ((x + 0x7fffu + ((x >> 16) & 1u)) >> 16) << 16;
-    memcpy(&f, &x, 4);
-    return f;
-}
-
 static ct_runtime *g_rt;
 
 static ct_nn nn_for(ct_kernel k, int threads) {
@@ -63,7 +55,7 @@ static double check_one(ct_kernel k, int M, int N, int K, int tA, int tB, const 
                 double acc = 0;
                 for (int kk = 0; kk < K; kk++) {
                     float x = tA ? A[kk * lda + i] : A[i * lda + kk], y = tB ? B[j * ldb + kk] : B[kk * ldb + j];
-                    if (bf) { x = round_bf16(x); y = round_bf16(y); }
+                    if (bf) { x = t_round_bf16(x); y = t_round_bf16(y); }
                     acc += (double)x * y;
                 }
                 ref = ee.alpha * acc + (ee.bias ? bias[j] : 0.0);

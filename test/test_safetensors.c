@@ -4,9 +4,10 @@
 #include "io/safetensors.h"
 
 #include <stdint.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-static const char *tmp = "/tmp/ct_st_test.safetensors";
+static char tmp[600];
 
 static void write_st(const char *hdr, const void *data, size_t dlen) {
     FILE *f = fopen(tmp, "wb");
@@ -63,7 +64,8 @@ static void header_validation(void) {
     CHECK(ct_st_open(tmp, &sf, &err) == CT_ERR_FORMAT, "empty: %s", err.msg);
     uint8_t big[10] = {0, 0, 0, 0x40, 0, 0, 0, 0, '{', '}'}; /* 1 GiB header */
     write_bytes(big, sizeof big);
-    CHECK(ct_st_open(tmp, &sf, &err) == CT_ERR_FORMAT && strstr(err.msg, "limit"), "absurd header: %s", err.msg);
+    CHECK(ct_st_open(tmp, &sf, &err) == CT_ERR_FORMAT && strstr(err.msg, "not a safetensors file") && strstr(err.msg, "limit"),
+          "absurd header: %s", err.msg);
     uint8_t past[10] = {100, 0, 0, 0, 0, 0, 0, 0, '{', '}'};
     write_bytes(past, sizeof past);
     CHECK(ct_st_open(tmp, &sf, &err) == CT_ERR_FORMAT && strstr(err.msg, "past the end"), "past end: %s", err.msg);
@@ -124,8 +126,44 @@ static void model_errors_name_tensor(void) {
     remove(tmp);
 }
 
+/* Files that are not safetensors are named as such, with what they look like (issue 11, item 19:
+ * a PNG given as a model used to report a header length of 727905341920923785) */
+static void not_safetensors(void) {
+    static const struct { const char *bytes; size_t n; const char *like; } c[] = {
+        {"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16, "PNG"},
+        {"PK\x03\x04\x14\0\0\0\0\0", 10, "zip"},
+        {"\x80\x02}q\0(X\x05\0\0\0", 12, "pickle"},
+        {"\x1f\x8b\x08\0\0\0\0\0\0\x03", 10, "gzip"},
+        {"{\"a\": 1}\n          ", 20, "JSON"},
+        {"\xff\xd8\xff\xe0\0\x10JFIF\0", 11, "JPEG"},
+        {"hello world, this is text", 25, NULL},
+    };
+    for (size_t k = 0; k < sizeof c / sizeof *c; k++) {
+        write_bytes(c[k].bytes, c[k].n);
+        ct_model *m = (ct_model *)0x1;
+        ct_error err;
+        CHECK(ct_model_load(tmp, &m, &err) == CT_ERR_FORMAT && strstr(err.msg, "not a safetensors file") && m == (ct_model *)0x1 &&
+                  (!c[k].like || strstr(err.msg, c[k].like)),
+              "case %zu: %s", k, err.msg);
+        if (!k) printf("  %s\n", err.msg);
+    }
+    /* too short, a header that is not a JSON object, a directory, a FIFO (must not block) */
+    write_bytes("\x05\0\0", 3);
+    ct_st_file sf;
+    ct_error err;
+    CHECK(ct_st_open(tmp, &sf, &err) == CT_ERR_FORMAT && strstr(err.msg, "not a safetensors file"), "short: %s", err.msg);
+    write_bytes("\x04\0\0\0\0\0\0\0[1] ", 12);
+    CHECK(ct_st_open(tmp, &sf, &err) == CT_ERR_FORMAT && strstr(err.msg, "not a JSON object"), "array header: %s", err.msg);
+    CHECK(ct_st_open(t_tmpdir(), &sf, &err) == CT_ERR_IO && strstr(err.msg, "directory"), "directory: %s", err.msg);
+    char fifo[700];
+    FMT(fifo, "%s/fifo", t_tmpdir());
+    if (mkfifo(fifo, 0600) == 0) CHECK(ct_st_open(fifo, &sf, &err) == CT_ERR_IO && strstr(err.msg, "regular"), "fifo: %s", err.msg);
+}
+
 int main(void) {
+    snprintf(tmp, sizeof tmp, "%s/st_test.safetensors", t_tmpdir());
     RUN(header_validation);
+    RUN(not_safetensors);
     RUN(model_errors_name_tensor);
     DONE();
 }

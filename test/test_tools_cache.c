@@ -15,16 +15,6 @@
 
 static char vocab[700], *dir, *px;
 
-static int sh(const char *cmd, char *err, size_t cap) {
-    char *ef = path_join(t_tmpdir(), "stderr.txt");
-    char *full = xasprintf("%s 2>'%s'", cmd, ef);
-    int st = system(full);
-    char *e = slurp(ef, NULL);
-    if (err && cap) snprintf(err, cap, "%s", e ? e : "");
-    free(e); free(ef); free(full);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* Runs the demo on `model` with the cache in `cache` (NULL: --no-cache); the text features into *feat (malloc'd).
  * Returns 1 when every embedding came from the cache, 0 when some were computed, -1 on failure. */
 static int run(const char *model, const char *cache, const char *env, float **feat, char *err, size_t cap) {
@@ -33,7 +23,7 @@ static int run(const char *model, const char *cache, const char *env, float **fe
     if (cache) FMT(where, "CT_CACHE_DIR='%s'", cache);
     FMT(cmd, "rm -rf '%s' && %s %s timeout 60 demo %s -m '%s' -V '%s' --pixels '%s' -c 'cat;kitten,dog' --dump '%s'", dump, env, cache ? where : "",
         cache ? "" : "--no-cache", model, vocab, px, dump);
-    int rc = sh(cmd, err, cap);
+    int rc = t_sh(cmd, err, cap);
     if (rc) {
         CHECK(0, "demo exited %d: %s", rc, err);
         free(dump);
@@ -60,7 +50,7 @@ static void keyed_by_content(void) {
     FMT(cmd, "mkdir -p '%s' && cd '%s' && ct-random-weights --arch tiny --seed 1 -o A.safetensors && ct-random-weights --arch tiny --seed 2 -o B.safetensors && ct-random-weights --arch tiny --seed 3 -o C.safetensors && "
              "cp -p A.safetensors M.safetensors && touch -r A.safetensors stamp",
         dir, dir);
-    CHECK(sh(cmd, err, sizeof err) == 0, "setup: %s", err);
+    CHECK(t_sh(cmd, err, sizeof err) == 0, "setup: %s", err);
     float *zero = calloc(3 * 64 * 64, sizeof(float));
     int64_t shape[3] = {3, 64, 64};
     CHECK(npy_save(px, zero, 0, 3, shape, NULL) == CT_OK, "pixels");
@@ -80,19 +70,19 @@ static void keyed_by_content(void) {
     free(f); f = NULL;
     /* the same model by another path (another inode): a hit */
     FMT(cmd, "cp '%s' '%s'", A, other);
-    sh(cmd, NULL, 0);
+    t_sh(cmd, NULL, 0);
     CHECK(run(other, cache, "", &f, err, sizeof err) == 1 && same(f, fa), "same content by another path: not a hit: %s", err);
     free(f); f = NULL;
     /* rewritten in place (same inode, same size) within the same second: the modification time
      * set back to the old one, to the nanosecond */
     FMT(cmd, "cat '%s' > '%s' && touch -r '%s/stamp' '%s'", B, M, dir, M);
-    sh(cmd, NULL, 0);
+    t_sh(cmd, NULL, 0);
     int r = run(M, cache, "", &f, err, sizeof err);
     CHECK(r == 0 && same(f, fb), "model rewritten within the same second: %s", r == 1 ? "stale embeddings served" : err);
     free(f); f = NULL;
     /* `cp -p` of a third model over it: its times (written in the same second as A, usually) */
     FMT(cmd, "cp -p '%s' '%s'", C, M);
-    sh(cmd, NULL, 0);
+    t_sh(cmd, NULL, 0);
     CHECK(run(M, cache, "", &f, err, sizeof err) == 0 && same(f, fc), "cp -p copy: stale embeddings");
     free(f); f = NULL;
     /* another vocabulary file, another precision: misses */
@@ -113,7 +103,7 @@ static void keyed_by_content(void) {
     free(f); f = NULL;
     /* altered floats in every entry: detected, recomputed, rewritten */
     FMT(cmd, "for e in '%s'/*.emb; do printf '\\x42' | dd of=\"$e\" bs=1 seek=100 conv=notrunc 2>/dev/null; done", cache);
-    CHECK(sh(cmd, err, sizeof err) == 0, "%s", err);
+    CHECK(t_sh(cmd, err, sizeof err) == 0, "%s", err);
     CHECK(run(M, cache, "", &f, err, sizeof err) == 0 && same(f, fc) && strstr(err, "damaged"), "damaged entries: %s", err);
     free(f); f = NULL;
     CHECK(run(M, cache, "", &f, err, sizeof err) == 1 && same(f, fc), "rewritten entries");
@@ -132,7 +122,7 @@ static void hostile_entries(void) {
     free(f); f = NULL;
     FMT(cmd, "echo keep > '%s' && cd '%s' && set -- *.emb && rm \"$1\" && mkfifo \"$1\" && rm \"$2\" && ln -s '%s' \"$2\" && rm \"$3\" && mkdir \"$3\" && touch \"$3/x\"",
         victim, cache, victim);
-    CHECK(sh(cmd, err, sizeof err) == 0, "%s", err);
+    CHECK(t_sh(cmd, err, sizeof err) == 0, "%s", err);
     /* under `timeout 60`: a FIFO opened for reading without O_NONBLOCK would hang here */
     CHECK(run(M, cache, "", &f, err, sizeof err) == 0 && strstr(err, "cannot write to the class-embedding cache"), "hostile entries: %s", err);
     free(f); f = NULL;
@@ -155,7 +145,7 @@ static void hostile_entries(void) {
     CHECK(run(M, longp, "", &f, err, sizeof err) == 1, "long path, second run is not a hit: %s", err);
     free(f); f = NULL;
     FMT(cmd, "ls '%s'/*.emb >/dev/null", longp);
-    CHECK(sh(cmd, err, sizeof err) == 0, "no entries at the long path: %s", err);
+    CHECK(t_sh(cmd, err, sizeof err) == 0, "no entries at the long path: %s", err);
     free(longp); free(deep); free(M); free(cache); free(victim);
 }
 

@@ -7,55 +7,45 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int sh(const char *cmd, char *err, size_t cap) {
-    char *ef = path_join(t_tmpdir(), "stderr.txt");
-    char *full = xasprintf("%s 2>'%s'", cmd, ef);
-    int st = system(full);
-    char *e = slurp(ef, NULL);
-    if (err && cap) snprintf(err, cap, "%s", e ? e : "");
-    free(e); free(ef); free(full);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void stdout_failures(void) {
     char model[700], vocab[700], cmd[4096], err[4096];
     FMT(model, "%s/tiny_f32_openai/model.safetensors", oracle_dir());
     FMT(vocab, "%s/vocab.json", oracle_dir());
     if (!file_exists(model) || !tool_exists("ct-tokenize") || !tool_exists("ct-info")) SKIP("tools or tiny fixture missing");
     FMT(cmd, "echo 'a photo of a cat' | ct-tokenize -V '%s' >/dev/full", vocab);
-    CHECK(sh(cmd, err, sizeof err) == 2 && strstr(err, "No space left"), "ct-tokenize to /dev/full: %s", err);
+    CHECK(t_sh(cmd, err, sizeof err) == 2 && strstr(err, "No space left"), "ct-tokenize to /dev/full: %s", err);
     FMT(cmd, "echo 'a photo of a cat' | ct-tokenize -V '%s' --context >/dev/full", vocab);
-    CHECK(sh(cmd, err, sizeof err) == 2, "ct-tokenize --context to /dev/full: %s", err);
+    CHECK(t_sh(cmd, err, sizeof err) == 2, "ct-tokenize --context to /dev/full: %s", err);
     FMT(cmd, "ct-info '%s' >/dev/full", model);
-    CHECK(sh(cmd, err, sizeof err) == 2 && strstr(err, "No space left"), "ct-info to /dev/full: %s", err);
+    CHECK(t_sh(cmd, err, sizeof err) == 2 && strstr(err, "No space left"), "ct-info to /dev/full: %s", err);
     FMT(cmd, "ct-info --help >/dev/full");
-    CHECK(sh(cmd, err, sizeof err) == 2, "ct-info --help to /dev/full: %s", err);
+    CHECK(t_sh(cmd, err, sizeof err) == 2, "ct-info --help to /dev/full: %s", err);
     /* and succeed otherwise */
     FMT(cmd, "echo 'a photo of a cat' | ct-tokenize -V '%s' >/dev/null", vocab);
-    CHECK(sh(cmd, err, sizeof err) == 0, "ct-tokenize: %s", err);
+    CHECK(t_sh(cmd, err, sizeof err) == 0, "ct-tokenize: %s", err);
     FMT(cmd, "ct-info '%s' --vocab '%s' >/dev/null", model, vocab);
-    CHECK(sh(cmd, err, sizeof err) == 0, "ct-info: %s", err);
+    CHECK(t_sh(cmd, err, sizeof err) == 0, "ct-info: %s", err);
     FMT(cmd, "CT_KERNEL=bogus ct-info '%s' >/dev/null", model);
-    CHECK(sh(cmd, err, sizeof err) == 1 && strstr(err, "CT_KERNEL=bogus"), "ct-info with CT_KERNEL=bogus: %s", err);
+    CHECK(t_sh(cmd, err, sizeof err) == 1 && strstr(err, "CT_KERNEL=bogus"), "ct-info with CT_KERNEL=bogus: %s", err);
 }
 
 static void names_after_argv0(void) {
     const char *tools[4] = {"demo", "ct-eval", "ct-tokenize", "ct-info"};
     char *dir = path_join(t_tmpdir(), "names"), cmd[4096], err[4096];
     FMT(cmd, "mkdir -p '%s'", dir);
-    sh(cmd, NULL, 0);
+    t_sh(cmd, NULL, 0);
     for (int i = 0; i < 4; i++) {
         if (!tool_exists(tools[i])) continue;
         char out[1200];
         FMT(cmd, "ln -sf \"$(command -v %s)\" '%s/my-%s' && '%s/my-%s' --help | head -1 > '%s/help.txt'", tools[i], dir, tools[i], dir, tools[i], dir);
-        CHECK(sh(cmd, err, sizeof err) == 0, "%s --help: %s", tools[i], err);
+        CHECK(t_sh(cmd, err, sizeof err) == 0, "%s --help: %s", tools[i], err);
         FMT(out, "%s/help.txt", dir);
         char *h = slurp(out, NULL), want[64];
         FMT(want, "usage: my-%s", tools[i]);
         CHECK(h && !strncmp(h, want, strlen(want)), "%s: help says '%.60s'", tools[i], h ? h : "");
         free(h);
         FMT(cmd, "'%s/my-%s' --bogus-option", dir, tools[i]);
-        CHECK(sh(cmd, err, sizeof err) == 1 && !strncmp(err, want + 7, strlen(want + 7)), "%s: message '%s'", tools[i], err);
+        CHECK(t_sh(cmd, err, sizeof err) == 1 && !strncmp(err, want + 7, strlen(want + 7)), "%s: message '%s'", tools[i], err);
     }
     free(dir);
 }
@@ -73,7 +63,7 @@ static void embedding_progress(void) {
     for (int i = 0; i < 60; i++) fprintf(f, "object number %d\n", i);
     fclose(f);
     FMT(cmd, "demo --no-cache -m '%s' -V '%s' --pixels '%s' --classes-file '%s' --json /dev/null", model, vocab, px, list);
-    CHECK(sh(cmd, err, sizeof err) == 0 && strstr(err, "encoding 60 class names") && strstr(err, "encoded 60 class names in"), "progress: %s", err);
+    CHECK(t_sh(cmd, err, sizeof err) == 0 && strstr(err, "encoding 60 class names") && strstr(err, "encoded 60 class names in"), "progress: %s", err);
     if (system("command -v script >/dev/null") == 0) {
         char abs[600], m2[800], v2[800], p2[800];
         const char *o = realpath(oracle_dir(), abs) ? abs : oracle_dir();
@@ -81,7 +71,7 @@ static void embedding_progress(void) {
         FMT(v2, "%s/vocab.json", o);
         FMT(p2, "%s/tiny_f32_openai/crop64/pixels.npy", o);
         FMT(cmd, "script -qec \"demo --no-cache -m '%s' -V '%s' --pixels '%s' --classes-file '%s' --json /dev/null\" /dev/null > '%s'", m2, v2, p2, list, log);
-        CHECK(sh(cmd, err, sizeof err) == 0, "under script: %s", err);
+        CHECK(t_sh(cmd, err, sizeof err) == 0, "under script: %s", err);
         char *t = slurp(log, NULL);
         CHECK(t && strstr(t, "class names: ") && strstr(t, "/60 (") && strstr(t, "left)"), "no count line on a terminal: %s", t ? t : "");
         free(t);

@@ -2,15 +2,20 @@
  * benchmarks and tests run real shapes without a download.
  *   ct-random-weights --arch B/16 [--naming hf|openai] [--dtype F32|F16|BF16] [--seed N] -o FILE
  * Architectures: B/32, B/16, L/14, L/14-336 (OpenAI CLIP), tiny (a 2-block model for tests).
- * Exit status: 0 ok, 1 usage error, 2 runtime error. */
+ * FILE appears complete or not at all: it is written under a temporary name in its directory and
+ * renamed over FILE when every byte is written (a model in use keeps its own copy: see
+ * weights/README.md). Exit status: 0 ok, 1 usage error, 2 runtime error. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct {
     const char *name;
@@ -40,9 +45,11 @@ static int nT, capT;
 static void add(int kind, int nd, int64_t d0, int64_t d1, int64_t d2, int64_t d3, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 static void add(int kind, int nd, int64_t d0, int64_t d1, int64_t d2, int64_t d3, const char *fmt, ...) {
     if (nT == capT) {
-        capT = capT ? capT * 2 : 256;
-        T = realloc(T, sizeof *T * capT);
-        if (!T) { fprintf(stderr, "ct-random-weights: out of memory\n"); exit(2); }
+        int nc = capT ? capT * 2 : 256;
+        tensor *nt = realloc(T, sizeof *T * (size_t)nc);
+        if (!nt) { fprintf(stderr, "ct-random-weights: out of memory\n"); exit(2); }
+        T = nt;
+        capT = nc;
     }
     tensor *t = &T[nT++];
     memset(t, 0, sizeof *t);
@@ -56,79 +63,82 @@ static void add(int kind, int nd, int64_t d0, int64_t d1, int64_t d2, int64_t d3
     t->kind = kind;
 }
 
+/* the tensors of a block, in both naming schemes; rows and cols in units of the width W (4 = the
+ * MLP's 4W); q, k, v are three tensors (Hugging Face) or one packed one (OpenAI) */
+typedef struct {
+    const char *hf, *openai;
+    int kind, rows, cols; /* cols 0: a vector */
+} block_tensor;
+
+static const block_tensor k_block[] = {
+    {"layer_norm1.weight", "ln_1.weight", 1, 1, 0},       {"layer_norm1.bias", "ln_1.bias", 2, 1, 0},
+    {"self_attn.q_proj.weight", "attn.in_proj_weight", 0, 1, 1}, {"self_attn.q_proj.bias", "attn.in_proj_bias", 2, 1, 0},
+    {"self_attn.k_proj.weight", NULL, 0, 1, 1},           {"self_attn.k_proj.bias", NULL, 2, 1, 0},
+    {"self_attn.v_proj.weight", NULL, 0, 1, 1},           {"self_attn.v_proj.bias", NULL, 2, 1, 0},
+    {"self_attn.out_proj.weight", "attn.out_proj.weight", 0, 1, 1}, {"self_attn.out_proj.bias", "attn.out_proj.bias", 2, 1, 0},
+    {"layer_norm2.weight", "ln_2.weight", 1, 1, 0},       {"layer_norm2.bias", "ln_2.bias", 2, 1, 0},
+    {"mlp.fc1.weight", "mlp.c_fc.weight", 0, 4, 1},       {"mlp.fc1.bias", "mlp.c_fc.bias", 2, 4, 0},
+    {"mlp.fc2.weight", "mlp.c_proj.weight", 0, 1, 4},     {"mlp.fc2.bias", "mlp.c_proj.bias", 2, 1, 0},
+};
+
 static void blocks(const char *pre, int layers, int W, int hf) {
-    for (int i = 0; i < layers; i++) {
-        if (hf) {
-            add(1, 1, W, 0, 0, 0, "%s.%d.layer_norm1.weight", pre, i);
-            add(2, 1, W, 0, 0, 0, "%s.%d.layer_norm1.bias", pre, i);
-            const char *qkv[3] = {"q", "k", "v"};
-            for (int k = 0; k < 3; k++) {
-                add(0, 2, W, W, 0, 0, "%s.%d.self_attn.%s_proj.weight", pre, i, qkv[k]);
-                add(2, 1, W, 0, 0, 0, "%s.%d.self_attn.%s_proj.bias", pre, i, qkv[k]);
-            }
-            add(0, 2, W, W, 0, 0, "%s.%d.self_attn.out_proj.weight", pre, i);
-            add(2, 1, W, 0, 0, 0, "%s.%d.self_attn.out_proj.bias", pre, i);
-            add(1, 1, W, 0, 0, 0, "%s.%d.layer_norm2.weight", pre, i);
-            add(2, 1, W, 0, 0, 0, "%s.%d.layer_norm2.bias", pre, i);
-            add(0, 2, 4 * W, W, 0, 0, "%s.%d.mlp.fc1.weight", pre, i);
-            add(2, 1, 4 * W, 0, 0, 0, "%s.%d.mlp.fc1.bias", pre, i);
-            add(0, 2, W, 4 * W, 0, 0, "%s.%d.mlp.fc2.weight", pre, i);
-            add(2, 1, W, 0, 0, 0, "%s.%d.mlp.fc2.bias", pre, i);
-        } else {
-            add(1, 1, W, 0, 0, 0, "%s.%d.ln_1.weight", pre, i);
-            add(2, 1, W, 0, 0, 0, "%s.%d.ln_1.bias", pre, i);
-            add(0, 2, 3 * W, W, 0, 0, "%s.%d.attn.in_proj_weight", pre, i);
-            add(2, 1, 3 * W, 0, 0, 0, "%s.%d.attn.in_proj_bias", pre, i);
-            add(0, 2, W, W, 0, 0, "%s.%d.attn.out_proj.weight", pre, i);
-            add(2, 1, W, 0, 0, 0, "%s.%d.attn.out_proj.bias", pre, i);
-            add(1, 1, W, 0, 0, 0, "%s.%d.ln_2.weight", pre, i);
-            add(2, 1, W, 0, 0, 0, "%s.%d.ln_2.bias", pre, i);
-            add(0, 2, 4 * W, W, 0, 0, "%s.%d.mlp.c_fc.weight", pre, i);
-            add(2, 1, 4 * W, 0, 0, 0, "%s.%d.mlp.c_fc.bias", pre, i);
-            add(0, 2, W, 4 * W, 0, 0, "%s.%d.mlp.c_proj.weight", pre, i);
-            add(2, 1, W, 0, 0, 0, "%s.%d.mlp.c_proj.bias", pre, i);
+    for (int i = 0; i < layers; i++)
+        for (size_t k = 0; k < sizeof k_block / sizeof k_block[0]; k++) {
+            const block_tensor *b = &k_block[k];
+            const char *name = hf ? b->hf : b->openai;
+            if (!name) continue;
+            /* OpenAI packs q, k, v in one tensor of 3W rows */
+            int64_t rows = (int64_t)b->rows * W * (!hf && strstr(name, "in_proj") ? 3 : 1), cols = (int64_t)b->cols * W;
+            add(b->kind, b->cols ? 2 : 1, rows, b->cols ? cols : 0, 0, 0, "%s.%d.%s", pre, i, name);
         }
-    }
 }
 
+/* the model's other tensors in order, in both schemes (NULL: absent from that scheme); a
+ * block tower in its place (tower 1 vision, 2 text). Dimensions are symbolic: */
+enum { D_0, D_1, D_3, D_W, D_P, D_G2, D_WT, D_E, D_V, D_CTX }; /* G2 = grid^2 + 1 */
+
+typedef struct {
+    const char *hf, *openai;
+    int kind, tower;
+    int hf_dims[4], openai_dims[4]; /* up to the first D_0 */
+} top_tensor;
+
+static const top_tensor k_top[] = {
+    {"vision_model.embeddings.class_embedding", "visual.class_embedding", 0, 0, {D_W}, {D_W}},
+    {"vision_model.embeddings.patch_embedding.weight", "visual.conv1.weight", 0, 0, {D_W, D_3, D_P, D_P}, {D_W, D_3, D_P, D_P}},
+    {"vision_model.embeddings.position_embedding.weight", "visual.positional_embedding", 0, 0, {D_G2, D_W}, {D_G2, D_W}},
+    {"vision_model.embeddings.position_ids", NULL, 4, 0, {D_1, D_G2}, {0}},
+    {"vision_model.pre_layrnorm.weight", "visual.ln_pre.weight", 1, 0, {D_W}, {D_W}},
+    {"vision_model.pre_layrnorm.bias", "visual.ln_pre.bias", 2, 0, {D_W}, {D_W}},
+    {"vision_model.encoder.layers", "visual.transformer.resblocks", 0, 1, {0}, {0}},
+    {"vision_model.post_layernorm.weight", "visual.ln_post.weight", 1, 0, {D_W}, {D_W}},
+    {"vision_model.post_layernorm.bias", "visual.ln_post.bias", 2, 0, {D_W}, {D_W}},
+    {"visual_projection.weight", "visual.proj", 0, 0, {D_E, D_W}, {D_W, D_E}},
+    {"text_model.embeddings.token_embedding.weight", "token_embedding.weight", 0, 0, {D_V, D_WT}, {D_V, D_WT}},
+    {"text_model.embeddings.position_embedding.weight", "positional_embedding", 0, 0, {D_CTX, D_WT}, {D_CTX, D_WT}},
+    {"text_model.embeddings.position_ids", NULL, 4, 0, {D_1, D_CTX}, {0}},
+    {"text_model.encoder.layers", "transformer.resblocks", 0, 2, {0}, {0}},
+    {"text_model.final_layer_norm.weight", "ln_final.weight", 1, 0, {D_WT}, {D_WT}},
+    {"text_model.final_layer_norm.bias", "ln_final.bias", 2, 0, {D_WT}, {D_WT}},
+    {"text_projection.weight", "text_projection", 0, 0, {D_E, D_WT}, {D_WT, D_E}},
+    {"logit_scale", "logit_scale", 3, 0, {0}, {0}},
+};
+
 static void build(const arch *a, int hf) {
-    int W = a->vw, P = a->patch, G = a->grid, Wt = a->tw, E = a->embed;
-    if (hf) {
-        add(0, 1, W, 0, 0, 0, "vision_model.embeddings.class_embedding");
-        add(0, 4, W, 3, P, P, "vision_model.embeddings.patch_embedding.weight");
-        add(0, 2, (int64_t)G * G + 1, W, 0, 0, "vision_model.embeddings.position_embedding.weight");
-        add(4, 2, 1, (int64_t)G * G + 1, 0, 0, "vision_model.embeddings.position_ids");
-        add(1, 1, W, 0, 0, 0, "vision_model.pre_layrnorm.weight");
-        add(2, 1, W, 0, 0, 0, "vision_model.pre_layrnorm.bias");
-        blocks("vision_model.encoder.layers", a->vl, W, 1);
-        add(1, 1, W, 0, 0, 0, "vision_model.post_layernorm.weight");
-        add(2, 1, W, 0, 0, 0, "vision_model.post_layernorm.bias");
-        add(0, 2, E, W, 0, 0, "visual_projection.weight");
-        add(0, 2, VOCAB, Wt, 0, 0, "text_model.embeddings.token_embedding.weight");
-        add(0, 2, CTX, Wt, 0, 0, "text_model.embeddings.position_embedding.weight");
-        add(4, 2, 1, CTX, 0, 0, "text_model.embeddings.position_ids");
-        blocks("text_model.encoder.layers", a->tl, Wt, 1);
-        add(1, 1, Wt, 0, 0, 0, "text_model.final_layer_norm.weight");
-        add(2, 1, Wt, 0, 0, 0, "text_model.final_layer_norm.bias");
-        add(0, 2, E, Wt, 0, 0, "text_projection.weight");
-    } else {
-        add(0, 1, W, 0, 0, 0, "visual.class_embedding");
-        add(0, 4, W, 3, P, P, "visual.conv1.weight");
-        add(0, 2, (int64_t)G * G + 1, W, 0, 0, "visual.positional_embedding");
-        add(1, 1, W, 0, 0, 0, "visual.ln_pre.weight");
-        add(2, 1, W, 0, 0, 0, "visual.ln_pre.bias");
-        blocks("visual.transformer.resblocks", a->vl, W, 0);
-        add(1, 1, W, 0, 0, 0, "visual.ln_post.weight");
-        add(2, 1, W, 0, 0, 0, "visual.ln_post.bias");
-        add(0, 2, W, E, 0, 0, "visual.proj");
-        add(0, 2, VOCAB, Wt, 0, 0, "token_embedding.weight");
-        add(0, 2, CTX, Wt, 0, 0, "positional_embedding");
-        blocks("transformer.resblocks", a->tl, Wt, 0);
-        add(1, 1, Wt, 0, 0, 0, "ln_final.weight");
-        add(2, 1, Wt, 0, 0, 0, "ln_final.bias");
-        add(0, 2, Wt, E, 0, 0, "text_projection");
+    const int64_t val[] = {0, 1, 3, a->vw, a->patch, (int64_t)a->grid * a->grid + 1, a->tw, a->embed, VOCAB, CTX};
+    for (size_t k = 0; k < sizeof k_top / sizeof k_top[0]; k++) {
+        const top_tensor *t = &k_top[k];
+        const char *name = hf ? t->hf : t->openai;
+        if (!name) continue;
+        if (t->tower) {
+            blocks(name, t->tower == 1 ? a->vl : a->tl, t->tower == 1 ? a->vw : a->tw, hf);
+            continue;
+        }
+        const int *d = hf ? t->hf_dims : t->openai_dims;
+        int nd = 0;
+        while (nd < 4 && d[nd]) nd++;
+        add(t->kind, nd, nd > 0 ? val[d[0]] : 0, nd > 1 ? val[d[1]] : 0, nd > 2 ? val[d[2]] : 0, nd > 3 ? val[d[3]] : 0, "%s", name);
     }
-    add(3, 0, 0, 0, 0, 0, "logit_scale");
     for (int i = 0; i < nT; i++) T[i].is_i64 = T[i].kind == 4;
 }
 
@@ -174,6 +184,7 @@ int main(int argc, char **argv) {
         default: return 1;
         }
     }
+    signal(SIGXFSZ, SIG_IGN); /* past a file size limit a write fails (and is cleaned up) instead of killing us */
     const arch *a = NULL;
     for (size_t i = 0; arch_name && i < sizeof k_archs / sizeof *k_archs; i++)
         if (!strcmp(arch_name, k_archs[i].name)) a = &k_archs[i];
@@ -186,7 +197,7 @@ int main(int argc, char **argv) {
     /* header: every tensor with its byte range, padded with spaces to a multiple of 8 */
     size_t hcap = 64 + (size_t)nT * 256, hl = 0, off = 0;
     char *hdr = malloc(hcap);
-    if (!hdr) return 2;
+    if (!hdr) { free(T); return 2; }
     hl += (size_t)snprintf(hdr + hl, hcap - hl, "{\"__metadata__\":{\"format\":\"pt\"}");
     for (int i = 0; i < nT; i++) {
         size_t n = 1;
@@ -199,20 +210,45 @@ int main(int argc, char **argv) {
     }
     hl += (size_t)snprintf(hdr + hl, hcap - hl, "}");
     while (hl % 8) hdr[hl++] = ' ';
-    FILE *f = fopen(out, "wb");
-    if (!f) { fprintf(stderr, "ct-random-weights: cannot write '%s': %s\n", out, strerror(errno)); return 2; }
+    /* the output appears complete or not at all: written under a temporary name beside it (same
+     * file system), every write checked, then renamed over it; on any failure it is removed */
+    const char *slash = strrchr(out, '/');
+    size_t dl = slash ? (size_t)(slash - out + 1) : 0, ol = strlen(out);
+    char *tmp = dl == ol ? NULL : malloc(ol + 16);
+    int fd = -1, err = 0; /* errno of the first failure */
+    FILE *f = NULL;
+    if (tmp) {
+        snprintf(tmp, ol + 16, "%.*s.%s.XXXXXX", (int)dl, out, out + dl);
+        fd = mkstemp(tmp);
+        if (fd < 0) err = errno;
+        mode_t um = umask(0);
+        umask(um);
+        if (fd >= 0 && (fchmod(fd, 0666 & ~um) != 0 || !(f = fdopen(fd, "wb")))) {
+            err = errno;
+            close(fd);
+            unlink(tmp);
+        }
+    }
+    if (!f) {
+        if (dl == ol) fprintf(stderr, "ct-random-weights: -o '%s' names a directory, not a file\n", out);
+        else fprintf(stderr, "ct-random-weights: cannot write '%s': %s\n", out, strerror(tmp ? err : ENOMEM));
+        free(tmp);
+        free(hdr);
+        free(T);
+        return dl == ol ? 1 : 2;
+    }
     uint8_t le[8];
     for (int i = 0; i < 8; i++) le[i] = (uint8_t)((uint64_t)hl >> (8 * i));
-    int ok = fwrite(le, 1, 8, f) == 8 && fwrite(hdr, 1, hl, f) == hl;
+    if (fwrite(le, 1, 8, f) != 8 || fwrite(hdr, 1, hl, f) != hl) err = errno ? errno : EIO;
     enum { CHUNK = 1 << 16 };
     static uint8_t buf[CHUNK * 8];
-    for (int i = 0; ok && i < nT; i++) {
+    for (int i = 0; !err && i < nT; i++) {
         size_t n = 1;
         for (int d = 0; d < T[i].nd; d++) n *= (size_t)T[i].shape[d];
         /* scale like CLIP's init: std ~ width^-1/2 keeps activations in range through the blocks */
         size_t fan = T[i].nd >= 2 && T[i].shape[0] ? n / (size_t)T[i].shape[0] : 1; /* inputs per output */
         float scale = T[i].nd >= 2 ? 1.7f / sqrtf((float)fan) : 0.02f;
-        for (size_t done = 0; ok && done < n;) {
+        for (size_t done = 0; !err && done < n;) {
             size_t k = n - done < CHUNK ? n - done : CHUNK;
             for (size_t j = 0; j < k; j++) {
                 float v = T[i].kind == 0 ? uniform() * scale : T[i].kind == 1 ? 1.f : T[i].kind == 3 ? logf(100.f) : 0.f;
@@ -227,13 +263,17 @@ int main(int argc, char **argv) {
                 }
             }
             size_t bytes = k * (T[i].is_i64 ? 8 : (size_t)es);
-            ok = fwrite(buf, 1, bytes, f) == bytes;
+            if (fwrite(buf, 1, bytes, f) != bytes) err = errno ? errno : EIO;
             done += k;
         }
     }
-    ok = (fclose(f) == 0) && ok;
+    if (!err && fflush(f) != 0) err = errno ? errno : EIO;
+    if (fclose(f) != 0 && !err) err = errno ? errno : EIO;
+    if (!err && rename(tmp, out) != 0) err = errno;
+    if (err) unlink(tmp);
+    free(tmp);
     free(hdr);
     free(T);
-    if (!ok) { fprintf(stderr, "ct-random-weights: error writing '%s'\n", out); return 2; }
+    if (err) { fprintf(stderr, "ct-random-weights: cannot write '%s': %s\n", out, strerror(err)); return 2; }
     return 0;
 }

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Download a pretrained CLIP checkpoint from Hugging Face into weights/ and validate it by
-# loading it. Resumes interrupted downloads.
+# Download a pretrained CLIP checkpoint from Hugging Face into weights/, validate it by loading it,
+# and only then move it into place: the files in weights/ are complete and load, or are absent.
+# Downloads go to weights/.partial-<name>/ and are resumed by running the script again.
 #   tools/fetch-weights.sh [b16|b32|l14|l14-336]   (default b16 = openai/clip-vit-base-patch16)
 # Environment: HF_ENDPOINT (default https://huggingface.co), WEIGHTS_DIR (default weights).
 set -eu
@@ -10,48 +11,61 @@ case "$name" in
   b32|ViT-B/32|clip-vit-base-patch32) repo=clip-vit-base-patch32 ;;
   l14|ViT-L/14|clip-vit-large-patch14) repo=clip-vit-large-patch14 ;;
   l14-336|ViT-L/14-336|clip-vit-large-patch14-336) repo=clip-vit-large-patch14-336 ;;
-  -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "fetch-weights: unknown checkpoint '$name' (b16, b32, l14 or l14-336)" >&2; exit 1 ;;
 esac
 endpoint=${HF_ENDPOINT:-https://huggingface.co}
 dir=${WEIGHTS_DIR:-weights}
+model=$dir/$repo.safetensors
+part=$dir/.partial-$repo # same file system as $dir: moving out of it is a rename
 mkdir -p "$dir"
 
-fetch() { # url dest: resumable, into dest.part, renamed when complete
+fetch() { # url dest: resumable download into dest
   url=$1; dest=$2
-  if [ -s "$dest" ]; then echo "have $dest"; return 0; fi
   echo "downloading $url"
+  mkdir -p "$part"
   if command -v curl >/dev/null 2>&1; then
-    curl -fL --retry 3 -C - -o "$dest.part" "$url" || return 1
+    curl -fL --retry 3 -C - -o "$dest" "$url" || return 1
   elif command -v wget >/dev/null 2>&1; then
-    wget -c -O "$dest.part" "$url" || return 1
+    wget -c -O "$dest" "$url" || return 1
   else
     echo "fetch-weights: neither curl nor wget is installed (apt-get install curl)" >&2; exit 2
   fi
-  mv "$dest.part" "$dest"
 }
 
+# what is not in place yet is downloaded beside it; what is in place is validated as it is
 base="$endpoint/openai/$repo/resolve/main"
-if ! fetch "$base/model.safetensors" "$dir/$repo.safetensors" ||
-   ! fetch "$base/vocab.json" "$dir/vocab.json" ||
-   ! fetch "$base/merges.txt" "$dir/merges.txt"; then
+m=$model; v=$dir/vocab.json
+if [ -s "$model" ]; then echo "have $model"; else m=$part/model.safetensors; fi
+if [ -s "$dir/vocab.json" ] && [ -s "$dir/merges.txt" ]; then echo "have $dir/vocab.json, $dir/merges.txt"
+else v=$part/vocab.json; fi
+if { [ "$m" = "$model" ] || fetch "$base/model.safetensors" "$m"; } &&
+   { [ "$v" = "$dir/vocab.json" ] || { fetch "$base/vocab.json" "$v" && fetch "$base/merges.txt" "$part/merges.txt"; }; }; then :
+else
   cat >&2 <<MSG
 fetch-weights: the download failed. If this machine has no internet access, download these
 files elsewhere and copy them here:
-  $base/model.safetensors  ->  $dir/$repo.safetensors
+  $base/model.safetensors  ->  $model
   $base/vocab.json         ->  $dir/vocab.json
   $base/merges.txt         ->  $dir/merges.txt
-A partial file ($dir/*.part) is resumed by running this script again.
+The partial download in $part/ is resumed by running this script again.
 MSG
   exit 2
 fi
 
-# validate what arrived: header, names and shapes, and the vocabulary
+# validate before anything is moved into place: header, names and shapes, and the vocabulary
 here=$(cd "$(dirname "$0")/.." && pwd)
 [ -x "$here/tools/ct-info" ] || make -C "$here" -s tools/ct-info
-if "$here/tools/ct-info" "$dir/$repo.safetensors" --vocab "$dir/vocab.json"; then
-  echo "ok: $dir/$repo.safetensors"
-else
-  echo "fetch-weights: $dir/$repo.safetensors does not load (truncated download? delete it and run again)" >&2
+if ! "$here/tools/ct-info" "$m" --vocab "$v"; then
+  if [ "$m" != "$model" ] || [ "$v" != "$dir/vocab.json" ]; then
+    rm -rf "$part" # complete but unusable: not worth resuming
+    echo "fetch-weights: the downloaded files do not load (a damaged download or mirror?); nothing was installed in $dir" >&2
+  else
+    echo "fetch-weights: $model does not load (truncated download? delete it and run again)" >&2
+  fi
   exit 2
 fi
+[ "$m" = "$model" ] || mv -f "$m" "$model"
+[ "$v" = "$dir/vocab.json" ] || { mv -f "$part/merges.txt" "$dir/merges.txt" && mv -f "$v" "$dir/vocab.json"; }
+rmdir "$part" 2>/dev/null || true
+echo "ok: $model"

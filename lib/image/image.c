@@ -4,9 +4,11 @@
  * torchvision's Resize(short side) sizes and CenterCrop offsets (Python's round), then
  * ToTensor (/255) and Normalize with CLIP's mean and std in float32. */
 #include "core/internal.h"
+#include "image/png_read.h"
+#include "io/file.h"
 #include "io/stb_impl.h"
 
-#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,46 +48,62 @@ ct_status ct_image_from_rgb(const uint8_t *rgb, int width, int height, ct_image 
     return ct_ok(err);
 }
 
-ct_status ct_image_load(const char *path, ct_image **out, ct_error *err) {
-    if (!path || !out) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_image_load: NULL argument");
-    FILE *f = fopen(path, "rb");
-    if (!f) return ct_fail(err, CT_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    if (fseek(f, 0, SEEK_END) != 0) { fclose(f); return ct_fail(err, CT_ERR_IO, "cannot read '%s'", path); }
-    long len = ftell(f);
-    if (len < 0 || fseek(f, 0, SEEK_SET) != 0) { fclose(f); return ct_fail(err, CT_ERR_IO, "cannot read '%s' (not a regular file?)", path); }
-    if (len == 0) { fclose(f); return ct_fail(err, CT_ERR_FORMAT, "'%s' is empty", path); }
-    if ((unsigned long)len > 0x7fffffffUL) { fclose(f); return ct_fail(err, CT_ERR_TOO_LARGE, "'%s' is larger than 2 GiB", path); }
-    uint8_t *buf = malloc((size_t)len);
-    if (!buf) { fclose(f); return ct_fail(err, CT_ERR_NOMEM, "out of memory reading '%s'", path); }
-    size_t got = fread(buf, 1, (size_t)len, f);
-    fclose(f);
-    if (got != (size_t)len) { free(buf); return ct_fail(err, CT_ERR_IO, "short read on '%s'", path); }
-    int w = 0, h = 0, comp = 0;
-    const char *why = "unknown";
-    if (!ct_stb_info(buf, got, &w, &h, &comp, &why)) {
-        free(buf);
-        if (why && strstr(why, "large"))
-            return ct_fail(err, CT_ERR_TOO_LARGE, "'%s' announces an image too large to decode (limit %u pixels)", path, CT_MAX_IMAGE_PIXELS);
-        return ct_fail(err, CT_ERR_FORMAT, "'%s' is not a readable JPEG, PNG, BMP, TGA or GIF image (%s)", path, why ? why : "?");
-    }
-    if (w <= 0 || h <= 0) { free(buf); return ct_fail(err, CT_ERR_FORMAT, "'%s' has size %d x %d", path, w, h); }
-    if ((uint64_t)w * (uint64_t)h > CT_MAX_IMAGE_PIXELS) {
-        free(buf);
-        return ct_fail(err, CT_ERR_TOO_LARGE, "'%s' is %d x %d pixels, above the %u-pixel limit", path, w, h, CT_MAX_IMAGE_PIXELS);
-    }
-    uint8_t *px = ct_stb_decode_rgb(buf, got, &w, &h, &why);
-    free(buf);
-    if (!px) return ct_fail(err, CT_ERR_FORMAT, "cannot decode '%s': %s", path, why);
+static ct_status adopt(uint8_t *px, int w, int h, ct_image **out, ct_error *err) {
     ct_image *im = calloc(1, sizeof *im);
-    if (!im) { ct_stb_free(px); return ct_fail(err, CT_ERR_NOMEM, "out of memory"); }
+    if (!im) { free(px); return ct_fail(err, CT_ERR_NOMEM, "out of memory"); }
     im->width = w;
     im->height = h;
-    im->rgb = malloc((size_t)w * h * 3);
-    if (!im->rgb) { ct_stb_free(px); free(im); return ct_fail(err, CT_ERR_NOMEM, "out of memory"); }
-    memcpy(im->rgb, px, (size_t)w * h * 3);
-    ct_stb_free(px);
+    im->rgb = px; /* the decoder's buffer (malloc'd), no copy */
     *out = im;
-    return ct_ok(err);
+    return CT_OK;
+}
+
+/* The pixel limit bounds what decoding costs: w x h pixels, each counting as many units as its
+ * decoder keeps about 6 bytes for it (a 16-bit PNG, a GIF canvas, a progressive JPEG: 2). It is
+ * checked from the header, before any pixel is decoded. */
+static ct_status check_cost(const char *path, const char *kind, int w, int h, int per_pixel, ct_error *err) {
+    uint64_t units = (uint64_t)w * (uint64_t)h * (uint64_t)per_pixel;
+    if (units <= CT_MAX_IMAGE_PIXELS) return CT_OK;
+    if (per_pixel == 1)
+        return ct_fail(err, CT_ERR_TOO_LARGE, "'%s' is %d x %d pixels, above the %u-pixel limit", path, w, h, CT_MAX_IMAGE_PIXELS);
+    return ct_fail(err, CT_ERR_TOO_LARGE,
+                   "'%s' is a %s of %d x %d pixels: its pixels cost %d times an 8-bit pixel to decode (%llu pixel units), above the "
+                   "%u-pixel limit", path, kind, w, h, per_pixel, (unsigned long long)units, CT_MAX_IMAGE_PIXELS);
+}
+
+ct_status ct_image_load(const char *path, ct_image **out, ct_error *err) {
+    if (!path || !out) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_image_load: NULL argument");
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    ct_status st = ct_read_file(path, INT_MAX, &buf, &len, err); /* stb's sizes are ints */
+    if (st) return st;
+    if (len == 0) { free(buf); return ct_fail(err, CT_ERR_FORMAT, "'%s' is empty", path); }
+    uint8_t *px = NULL;
+    int w = 0, h = 0;
+    if (ct_png_signature(buf, len)) {
+        ct_png_header ph;
+        memset(&ph, 0, sizeof ph);
+        st = ct_png_header_read(buf, len, path, &ph, err);
+        if (!st) st = check_cost(path, "16-bit PNG", ph.width, ph.height, ph.depth == 16 ? 2 : 1, err);
+        if (!st) st = ct_png_decode_rgb(buf, len, path, &px, &ph, err);
+        w = ph.width;
+        h = ph.height;
+    } else {
+        int cost = 1;
+        const char *why = "unknown";
+        st = ct_stb_probe(buf, len, &w, &h, &cost, &why);
+        if (st == CT_ERR_TOO_LARGE)
+            st = ct_fail(err, st, "'%s' announces an image too large to decode (%s; limit %u pixels)", path, why, CT_MAX_IMAGE_PIXELS);
+        else if (st) st = ct_fail(err, st, "'%s': %s", path, why);
+        else if (w <= 0 || h <= 0) st = ct_fail(err, CT_ERR_FORMAT, "'%s' has size %d x %d", path, w, h);
+        else st = check_cost(path, buf[0] == 'G' ? "GIF" : "progressive JPEG", w, h, cost, err);
+        if (!st && !(px = ct_stb_decode_rgb(buf, len, &w, &h, &why)))
+            st = ct_fail(err, CT_ERR_FORMAT, "cannot decode '%s': %s", path, why);
+    }
+    free(buf);
+    if (st) return st;
+    st = adopt(px, w, h, out, err);
+    return st ? st : ct_ok(err);
 }
 
 /* ------------------------------------------------------------- Pillow's resampler */
@@ -198,26 +216,31 @@ static int round_half_even_div2(int x) {
     return (q % 2 == 0) ? q : q + 1;
 }
 
+/* Longest side of a resize before the crop: as large as any model input (CT_MAX_PATCHES patches
+ * of at least 1 pixel on a side of 8 x 8192), beyond which an aspect ratio is refused. */
+#define CT_MAX_RESIZED_SIDE (8 * 8192)
+
 /* Size of the resize before any crop: short side `size`; long side int(size * long / short)
- * (torchvision) for crops, else the nearest multiple of the patch. */
+ * (torchvision) for crops, else the nearest multiple of the patch. Computed in double (exact for
+ * these integers) and refused before it becomes an int. */
 static ct_status resized_dims(int w, int h, int size, int crop, int patch, int *nw, int *nh, ct_error *err) {
     int shrt = w < h ? w : h, lng = w < h ? h : w;
-    int nl;
-    if (crop) {
-        nl = (int)((double)size * lng / shrt);
-    } else {
-        nl = (int)floor((double)size * lng / shrt / patch + 0.5) * patch;
-        if (nl < patch) nl = patch;
-    }
-    if (nl > 8 * 8192) return ct_fail(err, CT_ERR_TOO_LARGE, "aspect ratio %d:%d too extreme", lng, shrt);
-    *nw = w <= h ? size : nl;
-    *nh = w <= h ? nl : size;
+    double nl = crop ? floor((double)size * lng / shrt) : floor((double)size * lng / shrt / patch + 0.5) * patch;
+    if (!crop && nl < patch) nl = patch;
+    if (!(nl <= CT_MAX_RESIZED_SIDE))
+        return ct_fail(err, CT_ERR_TOO_LARGE,
+                       "a %d x %d picture resized to a short side of %d would be %.0f pixels long (limit %d): its aspect ratio is too "
+                       "extreme", w, h, size, nl, CT_MAX_RESIZED_SIDE);
+    *nw = w <= h ? size : (int)nl;
+    *nh = w <= h ? (int)nl : size;
     return CT_OK;
 }
 
 ct_status ct_resize_for_model(const ct_image *img, int size, int crop, int patch, ct_image **out, ct_error *err) {
     if (!img || !out || !img->rgb) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_resize_for_model: NULL argument");
-    if (size <= 0 || size > 8192 || patch <= 0) return ct_fail(err, CT_ERR_INVALID_ARG, "size %d must be in [1, 8192]", size);
+    if (patch <= 0 || patch > 8192) return ct_fail(err, CT_ERR_INVALID_ARG, "patch size %d must be in [1, 8192]", patch);
+    if (size <= 0 || size > 8192) return ct_fail(err, CT_ERR_INVALID_ARG, "size %d must be in [1, 8192]", size);
+    if (img->width <= 0 || img->height <= 0) return ct_fail(err, CT_ERR_INVALID_ARG, "image size %d x %d", img->width, img->height);
     if (size % patch) return ct_fail(err, CT_ERR_INVALID_ARG, "size %d is not a multiple of the patch size %d", size, patch);
     int w = img->width, h = img->height, nw = 0, nh = 0;
     ct_status st0 = resized_dims(w, h, size, crop, patch, &nw, &nh, err);

@@ -1,4 +1,4 @@
-/* PNG output (colour pictures, label maps) and label-map input, all-or-nothing on disk.
+/* PNG output (colour pictures, label maps), all-or-nothing on disk (input: png_read.c).
  * 8-bit pictures up to CT_PNG_COMPRESS_MAX raw bytes are compressed by stb_image_write (whose
  * sizes are ints); larger ones and 16-bit label maps are written by the streaming writer below
  * (stored deflate blocks, any size up to the pixel limit). */
@@ -174,26 +174,4 @@ ct_status ct_labels_save_png(const int32_t *labels, int width, int height, int b
     st = png8(path, g, width, height, 1, err);
     free(g);
     return st;
-}
-
-ct_status ct_labels_load_png(const char *path, int32_t **labels, int *width, int *height, ct_error *err) {
-    if (!path || !labels || !width || !height) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_labels_load_png: NULL argument");
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    ct_status st = ct_read_file(path, (size_t)1 << 30, &buf, &len, err);
-    if (st) return st;
-    int w = 0, h = 0;
-    const char *why = "unknown";
-    uint16_t *g = ct_stb_decode_gray16(buf, len, &w, &h, &why);
-    free(buf);
-    if (!g) return ct_fail(err, CT_ERR_FORMAT, "'%s': %s", path, why);
-    size_t n = (size_t)w * (size_t)h;
-    int32_t *out = ct_alloc(n, sizeof(int32_t));
-    if (!out) { free(g); return ct_fail(err, CT_ERR_NOMEM, "out of memory reading '%s'", path); }
-    for (size_t i = 0; i < n; i++) out[i] = g[i];
-    free(g);
-    *labels = out;
-    *width = w;
-    *height = h;
-    return ct_ok(err);
 }

@@ -11,8 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-ct_status ct_read_file(const char *path, size_t max_bytes, uint8_t **out, size_t *len, ct_error *err) {
-    if (!path || !out || !len) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_read_file: NULL argument");
+ct_status ct_open_regular(const char *path, int *fd_out, size_t *size, ct_error *err) {
     /* O_NONBLOCK: opening a FIFO must not wait for a writer; regular files ignore it */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return ct_fail(err, CT_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
@@ -23,13 +22,22 @@ ct_status ct_read_file(const char *path, size_t max_bytes, uint8_t **out, size_t
         return ct_fail(err, CT_ERR_IO, "cannot stat '%s': %s", path, strerror(e));
     }
     if (S_ISDIR(sb.st_mode)) { close(fd); return ct_fail(err, CT_ERR_IO, "'%s' is a directory, not a file", path); }
-    if (!S_ISREG(sb.st_mode)) { close(fd); return ct_fail(err, CT_ERR_IO, "'%s' is not a regular file", path); }
-    if (sb.st_size < 0 || (uint64_t)sb.st_size > max_bytes) {
+    if (!S_ISREG(sb.st_mode) || sb.st_size < 0) { close(fd); return ct_fail(err, CT_ERR_IO, "'%s' is not a regular file", path); }
+    *fd_out = fd;
+    *size = (size_t)sb.st_size;
+    return CT_OK;
+}
+
+ct_status ct_read_file(const char *path, size_t max_bytes, uint8_t **out, size_t *len, ct_error *err) {
+    if (!path || !out || !len) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_read_file: NULL argument");
+    int fd;
+    size_t n;
+    ct_status st = ct_open_regular(path, &fd, &n, err);
+    if (st) return st;
+    if (n > max_bytes) {
         close(fd);
-        return ct_fail(err, CT_ERR_TOO_LARGE, "'%s' is %lld bytes, above the %zu-byte limit for this kind of file", path,
-                       (long long)sb.st_size, max_bytes);
+        return ct_fail(err, CT_ERR_TOO_LARGE, "'%s' is %zu bytes, above the %zu-byte limit for this kind of file", path, n, max_bytes);
     }
-    size_t n = (size_t)sb.st_size;
     uint8_t *buf = malloc(n + 1);
     if (!buf) { close(fd); return ct_fail(err, CT_ERR_NOMEM, "out of memory reading '%s' (%zu bytes)", path, n); }
     size_t got = 0;
@@ -51,13 +59,21 @@ ct_status ct_read_file(const char *path, size_t max_bytes, uint8_t **out, size_t
     return CT_OK;
 }
 
-ct_status ct_atomic_open(ct_atomic_file *a, const char *path, ct_error *err) {
+static uint64_t os_random(void *ctx, int attempt) {
+    uint64_t r = 0;
+    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) r = ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)ctx ^ (uint64_t)attempt;
+    return r;
+}
+
+ct_status ct_atomic_open_with(ct_atomic_file *a, const char *path, uint64_t (*rnd)(void *ctx, int attempt), void *ctx, ct_error *err) {
     memset(a, 0, sizeof *a);
     if (!path || !*path) return ct_fail(err, CT_ERR_INVALID_ARG, "empty output path");
     size_t pl = strlen(path);
     const char *slash = strrchr(path, '/');
     size_t dl = slash ? (size_t)(slash - path + 1) : 0;
     if (dl == pl) return ct_fail(err, CT_ERR_INVALID_ARG, "output path '%s' names a directory", path);
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) return ct_fail(err, CT_ERR_IO, "cannot write '%s': it is a directory", path);
     a->dst = strdup(path);
     a->tmp = malloc(pl + 32);
     if (!a->dst || !a->tmp) {
@@ -65,18 +81,17 @@ ct_status ct_atomic_open(ct_atomic_file *a, const char *path, ct_error *err) {
         memset(a, 0, sizeof *a);
         return ct_fail(err, CT_ERR_NOMEM, "out of memory");
     }
-    for (int attempt = 0; attempt < 100; attempt++) {
-        uint64_t r = 0;
-        if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) r = ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)a ^ (uint64_t)attempt;
-        /* ".<name>.<random>.tmp" beside the destination: same file system, so rename is atomic */
-        snprintf(a->tmp, pl + 32, "%.*s.%s.%012llx.tmp", (int)dl, path, path + dl, (unsigned long long)(r & 0xffffffffffffull));
+    for (int attempt = 0; attempt < 64; attempt++) {
+        /* ".<name>.<random>.tmp" beside the destination: same file system, so rename is atomic;
+         * O_EXCL | O_NOFOLLOW: a file or link planted at that name is never written through */
+        snprintf(a->tmp, pl + 32, "%.*s.%s.%012llx.tmp", (int)dl, path, path + dl, (unsigned long long)(rnd(ctx, attempt) & 0xffffffffffffull));
         int fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
         if (fd < 0 && errno == EEXIST) continue;
         if (fd < 0) {
             int e = errno;
             free(a->dst); free(a->tmp);
             memset(a, 0, sizeof *a);
-            return ct_fail(err, CT_ERR_IO, "cannot write '%s': %s", path, strerror(e));
+            return ct_fail(err, e == ENOMEM ? CT_ERR_NOMEM : CT_ERR_IO, "cannot write '%s': %s", path, strerror(e));
         }
         a->f = fdopen(fd, "wb");
         if (!a->f) {
@@ -90,8 +105,10 @@ ct_status ct_atomic_open(ct_atomic_file *a, const char *path, ct_error *err) {
     }
     free(a->dst); free(a->tmp);
     memset(a, 0, sizeof *a);
-    return ct_fail(err, CT_ERR_IO, "cannot create a temporary file beside '%s'", path);
+    return ct_fail(err, CT_ERR_IO, "cannot create a temporary file beside '%s': every name tried exists", path);
 }
+
+ct_status ct_atomic_open(ct_atomic_file *a, const char *path, ct_error *err) { return ct_atomic_open_with(a, path, os_random, a, err); }
 
 void ct_atomic_write(ct_atomic_file *a, const void *p, size_t n) {
     if (!a->failed && n && fwrite(p, 1, n, a->f) != n) a->failed = errno ? errno : EIO;
@@ -127,4 +144,38 @@ ct_status ct_write_file_atomic(const char *path, const void *data, size_t len, c
     if (st) return st;
     ct_atomic_write(&a, data, len);
     return ct_atomic_commit(&a, err);
+}
+
+/* ------------------------------------------------------------------ the public output files */
+
+struct ct_output {
+    ct_atomic_file a;
+};
+
+ct_status ct_output_open(const char *path, ct_output **out, ct_error *err) {
+    if (!out) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_output_open: NULL argument");
+    ct_output *o = calloc(1, sizeof *o);
+    if (!o) return ct_fail(err, CT_ERR_NOMEM, "out of memory");
+    ct_status st = ct_atomic_open(&o->a, path, err);
+    if (st) { free(o); return st; }
+    *out = o;
+    return ct_ok(err);
+}
+
+void ct_output_write(ct_output *o, const void *data, size_t len) {
+    if (o && (data || !len)) ct_atomic_write(&o->a, data, len);
+    else if (o) o->a.failed = EINVAL;
+}
+
+ct_status ct_output_commit(ct_output *o, ct_error *err) {
+    if (!o) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_output_commit: NULL argument");
+    ct_status st = ct_atomic_commit(&o->a, err);
+    free(o);
+    return st ? st : ct_ok(err);
+}
+
+void ct_output_abort(ct_output *o) {
+    if (!o) return;
+    ct_atomic_abort(&o->a);
+    free(o);
 }

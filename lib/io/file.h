@@ -6,9 +6,10 @@
 
 #include <stdio.h>
 
-/* Read a whole regular file (not a directory, FIFO or device) of at most max_bytes into a
- * malloc'd buffer with one extra NUL byte after the data. `what` names the file in messages. */
-ct_status ct_read_file(const char *path, size_t max_bytes, uint8_t **out, size_t *len, ct_error *err);
+/* Open a regular file for reading (not a directory, FIFO or device; a FIFO never blocks the open):
+ * *fd and its size, or CT_ERR_IO with a message that says what the path is. */
+ct_status ct_open_regular(const char *path, int *fd, size_t *size, ct_error *err);
+/* ct_read_file is public (cliptrase.h). */
 
 /* A file written under a temporary name in the destination's directory (created with O_EXCL,
  * never through a symlink) and renamed over the destination only when every write, the flush
@@ -20,6 +21,8 @@ typedef struct {
 } ct_atomic_file;
 
 ct_status ct_atomic_open(ct_atomic_file *a, const char *path, ct_error *err);
+/* The same with the temporary names' random part from rnd (tests plant files at known names). */
+ct_status ct_atomic_open_with(ct_atomic_file *a, const char *path, uint64_t (*rnd)(void *ctx, int attempt), void *ctx, ct_error *err);
 /* fwrite that records failure */
 void ct_atomic_write(ct_atomic_file *a, const void *p, size_t n);
 /* close, check, rename; on any failure the temporary file is removed and dst is untouched */

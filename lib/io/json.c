@@ -1,7 +1,8 @@
 /* Strict JSON parser (see json.h). Recursive descent with a depth limit. */
 #include "io/json.h"
 
-#include "text/textclean.h"
+#include "core/grow.h"
+#include "core/utf8.h"
 
 #include <errno.h>
 #include <math.h>
@@ -79,6 +80,15 @@ static char *parse_string(jp *p, size_t *out_len) {
     while (p->pos < end) {
         unsigned char c = (unsigned char)p->s[p->pos];
         if (c < 0x20) { jfail(p, "control character in string"); free(d); return NULL; }
+        if (c >= 0x80) { /* JSON text is UTF-8 (RFC 8259, 8.1) */
+            uint32_t cp;
+            size_t bad, k = ct_utf8_next((const uint8_t *)p->s + p->pos, end - p->pos, &cp, &bad);
+            if (!k) { jfail(p, "invalid UTF-8 in string"); free(d); return NULL; }
+            memcpy(d + n, p->s + p->pos, k);
+            n += k;
+            p->pos += k;
+            continue;
+        }
         if (c != '\\') { d[n++] = (char)c; p->pos++; continue; }
         p->pos++;
         char e = p->s[p->pos++];
@@ -117,18 +127,6 @@ static char *parse_string(jp *p, size_t *out_len) {
 }
 
 static int parse_value(jp *p, ct_json *v, int depth);
-
-static int grow(void **arr, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return 1;
-    size_t nc = *cap ? *cap * 2 : 8;
-    while (nc < need) nc *= 2;
-    if (nc > SIZE_MAX / elem) return 0;
-    void *na = realloc(*arr, nc * elem);
-    if (!na) return 0;
-    *arr = na;
-    *cap = nc;
-    return 1;
-}
 
 static int parse_number(jp *p, ct_json *v) {
     size_t st = p->pos;
@@ -190,10 +188,15 @@ static int parse_value(jp *p, ct_json *v, int depth) {
         if (p->pos < p->len && p->s[p->pos] == (obj ? '}' : ']')) { p->pos++; return 1; }
         for (;;) {
             skip_ws(p);
-            if (!grow((void **)&v->items, &cap, v->n + 1, sizeof(ct_json))) { jfail(p, "out of memory"); return 0; }
+            ct_json *items = ct_grow(v->items, &cap, v->n + 1, sizeof *items);
+            if (!items) { jfail(p, "out of memory"); return 0; }
+            v->items = items;
             if (obj) {
-                if (!grow((void **)&v->keys, &kcap, v->n + 1, sizeof(char *)) ||
-                    !grow((void **)&v->key_lens, &lcap, v->n + 1, sizeof(size_t))) { jfail(p, "out of memory"); return 0; }
+                char **keys = ct_grow(v->keys, &kcap, v->n + 1, sizeof *keys);
+                if (keys) v->keys = keys;
+                size_t *lens = keys ? ct_grow(v->key_lens, &lcap, v->n + 1, sizeof *lens) : NULL;
+                if (lens) v->key_lens = lens;
+                if (!keys || !lens) { jfail(p, "out of memory"); return 0; }
                 if (p->pos >= p->len || p->s[p->pos] != '"') { jfail(p, "expected key"); return 0; }
                 size_t kl;
                 char *k = parse_string(p, &kl);

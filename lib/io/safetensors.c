@@ -3,6 +3,7 @@
  * not overlap another; names must be unique. */
 #include "io/safetensors.h"
 
+#include "io/file.h"
 #include "io/json.h"
 
 #include <errno.h>
@@ -53,16 +54,33 @@ static void free_tensors(ct_st_tensor *t, size_t n) {
     free(t);
 }
 
+/* what a file that is not safetensors looks like, from its first bytes (for the message) */
+static const char *looks_like(const uint8_t *b, size_t n) {
+    static const struct { const char *magic; size_t n; const char *what; } k[] = {
+        {"\x89PNG\r\n\x1a\n", 8, "a PNG image"}, {"\xff\xd8\xff", 3, "a JPEG image"}, {"GIF8", 4, "a GIF image"},
+        {"\x1f\x8b", 2, "a gzip file"}, {"PK\x03\x04", 4, "a zip archive (a PyTorch .pt/.bin checkpoint?)"},
+        {"\x80\x02", 2, "a Python pickle"}, {"\x80\x04", 2, "a Python pickle"}, {"\x80\x05", 2, "a Python pickle"},
+        {"GGUF", 4, "a GGUF model"}, {"\x93NUMPY", 6, "a NumPy array"}, {"{", 1, "a text or JSON file"}, {"<", 1, "a text or HTML file"},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+        if (n >= k[i].n && !memcmp(b, k[i].magic, k[i].n)) return k[i].what;
+    return NULL;
+}
+
 ct_status ct_st_parse(const uint8_t *buf, size_t len, ct_st_file *f, ct_error *err) {
     if (!buf || !f) return ct_fail(err, CT_ERR_INVALID_ARG, "safetensors: NULL argument");
-    if (len < 8) return ct_fail(err, CT_ERR_FORMAT, "safetensors: file too short (%zu bytes) for the 8-byte header length", len);
+    const char *like = looks_like(buf, len);
+    if (len < 8)
+        return ct_fail(err, CT_ERR_FORMAT, "not a safetensors file: %zu bytes, too short for the 8-byte header length", len);
     uint64_t hl = 0;
     for (int i = 7; i >= 0; i--) hl = (hl << 8) | buf[i];
-    if (hl > CT_ST_MAX_HEADER)
-        return ct_fail(err, CT_ERR_FORMAT, "safetensors: header length %llu exceeds the %u-byte limit", (unsigned long long)hl, CT_ST_MAX_HEADER);
-    if (hl > len - 8)
-        return ct_fail(err, CT_ERR_FORMAT, "safetensors: header length %llu runs past the end of the file (%zu bytes)", (unsigned long long)hl, len);
-    if (hl < 2) return ct_fail(err, CT_ERR_FORMAT, "safetensors: header too short to be a JSON object");
+    /* the first 8 bytes of a safetensors file are the length of its JSON header */
+    if (hl > CT_ST_MAX_HEADER || hl > len - 8)
+        return ct_fail(err, CT_ERR_FORMAT, "not a safetensors file%s%s%s: its first 8 bytes, read as the header length, give %llu bytes, %s",
+                       like ? " (it looks like " : "", like ? like : "", like ? ")" : "", (unsigned long long)hl,
+                       hl > CT_ST_MAX_HEADER ? "above the header size limit" : "which runs past the end of the file");
+    if (hl < 2 || buf[8] != '{')
+        return ct_fail(err, CT_ERR_FORMAT, "not a safetensors file: the %llu-byte header is not a JSON object", (unsigned long long)hl);
     char jerr[160];
     ct_json *j = ct_json_parse((const char *)buf + 8, (size_t)hl, jerr, sizeof jerr);
     if (!j) return ct_fail(err, CT_ERR_FORMAT, "safetensors header: %s", jerr);
@@ -158,17 +176,13 @@ ct_status ct_st_parse(const uint8_t *buf, size_t len, ct_st_file *f, ct_error *e
 ct_status ct_st_open(const char *path, ct_st_file *f, ct_error *err) {
     if (!path || !f) return ct_fail(err, CT_ERR_INVALID_ARG, "safetensors: NULL argument");
     memset(f, 0, sizeof *f);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ct_fail(err, CT_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return ct_fail(err, CT_ERR_IO, "'%s' is not a regular file", path);
-    }
-    size_t len = (size_t)sb.st_size;
+    int fd;
+    size_t len;
+    ct_status st0 = ct_open_regular(path, &fd, &len, err);
+    if (st0) return st0;
     if (len < 8) {
         close(fd);
-        return ct_fail(err, CT_ERR_FORMAT, "'%s': file too short (%zu bytes) to be safetensors", path, len);
+        return ct_fail(err, CT_ERR_FORMAT, "'%s' is not a safetensors file: %zu bytes, too short for the 8-byte header length", path, len);
     }
     void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd); /* the mapping keeps the file alive */

@@ -2,6 +2,7 @@
  * tensor shapes (every dimension range-checked before it becomes an int), and bind every weight
  * through one table of names for both schemes, widening F16/BF16 to fp32. */
 #include "model/model.h"
+#include "nn/blas.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -436,6 +437,10 @@ ct_status ct_model_load_ex(const char *path, const ct_load_params *p, ct_model *
             return ct_fail(err, CT_ERR_UNSUPPORTED, "precision bf16 needs the native backend (OpenBLAS is fp32 only)");
         return ct_fail(err, CT_ERR_UNSUPPORTED, "precision %s is not available on this CPU (%s; bf16 needs AVX512_BF16)",
                        ct_precision_name(p->precision), ct_cpu_describe());
+    }
+    if (p->backend == CT_BACKEND_OPENBLAS) {
+        const char *why = ct_blas_unavailable(); /* refused here, not at the first product */
+        if (why) return ct_fail(err, CT_ERR_UNSUPPORTED, "backend openblas: %s", why);
     }
     ct_model *m = calloc(1, sizeof *m);
     if (!m) return ct_fail(err, CT_ERR_NOMEM, "out of memory");

@@ -48,46 +48,30 @@ int ct_attention_fused_ok(const ct_nn *nn, const ct_attn_spec *sp, int W, int he
 /* Packed operands keep the fp32 layout's strides in both precisions: a bf16 panel holds pairs
  * along the summed dimension (d, d+1 for K and Q; k, k+1 for V) in the first half of its slot. */
 
-/* 8-row panels of rows [0, n) of X (row stride ld, hd columns): dst[p][d][r] = X[8p + r][d],
- * zero beyond n; np panels (bf16: dst[p][d/2][r] pairs) */
-static void pack_rows8(int bf16, const float *X, size_t ld, int n, int hd, int np, float *dst) {
-    uint32_t tmp[CT_AP * 512];
-    for (int p = 0; p < np; p++) {
-        float *d = dst + (size_t)p * hd * CT_AP;
-        int r0 = p * CT_AP, rows = n - r0 < CT_AP ? n - r0 : CT_AP;
-        if (rows < CT_AP) memset(d, 0, sizeof(float) * (size_t)hd * CT_AP);
-        if (bf16) { /* each row to pairs along d, then the 8 x hd/2 block transposed */
-            memset(tmp, 0, sizeof(uint32_t) * CT_AP * (size_t)(hd / 2));
-            ct_attn_cols_to_bf16_pairs(X + (size_t)r0 * ld, ld, rows, hd, tmp);
-            for (int k = 0; k < hd / 2; k += 8) ct_transpose8((const float *)tmp + k, (size_t)(hd / 2), d + (size_t)k * CT_AP, CT_AP);
-        } else if (rows == CT_AP) {
-            for (int k = 0; k < hd; k += 8) ct_transpose8(X + (size_t)r0 * ld + k, ld, d + (size_t)k * CT_AP, CT_AP);
-        } else {
-            for (int r = 0; r < rows; r++)
-                for (int k = 0; k < hd; k++) d[(size_t)k * CT_AP + r] = X[(size_t)(r0 + r) * ld + k];
-        }
-    }
-}
-
-/* 48-row query blocks: dst[b][d][i] = X[48b + i][d], zero beyond n (bf16: pairs along d) */
-static void pack_rows48(int bf16, const float *X, size_t ld, int n, int hd, int nb, float *dst) {
+/* Blocks of P rows (P = 8: K panels; P = 48: query blocks) of rows [0, n) of X (row stride ld, hd
+ * columns): dst[b][d][r] = X[P b + r][d], zero beyond n; nblk blocks (bf16: dst[b][d/2][r] pairs) */
+static void pack_rows(int bf16, int P, const float *X, size_t ld, int n, int hd, int nblk, float *dst) {
     uint32_t tmp[CT_AQ * 256];
-    for (int b = 0; b < nb; b++) {
-        float *d = dst + (size_t)b * hd * CT_AQ;
-        int r0 = b * CT_AQ, rows = n - r0 < CT_AQ ? n - r0 : CT_AQ;
-        if (rows < CT_AQ) memset(d, 0, sizeof(float) * (size_t)hd * CT_AQ);
-        if (bf16) {
-            memset(tmp, 0, sizeof(uint32_t) * CT_AQ * (size_t)(hd / 2));
-            ct_attn_cols_to_bf16_pairs(X + (size_t)r0 * ld, ld, rows, hd, tmp);
-            for (int g = 0; g < CT_AQ; g += 8)
-                for (int k = 0; k < hd / 2; k += 8)
-                    ct_transpose8((const float *)tmp + (size_t)g * (hd / 2) + k, (size_t)(hd / 2), d + (size_t)k * CT_AQ + g, CT_AQ);
-        } else if (rows == CT_AQ) {
-            for (int g = 0; g < CT_AQ; g += 8)
-                for (int k = 0; k < hd; k += 8) ct_transpose8(X + (size_t)(r0 + g) * ld + k, ld, d + (size_t)k * CT_AQ + g, CT_AQ);
+    for (int b = 0; b < nblk; b++) {
+        float *d = dst + (size_t)b * hd * P;
+        int r0 = b * P, rows = n - r0 < P ? n - r0 : P;
+        if (rows < P) memset(d, 0, sizeof(float) * (size_t)hd * P);
+        const float *src = X + (size_t)r0 * ld;
+        size_t lds = ld;
+        int cols = hd;
+        if (bf16) { /* each row to pairs along d, then the block transposed as 32-bit units */
+            memset(tmp, 0, sizeof(uint32_t) * (size_t)P * (size_t)(hd / 2));
+            ct_attn_cols_to_bf16_pairs(src, ld, rows, hd, tmp);
+            src = (const float *)tmp;
+            lds = (size_t)(hd / 2);
+            cols = hd / 2;
+        }
+        if (rows == P || bf16) {
+            for (int g = 0; g < P; g += 8)
+                for (int k = 0; k < cols; k += 8) ct_transpose8(src + (size_t)g * lds + k, lds, d + (size_t)k * P + g, (size_t)P);
         } else {
             for (int r = 0; r < rows; r++)
-                for (int k = 0; k < hd; k++) d[(size_t)k * CT_AQ + r] = X[(size_t)(r0 + r) * ld + k];
+                for (int k = 0; k < cols; k++) d[(size_t)k * P + r] = src[(size_t)r * lds + k];
         }
     }
 }
@@ -173,7 +157,7 @@ static void flash_item(const flash_job *j, int b, int h, int qb, float *scr) {
     uint32_t *Pb = (uint32_t *)(alpha + CT_AQ); /* [KT/2][48] */
     int qs = j->q0 + qb * CT_AQ, nq = j->q1 - qs < CT_AQ ? j->q1 - qs : CT_AQ, G = groups_for(nq);
     const float *base = j->qkv + (size_t)b * T * ld + (size_t)h * hd;
-    pack_rows48(j->bf16, base + (size_t)j->sp->x[0] * j->W + (size_t)qs * ld, (size_t)ld, nq, hd, 1, Qp);
+    pack_rows(j->bf16, CT_AQ, base + (size_t)j->sp->x[0] * j->W + (size_t)qs * ld, (size_t)ld, nq, hd, 1, Qp);
     for (int i = 0; i < CT_AQ; i++) { m[i] = NEG; l[i] = 0.f; }
     memset(OT, 0, sizeof(float) * (size_t)hd * CT_AQ);
     size_t bh = (size_t)b * j->heads + h;
@@ -204,7 +188,7 @@ static void flash_task(void *arg, ct_team *team, int tid, int nth) {
     for (int64_t bh = b0; bh < b1; bh++) {
         int b = (int)(bh / j->heads), h = (int)(bh % j->heads);
         const float *base = j->qkv + (size_t)b * j->T * ld + (size_t)h * hd;
-        pack_rows8(j->bf16, base + (size_t)j->sp->y[0] * j->W, (size_t)ld, j->T, hd, j->Tp / CT_AP, j->kpack + (size_t)bh * j->Tp * hd);
+        pack_rows(j->bf16, CT_AP, base + (size_t)j->sp->y[0] * j->W, (size_t)ld, j->T, hd, j->Tp / CT_AP, j->kpack + (size_t)bh * j->Tp * hd);
         pack_v(j->bf16, base + 2 * (size_t)j->W, (size_t)ld, j->T, j->Tp, hd, j->vpack + (size_t)bh * j->Tp * hd);
     }
     ct_team_barrier(team);
@@ -264,8 +248,8 @@ static void gram_head(const gram_job *j, int b, int h, float *scr) {
     uint32_t *Pb = (uint32_t *)(PB + CT_AQ * CT_AQ); /* [24][48] */
     for (int s = 0; s < ns; s++) {
         const float *X = base + (size_t)j->sp->x[s] * j->W;
-        pack_rows8(j->bf16, X, (size_t)ld, T, hd, Tp / CT_AP, Xa + (size_t)s * Tp * hd);
-        pack_rows48(j->bf16, X, (size_t)ld, T, hd, nb, Xb + (size_t)s * Tp * hd);
+        pack_rows(j->bf16, CT_AP, X, (size_t)ld, T, hd, Tp / CT_AP, Xa + (size_t)s * Tp * hd);
+        pack_rows(j->bf16, CT_AQ, X, (size_t)ld, T, hd, nb, Xb + (size_t)s * Tp * hd);
     }
     pack_v(j->bf16, base + 2 * (size_t)j->W, (size_t)ld, T, Tp, hd, Vp);
     for (size_t i = 0; i < (size_t)ns * Tp; i++) { m[i] = NEG; l[i] = 0.f; }
@@ -345,8 +329,8 @@ static void rows_task(void *arg, ct_team *team, int tid, int nth) {
         float *Xa = r->packs + (size_t)bh * r->per_head, *Xb = Xa + (size_t)ns * Tp * hd, *Vp = Xb + (size_t)ns * Tp * hd;
         for (int s = 0; s < ns; s++) {
             const float *X = base + (size_t)j->sp->x[s] * j->W;
-            pack_rows8(j->bf16, X, (size_t)ld, T, hd, Tp / CT_AP, Xa + (size_t)s * Tp * hd);
-            pack_rows48(j->bf16, X, (size_t)ld, T, hd, nb, Xb + (size_t)s * Tp * hd);
+            pack_rows(j->bf16, CT_AP, X, (size_t)ld, T, hd, Tp / CT_AP, Xa + (size_t)s * Tp * hd);
+            pack_rows(j->bf16, CT_AQ, X, (size_t)ld, T, hd, nb, Xb + (size_t)s * Tp * hd);
         }
         pack_v(j->bf16, base + 2 * (size_t)j->W, (size_t)ld, T, Tp, hd, Vp);
     }

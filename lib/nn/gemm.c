@@ -2,10 +2,10 @@
  * weights packed once, the symmetric product, and the OpenBLAS reference backend. */
 #include "nn/gemm.h"
 
+#include "nn/blas.h"
 #include "nn/kernels/ukernel.h"
 #include "nn/pack.h"
 
-#include <cblas.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <math.h>
@@ -199,9 +199,8 @@ static int gemm_run(const ct_nn *nn, int transA, int transB, int M, int N, int K
             }
         return 1;
     }
-    if (nn->kernel == CT_KERNEL_OPENBLAS) {
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, e->alpha, A, lda,
-                    B, ldb, e->beta, C, ldc);
+    if (nn->kernel == CT_KERNEL_OPENBLAS) { /* nn/blas.c: fails (0) rather than let OpenBLAS spin on short memory */
+        if (!ct_blas_sgemm(transA, transB, M, N, K, e->alpha, A, lda, B, ldb, e->beta, C, ldc, NULL)) return 0;
         openblas_epilogue(e, M, N, C, ldc);
         return 1;
     }
@@ -308,25 +307,18 @@ void ct_weight_release(ct_weight *w) {
 
 int ct_linear(const ct_nn *nn, int M, const float *x, int ldx, ct_weight *w, pthread_mutex_t *pack_lock, const ct_epilogue *e,
               float *y, int ldy) {
-    if (nn->kernel == CT_KERNEL_OPENBLAS) { /* the reference path: one sgemm per row block */
-        int col = 0, ok = 1;
-        for (int i = 0; i < w->n_parts && ok; i++) {
-            int n = w->n_parts > 1 ? w->part_rows[i] : w->N;
-            ct_epilogue ei = e ? *e : (ct_epilogue){1.f, 0.f, NULL, CT_ACT_NONE};
-            if (ei.bias) ei.bias += col;
-            ok = gemm_run(nn, 0, !w->trans, M, n, w->K, x, ldx, w->part[i], w->trans ? w->N : w->K, NULL, &ei, y + col, ldy, 0);
-            col += n;
-        }
-        return ok;
-    }
-    void *packed = atomic_load_explicit(&w->packed, memory_order_acquire);
-    if (!packed && pack_lock && atomic_fetch_add(&w->uses, 1) >= 1) { /* a second use: pack for good */
-        if (!ct_weight_pack(w, nn->kernel, &nn->ex, pack_lock)) return 0;
+    void *packed = NULL;
+    if (nn->kernel != CT_KERNEL_OPENBLAS) {
         packed = atomic_load_explicit(&w->packed, memory_order_acquire);
+        if (!packed && pack_lock && atomic_fetch_add(&w->uses, 1) >= 1) { /* a second use: pack for good */
+            if (!ct_weight_pack(w, nn->kernel, &nn->ex, pack_lock)) return 0;
+            packed = atomic_load_explicit(&w->packed, memory_order_acquire);
+        }
     }
     if (packed)
         return gemm_run(nn, 0, !w->trans, M, w->N, w->K, x, ldx, NULL, 0, packed, e, y, ldy, 0);
-    /* packed into the call's workspace, block by block */
+    /* the first use (packed into the call's workspace) and the OpenBLAS reference: one product
+     * per row block of the weight, into its columns of y */
     int col = 0, ok = 1;
     for (int i = 0; i < w->n_parts && ok; i++) {
         int n = w->n_parts > 1 ? w->part_rows[i] : w->N;

@@ -40,69 +40,46 @@ static void transpose_rows(const float *src, size_t lds, int rows, int n, float 
         for (int k = done; k < n; k++) dst[(size_t)k * ldd + r] = src[(size_t)r * lds + k];
 }
 
-void ct_pack_a(const ct_pack_shape *s, const float *A, int lda, int transA, int M, int K, int p0, int p1, void *dst) {
-    const int MR = s->MR;
-    size_t kp = ct_pack_kp(s, K);
+/* Panels [p0, p1) of width P over n lines of length K, each panel [Kp][P]: line i of X is a row
+ * (X [n x K], row stride ld: the transposing case) or, kmajor, a column (X [K x n]). Packing A's
+ * rows and B's columns are this one operation (op(B)'s columns are the rows of B^T). */
+static void pack_panels(int P, int bf16, const float *X, int ld, int kmajor, int n, int K, int p0, int p1, void *dst) {
+    size_t kp = bf16 ? ((size_t)K + 1) / 2 : (size_t)K;
     for (int p = p0; p < p1; p++) {
-        int r0 = p * MR, rows = M - r0 < MR ? M - r0 : MR;
-        uint32_t *d = (uint32_t *)dst + (size_t)p * kp * MR;
-        if (!s->bf16) {
+        int i0 = p * P, lines = n - i0 < P ? n - i0 : P;
+        uint32_t *d = (uint32_t *)dst + (size_t)p * kp * P;
+        if (!bf16) {
             float *df = (float *)d;
-            if (!transA) transpose_rows(A + (size_t)r0 * lda, (size_t)lda, rows, K, df, (size_t)MR);
+            if (!kmajor) transpose_rows(X + (size_t)i0 * ld, (size_t)ld, lines, K, df, (size_t)P);
             else
-                for (int k = 0; k < K; k++) memcpy(df + (size_t)k * MR, A + (size_t)k * lda + r0, sizeof(float) * (size_t)rows);
-        } else if (!transA) {
-            /* convert each row's run of k to pairs (in chunks), then transpose the pairs */
-            uint32_t tmp[16 * 128];
+                for (int k = 0; k < K; k++) memcpy(df + (size_t)k * P, X + (size_t)k * ld + i0, sizeof(float) * (size_t)lines);
+        } else if (!kmajor) {
+            /* convert each line's run of k to pairs (in chunks), then transpose the pairs */
+            uint32_t tmp[32 * 128];
             for (size_t c0 = 0; c0 < kp; c0 += 128) {
                 int cn = kp - c0 < 128 ? (int)(kp - c0) : 128;
                 int k0 = (int)c0 * 2, kn = K - k0 < 2 * cn ? K - k0 : 2 * cn;
-                for (int r = 0; r < rows; r++) cvt_pairs(A + (size_t)(r0 + r) * lda + k0, kn, tmp + (size_t)r * 128);
-                transpose_rows((const float *)tmp, 128, rows, cn, (float *)(d + c0 * MR), (size_t)MR);
+                for (int r = 0; r < lines; r++) cvt_pairs(X + (size_t)(i0 + r) * ld + k0, kn, tmp + (size_t)r * 128);
+                transpose_rows((const float *)tmp, 128, lines, cn, (float *)(d + c0 * P), (size_t)P);
             }
         } else {
             for (size_t kk = 0; kk < kp; kk++)
-                for (int r = 0; r < rows; r++) {
+                for (int r = 0; r < lines; r++) {
                     size_t k = 2 * kk;
-                    uint32_t lo = bf16_bits(A[k * (size_t)lda + r0 + r]);
-                    uint32_t hi = k + 1 < (size_t)K ? bf16_bits(A[(k + 1) * (size_t)lda + r0 + r]) : 0u;
-                    d[kk * MR + r] = lo | (hi << 16);
+                    uint32_t lo = bf16_bits(X[k * (size_t)ld + i0 + r]);
+                    uint32_t hi = k + 1 < (size_t)K ? bf16_bits(X[(k + 1) * (size_t)ld + i0 + r]) : 0u;
+                    d[kk * P + r] = lo | (hi << 16);
                 }
         }
-        if (rows < MR)
-            for (size_t k = 0; k < kp; k++) memset(d + k * MR + rows, 0, sizeof(uint32_t) * (size_t)(MR - rows));
+        if (lines < P)
+            for (size_t k = 0; k < kp; k++) memset(d + k * P + lines, 0, sizeof(uint32_t) * (size_t)(P - lines));
     }
 }
 
+void ct_pack_a(const ct_pack_shape *s, const float *A, int lda, int transA, int M, int K, int p0, int p1, void *dst) {
+    pack_panels(s->MR, s->bf16, A, lda, transA, M, K, p0, p1, dst);
+}
+
 void ct_pack_b(const ct_pack_shape *s, const float *B, int ldb, int transB, int N, int K, int p0, int p1, void *dst) {
-    const int NR = s->NR;
-    size_t kp = ct_pack_kp(s, K);
-    for (int p = p0; p < p1; p++) {
-        int c0 = p * NR, cols = N - c0 < NR ? N - c0 : NR;
-        uint32_t *d = (uint32_t *)dst + (size_t)p * kp * NR;
-        if (!s->bf16) {
-            float *df = (float *)d;
-            if (transB) transpose_rows(B + (size_t)c0 * ldb, (size_t)ldb, cols, K, df, (size_t)NR);
-            else
-                for (int k = 0; k < K; k++) memcpy(df + (size_t)k * NR, B + (size_t)k * ldb + c0, sizeof(float) * (size_t)cols);
-        } else if (transB) {
-            uint32_t tmp[32 * 128];
-            for (size_t q0 = 0; q0 < kp; q0 += 128) {
-                int qn = kp - q0 < 128 ? (int)(kp - q0) : 128;
-                int k0 = (int)q0 * 2, kn = K - k0 < 2 * qn ? K - k0 : 2 * qn;
-                for (int c = 0; c < cols; c++) cvt_pairs(B + (size_t)(c0 + c) * ldb + k0, kn, tmp + (size_t)c * 128);
-                transpose_rows((const float *)tmp, 128, cols, qn, (float *)(d + q0 * NR), (size_t)NR);
-            }
-        } else {
-            for (size_t kk = 0; kk < kp; kk++)
-                for (int c = 0; c < cols; c++) {
-                    size_t k = 2 * kk;
-                    uint32_t lo = bf16_bits(B[k * (size_t)ldb + c0 + c]);
-                    uint32_t hi = k + 1 < (size_t)K ? bf16_bits(B[(k + 1) * (size_t)ldb + c0 + c]) : 0u;
-                    d[kk * NR + c] = lo | (hi << 16);
-                }
-        }
-        if (cols < NR)
-            for (size_t k = 0; k < kp; k++) memset(d + k * NR + cols, 0, sizeof(uint32_t) * (size_t)(NR - cols));
-    }
+    pack_panels(s->NR, s->bf16, B, ldb, !transB, N, K, p0, p1, dst);
 }

@@ -4,8 +4,13 @@
  *   times the CLS logits), argmax -> raw labels (several names may share a label);
  *   DBSCAN on the rows of corr; per-cluster mean correlation map, bilinear x ratio, median filter,
  *   bilinear to H x W, argmax -> cluster regions; each region takes its majority raw label.
- * The N x H x W logits and n x H x W cluster maps are never stored unless intermediates are asked
- * for: each output pixel is interpolated and reduced on the fly with the same arithmetic. */
+ * The N x H x W logits are never stored unless intermediates are asked for: each output row is
+ * interpolated and reduced on the fly with the same arithmetic.
+ * Threads: three parallel regions, each stage a phase between barriers (a region costs a wake-up
+ * of the workers; a stage between regions would leave them spinning): the front (denoising, the
+ * logits, their argmax), DBSCAN (dbscan.c), the back (cluster means, upsampling, median filter,
+ * regions with the vote's counts, the vote). Every value is computed by one thread in an order
+ * that does not depend on the split: results are bit for bit the same for any thread count. */
 #include "seg/seg.h"
 
 #include "core/internal.h"
@@ -16,97 +21,261 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* argmax over n maps [n x ih x iw] bilinearly upsampled to H x W, optionally scaled per map;
- * out_map (optional) receives the upsampled maps, lab receives label[argmax] (first maximum) */
+/* ---- bilinear upsampling of n maps [n x ih x iw] to [n x H x W], with the argmax over the maps
+ * The interpolation is split (PyTorch's operation order kept, so every value is bit for bit
+ * ct_bilinear_at's): each source row of every map is interpolated along x once per thread into a
+ * cache of two rows; each output row is a blend of two cached rows, vectorised along x. */
 typedef struct {
     const float *maps;
     int n, ih, iw, H, W;
-    const ct_taps *ty, *tx;
-    const float *scale;   /* [n] or NULL */
-    const int32_t *label; /* [n] or NULL (identity) */
-    float *out_map;       /* [n x H x W] or NULL */
-    int32_t *lab;         /* [H x W] */
-} up_argmax_job;
+    const ct_taps *ty, *tx;  /* [H], [W] */
+    const float *scale;      /* [n] or NULL */
+    const int32_t *label;    /* [n] or NULL (identity) */
+    float *out_map;          /* [n x H x W] or NULL */
+    int32_t *lab;            /* [H x W] label of the first maximum, or NULL (no argmax: out_map) */
+    const int32_t *pred_raw; /* with counts: the raw labels */
+    int L;                   /* with counts: labels */
+} up_job;
 
-static void up_argmax_rows(void *arg, int64_t y0, int64_t y1) {
-    up_argmax_job *j = arg;
-    size_t plane = (size_t)j->ih * j->iw, oplane = (size_t)j->H * j->W;
-    for (int64_t y = y0; y < y1; y++)
-        for (int x = 0; x < j->W; x++) {
-            float best = -INFINITY;
-            int bi = 0;
-            for (int c = 0; c < j->n; c++) {
-                float v = ct_bilinear_at(j->maps + c * plane, j->iw, &j->ty[y], &j->tx[x]);
-                if (j->scale) v *= j->scale[c];
-                if (j->out_map) j->out_map[c * oplane + (size_t)y * j->W + x] = v;
-                if (v > best || c == 0) { best = v; bi = c; }
-            }
-            j->lab[(size_t)y * j->W + x] = j->label ? j->label[bi] : bi;
-        }
-}
+static size_t up_scratch_floats(int n, int W) { return (2 * (size_t)n + 2) * (size_t)W + 16; }
 
-static ct_status up_argmax(const ct_exec *ex, const float *maps, int n, int ih, int iw, int H, int W, const float *scale,
-                           const int32_t *label, float *out_map, int32_t *lab, ct_error *err) {
-    ct_taps *ty = ct_alloc((size_t)H, sizeof(ct_taps)), *tx = ct_alloc((size_t)W, sizeof(ct_taps));
-    if (!ty || !tx) { free(ty); free(tx); return ct_fail(err, CT_ERR_NOMEM, "out of memory"); }
-    ct_bilinear_taps(ih, H, ty);
-    ct_bilinear_taps(iw, W, tx);
-    up_argmax_job j = {maps, n, ih, iw, H, W, ty, tx, scale, label, out_map, lab};
-    ct_parallel_for(ex, H, 1, up_argmax_rows, &j);
-    free(ty); free(tx);
-    return CT_OK;
-}
-
-typedef struct {
-    float *maps; /* [n x h x w], filtered in place */
-    int h, w, size;
-    ct_status *st; /* [n] status of each map: written by one thread each */
-} median_job;
-
-static void median_maps(void *arg, int64_t c0, int64_t c1) {
-    median_job *j = arg;
-    for (int64_t c = c0; c < c1; c++) {
-        float *m = j->maps + (size_t)c * j->h * j->w;
-        j->st[c] = ct_median_filter(m, j->h, j->w, j->size, m, NULL);
+/* row i of every map, interpolated along x: dst [n x W] */
+static void up_hrow(const up_job *j, int i, float *dst) {
+    size_t plane = (size_t)j->ih * j->iw;
+    for (int c = 0; c < j->n; c++) {
+        const float *m = j->maps + c * plane + (size_t)i * j->iw;
+        float *d = dst + (size_t)c * j->W;
+        for (int x = 0; x < j->W; x++) d[x] = j->tx[x].l0 * m[j->tx[x].i0] + j->tx[x].l1 * m[j->tx[x].i1];
     }
 }
 
-typedef struct {
-    const float *corr_raw;
-    float *corr;
-    int hw;
-} denoise_job;
+/* map c of one output row: v = l0 a + l1 b (times sc when scaled), stored to om when given;
+ * with track, best / arg keep the first maximum (c == 0 starts them) */
+static inline __attribute__((always_inline)) void up_blend(int W, int c, float l0, float l1, const float *restrict a,
+                                                            const float *restrict b, int scaled, float sc, float *restrict om,
+                                                            int track, float *restrict best, int32_t *restrict arg) {
+    if (!track || c == 0) {
+        for (int x = 0; x < W; x++) {
+            float v = l0 * a[x] + l1 * b[x];
+            if (scaled) v *= sc;
+            if (om) om[x] = v;
+            if (track) {
+                best[x] = v;
+                arg[x] = 0;
+            }
+        }
+        return;
+    }
+    for (int x = 0; x < W; x++) {
+        float v = l0 * a[x] + l1 * b[x];
+        if (scaled) v *= sc;
+        if (om) om[x] = v;
+        float bx = best[x];
+        best[x] = v > bx ? v : bx;
+        arg[x] = v > bx ? c : arg[x];
+    }
+}
 
-static void denoise_rows(void *arg, int64_t i0, int64_t i1) {
-    const denoise_job *j = arg;
+/* one output row of every map (the variants with their constants in registers) */
+CT_VECTOR_CLONES static void up_vert(const up_job *j, float l0, float l1, const float *a, const float *b, size_t y, float *best,
+                                     int32_t *arg) {
+    int W = j->W;
+    size_t oplane = (size_t)j->H * W;
+    for (int c = 0; c < j->n; c++) {
+        const float *ac = a + (size_t)c * W, *bc = b + (size_t)c * W;
+        float *om = j->out_map ? j->out_map + c * oplane + y * W : NULL;
+        if (!j->lab) up_blend(W, c, l0, l1, ac, bc, 0, 1.f, om, 0, NULL, NULL);
+        else if (j->scale && om) up_blend(W, c, l0, l1, ac, bc, 1, j->scale[c], om, 1, best, arg);
+        else if (j->scale) up_blend(W, c, l0, l1, ac, bc, 1, j->scale[c], NULL, 1, best, arg);
+        else if (om) up_blend(W, c, l0, l1, ac, bc, 0, 1.f, om, 1, best, arg);
+        else up_blend(W, c, l0, l1, ac, bc, 0, 1.f, NULL, 1, best, arg);
+    }
+}
+
+/* this thread's share of the output rows; scratch: up_scratch_floats(n, W); hist (optional):
+ * [n x L] counts of (argmax, pred_raw) pairs */
+static void up_rows(const up_job *j, float *scratch, int32_t *hist, int tid, int nth) {
+    int W = j->W;
+    float *buf[2] = {scratch, scratch + (size_t)j->n * W}, *best = scratch + 2 * (size_t)j->n * W;
+    int32_t *am = (int32_t *)(best + W);
+    int held[2] = {-1, -1};
+    int64_t y0, y1;
+    ct_split(j->H, tid, nth, &y0, &y1);
+    for (int64_t y = y0; y < y1; y++) {
+        const ct_taps *t = &j->ty[y];
+        int s0 = held[0] == t->i0 ? 0 : held[1] == t->i0 ? 1 : -1;
+        if (s0 < 0) {
+            s0 = held[0] == t->i1 ? 1 : 0;
+            up_hrow(j, t->i0, buf[s0]);
+            held[s0] = t->i0;
+        }
+        int s1 = held[0] == t->i1 ? 0 : held[1] == t->i1 ? 1 : -1;
+        if (s1 < 0) {
+            s1 = 1 - s0;
+            up_hrow(j, t->i1, buf[s1]);
+            held[s1] = t->i1;
+        }
+        up_vert(j, t->l0, t->l1, buf[s0], buf[s1], (size_t)y, best, am);
+        if (!j->lab) continue;
+        int32_t *lab = j->lab + (size_t)y * W;
+        for (int x = 0; x < W; x++) lab[x] = j->label ? j->label[am[x]] : am[x];
+        if (hist) {
+            const int32_t *pr = j->pred_raw + (size_t)y * W;
+            for (int x = 0; x < W; x++) hist[(size_t)am[x] * j->L + pr[x]]++;
+        }
+    }
+}
+
+/* stage times: thread 0 reads the process CPU clock at the phase ends */
+static void stage_mark(double *ts, int tid, int stage, double *t) {
+    if (!ts || tid) return;
+    double now = ct_seg_cpu_s();
+    ts[stage] += now - *t;
+    *t = now;
+}
+
+/* ---- the front: denoising, logits, their argmax */
+#define LOGIT_COLS 128
+typedef struct {
+    const float *img_tokens, *corr_raw, *class_emb;
+    int E, N, hw, cls_reweight;
+    float logit_scale;
+    ct_kernel kernel;
+    char *ws;            /* per thread: ws_bytes of product workspace */
+    size_t ws_bytes;
+    float *corr;         /* [hw x hw] */
+    float *plt;          /* [N x hw] */
+    float *cls;          /* [N] */
+    up_job up;           /* plt -> pred_raw (and logits_up) */
+    float *scratch;      /* per thread: scratch_floats */
+    size_t scratch_floats;
+    int *nomem;          /* [nth] */
+    double *ts;
+} front_job;
+
+static void front_task(void *arg, ct_team *team, int tid, int nth) {
+    front_job *j = arg;
+    double t = j->ts && !tid ? ct_seg_cpu_s() : 0;
     size_t T = (size_t)j->hw + 1;
-    for (int64_t i = i0; i < i1; i++)
+    int64_t b, e;
+    /* global patch denoising: subtract the CLS row, keep positive correlations */
+    ct_split(j->hw, tid, nth, &b, &e);
+    for (int64_t i = b; i < e; i++)
         for (int k = 0; k < j->hw; k++) {
             float v = j->corr_raw[(size_t)(1 + i) * T + 1 + k] - j->corr_raw[1 + k];
             j->corr[(size_t)i * j->hw + k] = v < 0 ? 0.f : v;
         }
+    ct_team_barrier(team);
+    stage_mark(j->ts, tid, CT_VOTE_DENOISE, &t);
+    /* patch logits [N x hw] = class_emb . tokens^T in products of LOGIT_COLS columns taken from a
+     * counter (their shapes do not depend on the thread count, whatever the backend) */
+    ct_nn one = {ct_exec_serial(), j->kernel, j->ws ? j->ws + (size_t)tid * j->ws_bytes : NULL, j->ws_bytes};
+    ct_epilogue scaled = {j->logit_scale, 0.f, NULL, CT_ACT_NONE};
+    for (int64_t c0; (c0 = ct_team_next(team, 0, LOGIT_COLS)) < j->hw;) {
+        int cn = j->hw - c0 < LOGIT_COLS ? (int)(j->hw - c0) : LOGIT_COLS;
+        if (!ct_gemm(&one, 0, 1, j->N, cn, j->E, j->class_emb, j->E, j->img_tokens + (size_t)(1 + c0) * j->E, j->E, &scaled, j->plt + c0,
+                     j->hw))
+            j->nomem[tid] = 1;
+    }
+    if (tid == 0 && j->cls_reweight && !ct_gemm(&one, 0, 1, 1, j->N, j->E, j->img_tokens, j->E, j->class_emb, j->E, &scaled, j->cls, j->N))
+        j->nomem[tid] = 1;
+    ct_team_barrier(team);
+    stage_mark(j->ts, tid, CT_VOTE_LOGITS, &t);
+    up_rows(&j->up, j->scratch + (size_t)tid * j->scratch_floats, NULL, tid, nth);
+    stage_mark(j->ts, tid, CT_VOTE_UP_RAW, &t);
 }
 
+/* ---- the back: cluster maps, regions, vote */
+#define MEDIAN_ROWS 16
 typedef struct {
     const float *corr;
-    const int32_t *lab, *cnt;
-    double *acc;  /* [nc x hw] */
-    float *mean;  /* [nc x hw] */
-    int hw, nc;
-} cmean_job;
+    const int32_t *dbl;  /* [hw] DBSCAN labels */
+    const int32_t *cnt;  /* [nc] cluster sizes */
+    int hw, nc, L, ch, cw;
+    double *acc;         /* [nc x hw] */
+    float *cmean;        /* [nc x hw] */
+    up_job upc;          /* cmean -> cmaps (x ratio) */
+    const ct_median_plan *plan;
+    float *cmaps, *cfilt;/* [nc x ch x cw] upsampled, filtered */
+    int32_t *mscratch;   /* per thread: mscratch_ints */
+    size_t mscratch_ints;
+    up_job upa;          /* cfilt -> assign, with counts */
+    float *scratch;      /* per thread: scratch_floats */
+    size_t scratch_floats;
+    int32_t *hist;       /* [nth x nc x L] counts per thread */
+    int32_t *winner;     /* [nc] */
+    const int32_t *assign;
+    int32_t *labels;
+    size_t HW;
+    int *nan;            /* [nth] */
+    double *ts;
+} back_job;
 
-/* columns [k0, k1) of every cluster's mean row: each sum in row order, whatever the split */
-static void cluster_mean_cols(void *arg, int64_t k0, int64_t k1) {
-    const cmean_job *j = arg;
+static void back_task(void *arg, ct_team *team, int tid, int nth) {
+    back_job *j = arg;
+    double t = j->ts && !tid ? ct_seg_cpu_s() : 0;
+    int64_t b, e;
+    /* the mean corr row of each cluster, a range of columns each: every sum in row order */
+    ct_split(j->hw, tid, nth, &b, &e);
     for (int i = 0; i < j->hw; i++) {
-        int c = j->lab[i];
+        int c = j->dbl[i];
         if (c < 0) continue;
         const float *row = j->corr + (size_t)i * j->hw;
         double *a = j->acc + (size_t)c * j->hw;
-        for (int64_t k = k0; k < k1; k++) a[k] += row[k];
+        for (int64_t k = b; k < e; k++) a[k] += row[k];
     }
     for (int c = 0; c < j->nc; c++)
-        for (int64_t k = k0; k < k1; k++) j->mean[(size_t)c * j->hw + k] = (float)(j->acc[(size_t)c * j->hw + k] / j->cnt[c]);
+        for (int64_t k = b; k < e; k++) j->cmean[(size_t)c * j->hw + k] = (float)(j->acc[(size_t)c * j->hw + k] / j->cnt[c]);
+    ct_team_barrier(team);
+    stage_mark(j->ts, tid, CT_VOTE_MEANS, &t);
+    float *scr = j->scratch + (size_t)tid * j->scratch_floats;
+    up_rows(&j->upc, scr, NULL, tid, nth);
+    ct_team_barrier(team);
+    stage_mark(j->ts, tid, CT_VOTE_UPSAMPLE, &t);
+    /* the median filter: every thread on every map, MEDIAN_ROWS rows at a time */
+    int per = (j->ch + MEDIAN_ROWS - 1) / MEDIAN_ROWS;
+    size_t plane = (size_t)j->ch * j->cw;
+    int32_t *ms = j->mscratch + (size_t)tid * j->mscratch_ints;
+    for (int64_t k; (k = ct_team_next(team, 0, 1)) < (int64_t)j->nc * per;) {
+        int c = (int)(k / per), r0 = (int)(k % per) * MEDIAN_ROWS, r1 = r0 + MEDIAN_ROWS < j->ch ? r0 + MEDIAN_ROWS : j->ch;
+        j->nan[tid] |= ct_median_rows(j->plan, j->cmaps + c * plane, j->ch, j->cw, r0, r1, j->cfilt + c * plane, ms);
+    }
+    ct_team_barrier(team);
+    stage_mark(j->ts, tid, CT_VOTE_MEDIAN, &t);
+    /* regions, with this thread's counts of raw labels per region */
+    size_t nl = (size_t)j->nc * j->L;
+    up_rows(&j->upa, scr, j->hist + (size_t)tid * nl, tid, nth);
+    ct_team_barrier(team);
+    stage_mark(j->ts, tid, CT_VOTE_ASSIGN, &t);
+    /* majority vote of the raw labels inside each region; ties go to the smaller label */
+    ct_split((int64_t)nl, tid, nth, &b, &e);
+    for (int u = 1; u < nth; u++)
+        for (int64_t i = b; i < e; i++) j->hist[i] += j->hist[(size_t)u * nl + i];
+    ct_team_barrier(team);
+    ct_split(j->nc, tid, nth, &b, &e);
+    for (int64_t c = b; c < e; c++) {
+        int32_t best = -1, bl = 0;
+        for (int l = 0; l < j->L; l++)
+            if (j->hist[(size_t)c * j->L + l] > best) { best = j->hist[(size_t)c * j->L + l]; bl = l; }
+        j->winner[c] = bl;
+    }
+    ct_team_barrier(team);
+    ct_split((int64_t)j->HW, tid, nth, &b, &e);
+    for (int64_t i = b; i < e; i++) j->labels[i] = j->winner[j->assign[i]];
+    stage_mark(j->ts, tid, CT_VOTE_VOTE, &t);
+}
+
+static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
+
+size_t ct_cliptrase_vote_bytes(ct_kernel k, int H, int W, int patch, int E, int n_names, int n_threads) {
+    int nth = n_threads > 0 ? n_threads : 1;
+    double hw = (double)(H / patch) * (double)(W / patch), HW = (double)H * W;
+    size_t db = ct_dbscan_bytes(k, (int)hw, (int)hw, nth);
+    size_t ws = max_sz(ct_gemm_workspace(k, n_names, LOGIT_COLS, E, 0), ct_gemm_workspace(k, 1, n_names, E, 0)) + 64;
+    /* corr, logits, DBSCAN labels, taps, per-thread products and rows, the regions */
+    double b = 4.0 * hw * hw + 4.0 * hw * n_names + 4.0 * n_names + 4.0 * hw + 16.0 * (H + W) + (double)nth * ws +
+               4.0 * nth * (double)up_scratch_floats(n_names, W) + 4.0 * HW + (double)db;
+    return db && b < (double)(SIZE_MAX / 2) ? (size_t)b : 0;
 }
 
 ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const float *corr_raw, int H, int W, int patch, int E,
@@ -136,83 +305,96 @@ ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const floa
     }
     size_t HW = (size_t)H * W, nlog;
     if (!ct_mul_ok(HW, (size_t)n_names, &nlog)) return ct_fail(err, CT_ERR_NOMEM, "size overflow");
+    int nth = ex->nth > 0 ? ex->nth : 1;
 
+    /* without intermediates, the raw labels live in `labels` until the vote overwrites them */
     ct_status st = CT_OK;
     float *corr = ct_alloc((size_t)hw * hw, sizeof(float));       /* [hw x hw] */
-    float *pl = ct_alloc((size_t)hw * n_names, sizeof(float));    /* [hw x N] then [N x hw] */
     float *plt = ct_alloc((size_t)hw * n_names, sizeof(float));   /* [N x h x w] */
     float *cls = ct_alloc((size_t)n_names, sizeof(float));        /* [N] */
-    int32_t *pred_raw = ct_alloc(HW, sizeof(int32_t));            /* [H x W] */
+    int32_t *pred_raw = inter ? ct_alloc(HW, sizeof(int32_t)) : labels; /* [H x W] */
     int32_t *dbl = ct_alloc((size_t)hw, sizeof(int32_t));         /* [hw] */
-    int32_t *assign = ct_calloc(HW, sizeof(int32_t));             /* [H x W] */
-    int32_t *pred = ct_alloc(HW, sizeof(int32_t));                /* [H x W] */
-    float *logits_up = NULL, *cmaps = NULL, *cmean = NULL;
-    int32_t *hist = NULL;
+    ct_taps *ty = ct_alloc((size_t)H, sizeof(ct_taps)), *tx = ct_alloc((size_t)W, sizeof(ct_taps));
+    int *flags = ct_calloc(2 * (size_t)nth, sizeof(int));         /* per thread: out of memory, NaN */
+    size_t ws_bytes = (max_sz(ct_gemm_workspace(nn->kernel, n_names, LOGIT_COLS, E, 0), ct_gemm_workspace(nn->kernel, 1, n_names, E, 0)) + 63) / 64 * 64;
+    char *ws = ws_bytes ? aligned_alloc(64, (size_t)nth * ws_bytes) : NULL;
+    size_t sf = up_scratch_floats(n_names, W);
+    float *scratch = ct_alloc(sf * (size_t)nth, sizeof(float));
+    int32_t *assign = NULL, *pred = NULL, *hist = NULL, *winner = NULL, *cnt = NULL, *mscr = NULL;
+    float *logits_up = NULL, *cmaps = NULL, *cmean = NULL, *cfilt = NULL;
+    double *acc = NULL;
+    ct_taps *tyc = NULL, *txc = NULL;
+    ct_median_plan *plan = NULL;
     int nc = 0;
-    if (!corr || !pl || !plt || !cls || !pred_raw || !dbl || !assign || !pred) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory for %d patches", hw); goto done; }
-    if (inter && !(logits_up = ct_alloc(nlog, sizeof(float)))) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory for intermediates"); goto done; }
-
-    /* global patch denoising: subtract the CLS row, keep positive correlations */
-    denoise_job dj = {corr_raw, corr, hw};
-    ct_parallel_for(ex, hw, 16, denoise_rows, &dj);
-    ct_epilogue scaled = {logit_scale, 0.f, NULL, CT_ACT_NONE};
-    if (!ct_gemm(nn, 0, 1, hw, n_names, E, img_tokens + E, E, class_emb, E, &scaled, pl, n_names)) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); goto done; }
-    for (int i = 0; i < hw; i++)
-        for (int n = 0; n < n_names; n++) plt[(size_t)n * hw + i] = pl[(size_t)i * n_names + n];
-    if (p->cls_reweight && !ct_gemm(nn, 0, 1, 1, n_names, E, img_tokens, E, class_emb, E, &scaled, cls, n_names)) {
-        st = ct_fail(err, CT_ERR_NOMEM, "out of memory");
+    if (!corr || !plt || !cls || !pred_raw || !dbl || !ty || !tx || !flags || (ws_bytes && !ws) || !scratch) {
+        st = ct_fail(err, CT_ERR_NOMEM, "out of memory for %d patches", hw);
         goto done;
     }
-    st = up_argmax(ex, plt, n_names, h, w, H, W, p->cls_reweight ? cls : NULL, name_label, logits_up, pred_raw, err);
-    if (st) goto done;
+    if (inter && !(logits_up = ct_alloc(nlog, sizeof(float)))) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory for intermediates"); goto done; }
+    ct_bilinear_taps(h, H, ty);
+    ct_bilinear_taps(w, W, tx);
+    double *ts = out ? out->t_stage : NULL;
+    front_job fj = {img_tokens, corr_raw, class_emb, E, n_names, hw, p->cls_reweight, logit_scale, nn->kernel, ws, ws_bytes, corr, plt, cls,
+                    {plt, n_names, h, w, H, W, ty, tx, p->cls_reweight ? cls : NULL, name_label, logits_up, pred_raw, NULL, 0},
+                    scratch, sf, flags, ts};
+    ct_run(ex, front_task, &fj);
+    for (int t = 0; t < nth; t++)
+        if (flags[t]) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); goto done; }
 
-    st = ct_dbscan_nn(nn, corr, hw, hw, eps, min_samples, dbl, &nc, err);
+    double tc = ct_seg_cpu_s();
+    st = ct_dbscan_nn(nn, corr, hw, hw, eps, min_samples, dbl, &nc, out ? out->t_dbscan : NULL, err);
     if (st) goto done;
-    memcpy(pred, pred_raw, HW * sizeof(int32_t));
+    if (ts) ts[CT_VOTE_DBSCAN] += ct_seg_cpu_s() - tc;
     if (nc > 0) {
         int ch = ratio * h, cw = ratio * w;
-        cmean = ct_calloc((size_t)nc * hw, sizeof(float));          /* [nc x h x w] */
-        cmaps = ct_alloc((size_t)nc * ch * cw, sizeof(float));      /* [nc x ch x cw] */
-        hist = ct_calloc((size_t)nc * L, sizeof(int32_t));          /* [nc x L] */
-        double *acc = ct_calloc((size_t)nc * hw, sizeof(double));
-        int32_t *cnt = ct_calloc((size_t)nc, sizeof(int32_t));
-        if (!cmean || !cmaps || !hist || !acc || !cnt) {
-            free(acc); free(cnt);
+        size_t cplane = (size_t)ch * cw, sfc = max_sz(up_scratch_floats(nc, cw), up_scratch_floats(nc, W));
+        cmean = ct_alloc((size_t)nc * hw, sizeof(float));           /* [nc x h x w] */
+        acc = ct_calloc((size_t)nc * hw, sizeof(double));
+        cnt = ct_calloc((size_t)nc, sizeof(int32_t));
+        cmaps = ct_alloc((size_t)nc * cplane, sizeof(float));       /* [nc x ch x cw] upsampled */
+        cfilt = ct_alloc((size_t)nc * cplane, sizeof(float));       /* [nc x ch x cw] filtered */
+        hist = ct_calloc((size_t)nth * nc * L, sizeof(int32_t));   /* [nth x nc x L] */
+        winner = ct_alloc((size_t)nc, sizeof(int32_t));
+        assign = ct_alloc(HW, sizeof(int32_t));                     /* [H x W] */
+        tyc = ct_alloc((size_t)ch, sizeof(ct_taps));
+        txc = ct_alloc((size_t)cw, sizeof(ct_taps));
+        plan = ct_median_plan_new(msize);
+        size_t sci = plan ? ct_median_scratch(plan, cw, MEDIAN_ROWS) : 0;
+        mscr = plan ? ct_alloc(sci * (size_t)nth, sizeof(int32_t)) : NULL;
+        if (sfc > sf) {
+            free(scratch);
+            scratch = ct_alloc(sfc * (size_t)nth, sizeof(float));
+            sf = sfc;
+        }
+        if (!cmean || !acc || !cnt || !cmaps || !cfilt || !hist || !winner || !assign || !tyc || !txc || !plan || !mscr || !scratch) {
             st = ct_fail(err, CT_ERR_NOMEM, "out of memory for %d clusters", nc);
             goto done;
         }
         for (int i = 0; i < hw; i++)
             if (dbl[i] >= 0) cnt[dbl[i]]++;
-        /* the mean corr row of each cluster: threads take column ranges */
-        cmean_job cj = {corr, dbl, cnt, acc, cmean, hw, nc};
-        ct_parallel_for(ex, hw, 64, cluster_mean_cols, &cj);
-        free(acc);
-        free(cnt);
-        if (!ct_bilinear(ex, nc, h, w, cmean, ch, cw, cmaps)) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); goto done; }
-        ct_status *mst = ct_calloc((size_t)nc, sizeof(ct_status));
-        if (!mst) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); goto done; }
-        median_job mj = {cmaps, ch, cw, msize, mst};
-        ct_parallel_for(ex, nc, 1, median_maps, &mj); /* clusters are independent */
-        for (int c = 0; c < nc && !st; c++)
-            if (mst[c]) st = ct_fail(err, mst[c], "median filter of cluster %d: %s", c, ct_status_str(mst[c]));
-        free(mst);
-        if (st) goto done;
-        st = up_argmax(ex, cmaps, nc, ch, cw, H, W, NULL, NULL, NULL, assign, err);
-        if (st) goto done;
-        /* majority vote of the raw labels inside each cluster region; ties go to the smaller label */
-        for (size_t i = 0; i < HW; i++) hist[(size_t)assign[i] * L + pred_raw[i]]++;
-        int32_t *winner = ct_alloc((size_t)nc, sizeof(int32_t));
-        if (!winner) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); goto done; }
-        for (int c = 0; c < nc; c++) {
-            int32_t best = -1, bl = 0;
-            for (int l = 0; l < L; l++)
-                if (hist[(size_t)c * L + l] > best) { best = hist[(size_t)c * L + l]; bl = l; }
-            winner[c] = bl;
-        }
-        for (size_t i = 0; i < HW; i++) pred[i] = winner[assign[i]];
-        free(winner);
+        ct_bilinear_taps(h, ch, tyc);
+        ct_bilinear_taps(w, cw, txc);
+        ct_bilinear_taps(ch, H, ty);
+        ct_bilinear_taps(cw, W, tx);
+        back_job bj = {corr, dbl, cnt, hw, nc, L, ch, cw, acc, cmean,
+                       {cmean, nc, h, w, ch, cw, tyc, txc, NULL, NULL, cmaps, NULL, NULL, 0},
+                       plan, cmaps, cfilt, mscr, sci,
+                       {cfilt, nc, ch, cw, H, W, ty, tx, NULL, NULL, NULL, NULL, pred_raw, L},
+                       scratch, sf, hist, winner, NULL, labels, HW, flags + nth, ts};
+        bj.upa.lab = assign;
+        bj.assign = assign;
+        ct_run(ex, back_task, &bj);
+        for (int t = 0; t < nth; t++)
+            if (flags[nth + t]) { st = ct_fail(err, CT_ERR_NONFINITE, "median filter of the cluster maps: NaN in input"); goto done; }
+    } else if (pred_raw != labels) {
+        memcpy(labels, pred_raw, HW * sizeof(int32_t));
     }
-    memcpy(labels, pred, HW * sizeof(int32_t));
+    if (inter) {
+        pred = ct_alloc(HW, sizeof(int32_t));
+        if (!assign) assign = ct_calloc(HW, sizeof(int32_t)); /* no cluster: all 0 */
+        if (!pred || !assign) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory for intermediates"); goto done; }
+        memcpy(pred, labels, HW * sizeof(int32_t));
+    }
     if (out) {
         out->n_clusters = nc;
         out->eps = eps;
@@ -229,13 +411,16 @@ ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const floa
         inter->logits_up = logits_up; logits_up = NULL;
         inter->pred_raw = pred_raw; pred_raw = NULL;
         inter->dbscan_labels = dbl; dbl = NULL;
-        inter->cluster_maps = cmaps; cmaps = NULL;
+        inter->cluster_maps = cfilt; cfilt = NULL;
         inter->cluster_assign = assign; assign = NULL;
         inter->pred = pred; pred = NULL;
     }
     st = ct_ok(err);
 done:
-    free(corr); free(pl); free(plt); free(cls); free(pred_raw); free(dbl); free(assign); free(pred);
-    free(logits_up); free(cmaps); free(cmean); free(hist);
+    free(corr); free(plt); free(cls); free(dbl); free(assign); free(pred);
+    if (pred_raw != labels) free(pred_raw);
+    free(logits_up); free(cmaps); free(cfilt); free(cmean); free(hist);
+    free(ty); free(tx); free(flags); free(ws); free(scratch); free(winner); free(cnt); free(mscr); free(acc); free(tyc); free(txc);
+    ct_median_plan_free(plan);
     return st;
 }

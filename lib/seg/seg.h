@@ -9,24 +9,72 @@
 #include "model/model.h"
 #include "nn/gemm.h"
 
+#include <time.h>
+
+/* CPU seconds of the whole process (every thread): what a stage costs, spinning included. */
+static inline double ct_seg_cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Stages of the CLIPtrase vote, for the process CPU time each took (benchmarks, docs). */
+enum {
+    CT_VOTE_DENOISE,  /* corr from corr_raw */
+    CT_VOTE_LOGITS,   /* patch logits (and CLS logits) */
+    CT_VOTE_UP_RAW,   /* logits bilinear to H x W, argmax: pred_raw */
+    CT_VOTE_DBSCAN,   /* DBSCAN on the rows of corr */
+    CT_VOTE_MEANS,    /* cluster mean rows */
+    CT_VOTE_UPSAMPLE, /* cluster maps bilinear x ratio */
+    CT_VOTE_MEDIAN,   /* median filter of the cluster maps */
+    CT_VOTE_ASSIGN,   /* cluster maps bilinear to H x W, argmax: cluster_assign */
+    CT_VOTE_VOTE,     /* majority label of each region, labels */
+    CT_VOTE_STAGES
+};
+
+/* Stages of DBSCAN, process CPU seconds. */
+enum { CT_DB_NORMS, CT_DB_GRAM, CT_DB_THRESHOLD, CT_DB_MIRROR, CT_DB_GROW, CT_DB_STAGES };
+
 /* What the CLIPtrase vote reports back: resolved parameters, and the intermediates when asked. */
 typedef struct {
     ct_intermediates *inter; /* optional: corr, patch_logits, logits_up, pred_raw, dbscan_labels,
                                 cluster_maps, cluster_assign, pred (zeroed by the caller) */
     int n_clusters, min_samples, median_size, upsample_ratio;
     float eps;
+    double t_stage[CT_VOTE_STAGES]; /* process CPU seconds of each stage */
+    double t_dbscan[CT_DB_STAGES];
 } ct_cliptrase_out;
+
+/* Bytes ct_cliptrase_vote allocates at most without intermediates, DBSCAN included, except the
+ * cluster maps (4 (3 + 2 ratio^2) h w bytes per cluster, and n_labels counts per cluster and
+ * thread): their count is known only after DBSCAN. 0 on overflow. */
+size_t ct_cliptrase_vote_bytes(ct_kernel k, int H, int W, int patch, int E, int n_names, int n_threads);
 
 ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const float *corr_raw, int H, int W, int patch, int E,
                             float logit_scale, const float *class_emb, int n_names, const int32_t *name_label,
                             const ct_segment_params *p, int32_t *labels, ct_cliptrase_out *out, ct_error *err);
 
+/* Bytes ct_dbscan_nn allocates for n points of d dimensions on n_threads threads (0 on overflow). */
+size_t ct_dbscan_bytes(ct_kernel k, int n, int d, int n_threads);
+/* t (optional) [CT_DB_STAGES] receives the process CPU seconds of each stage. */
 ct_status ct_dbscan_nn(const ct_nn *nn, const float *x, int n, int d, float eps, int min_samples, int32_t *labels, int *n_clusters,
-                       ct_error *err);
+                       double *t, ct_error *err);
 
 /* Threads for the model-less public functions (ct_dbscan, ct_postprocess): a runtime started for
  * the call (none for one thread) and the best fp32 kernel. Free nn->ex.rt after the call. */
 ct_status ct_seg_nn_transient(int n_threads, ct_nn *nn, ct_error *err);
+
+/* ---- median filter (median.c): ct_median_filter's rows, for callers that split the work */
+
+typedef struct ct_median_plan ct_median_plan;
+/* The networks of a size x size filter (size in [1, 255]); NULL when out of memory or out of range. */
+ct_median_plan *ct_median_plan_new(int size);
+void ct_median_plan_free(ct_median_plan *p);
+/* int32 scratch of a call filtering `rows` rows of width w. */
+size_t ct_median_scratch(const ct_median_plan *p, int w, int rows);
+/* Rows [r0, r1) of the median filter of x [h x w] into the same rows of y (y must not overlap x).
+ * Returns nonzero when a value read was NaN (the rows are then unspecified). */
+int ct_median_rows(const ct_median_plan *p, const float *x, int h, int w, int r0, int r1, float *y, int32_t *scratch);
 
 /* ---- sliding windows (slide.c) */
 

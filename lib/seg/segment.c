@@ -102,7 +102,7 @@ ct_status ct_postprocess(const float *img_tokens, const float *corr_raw, int H, 
     ct_nn nn;
     ct_status st = ct_seg_nn_transient(p->n_threads, &nn, err);
     if (st) return st;
-    ct_cliptrase_out co = {inter ? &tmp : NULL, 0, 0, 0, 0, 0.f};
+    ct_cliptrase_out co = {.inter = inter ? &tmp : NULL};
     st = ct_cliptrase_vote(&nn, img_tokens, corr_raw, H, W, patch, E, logit_scale, class_emb, n_names, name_label, p, labels, &co, err);
     ct_runtime_free(nn.ex.rt);
     if (st) ct_intermediates_free(&tmp);
@@ -243,7 +243,7 @@ static ct_status segment_cliptrase(const ct_model *m, const float *pixels, int H
     ct_vision_out vo = {p->head, p->gaussian_std, tokens, corr_raw, emb};
     ct_status st = ct_vision_encode(m, &nn, pixels, 1, H, W, &vo, err);
     double t1 = now_s();
-    ct_cliptrase_out co = {inter, 0, 0, 0, 0, 0.f};
+    ct_cliptrase_out co = {.inter = inter};
     /* the vote compares distances against eps: always in fp32, whatever the encoder's precision */
     ct_nn nn_post = nn;
     if (nn_post.kernel == CT_KERNEL_BF16) nn_post.kernel = ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_NATIVE);
@@ -328,15 +328,17 @@ ct_status ct_segment_memory(const ct_model *m, int H, int W, int n_names, const 
     size_t hw = (size_t)(H / c->patch) * (size_t)(W / c->patch), T = hw + 1, HW = (size_t)H * W, E = (size_t)c->embed_dim;
     ct_vision_out vo = {p->head, p->gaussian_std, (float *)1, (float *)1, NULL};
     size_t ws = ct_vision_workspace(m, 1, H, W, ct_model_threads(m), &vo);
-    /* encoder outputs, then the vote: corr, its Gram block, the bitset, logits and maps; the
-     * clusters at most hw / min_samples, each with its mean row (float and double sums), its map
-     * upsampled by the ratio and a label histogram */
+    /* encoder outputs, then the vote (in fp32 whatever the encoder's precision), and the
+     * clusters: at most hw / min_samples, each with its mean row (float and double sums), its map
+     * upsampled by the ratio and a label histogram (their count is known only after DBSCAN) */
+    ct_nn nn = ct_model_nn(m, p->n_threads);
+    ct_kernel k = nn.kernel == CT_KERNEL_BF16 ? ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_NATIVE) : nn.kernel;
+    size_t vote = ct_cliptrase_vote_bytes(k, H, W, c->patch, c->embed_dim, n_names, nn.ex.nth);
+    if (!vote) return ct_fail(err, CT_ERR_TOO_LARGE, "size overflow");
     int short_side = H < W ? H : W, ms = p->min_samples > 0 ? p->min_samples : (short_side <= 224 ? 3 : 7);
     int ratio = p->upsample_ratio > 0 ? p->upsample_ratio : 4;
     double nc = (double)hw / ms;
-    double b = (double)ws + 4.0 * (double)(T * E + T * T) + 4.0 * (double)(hw * hw) + 4.0 * 256.0 * (double)hw +
-               (double)hw * hw / 8 + 8.0 * (double)hw * n_names + 16.0 * (double)HW +
-               nc * ((12.0 + 4.0 * ratio * ratio) * (double)hw + 4.0 * L) + 32.0 * (double)hw;
+    double b = (double)ws + 4.0 * (double)(T * E + T * T) + (double)vote + nc * ((12.0 + 4.0 * ratio * ratio) * (double)hw + 4.0 * L);
     if (with_intermediates) b += 4.0 * (double)(T * T + hw * hw + (size_t)n_names * HW + 4 * HW) + 4.0 * 16 * (double)hw * 8;
     if (b > (double)SIZE_MAX / 2) return ct_fail(err, CT_ERR_TOO_LARGE, "size overflow");
     *bytes = (size_t)b;

@@ -112,12 +112,35 @@ typedef struct {
     float *seg;
 } div_job;
 
+static void zero_rows(void *arg, int64_t r0, int64_t r1) {
+    div_job *j = arg;
+    memset(j->seg + (size_t)r0 * j->g->W, 0, sizeof(float) * (size_t)(r1 - r0) * j->g->W);
+}
+
 static void divide_rows(void *arg, int64_t r0, int64_t r1) {
     div_job *j = arg;
     for (int64_t r = r0; r < r1; r++) {
         int cy = j->cy[r % j->g->H];
         float *row = j->seg + (size_t)r * j->g->W;
         for (int x = 0; x < j->g->W; x++) row[x] /= (float)(cy * j->cx[x]);
+    }
+}
+
+typedef struct {
+    const ct_slide_grid *g;
+    const float *pixels; /* [3 x H x W] */
+    float *bpx;          /* [nb x 3 x wh x ww] */
+    int k0;              /* the batch's first window */
+} crop_job;
+
+/* rows (window b, channel, row) in [r0, r1) of the batch's pixels */
+static void crop_rows(void *arg, int64_t r0, int64_t r1) {
+    const crop_job *j = arg;
+    const ct_slide_grid *g = j->g;
+    for (int64_t r = r0; r < r1; r++) {
+        int b = (int)(r / (3 * g->wh)), ch = (int)(r / g->wh % 3), y = (int)(r % g->wh), y1, x1;
+        ct_slide_window(g, j->k0 + b, &y1, &x1);
+        memcpy(j->bpx + (size_t)r * g->ww, j->pixels + ((size_t)ch * g->H + y1 + y) * g->W + x1, sizeof(float) * g->ww);
     }
 }
 
@@ -134,7 +157,7 @@ ct_status ct_slide_logits(const ct_model *m, const ct_nn *nn, const float *pixel
     int p = c->patch, h = g->wh / p, w = g->ww / p, T = h * w + 1, E = c->embed_dim, H = g->H, W = g->W;
     int B = ct_slide_batch(m, g, head), whole = whole_image(g);
     if (max_batch > 0 && max_batch < B) B = max_batch;
-    size_t wpx = (size_t)3 * g->wh * g->ww, HW = (size_t)H * W;
+    size_t wpx = (size_t)3 * g->wh * g->ww;
     float *bpx = whole ? NULL : ct_alloc((size_t)B * wpx, sizeof(float)); /* [B x 3 x wh x ww] */
     float *tok = ct_alloc((size_t)B * T * E, sizeof(float));               /* [B x T x E] */
     float *lg = ct_alloc((size_t)B * T * N, sizeof(float));                /* [N x B*T] */
@@ -156,7 +179,8 @@ ct_status ct_slide_logits(const ct_model *m, const ct_nn *nn, const float *pixel
         if (k < g->gw)
             for (int x = 0; x < g->ww; x++) cx[x1 + x]++;
     }
-    memset(seg, 0, sizeof(float) * HW * (size_t)N);
+    div_job dj = {g, cy, cx, seg};
+    ct_parallel_for(&nn->ex, (int64_t)N * H, 32, zero_rows, &dj); /* N x H x W: the threads touch it first */
     /* logits in fp32 whatever the encoder's precision (a product of N x E by E x B*T: small) */
     ct_nn nl = *nn;
     nl.ws = NULL;
@@ -164,15 +188,10 @@ ct_status ct_slide_logits(const ct_model *m, const ct_nn *nn, const float *pixel
     if (nl.kernel == CT_KERNEL_BF16) nl.kernel = ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_NATIVE);
     for (int k0 = 0; k0 < g->n && !st; k0 += B) {
         int nb = g->n - k0 < B ? g->n - k0 : B;
-        if (!whole)
-            for (int b = 0; b < nb; b++) {
-                int y1, x1;
-                ct_slide_window(g, k0 + b, &y1, &x1);
-                for (int ch = 0; ch < 3; ch++)
-                    for (int y = 0; y < g->wh; y++)
-                        memcpy(bpx + (size_t)b * wpx + ((size_t)ch * g->wh + y) * g->ww, pixels + ((size_t)ch * H + y1 + y) * W + x1,
-                               sizeof(float) * g->ww);
-            }
+        if (!whole) {
+            crop_job cj = {g, pixels, bpx, k0};
+            ct_parallel_for(&nn->ex, (int64_t)nb * 3 * g->wh, 64, crop_rows, &cj);
+        }
         ct_vision_out vo = {head, gaussian_std, tok, NULL, NULL};
         double t0 = now_s();
         st = ct_vision_encode(m, nn, whole ? pixels : bpx, nb, g->wh, g->ww, &vo, err);
@@ -188,7 +207,6 @@ ct_status ct_slide_logits(const ct_model *m, const ct_nn *nn, const float *pixel
         ct_parallel_for(&nn->ex, (int64_t)N * H, 8, accumulate_rows, &aj);
     }
     if (!st) {
-        div_job dj = {g, cy, cx, seg};
         ct_parallel_for(&nn->ex, (int64_t)N * H, 32, divide_rows, &dj);
         if (whole && img_tokens) memcpy(img_tokens, tok, sizeof(float) * (size_t)T * E);
         if (stats) {

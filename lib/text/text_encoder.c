@@ -160,6 +160,11 @@ ct_status ct_class_embeddings_ex(const ct_model *m, const ct_tokenizer *tok, con
         if (!templates[t]) return ct_fail(err, CT_ERR_INVALID_ARG, "template %d is NULL", t);
     const ct_config *c = &m->cfg;
     int ctx = c->context_length, E = c->embed_dim;
+    if (ct_tokenizer_vocab_size(tok) > c->vocab_size)
+        return ct_fail(err, CT_ERR_INVALID_ARG,
+                       "the model and the vocabulary disagree: the tokenizer has %d tokens (ids up to %d), the model's token "
+                       "embedding only %d",
+                       ct_tokenizer_vocab_size(tok), ct_tokenizer_vocab_size(tok) - 1, c->vocab_size);
     /* names per batch so that a batch holds about 2,048 prompts */
     int per = 2048 / n_templates;
     if (per < 1) per = 1;
@@ -167,9 +172,10 @@ ct_status ct_class_embeddings_ex(const ct_model *m, const ct_tokenizer *tok, con
     int32_t *tokens = ct_alloc(np * ctx, sizeof(int32_t)); /* [per*n_templates x ctx] */
     float *feat = ct_alloc(np * E, sizeof(float));          /* [per*n_templates x E] */
     float *res = ct_alloc((size_t)n_names * E, sizeof(float));
+    ct_bpe_memo *memo = ct_bpe_memo_new(); /* a name's words are merged once for all templates */
     ct_status st = CT_OK;
     int trunc = 0;
-    if (!tokens || !feat || !res) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); goto done; }
+    if (!tokens || !feat || !res || !memo) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); goto done; }
     for (int n0 = 0; n0 < n_names && !st; n0 += per) {
         int nn = n_names - n0 < per ? n_names - n0 : per;
         for (int i = 0; i < nn && !st; i++)
@@ -177,7 +183,7 @@ ct_status ct_class_embeddings_ex(const ct_model *m, const ct_tokenizer *tok, con
                 char *prompt = fill_template(templates[t], names[n0 + i]);
                 if (!prompt) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); break; }
                 int cut = 0;
-                st = ct_tokenize_context(tok, prompt, tokens + ((size_t)i * n_templates + t) * ctx, ctx, &cut, err);
+                st = ct_tokenize_context_memo(tok, memo, prompt, tokens + ((size_t)i * n_templates + t) * ctx, ctx, &cut, err);
                 trunc += cut;
                 free(prompt);
             }
@@ -201,6 +207,7 @@ ct_status ct_class_embeddings_ex(const ct_model *m, const ct_tokenizer *tok, con
         st = ct_ok(err);
     }
 done:
+    ct_bpe_memo_free(memo);
     free(tokens); free(feat); free(res);
     return st;
 }

@@ -6,6 +6,8 @@
  * ftfy's mojibake repair (fix_encoding) is heuristic and is not reproduced. */
 #include "text/textclean.h"
 
+#include "core/grow.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -16,14 +18,9 @@ void ct_u32_free(ct_u32buf *b) {
 }
 
 static bool push(ct_u32buf *b, uint32_t c) {
-    if (b->n == b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 64;
-        if (nc > SIZE_MAX / sizeof(uint32_t)) return false;
-        uint32_t *p = realloc(b->cp, nc * sizeof *p);
-        if (!p) return false;
-        b->cp = p;
-        b->cap = nc;
-    }
+    uint32_t *p = ct_grow(b->cp, &b->cap, b->n + 1, sizeof *p);
+    if (!p) return false;
+    b->cp = p;
     b->cp[b->n++] = c;
     return true;
 }
@@ -43,33 +40,12 @@ bool ct_utf8_decode(const char *s, size_t len, ct_u32buf *out) {
     const uint8_t *u = (const uint8_t *)s;
     size_t i = 0;
     while (i < len) {
-        uint32_t c = u[i];
-        if (c < 0x80) { if (!push(out, c)) return false; i++; continue; }
-        int n = (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
-        if (!n) { if (!push(out, 0xFFFD)) return false; i++; continue; }
-        /* the second byte's valid range excludes overlongs, surrogates and > U+10FFFF */
-        uint8_t lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
-        uint8_t hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
-        uint32_t cp = c & (n == 2 ? 0x1F : n == 3 ? 0x0F : 0x07);
-        int k = 1;
-        for (; k < n && i + (size_t)k < len; k++) {
-            uint8_t b = u[i + k];
-            if (k == 1 ? (b < lo || b > hi) : (b & 0xC0) != 0x80) break;
-            cp = (cp << 6) | (b & 0x3F);
-        }
-        if (k < n) { if (!push(out, 0xFFFD)) return false; i += (size_t)k; continue; }
-        if (!push(out, cp)) return false;
-        i += (size_t)n;
+        uint32_t cp = 0xFFFD;
+        size_t bad = 0, k = ct_utf8_next(u + i, len - i, &cp, &bad);
+        if (!push(out, k ? cp : 0xFFFD)) return false;
+        i += k ? k : bad;
     }
     return true;
-}
-
-size_t ct_utf8_put(uint32_t cp, char *d) {
-    if (cp < 0x80) { d[0] = (char)cp; return 1; }
-    if (cp < 0x800) { d[0] = (char)(0xC0 | (cp >> 6)); d[1] = (char)(0x80 | (cp & 63)); return 2; }
-    if (cp < 0x10000) { d[0] = (char)(0xE0 | (cp >> 12)); d[1] = (char)(0x80 | ((cp >> 6) & 63)); d[2] = (char)(0x80 | (cp & 63)); return 3; }
-    d[0] = (char)(0xF0 | (cp >> 18)); d[1] = (char)(0x80 | ((cp >> 12) & 63)); d[2] = (char)(0x80 | ((cp >> 6) & 63)); d[3] = (char)(0x80 | (cp & 63));
-    return 4;
 }
 
 /* ------------------------------------------------------------- entity lookup */

@@ -5,6 +5,7 @@
 #define CT_TEXTCLEAN_H
 
 #include "core/internal.h"
+#include "core/utf8.h"
 
 typedef struct {
     const char *name;  /* without the leading '&' */
@@ -31,10 +32,9 @@ typedef struct {
     size_t n, cap;
 } ct_u32buf;
 
-/* Decode UTF-8; each invalid byte becomes U+FFFD. */
+/* Decode UTF-8 as Python's errors="replace" does: each maximal ill-formed subpart becomes one
+ * U+FFFD. */
 bool ct_utf8_decode(const char *s, size_t len, ct_u32buf *out);
-/* Encode one code point; returns bytes written (1..4). */
-size_t ct_utf8_put(uint32_t cp, char *dst);
 
 /* Full cleaning pipeline; out receives lower-cased, whitespace-collapsed code points. */
 bool ct_clean_text(const char *s, size_t len, ct_u32buf *out);

@@ -2,6 +2,9 @@
  * byte-level BPE by merge rank with "</w>" word ends, context encoding and decoding. */
 #include "text/tokenizer.h"
 
+#include "core/grow.h"
+#include "core/utf8.h"
+#include "io/file.h"
 #include "io/json.h"
 #include "io/stb_impl.h"
 #include "text/textclean.h"
@@ -190,31 +193,6 @@ static ct_status build_merges(ct_tokenizer *t, char **lines, int n, int line_no0
 
 /* ------------------------------------------------------------- file reading */
 
-static ct_status read_file(const char *path, uint8_t **buf, size_t *len, ct_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return ct_fail(err, CT_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *b = malloc(cap + 1);
-    while (b) {
-        size_t r = fread(b + n, 1, cap - n, f);
-        n += r;
-        if (n < cap) break;
-        if (cap >= CT_MAX_VOCAB_FILE) { free(b); fclose(f); return ct_fail(err, CT_ERR_TOO_LARGE, "'%s' is larger than %u bytes", path, CT_MAX_VOCAB_FILE); }
-        cap *= 2;
-        uint8_t *nb = realloc(b, cap + 1);
-        if (!nb) { free(b); b = NULL; break; }
-        b = nb;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!b) return ct_fail(err, CT_ERR_NOMEM, "out of memory reading '%s'", path);
-    if (bad) { free(b); return ct_fail(err, CT_ERR_IO, "error reading '%s'", path); }
-    b[n] = 0;
-    *buf = b;
-    *len = n;
-    return CT_OK;
-}
-
 /* RFC 1952 member: header, raw DEFLATE, CRC-32 and size trailer (both checked) */
 static ct_status gunzip(const char *path, const uint8_t *in, size_t len, uint8_t **out, size_t *out_len, ct_error *err) {
     if (len < 18 || in[2] != 8) return ct_fail(err, CT_ERR_FORMAT, "'%s': truncated or not a deflate gzip file", path);
@@ -229,15 +207,20 @@ static ct_status gunzip(const char *path, const uint8_t *in, size_t len, uint8_t
     if (flg & 16) { while (p < len && in[p]) p++; p++; }
     if (flg & 2) p += 2;
     if (p + 8 > len) goto trunc;
-    size_t n = 0;
-    uint8_t *d = ct_inflate_raw(in + p, len - p - 8, &n);
-    if (!d) return ct_fail(err, CT_ERR_FORMAT, "'%s': corrupt or truncated gzip data", path);
     const uint8_t *tr = in + len - 8;
     uint32_t crc = (uint32_t)tr[0] | ((uint32_t)tr[1] << 8) | ((uint32_t)tr[2] << 16) | ((uint32_t)tr[3] << 24);
     uint32_t isz = (uint32_t)tr[4] | ((uint32_t)tr[5] << 8) | ((uint32_t)tr[6] << 16) | ((uint32_t)tr[7] << 24);
-    if (ct_crc32(0, d, n) != crc || (uint32_t)n != isz) {
+    /* the trailer announces the size: inflate into exactly that (a longer stream is refused) */
+    if (isz > CT_MAX_VOCAB_FILE)
+        return ct_fail(err, CT_ERR_FORMAT, "'%s': corrupt or truncated gzip file (its trailer announces %u bytes, above the %u-byte limit)",
+                       path, isz, CT_MAX_VOCAB_FILE);
+    uint8_t *d = malloc((size_t)isz + 1);
+    if (!d) return ct_fail(err, CT_ERR_NOMEM, "out of memory reading '%s'", path);
+    long got = ct_zlib_decode(in + p, len - p - 8, 0, d, isz);
+    size_t n = got < 0 ? 0 : (size_t)got;
+    if (got < 0 || n != isz || ct_crc32(0, d, n) != crc) {
         free(d);
-        return ct_fail(err, CT_ERR_FORMAT, "'%s': gzip checksum mismatch (truncated or corrupt file)", path);
+        return ct_fail(err, CT_ERR_FORMAT, "'%s': corrupt or truncated gzip data (size or checksum mismatch)", path);
     }
     *out = d;
     *out_len = n;
@@ -248,43 +231,35 @@ trunc:
 
 /* split text into lines (in place); strips '\r'. Returns malloc'd array of pointers. */
 static char **split_lines(char *s, size_t len, int *n_out) {
-    size_t cap = 1024, n = 0;
-    char **v = malloc(cap * sizeof *v);
-    if (!v) return NULL;
+    size_t cap = 0, n = 0;
+    char **v = NULL;
     size_t i = 0;
-    while (i < len) {
+    while (i < len && n < (1u << 24)) {
         size_t e = i;
         while (e < len && s[e] != '\n') e++;
         size_t le = e;
         if (le > i && s[le - 1] == '\r') le--;
         s[le] = 0;
-        if (n == cap) {
-            cap *= 2;
-            char **nv = realloc(v, cap * sizeof *nv);
-            if (!nv) { free(v); return NULL; }
-            v = nv;
-        }
+        char **nv = ct_grow(v, &cap, n + 1, sizeof *nv);
+        if (!nv) { free(v); return NULL; }
+        v = nv;
         v[n++] = s + i;
         i = e + 1;
-        if (n > (1u << 24)) break;
     }
+    if (!v) v = malloc(sizeof *v);
     *n_out = (int)n;
     return v;
 }
 
+/* the whole text valid UTF-8 without NUL bytes; the message gives the line of a fault */
 static ct_status check_utf8(const char *path, const uint8_t *b, size_t n, ct_error *err) {
-    size_t i = 0, line = 1;
-    while (i < n) {
-        uint8_t c = b[i];
-        int k = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
-        bool ok = k > 0 && i + (size_t)k <= n;
-        for (int j = 1; ok && j < k; j++) ok = (b[i + j] & 0xC0) == 0x80;
-        if (!ok) return ct_fail(err, CT_ERR_FORMAT, "'%s': invalid UTF-8 at line %zu", path, line);
-        if (c == '\n') line++;
-        if (c == 0) return ct_fail(err, CT_ERR_FORMAT, "'%s': NUL byte at line %zu", path, line);
-        i += (size_t)k;
-    }
-    return CT_OK;
+    size_t bad = ct_utf8_check(b, n);
+    const uint8_t *nul = memchr(b, 0, bad);
+    size_t at = nul ? (size_t)(nul - b) : bad;
+    if (at == n) return CT_OK;
+    size_t line = 1;
+    for (size_t i = 0; i < at; i++) line += b[i] == '\n';
+    return ct_fail(err, CT_ERR_FORMAT, "'%s': %s at line %zu", path, nul ? "NUL byte" : "invalid UTF-8", line);
 }
 
 static ct_status load_openai(const char *path, uint8_t *buf, size_t len, ct_tokenizer *t, ct_error *err) {
@@ -357,8 +332,8 @@ ct_status ct_tokenizer_load_hf(const char *vocab_json, const char *merges_txt, c
     size_t vl = 0, ml = 0;
     char **lines = NULL;
     ct_json *j = NULL;
-    ct_status st = read_file(vocab_json, &vb, &vl, err);
-    if (!st) st = read_file(merges_txt, &mb, &ml, err);
+    ct_status st = ct_read_file(vocab_json, CT_MAX_VOCAB_FILE, &vb, &vl, err);
+    if (!st) st = ct_read_file(merges_txt, CT_MAX_VOCAB_FILE, &mb, &ml, err);
     if (!st) st = check_utf8(merges_txt, mb, ml, err);
     if (!st) {
         char jerr[160];
@@ -431,7 +406,7 @@ ct_status ct_tokenizer_load(const char *path, ct_tokenizer **out, ct_error *err)
     if (!t) return ct_fail(err, CT_ERR_NOMEM, "out of memory");
     uint8_t *buf = NULL;
     size_t len = 0;
-    ct_status st = read_file(path, &buf, &len, err);
+    ct_status st = ct_read_file(path, CT_MAX_VOCAB_FILE, &buf, &len, err);
     if (!st) st = load_openai(path, buf, len, t, err);
     free(buf);
     if (st) {
@@ -445,85 +420,254 @@ ct_status ct_tokenizer_load(const char *path, ct_tokenizer **out, ct_error *err)
 
 /* ------------------------------------------------------------- BPE */
 
-/* Merge a word's symbols: repeatedly the lowest-rank adjacent pair, all its occurrences left to
- * right (the reference's loop). sym has n entries; returns the new count. */
-static int bpe_merge(const ct_tokenizer *t, int32_t *sym, int n) {
-    while (n > 1) {
-        int32_t best = INT32_MAX, merged = -1, a = -1, b = -1;
-        for (int i = 0; i + 1 < n; i++) {
-            const ct_pair_slot *p = pmap_get(t, sym[i], sym[i + 1]);
-            if (p && p->rank < best) { best = p->rank; merged = p->merged; a = sym[i]; b = sym[i + 1]; }
-        }
-        if (merged < 0) break;
-        int o = 0;
-        for (int i = 0; i < n;) {
-            if (i + 1 < n && sym[i] == a && sym[i + 1] == b) { sym[o++] = merged; i += 2; }
-            else sym[o++] = sym[i++];
-        }
-        n = o;
-    }
-    return n;
+/* The reference (CLIP's SimpleTokenizer.bpe) merges a word in passes: it takes the adjacent pair
+ * of the lowest merge rank, merges all its occurrences left to right (an occurrence overlapping
+ * one just merged is skipped), and starts again with the pairs of the new word. Rescanning the
+ * word each pass is quadratic. Here the symbols form a linked list and the candidate pairs sit in
+ * a min-heap keyed by (rank, position); one pass takes every entry of the lowest rank off the
+ * heap, in position order, merges those still present, and pushes the pairs the merges create.
+ *   - A created pair never has the rank of its pass (one of its symbols is the merged one, which
+ *     differs from both halves), so a pass sees exactly the occurrences present when it began.
+ *   - An entry is stale when the pair at its position has changed since; the pair at a position
+ *     never returns to an earlier value (its symbols only grow), so comparing the rank of the
+ *     current pair with the entry's rank recognises it.
+ * So the merges are the reference's, in O(n log n) for a word of n bytes. */
+
+typedef struct {
+    int32_t *sym, *next, *prev; /* [cap]: symbol (-1 once merged away), neighbours (-1: none) */
+    int32_t *batch;             /* [cap] positions of one pass */
+    size_t cap;
+    uint64_t *heap;             /* (rank << 32) | position */
+    size_t nh, hcap;
+} bpe_buf;
+
+static void bpe_buf_free(bpe_buf *b) {
+    free(b->sym); free(b->next); free(b->prev); free(b->batch); free(b->heap);
+    memset(b, 0, sizeof *b);
 }
+
+static bool bpe_reserve(bpe_buf *b, size_t n) {
+    if (n <= b->cap) return true;
+    size_t c = b->cap, c1 = b->cap, c2 = b->cap, c3 = b->cap;
+    int32_t *p;
+    if (!(p = ct_grow(b->sym, &c, n, sizeof *p))) return false;
+    b->sym = p;
+    if (!(p = ct_grow(b->next, &c1, n, sizeof *p))) return false;
+    b->next = p;
+    if (!(p = ct_grow(b->prev, &c2, n, sizeof *p))) return false;
+    b->prev = p;
+    if (!(p = ct_grow(b->batch, &c3, n, sizeof *p))) return false;
+    b->batch = p;
+    b->cap = c < c1 ? c : c1;
+    if (c2 < b->cap) b->cap = c2;
+    if (c3 < b->cap) b->cap = c3;
+    return true;
+}
+
+static bool heap_push(bpe_buf *b, int32_t rank, int32_t pos) {
+    uint64_t *h = ct_grow(b->heap, &b->hcap, b->nh + 1, sizeof *h);
+    if (!h) return false;
+    b->heap = h;
+    uint64_t v = ((uint64_t)(uint32_t)rank << 32) | (uint32_t)pos;
+    size_t i = b->nh++;
+    while (i) {
+        size_t up = (i - 1) / 2;
+        if (h[up] <= v) break;
+        h[i] = h[up];
+        i = up;
+    }
+    h[i] = v;
+    return true;
+}
+
+static uint64_t heap_pop(bpe_buf *b) {
+    uint64_t *h = b->heap, top = h[0], v = h[--b->nh];
+    size_t i = 0, n = b->nh;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && h[c + 1] < h[c]) c++;
+        if (h[c] >= v) break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (n) h[i] = v;
+    return top;
+}
+
+/* rank of the pair (a, b) and its merged symbol; -1 when the pair is not a merge */
+static int32_t pair_rank(const ct_tokenizer *t, int32_t a, int32_t b, int32_t *merged) {
+    const ct_pair_slot *p = pmap_get(t, a, b);
+    if (!p) return -1;
+    if (merged) *merged = p->merged;
+    return p->rank;
+}
+
+static bool push_pair(const ct_tokenizer *t, bpe_buf *b, int32_t i, int32_t j) {
+    int32_t r = pair_rank(t, b->sym[i], b->sym[j], NULL);
+    return r < 0 || heap_push(b, r, i);
+}
+
+/* b->sym[0..n) are a word's byte symbols; on return b->sym[0..*n_out) are its BPE tokens. */
+static bool bpe_word(const ct_tokenizer *t, bpe_buf *b, int32_t n, int32_t *n_out) {
+    int32_t *sym = b->sym, *next = b->next, *prev = b->prev;
+    b->nh = 0;
+    for (int32_t i = 0; i < n; i++) {
+        next[i] = i + 1 < n ? i + 1 : -1;
+        prev[i] = i - 1;
+    }
+    for (int32_t i = 0; i + 1 < n; i++)
+        if (!push_pair(t, b, i, i + 1)) return false;
+    while (b->nh) {
+        uint32_t rank = (uint32_t)(b->heap[0] >> 32);
+        int32_t nb = 0;
+        while (b->nh && (uint32_t)(b->heap[0] >> 32) == rank) b->batch[nb++] = (int32_t)(uint32_t)heap_pop(b);
+        for (int32_t k = 0; k < nb; k++) {
+            int32_t p = b->batch[k], q = next[p], merged = -1;
+            if (sym[p] < 0 || q < 0 || pair_rank(t, sym[p], sym[q], &merged) != (int32_t)rank) continue; /* gone or stale */
+            sym[p] = merged;
+            sym[q] = -1;
+            next[p] = next[q];
+            if (next[q] >= 0) prev[next[q]] = p;
+            if ((prev[p] >= 0 && !push_pair(t, b, prev[p], p)) || (next[p] >= 0 && !push_pair(t, b, p, next[p]))) return false;
+        }
+    }
+    int32_t o = 0;
+    for (int32_t i = 0; i >= 0; i = next[i]) sym[o++] = sym[i]; /* node 0 is never merged away */
+    *n_out = o;
+    return true;
+}
+
+/* ------------------------------------------------------------- memo of words */
+
+/* word bytes -> BPE ids, for the prompts of one call (they share most of their words) */
+typedef struct {
+    uint64_t hash;
+    size_t boff, blen, ioff, ilen;
+} memo_slot;
+
+struct ct_bpe_memo {
+    uint8_t *bytes;
+    size_t nbytes, capbytes;
+    int32_t *ids;
+    size_t nids, capids;
+    memo_slot *slot; /* open addressing; blen == 0 marks an empty slot (words are never empty) */
+    size_t cap, used;
+};
+
+ct_bpe_memo *ct_bpe_memo_new(void) { return calloc(1, sizeof(ct_bpe_memo)); }
+
+void ct_bpe_memo_free(ct_bpe_memo *m) {
+    if (!m) return;
+    free(m->bytes); free(m->ids); free(m->slot);
+    free(m);
+}
+
+static uint64_t hash_bytes(const uint8_t *p, size_t n) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+static const memo_slot *memo_find(const ct_bpe_memo *m, const uint8_t *w, size_t n, uint64_t h) {
+    if (!m->cap) return NULL;
+    for (size_t i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        const memo_slot *s = &m->slot[i];
+        if (!s->blen) return NULL;
+        if (s->hash == h && s->blen == n && !memcmp(m->bytes + s->boff, w, n)) return s;
+    }
+}
+
+static bool memo_add(ct_bpe_memo *m, const uint8_t *w, size_t n, uint64_t h, const int32_t *ids, size_t k) {
+    if (2 * (m->used + 1) > m->cap) { /* rehash into twice the slots */
+        size_t nc = m->cap ? 2 * m->cap : 64;
+        memo_slot *ns = ct_calloc(nc, sizeof *ns);
+        if (!ns) return false;
+        for (size_t i = 0; i < m->cap; i++) {
+            if (!m->slot[i].blen) continue;
+            size_t j = m->slot[i].hash & (nc - 1);
+            while (ns[j].blen) j = (j + 1) & (nc - 1);
+            ns[j] = m->slot[i];
+        }
+        free(m->slot);
+        m->slot = ns;
+        m->cap = nc;
+    }
+    uint8_t *nb = ct_grow(m->bytes, &m->capbytes, m->nbytes + n, 1);
+    if (!nb) return false;
+    m->bytes = nb;
+    int32_t *ni = ct_grow(m->ids, &m->capids, m->nids + k, sizeof *ni);
+    if (!ni) return false;
+    m->ids = ni;
+    memcpy(m->bytes + m->nbytes, w, n);
+    memcpy(m->ids + m->nids, ids, k * sizeof *ids);
+    size_t j = h & (m->cap - 1);
+    while (m->slot[j].blen) j = (j + 1) & (m->cap - 1);
+    m->slot[j] = (memo_slot){h, m->nbytes, n, m->nids, k};
+    m->nbytes += n;
+    m->nids += k;
+    m->used++;
+    return true;
+}
+
+/* ------------------------------------------------------------- encoding */
 
 typedef struct {
     int32_t *ids;
     size_t n, cap;
-    size_t limit; /* stop collecting after this many (0 = no limit) */
+    size_t limit; /* stop collecting after this many (0 = no limit); n keeps counting */
 } idvec;
 
-static bool idpush(idvec *v, int32_t id) {
-    if (v->limit && v->n >= v->limit) { v->n++; return true; } /* count only */
-    if (v->n == v->cap) {
-        size_t nc = v->cap ? v->cap * 2 : 64;
-        int32_t *p = realloc(v->ids, nc * sizeof *p);
+static bool idpush(idvec *v, const int32_t *ids, size_t k) {
+    size_t keep = k;
+    if (v->limit) keep = v->n >= v->limit ? 0 : v->limit - v->n < k ? v->limit - v->n : k;
+    if (keep) {
+        int32_t *p = ct_grow(v->ids, &v->cap, v->n + keep, sizeof *p);
         if (!p) return false;
         v->ids = p;
-        v->cap = nc;
+        memcpy(v->ids + v->n, ids, keep * sizeof *ids);
     }
-    v->ids[v->n++] = id;
+    v->n += k;
     return true;
 }
 
-static ct_status encode_all(const ct_tokenizer *t, const char *text, size_t len, idvec *v, ct_error *err) {
+static ct_status encode_all(const ct_tokenizer *t, ct_bpe_memo *memo, const char *text, size_t len, idvec *v, ct_error *err) {
     ct_u32buf cp = {0};
     if (!ct_clean_text(text, len, &cp)) return ct_fail(err, CT_ERR_NOMEM, "out of memory cleaning text");
     ct_status st = CT_OK;
-    int32_t *sym = NULL;
-    size_t symcap = 0;
-    size_t pos = 0, tb, te;
+    bpe_buf b = {0};
+    uint8_t *word = NULL;
+    size_t wcap = 0, pos = 0, tb, te;
     int special;
     while (!st && ct_pretok_next(cp.cp, cp.n, &pos, &tb, &te, &special)) {
         if (special) {
-            if (!idpush(v, special == 1 ? t->sot : t->eot)) st = ct_fail(err, CT_ERR_NOMEM, "out of memory");
+            int32_t id = special == 1 ? t->sot : t->eot;
+            if (!idpush(v, &id, 1)) st = ct_fail(err, CT_ERR_NOMEM, "out of memory");
             continue;
         }
-        /* token -> UTF-8 bytes -> one symbol per byte, the last carrying </w> */
+        /* the token's UTF-8 bytes: one symbol each, the last carrying </w> */
         size_t nb = 0;
-        char tmp[4];
-        for (size_t i = tb; i < te; i++) nb += ct_utf8_put(cp.cp[i], tmp);
-        if (nb > symcap) {
-            free(sym);
-            symcap = nb * 2;
-            sym = ct_alloc(symcap, sizeof *sym);
-            if (!sym) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); break; }
+        if ((te - tb) > (SIZE_MAX - 4) / 4) { st = ct_fail(err, CT_ERR_TOO_LARGE, "word too long"); break; }
+        uint8_t *w = ct_grow(word, &wcap, (te - tb) * 4, 1);
+        if (!w) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory"); break; }
+        word = w;
+        for (size_t i = tb; i < te; i++) nb += ct_utf8_put(cp.cp[i], (char *)word + nb);
+        if (nb > (size_t)INT32_MAX) { st = ct_fail(err, CT_ERR_TOO_LARGE, "word of %zu bytes too long", nb); break; }
+        uint64_t h = hash_bytes(word, nb);
+        const memo_slot *hit = memo ? memo_find(memo, word, nb, h) : NULL;
+        if (hit) {
+            if (!idpush(v, memo->ids + hit->ioff, hit->ilen)) st = ct_fail(err, CT_ERR_NOMEM, "out of memory");
+            continue;
         }
-        size_t k = 0;
-        for (size_t i = tb; i < te; i++) {
-            size_t m = ct_utf8_put(cp.cp[i], tmp);
-            for (size_t j = 0; j < m; j++) sym[k++] = t->byte_id[(uint8_t)tmp[j]];
-        }
-        uint8_t lastb = 0;
-        {
-            size_t m = ct_utf8_put(cp.cp[te - 1], tmp);
-            lastb = (uint8_t)tmp[m - 1];
-        }
-        sym[k - 1] = t->byte_eow[lastb];
-        if (k > (size_t)INT32_MAX) { st = ct_fail(err, CT_ERR_TOO_LARGE, "word too long"); break; }
-        int n = bpe_merge(t, sym, (int)k);
-        for (int i = 0; i < n && !st; i++)
-            if (!idpush(v, sym[i])) st = ct_fail(err, CT_ERR_NOMEM, "out of memory");
+        if (!bpe_reserve(&b, nb)) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory for a word of %zu bytes", nb); break; }
+        for (size_t i = 0; i < nb; i++) b.sym[i] = t->byte_id[word[i]];
+        b.sym[nb - 1] = t->byte_eow[word[nb - 1]];
+        int32_t n = 0;
+        if (!bpe_word(t, &b, (int32_t)nb, &n) || !idpush(v, b.sym, (size_t)n) || (memo && !memo_add(memo, word, nb, h, b.sym, (size_t)n)))
+            st = ct_fail(err, CT_ERR_NOMEM, "out of memory");
     }
-    free(sym);
+    bpe_buf_free(&b);
+    free(word);
     ct_u32_free(&cp);
     return st;
 }
@@ -532,7 +676,8 @@ ct_status ct_tokenize(const ct_tokenizer *t, const char *text, size_t len, int32
                       ct_error *err) {
     if (!t || (!text && len) || (!ids && cap) || !n_ids) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_tokenize: bad argument");
     idvec v = {0};
-    ct_status st = encode_all(t, text ? text : "", len, &v, err);
+    v.limit = cap ? cap : 1; /* ids past the caller's room are only counted */
+    ct_status st = encode_all(t, NULL, text ? text : "", len, &v, err);
     if (st) { free(v.ids); return st; }
     size_t n = v.n < cap ? v.n : cap;
     if (n) memcpy(ids, v.ids, n * sizeof(int32_t));
@@ -541,12 +686,13 @@ ct_status ct_tokenize(const ct_tokenizer *t, const char *text, size_t len, int32
     return ct_ok(err);
 }
 
-ct_status ct_tokenize_context(const ct_tokenizer *t, const char *text, int32_t *tokens, int ctx_len, int *truncated,
-                              ct_error *err) {
+ct_status ct_tokenize_context_memo(const ct_tokenizer *t, ct_bpe_memo *memo, const char *text, int32_t *tokens, int ctx_len,
+                                   int *truncated, ct_error *err) {
     if (!t || !text || !tokens) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_tokenize_context: NULL argument");
     if (ctx_len < 2) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_tokenize_context: context length %d < 2", ctx_len);
     idvec v = {0};
-    ct_status st = encode_all(t, text, strlen(text), &v, err);
+    v.limit = (size_t)ctx_len; /* what fits, and a count of the rest */
+    ct_status st = encode_all(t, memo, text, strlen(text), &v, err);
     if (st) { free(v.ids); return st; }
     int cut = v.n + 2 > (size_t)ctx_len;
     size_t n = cut ? (size_t)ctx_len - 2 : v.n;
@@ -558,6 +704,11 @@ ct_status ct_tokenize_context(const ct_tokenizer *t, const char *text, int32_t *
     free(v.ids);
     if (truncated) *truncated = cut;
     return ct_ok(err);
+}
+
+ct_status ct_tokenize_context(const ct_tokenizer *t, const char *text, int32_t *tokens, int ctx_len, int *truncated,
+                              ct_error *err) {
+    return ct_tokenize_context_memo(t, NULL, text, tokens, ctx_len, truncated, err);
 }
 
 static bool skip_id(const ct_tokenizer *t, int32_t id) {

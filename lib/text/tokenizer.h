@@ -36,6 +36,15 @@ struct ct_tokenizer {
 /* Build from vocabulary strings (ids = positions) and merges as pairs of strings. */
 ct_status ct_tokenizer_build(ct_tokenizer *t, ct_error *err);
 
+/* Remembered BPE results (word -> ids) shared by the prompts of one call: a word (a class name
+ * repeated in every template) is merged once. Not thread-safe: one per call. */
+typedef struct ct_bpe_memo ct_bpe_memo;
+ct_bpe_memo *ct_bpe_memo_new(void);
+void ct_bpe_memo_free(ct_bpe_memo *m);
+/* ct_tokenize_context with a memo (NULL: none). */
+ct_status ct_tokenize_context_memo(const ct_tokenizer *t, ct_bpe_memo *memo, const char *text, int32_t *tokens, int ctx_len,
+                                   int *truncated, ct_error *err);
+
 /* UTF-8 text of the byte-to-unicode alphabet for a byte (2 bytes max + NUL). */
 void ct_byte_to_unicode(uint8_t b, char out[3]);
 

@@ -1,4 +1,5 @@
-/* image decoding (every stb format we accept) and the resize/normalise path on arbitrary bytes */
+/* image decoding (PNG by the library's reader, JPEG/GIF/BMP/TGA by stb) and the resize/normalise
+ * path on arbitrary bytes; the same bytes as a label map (grey or palette PNG) */
 #include "cliptrase.h"
 #include "fuzz_common.h"
 
@@ -20,6 +21,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         ct_image_free(img);
     }
+    int32_t *lab = NULL;
+    int w, h;
+    if (ct_labels_load_png(p, &lab, &w, &h, NULL) == CT_OK) ct_free(lab);
     close(fd);
     return 0;
 }

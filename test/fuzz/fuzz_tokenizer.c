@@ -1,7 +1,10 @@
 /* text cleaning, pre-tokenising, BPE, context encoding and decoding on arbitrary bytes, with the
- * real CLIP vocabulary ($CT_FUZZ_VOCAB, default ../shared/oracle/bpe_simple_vocab_16e6.txt.gz) */
+ * real CLIP vocabulary ($CT_FUZZ_VOCAB, default ../shared/oracle/bpe_simple_vocab_16e6.txt.gz);
+ * the context encoding through a memo of words (as ct_class_embeddings uses it) must give the
+ * same tokens as without, the first time (filling the memo) and the second (reading it). */
 #include "cliptrase.h"
 #include "fuzz_common.h"
+#include "text/tokenizer.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +33,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!s) return 0;
     memcpy(s, data, size);
     s[size] = 0;
-    int cut = 0;
-    ct_tokenize_context(tok, s, ctx, 77, &cut, NULL);
+    int cut = 0, cut2 = 0;
+    ct_status st = ct_tokenize_context(tok, s, ctx, 77, &cut, NULL);
+    ct_bpe_memo *memo = ct_bpe_memo_new();
+    for (int pass = 0; memo && pass < 2; pass++) {
+        int32_t ctx2[77];
+        ct_status st2 = ct_tokenize_context_memo(tok, memo, s, ctx2, 77, &cut2, NULL);
+        if (st2 != st || (st == CT_OK && (cut2 != cut || memcmp(ctx, ctx2, sizeof ctx)))) __builtin_trap();
+    }
+    ct_bpe_memo_free(memo);
     free(s);
     return 0;
 }

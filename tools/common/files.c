@@ -7,7 +7,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,37 +41,9 @@ char *path_dir(const char *path) {
 }
 
 int read_file(const char *path, size_t max_bytes, char **out, size_t *len, ct_error *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) return fail_msg(err, CT_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        int e = errno;
-        close(fd);
-        if (S_ISDIR(sb.st_mode)) return fail_msg(err, CT_ERR_IO, "'%s' is a directory, not a file", path);
-        return fail_msg(err, CT_ERR_IO, "'%s' is not a regular file%s%s", path, e ? ": " : "", e ? strerror(e) : "");
-    }
-    if ((unsigned long long)sb.st_size > max_bytes) {
-        close(fd);
-        return fail_msg(err, CT_ERR_TOO_LARGE, "'%s' is %lld bytes, above the limit of %zu", path, (long long)sb.st_size, max_bytes);
-    }
-    size_t n = (size_t)sb.st_size, got = 0;
-    char *buf = malloc(n + 1);
-    if (!buf) { close(fd); return fail_msg(err, CT_ERR_NOMEM, "out of memory reading '%s'", path); }
-    while (got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            int e = r < 0 ? errno : 0;
-            free(buf);
-            close(fd);
-            return fail_msg(err, CT_ERR_IO, "cannot read '%s': %s", path, e ? strerror(e) : "file shrank while reading");
-        }
-        got += (size_t)r;
-    }
-    close(fd);
-    buf[n] = 0;
-    *out = buf;
-    *len = n;
+    uint8_t *buf = NULL;
+    if (ct_read_file(path, max_bytes, &buf, len, err)) return 0;
+    *out = (char *)buf;
     return 1;
 }
 
@@ -123,95 +94,59 @@ int check_output_dir(const char *dir, const char *what, ct_error *err) {
     return 1;
 }
 
-static unsigned long long os_random(void) {
-    unsigned long long r = 0;
-    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) r = ((unsigned long long)getpid() << 32) ^ (unsigned long long)clock();
-    return r;
-}
-
-unsigned long long (*out_random)(void) = os_random;
-
-/* the temporary file: created exclusively, never through a symlink; -1 with errno on failure */
-static int create_tmp(out_file *o, const char *dir_part, int dir_len, const char *base) {
-    for (int attempt = 0; attempt < 64; attempt++) {
-        /* ".<name>.<random>.tmp" beside the destination: the same file system, so rename is atomic;
-         * O_EXCL | O_NOFOLLOW: a file or symlink planted at that name is never written through */
-        free(o->tmp);
-        o->tmp = xasprintf("%.*s.%s.%012llx.tmp", dir_len, dir_part, base, out_random() & 0xffffffffffffull);
-        if (!o->tmp) { errno = ENOMEM; return -1; }
-        int fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd >= 0 || errno != EEXIST) return fd;
-    }
-    errno = EEXIST;
-    return -1;
-}
-
 int out_open(out_file *o, const char *path, int allow_stdout, ct_error *err) {
     memset(o, 0, sizeof *o);
     if (!path || !*path) return fail_msg(err, CT_ERR_INVALID_ARG, "empty output path");
-    if (allow_stdout && !strcmp(path, "-")) {
-        o->f = stdout;
-        return 1;
-    }
-    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
-    if (!*base) return fail_msg(err, CT_ERR_INVALID_ARG, "output path '%s' names a directory", path);
-    int fd = (o->dst = xasprintf("%s", path)) ? create_tmp(o, path, (int)(base - path), base) : (errno = ENOMEM, -1);
-    if (fd >= 0 && !(o->f = fdopen(fd, "wb"))) {
-        close(fd);
-        unlink(o->tmp);
-        fd = -1;
-        errno = ENOMEM;
-    }
-    if (fd >= 0) return 1;
-    int e = errno;
-    free(o->tmp); free(o->dst);
-    memset(o, 0, sizeof *o);
-    if (e == EEXIST) return fail_msg(err, CT_ERR_IO, "cannot create a temporary file beside '%s': every name tried exists", path);
-    return fail_msg(err, e == ENOMEM ? CT_ERR_NOMEM : CT_ERR_IO, "cannot write '%s': %s", path, strerror(e));
+    if (allow_stdout && !strcmp(path, "-")) return 1;
+    return ct_output_open(path, &o->o, err) == CT_OK;
 }
 
 void out_write(out_file *o, const void *p, size_t n) {
+    if (o->o) {
+        ct_output_write(o->o, p, n);
+        return;
+    }
     if (o->failed || !n) return;
     errno = 0;
-    if (fwrite(p, 1, n, o->f) != n) o->failed = errno ? errno : EIO;
+    if (fwrite(p, 1, n, stdout) != n) o->failed = errno ? errno : EIO;
 }
 
 void out_printf(out_file *o, const char *fmt, ...) {
-    if (o->failed) return;
+    char small[512], *buf = small;
     va_list ap;
     va_start(ap, fmt);
-    errno = 0;
-    if (vfprintf(o->f, fmt, ap) < 0) o->failed = errno ? errno : EIO;
+    int n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
+    if (n >= (int)sizeof small && (buf = malloc((size_t)n + 1))) {
+        va_start(ap, fmt);
+        vsnprintf(buf, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    if (n < 0 || !buf) { /* a formatting error or no memory: the commit reports it */
+        if (o->o) ct_output_write(o->o, NULL, 1);
+        else if (!o->failed) o->failed = n < 0 ? EINVAL : ENOMEM;
+    } else {
+        out_write(o, buf, (size_t)n);
+    }
+    if (buf != small) free(buf);
 }
 
 void out_abort(out_file *o) {
-    if (o->f && o->f != stdout) fclose(o->f);
-    if (o->tmp) unlink(o->tmp);
-    free(o->tmp); free(o->dst);
+    ct_output_abort(o->o);
     memset(o, 0, sizeof *o);
 }
 
 int out_commit(out_file *o, ct_error *err) {
-    int e = o->failed;
-    if (!e && fflush(o->f) != 0) e = errno ? errno : EIO;
-    if (!e && ferror(o->f)) e = EIO;
-    if (o->f == stdout) {
+    if (o->o) {
+        ct_status st = ct_output_commit(o->o, err);
         memset(o, 0, sizeof *o);
-        if (e) return fail_msg(err, CT_ERR_IO, "cannot write to standard output: %s", strerror(e));
-        return 1;
+        return st == CT_OK;
     }
-    int c = fclose(o->f);
-    o->f = NULL;
-    if (!e && c != 0) e = errno ? errno : EIO;
-    if (!e && rename(o->tmp, o->dst) != 0) e = errno;
-    if (e) {
-        fail_msg(err, CT_ERR_IO, "cannot write '%s': %s", o->dst, strerror(e));
-        out_abort(o);
-        return 0;
-    }
-    free(o->tmp); free(o->dst);
+    int e = o->failed;
+    if (!e && fflush(stdout) != 0) e = errno ? errno : EIO;
+    if (!e && ferror(stdout)) e = EIO;
     memset(o, 0, sizeof *o);
+    if (e) return fail_msg(err, CT_ERR_IO, "cannot write to standard output: %s", strerror(e));
     return 1;
 }
 

@@ -1,8 +1,8 @@
 /* Files for the tools: whole-file reads (regular files only, never blocking on a FIFO), output
- * files that appear complete or not at all (a temporary file created with O_EXCL | O_NOFOLLOW
- * under a random name in the destination's directory, renamed over the destination once every
- * write, the flush and the close succeeded), directories, and checks of output paths made
- * before any work. Errors are reported in a ct_error (status and one-line message). */
+ * files that appear complete or not at all (the library's ct_output: a temporary file renamed
+ * over the destination once every write, the flush and the close succeeded) or standard output,
+ * directories, and checks of output paths made before any work. Errors are reported in a
+ * ct_error (status and one-line message). */
 #ifndef CT_TOOLS_FILES_H
 #define CT_TOOLS_FILES_H
 
@@ -34,9 +34,8 @@ int check_output(const char *path, const char *what, ct_error *err);
 int check_output_dir(const char *dir, const char *what, ct_error *err);
 
 typedef struct {
-    FILE *f;
-    char *tmp, *dst; /* NULL for standard output */
-    int failed;      /* errno of the first failed write */
+    ct_output *o;    /* a file (the library's all-or-nothing output), or NULL for standard output */
+    int failed;      /* standard output: errno of the first failed write */
 } out_file;
 
 /* Open an output; path "-" is standard output when allow_stdout. */
@@ -50,8 +49,5 @@ int out_commit(out_file *o, ct_error *err);
 void out_abort(out_file *o);
 /* A whole buffer as one output file. */
 int write_file(const char *path, const void *data, size_t len, ct_error *err);
-
-/* Source of the temporary names (tests replace it to plant files at a known name). */
-extern unsigned long long (*out_random)(void);
 
 #endif

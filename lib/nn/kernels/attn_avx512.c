@@ -6,128 +6,71 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include "nn/kernels/vmath_avx512.h"
 
-/* The products for G = 1, 2 or 3 groups of 16 query lanes (a block's last, partial, group count
- * is computed without padding it to 48). Accumulators c[8][G] stay in registers. */
-#define QK_F32(G)                                                                                                                         \
-    __attribute__((target("avx512f"))) static void qk_f32_##G(int hd, const float *A, const float *Q, float scale, float *S) {         \
+/* One template for both products and both precisions: acc[8][G] = sum over the depth of
+ * A[k][r] * B[k][16 g ..] (A: [depth][8] panel; B: [depth][48] lanes, G groups of 16 used), then
+ * either the scores S = scale * acc (scale != 0) or O = O * alpha + acc (alpha NULL: 1).
+ * E: the element type; LOAD(p): 16 lanes of B; BCAST(v): one A element to all lanes;
+ * FMA(c, x, b): c += x * b. */
+#define ATTN_PROD(NAME, G, TARGET, E, VB, LOAD, BCAST, FMA)                                                                              \
+    __attribute__((target(TARGET))) static void NAME(int depth, const E *A, const E *B, float scale, const float *alpha, float *O) {    \
         __m512 c[8][G];                                                                                                                   \
         for (int r = 0; r < 8; r++)                                                                                                       \
             for (int g = 0; g < G; g++) c[r][g] = _mm512_setzero_ps();                                                                    \
-        for (int d = 0; d < hd; d++) {                                                                                                    \
-            const float *a = A + (size_t)d * 8, *q = Q + (size_t)d * CT_AQ;                                                               \
-            __m512 qv[G];                                                                                                                 \
-            for (int g = 0; g < G; g++) qv[g] = _mm512_loadu_ps(q + 16 * g);                                                              \
+        for (int k = 0; k < depth; k++) {                                                                                                 \
+            const E *a = A + (size_t)k * 8, *b = B + (size_t)k * CT_AQ;                                                                   \
+            VB bv[G];                                                                                                                     \
+            for (int g = 0; g < G; g++) bv[g] = LOAD(b + 16 * g);                                                                         \
             _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) {                                                                         \
-                __m512 x = _mm512_set1_ps(a[r]);                                                                                          \
-                for (int g = 0; g < G; g++) c[r][g] = _mm512_fmadd_ps(x, qv[g], c[r][g]);                                                 \
-            }                                                                                                                             \
-        }                                                                                                                                 \
-        __m512 vs = _mm512_set1_ps(scale);                                                                                                \
-        for (int r = 0; r < 8; r++)                                                                                                       \
-            for (int g = 0; g < G; g++) _mm512_storeu_ps(S + r * CT_AQ + 16 * g, _mm512_mul_ps(c[r][g], vs));                             \
-    }
-QK_F32(1)
-QK_F32(2)
-QK_F32(3)
-
-#define PV_F32(G)                                                                                                                         \
-    __attribute__((target("avx512f"))) static void pv_f32_##G(int kb, const float *V, const float *P, const float *alpha, float *O) {  \
-        __m512 c[8][G];                                                                                                                   \
-        for (int r = 0; r < 8; r++)                                                                                                       \
-            for (int g = 0; g < G; g++) c[r][g] = _mm512_setzero_ps();                                                                    \
-        for (int k = 0; k < kb; k++) {                                                                                                    \
-            const float *v = V + (size_t)k * 8, *p = P + (size_t)k * CT_AQ;                                                               \
-            __m512 pv[G];                                                                                                                 \
-            for (int g = 0; g < G; g++) pv[g] = _mm512_loadu_ps(p + 16 * g);                                                              \
-            _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) {                                                                         \
-                __m512 x = _mm512_set1_ps(v[r]);                                                                                          \
-                for (int g = 0; g < G; g++) c[r][g] = _mm512_fmadd_ps(x, pv[g], c[r][g]);                                                 \
+                VB x = BCAST(a[r]);                                                                                                       \
+                for (int g = 0; g < G; g++) c[r][g] = FMA(c[r][g], x, bv[g]);                                                             \
             }                                                                                                                             \
         }                                                                                                                                 \
         for (int g = 0; g < G; g++) {                                                                                                     \
-            __m512 a = alpha ? _mm512_loadu_ps(alpha + 16 * g) : _mm512_set1_ps(1.f);                                                     \
+            __m512 a = alpha ? _mm512_loadu_ps(alpha + 16 * g) : _mm512_set1_ps(1.f), vs = _mm512_set1_ps(scale);                         \
             for (int r = 0; r < 8; r++) {                                                                                                 \
                 float *o = O + r * CT_AQ + 16 * g;                                                                                        \
-                _mm512_storeu_ps(o, _mm512_fmadd_ps(_mm512_loadu_ps(o), a, c[r][g]));                                                     \
+                _mm512_storeu_ps(o, scale != 0.f ? _mm512_mul_ps(c[r][g], vs) : _mm512_fmadd_ps(_mm512_loadu_ps(o), a, c[r][g]));         \
             }                                                                                                                             \
         }                                                                                                                                 \
     }
-PV_F32(1)
-PV_F32(2)
-PV_F32(3)
 
-#define QK_BF16(G)                                                                                                                        \
-    __attribute__((target("avx512f,avx512bf16"))) static void qk_bf16_##G(int hd2, const uint32_t *A, const uint32_t *Q, float scale,  \
-                                                                           float *S) {                                                  \
-        __m512 c[8][G];                                                                                                                   \
-        for (int r = 0; r < 8; r++)                                                                                                       \
-            for (int g = 0; g < G; g++) c[r][g] = _mm512_setzero_ps();                                                                    \
-        for (int d = 0; d < hd2; d++) {                                                                                                   \
-            const uint32_t *a = A + (size_t)d * 8, *q = Q + (size_t)d * CT_AQ;                                                            \
-            __m512bh qv[G];                                                                                                               \
-            for (int g = 0; g < G; g++) qv[g] = (__m512bh)_mm512_loadu_si512(q + 16 * g);                                                 \
-            _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) {                                                                         \
-                __m512bh x = (__m512bh)_mm512_set1_epi32((int)a[r]);                                                                      \
-                for (int g = 0; g < G; g++) c[r][g] = _mm512_dpbf16_ps(c[r][g], x, qv[g]);                                                \
-            }                                                                                                                             \
-        }                                                                                                                                 \
-        __m512 vs = _mm512_set1_ps(scale);                                                                                                \
-        for (int r = 0; r < 8; r++)                                                                                                       \
-            for (int g = 0; g < G; g++) _mm512_storeu_ps(S + r * CT_AQ + 16 * g, _mm512_mul_ps(c[r][g], vs));                             \
-    }
-QK_BF16(1)
-QK_BF16(2)
-QK_BF16(3)
+#define F32_LOAD(p) _mm512_loadu_ps(p)
+#define F32_BCAST(v) _mm512_set1_ps(v)
+#define F32_FMA(c, x, b) _mm512_fmadd_ps(x, b, c)
+#define BF16_LOAD(p) ((__m512bh)_mm512_loadu_si512(p))
+#define BF16_BCAST(v) ((__m512bh)_mm512_set1_epi32((int)(v)))
+#define BF16_FMA(c, x, b) _mm512_dpbf16_ps(c, x, b)
+ATTN_PROD(prod_f32_1, 1, "avx512f", float, __m512, F32_LOAD, F32_BCAST, F32_FMA)
+ATTN_PROD(prod_f32_2, 2, "avx512f", float, __m512, F32_LOAD, F32_BCAST, F32_FMA)
+ATTN_PROD(prod_f32_3, 3, "avx512f", float, __m512, F32_LOAD, F32_BCAST, F32_FMA)
+ATTN_PROD(prod_bf16_1, 1, "avx512f,avx512bf16", uint32_t, __m512bh, BF16_LOAD, BF16_BCAST, BF16_FMA)
+ATTN_PROD(prod_bf16_2, 2, "avx512f,avx512bf16", uint32_t, __m512bh, BF16_LOAD, BF16_BCAST, BF16_FMA)
+ATTN_PROD(prod_bf16_3, 3, "avx512f,avx512bf16", uint32_t, __m512bh, BF16_LOAD, BF16_BCAST, BF16_FMA)
 
-#define PV_BF16(G)                                                                                                                        \
-    __attribute__((target("avx512f,avx512bf16"))) static void pv_bf16_##G(int kb2, const uint32_t *V, const uint32_t *P,               \
-                                                                           const float *alpha, float *O) {                              \
-        __m512 c[8][G];                                                                                                                   \
-        for (int r = 0; r < 8; r++)                                                                                                       \
-            for (int g = 0; g < G; g++) c[r][g] = _mm512_setzero_ps();                                                                    \
-        for (int k = 0; k < kb2; k++) {                                                                                                   \
-            const uint32_t *v = V + (size_t)k * 8, *p = P + (size_t)k * CT_AQ;                                                            \
-            __m512bh pv[G];                                                                                                               \
-            for (int g = 0; g < G; g++) pv[g] = (__m512bh)_mm512_loadu_si512(p + 16 * g);                                                 \
-            _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) {                                                                         \
-                __m512bh x = (__m512bh)_mm512_set1_epi32((int)v[r]);                                                                      \
-                for (int g = 0; g < G; g++) c[r][g] = _mm512_dpbf16_ps(c[r][g], x, pv[g]);                                                \
-            }                                                                                                                             \
-        }                                                                                                                                 \
-        for (int g = 0; g < G; g++) {                                                                                                     \
-            __m512 a = alpha ? _mm512_loadu_ps(alpha + 16 * g) : _mm512_set1_ps(1.f);                                                     \
-            for (int r = 0; r < 8; r++) {                                                                                                 \
-                float *o = O + r * CT_AQ + 16 * g;                                                                                        \
-                _mm512_storeu_ps(o, _mm512_fmadd_ps(_mm512_loadu_ps(o), a, c[r][g]));                                                     \
-            }                                                                                                                             \
-        }                                                                                                                                 \
-    }
-PV_BF16(1)
-PV_BF16(2)
-PV_BF16(3)
-
-void ct_attn_qk_8x48(int groups, int hd, const float *A, const float *Q, float scale, float *S) {
-    if (groups == 1) qk_f32_1(hd, A, Q, scale, S);
-    else if (groups == 2) qk_f32_2(hd, A, Q, scale, S);
-    else qk_f32_3(hd, A, Q, scale, S);
+static void prod_f32(int groups, int depth, const float *A, const float *B, float scale, const float *alpha, float *O) {
+    if (groups == 1) prod_f32_1(depth, A, B, scale, alpha, O);
+    else if (groups == 2) prod_f32_2(depth, A, B, scale, alpha, O);
+    else prod_f32_3(depth, A, B, scale, alpha, O);
 }
 
+static void prod_bf16(int groups, int depth, const uint32_t *A, const uint32_t *B, float scale, const float *alpha, float *O) {
+    if (groups == 1) prod_bf16_1(depth, A, B, scale, alpha, O);
+    else if (groups == 2) prod_bf16_2(depth, A, B, scale, alpha, O);
+    else prod_bf16_3(depth, A, B, scale, alpha, O);
+}
+
+void ct_attn_qk_8x48(int groups, int hd, const float *A, const float *Q, float scale, float *S) { prod_f32(groups, hd, A, Q, scale, NULL, S); }
+
 void ct_attn_pv_8x48(int groups, int kb, const float *V, const float *P, const float *alpha, float *O) {
-    if (groups == 1) pv_f32_1(kb, V, P, alpha, O);
-    else if (groups == 2) pv_f32_2(kb, V, P, alpha, O);
-    else pv_f32_3(kb, V, P, alpha, O);
+    prod_f32(groups, kb, V, P, 0.f, alpha, O);
 }
 
 void ct_attn_qk_8x48_bf16(int groups, int hd2, const uint32_t *A, const uint32_t *Q, float scale, float *S) {
-    if (groups == 1) qk_bf16_1(hd2, A, Q, scale, S);
-    else if (groups == 2) qk_bf16_2(hd2, A, Q, scale, S);
-    else qk_bf16_3(hd2, A, Q, scale, S);
+    prod_bf16(groups, hd2, A, Q, scale, NULL, S);
 }
 
 void ct_attn_pv_8x48_bf16(int groups, int kb2, const uint32_t *V, const uint32_t *P, const float *alpha, float *O) {
-    if (groups == 1) pv_bf16_1(kb2, V, P, alpha, O);
-    else if (groups == 2) pv_bf16_2(kb2, V, P, alpha, O);
-    else pv_bf16_3(kb2, V, P, alpha, O);
+    prod_bf16(groups, kb2, V, P, 0.f, alpha, O);
 }
 
 /* two rows of 16 lanes -> 16 pairs (row0[i], row1[i]), rounded to nearest even */

@@ -2,7 +2,6 @@
 #include "nn/kernels/ukernel.h"
 #include "nn/gemm.h"
 
-#include <math.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -23,24 +22,12 @@ __attribute__((target("avx2,fma"))) void ct_uk_avx2_f32(int kb, const void *Ap_,
             acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
         }
     }
-    /* the epilogue in scalar code: it runs once per tile and kb >= 1 slices of work */
     float t[MR][16];
     for (int r = 0; r < MR; r++) {
         _mm256_storeu_ps(t[r], acc[r][0]);
         _mm256_storeu_ps(t[r] + 8, acc[r][1]);
     }
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++) {
-            float *d = C + (size_t)r * ldc + c;
-            float v = e->alpha * t[r][c];
-            if (!e->first) v = *d + v;
-            else if (e->beta != 0.f) v = *d * e->beta + v;
-            if (e->last) {
-                if (e->bias) v += e->bias[c];
-                if (e->act == CT_ACT_QUICKGELU) v = v / (1.f + expf(-1.702f * v));
-            }
-            *d = v;
-        }
+    ct_tile_store_scalar(&t[0][0], 16, C, ldc, rows, cols, e);
 }
 
 #else

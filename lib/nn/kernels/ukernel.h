@@ -9,6 +9,7 @@
 #ifndef CT_NN_UKERNEL_H
 #define CT_NN_UKERNEL_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,23 @@ typedef struct {
     const float *bias; /* [cols] at the tile's first column, or NULL */
     int act;           /* CT_ACT_* */
 } ct_tile_epi;
+
+/* The tile epilogue in scalar code for kernels that accumulate into a plain array acc [MR][ld]
+ * (AVX2, portable): it runs once per tile after kb >= 1 slices of work. */
+static inline void ct_tile_store_scalar(const float *acc, int ld, float *C, int ldc, int rows, int cols, const ct_tile_epi *e) {
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) {
+            float *d = C + (size_t)r * ldc + c;
+            float v = e->alpha * acc[(size_t)r * ld + c];
+            if (!e->first) v = *d + v;
+            else if (e->beta != 0.f) v = *d * e->beta + v;
+            if (e->last) {
+                if (e->bias) v += e->bias[c];
+                if (e->act == 1) v = v / (1.f + expf(-1.702f * v)); /* CT_ACT_QUICKGELU */
+            }
+            *d = v;
+        }
+}
 
 typedef void (*ct_ukernel_fn)(int kb, const void *Ap, const void *Bp, float *C, int ldc, int rows, int cols,
                               const ct_tile_epi *e);
