@@ -462,23 +462,28 @@ static void jobs_give_the_same_outputs(void) {
     char opts[2048];
     FMT(opts, "--no-cache -m '%s' -V '%s' -c 'cat;kitten,dog,grass' -b sky -s 64 --overlay --labels --dump", g_tiny, g_vocab);
     /* one job on one thread; two jobs of one thread (one shared model); three jobs of two threads
-     * (a model each) */
-    const char *modes[3] = {"--jobs 1 -t 1", "--jobs 2 -t 2", "--jobs 3 -t 6"};
-    for (int m = 0; m < 3; m++) {
+     * (a model each); auto with 2 threads and 7 pictures: one picture per thread; auto with 8
+     * threads and 7 pictures: one picture at a time on all 8 */
+    const char *modes[5] = {"--jobs 1 -t 1", "--jobs 2 -t 2", "--jobs 3 -t 6", "-t 2", "-t 8"};
+    const int want[5][2] = {{1, 1}, {2, 1}, {3, 2}, {2, 1}, {1, 8}};
+    for (int m = 0; m < 5; m++) {
         FMT(cmd, "cd '%s' && ct-batch %s %s -O out%d in", dir, opts, modes[m], m);
         int rc = run(cmd, err, sizeof err);
         CHECK(rc == 0, "%s: exit %d: %s", modes[m], rc, err);
         int j = 0, t = 0;
         const char *sm = strstr(err, "images/s; "), *x = sm ? strstr(sm, " x ") : NULL;
         CHECK(x && sscanf(sm, "images/s; %d", &j) == 1 && sscanf(x, " x %d", &t) == 1, "%s: no summary: %s", modes[m], err);
-        int wj = m == 0 ? 1 : m == 1 ? 2 : 3, wt = m == 2 ? 2 : 1;
-        CHECK(j == wj && t == wt, "%s: ran %d jobs x %d threads, want %d x %d", modes[m], j, t, wj, wt);
+        CHECK(j == want[m][0] && t == want[m][1], "%s: ran %d jobs x %d threads, want %d x %d", modes[m], j, t, want[m][0], want[m][1]);
     }
     FMT(p, "%s/out0", dir);
     FMT(q, "%s/out1", dir);
     same_outputs(p, q, 0, "--jobs 2 vs --jobs 1");
     FMT(q, "%s/out2", dir);
     same_outputs(p, q, 1, "--jobs 3 -t 6 vs --jobs 1"); /* threads per picture differ: the JSON says so */
+    FMT(q, "%s/out3", dir);
+    same_outputs(p, q, 0, "auto (2 x 1) vs --jobs 1");
+    FMT(q, "%s/out4", dir);
+    same_outputs(p, q, 1, "auto (1 x 8) vs --jobs 1");
     for (int k = 0; k < 7; k++) {
         FMT(p, "%s/out0/p%03d.dump", dir, k);
         FMT(q, "%s/out1/p%03d.dump", dir, k);

@@ -60,14 +60,13 @@ static void usage(FILE *f) {
                "  with other settings than those recorded in OUTDIR/" SETTINGS_FILE " is refused.\n"
                "parallelism and shards:\n"
                "  -j, --jobs N|auto       pictures segmented at once (default auto). -t sets the threads in\n"
-               "                          all; each picture gets threads/N of them (at least one). auto: with\n"
-               "                          4 threads or more, one picture per thread when there are at least\n"
-               "                          as many pictures to do as threads and that many segmentations fit\n"
-               "                          in half the memory (estimated for a 4:3 picture at --size); else\n"
-               "                          (and always below 4 threads, where one picture on all threads is\n"
-               "                          as fast and needs less memory) one picture at a time on all\n"
-               "                          threads. Jobs of several threads each load their own copy of the\n"
-               "                          model (its own worker threads; the weights' packed copy each).\n"
+               "                          all; each picture gets threads/N of them (at least one). auto: one\n"
+               "                          picture per thread when there are at least as many pictures to do\n"
+               "                          as threads and that many segmentations fit in half the memory\n"
+               "                          (estimated for a 4:3 picture at --size); else one picture at a\n"
+               "                          time on all threads (measured: as fast on an idle machine, faster\n"
+               "                          when other processes take cores; docs/cluster.md). Jobs of several\n"
+               "                          threads each load their own copy of the model.\n"
                "      --shard i/N         pictures i, i+N, i+2N, ... of the list (each picture in one shard)\n"
                "      --shard auto        i and N of this Slurm job array task ($SLURM_ARRAY_TASK_ID minus\n"
                "                          $SLURM_ARRAY_TASK_MIN, $SLURM_ARRAY_TASK_COUNT; docs/cluster.md)\n"
@@ -360,16 +359,17 @@ static size_t picture_bytes(const tool_session *s, const tool_opts *o, int dump)
     return bytes;
 }
 
-/* The rule of --jobs auto (--help, docs/cluster.md): pictures in parallel, one thread each, from
- * AUTO_MIN_THREADS threads on, when there are enough pictures and memory; else one picture at a
- * time on every thread. Measured on 2 cores (ViT-B/16, 336 x 448): 1 job x 2 threads 3.09
- * pictures/s, 2 jobs x 1 thread 3.06 (1 thread: 1.60): a tie, and one job holds one workspace
- * instead of two. A picture has a serial part of about 4% (0.625 s on one thread, 0.324 s on two:
- * s = 0.023 s, p = 0.60 s), which pictures in parallel do not pay: Amdahl predicts them 1.04x
- * faster at 2 threads (measured 0.99x: memory contention), 1.11x at 4, 1.26x at 8, 1.55x at 16. */
-#define AUTO_MIN_THREADS 4
+/* The rule of --jobs auto (--help, docs/cluster.md): pictures in parallel, one thread each, when
+ * there are at least as many pictures to do as threads and that many segmentations fit in half
+ * the memory; else one picture at a time on every thread. Measured on 2 cores (ViT-B/16 random
+ * weights, 16 pictures of 336 x 448): idle, 1 job x 2 threads 3.22-3.25 pictures/s, 2 jobs x 1
+ * thread 3.18 (a tie; one thread alone 1.69); with other processes taking a core, 1.34-1.85
+ * (mean 1.61) against 1.65-2.10 (mean 1.88): a parallel region waits for its slowest thread, a
+ * job only for itself. A picture's serial part (about 4%) is what pictures in parallel avoid on
+ * more cores (Amdahl: 1.13x at 4 threads, 1.31x at 8, 1.66x at 16). The cost: one workspace per
+ * job (+50 MiB at 336 x 448). */
 static int auto_jobs(const tool_session *s, const tool_opts *o, int dump, int threads, int n_todo) {
-    if (threads < AUTO_MIN_THREADS || n_todo < threads) return 1;
+    if (threads <= 1 || n_todo < threads) return 1;
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     size_t per = picture_bytes(s, o, dump);
     double budget = pages > 0 && page > 0 ? (double)pages * (double)page / 2 : 0;
