@@ -214,6 +214,7 @@ INSTALLED = lib/libcliptrase.a lib/$(SONAME) lib/libcliptrase.so include/cliptra
             lib/pkgconfig/cliptrase.pc bin/cliptrase-demo $(INSTALL_TOOLS:%=bin/%)
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED))
+	rmdir $(DESTDIR)$(PREFIX)/share/cliptrase 2>/dev/null || true  # kept when it holds weights
 
 clean:
 	rm -rf build
