@@ -118,7 +118,7 @@ static int complete(const batch *b, const char *stem) {
     for (int k = 0; k < N_OUT && ok; k++) {
         if (!b->want[k]) continue;
         char *p = out_path(b, stem, k), *q = p && k == OUT_DUMP ? path_join(p, "pred.npy") : NULL;
-        ok = p && is_file(k == OUT_DUMP ? q : p);
+        ok = p && (k != OUT_DUMP || q) && is_file(k == OUT_DUMP ? q : p);
         free(p);
         free(q);
     }
@@ -163,8 +163,8 @@ static void say(batch *b, const char *fmt, ...) {
     draw_bar(b, 1);
 }
 
-/* Remove the temporary files a killed run left for outputs of this run's pictures in dir:
- * ".<name>.<12 hex digits>.tmp" where keep(name) is 0. */
+/* Remove the temporary files a killed run left in dir: ".<name>.<12 hex digits>.tmp" (the
+ * all-or-nothing writers' names) for which stale(ctx, name) is non-zero. */
 static void remove_stale(const char *dir, int (*stale)(const void *ctx, const char *name), const void *ctx) {
     DIR *d = opendir(dir);
     if (!d) return;
