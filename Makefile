@@ -94,6 +94,8 @@ $(BUILD)/test/test_harness: $(BUILD)/test/harness/cases
 # test_api measures what a segmentation allocates: the allocations of everything it links go
 # through its own wrappers.
 $(BUILD)/test/test_api: private TEST_LDFLAGS = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--wrap=aligned_alloc,--wrap=posix_memalign
+# test_seg_faults fails every allocation of a segmentation in turn through the same wrappers.
+$(BUILD)/test/test_seg_faults: private TEST_LDFLAGS = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--wrap=aligned_alloc,--wrap=posix_memalign
 
 $(BUILD)/bench/%: bench/%.c $(LIB_INTERNAL)
 	@mkdir -p $(@D)

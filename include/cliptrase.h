@@ -471,6 +471,18 @@ CT_API void ct_output_abort(ct_output *o);
  * aspect ratio. *pixels [3 x H x W] is allocated; free it with ct_free. */
 CT_API ct_status ct_preprocess(const ct_image *img, int size, int crop, int patch,
                                float **pixels, int *H, int *W, ct_error *err);
+/* The geometry of that resize, without any pixel: the picture resized to resized_width x
+ * resized_height, then (crop) the model input taken at (crop_left, crop_top); width x height
+ * is the model input. For programs that follow the picture through it (ground truth to the
+ * model input). Same checks as ct_preprocess: size and patch in [1, 8192], size a multiple of
+ * patch, an aspect ratio whose resized long side exceeds 65,536 pixels is CT_ERR_TOO_LARGE. */
+typedef struct {
+    int resized_width, resized_height;
+    int crop_left, crop_top;
+    int width, height;
+} ct_geometry;
+CT_API ct_status ct_resize_geometry(int width, int height, int size, int crop, int patch,
+                                    ct_geometry *g, ct_error *err);
 /* The same, returning the resized 8-bit RGB image [H x W x 3] before normalisation. */
 CT_API ct_status ct_resize_for_model(const ct_image *img, int size, int crop, int patch,
                                      ct_image **out, ct_error *err);

@@ -567,6 +567,48 @@ static void extreme_aspect_ratios(void) {
     CHECK(ct_labels_to_image(lab, 336, 336, 196, 1, 336, 1, out, &err) == CT_ERR_TOO_LARGE, "196 x 1: %s", err.msg);
 }
 
+/* ct_resize_geometry: torchvision's int() long side and Python's half-even crop offset for
+ * crops, the nearest patch multiple without; refusals as ct_preprocess */
+static void resize_geometry_values(void) {
+    static const struct { int w, h, size, crop, patch, rw, rh, left, top, W, H; } c[] = {
+        {640, 480, 224, 1, 16, 298, 224, 37, 0, 224, 224},  /* 298.67 -> 298; (298-224)/2 = 37 */
+        {480, 640, 224, 1, 16, 224, 298, 0, 37, 224, 224},
+        {225, 224, 224, 1, 16, 225, 224, 0, 0, 224, 224},   /* round(0.5) = 0 */
+        {227, 224, 224, 1, 16, 227, 224, 2, 0, 224, 224},   /* round(1.5) = 2 */
+        {229, 224, 224, 1, 16, 229, 224, 2, 0, 224, 224},   /* round(2.5) = 2 */
+        {640, 480, 224, 0, 16, 304, 224, 0, 0, 304, 224},   /* 18.67 patches -> 19 */
+        {1000, 10, 32, 0, 32, 3200, 32, 0, 0, 3200, 32},
+        {10, 11, 224, 0, 16, 224, 240, 0, 0, 224, 240},     /* 246.4 / 16 = 15.4 -> 15 */
+        {5, 5, 16, 1, 16, 16, 16, 0, 0, 16, 16},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        ct_geometry g;
+        ct_error err;
+        CHECK(ct_resize_geometry(c[i].w, c[i].h, c[i].size, c[i].crop, c[i].patch, &g, &err) == CT_OK, "case %zu: %s", i, err.msg);
+        CHECK(g.resized_width == c[i].rw && g.resized_height == c[i].rh && g.crop_left == c[i].left && g.crop_top == c[i].top &&
+                  g.width == c[i].W && g.height == c[i].H,
+              "case %zu (%d x %d, size %d, crop %d): resize %d x %d, offset (%d, %d), input %d x %d", i, c[i].w, c[i].h, c[i].size,
+              c[i].crop, g.resized_width, g.resized_height, g.crop_left, g.crop_top, g.width, g.height);
+        /* the pixels agree with the geometry */
+        uint8_t *rgb = calloc((size_t)c[i].w * c[i].h, 3);
+        ct_image *img = NULL, *r = NULL;
+        CHECK(rgb && ct_image_from_rgb(rgb, c[i].w, c[i].h, &img, &err) == CT_OK, "image");
+        CHECK(ct_resize_for_model(img, c[i].size, c[i].crop, c[i].patch, &r, &err) == CT_OK && r->width == g.width &&
+                  r->height == g.height, "case %zu: ct_resize_for_model disagrees", i);
+        ct_image_free(img);
+        ct_image_free(r);
+        free(rgb);
+    }
+    ct_geometry g;
+    ct_error err;
+    CHECK(ct_resize_geometry(640, 480, 230, 1, 16, &g, &err) == CT_ERR_INVALID_ARG && strstr(err.msg, "multiple"), "%s", err.msg);
+    CHECK(ct_resize_geometry(0, 480, 224, 1, 16, &g, &err) == CT_ERR_INVALID_ARG, "zero width");
+    CHECK(ct_resize_geometry(640, 480, 224, 1, 0, &g, &err) == CT_ERR_INVALID_ARG, "zero patch");
+    CHECK(ct_resize_geometry(640, 480, 224, 1, 16, NULL, &err) == CT_ERR_INVALID_ARG, "NULL geometry");
+    CHECK(ct_resize_geometry(1, 4000000, 1024, 1, 16, &g, &err) == CT_ERR_TOO_LARGE && strstr(err.msg, "aspect"), "%s", err.msg);
+    CHECK(ct_resize_geometry(INT_MAX, 1, 8192, 0, 16, &g, &err) == CT_ERR_TOO_LARGE, "INT_MAX x 1");
+}
+
 int main(void) {
     RUN(fuzz_regressions);
     RUN(truncated_and_corrupt);
@@ -580,5 +622,6 @@ int main(void) {
     RUN(png_bomb_bounded);
     RUN(image_messages);
     RUN(extreme_aspect_ratios);
+    RUN(resize_geometry_values);
     DONE();
 }

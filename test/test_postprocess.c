@@ -7,11 +7,15 @@
  *   - the median filter against sorting every window (ties, -0/+0, infinities, every side up to
  *     past the networks' limit, in place);
  *   - DBSCAN against the textbook algorithm in double (sizes around the 64-bit words and the
- *     Gram tiles, points at exactly eps), on 1 and 3 threads.
+ *     Gram tiles, points at exactly eps), on 1 and 3 threads;
+ *   - sparse labels (up to 65,535) give the same vote; hostile inputs (NaN, parameters the vote
+ *     cannot use, sizes whose counts overflow an int, points beyond fp32's squared range) are
+ *     refused or computed exactly, and a failure leaves the outputs untouched.
  * No tolerance anywhere: every value compared is a selection or the same arithmetic. */
 #include "harness.h"
 #include "nn/ops.h"
 
+#include <limits.h>
 #include <stdint.h>
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
@@ -350,9 +354,252 @@ static void vote_plain_and_thread_independent(void) {
     free(vi.tok); free(vi.craw); free(vi.emb);
 }
 
+/* Labels are names' labels shifted to sparse values (the largest 65,535): the vote counts only
+ * the labels used, in ascending order, so the result is the same labels shifted. */
+static void vote_sparse_labels(void) {
+    vote_input vi;
+    make_input(&vi);
+    size_t HW = (size_t)S * S;
+    int32_t sparse[NN];
+    for (int n = 0; n < NN; n++) sparse[n] = 65535 - 3000 * (20 - vi.name_label[n]); /* ascending with the label */
+    int32_t *lab = malloc(sizeof(int32_t) * HW), *lab_s = malloc(sizeof(int32_t) * HW);
+    ct_segment_params p;
+    ct_segment_params_default(&p);
+    p.n_threads = 2;
+    ct_intermediates in = {0}, in_s = {0};
+    ct_error err;
+    CHECK(ct_postprocess(vi.tok, vi.craw, S, S, PATCH, E, 100.f, vi.emb, NN, vi.name_label, &p, lab, &in, &err) == CT_OK, "%s", err.msg);
+    CHECK(ct_postprocess(vi.tok, vi.craw, S, S, PATCH, E, 100.f, vi.emb, NN, sparse, &p, lab_s, &in_s, &err) == CT_OK, "%s", err.msg);
+    int bad = 0, bad_raw = 0;
+    for (size_t i = 0; i < HW; i++) {
+        bad += lab_s[i] != 65535 - 3000 * (20 - lab[i]);
+        bad_raw += in_s.pred_raw[i] != 65535 - 3000 * (20 - in.pred_raw[i]);
+    }
+    printf("  %d clusters; labels up to 65535: %d labels, %d raw labels differ\n", in_s.n_clusters, bad, bad_raw);
+    CHECK(in.n_clusters >= 4 && in_s.n_clusters == in.n_clusters, "%d clusters, %d with sparse labels", in.n_clusters, in_s.n_clusters);
+    CHECK(bad == 0 && bad_raw == 0, "sparse labels: %d labels, %d raw labels differ", bad, bad_raw);
+    ct_intermediates_free(&in);
+    ct_intermediates_free(&in_s);
+    free(lab); free(lab_s); free(vi.tok); free(vi.craw); free(vi.emb);
+}
+
+/* ------------------------------------------------------------------ hostile inputs */
+
+/* An impossible allocation returns NULL under the sanitizers too (instead of aborting the test):
+ * ct_dbscan of INT_MAX points must answer out of memory. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void) { return "allocator_may_return_null=1"; }
+
+static int all_equal(const int32_t *a, size_t n, int32_t v) {
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != v) return 0;
+    return 1;
+}
+
+/* Refusals and failures of ct_postprocess leave labels and intermediates untouched; sizes whose
+ * patch or pixel count would overflow an int are refused before anything is read. */
+static void postprocess_failures_leave_outputs(void) {
+    enum { H = 64, W = 64, P = 16, T = (H / P) * (W / P) + 1, D = 8, N = 3 };
+    float *tok = malloc(sizeof(float) * T * D), *craw = malloc(sizeof(float) * T * T), emb[N * D];
+    for (int i = 0; i < T * D; i++) tok[i] = (float)grand();
+    for (int i = 0; i < T * T; i++) craw[i] = (float)urand();
+    for (int i = 0; i < N * D; i++) emb[i] = (float)grand();
+    static int32_t lab[H * W];
+    ct_intermediates in, unset; /* unset: what an untouched struct holds */
+    memset(&unset, 0xAB, sizeof unset);
+    ct_error err;
+    ct_segment_params p;
+    ct_segment_params_default(&p);
+    p.eps = 0.5f;
+    p.min_samples = 2;
+    CHECK(ct_postprocess(tok, craw, H, W, P, D, 100.f, emb, N, NULL, &p, lab, NULL, &err) == CT_OK, "the input itself: %s", err.msg);
+    /* NaN in a patch row of corr_raw: DBSCAN refuses it after the raw labels were computed */
+    craw[5 * T + 3] = NAN;
+    for (int with_inter = 0; with_inter <= 1; with_inter++) {
+        for (int i = 0; i < H * W; i++) lab[i] = -7;
+        memset(&in, 0xAB, sizeof in);
+        ct_status st = ct_postprocess(tok, craw, H, W, P, D, 100.f, emb, N, NULL, &p, lab, with_inter ? &in : NULL, &err);
+        printf("  NaN in corr_raw%s -> %s: %s\n", with_inter ? " (intermediates)" : "", ct_status_str(st), err.msg);
+        CHECK(st == CT_ERR_NONFINITE, "NaN in corr_raw: %s", ct_status_str(st));
+        CHECK(all_equal(lab, (size_t)H * W, -7) && !memcmp(&in, &unset, sizeof in), "NaN in corr_raw: outputs written");
+    }
+    craw[5 * T + 3] = 0.5f;
+    /* parameters the vote cannot use */
+    struct {
+        const char *what;
+        float eps, scale;
+        int median, ratio;
+        ct_status want;
+    } bad[] = {
+        {"median side 256", 0, 100, 256, 0, CT_ERR_INVALID_ARG},   {"upsample ratio 65", 0, 100, 0, 65, CT_ERR_INVALID_ARG},
+        {"eps infinite", INFINITY, 100, 0, 0, CT_ERR_INVALID_ARG}, {"eps NaN", NAN, 100, 0, 0, CT_ERR_INVALID_ARG},
+        {"logit scale NaN", 0, NAN, 0, 0, CT_ERR_INVALID_ARG},     {"logit scale infinite", 0, INFINITY, 0, 0, CT_ERR_INVALID_ARG},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        ct_segment_params q = p;
+        q.eps = bad[k].eps;
+        q.median_size = bad[k].median;
+        q.upsample_ratio = bad[k].ratio;
+        for (int i = 0; i < H * W; i++) lab[i] = -7;
+        memset(&in, 0xAB, sizeof in);
+        ct_status st = ct_postprocess(tok, craw, H, W, P, D, bad[k].scale, emb, N, NULL, &q, lab, &in, &err);
+        printf("  %-22s -> %s: %s\n", bad[k].what, ct_status_str(st), err.msg);
+        CHECK(st == bad[k].want, "%s: %s", bad[k].what, ct_status_str(st));
+        CHECK(all_equal(lab, (size_t)H * W, -7) && !memcmp(&in, &unset, sizeof in), "%s: outputs written", bad[k].what);
+    }
+    /* sizes: 65,537^2 patches (h * w overflows an int), 2^32 pixels of 256 patches; the buffers
+     * given are one float and one label: nothing may be read or written */
+    struct {
+        int H, W, patch;
+    } big[] = {{16 * 65537, 16 * 65537, 16}, {65536, 65536, 4096}, {46341, 46341, 1}};
+    float one = 0.f;
+    for (size_t k = 0; k < sizeof big / sizeof *big; k++) {
+        int32_t l1 = -7;
+        ct_status st = ct_postprocess(&one, &one, big[k].H, big[k].W, big[k].patch, 1, 100.f, &one, 1, NULL, NULL, &l1, NULL, &err);
+        printf("  %d x %d, patch %d -> %s: %s\n", big[k].H, big[k].W, big[k].patch, ct_status_str(st), err.msg);
+        CHECK(st == CT_ERR_TOO_LARGE && l1 == -7, "%d x %d, patch %d: %s", big[k].H, big[k].W, big[k].patch, ct_status_str(st));
+    }
+    free(tok); free(craw);
+}
+
+/* DBSCAN: points whose fp32 dot products overflow (+-inf) compared exactly; a point count near
+ * INT_MAX counted in 64 bits, then out of memory before anything is read or written. */
+static void dbscan_hostile_inputs(void) {
+    const float x[] = {1e20f, 2e20f, -1e20f, 1e20f};
+    const float eps[] = {1.f, 2.5e20f};
+    for (int k = 0; k < 2; k++) {
+        int32_t want[4], got[4] = {9, 9, 9, 9};
+        int nw = dbscan_ref(x, 4, 1, eps[k], 2, want), ng = -1;
+        ct_error err;
+        CHECK(ct_dbscan(x, 4, 1, eps[k], 2, 1, got, &ng, &err) == CT_OK, "%s", err.msg);
+        printf("  eps %g: labels %d %d %d %d (want %d %d %d %d)\n", (double)eps[k], got[0], got[1], got[2], got[3], want[0], want[1], want[2],
+               want[3]);
+        CHECK(ng == nw && !memcmp(got, want, sizeof want), "eps %g: %d clusters (want %d)", (double)eps[k], ng, nw);
+    }
+    float one = 0.f;
+    int32_t l[4] = {9, 9, 9, 9};
+    int nc = -5;
+    ct_error err;
+    ct_status st = ct_dbscan(&one, INT_MAX, 1, 1.f, 1, 1, l, &nc, &err);
+    printf("  %d points -> %s: %s\n", INT_MAX, ct_status_str(st), err.msg);
+    CHECK(st == CT_ERR_NOMEM && l[0] == 9 && nc == -5, "INT_MAX points: %s", ct_status_str(st));
+}
+
+/* A median filter side above 2^30 is refused before the array is read. */
+static void median_hostile_sizes(void) {
+    float x = 0.f, y = 7.f;
+    ct_error err;
+    ct_status st = ct_median_filter(&x, 1, (1 << 30) + 1, 3, &y, &err);
+    CHECK(st == CT_ERR_TOO_LARGE && y == 7.f, "1 x 2^30+1: %s", ct_status_str(st));
+    st = ct_median_filter(&x, INT_MAX, 1, 3, &y, &err);
+    CHECK(st == CT_ERR_TOO_LARGE && y == 7.f, "INT_MAX x 1: %s", ct_status_str(st));
+}
+
+/* a tensor of the header: name, shape; its bytes follow the previous tensor's */
+typedef struct {
+    char *h;
+    size_t hl, off;
+} st_header;
+
+static void st_tensor(st_header *sh, const char *name, int nd, long long d0, long long d1, long long d2, long long d3) {
+    long long d[4] = {d0, d1, d2, d3}, count = 1;
+    sh->hl += (size_t)sprintf(sh->h + sh->hl, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[", sh->off ? "," : "", name);
+    for (int q = 0; q < nd; q++) {
+        sh->hl += (size_t)sprintf(sh->h + sh->hl, q ? ",%lld" : "%lld", d[q]);
+        count *= d[q];
+    }
+    sh->hl += (size_t)sprintf(sh->h + sh->hl, "],\"data_offsets\":[%zu,%zu]}", sh->off, sh->off + 4 * (size_t)count);
+    sh->off += 4 * (size_t)count;
+}
+
+/* An all-zero F32 checkpoint (OpenAI names) with a patch of `patch` pixels, written sparse: the
+ * data section is a hole (ftruncate), so a large patch costs no disk and no memory. */
+static int sparse_model(const char *path, int patch) {
+    const int Wv = 64, Wt = 64, mlp = 256, emb = 32;
+    st_header sh = {malloc(1 << 16), 0, 0};
+    sh.hl += (size_t)sprintf(sh.h, "{");
+    st_tensor(&sh, "visual.conv1.weight", 4, Wv, 3, patch, patch);
+    st_tensor(&sh, "visual.class_embedding", 1, Wv, 0, 0, 0);
+    st_tensor(&sh, "visual.positional_embedding", 2, 2, Wv, 0, 0); /* a 1 x 1 native grid */
+    st_tensor(&sh, "visual.ln_pre.weight", 1, Wv, 0, 0, 0);
+    st_tensor(&sh, "visual.ln_pre.bias", 1, Wv, 0, 0, 0);
+    st_tensor(&sh, "visual.ln_post.weight", 1, Wv, 0, 0, 0);
+    st_tensor(&sh, "visual.ln_post.bias", 1, Wv, 0, 0, 0);
+    st_tensor(&sh, "visual.proj", 2, Wv, emb, 0, 0);
+    st_tensor(&sh, "token_embedding.weight", 2, 1, Wt, 0, 0); /* a vocabulary of one token */
+    st_tensor(&sh, "positional_embedding", 2, 2, Wt, 0, 0);
+    st_tensor(&sh, "ln_final.weight", 1, Wt, 0, 0, 0);
+    st_tensor(&sh, "ln_final.bias", 1, Wt, 0, 0, 0);
+    st_tensor(&sh, "text_projection", 2, Wt, emb, 0, 0);
+    for (int b = 0; b < 3; b++) { /* two vision blocks, one text block */
+        const char *pre = b < 2 ? "visual.transformer.resblocks" : "transformer.resblocks";
+        int w = b < 2 ? Wv : Wt;
+        char nm[12][128];
+        const char *part[12] = {"ln_1.weight", "ln_1.bias", "attn.in_proj_weight", "attn.in_proj_bias", "attn.out_proj.weight", "attn.out_proj.bias",
+                                "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight",     "mlp.c_fc.bias",     "mlp.c_proj.weight",    "mlp.c_proj.bias"};
+        const long long rows[12] = {w, w, 3 * w, 3 * w, w, w, w, w, mlp, mlp, w, w}, cols[12] = {0, 0, w, 0, w, 0, 0, 0, w, 0, mlp, 0};
+        for (int q = 0; q < 12; q++) {
+            snprintf(nm[q], sizeof nm[q], "%s.%d.%s", pre, b < 2 ? b : 0, part[q]);
+            st_tensor(&sh, nm[q], cols[q] ? 2 : 1, rows[q], cols[q], 0, 0);
+        }
+    }
+    sh.hl += (size_t)sprintf(sh.h + sh.hl, "}");
+    while ((8 + sh.hl) % 64) sh.h[sh.hl++] = ' '; /* the data section 64-byte aligned: weights used in place */
+    FILE *f = fopen(path, "wb");
+    uint64_t hl64 = sh.hl;
+    int ok = f && fwrite(&hl64, 8, 1, f) == 1 && fwrite(sh.h, 1, sh.hl, f) == sh.hl && fflush(f) == 0 &&
+             ftruncate(fileno(f), (off_t)(8 + sh.hl + sh.off)) == 0;
+    if (f) ok = fclose(f) == 0 && ok;
+    free(sh.h);
+    return ok;
+}
+
+/* A model whose patch is 512 pixels: 128 x 128 patches are 2^32 pixels, beyond
+ * CT_MAX_IMAGE_PIXELS (counts of pixels and windows would overflow an int: 130,561^2 windows of
+ * one patch at stride 1). ct_segment_memory and ct_segment refuse the size before any work. */
+static void segment_pixel_limit(void) {
+    char path[4200];
+    FMT(path, "%s/patch512.safetensors", t_tmpdir());
+    CHECK(sparse_model(path, 512), "cannot write %s", path);
+    ct_model *m = NULL;
+    ct_error err;
+    if (ct_model_load(path, &m, &err)) {
+        CHECK(0, "%s", err.msg);
+        return;
+    }
+    CHECK(ct_model_config(m)->patch == 512, "patch %d", ct_model_config(m)->patch);
+    const int side = 512 * 128;
+    float one = 0.f, emb[2 * 32] = {0};
+    for (int k = 0; k < 2; k++) {
+        ct_segment_params p;
+        ct_segment_params_preset(&p, k ? CT_HEAD_SCLIP : CT_HEAD_CLIPTRASE);
+        if (k) { p.slide_crop = 512; p.slide_stride = 1; }
+        size_t bytes = 777;
+        ct_status st = ct_segment_memory(m, side, side, 2, &p, 1, &bytes, &err);
+        printf("  %s, %d x %d: ct_segment_memory -> %s: %s\n", ct_head_name(p.head), side, side, ct_status_str(st), err.msg);
+        CHECK(st == CT_ERR_TOO_LARGE && bytes == 777, "%s: ct_segment_memory says %s", ct_head_name(p.head), ct_status_str(st));
+        int32_t l1 = -7;
+        st = ct_segment(m, &one, side, side, emb, 2, NULL, &p, &l1, NULL, &err);
+        CHECK(st == CT_ERR_TOO_LARGE && l1 == -7, "%s: ct_segment says %s", ct_head_name(p.head), ct_status_str(st));
+    }
+    /* the largest image within the limit is fine to ask about: 16 x 16 patches of 512 */
+    size_t bytes = 0;
+    ct_segment_params p;
+    ct_segment_params_default(&p);
+    CHECK(ct_segment_memory(m, 8192, 8192, 2, &p, 0, &bytes, &err) == CT_OK && bytes > 0, "8192 x 8192: %s", err.msg);
+    ct_model_free(m);
+}
+
 int main(void) {
     RUN(median_against_sorting);
     RUN(dbscan_against_reference);
     RUN(vote_plain_and_thread_independent);
+    RUN(vote_sparse_labels);
+    RUN(postprocess_failures_leave_outputs);
+    RUN(dbscan_hostile_inputs);
+    RUN(median_hostile_sizes);
+    RUN(segment_pixel_limit);
     DONE();
 }

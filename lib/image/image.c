@@ -220,10 +220,15 @@ static int round_half_even_div2(int x) {
  * of at least 1 pixel on a side of 8 x 8192), beyond which an aspect ratio is refused. */
 #define CT_MAX_RESIZED_SIDE (8 * 8192)
 
-/* Size of the resize before any crop: short side `size`; long side int(size * long / short)
- * (torchvision) for crops, else the nearest multiple of the patch. Computed in double (exact for
- * these integers) and refused before it becomes an int. */
-static ct_status resized_dims(int w, int h, int size, int crop, int patch, int *nw, int *nh, ct_error *err) {
+/* Short side `size`; long side int(size * long / short) (torchvision) for crops, else the
+ * nearest multiple of the patch (at least one). Computed in double (exact for these integers)
+ * and refused before it becomes an int. */
+ct_status ct_resize_geometry(int w, int h, int size, int crop, int patch, ct_geometry *g, ct_error *err) {
+    if (!g) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_resize_geometry: NULL argument");
+    if (patch <= 0 || patch > 8192) return ct_fail(err, CT_ERR_INVALID_ARG, "patch size %d must be in [1, 8192]", patch);
+    if (size <= 0 || size > 8192) return ct_fail(err, CT_ERR_INVALID_ARG, "size %d must be in [1, 8192]", size);
+    if (w <= 0 || h <= 0) return ct_fail(err, CT_ERR_INVALID_ARG, "image size %d x %d", w, h);
+    if (size % patch) return ct_fail(err, CT_ERR_INVALID_ARG, "size %d is not a multiple of the patch size %d", size, patch);
     int shrt = w < h ? w : h, lng = w < h ? h : w;
     double nl = crop ? floor((double)size * lng / shrt) : floor((double)size * lng / shrt / patch + 0.5) * patch;
     if (!crop && nl < patch) nl = patch;
@@ -231,31 +236,31 @@ static ct_status resized_dims(int w, int h, int size, int crop, int patch, int *
         return ct_fail(err, CT_ERR_TOO_LARGE,
                        "a %d x %d picture resized to a short side of %d would be %.0f pixels long (limit %d): its aspect ratio is too "
                        "extreme", w, h, size, nl, CT_MAX_RESIZED_SIDE);
-    *nw = w <= h ? size : (int)nl;
-    *nh = w <= h ? (int)nl : size;
-    return CT_OK;
+    g->resized_width = w <= h ? size : (int)nl;
+    g->resized_height = w <= h ? (int)nl : size;
+    g->crop_left = crop ? round_half_even_div2(g->resized_width - size) : 0;
+    g->crop_top = crop ? round_half_even_div2(g->resized_height - size) : 0;
+    g->width = crop ? size : g->resized_width;
+    g->height = crop ? size : g->resized_height;
+    return ct_ok(err);
 }
 
 ct_status ct_resize_for_model(const ct_image *img, int size, int crop, int patch, ct_image **out, ct_error *err) {
     if (!img || !out || !img->rgb) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_resize_for_model: NULL argument");
-    if (patch <= 0 || patch > 8192) return ct_fail(err, CT_ERR_INVALID_ARG, "patch size %d must be in [1, 8192]", patch);
-    if (size <= 0 || size > 8192) return ct_fail(err, CT_ERR_INVALID_ARG, "size %d must be in [1, 8192]", size);
-    if (img->width <= 0 || img->height <= 0) return ct_fail(err, CT_ERR_INVALID_ARG, "image size %d x %d", img->width, img->height);
-    if (size % patch) return ct_fail(err, CT_ERR_INVALID_ARG, "size %d is not a multiple of the patch size %d", size, patch);
-    int w = img->width, h = img->height, nw = 0, nh = 0;
-    ct_status st0 = resized_dims(w, h, size, crop, patch, &nw, &nh, err);
-    if (st0) return st0;
+    ct_geometry g;
+    ct_status st = ct_resize_geometry(img->width, img->height, size, crop, patch, &g, err);
+    if (st) return st;
+    int w = img->width, h = img->height, nw = g.resized_width, nh = g.resized_height;
     ct_image *r = NULL;
-    ct_status st;
     if (nw == w && nh == h) st = ct_image_from_rgb(img->rgb, w, h, &r, err);
     else st = pil_resize(img, nw, nh, &r, err);
     if (st) return st;
-    if (crop && (nw != size || nh != size)) {
-        int top = round_half_even_div2(nh - size), left = round_half_even_div2(nw - size);
+    if (nw != g.width || nh != g.height) {
         ct_image *c = NULL;
-        st = new_image(size, size, &c, err);
+        st = new_image(g.width, g.height, &c, err);
         if (st) { ct_image_free(r); return st; }
-        for (int y = 0; y < size; y++) memcpy(c->rgb + (size_t)y * size * 3, r->rgb + ((size_t)(y + top) * nw + left) * 3, (size_t)size * 3);
+        for (int y = 0; y < g.height; y++)
+            memcpy(c->rgb + (size_t)y * g.width * 3, r->rgb + ((size_t)(y + g.crop_top) * nw + g.crop_left) * 3, (size_t)g.width * 3);
         ct_image_free(r);
         r = c;
     }
@@ -297,10 +302,13 @@ ct_status ct_labels_to_image(const int32_t *labels, int H, int W, int width, int
     /* the resize before the crop, and the crop offsets, exactly as the forward path made them */
     int rw = W, rh = H, top = 0, left = 0;
     if (crop) {
-        ct_status st = resized_dims(width, height, size, 1, 1, &rw, &rh, err);
+        ct_geometry g;
+        ct_status st = ct_resize_geometry(width, height, size, 1, 1, &g, err);
         if (st) return st;
-        top = round_half_even_div2(rh - H);
-        left = round_half_even_div2(rw - W);
+        rw = g.resized_width;
+        rh = g.resized_height;
+        top = g.crop_top;
+        left = g.crop_left;
     }
     for (int y = 0; y < height; y++) {
         int sy = (int)((y + 0.5) * rh / height) - top;

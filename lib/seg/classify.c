@@ -108,7 +108,7 @@ static void cls_task(void *arg, ct_team *team, int tid, int nth) {
 static size_t scratch_floats(int N, int L) { return ((size_t)N + (size_t)L + 2) * XCHUNK; }
 
 size_t ct_classify_workspace(size_t HW, int N, int L, int n_threads) {
-    double b = 4.0 * (double)HW + 4.0 * (n_threads > 0 ? n_threads : 1) * (double)scratch_floats(N, L) + (double)L;
+    double b = 4.0 * (double)HW + 4.0 * (n_threads > 0 ? n_threads : 1) * (double)scratch_floats(N, L) + 9.0 * L; /* drop, areas */
     return b < (double)(SIZE_MAX / 2) ? (size_t)b : 0;
 }
 
@@ -123,18 +123,16 @@ ct_status ct_classify(const ct_exec *ex, const float *logits, int N, size_t HW, 
     float *maxp = ct_alloc(HW, sizeof(float));
     float *scratch = ct_alloc((size_t)e1.nth * sf, sizeof(float));
     uint8_t *drop = ct_calloc((size_t)L, 1);
-    if (!maxp || !scratch || !drop) {
-        free(maxp); free(scratch); free(drop);
+    int areas = cp->area_thd > 0 && L > 1;
+    size_t *area = areas ? ct_calloc((size_t)L, sizeof(size_t)) : NULL;
+    /* everything is allocated before labels and probs are written: a failure leaves them untouched */
+    if (!maxp || !scratch || !drop || (areas && !area)) {
+        free(maxp); free(scratch); free(drop); free(area);
         return ct_fail(err, CT_ERR_NOMEM, "out of memory for the class probabilities");
     }
     cls_job j = {logits, N, HW, cp, NULL, labels, maxp, probs, scratch, sf};
     ct_run(&e1, cls_task, &j);
-    if (cp->area_thd > 0 && L > 1) {
-        size_t *area = ct_calloc((size_t)L, sizeof(size_t));
-        if (!area) {
-            free(maxp); free(scratch); free(drop);
-            return ct_fail(err, CT_ERR_NOMEM, "out of memory");
-        }
+    if (areas) {
         for (size_t i = 0; i < HW; i++) area[labels[i]]++;
         /* float32, as the reference: area > area_thd * sum of the areas of labels 1.. */
         float total = 0.f;
@@ -145,7 +143,6 @@ ct_status ct_classify(const ct_exec *ex, const float *logits, int N, size_t HW, 
             drop[l] = !((float)area[l] > thr);
             any |= drop[l] && area[l] > 0;
         }
-        free(area);
         if (probs)
             for (int l = 1; l < L; l++)
                 if (drop[l]) memset(probs + (size_t)l * HW, 0, sizeof(float) * HW);
@@ -161,6 +158,6 @@ ct_status ct_classify(const ct_exec *ex, const float *logits, int N, size_t HW, 
             nt++;
         }
     if (n_thresholded) *n_thresholded = nt;
-    free(maxp); free(scratch); free(drop);
+    free(maxp); free(scratch); free(drop); free(area);
     return ct_ok(err);
 }

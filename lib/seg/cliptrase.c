@@ -33,8 +33,9 @@ typedef struct {
     const int32_t *label;    /* [n] or NULL (identity) */
     float *out_map;          /* [n x H x W] or NULL */
     int32_t *lab;            /* [H x W] label of the first maximum, or NULL (no argmax: out_map) */
-    const int32_t *pred_raw; /* with counts: the raw labels */
-    int L;                   /* with counts: labels */
+    const int32_t *pred_raw; /* with counts: the raw labels (lab may be the same array) */
+    const int32_t *dense;    /* with counts: [labels] index of each raw label among the labels used */
+    int L;                   /* with counts: labels used */
 } up_job;
 
 static size_t up_scratch_floats(int n, int W) { return (2 * (size_t)n + 2) * (size_t)W + 16; }
@@ -117,12 +118,12 @@ static void up_rows(const up_job *j, float *scratch, int32_t *hist, int tid, int
         }
         up_vert(j, t->l0, t->l1, buf[s0], buf[s1], (size_t)y, best, am);
         if (!j->lab) continue;
+        if (hist) { /* before lab: lab may be pred_raw itself (the regions written over the raw labels) */
+            const int32_t *pr = j->pred_raw + (size_t)y * W;
+            for (int x = 0; x < W; x++) hist[(size_t)am[x] * j->L + j->dense[pr[x]]]++;
+        }
         int32_t *lab = j->lab + (size_t)y * W;
         for (int x = 0; x < W; x++) lab[x] = j->label ? j->label[am[x]] : am[x];
-        if (hist) {
-            const int32_t *pr = j->pred_raw + (size_t)y * W;
-            for (int x = 0; x < W; x++) hist[(size_t)am[x] * j->L + pr[x]]++;
-        }
     }
 }
 
@@ -202,7 +203,8 @@ typedef struct {
     up_job upa;          /* cfilt -> assign, with counts */
     float *scratch;      /* per thread: scratch_floats */
     size_t scratch_floats;
-    int32_t *hist;       /* [nth x nc x L] counts per thread */
+    int32_t *hist;       /* [nth x nc x L] counts per thread (L: the labels used) */
+    const int32_t *used; /* [L] the labels used, ascending */
     int32_t *winner;     /* [nc] */
     const int32_t *assign;
     int32_t *labels;
@@ -241,6 +243,8 @@ static void back_task(void *arg, ct_team *team, int tid, int nth) {
         j->nan[tid] |= ct_median_rows(j->plan, j->cmaps + c * plane, j->ch, j->cw, r0, r1, j->cfilt + c * plane, ms);
     }
     ct_team_barrier(team);
+    for (int u = 0; u < nth; u++)
+        if (j->nan[u]) return; /* every thread sees the same flags: no one waits at a later barrier */
     stage_mark(j->ts, tid, CT_VOTE_MEDIAN, &t);
     /* regions, with this thread's counts of raw labels per region */
     size_t nl = (size_t)j->nc * j->L;
@@ -257,7 +261,7 @@ static void back_task(void *arg, ct_team *team, int tid, int nth) {
         int32_t best = -1, bl = 0;
         for (int l = 0; l < j->L; l++)
             if (j->hist[(size_t)c * j->L + l] > best) { best = j->hist[(size_t)c * j->L + l]; bl = l; }
-        j->winner[c] = bl;
+        j->winner[c] = j->used[bl];
     }
     ct_team_barrier(team);
     ct_split((int64_t)j->HW, tid, nth, &b, &e);
@@ -272,22 +276,37 @@ size_t ct_cliptrase_vote_bytes(ct_kernel k, int H, int W, int patch, int E, int 
     double hw = (double)(H / patch) * (double)(W / patch), HW = (double)H * W;
     size_t db = ct_dbscan_bytes(k, (int)hw, (int)hw, nth);
     size_t ws = max_sz(ct_gemm_workspace(k, n_names, LOGIT_COLS, E, 0), ct_gemm_workspace(k, 1, n_names, E, 0)) + 64;
-    /* corr, logits, DBSCAN labels, taps, per-thread products and rows, the regions */
+    /* corr, logits, DBSCAN labels, taps, per-thread products and rows, the raw labels (then the
+     * regions), the labels used (at most 65,536 labels) */
     double b = 4.0 * hw * hw + 4.0 * hw * n_names + 4.0 * n_names + 4.0 * hw + 16.0 * (H + W) + (double)nth * ws +
-               4.0 * nth * (double)up_scratch_floats(n_names, W) + 4.0 * HW + (double)db;
+               4.0 * nth * (double)up_scratch_floats(n_names, W) + 4.0 * HW + (double)db + 4.0 * (65536.0 + n_names);
     return db && b < (double)(SIZE_MAX / 2) ? (size_t)b : 0;
+}
+
+/* The parameters and sizes of a vote, before any work. */
+static ct_status vote_check(const float *img_tokens, const float *corr_raw, int H, int W, int patch, int E, float logit_scale,
+                            const float *class_emb, int n_names, const int32_t *name_label, const ct_segment_params *p, int32_t *labels,
+                            int *L, ct_error *err) {
+    if (!img_tokens || !corr_raw || !class_emb || !labels) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_postprocess: NULL argument");
+    ct_status st = ct_seg_check_size(H, W, patch, err);
+    if (st) return st;
+    if (E <= 0) return ct_fail(err, CT_ERR_INVALID_ARG, "embedding size %d is not positive", E);
+    if (!isfinite(logit_scale) || !isfinite(p->eps))
+        return ct_fail(err, CT_ERR_INVALID_ARG, "the logit scale and eps must be finite numbers");
+    if (p->upsample_ratio > 64) return ct_fail(err, CT_ERR_INVALID_ARG, "upsample ratio %d too large (max 64)", p->upsample_ratio);
+    if (p->median_size > 255) return ct_fail(err, CT_ERR_INVALID_ARG, "median size %d too large (max 255)", p->median_size);
+    return ct_seg_labels(n_names, name_label, L, err);
 }
 
 ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const float *corr_raw, int H, int W, int patch, int E,
                             float logit_scale, const float *class_emb, int n_names, const int32_t *name_label,
                             const ct_segment_params *p, int32_t *labels, ct_cliptrase_out *out, ct_error *err) {
-    if (!img_tokens || !corr_raw || !class_emb || !labels) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_postprocess: NULL argument");
-    if (patch <= 0 || H <= 0 || W <= 0 || H % patch || W % patch)
-        return ct_fail(err, CT_ERR_INVALID_ARG, "image size %d x %d is not a positive multiple of the patch size %d", H, W, patch);
-    if (E <= 0 || n_names <= 0) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_postprocess: need at least one name and a positive embedding size");
     ct_segment_params dp;
     ct_segment_params_default(&dp);
     if (!p) p = &dp;
+    int L = 0;
+    ct_status st = vote_check(img_tokens, corr_raw, H, W, patch, E, logit_scale, class_emb, n_names, name_label, p, labels, &L, err);
+    if (st) return st;
     int h = H / patch, w = W / patch, hw = h * w;
     int short_side = H < W ? H : W;
     float eps = p->eps > 0 ? p->eps : (short_side <= 224 ? 0.7f : 1.1f);
@@ -296,46 +315,50 @@ ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const floa
     int msize = p->median_size > 0 ? p->median_size : 2 * ratio - 1;
     ct_intermediates *inter = out ? out->inter : NULL;
     const ct_exec *ex = &nn->ex;
-    if (ratio > 64) return ct_fail(err, CT_ERR_INVALID_ARG, "upsample ratio %d too large (max 64)", ratio);
-    int L = 0;
-    for (int i = 0; i < n_names; i++) {
-        int32_t l = name_label ? name_label[i] : i;
-        if (l < 0 || l >= 65536) return ct_fail(err, CT_ERR_INVALID_ARG, "label %d of name %d outside [0, 65536)", l, i);
-        if (l + 1 > L) L = l + 1;
-    }
     size_t HW = (size_t)H * W, nlog;
     if (!ct_mul_ok(HW, (size_t)n_names, &nlog)) return ct_fail(err, CT_ERR_NOMEM, "size overflow");
     int nth = ex->nth > 0 ? ex->nth : 1;
 
-    /* without intermediates, the raw labels live in `labels` until the vote overwrites them */
-    ct_status st = CT_OK;
+    /* `labels` is written last, after every step that can fail. Without intermediates the raw
+     * labels become the regions in place (each row's counts are taken before it is overwritten). */
     float *corr = ct_alloc((size_t)hw * hw, sizeof(float));       /* [hw x hw] */
     float *plt = ct_alloc((size_t)hw * n_names, sizeof(float));   /* [N x h x w] */
     float *cls = ct_alloc((size_t)n_names, sizeof(float));        /* [N] */
-    int32_t *pred_raw = inter ? ct_alloc(HW, sizeof(int32_t)) : labels; /* [H x W] */
+    int32_t *pred_raw = ct_alloc(HW, sizeof(int32_t));            /* [H x W] */
     int32_t *dbl = ct_alloc((size_t)hw, sizeof(int32_t));         /* [hw] */
+    int32_t *dense = ct_alloc((size_t)L, sizeof(int32_t));        /* [L] index of a label among the labels used */
+    int32_t *used = ct_alloc((size_t)n_names, sizeof(int32_t));   /* the labels used, ascending */
     ct_taps *ty = ct_alloc((size_t)H, sizeof(ct_taps)), *tx = ct_alloc((size_t)W, sizeof(ct_taps));
     int *flags = ct_calloc(2 * (size_t)nth, sizeof(int));         /* per thread: out of memory, NaN */
     size_t ws_bytes = (max_sz(ct_gemm_workspace(nn->kernel, n_names, LOGIT_COLS, E, 0), ct_gemm_workspace(nn->kernel, 1, n_names, E, 0)) + 63) / 64 * 64;
     char *ws = ws_bytes ? aligned_alloc(64, (size_t)nth * ws_bytes) : NULL;
     size_t sf = up_scratch_floats(n_names, W);
     float *scratch = ct_alloc(sf * (size_t)nth, sizeof(float));
-    int32_t *assign = NULL, *pred = NULL, *hist = NULL, *winner = NULL, *cnt = NULL, *mscr = NULL;
-    float *logits_up = NULL, *cmaps = NULL, *cmean = NULL, *cfilt = NULL;
+    /* with intermediates: the regions (all 0 when there is no cluster), the labels' copy, the logits */
+    int32_t *assign = inter ? ct_calloc(HW, sizeof(int32_t)) : NULL, *pred = inter ? ct_alloc(HW, sizeof(int32_t)) : NULL;
+    float *logits_up = inter ? ct_alloc(nlog, sizeof(float)) : NULL;
+    int32_t *hist = NULL, *winner = NULL, *cnt = NULL, *mscr = NULL;
+    float *cmaps = NULL, *cmean = NULL, *cfilt = NULL;
     double *acc = NULL;
     ct_taps *tyc = NULL, *txc = NULL;
     ct_median_plan *plan = NULL;
     int nc = 0;
-    if (!corr || !plt || !cls || !pred_raw || !dbl || !ty || !tx || !flags || (ws_bytes && !ws) || !scratch) {
+    if (!corr || !plt || !cls || !pred_raw || !dbl || !dense || !used || !ty || !tx || !flags || (ws_bytes && !ws) || !scratch ||
+        (inter && (!assign || !pred || !logits_up))) {
         st = ct_fail(err, CT_ERR_NOMEM, "out of memory for %d patches", hw);
         goto done;
     }
-    if (inter && !(logits_up = ct_alloc(nlog, sizeof(float)))) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory for intermediates"); goto done; }
+    /* the labels used, in ascending order: the vote counts only those */
+    int n_used = 0;
+    for (int l = 0; l < L; l++) dense[l] = -1;
+    for (int i = 0; i < n_names; i++) dense[name_label ? name_label[i] : i] = 0;
+    for (int l = 0; l < L; l++)
+        if (dense[l] == 0) { dense[l] = n_used; used[n_used++] = l; }
     ct_bilinear_taps(h, H, ty);
     ct_bilinear_taps(w, W, tx);
     double *ts = out ? out->t_stage : NULL;
     front_job fj = {img_tokens, corr_raw, class_emb, E, n_names, hw, p->cls_reweight, logit_scale, nn->kernel, ws, ws_bytes, corr, plt, cls,
-                    {plt, n_names, h, w, H, W, ty, tx, p->cls_reweight ? cls : NULL, name_label, logits_up, pred_raw, NULL, 0},
+                    {plt, n_names, h, w, H, W, ty, tx, p->cls_reweight ? cls : NULL, name_label, logits_up, pred_raw, NULL, NULL, 0},
                     scratch, sf, flags, ts};
     ct_run(ex, front_task, &fj);
     for (int t = 0; t < nth; t++)
@@ -353,9 +376,9 @@ ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const floa
         cnt = ct_calloc((size_t)nc, sizeof(int32_t));
         cmaps = ct_alloc((size_t)nc * cplane, sizeof(float));       /* [nc x ch x cw] upsampled */
         cfilt = ct_alloc((size_t)nc * cplane, sizeof(float));       /* [nc x ch x cw] filtered */
-        hist = ct_calloc((size_t)nth * nc * L, sizeof(int32_t));   /* [nth x nc x L] */
+        hist = ct_calloc((size_t)nth * nc * n_used, sizeof(int32_t)); /* [nth x nc x n_used] */
         winner = ct_alloc((size_t)nc, sizeof(int32_t));
-        assign = ct_alloc(HW, sizeof(int32_t));                     /* [H x W] */
+        if (!inter) assign = pred_raw;                              /* [H x W], over the raw labels */
         tyc = ct_alloc((size_t)ch, sizeof(ct_taps));
         txc = ct_alloc((size_t)cw, sizeof(ct_taps));
         plan = ct_median_plan_new(msize);
@@ -366,7 +389,7 @@ ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const floa
             scratch = ct_alloc(sfc * (size_t)nth, sizeof(float));
             sf = sfc;
         }
-        if (!cmean || !acc || !cnt || !cmaps || !cfilt || !hist || !winner || !assign || !tyc || !txc || !plan || !mscr || !scratch) {
+        if (!cmean || !acc || !cnt || !cmaps || !cfilt || !hist || !winner || !tyc || !txc || !plan || !mscr || !scratch) {
             st = ct_fail(err, CT_ERR_NOMEM, "out of memory for %d clusters", nc);
             goto done;
         }
@@ -376,25 +399,18 @@ ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const floa
         ct_bilinear_taps(w, cw, txc);
         ct_bilinear_taps(ch, H, ty);
         ct_bilinear_taps(cw, W, tx);
-        back_job bj = {corr, dbl, cnt, hw, nc, L, ch, cw, acc, cmean,
-                       {cmean, nc, h, w, ch, cw, tyc, txc, NULL, NULL, cmaps, NULL, NULL, 0},
+        back_job bj = {corr, dbl, cnt, hw, nc, n_used, ch, cw, acc, cmean,
+                       {cmean, nc, h, w, ch, cw, tyc, txc, NULL, NULL, cmaps, NULL, NULL, NULL, 0},
                        plan, cmaps, cfilt, mscr, sci,
-                       {cfilt, nc, ch, cw, H, W, ty, tx, NULL, NULL, NULL, NULL, pred_raw, L},
-                       scratch, sf, hist, winner, NULL, labels, HW, flags + nth, ts};
-        bj.upa.lab = assign;
-        bj.assign = assign;
+                       {cfilt, nc, ch, cw, H, W, ty, tx, NULL, NULL, NULL, assign, pred_raw, dense, n_used},
+                       scratch, sf, hist, used, winner, assign, labels, HW, flags + nth, ts};
         ct_run(ex, back_task, &bj);
         for (int t = 0; t < nth; t++)
             if (flags[nth + t]) { st = ct_fail(err, CT_ERR_NONFINITE, "median filter of the cluster maps: NaN in input"); goto done; }
-    } else if (pred_raw != labels) {
+    } else {
         memcpy(labels, pred_raw, HW * sizeof(int32_t));
     }
-    if (inter) {
-        pred = ct_alloc(HW, sizeof(int32_t));
-        if (!assign) assign = ct_calloc(HW, sizeof(int32_t)); /* no cluster: all 0 */
-        if (!pred || !assign) { st = ct_fail(err, CT_ERR_NOMEM, "out of memory for intermediates"); goto done; }
-        memcpy(pred, labels, HW * sizeof(int32_t));
-    }
+    if (inter) memcpy(pred, labels, HW * sizeof(int32_t));
     if (out) {
         out->n_clusters = nc;
         out->eps = eps;
@@ -417,8 +433,8 @@ ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const floa
     }
     st = ct_ok(err);
 done:
-    free(corr); free(plt); free(cls); free(dbl); free(assign); free(pred);
-    if (pred_raw != labels) free(pred_raw);
+    if (assign != pred_raw) free(assign);
+    free(corr); free(plt); free(cls); free(pred_raw); free(dbl); free(dense); free(used); free(pred);
     free(logits_up); free(cmaps); free(cfilt); free(cmean); free(hist);
     free(ty); free(tx); free(flags); free(ws); free(scratch); free(winner); free(cnt); free(mscr); free(acc); free(tyc); free(txc);
     ct_median_plan_free(plan);

@@ -43,7 +43,7 @@ typedef struct {
     size_t words;
     int32_t *count;      /* [n] neighbour counts */
     const db_tile *tile; /* the tiles on and above the diagonal */
-    int n_tiles;
+    int64_t n_tiles;
     float *g;            /* per thread: [TILE_R x TILE_C] Gram tile */
     char *ws;            /* per thread: the product's workspace */
     size_t ws_bytes;
@@ -81,8 +81,10 @@ static void threshold_tile(const db_job *j, const float *g, int r0, int rn, int 
             double margin = 1e-5 * (j->norm2[i] + j->norm2[q]) + 1e-12;
             int in;
             if (i == q) in = 1;
-            else if (d2 < j->eps2 - margin) in = 1;
-            else if (d2 > j->eps2 + margin) in = 0;
+            /* an fp32 dot product beyond FLT_MAX (points of norm above ~1e19) is +-inf: d2 is then
+             * -inf or +inf whatever the distance, and the exact distance decides (as for NaN) */
+            else if (d2 < j->eps2 - margin && d2 > -INFINITY) in = 1;
+            else if (d2 > j->eps2 + margin && d2 < INFINITY) in = 0;
             else in = exact_d2(j->x + (size_t)i * j->d, j->x + (size_t)q * j->d, j->d) <= j->eps2;
             if (in) row[q >> 6] |= 1ull << (q & 63);
         }
@@ -104,13 +106,13 @@ static void transpose64(uint64_t *a) {
  * rows of block J are written: blocks are independent); then the rows' neighbour counts */
 static void mirror_block(const db_job *j, int J) {
     uint64_t a[64];
-    int n = j->n;
-    for (int I = 0; I <= J; I++) {
+    int64_t n = j->n;
+    for (int64_t I = 0; I <= J; I++) {
         for (int r = 0; r < 64; r++) a[r] = I * 64 + r < n ? j->adj[(size_t)(I * 64 + r) * j->words + J] : 0;
         transpose64(a);
-        for (int c = 0; c < 64 && J * 64 + c < n; c++) j->adj[(size_t)(J * 64 + c) * j->words + I] |= a[c];
+        for (int64_t c = 0; c < 64 && (int64_t)J * 64 + c < n; c++) j->adj[(size_t)((int64_t)J * 64 + c) * j->words + I] |= a[c];
     }
-    for (int i = J * 64; i < J * 64 + 64 && i < n; i++) {
+    for (int64_t i = (int64_t)J * 64; i < (int64_t)J * 64 + 64 && i < n; i++) {
         int32_t c = 0;
         for (size_t w = 0; w < j->words; w++) c += __builtin_popcountll(j->adj[(size_t)i * j->words + w]);
         j->count[i] = c;
@@ -146,7 +148,7 @@ static void db_task(void *arg, ct_team *team, int tid, int nth) {
     }
     ct_team_barrier(team);
     if (tid == 0 && j->t) { t1 = ct_seg_cpu_s(); j->t[CT_DB_GRAM] += t1 - t0; t0 = t1; }
-    int nb = (n + 63) / 64;
+    int nb = (int)(((int64_t)n + 63) / 64);
     for (int64_t t; (t = ct_team_next(team, 1, 1)) < nb;) mirror_block(j, nb - 1 - (int)t); /* the longest first */
     if (tid == 0 && j->t) j->t[CT_DB_MIRROR] += ct_seg_cpu_s() - t0;
 }
@@ -171,8 +173,11 @@ ct_status ct_dbscan_nn(const ct_nn *nn, const float *x, int n, int d, float eps,
     double tt[CT_DB_STAGES] = {0};
     size_t words = ((size_t)n + 63) / 64, bits;
     if (!ct_mul_ok(words, (size_t)n, &bits)) return ct_fail(err, CT_ERR_NOMEM, "ct_dbscan: size overflow");
-    int nth = nn->ex.nth > 0 ? nn->ex.nth : 1, n_tiles = 0;
-    for (int r0 = 0; r0 < n; r0 += TILE_R) n_tiles += (n - r0 + TILE_C - 1) / TILE_C;
+    /* 64-bit counts: with n near INT_MAX, r0 + TILE_R and the tile count overflow an int (the
+     * allocations then fail) */
+    int nth = nn->ex.nth > 0 ? nn->ex.nth : 1;
+    int64_t n_tiles = 0;
+    for (int64_t r0 = 0; r0 < n; r0 += TILE_R) n_tiles += (n - r0 + TILE_C - 1) / TILE_C;
     size_t ws_bytes = (ct_gemm_workspace(nn->kernel, TILE_R, TILE_C, d, 0) + 63) / 64 * 64;
     uint64_t *adj = ct_calloc(bits, sizeof(uint64_t));
     double *norm2 = ct_alloc((size_t)n, sizeof(double));
@@ -189,9 +194,9 @@ ct_status ct_dbscan_nn(const ct_nn *nn, const float *x, int n, int d, float eps,
         goto done;
     }
     n_tiles = 0;
-    for (int r0 = 0; r0 < n; r0 += TILE_R)
-        for (int c0 = r0; c0 < n; c0 += TILE_C)
-            tile[n_tiles++] = (db_tile){r0, c0, (int64_t)(n - r0 < TILE_R ? n - r0 : TILE_R) * (n - c0 < TILE_C ? n - c0 : TILE_C)};
+    for (int64_t r0 = 0; r0 < n; r0 += TILE_R)
+        for (int64_t c0 = r0; c0 < n; c0 += TILE_C)
+            tile[n_tiles++] = (db_tile){(int)r0, (int)c0, (n - r0 < TILE_R ? n - r0 : TILE_R) * (n - c0 < TILE_C ? n - c0 : TILE_C)};
     qsort(tile, (size_t)n_tiles, sizeof *tile, tile_cmp);
     db_job job = {x, n, d, (double)eps * (double)eps, nn->kernel, norm2, adj, words, count, tile, n_tiles, g, ws, ws_bytes,
                   flags, flags + nth, t ? tt : NULL};

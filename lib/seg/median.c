@@ -18,6 +18,7 @@
 
 #define NET_MAX_SIDE 16 /* networks up to 16 x 16 windows (256 wires) */
 #define LANES 16
+#define MAX_SIDE (1 << 30) /* rows and columns of ct_median_filter */
 
 typedef struct {
     uint16_t lo, hi; /* min to slot lo, max to slot hi */
@@ -265,6 +266,9 @@ int ct_median_rows(const ct_median_plan *p, const float *x, int h, int w, int r0
 ct_status ct_median_filter(const float *x, int h, int w, int size, float *y, ct_error *err) {
     if (!x || !y || h <= 0 || w <= 0) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_median_filter: bad argument");
     if (size < 1 || size > 255) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_median_filter: size %d outside [1, 255]", size);
+    /* reflect() doubles a side and the padded rows add the window and a block of lanes to w: with
+     * sides up to 2^30 every such index fits an int */
+    if (h > MAX_SIDE || w > MAX_SIDE) return ct_fail(err, CT_ERR_TOO_LARGE, "ct_median_filter: %d x %d array, sides above 2^30", h, w);
     size_t hw = (size_t)h * w;
     for (size_t i = 0; i < hw; i++)
         if (x[i] != x[i]) return ct_fail(err, CT_ERR_NONFINITE, "ct_median_filter: NaN in input");

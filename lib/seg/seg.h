@@ -18,6 +18,13 @@ static inline double ct_seg_cpu_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* H x W a positive multiple of the patch, at most CT_MAX_PATCHES patches and CT_MAX_IMAGE_PIXELS
+ * pixels (every count of pixels and patches after this fits an int). */
+ct_status ct_seg_check_size(int H, int W, int patch, ct_error *err);
+/* At least one name, the label of every name in [0, 65536) (name_label NULL: the identity);
+ * *n_labels = the largest label + 1. */
+ct_status ct_seg_labels(int n_names, const int32_t *name_label, int *n_labels, ct_error *err);
+
 /* Stages of the CLIPtrase vote, for the process CPU time each took (benchmarks, docs). */
 enum {
     CT_VOTE_DENOISE,  /* corr from corr_raw */
@@ -141,7 +148,8 @@ size_t ct_classify_workspace(size_t HW, int n_names, int n_labels, int n_threads
 /* labels [HW] from logits [N x HW]: probs = softmax over names of scale * logits, a label's
  * probability the maximum over its names; area_thd drops labels 1.. of small argmax area
  * (probability 0); argmax; below prob_thd: label 0. probs (optional) [L x HW] receives the label
- * probabilities after area_thd; *n_thresholded the pixels prob_thd set to 0. */
+ * probabilities after area_thd; *n_thresholded the pixels prob_thd set to 0. Fails only before
+ * writing labels or probs (out of memory). */
 ct_status ct_classify(const ct_exec *ex, const float *logits, int N, size_t HW, const ct_classify_params *cp, int32_t *labels,
                       float *probs, int *n_thresholded, ct_error *err);
 

@@ -38,8 +38,19 @@ void ct_intermediates_free(ct_intermediates *x) {
     memset(x, 0, sizeof *x);
 }
 
-/* Labels of the names: count, and every one in [0, 65536). */
-static ct_status check_names(int n_names, const int32_t *name_label, int *n_labels, ct_error *err) {
+ct_status ct_seg_check_size(int H, int W, int patch, ct_error *err) {
+    if (patch <= 0 || H <= 0 || W <= 0 || H % patch || W % patch)
+        return ct_fail(err, CT_ERR_INVALID_ARG, "image size %d x %d is not a positive multiple of the patch size %d", H, W, patch);
+    int64_t np = (int64_t)(H / patch) * (W / patch);
+    if (np > CT_MAX_PATCHES)
+        return ct_fail(err, CT_ERR_TOO_LARGE, "image %d x %d gives %lld patches; the limit is %d (128 x 128)", H, W, (long long)np,
+                       CT_MAX_PATCHES);
+    if ((int64_t)H * W > (int64_t)CT_MAX_IMAGE_PIXELS)
+        return ct_fail(err, CT_ERR_TOO_LARGE, "image %d x %d has more than CT_MAX_IMAGE_PIXELS (%u) pixels", H, W, CT_MAX_IMAGE_PIXELS);
+    return CT_OK;
+}
+
+ct_status ct_seg_labels(int n_names, const int32_t *name_label, int *n_labels, ct_error *err) {
     if (n_names <= 0) return ct_fail(err, CT_ERR_INVALID_ARG, "at least one class name is needed");
     int L = 0;
     for (int i = 0; i < n_names; i++) {
@@ -118,8 +129,8 @@ static ct_status check_call(const ct_model *m, int H, int W, int n_names, const 
         *p = dp;
     }
     ct_status st = check_params(*p, m->cfg.patch, err);
-    if (!st) st = check_names(n_names, name_label, L, err);
-    if (!st) st = ct_vision_check(m, H, W, err);
+    if (!st) st = ct_seg_labels(n_names, name_label, L, err);
+    if (!st) st = ct_seg_check_size(H, W, m->cfg.patch, err);
     return st;
 }
 
@@ -247,12 +258,15 @@ static ct_status segment_cliptrase(const ct_model *m, const float *pixels, int H
     /* the vote compares distances against eps: always in fp32, whatever the encoder's precision */
     ct_nn nn_post = nn;
     if (nn_post.kernel == CT_KERNEL_BF16) nn_post.kernel = ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_NATIVE);
+    /* with probabilities, the vote's labels wait in scratch until the classification (which
+     * fails only before it writes) has succeeded: a failure leaves labels untouched */
     if (!st)
-        st = ct_cliptrase_vote(&nn_post, tokens, corr_raw, H, W, c->patch, E, c->logit_scale, class_emb, n_names, name_label, p, out->labels,
-                               &co, err);
+        st = ct_cliptrase_vote(&nn_post, tokens, corr_raw, H, W, c->patch, E, c->logit_scale, class_emb, n_names, name_label, p,
+                               out->probs ? scratch : out->labels, &co, err);
     if (!st && out->probs) {
         ct_classify_params cp = {name_label, L, resolved_scale(m, p) / c->logit_scale, 0.f, 0.f};
-        st = ct_classify(&nn.ex, inter->logits_up, n_names, HW, &cp, scratch, out->probs, NULL, err);
+        st = ct_classify(&nn.ex, inter->logits_up, n_names, HW, &cp, out->labels, out->probs, NULL, err);
+        if (!st) memcpy(out->labels, scratch, HW * sizeof(int32_t));
     }
     free(scratch);
     if (inter == &own) ct_intermediates_free(&own);
@@ -329,8 +343,10 @@ ct_status ct_segment_memory(const ct_model *m, int H, int W, int n_names, const 
     ct_vision_out vo = {p->head, p->gaussian_std, (float *)1, (float *)1, NULL};
     size_t ws = ct_vision_workspace(m, 1, H, W, ct_model_threads(m), &vo);
     /* encoder outputs, then the vote (in fp32 whatever the encoder's precision), and the
-     * clusters: at most hw / min_samples, each with its mean row (float and double sums), its map
-     * upsampled by the ratio and a label histogram (their count is known only after DBSCAN) */
+     * clusters: typically at most hw / min_samples (a cluster can have fewer points when its
+     * border points went to earlier clusters), each with its mean row (float and double sums), its
+     * map upsampled by the ratio and a count of each label per thread (their count is known only
+     * after DBSCAN) */
     ct_nn nn = ct_model_nn(m, p->n_threads);
     ct_kernel k = nn.kernel == CT_KERNEL_BF16 ? ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_NATIVE) : nn.kernel;
     size_t vote = ct_cliptrase_vote_bytes(k, H, W, c->patch, c->embed_dim, n_names, nn.ex.nth);
@@ -338,7 +354,11 @@ ct_status ct_segment_memory(const ct_model *m, int H, int W, int n_names, const 
     int short_side = H < W ? H : W, ms = p->min_samples > 0 ? p->min_samples : (short_side <= 224 ? 3 : 7);
     int ratio = p->upsample_ratio > 0 ? p->upsample_ratio : 4;
     double nc = (double)hw / ms;
-    double b = (double)ws + 4.0 * (double)(T * E + T * T) + (double)vote + nc * ((12.0 + 4.0 * ratio * ratio) * (double)hw + 4.0 * L);
+    int wide = ratio * (W / c->patch) > W ? ratio * (W / c->patch) : W;
+    /* per cluster: mean (float, double sums), map upsampled and filtered, counts, two cached rows
+     * per thread of the upsampling */
+    double per = (12.0 + 8.0 * ratio * ratio) * (double)hw + 4.0 * nn.ex.nth * L + 8.0 * nn.ex.nth * wide + 8.0;
+    double b = (double)ws + 4.0 * (double)(T * E + T * T) + (double)vote + nc * per;
     if (with_intermediates) b += 4.0 * (double)(T * T + hw * hw + (size_t)n_names * HW + 4 * HW) + 4.0 * 16 * (double)hw * 8;
     if (b > (double)SIZE_MAX / 2) return ct_fail(err, CT_ERR_TOO_LARGE, "size overflow");
     *bytes = (size_t)b;

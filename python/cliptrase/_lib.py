@@ -100,8 +100,13 @@ class ct_image(Structure):
     _fields_ = [("width", c_int), ("height", c_int), ("rgb", POINTER(c_uint8))]
 
 
+class ct_geometry(Structure):
+    _fields_ = [("resized_width", c_int), ("resized_height", c_int), ("crop_left", c_int), ("crop_top", c_int),
+                ("width", c_int), ("height", c_int)]
+
+
 STRUCTS = (ct_error, ct_config, ct_load_params, ct_image_features, ct_segment_params, ct_segment_info,
-           ct_intermediates, ct_segment_outputs, ct_image)
+           ct_intermediates, ct_segment_outputs, ct_image, ct_geometry)
 
 # ------------------------------------------------------------------ functions
 
@@ -169,6 +174,7 @@ _SIGNATURES = {
     "ct_output_commit": (S, [P, E]),
     "ct_output_abort": (None, [P]),
     "ct_preprocess": (S, [P, c_int, c_int, c_int, PP, PI, PI, E]),
+    "ct_resize_geometry": (S, [c_int, c_int, c_int, c_int, c_int, POINTER(ct_geometry), E]),
     "ct_resize_for_model": (S, [P, c_int, c_int, c_int, PP, E]),
     "ct_labels_to_image": (S, [P, c_int, c_int, c_int, c_int, c_int, c_int, P, E]),
     "ct_normalize": (S, [P, PP, E]),

@@ -1,34 +1,15 @@
 /* Resize and crop geometry (the library's rule), ground truth through it, size rounding. */
 #include "common/geometry.h"
-#include "common/files.h"
-
-#include <math.h>
-
-/* Python's round(x / 2) for an integer x >= 0: halves go to the even neighbour */
-static int half_even(int x) {
-    int q = x / 2;
-    return (x % 2 == 0 || q % 2 == 0) ? q : q + 1;
-}
 
 int resize_geometry(int width, int height, int size, int crop, int patch, resize_geom *g, ct_error *err) {
-    if (width <= 0 || height <= 0) return fail_msg(err, CT_ERR_INVALID_ARG, "picture size %d x %d", width, height);
-    if (size <= 0 || size > 8192 || patch <= 0) return fail_msg(err, CT_ERR_INVALID_ARG, "size %d must be in [1, 8192]", size);
-    int shrt = width < height ? width : height, lng = width < height ? height : width;
-    double exact = (double)size * lng / shrt, nl;
-    if (crop) nl = floor(exact);
-    else nl = fmax(floor(exact / patch + 0.5) * patch, patch);
-    /* compared as a double, before it becomes an int */
-    if (nl > GEOM_MAX_SIDE) return fail_msg(err, CT_ERR_TOO_LARGE, "aspect ratio %d:%d too extreme (the long side would be %.0f pixels, at most %d)", lng, shrt, nl, GEOM_MAX_SIDE);
-    g->rw = width <= height ? size : (int)nl;
-    g->rh = width <= height ? (int)nl : size;
-    g->top = g->left = 0;
-    g->W = g->rw;
-    g->H = g->rh;
-    if (crop) {
-        g->top = half_even(g->rh - size);
-        g->left = half_even(g->rw - size);
-        g->W = g->H = size;
-    }
+    ct_geometry lg;
+    if (ct_resize_geometry(width, height, size, crop, patch, &lg, err)) return 0;
+    g->rw = lg.resized_width;
+    g->rh = lg.resized_height;
+    g->top = lg.crop_top;
+    g->left = lg.crop_left;
+    g->W = lg.width;
+    g->H = lg.height;
     return 1;
 }
 

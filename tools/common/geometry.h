@@ -1,6 +1,5 @@
-/* The geometry of ct_resize_for_model / ct_preprocess, for the tools that must follow a picture
- * through it (ct-eval's ground truth with --crop): the same rule as the library, written once
- * here, with every size range-checked before it becomes an int. */
+/* The geometry of ct_resize_for_model / ct_preprocess (the library's ct_resize_geometry), for the
+ * tools that must follow a picture through it (ct-eval's ground truth with --crop). */
 #ifndef CT_TOOLS_GEOMETRY_H
 #define CT_TOOLS_GEOMETRY_H
 
@@ -8,18 +7,14 @@
 
 #include <stdint.h>
 
-/* The longest side a resize may produce (the library's limit). */
-#define GEOM_MAX_SIDE (8 * 8192)
-
 typedef struct {
     int rw, rh;      /* the resize before any crop */
     int top, left;   /* crop offset in the resized picture (0 without crop) */
     int W, H;        /* the model input */
 } resize_geom;
 
-/* width x height picture, short side to `size`; crop: size x size centre crop (long side
- * int(size * long / short), torchvision), else the long side to the nearest multiple of `patch`.
- * 0 with err set when a size is out of range or the aspect ratio too extreme. */
+/* ct_resize_geometry in the tools' terms: 0 with err set when a size is out of range or the
+ * aspect ratio too extreme. */
 int resize_geometry(int width, int height, int size, int crop, int patch, resize_geom *g, ct_error *err);
 
 /* Ground truth [height x width] to the model input of a crop geometry, as the reference builds it
