@@ -35,7 +35,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_A = $(BUILD)/lib/libcliptrase.a
 LIB_SO = $(BUILD)/lib/$(SONAME)
 LIB_INTERNAL = $(BUILD)/lib/libcliptrase-internal.a
-TOOL_NAMES = demo ct-tokenize ct-info ct-eval ct-random-weights
+TOOL_NAMES = demo ct-tokenize ct-info ct-eval ct-random-weights ct-batch
 TOOL_BIN = $(TOOL_NAMES:%=$(BUILD)/bin/%)
 TOOL_COMMON = $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard tools/common/*.c))) $(BUILD)/obj/tools/npy.o
 TOOL_OBJ = $(TOOL_COMMON) $(TOOL_NAMES:%=$(BUILD)/obj/tools/%.o)
@@ -193,6 +193,7 @@ PC_LINES = 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/inc
 INSTALL_TOOLS = $(filter-out demo,$(TOOL_NAMES))
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/share/cliptrase
 	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libcliptrase.so
@@ -215,6 +216,7 @@ INSTALLED = lib/libcliptrase.a lib/$(SONAME) lib/libcliptrase.so include/cliptra
             lib/pkgconfig/cliptrase.pc bin/cliptrase-demo $(INSTALL_TOOLS:%=bin/%)
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED))
+	rmdir $(DESTDIR)$(PREFIX)/share/cliptrase 2>/dev/null || true  # kept when it holds weights
 
 clean:
 	rm -rf build

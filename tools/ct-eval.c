@@ -17,6 +17,7 @@
  * Exit status: 0 ok, 1 usage error, 2 runtime error. */
 #include "cliptrase.h"
 #include "common.h"
+#include "common/shard.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -436,6 +437,8 @@ static void usage(FILE *f) {
                "                            --background-file; e.g. 255 for the reference's VOC21)\n"
                "      --state FILE          progress and settings (default ct-eval.state): resumes, merges\n"
                "      --shard i/N           evaluate images i, i+N, i+2N, ... of the sorted list\n"
+               "      --shard auto          i and N of this Slurm job array task ($SLURM_ARRAY_TASK_ID minus\n"
+               "                            $SLURM_ARRAY_TASK_MIN, $SLURM_ARRAY_TASK_COUNT; docs/cluster.md)\n"
                "      --merge STATE...      add up state files made with the same settings and print the metrics\n",
             tool_name, tool_name);
     opts_help(f, GROUPS);
@@ -493,11 +496,8 @@ int main(int argc, char **argv) {
         case O_GTBG: if (!parse_int(optarg, 0, 65535, &gt_bg)) return usage_error("--gt-background needs a value in [0, 65535], not '%s'", optarg); break;
         case O_STATE: state_path = optarg; break;
         case O_SHARD: {
-            char *slash = strchr(optarg, '/');
-            if (!slash) return usage_error("--shard needs i/N, not '%s'", optarg);
-            *slash = 0;
-            if (!parse_int(optarg, 0, 1 << 20, &shard_i) || !parse_int(slash + 1, 1, 1 << 20, &shard_n) || shard_i >= shard_n)
-                return usage_error("--shard needs i/N with 0 <= i < N");
+            ct_error e;
+            if (!shard_parse(optarg, &shard_i, &shard_n, &e)) return usage_error("%s", e.msg);
             break;
         }
         case O_MERGE: merge = 1; break;
