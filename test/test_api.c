@@ -12,6 +12,7 @@
  *   - bad parameters are CT_ERR_INVALID_ARG before any work: no thread runs, the pixels are not
  *     read (the buffer given is one float: asan would report a read), outputs stay untouched. */
 #include "fixtures.h"
+#include "alloc_wrap.h"
 #include "core/runtime.h"
 #include "model/model.h"
 
@@ -23,18 +24,6 @@
  * (linked in from the internal archive) comes through here. While counting, live blocks
  * allocated since counting began are tracked (frees of older blocks are ignored) and the peak of
  * their total is kept. */
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t s);
-void *__real_realloc(void *p, size_t n);
-void __real_free(void *p);
-void *__real_aligned_alloc(size_t a, size_t n);
-int __real_posix_memalign(void **p, size_t a, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t n, size_t s);
-void *__wrap_realloc(void *p, size_t n);
-void __wrap_free(void *p);
-void *__wrap_aligned_alloc(size_t a, size_t n);
-int __wrap_posix_memalign(void **p, size_t a, size_t n);
 
 #define SLOTS (1 << 16)
 static struct {

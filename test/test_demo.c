@@ -7,6 +7,7 @@
  * intermediates are allocated only for --dump. */
 #include "fixtures.h"
 #include "common.h"
+#include "tool_run.h"
 
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -26,38 +27,7 @@ static int have_tiny(void) {
     return file_exists(g_model) && file_exists(g_vocab) && file_exists(g_img) && tool_exists("demo");
 }
 
-/* Run a shell command (bash); stderr into err, stdout into out (either may be NULL); returns the
- * exit status. *maxrss_kb (may be NULL) receives the command's peak resident size. */
-static int run_rss(const char *cmd, char *out, size_t out_cap, char *err, size_t err_cap, long *maxrss_kb) {
-    char *of = path_join(t_tmpdir(), "stdout.txt"), *ef = path_join(t_tmpdir(), "stderr.txt");
-    char *full = xasprintf("%s >'%s' 2>'%s'", cmd, of, ef);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl("/bin/bash", "bash", "-c", full, (char *)NULL);
-        _exit(127);
-    }
-    int st = 0;
-    struct rusage ru;
-    memset(&ru, 0, sizeof ru);
-    wait4(pid, &st, 0, &ru);
-    if (maxrss_kb) *maxrss_kb = ru.ru_maxrss;
-    char *o = slurp(of, NULL), *e = slurp(ef, NULL);
-    if (out && out_cap) snprintf(out, out_cap, "%s", o ? o : "");
-    if (err && err_cap) snprintf(err, err_cap, "%s", e ? e : "");
-    free(o); free(e); free(of); free(ef); free(full);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static int sh(const char *cmd, char *err, size_t cap) { return run_rss(cmd, NULL, 0, err, cap, NULL); }
-
-/* a fresh directory under the test's private temporary directory */
-static char *fresh_dir(const char *name) {
-    char *d = path_join(t_tmpdir(), name);
-    char *cmd = xasprintf("rm -rf '%s' && mkdir -p '%s'", d, d);
-    if (system(cmd) != 0) CHECK(0, "cannot make %s", d);
-    free(cmd);
-    return d;
-}
+static int sh(const char *cmd, char *err, size_t cap) { return tool_run(cmd, NULL, 0, err, cap, NULL); }
 
 static void build_list(const ct_json *arr, char *out, size_t cap) {
     out[0] = 0;
@@ -327,7 +297,7 @@ static void outputs_when_asked(void) {
     char *dir = fresh_dir("outputs");
     char cmd[4096], err[4096], *out = malloc(65536), p[1200];
     FMT(cmd, "cd '%s' && demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog --json -", dir, g_model, g_vocab, g_px);
-    int rc = run_rss(cmd, out, 65536, err, sizeof err, NULL);
+    int rc = tool_run(cmd, out, 65536, err, sizeof err, NULL);
     CHECK(rc == 0, "--json -: exit %d: %s", rc, err);
     ct_json *j = ct_json_parse(out, strlen(out), NULL, 0);
     CHECK(j && ct_json_get(j, "classes"), "--json - did not print JSON: %.200s", out);
@@ -351,7 +321,7 @@ static void names_itself(void) {
     if (!tool_exists("demo")) SKIP("demo not built");
     char *dir = fresh_dir("named"), cmd[2048], out[4096], err[4096];
     FMT(cmd, "ln -s \"$(command -v demo)\" '%s/cliptrase-demo' && '%s/cliptrase-demo' --help", dir, dir);
-    CHECK(run_rss(cmd, out, sizeof out, err, sizeof err, NULL) == 0 && strstr(out, "usage: cliptrase-demo ") && !strstr(out, "usage: demo"), "help: %.120s", out);
+    CHECK(tool_run(cmd, out, sizeof out, err, sizeof err, NULL) == 0 && strstr(out, "usage: cliptrase-demo ") && !strstr(out, "usage: demo"), "help: %.120s", out);
     FMT(cmd, "'%s/cliptrase-demo' -c a", dir);
     CHECK(sh(cmd, err, sizeof err) == 1 && !strncmp(err, "cliptrase-demo: ", 16), "message prefix: %s", err);
     free(dir);
@@ -362,11 +332,11 @@ static void sizes_follow_the_model(void) {
     if (!have_tiny()) SKIP("tiny fixture not found");
     char cmd[4096], err[4096], *out = malloc(65536);
     FMT(cmd, "demo --no-cache -m '%s' -V '%s' -i '%s' -c cat,dog -s 72 --crop --json -", g_model, g_vocab, g_img);
-    CHECK(run_rss(cmd, out, 65536, err, sizeof err, NULL) == 0, "-s 72: %s", err);
+    CHECK(tool_run(cmd, out, 65536, err, sizeof err, NULL) == 0, "-s 72: %s", err);
     CHECK(strstr(err, "not a multiple of the patch size 16: using 80"), "no note: %s", err);
     CHECK(strstr(out, "\"model_width\": 80, \"model_height\": 80") && strstr(out, "\"size\": 80"), "-s 72 not rounded to 80: %.300s", out);
     FMT(cmd, "demo -q --no-cache -m '%s' -V '%s' -i '%s' -c cat,dog --json -", g_model, g_vocab, g_img);
-    CHECK(run_rss(cmd, out, 65536, err, sizeof err, NULL) == 0 && strstr(out, "\"size\": 336"), "default size: %s %.300s", err, out);
+    CHECK(tool_run(cmd, out, 65536, err, sizeof err, NULL) == 0 && strstr(out, "\"size\": 336"), "default size: %s %.300s", err, out);
     free(out);
 }
 
@@ -386,16 +356,16 @@ static void verbose_and_precision(void) {
     CHECK(w && !strstr(w + 1, "cache disabled"), "unusable cache: one warning expected: %s", err);
     /* CT_KERNEL=blas chooses OpenBLAS; bf16 by flag or environment where the CPU has it */
     FMT(cmd, "CT_KERNEL=blas demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog --json -", g_model, g_vocab, g_px);
-    CHECK(run_rss(cmd, out, 65536, err, sizeof err, NULL) == 0 && strstr(out, "openblas"), "CT_KERNEL=blas: %s", err);
+    CHECK(tool_run(cmd, out, 65536, err, sizeof err, NULL) == 0 && strstr(out, "openblas"), "CT_KERNEL=blas: %s", err);
     if (ct_precision_available(CT_PRECISION_BF16)) {
         const char *ways[3] = {"", "CT_PRECISION=bf16", "CT_KERNEL=bf16"};
         for (int k = 0; k < 3; k++) {
             FMT(cmd, "%s demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog %s --json -", ways[k], g_model, g_vocab, g_px,
                 k ? "" : "--precision bf16");
-            CHECK(run_rss(cmd, out, 65536, err, sizeof err, NULL) == 0 && strstr(out, "\"precision\": \"bf16\""), "bf16 by '%s': %s", ways[k], err);
+            CHECK(tool_run(cmd, out, 65536, err, sizeof err, NULL) == 0 && strstr(out, "\"precision\": \"bf16\""), "bf16 by '%s': %s", ways[k], err);
         }
         FMT(cmd, "CT_PRECISION=bf16 demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog --precision fp32 --json -", g_model, g_vocab, g_px);
-        CHECK(run_rss(cmd, out, 65536, err, sizeof err, NULL) == 0 && strstr(out, "\"precision\": \"fp32\""), "--precision over the environment: %s", err);
+        CHECK(tool_run(cmd, out, 65536, err, sizeof err, NULL) == 0 && strstr(out, "\"precision\": \"fp32\""), "--precision over the environment: %s", err);
     }
     free(out);
     free(dir);
@@ -435,7 +405,7 @@ static void intermediates_only_for_dump(void) {
     for (int k = -1; k < 2; k++) { /* the first run fills the embedding cache: both measured runs read it */
         FMT(cmd, "CT_CACHE_DIR='%s/cache' demo -q -t 1 -m '%s' -V '%s' --pixels '%s' --classes-file '%s' --json /dev/null %s%s", dir, g_model, g_vocab,
             px, list, k > 0 ? "--dump " : "", k > 0 ? dir : "");
-        CHECK(run_rss(cmd, NULL, 0, err, sizeof err, &rss[k + 1]) == 0, "%s", err);
+        CHECK(tool_run(cmd, NULL, 0, err, sizeof err, &rss[k + 1]) == 0, "%s", err);
     }
     /* with --dump: at least the 64 x 512 x 512 upsampled logits (64 MiB) more */
     long logits_kb = (long)N * S * S * 4 / 1024;

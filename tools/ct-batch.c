@@ -535,8 +535,6 @@ int main(int argc, char **argv) {
     }
     progress("%d pictures to segment, %d complete already; %d job%s x %d thread%s", n_todo, n_mine - n_todo, jobs, jobs == 1 ? "" : "s", per,
              per == 1 ? "" : "s");
-    uint8_t warm[3];
-    label_colour(1, -1, warm); /* the palette is built once, here, before the jobs share it */
     b.s = &s;
     b.o = &o;
     b.emb = emb;

@@ -17,6 +17,7 @@
  * Exit status: 0 ok, 1 usage error, 2 runtime error. */
 #include "cliptrase.h"
 #include "common.h"
+#include "common/inputs.h"
 #include "common/shard.h"
 
 #include <dirent.h>
@@ -326,12 +327,6 @@ static int cmp_size(const void *a, const void *b) {
 }
 
 static int cmpstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-static int has_image_ext(const char *n) {
-    const char *d = strrchr(n, '.');
-    return d && (!strcasecmp(d, ".jpg") || !strcasecmp(d, ".jpeg") || !strcasecmp(d, ".png") || !strcasecmp(d, ".bmp") ||
-                 !strcasecmp(d, ".tga") || !strcasecmp(d, ".gif"));
-}
 
 /* sorted image file names of a folder; 0 or the exit status */
 static int list_images(const char *dir, char ***out, int *n) {

@@ -4,6 +4,7 @@
 #include "common/text.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,10 +25,10 @@
 /* The first PALETTE_N labels: farthest-point sampling in CIELAB over a 16^3 grid of RGB colours
  * (lightness 35..85, chroma at most 70: away from the background's black, the legend's white and
  * glaring primaries): each colour is the candidate farthest from all before it (and from black
- * and white). Built once per process. */
+ * and white). Built once per process (pthread_once: jobs of ct-batch draw at the same time). */
 #define PALETTE_N 256
 static uint8_t k_palette[PALETTE_N][3];
-static int k_palette_built;
+static pthread_once_t k_palette_once = PTHREAD_ONCE_INIT;
 
 static double lin(double c) {
     c /= 255.0;
@@ -73,7 +74,6 @@ static void build_palette(void) {
             if (md[i] >= 0 && d < md[i]) md[i] = d;
         }
     }
-    k_palette_built = 1;
 }
 
 static void hsv(double h, double s, double v, uint8_t rgb[3]) {
@@ -94,7 +94,7 @@ static void hsv(double h, double s, double v, uint8_t rgb[3]) {
 void label_colour(int label, int bg_label, uint8_t rgb[3]) {
     if (label == bg_label || label < 0) { rgb[0] = rgb[1] = rgb[2] = 0; return; }
     if (label < PALETTE_N) {
-        if (!k_palette_built) build_palette();
+        pthread_once(&k_palette_once, build_palette);
         memcpy(rgb, k_palette[label], 3);
         return;
     }
