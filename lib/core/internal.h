@@ -42,6 +42,10 @@ bool ct_size3(size_t a, size_t b, size_t c, size_t elem, size_t *out);
 /* malloc of n*elem bytes with overflow check; NULL on failure (and on n == 0 gives 1 byte). */
 void *ct_alloc(size_t n, size_t elem);
 void *ct_calloc(size_t n, size_t elem);
+/* A large block (packed weights, workspaces): 64-byte aligned, and from 4 MiB on aligned to 2 MiB
+ * and offered to the kernel's transparent huge pages (madvise), which spares the TLB misses of
+ * streaming hundreds of MiB through 4 KiB pages. Free with free(); NULL on failure. */
+void *ct_alloc_large(size_t bytes);
 
 /* CPU features (cpu.c): checked once, then constant. */
 int ct_cpu_has_avx512(void);     /* AVX512F */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define CT_STR2(x) #x
 #define CT_STR(x) CT_STR2(x)
@@ -69,6 +70,18 @@ void *ct_alloc(size_t n, size_t elem) {
     size_t bytes;
     if (!ct_mul_ok(n, elem, &bytes)) return NULL;
     return malloc(bytes ? bytes : 1);
+}
+
+void *ct_alloc_large(size_t bytes) {
+    const size_t huge = (size_t)2 << 20;
+    if (bytes > SIZE_MAX - huge) return NULL;
+    if (bytes < 2 * huge) return aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    void *p = NULL;
+    if (posix_memalign(&p, huge, bytes) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes & ~(huge - 1), MADV_HUGEPAGE); /* advice: failure changes nothing */
+#endif
+    return p;
 }
 
 void *ct_calloc(size_t n, size_t elem) {

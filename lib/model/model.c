@@ -528,7 +528,7 @@ void *ct_model_ws_get(const ct_model *cm, size_t bytes) {
         m->ws = NULL;
     }
     pthread_mutex_unlock(&m->lock);
-    if (!p && bytes < SIZE_MAX - 64) p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (!p && bytes < SIZE_MAX - 64) p = ct_alloc_large(bytes);
     return p;
 }
 

@@ -67,8 +67,7 @@ static void pack_rows(int bf16, int P, const float *X, size_t ld, int n, int hd,
             cols = hd / 2;
         }
         if (rows == P || bf16) {
-            for (int g = 0; g < P; g += 8)
-                for (int k = 0; k < cols; k += 8) ct_transpose8(src + (size_t)g * lds + k, lds, d + (size_t)k * P + g, (size_t)P);
+            ct_transpose_block(src, lds, P, cols, d, (size_t)P);
         } else {
             for (int r = 0; r < rows; r++)
                 for (int k = 0; k < cols; k++) d[(size_t)k * P + r] = src[(size_t)r * lds + k];

@@ -15,6 +15,7 @@
 #define KC 256       /* depth of a K slice (even: bf16 pairs never straddle two slices) */
 #define MC_PANELS 12 /* A micro-panels per tile (168 rows for MR 14) */
 #define NT_PANELS 8  /* B micro-panels per tile (256 columns for NR 32) */
+#define CT_MAX_THREADS_GEMM 64 /* tiles are chosen by simulating the schedule up to this many threads */
 #define SERIAL_MACS 4e5 /* below this many multiply-adds a product runs on one thread */
 
 typedef struct {
@@ -97,7 +98,7 @@ static void compute_tile(const gemm_job *g, int i0, int mb, int j0, int nb) {
         int kb = g->K - k0 < KC ? g->K - k0 : KC;
         int units = s->bf16 ? (kb + 1) / 2 : kb;
         size_t koff = s->bf16 ? (size_t)k0 / 2 : (size_t)k0;
-        ct_tile_epi te = {g->e.alpha, g->e.beta, k0 == 0, k0 + KC >= g->K, NULL, g->e.act};
+        ct_tile_epi te = {g->e.alpha, g->e.beta, k0 == 0, k0 + KC >= g->K, NULL, g->e.act, NULL};
         for (int jp = 0; jp < nb; jp += NR) {
             int j = j0 + jp, cols = nb - jp < NR ? nb - jp : NR;
             const uint32_t *b = Bp + ((size_t)(j / NR) * kp + koff) * NR;
@@ -105,6 +106,11 @@ static void compute_tile(const gemm_job *g, int i0, int mb, int j0, int nb) {
             for (int ip = 0; ip < mb; ip += MR) {
                 int i = i0 + ip, rows = mb - ip < MR ? mb - ip : MR;
                 const uint32_t *a = Ap + ((size_t)(i / MR) * kp + koff) * MR;
+                /* while the first A panel runs, the next B panel of the tile comes into L2 (after
+                 * the last one: the first panel's next K slice) */
+                te.next_b = NULL;
+                if (ip == 0 && jp + NR < nb) te.next_b = b + kp * NR;
+                else if (ip == 0 && k0 + KC < g->K) te.next_b = Bp + ((size_t)(j0 / NR) * kp + koff + (s->bf16 ? KC / 2 : KC)) * NR;
                 g->d.fn(units, a, b, g->C + (size_t)i * g->ldc + j, g->ldc, rows, cols, &te);
             }
         }
@@ -148,19 +154,60 @@ static void gemm_task(void *arg, ct_team *team, int tid, int nth) {
     }
 }
 
-/* tile sizes: the defaults, shrunk until there are enough tiles for the threads */
+/* Time of the tiles on nth threads taking them in order from the shared counter, each tile
+ * costing its area (padded to whole micro-panels) plus a fixed share for its edges. */
+static double makespan(int npa, int npb, int mcp, int ncp, int nth) {
+    double load[CT_MAX_THREADS_GEMM] = {0};
+    int tm = (npa + mcp - 1) / mcp, tn = (npb + ncp - 1) / ncp;
+    for (int ti = 0; ti < tm; ti++)
+        for (int tj = 0; tj < tn; tj++) {
+            int a = npa - ti * mcp < mcp ? npa - ti * mcp : mcp, b = npb - tj * ncp < ncp ? npb - tj * ncp : ncp;
+            /* B panels are reused over a A panels and A over b B panels: small tiles cost more */
+            double cost = (double)a * b * (1.0 + 0.5 / a + 0.25 / b);
+            int k = 0;
+            for (int t = 1; t < nth; t++)
+                if (load[t] < load[k]) k = t;
+            load[k] += cost;
+        }
+    double m = 0;
+    for (int t = 0; t < nth; t++)
+        if (load[t] > m) m = load[t];
+    return m;
+}
+
+/* Tile sizes: around the defaults (MC_PANELS x NT_PANELS micro-panels), the split of rows and
+ * columns into tiles of balanced sizes whose schedule on the threads ends first. */
 static void choose_tiles(gemm_job *g, int nth) {
     const int MR = g->d.shape.MR, NR = g->d.shape.NR;
-    g->MC = MC_PANELS * MR;
-    g->NT = NT_PANELS * NR;
-    for (;;) {
-        g->tiles_m = (g->M + g->MC - 1) / g->MC;
-        g->tiles_n = (g->N + g->NT - 1) / g->NT;
-        if ((int64_t)g->tiles_m * g->tiles_n >= 3 * (int64_t)nth) break;
-        if (g->NT > 2 * NR) g->NT -= NR;
-        else if (g->MC > 2 * MR) g->MC -= MR;
-        else break;
+    int npa = (g->M + MR - 1) / MR, npb = (g->N + NR - 1) / NR;
+    if (g->gram || nth > CT_MAX_THREADS_GEMM) {
+        /* the defaults, shrunk until there are enough tiles for the threads */
+        g->MC = MC_PANELS * MR;
+        g->NT = NT_PANELS * NR;
+        for (;;) {
+            g->tiles_m = (g->M + g->MC - 1) / g->MC;
+            g->tiles_n = (g->N + g->NT - 1) / g->NT;
+            if ((int64_t)g->tiles_m * g->tiles_n >= 3 * (int64_t)nth) break;
+            if (g->NT > 2 * NR) g->NT -= NR;
+            else if (g->MC > 2 * MR) g->MC -= MR;
+            else break;
+        }
+        return;
     }
+    int tm0 = (npa + MC_PANELS - 1) / MC_PANELS, tn0 = (npb + NT_PANELS - 1) / NT_PANELS;
+    int best_m = (npa + tm0 - 1) / tm0, best_n = (npb + tn0 - 1) / tn0;
+    double best = makespan(npa, npb, best_m, best_n, nth);
+    for (int tm = tm0; tm <= tm0 + 4 && tm <= npa; tm++)
+        for (int tn = tn0; tn <= tn0 + 8 && tn <= npb; tn++) {
+            int mcp = (npa + tm - 1) / tm, ncp = (npb + tn - 1) / tn;
+            if (ncp < 2 && npb >= 2) continue;
+            double t = makespan(npa, npb, mcp, ncp, nth);
+            if (t < best * 0.999) { best = t; best_m = mcp; best_n = ncp; }
+        }
+    g->MC = best_m * MR;
+    g->NT = best_n * NR;
+    g->tiles_m = (g->M + g->MC - 1) / g->MC;
+    g->tiles_n = (g->N + g->NT - 1) / g->NT;
 }
 
 static void *ws_take(const ct_nn *nn, size_t bytes, void **owned) {
@@ -271,7 +318,7 @@ int ct_weight_pack(ct_weight *w, ct_kernel k, const ct_exec *ex, pthread_mutex_t
     if (lock) pthread_mutex_lock(lock);
     int ok = 1;
     if (!atomic_load_explicit(&w->packed, memory_order_acquire)) {
-        void *p = aligned_alloc(64, round64(ct_pack_b_units(&d.shape, w->N, w->K) * 4));
+        void *p = ct_alloc_large(round64(ct_pack_b_units(&d.shape, w->N, w->K) * 4));
         float *cat = NULL;
         const float *src = w->part[0];
         if (p && w->n_parts > 1) { /* row blocks stored apart: one contiguous copy while packing */

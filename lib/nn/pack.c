@@ -29,11 +29,7 @@ static void cvt_pairs(const float *src, int n, uint32_t *out) {
 static void transpose_rows(const float *src, size_t lds, int rows, int n, float *dst, size_t ldd) {
     int n8 = n & ~7, done = 0;
     if (rows >= 8 && n8) {
-        for (int g = 0;; g += 8) {
-            if (g + 8 > rows) g = rows - 8; /* the last group overlaps the one before */
-            for (int k = 0; k < n8; k += 8) ct_transpose8(src + (size_t)g * lds + k, lds, dst + (size_t)k * ldd + g, ldd);
-            if (g + 8 >= rows) break;
-        }
+        ct_transpose_block(src, lds, rows, n8, dst, ldd);
         done = n8;
     }
     for (int r = 0; r < rows; r++)

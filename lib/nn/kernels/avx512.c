@@ -87,16 +87,21 @@ __attribute__((target("avx512f"))) void ct_uk_avx512_f32(int kb, const void *Ap_
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
            c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00, c80 = c00, c81 = c00,
            c90 = c00, c91 = c00, ca0 = c00, ca1 = c00, cb0 = c00, cb1 = c00, cc0 = c00, cc1 = c00, cd0 = c00, cd1 = c00;
+    /* the next B panel (same depth, 128 bytes a k) goes to L2 while this one is used, so that
+     * the tiles after this one find it there rather than in memory */
+    const char *pf = e->next_b ? (const char *)e->next_b : (const char *)Bp;
+#define ROW(r, c0, c1) x = _mm512_set1_ps(a[r]); c0 = _mm512_fmadd_ps(x, b0, c0); c1 = _mm512_fmadd_ps(x, b1, c1);
     for (int k = 0; k < kb; k++) {
         const float *a = Ap + (size_t)k * MR;
         __m512 b0 = _mm512_loadu_ps(Bp + (size_t)k * 32), b1 = _mm512_loadu_ps(Bp + (size_t)k * 32 + 16);
         __m512 x;
-#define ROW(r, c0, c1) x = _mm512_set1_ps(a[r]); c0 = _mm512_fmadd_ps(x, b0, c0); c1 = _mm512_fmadd_ps(x, b1, c1);
+        _mm_prefetch(pf + (size_t)k * 128, _MM_HINT_T1);
+        _mm_prefetch(pf + (size_t)k * 128 + 64, _MM_HINT_T1);
         ROW(0, c00, c01) ROW(1, c10, c11) ROW(2, c20, c21) ROW(3, c30, c31) ROW(4, c40, c41) ROW(5, c50, c51)
         ROW(6, c60, c61) ROW(7, c70, c71) ROW(8, c80, c81) ROW(9, c90, c91) ROW(10, ca0, ca1) ROW(11, cb0, cb1)
         ROW(12, cc0, cc1) ROW(13, cd0, cd1)
-#undef ROW
     }
+#undef ROW
     __m512 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}, {c60, c61},
                          {c70, c71}, {c80, c81}, {c90, c91}, {ca0, ca1}, {cb0, cb1}, {cc0, cc1}, {cd0, cd1}};
     store_tile(acc, C, ldc, rows, cols, e);
@@ -156,7 +161,7 @@ __attribute__((target("avx512f,avx512bf16"))) void ct_cvt_bf16_pairs_avx512(cons
     for (; k < n; k += 2) out[k / 2] = bf16_bits(src[k]) | (k + 1 < n ? bf16_bits(src[k + 1]) << 16 : 0u);
 }
 
-__attribute__((target("avx2"))) static void transpose8_avx(const float *src, size_t ld, float *dst, size_t ldd) {
+__attribute__((target("avx2"))) static inline void transpose8_avx(const float *src, size_t ld, float *dst, size_t ldd) {
     __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + ld), r2 = _mm256_loadu_ps(src + 2 * ld),
            r3 = _mm256_loadu_ps(src + 3 * ld), r4 = _mm256_loadu_ps(src + 4 * ld), r5 = _mm256_loadu_ps(src + 5 * ld),
            r6 = _mm256_loadu_ps(src + 6 * ld), r7 = _mm256_loadu_ps(src + 7 * ld);
@@ -176,13 +181,25 @@ __attribute__((target("avx2"))) static void transpose8_avx(const float *src, siz
     _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(s3, s7, 0x31));
 }
 
-void ct_transpose8(const float *src, size_t lds, float *dst, size_t ldd) {
+/* The 8 x 8 blocks of a rows x n8 block (rows >= 8, n8 a multiple of 8), k outermost so that the
+ * destination lines of every row group are written while they are in L1; row groups past the
+ * first 8 rows start at rows - 8 when the rows are not a multiple of 8 (they overlap). */
+__attribute__((target("avx2"))) static void transpose_block_avx(const float *src, size_t lds, int rows, int n8, float *dst, size_t ldd) {
+    for (int k = 0; k < n8; k += 8)
+        for (int g = 0;; g += 8) {
+            if (g + 8 > rows) g = rows - 8;
+            transpose8_avx(src + (size_t)g * lds + k, lds, dst + (size_t)k * ldd + g, ldd);
+            if (g + 8 >= rows) break;
+        }
+}
+
+void ct_transpose_block(const float *src, size_t lds, int rows, int n8, float *dst, size_t ldd) {
     if (ct_cpu_has_avx2()) {
-        transpose8_avx(src, lds, dst, ldd);
+        transpose_block_avx(src, lds, rows, n8, dst, ldd);
         return;
     }
-    for (int r = 0; r < 8; r++)
-        for (int c = 0; c < 8; c++) dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c];
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < n8; c++) dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c];
 }
 
 #else
@@ -194,9 +211,9 @@ void ct_uk_avx512_bf16(int kp, const void *Ap, const void *Bp, float *C, int ldc
     (void)kp; (void)Ap; (void)Bp; (void)C; (void)ldc; (void)rows; (void)cols; (void)e;
 }
 void ct_cvt_bf16_pairs_avx512(const float *src, int n, uint32_t *out) { (void)src; (void)n; (void)out; }
-void ct_transpose8(const float *src, size_t lds, float *dst, size_t ldd) {
-    for (int r = 0; r < 8; r++)
-        for (int c = 0; c < 8; c++) dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c];
+void ct_transpose_block(const float *src, size_t lds, int rows, int n8, float *dst, size_t ldd) {
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < n8; c++) dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c];
 }
 
 #endif

@@ -18,6 +18,8 @@ typedef struct {
     int first, last;
     const float *bias; /* [cols] at the tile's first column, or NULL */
     int act;           /* CT_ACT_* */
+    const void *next_b; /* the next B panel to bring into L2 while this tile runs (kernels
+                           may ignore it), or NULL */
 } ct_tile_epi;
 
 /* The tile epilogue in scalar code for kernels that accumulate into a plain array acc [MR][ld]
@@ -51,8 +53,8 @@ void ct_uk_avx2_f32(int kb, const void *Ap, const void *Bp, float *C, int ldc, i
 /* kernels/portable.c: MR 4, NR 16 */
 void ct_uk_portable_f32(int kb, const void *Ap, const void *Bp, float *C, int ldc, int rows, int cols, const ct_tile_epi *e);
 
-/* 8 x 8 transpose of floats (or any 32-bit units): dst[c * ldd + r] = src[r * lds + c]
- * (AVX where the CPU has it). */
-void ct_transpose8(const float *src, size_t lds, float *dst, size_t ldd);
+/* Transpose of a rows x n8 block of floats (or any 32-bit units), rows >= 8 and n8 a multiple
+ * of 8: dst[c * ldd + r] = src[r * lds + c] (8 x 8 register transposes where the CPU has AVX). */
+void ct_transpose_block(const float *src, size_t lds, int rows, int n8, float *dst, size_t ldd);
 
 #endif
