@@ -12,6 +12,7 @@
 #include "cliptrase.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -59,21 +60,69 @@ typedef struct {
     const char *cmd;
 } proc_arg;
 
+/* Commands run through a launcher forked at the start, while this process is small: a child's
+ * peak RSS (ru_maxrss) counts the memory it inherited at fork, so a command forked from here
+ * after the models are loaded would report this process's size, and the fork itself would copy
+ * its page tables. The launcher reads a command, runs it with sh -c and answers with its exit
+ * status and peak RSS. */
+static int g_to_launcher = -1, g_from_launcher = -1;
 static long g_last_rss_kib;
+
+static void launcher(int in, int out) {
+    char cmd[8192];
+    for (;;) {
+        uint32_t len;
+        if (read(in, &len, sizeof len) != (ssize_t)sizeof len || len >= sizeof cmd) _exit(0);
+        size_t got = 0;
+        while (got < len) {
+            ssize_t r = read(in, cmd + got, len - got);
+            if (r <= 0) _exit(0);
+            got += (size_t)r;
+        }
+        cmd[len] = 0;
+        long res[2] = {-1, 0};
+        pid_t pid = fork();
+        if (pid == 0) {
+            execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+            _exit(127);
+        }
+        int st;
+        struct rusage ru;
+        if (pid > 0 && wait4(pid, &st, 0, &ru) == pid) {
+            res[0] = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+            res[1] = ru.ru_maxrss;
+        }
+        if (write(out, res, sizeof res) != (ssize_t)sizeof res) _exit(0);
+    }
+}
+
+static int start_launcher(void) {
+    int a[2], b[2];
+    if (pipe(a) || pipe(b)) return 0;
+    pid_t pid = fork();
+    if (pid < 0) return 0;
+    if (pid == 0) {
+        close(a[1]);
+        close(b[0]);
+        launcher(a[0], b[1]);
+        _exit(0);
+    }
+    close(a[0]);
+    close(b[1]);
+    g_to_launcher = a[1];
+    g_from_launcher = b[0];
+    return 1;
+}
 
 static void run_proc(void *p) {
     proc_arg *a = p;
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", a->cmd, (char *)NULL);
-        _exit(127);
-    }
-    int st;
-    struct rusage ru;
-    if (pid > 0 && wait4(pid, &st, 0, &ru) == pid) {
-        g_last_rss_kib = ru.ru_maxrss;
-        if (!WIFEXITED(st) || WEXITSTATUS(st)) printf("  command failed: %s\n", a->cmd);
-    }
+    uint32_t len = (uint32_t)strlen(a->cmd);
+    long res[2] = {-1, 0};
+    if (write(g_to_launcher, &len, sizeof len) != (ssize_t)sizeof len || write(g_to_launcher, a->cmd, len) != (ssize_t)len ||
+        read(g_from_launcher, res, sizeof res) != (ssize_t)sizeof res)
+        printf("  the launcher is gone\n");
+    g_last_rss_kib = res[1];
+    if (res[0] != 0) printf("  command failed (%ld): %s\n", res[0], a->cmd);
 }
 
 typedef struct {
@@ -111,6 +160,7 @@ static void ort_anchor(double med[3]) {
 }
 
 int main(void) {
+    if (!start_launcher()) { perror("launcher"); return 1; }
     g_oracle = getenv("CT_ORACLE_DIR");
     if (!g_oracle || !*g_oracle) g_oracle = "../shared/oracle";
     const char *bd = getenv("CT_BUILD_DIR");

@@ -1,12 +1,15 @@
 /* make bench, part 1: the kernels, medians of repeated runs, all in this one run.
  *   0. the machine's fp32 FMA peak (register-only loop on every thread) and the GEMM rate
- *      (the library's product at 1024^3): the references for every percentage below;
+ *      (the library's product at 1024^3 as the encoders run it: weight packed once, a
+ *      workspace given): the references for every percentage below;
  *   1. attention at ViT-B/16 head shapes (width 768, 12 heads of 64) for 197, 785 and 3,137
  *      tokens: fused kernel vs the unfused path (scores through the GEMM and a softmax pass),
  *      for the ordinary attention, CLIPtrase's self-correlation (3 Gram streams), SCLIP's (2),
  *      and the CLIPtrase correlation map (one symmetric product). GFLOP/s count the unfused
  *      algorithm's products: ordinary 2 x 2 T^2 hd per head, self-correlation 4 x 2 T^2 hd;
  *   2. the GEMM on the encoder's shapes: library fp32, bf16 and OpenBLAS.
+ * Every call gets a workspace of the size the library asks for, as inside the encoders (a call
+ * without one allocates and faults in fresh pages, which is not what a forward pass does).
  * Threads: all cores unless CT_BENCH_THREADS is set. */
 #include "bench.h"
 #include "core/runtime.h"
@@ -14,6 +17,7 @@
 #include "nn/gemm.h"
 
 #include <immintrin.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -65,24 +69,48 @@ static double fma_peak(void) {
 
 /* ---------------------------------------------------------------- GEMM */
 
+/* nn with a workspace of `bytes` (the caller frees nn.ws) */
+static ct_nn with_ws(ct_nn nn, size_t bytes) {
+    nn.ws = aligned_alloc(64, (bytes + 127) & ~(size_t)63);
+    nn.ws_bytes = nn.ws ? bytes : 0;
+    return nn;
+}
+
 typedef struct {
     ct_nn nn;
     int M, N, K;
-    float *A, *B, *C;
+    float *A, *C;
+    ct_weight w;
+    pthread_mutex_t lock;
 } gemm_arg;
 
 static void run_gemm(void *p) {
     gemm_arg *g = p;
-    ct_gemm(&g->nn, 0, 1, g->M, g->N, g->K, g->A, g->K, g->B, g->K, NULL, g->C, g->N);
+    ct_linear(&g->nn, g->M, g->A, g->K, &g->w, &g->lock, NULL, g->C, g->N);
 }
 
+/* y = x W^T as a linear layer of the encoders: the weight packed for the kernel (at its second
+ * use, here the warm-up), the call's workspace given */
 static double gemm_gflops(ct_kernel k, int M, int N, int K) {
-    gemm_arg g = {make_nn(k), M, N, K, malloc(sizeof(float) * (size_t)M * K), malloc(sizeof(float) * (size_t)N * K),
-                  malloc(sizeof(float) * (size_t)M * N)};
+    gemm_arg g;
+    memset(&g, 0, sizeof g);
+    g.nn = with_ws(make_nn(k), ct_gemm_workspace(k, M, N, K, 1));
+    g.M = M; g.N = N; g.K = K;
+    g.A = malloc(sizeof(float) * (size_t)M * K);
+    g.C = malloc(sizeof(float) * (size_t)M * N);
+    float *B = malloc(sizeof(float) * (size_t)N * K);
     for (size_t i = 0; i < (size_t)M * K; i++) g.A[i] = (float)(i % 7) * 0.1f;
-    for (size_t i = 0; i < (size_t)N * K; i++) g.B[i] = (float)(i % 5) * 0.1f;
+    for (size_t i = 0; i < (size_t)N * K; i++) B[i] = (float)(i % 5) * 0.1f;
+    g.w.part[0] = B;
+    g.w.part_rows[0] = N;
+    g.w.n_parts = 1;
+    g.w.N = N;
+    g.w.K = K;
+    pthread_mutex_init(&g.lock, NULL);
     double t = bench_median(run_gemm, &g, REPS);
-    free(g.A); free(g.B); free(g.C);
+    ct_weight_release(&g.w);
+    pthread_mutex_destroy(&g.lock);
+    free(g.A); free(B); free(g.C); free(g.nn.ws);
     return 2.0 * M * N * K / t * 1e-9;
 }
 
@@ -138,19 +166,23 @@ int main(void) {
         for (int k = 0; k < 4; k++) {
             attn_arg a = {make_nn(k32), kinds[k].sp, qkv, att, NULL, NULL, T, W, heads, 1};
             a.sp.grid_h = a.sp.grid_w = g;
+            size_t wsf = ct_attention_workspace(&a.nn, &a.sp, 1, T, W, heads), wsr = ct_attention_reference_workspace(&a.nn, T, W, heads);
+            a.nn = with_ws(a.nn, wsf > wsr ? wsf : wsr);
             double flops = (double)kinds[k].products * 2.0 * T * (double)T * 64 * heads;
             double tf = bench_median(run_attn, &a, T > 1000 ? 3 : REPS);
             a.fused = 0;
             double tu = bench_median(run_attn, &a, T > 1000 ? 3 : REPS);
             printf("%-7d %-26s %10.2f %10.1f %8.0f%% %12.2f %8.2fx\n", T, kinds[k].name, tf * 1e3, flops / tf * 1e-9, 100 * flops / tf * 1e-9 / rate,
                    tu * 1e3, tu / tf);
+            free(a.nn.ws);
         }
         /* the correlation map: one symmetric product over the normalised q | k | v segments */
-        attn_arg c = {make_nn(k32), {0}, qkv, att, malloc(sizeof(float) * (size_t)T * T), qkv, T, W, heads, 1};
+        attn_arg c = {with_ws(make_nn(k32), ct_gemm_workspace(k32, T, T, 3 * W, 0)), {0}, qkv, att, malloc(sizeof(float) * (size_t)T * T), qkv, T, W, heads, 1};
         double tc = bench_median(run_corr, &c, T > 1000 ? 3 : REPS), fc = 2.0 * T * (double)T * 3 * W;
         printf("%-7d %-26s %10.2f %10.1f %8.0f%% %12s %9s\n", T, "correlation map (Gram)", tc * 1e3, fc / tc * 1e-9, 100 * fc / tc * 1e-9 / rate,
                "-", "(full T^2 count)");
         free(c.corr);
+        free(c.nn.ws);
         free(qkv);
         free(att);
     }

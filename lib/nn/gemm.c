@@ -117,10 +117,21 @@ static void compute_tile(const gemm_job *g, int i0, int mb, int j0, int nb) {
     }
 }
 
-/* lower triangle of C from the upper (bitwise equal: each product is the same sum) */
+/* lower triangle of C from the upper (bitwise equal: each product is the same sum), rows
+ * [r0, r1) with r0 a multiple of 8: strips of 8 rows take the columns left of the diagonal block
+ * as one block transpose (rows of the upper triangle read 8 floats at a time, not one) */
 static void mirror_rows(const gemm_job *g, int64_t r0, int64_t r1) {
-    for (int64_t i = r0; i < r1; i++)
-        for (int64_t j = 0; j < i; j++) g->C[(size_t)i * g->ldc + j] = g->C[(size_t)j * g->ldc + i];
+    float *C = g->C;
+    size_t ldc = (size_t)g->ldc;
+    for (int64_t i0 = r0; i0 < r1; i0 += 8) {
+        int64_t h = r1 - i0 < 8 ? r1 - i0 : 8, done = 0;
+        if (h == 8 && i0 >= 8) {
+            ct_transpose_block(C + i0, ldc, (int)i0, 8, C + (size_t)i0 * ldc, ldc);
+            done = i0;
+        }
+        for (int64_t i = i0; i < i0 + h; i++)
+            for (int64_t j = done; j < i; j++) C[(size_t)i * ldc + j] = C[(size_t)j * ldc + i];
+    }
 }
 
 static void gemm_task(void *arg, ct_team *team, int tid, int nth) {
@@ -148,7 +159,7 @@ static void gemm_task(void *arg, ct_team *team, int tid, int nth) {
         ct_team_barrier(team);
         /* rows weighted by their length: split the triangle into equal areas */
         double n = g->M;
-        int64_t r0 = (int64_t)(n * sqrt((double)tid / nth)), r1 = (int64_t)(n * sqrt((double)(tid + 1) / nth));
+        int64_t r0 = (int64_t)(n * sqrt((double)tid / nth)) & ~(int64_t)7, r1 = (int64_t)(n * sqrt((double)(tid + 1) / nth)) & ~(int64_t)7;
         if (tid == nth - 1) r1 = g->M;
         mirror_rows(g, r0, r1);
     }
@@ -197,8 +208,8 @@ static void choose_tiles(gemm_job *g, int nth) {
     int tm0 = (npa + MC_PANELS - 1) / MC_PANELS, tn0 = (npb + NT_PANELS - 1) / NT_PANELS;
     int best_m = (npa + tm0 - 1) / tm0, best_n = (npb + tn0 - 1) / tn0;
     double best = makespan(npa, npb, best_m, best_n, nth);
-    for (int tm = tm0; tm <= tm0 + 4 && tm <= npa; tm++)
-        for (int tn = tn0; tn <= tn0 + 8 && tn <= npb; tn++) {
+    for (int tm = tm0; tm <= tm0 + 2 && tm <= npa; tm++)
+        for (int tn = tn0; tn <= tn0 + 4 && tn <= npb; tn++) {
             int mcp = (npa + tm - 1) / tm, ncp = (npb + tn - 1) / tn;
             if (ncp < 2 && npb >= 2) continue;
             double t = makespan(npa, npb, mcp, ncp, nth);
