@@ -112,10 +112,13 @@ __attribute__((target("avx512f"))) void ct_uk_avx512_f32(int kb, const void *Ap_
     __attribute__((target("avx512f,avx512bf16"))) static void NAME(int kp, const uint32_t *Ap, const uint32_t *Bp, float *C, int ldc,    \
                                                                    int rows, int cols, const ct_tile_epi *e) {                           \
         __m512 acc[MR][2];                                                                                                                \
+        const char *pf = e->next_b ? (const char *)e->next_b : (const char *)Bp; /* as the fp32 kernel */                                \
         for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();                                                          \
         for (int kk = 0; kk < kp; kk++) {                                                                                                 \
             const uint32_t *a = Ap + (size_t)kk * MR;                                                                                     \
             __m512bh b0 = (__m512bh)_mm512_loadu_si512(Bp + (size_t)kk * 32), b1 = (__m512bh)_mm512_loadu_si512(Bp + (size_t)kk * 32 + 16); \
+            _mm_prefetch(pf + (size_t)kk * 128, _MM_HINT_T1);                                                                             \
+            _mm_prefetch(pf + (size_t)kk * 128 + 64, _MM_HINT_T1);                                                                        \
             _Pragma("GCC unroll 14") for (int r = 0; r < R; r++) {                                                                        \
                 __m512bh x = (__m512bh)_mm512_set1_epi32((int)a[r]);                                                                      \
                 acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x, b0);                                                                           \
