@@ -70,7 +70,7 @@ static char base[2048], out[16384], out2[16384], pred_metrics[16384];
 
 static void metrics_shards_resume(void) {
     if (!tool_exists("ct-eval")) SKIP("ct-eval not built");
-    snprintf(D, sizeof D, "%s/eval", t_tmpdir());
+    FMT(D, "%s/eval", t_tmpdir());
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s/img %s/gt %s/pred", D, D, D, D);
     CHECK(system(cmd) == 0, "mkdir");
