@@ -94,7 +94,9 @@ static void median_against_sorting(void) {
 
 /* ------------------------------------------------------------------ DBSCAN */
 
-/* the textbook algorithm with sklearn's order, distances in double */
+/* the textbook algorithm, distances in double: clusters grown breadth-first from the core points
+ * in index order (a border point joins the first cluster that reaches it, as in sklearn, whose
+ * depth-first growth finds the same members) */
 static int dbscan_ref(const float *x, int n, int d, double eps, int ms, int32_t *lab) {
     uint8_t *nb = calloc((size_t)n * n, 1);
     int *cnt = calloc((size_t)n, sizeof(int)), *stack = malloc(sizeof(int) * (size_t)n * (n + 1));
@@ -108,20 +110,19 @@ static int dbscan_ref(const float *x, int n, int d, double eps, int ms, int32_t 
             nb[(size_t)i * n + j] = s <= eps * eps;
             cnt[i] += nb[(size_t)i * n + j];
         }
-    for (int i = 0; i < n; i++) lab[i] = -1;
+    memset(lab, 0xff, sizeof(int32_t) * (size_t)n); /* -1: noise until a cluster takes it */
     int nc = 0;
-    for (int i = 0; i < n; i++) {
-        if (lab[i] != -1 || cnt[i] < ms) continue;
-        int sp = 0;
-        lab[i] = nc;
-        stack[sp++] = i;
-        while (sp) {
-            int p = stack[--sp];
-            if (cnt[p] < ms) continue;
-            for (int j = 0; j < n; j++)
-                if (nb[(size_t)p * n + j] && lab[j] == -1) { lab[j] = nc; stack[sp++] = j; }
+    for (int seed = 0; seed < n; seed++) {
+        if (cnt[seed] < ms || lab[seed] >= 0) continue;
+        int head = 0, tail = 0; /* a FIFO queue in `stack` */
+        stack[tail++] = seed;
+        lab[seed] = nc;
+        for (; head < tail; head++) {
+            int p = stack[head];
+            for (int j = 0; cnt[p] >= ms && j < n; j++)
+                if (nb[(size_t)p * n + j] && lab[j] < 0) lab[stack[tail++] = j] = nc;
         }
-        nc++;
+        nc += 1;
     }
     free(nb); free(cnt); free(stack);
     return nc;

@@ -12,9 +12,8 @@ static void usage(FILE *f) {
                "  prints the architecture derived from the checkpoint, and how this CPU runs it\n"
                "  -V, --vocab PATH    also load a vocabulary and print its size\n"
                "  -f, --check-finite  refuse weights holding NaN or Inf\n"
-               "      --precision P   fp32 or bf16 (default: $CT_PRECISION, $CT_KERNEL, else fp32)\n"
-               "Exit status: 0 loads, 1 usage error, 2 does not load or the output cannot be written.\n",
-            tool_name);
+               "      --precision P   fp32 or bf16 (default: $CT_PRECISION, $CT_KERNEL, else fp32)\n", tool_name);
+    fputs("Exit status: 0 loads, 1 usage error, 2 does not load or the output cannot be written.\n", f);
 }
 
 int main(int argc, char **argv) {

@@ -57,15 +57,14 @@ int main(int argc, char **argv) {
     tool_opts o;
     opts_init(&o);
     const char *image_path = NULL, *pixels_path = NULL, *out_path = NULL, *overlay = NULL, *labels_path = NULL, *json_path = NULL, *dump_dir = NULL;
+    opts_parser op;
     static const struct option mine[] = {
         {"image", required_argument, 0, 'i'}, {"pixels", required_argument, 0, OPT_PIXELS}, {"output", required_argument, 0, 'o'},
         {"overlay", required_argument, 0, OPT_OVERLAY}, {"labels", required_argument, 0, OPT_LABELS}, {"json", required_argument, 0, OPT_JSON},
         {"dump", required_argument, 0, OPT_DUMP}, {0, 0, 0, 0}};
-    opts_parser op;
     opts_table(&op, GROUPS, mine, "i:o:");
     for (int c; (c = opts_next(&o, &op, argc, argv)) != -1;) {
         switch (c) {
-        case OPTS_ERROR: return 1;
         case 'i': image_path = optarg; break;
         case OPT_PIXELS: pixels_path = optarg; break;
         case 'o': out_path = optarg; break;
@@ -73,6 +72,7 @@ int main(int argc, char **argv) {
         case OPT_LABELS: labels_path = optarg; break;
         case OPT_JSON: json_path = optarg; break;
         case OPT_DUMP: dump_dir = optarg; break;
+        case OPTS_ERROR: return 1;
         case 'h': usage(stdout); return close_stdout();
         }
     }

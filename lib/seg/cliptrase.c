@@ -211,13 +211,13 @@ typedef struct {
     int32_t *labels;
     size_t HW;
     int *nan;            /* [nth] */
-    double *ts;
+    double *ts;          /* stage times (thread 0), or NULL */
 } back_job;
 
 static void back_task(void *arg, ct_team *team, int tid, int nth) {
     back_job *j = arg;
-    double t = j->ts && !tid ? ct_seg_cpu_s() : 0;
     int64_t b, e;
+    double t = j->ts && !tid ? ct_seg_cpu_s() : 0;
     /* the mean corr row of each cluster, a range of columns each: every sum in row order */
     ct_split(j->hw, tid, nth, &b, &e);
     for (int i = 0; i < j->hw; i++) {

@@ -14,8 +14,7 @@
 /* CPU seconds of the whole process (every thread): what a stage costs, spinning included. */
 static inline double ct_seg_cpu_s(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    return clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) ? 0.0 : (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* At least one name, the label of every name in [0, 65536) (name_label NULL: the identity);

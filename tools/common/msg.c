@@ -39,20 +39,12 @@ void warn(const char *fmt, ...) {
     va_end(ap);
 }
 
-int usage_error(const char *fmt, ...) {
+int tool_error(int status, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vline("", fmt, ap, " (see --help)");
+    vline("", fmt, ap, status == 1 ? " (see --help)" : "");
     va_end(ap);
-    return 1;
-}
-
-int runtime_error(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vline("", fmt, ap, "");
-    va_end(ap);
-    return 2;
+    return status;
 }
 
 double now(void) {

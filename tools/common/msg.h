@@ -15,10 +15,10 @@ void tool_init(const char *argv0, const char *fallback);
 void progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "<tool>: warning: message" on stderr (also when quiet) */
 void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* one line on stderr; return the exit status: 1 (usage error, " (see --help)" added) or 2
- * (runtime error) */
-int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-int runtime_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* One line on stderr and the exit status: 1 (a usage error, the line says "see --help") or 2. */
+int tool_error(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define usage_error(...) tool_error(1, __VA_ARGS__)
+#define runtime_error(...) tool_error(2, __VA_ARGS__)
 double now(void);
 
 /* A progress line for a loop of `total` steps: on a terminal one line rewritten in place with
