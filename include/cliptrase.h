@@ -40,7 +40,9 @@
  *     only writes them, it never reads or frees what they held before.
  *
  * Threads and state
- *   - There is no global mutable state in the library. A loaded ct_model and ct_tokenizer are
+ *   - There is no global mutable state in the library, but for one process-wide handle: the
+ *     OpenBLAS library, which the openblas backend loads on its first use (dlopen, under a lock)
+ *     and keeps until the process ends. A loaded ct_model and ct_tokenizer are
  *     immutable from the caller's point of view: any number of threads may use the same instance
  *     at once without locking. Internally a model keeps caches, each updated under a lock: its
  *     worker threads (started at the first call that wants them), its weights repacked into the
