@@ -187,6 +187,17 @@ static void region_task(void *p, ct_team *team, int tid, int nth) {
     a->sum[tid] = s;
 }
 
+/* one region over data[0 .. n) on ex: *a as the threads left it; returns the total of the sums */
+static int64_t run_region(const ct_exec *ex, const int *data, int n, region_arg *a) {
+    memset(a, 0, sizeof *a);
+    a->data = data;
+    a->n = n;
+    ct_run(ex, region_task, a);
+    int64_t s = 0;
+    for (int t = 0; t < 8; t++) s += a->sum[t];
+    return s;
+}
+
 typedef struct {
     ct_runtime *rt;
     int nth, regions, errors;
@@ -200,16 +211,9 @@ static void *call_many(void *p) {
     for (int i = 0; i < 1000; i++) want += c->data[i];
     for (int r = 0; r < c->regions; r++) {
         region_arg a;
-        memset(&a, 0, sizeof a);
-        a.data = c->data;
-        a.n = 1000;
-        ct_run(&ex, region_task, &a);
-        int64_t s = 0;
+        int64_t s = run_region(&ex, c->data, 1000, &a);
         int ok = a.nth_seen == c->nth;
-        for (int t = 0; t < 8; t++) {
-            ok &= a.hits[t] == (t < c->nth);
-            s += a.sum[t];
-        }
+        for (int t = 0; t < 8; t++) ok &= a.hits[t] == (t < c->nth);
         c->errors += !ok || s != want;
     }
     return NULL;
@@ -262,16 +266,10 @@ static void fewer_threads_and_stats(void) {
     uint64_t want[4] = {0}, regions = 0;
     for (size_t k = 0; k < sizeof plan / sizeof *plan; k++) {
         region_arg a;
-        memset(&a, 0, sizeof a);
-        a.data = data;
-        a.n = 100;
         ct_exec ex = ct_exec_for(rt, plan[k]);
-        ct_run(&ex, region_task, &a);
-        int64_t s = 0;
-        for (int t = 0; t < 8; t++) {
+        int64_t s = run_region(&ex, data, 100, &a);
+        for (int t = 0; t < 8; t++)
             CHECK(a.hits[t] == (t < plan[k]), "region of %d threads: thread %d entered %d times", plan[k], t, a.hits[t]);
-            s += a.sum[t];
-        }
         CHECK(a.nth_seen == plan[k] && s == 4950, "region of %d threads: nth %d, sum %lld", plan[k], a.nth_seen, (long long)s);
         if (plan[k] > 1) {
             regions++;
@@ -298,12 +296,9 @@ static void regions_after_sleep(void) {
     for (int k = 0; k < 4; k++) {
         usleep(30000); /* well past the spin before sleeping */
         region_arg a;
-        memset(&a, 0, sizeof a);
-        a.data = data;
-        a.n = 30;
         ct_exec ex = ct_exec_for(rt, 0);
-        ct_run(&ex, region_task, &a);
-        CHECK(a.hits[0] == 1 && a.hits[1] == 1 && a.hits[2] == 1 && a.sum[0] + a.sum[1] + a.sum[2] == 30, "region %d after a sleep", k);
+        int64_t s = run_region(&ex, data, 30, &a);
+        CHECK(a.hits[0] == 1 && a.hits[1] == 1 && a.hits[2] == 1 && a.sum[0] + a.sum[1] + a.sum[2] == 30 && s == 30, "region %d after a sleep", k);
     }
     ct_runtime_free(rt);
 }
@@ -317,13 +312,8 @@ static void start_and_free(void) {
         if (k % 2) {
             int data[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
             region_arg a;
-            memset(&a, 0, sizeof a);
-            a.data = data;
-            a.n = 10;
             ct_exec ex = ct_exec_for(rt, 0);
-            ct_run(&ex, region_task, &a);
-            int64_t s = 0;
-            for (int t = 0; t < 8; t++) s += a.sum[t];
+            int64_t s = run_region(&ex, data, 10, &a);
             CHECK(s == 55, "runtime %d: sum %lld", k, (long long)s);
         }
         ct_runtime_free(rt);

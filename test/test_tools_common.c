@@ -158,7 +158,7 @@ static void class_lists(void) {
 /* ------------------------------------------------------------------ geometry */
 
 static void geometry_matches_library(void) {
-    /* the tools' geometry against the dimensions the library's resize produces */
+    /* the geometry against the dimensions the library's resize produces */
     static const int sides[] = {1, 7, 16, 33, 64, 80, 300, 997};
     int checked = 0;
     for (size_t a = 0; a < sizeof sides / sizeof *sides; a++)
@@ -167,12 +167,12 @@ static void geometry_matches_library(void) {
                 int w = sides[a], h = sides[b], size = 32, patch = 16;
                 uint8_t *rgb = calloc((size_t)w * h, 3);
                 ct_image *img = NULL, *r = NULL;
-                resize_geom g;
-                int mine = resize_geometry(w, h, size, crop, patch, &g, NULL);
+                ct_geometry g;
+                int mine = ct_resize_geometry(w, h, size, crop, patch, &g, NULL) == CT_OK;
                 ct_status st = ct_image_from_rgb(rgb, w, h, &img, NULL);
                 if (!st) st = ct_resize_for_model(img, size, crop, patch, &r, NULL);
                 CHECK(mine == (st == CT_OK), "%d x %d crop %d: tools %d, library %d", w, h, crop, mine, (int)st);
-                if (mine && r) CHECK(r->width == g.W && r->height == g.H, "%d x %d crop %d: %d x %d vs %d x %d", w, h, crop, g.W, g.H, r->width, r->height);
+                if (mine && r) CHECK(r->width == g.width && r->height == g.height, "%d x %d crop %d: %d x %d vs %d x %d", w, h, crop, g.width, g.height, r->width, r->height);
                 ct_image_free(img);
                 ct_image_free(r);
                 free(rgb);
@@ -182,8 +182,8 @@ static void geometry_matches_library(void) {
     /* the crop offset: ground truth forward through the tools' geometry, back through the
      * library's ct_labels_to_image, lands on the same label away from block edges */
     int W = 120, H = 80, size = 64;
-    resize_geom g;
-    CHECK(resize_geometry(W, H, size, 1, 16, &g, NULL) && g.left > 0 && g.top == 0, "crop geometry");
+    ct_geometry g;
+    CHECK(ct_resize_geometry(W, H, size, 1, 16, &g, NULL) == CT_OK && g.crop_left > 0 && g.crop_top == 0, "crop geometry");
     uint16_t *gt = malloc(sizeof(uint16_t) * W * H), *fw = malloc(sizeof(uint16_t) * size * size);
     int32_t *fw32 = malloc(sizeof(int32_t) * size * size), *back = malloc(sizeof(int32_t) * W * H);
     for (int y = 0; y < H; y++)
@@ -192,10 +192,10 @@ static void geometry_matches_library(void) {
     for (int i = 0; i < size * size; i++) fw32[i] = fw[i];
     CHECK(ct_labels_to_image(fw32, size, size, W, H, size, 1, back, NULL) == CT_OK, "ct_labels_to_image");
     int inside = 0, same = 0;
-    double sx = (double)g.rw / W;
+    double sx = (double)g.resized_width / W;
     for (int y = 2; y < H - 2; y++)
         for (int x = 0; x < W; x++) {
-            double cx = (x + 0.5) * sx - g.left; /* column in the crop */
+            double cx = (x + 0.5) * sx - g.crop_left; /* column in the crop */
             if (cx < 2 || cx > size - 2 || x % 10 < 2 || x % 10 > 7 || y % 10 < 2 || y % 10 > 7) continue;
             inside++;
             same += back[y * W + x] == gt[y * W + x];
@@ -204,9 +204,9 @@ static void geometry_matches_library(void) {
     free(gt); free(fw); free(fw32); free(back);
     /* sizes that would overflow an int are refused before they become one */
     ct_error err;
-    CHECK(!resize_geometry(1, 4000000, 1024, 1, 16, &g, &err) && err.status == CT_ERR_TOO_LARGE && strstr(err.msg, "aspect"), "1 x 4,000,000 at 1024: %s", err.msg);
-    CHECK(!resize_geometry(1, 8000000, 336, 0, 16, &g, &err) && err.status == CT_ERR_TOO_LARGE, "1 x 8,000,000");
-    CHECK(!resize_geometry(2147483647, 1, 8192, 1, 16, &g, &err), "INT_MAX x 1");
+    CHECK(ct_resize_geometry(1, 4000000, 1024, 1, 16, &g, &err) && err.status == CT_ERR_TOO_LARGE && strstr(err.msg, "aspect"), "1 x 4,000,000 at 1024: %s", err.msg);
+    CHECK(ct_resize_geometry(1, 8000000, 336, 0, 16, &g, &err) && err.status == CT_ERR_TOO_LARGE, "1 x 8,000,000");
+    CHECK(ct_resize_geometry(2147483647, 1, 8192, 1, 16, &g, &err), "INT_MAX x 1");
 }
 
 /* ------------------------------------------------------------------ colours, legends */

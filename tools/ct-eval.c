@@ -376,7 +376,7 @@ static int predict(tool_session *s, const tool_opts *o, const float *emb, const 
     float *px = NULL;
     int32_t *lab = NULL;
     int H = 0, W = 0, rc = 1;
-    resize_geom g;
+    ct_geometry g;
     if (ct_image_load(path, &img, &err)) { warn("skipping %s: %s", name, err.msg); return 1; }
     /* the ground truth must be the picture's, with or without --crop */
     if (img->width != gw || img->height != gh) {
@@ -384,9 +384,9 @@ static int predict(tool_session *s, const tool_opts *o, const float *emb, const 
         goto done;
     }
     /* the library's geometry, checked here first: extreme aspect ratios are refused before any work */
-    if (!resize_geometry(img->width, img->height, s->size, o->crop, s->cfg->patch, &g, &err)) { warn("skipping %s: %s", name, err.msg); goto done; }
+    if (ct_resize_geometry(img->width, img->height, s->size, o->crop, s->cfg->patch, &g, &err)) { warn("skipping %s: %s", name, err.msg); goto done; }
     if (ct_preprocess(img, s->size, o->crop, s->cfg->patch, &px, &H, &W, &err)) { warn("skipping %s: %s", name, err.msg); goto done; }
-    if (H != g.H || W != g.W) { rc = runtime_error("%s: the model input is %d x %d, the geometry says %d x %d", name, W, H, g.W, g.H); goto done; }
+    if (H != g.height || W != g.width) { rc = runtime_error("%s: the model input is %d x %d, the geometry says %d x %d", name, W, H, g.width, g.height); goto done; }
     lab = malloc(sizeof(int32_t) * (size_t)H * (size_t)W);
     if (!lab) { rc = runtime_error("out of memory"); goto done; }
     if (ct_segment(s->model, px, H, W, emb, s->cl.n_names, s->cl.label, &s->sp, lab, NULL, &err)) {
@@ -397,14 +397,14 @@ static int predict(tool_session *s, const tool_opts *o, const float *emb, const 
     }
     if (o->crop) {
         /* the paper's protocol: compared on the crop, the ground truth resized (nearest) and cropped */
-        uint16_t *g2 = malloc(sizeof(uint16_t) * (size_t)g.W * (size_t)g.H);
+        uint16_t *g2 = malloc(sizeof(uint16_t) * (size_t)g.width * (size_t)g.height);
         if (!g2) { rc = runtime_error("out of memory"); goto done; }
         labels_resize_crop(*gt, gw, gh, &g, g2);
         free(*gt);
         *gt = g2;
         *pred = lab;
         lab = NULL;
-        *n = (size_t)g.W * (size_t)g.H;
+        *n = (size_t)g.width * (size_t)g.height;
     } else {
         int32_t *full = malloc(sizeof(int32_t) * (size_t)gw * (size_t)gh);
         if (!full) { rc = runtime_error("out of memory"); goto done; }

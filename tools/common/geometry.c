@@ -1,26 +1,14 @@
-/* Resize and crop geometry (the library's rule), ground truth through it, size rounding. */
+/* Ground truth through the library's resize and crop geometry, size rounding. */
 #include "common/geometry.h"
 
-int resize_geometry(int width, int height, int size, int crop, int patch, resize_geom *g, ct_error *err) {
-    ct_geometry lg;
-    if (ct_resize_geometry(width, height, size, crop, patch, &lg, err)) return 0;
-    g->rw = lg.resized_width;
-    g->rh = lg.resized_height;
-    g->top = lg.crop_top;
-    g->left = lg.crop_left;
-    g->W = lg.width;
-    g->H = lg.height;
-    return 1;
-}
-
-void labels_resize_crop(const uint16_t *gt, int width, int height, const resize_geom *g, uint16_t *out) {
-    for (int y = 0; y < g->H; y++) {
-        int64_t sy = (int64_t)(((double)(y + g->top) + 0.5) * height / g->rh);
+void labels_resize_crop(const uint16_t *gt, int width, int height, const ct_geometry *g, uint16_t *out) {
+    for (int y = 0; y < g->height; y++) {
+        int64_t sy = (int64_t)(((double)(y + g->crop_top) + 0.5) * height / g->resized_height);
         if (sy >= height) sy = height - 1;
-        for (int x = 0; x < g->W; x++) {
-            int64_t sx = (int64_t)(((double)(x + g->left) + 0.5) * width / g->rw);
+        for (int x = 0; x < g->width; x++) {
+            int64_t sx = (int64_t)(((double)(x + g->crop_left) + 0.5) * width / g->resized_width);
             if (sx >= width) sx = width - 1;
-            out[(size_t)y * (size_t)g->W + (size_t)x] = gt[(size_t)sy * (size_t)width + (size_t)sx];
+            out[(size_t)y * (size_t)g->width + (size_t)x] = gt[(size_t)sy * (size_t)width + (size_t)sx];
         }
     }
 }
