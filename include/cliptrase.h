@@ -132,6 +132,12 @@ typedef struct ct_model ct_model;
 typedef enum { CT_NAMING_OPENAI = 0, CT_NAMING_HF = 1 } ct_naming;
 typedef enum { CT_DTYPE_F32 = 0, CT_DTYPE_F16 = 1, CT_DTYPE_BF16 = 2 } ct_dtype;
 
+/* What a checkpoint holds. CLIP: both towers (everything in this header). DINO (v1) and DINOv2:
+ * a vision backbone alone (no text tower, no projection: text_*, context_length, vocab_size and
+ * embed_dim are 0), loadable only as the proxy of the ProxyCLIP head (ct_segment_params.proxy);
+ * every other call refuses it with CT_ERR_INVALID_ARG. */
+typedef enum { CT_ARCH_CLIP = 0, CT_ARCH_DINO = 1, CT_ARCH_DINOV2 = 2 } ct_arch;
+
 /* Numeric precision of the matrix products. fp32 is exact to the references (1e-6); bf16 rounds
  * both operands of every product to bfloat16 (8 significant bits) and accumulates in fp32:
  * faster, labels agree with fp32 on >= 99.9% of pixels (docs/performance.md), needs AVX512_BF16. */
@@ -152,8 +158,11 @@ typedef struct {
     int context_length; /* text positions (77 for CLIP) */
     int vocab_size;
     float logit_scale;  /* exp(logit_scale) as stored: the multiplier itself */
-    ct_naming naming;
+    ct_naming naming;   /* DINO / DINOv2: CT_NAMING_OPENAI for their own names (cls_token,
+                           pos_embed, blocks.N.*), CT_NAMING_HF for Hugging Face's */
     ct_dtype dtype;     /* dtype of the weight tensors in the file */
+    ct_arch arch;
+    int registers;      /* DINOv2 register tokens (0 otherwise) */
 } ct_config;
 
 typedef struct {
@@ -169,7 +178,10 @@ typedef struct {
 CT_API void ct_load_params_default(ct_load_params *p);
 
 /* Load a CLIP ViT checkpoint (.safetensors, F32/F16/BF16, OpenAI/open_clip or Hugging Face
- * names). Tensors are read from a read-only mmap of the file; do not modify or truncate the file
+ * names), or a DINO / DINOv2 backbone for ProxyCLIP (docs/heads.md): DINO's own names
+ * (cls_token, pos_embed, blocks.N.*, as facebookresearch/dino and the dinov2 hub checkpoints) or
+ * Hugging Face's ViTModel / Dinov2WithRegistersModel names; its architecture from the tensor
+ * shapes, and a config.json beside the file when present (heads; else width / 64). Tensors are read from a read-only mmap of the file; do not modify or truncate the file
  * while a model uses it (replace it by writing a new file and renaming it over the old one). */
 CT_API ct_status ct_model_load(const char *path, ct_model **out, ct_error *err);
 CT_API ct_status ct_model_load_ex(const char *path, const ct_load_params *p, ct_model **out,
@@ -260,10 +272,14 @@ typedef enum {
     CT_HEAD_SCLIP,         /* x + O(softmax(s qq^T) + softmax(s kk^T)) + MLP */
     CT_HEAD_CLEARCLIP,     /* O(softmax(s qq^T)), no residual, no MLP */
     CT_HEAD_NACLIP,        /* O(softmax(s kk^T + G)), no residual, no MLP */
+    CT_HEAD_PROXYCLIP,     /* O(A v~) on the proxy's grid: A = softmax over rows of gamma (S - beta
+                              mean(S)) with negative entries -inf, S the cosine similarities of a
+                              DINO proxy's patch features, v~ = v resized to the proxy grid; no
+                              residual, no MLP. Needs ct_segment_params.proxy */
     CT_HEAD_COUNT
 } ct_head;
 
-/* "cliptrase", "clip", "maskclip", "sclip", "clearclip", "naclip". */
+/* "cliptrase", "clip", "maskclip", "sclip", "clearclip", "naclip", "proxyclip". */
 CT_API const char *ct_head_name(ct_head h);
 CT_API ct_status ct_head_parse(const char *name, ct_head *out, ct_error *err);
 
@@ -314,6 +330,11 @@ typedef struct {
     float area_thd;      /* labels 1.. covering at most this share of the labelled area (of
                             labels 1..) are dropped (probability 0); 0: off */
     int n_threads;       /* 0: all of the model's threads */
+    /* ProxyCLIP (head proxyclip only; any other head refuses a proxy) */
+    const ct_model *proxy; /* a DINO / DINOv2 model from ct_model_load (not a CLIP one), shared
+                              like any model; its precision and threads are its own */
+    float proxy_beta;    /* mask threshold factor; default 1.2 */
+    float proxy_gamma;   /* similarity sharpness; default 3.0 */
 } ct_segment_params;
 
 /* CLIPtrase as the paper runs it (head cliptrase, whole image, the paper's cluster vote). */
@@ -361,6 +382,11 @@ typedef struct {
     int32_t *pred;          /* [H x W] */
     float *seg_logits;      /* [n_names x H x W] cosine logits, window average, before PAMR */
     float *pamr_logits;     /* [n_names x H x W] after PAMR (when it runs) */
+    /* proxyclip: the proxy's patch features (final norm, before the L2 normalisation), rows =
+     * patches row-major, of the whole image (whole-image runs) or of the first window after its
+     * padding; img_tokens is then [proxy_h*proxy_w x embed_dim] on the proxy's grid, no CLS */
+    float *proxy_features;  /* [proxy_h*proxy_w x proxy_dim] */
+    int proxy_h, proxy_w, proxy_dim;
 } ct_intermediates;
 
 /* Frees the arrays of a struct ct_segment or ct_postprocess filled (or one zeroed with memset);

@@ -1,7 +1,7 @@
 /* Loading: map the safetensors file, find the naming scheme, derive the architecture from
  * tensor shapes (every dimension range-checked before it becomes an int), and bind every weight
  * through one table of names for both schemes, widening F16/BF16 to fp32. */
-#include "model/model.h"
+#include "model/loader.h"
 #include "nn/blas.h"
 
 #include <math.h>
@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CT_MAX_DIM (1 << 20)   /* any width, length or count read from a file */
 #define CT_MAX_VOCAB (1 << 24)
 
 /* ------------------------------------------------------------------ names */
@@ -55,13 +54,7 @@ static const char *const HF_QKV_B[3] = {"self_attn.q_proj.bias", "self_attn.k_pr
 
 /* ------------------------------------------------------------------ loader */
 
-typedef struct {
-    ct_model *m;
-    ct_error *err;
-    ct_status st;
-    int check_finite;
-    int scheme;
-} loader;
+typedef ct_loader loader;
 
 static float half_to_float(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
@@ -91,7 +84,7 @@ static int keep_owned(ct_model *m, void *p) {
     return 1;
 }
 
-static void *owned_alloc(loader *L, size_t n, size_t elem) {
+void *ct_ld_alloc(loader *L, size_t n, size_t elem) {
     void *p = ct_alloc(n, elem);
     if (!p || !keep_owned(L->m, p)) {
         free(p);
@@ -110,7 +103,7 @@ static void fmt_shape(char *buf, size_t cap, int nd, const int64_t *d) {
 static const ct_st_tensor *find(const loader *L, const char *name) { return ct_st_find(&L->m->st, name); }
 
 /* A float tensor of exactly this shape (every entry given); records the error otherwise. */
-static const ct_st_tensor *lookup(loader *L, const char *name, int nd, const int64_t *shape) {
+const ct_st_tensor *ct_ld_lookup(loader *L, const char *name, int nd, const int64_t *shape) {
     if (L->st) return NULL;
     const ct_st_tensor *t = find(L, name);
     if (!t) {
@@ -160,13 +153,13 @@ static int check_finite(loader *L, const ct_st_tensor *t, const float *v) {
 }
 
 /* fp32 view of t: in place for aligned F32, else a widened copy (into dst when given) */
-static const float *as_f32(loader *L, const ct_st_tensor *t, float *dst) {
+const float *ct_ld_f32(loader *L, const ct_st_tensor *t, float *dst) {
     if (!t || L->st) return NULL;
     const float *out;
     if (!dst && t->dtype == CT_ST_F32 && ((uintptr_t)t->data % sizeof(float)) == 0) {
         out = (const float *)t->data;
     } else {
-        float *w = dst ? dst : owned_alloc(L, t->numel, sizeof(float));
+        float *w = dst ? dst : ct_ld_alloc(L, t->numel, sizeof(float));
         if (!w) return NULL;
         widen(t, w);
         out = w;
@@ -174,16 +167,16 @@ static const float *as_f32(loader *L, const ct_st_tensor *t, float *dst) {
     return check_finite(L, t, out) ? out : NULL;
 }
 
-static const float *need(loader *L, const char *name, int nd, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
+const float *ct_ld_need(loader *L, const char *name, int nd, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
     int64_t s[4] = {d0, d1, d2, d3};
-    return as_f32(L, lookup(L, name, nd, s), NULL);
+    return ct_ld_f32(L, ct_ld_lookup(L, name, nd, s), NULL);
 }
 
-static const float *vec(loader *L, const char *name, int64_t n) { return need(L, name, 1, n, 0, 0, 0); }
+static const float *vec(loader *L, const char *name, int64_t n) { return ct_ld_need(L, name, 1, n, 0, 0, 0); }
 
 /* a weight [rows x cols] as one row block */
-static void weight(loader *L, ct_weight *w, const char *name, int64_t rows, int64_t cols, int trans) {
-    const float *p = need(L, name, 2, rows, cols, 0, 0);
+void ct_ld_weight(loader *L, ct_weight *w, const char *name, int64_t rows, int64_t cols, int trans) {
+    const float *p = ct_ld_need(L, name, 2, rows, cols, 0, 0);
     memset(w, 0, sizeof *w);
     w->part[0] = p;
     w->part_rows[0] = (int)(trans ? cols : rows);
@@ -193,6 +186,17 @@ static void weight(loader *L, ct_weight *w, const char *name, int64_t rows, int6
     w->trans = trans;
 }
 
+void ct_ld_patch(loader *L, const char *name, int W, int p) {
+    const float *pw = ct_ld_need(L, name, 4, W, 3, p, p);
+    ct_weight *w = &L->m->patch;
+    memset(w, 0, sizeof *w);
+    w->part[0] = pw;
+    w->part_rows[0] = W;
+    w->n_parts = 1;
+    w->N = W;
+    w->K = 3 * p * p;
+}
+
 /* dimension i of a tensor of nd dimensions, or -1 when absent / of another rank */
 static int64_t dim_of(const loader *L, const char *name, int nd, int i) {
     const ct_st_tensor *t = find(L, name);
@@ -200,7 +204,7 @@ static int64_t dim_of(const loader *L, const char *name, int nd, int i) {
 }
 
 /* a dimension read from the file, range-checked before it becomes an int */
-static int dim_checked(loader *L, const char *name, int nd, int i, int64_t lo, int64_t hi, const char *what) {
+int ct_ld_dim(loader *L, const char *name, int nd, int i, int64_t lo, int64_t hi, const char *what) {
     if (L->st) return 0;
     int64_t v = dim_of(L, name, nd, i);
     if (v < 0) {
@@ -244,38 +248,38 @@ static void bind_block(loader *L, ct_block *b, const char *prefix, int i, int W,
     b->qkv.N = 3 * W;
     b->qkv.K = W;
     if (s == OPENAI) {
-        b->qkv.part[0] = need(L, NM(OPENAI_QKV_W), 2, 3 * (int64_t)W, W, 0, 0);
+        b->qkv.part[0] = ct_ld_need(L, NM(OPENAI_QKV_W), 2, 3 * (int64_t)W, W, 0, 0);
         b->qkv.part_rows[0] = 3 * W;
         b->qkv.n_parts = 1;
         b->qkv_b = vec(L, NM(OPENAI_QKV_B), 3 * (int64_t)W);
     } else {
         /* three tensors: widened ones go into one contiguous block, mapped F32 ones stay apart */
-        float *cat = NULL, *bias = owned_alloc(L, 3 * (size_t)W, sizeof(float));
+        float *cat = NULL, *bias = ct_ld_alloc(L, 3 * (size_t)W, sizeof(float));
         int all_f32 = 1;
         for (int k = 0; k < 3; k++) {
             const ct_st_tensor *t = find(L, NM(HF_QKV_W[k]));
             all_f32 &= t && t->dtype == CT_ST_F32 && ((uintptr_t)t->data % sizeof(float)) == 0;
         }
-        if (!all_f32) cat = owned_alloc(L, 3 * (size_t)W * (size_t)W, sizeof(float));
+        if (!all_f32) cat = ct_ld_alloc(L, 3 * (size_t)W * (size_t)W, sizeof(float));
         b->qkv.n_parts = all_f32 ? 3 : 1;
         for (int k = 0; k < 3 && !L->st; k++) {
             int64_t sh[2] = {W, W};
-            const ct_st_tensor *t = lookup(L, NM(HF_QKV_W[k]), 2, sh);
-            const float *p = as_f32(L, t, cat ? cat + (size_t)k * W * W : NULL);
+            const ct_st_tensor *t = ct_ld_lookup(L, NM(HF_QKV_W[k]), 2, sh);
+            const float *p = ct_ld_f32(L, t, cat ? cat + (size_t)k * W * W : NULL);
             if (all_f32) { b->qkv.part[k] = p; b->qkv.part_rows[k] = W; }
             int64_t sb[1] = {W};
-            as_f32(L, lookup(L, NM(HF_QKV_B[k]), 1, sb), bias ? bias + (size_t)k * W : NULL);
+            ct_ld_f32(L, ct_ld_lookup(L, NM(HF_QKV_B[k]), 1, sb), bias ? bias + (size_t)k * W : NULL);
         }
         if (!all_f32) { b->qkv.part[0] = cat; b->qkv.part_rows[0] = 3 * W; }
         b->qkv_b = bias;
     }
-    weight(L, &b->out, NM(B_OUT_W.n[s]), W, W, 0);
+    ct_ld_weight(L, &b->out, NM(B_OUT_W.n[s]), W, W, 0);
     b->out_b = vec(L, NM(B_OUT_B.n[s]), W);
     b->ln2_w = vec(L, NM(B_LN2_W.n[s]), W);
     b->ln2_b = vec(L, NM(B_LN2_B.n[s]), W);
-    weight(L, &b->fc1, NM(B_FC1_W.n[s]), M, W, 0);
+    ct_ld_weight(L, &b->fc1, NM(B_FC1_W.n[s]), M, W, 0);
     b->fc1_b = vec(L, NM(B_FC1_B.n[s]), M);
-    weight(L, &b->fc2, NM(B_FC2_W.n[s]), W, M, 0);
+    ct_ld_weight(L, &b->fc2, NM(B_FC2_W.n[s]), W, M, 0);
     b->fc2_b = vec(L, NM(B_FC2_B.n[s]), W);
 #undef NM
 }
@@ -283,7 +287,7 @@ static void bind_block(loader *L, ct_block *b, const char *prefix, int i, int W,
 static void bind_tower(loader *L, ct_block **out, int layers, const char *prefix, int W, int *mlp) {
     char n[320];
     snprintf(n, sizeof n, "%s.0.%s", prefix, B_FC1_W.n[L->scheme]);
-    *mlp = dim_checked(L, n, 2, 0, 1, CT_MAX_DIM, "MLP width");
+    *mlp = ct_ld_dim(L, n, 2, 0, 1, CT_MAX_DIM, "MLP width");
     if (L->st) return;
     ct_block *b = ct_calloc((size_t)layers, sizeof(ct_block));
     if (!b) { L->st = ct_fail(L->err, CT_ERR_NOMEM, "out of memory"); return; }
@@ -296,9 +300,13 @@ static void derive_and_bind(loader *L) {
     ct_config *c = &m->cfg;
     if (has(L, N_CONV.n[OPENAI])) L->scheme = OPENAI;
     else if (has(L, N_CONV.n[HF])) L->scheme = HF;
-    else {
+    else if (ct_dino_detect(&m->st)) {
+        ct_dino_bind(L);
+        return;
+    } else {
         L->st = ct_fail(L->err, CT_ERR_MISSING,
-                        "not a CLIP ViT checkpoint: neither '%s' (OpenAI/open_clip names) nor '%s' (Hugging Face names) is present",
+                        "not a CLIP ViT checkpoint: neither '%s' (OpenAI/open_clip names) nor '%s' (Hugging Face names) is present, "
+                        "nor a DINO / DINOv2 backbone ('cls_token', 'embeddings.cls_token')",
                         N_CONV.n[OPENAI], N_CONV.n[HF]);
         return;
     }
@@ -311,9 +319,9 @@ static void derive_and_bind(loader *L) {
         return;
     }
     c->dtype = cw->dtype == CT_ST_F16 ? CT_DTYPE_F16 : cw->dtype == CT_ST_BF16 ? CT_DTYPE_BF16 : CT_DTYPE_F32;
-    int W = c->vision_width = dim_checked(L, conv, 4, 0, 64, 65536, "vision width");
-    int p = c->patch = dim_checked(L, conv, 4, 2, 1, 1024, "patch size");
-    int64_t np1 = dim_checked(L, N_VPOS.n[s], 2, 0, 2, CT_MAX_DIM, "position count");
+    int W = c->vision_width = ct_ld_dim(L, conv, 4, 0, 64, 65536, "vision width");
+    int p = c->patch = ct_ld_dim(L, conv, 4, 2, 1, 1024, "patch size");
+    int64_t np1 = ct_ld_dim(L, N_VPOS.n[s], 2, 0, 2, CT_MAX_DIM, "position count");
     if (L->st) return;
     int g = (int)llround(sqrt((double)(np1 - 1)));
     if ((int64_t)g * g + 1 != np1 || (int64_t)g * p > 65536) {
@@ -327,7 +335,7 @@ static void derive_and_bind(loader *L) {
         L->st = ct_fail(L->err, CT_ERR_MISSING, "the vision tower has %d blocks; CLIPtrase needs at least 2", c->vision_layers);
         return;
     }
-    int Wt = c->text_width = dim_checked(L, N_LNF_W.n[s], 1, 0, 64, 65536, "text width");
+    int Wt = c->text_width = ct_ld_dim(L, N_LNF_W.n[s], 1, 0, 64, 65536, "text width");
     c->text_layers = count_blocks(L, N_TBLOCKS.n[s]);
     if (L->st) return;
     c->vision_heads = heads_for(W);
@@ -340,45 +348,39 @@ static void derive_and_bind(loader *L) {
         L->st = ct_fail(L->err, CT_ERR_MISSING, "the text tower has no blocks");
         return;
     }
-    int E = c->embed_dim = s == HF ? dim_checked(L, N_VPROJ.n[s], 2, 0, 1, 65536, "embedding size")
-                                   : dim_checked(L, N_VPROJ.n[s], 2, 1, 1, 65536, "embedding size");
-    c->context_length = dim_checked(L, N_TPOS.n[s], 2, 0, 2, 65536, "context length");
-    c->vocab_size = dim_checked(L, N_TOK.n[s], 2, 0, 1, CT_MAX_VOCAB, "vocabulary size");
+    int E = c->embed_dim = s == HF ? ct_ld_dim(L, N_VPROJ.n[s], 2, 0, 1, 65536, "embedding size")
+                                   : ct_ld_dim(L, N_VPROJ.n[s], 2, 1, 1, 65536, "embedding size");
+    c->context_length = ct_ld_dim(L, N_TPOS.n[s], 2, 0, 2, 65536, "context length");
+    c->vocab_size = ct_ld_dim(L, N_TOK.n[s], 2, 0, 1, CT_MAX_VOCAB, "vocabulary size");
     if (L->st) return;
 
     /* vision */
-    const float *pw = need(L, conv, 4, W, 3, p, p);
-    memset(&m->patch, 0, sizeof m->patch);
-    m->patch.part[0] = pw;
-    m->patch.part_rows[0] = W;
-    m->patch.n_parts = 1;
-    m->patch.N = W;
-    m->patch.K = 3 * p * p;
+    ct_ld_patch(L, conv, W, p);
     m->class_emb = vec(L, N_CLS.n[s], W);
-    m->vpos = need(L, N_VPOS.n[s], 2, np1, W, 0, 0);
+    m->vpos = ct_ld_need(L, N_VPOS.n[s], 2, np1, W, 0, 0);
     m->ln_pre_w = vec(L, N_LNPRE_W.n[s], W);
     m->ln_pre_b = vec(L, N_LNPRE_B.n[s], W);
     m->ln_post_w = vec(L, N_LNPOST_W.n[s], W);
     m->ln_post_b = vec(L, N_LNPOST_B.n[s], W);
-    if (s == HF) weight(L, &m->vproj, N_VPROJ.n[s], E, W, 0);
-    else weight(L, &m->vproj, N_VPROJ.n[s], W, E, 1);
+    if (s == HF) ct_ld_weight(L, &m->vproj, N_VPROJ.n[s], E, W, 0);
+    else ct_ld_weight(L, &m->vproj, N_VPROJ.n[s], W, E, 1);
     bind_tower(L, &m->vblocks, c->vision_layers, N_VBLOCKS.n[s], W, &m->vision_mlp);
     /* text */
-    m->tok_emb = need(L, N_TOK.n[s], 2, c->vocab_size, Wt, 0, 0);
-    m->tpos = need(L, N_TPOS.n[s], 2, c->context_length, Wt, 0, 0);
+    m->tok_emb = ct_ld_need(L, N_TOK.n[s], 2, c->vocab_size, Wt, 0, 0);
+    m->tpos = ct_ld_need(L, N_TPOS.n[s], 2, c->context_length, Wt, 0, 0);
     bind_tower(L, &m->tblocks, c->text_layers, N_TBLOCKS.n[s], Wt, &m->text_mlp);
     m->ln_final_w = vec(L, N_LNF_W.n[s], Wt);
     m->ln_final_b = vec(L, N_LNF_B.n[s], Wt);
-    if (s == HF) weight(L, &m->tproj, N_TPROJ.n[s], E, Wt, 0);
-    else weight(L, &m->tproj, N_TPROJ.n[s], Wt, E, 1);
+    if (s == HF) ct_ld_weight(L, &m->tproj, N_TPROJ.n[s], E, Wt, 0);
+    else ct_ld_weight(L, &m->tproj, N_TPROJ.n[s], Wt, E, 1);
     if (L->st) return;
     const ct_st_tensor *ls = find(L, "logit_scale");
     if (ls) {
         /* the same checks as every other tensor: a float dtype, one value */
         int64_t shape1[1] = {1};
-        const ct_st_tensor *t = ls->ndim == 0 ? lookup(L, "logit_scale", 0, shape1) : lookup(L, "logit_scale", 1, shape1);
+        const ct_st_tensor *t = ls->ndim == 0 ? ct_ld_lookup(L, "logit_scale", 0, shape1) : ct_ld_lookup(L, "logit_scale", 1, shape1);
         float v = 0;
-        if (t && as_f32(L, t, &v)) {
+        if (t && ct_ld_f32(L, t, &v)) {
             float e = expf(v);
             if (!isfinite(e) || !(e > 0)) {
                 L->st = ct_fail(L->err, CT_ERR_NONFINITE, "tensor 'logit_scale' holds %g: exp() of it is not a usable scale", (double)v);
@@ -457,7 +459,8 @@ ct_status ct_model_load_ex(const char *path, const ct_load_params *p, ct_model *
         free(m);
         return st;
     }
-    loader L = {m, err, CT_OK, p->check_finite, OPENAI};
+    m->ln_eps = 1e-5;
+    loader L = {m, err, CT_OK, p->check_finite, OPENAI, path};
     derive_and_bind(&L);
     if (L.st) {
         char pre[300];
@@ -551,6 +554,12 @@ int ct_model_linear(const ct_model *m, const ct_nn *nn, int M, const float *x, i
     return ct_linear(nn, M, x, ldx, (ct_weight *)w, (pthread_mutex_t *)&m->lock, e, y, ldy);
 }
 
+ct_status ct_model_need_clip(const ct_model *m, const char *what, ct_error *err) {
+    if (m->cfg.arch == CT_ARCH_CLIP) return CT_OK;
+    return ct_fail(err, CT_ERR_INVALID_ARG, "%s needs a CLIP model; this one is a %s vision backbone (no text tower), usable only as "
+                   "the proxy of the proxyclip head", what, m->cfg.arch == CT_ARCH_DINO ? "DINO" : "DINOv2");
+}
+
 const ct_config *ct_model_config(const ct_model *m) { return m ? &m->cfg : NULL; }
 ct_precision ct_model_precision(const ct_model *m) { return m ? m->precision : CT_PRECISION_FP32; }
 
@@ -564,6 +573,12 @@ void ct_config_describe(const ct_config *c, char *buf, size_t cap) {
     if (!buf || !cap) return;
     if (!c) { buf[0] = 0; return; }
     static const char *const dt[] = {"F32", "F16", "BF16"};
+    if (c->arch != CT_ARCH_CLIP) {
+        snprintf(buf, cap, "%s backbone (vision only): width %d, layers %d, heads %d, patch %d, grid %d, image %d, registers %d; %s names; %s",
+                 c->arch == CT_ARCH_DINO ? "DINO" : "DINOv2", c->vision_width, c->vision_layers, c->vision_heads, c->patch, c->grid,
+                 c->image_size, c->registers, c->naming == CT_NAMING_HF ? "hf" : "dino", (unsigned)c->dtype < 3 ? dt[c->dtype] : "?");
+        return;
+    }
     snprintf(buf, cap,
              "vision: width %d, layers %d, heads %d, patch %d, grid %d, image %d; text: width %d, "
              "layers %d, heads %d, context %d, vocab %d; embed %d; logit_scale %.6g; %s names; %s",

@@ -22,6 +22,7 @@ typedef struct {
     const float *fc1_b;           /* [M] */
     ct_weight fc2;                /* [W x M] */
     const float *fc2_b;           /* [W] */
+    const float *ls1, *ls2;       /* [W] DINOv2's LayerScale of the attention / MLP branch, or NULL */
 } ct_block;
 
 struct ct_model {
@@ -36,6 +37,13 @@ struct ct_model {
     const float *ln_pre_w, *ln_pre_b, *ln_post_w, *ln_post_b; /* [W] */
     ct_weight vproj;                     /* E outputs from W inputs */
     ct_block *vblocks;                   /* [vision_layers] */
+    /* DINO / DINOv2 (cfg.arch != CT_ARCH_CLIP): vpos, class_emb, patch, vblocks as above; the
+     * final norm in ln_post_*; no ln_pre, no projection, no text tower */
+    const float *patch_b;                /* [W] patch-embedding bias */
+    const float *reg_tokens;             /* [registers x W] */
+    double ln_eps;                       /* LayerNorm epsilon (1e-6; CLIP's 1e-5 is fixed) */
+    int pos_antialias;                   /* DINOv2 with registers: antialiased resampling to the
+                                            grid size; else DINO's scale factor (g + 0.1) / g */
     /* text tower */
     const float *tok_emb;                /* [V x Wt] */
     const float *tpos;                   /* [ctx x Wt] */
@@ -54,6 +62,9 @@ struct ct_model {
     void *ws;                            /* the last call's workspace, kept for the next one */
     size_t ws_bytes;
 };
+
+/* CT_OK when m is a CLIP model; else CT_ERR_INVALID_ARG saying that `what` needs one. */
+ct_status ct_model_need_clip(const ct_model *m, const char *what, ct_error *err);
 
 /* The model's runtime, started on first use (NULL if it could not start: calls then run on the
  * calling thread alone). */

@@ -11,6 +11,11 @@
 
 /* Row-wise LayerNorm (eps 1e-5, biased variance) of x [M x N] (ldx) into y (ldy; may alias x). */
 void ct_layernorm(const ct_exec *ex, int M, int N, const float *x, int ldx, const float *g, const float *b, float *y, int ldy);
+/* The same with another epsilon (DINO's 1e-6). */
+void ct_layernorm_eps(const ct_exec *ex, int M, int N, const float *x, int ldx, const float *g, const float *b, float *y, int ldy,
+                      double eps);
+/* In place, x [n] = x Phi(x) = x (1 + erf(x / sqrt 2)) / 2: the exact GELU (PyTorch's default). */
+void ct_gelu(const ct_exec *ex, size_t n, float *x);
 /* In-place softmax of each row of x [M x N] (row stride ld). A row of -inf gives zeros. */
 void ct_softmax_rows(const ct_exec *ex, int M, int N, float *x, int ld);
 /* In-place L2 normalisation of each row of x [M x N]; zero rows stay zero. */
@@ -51,5 +56,11 @@ int ct_bilinear(const ct_exec *ex, int n, int ih, int iw, const float *x, int oh
 /* PyTorch F.interpolate(mode="bicubic", align_corners=False, scale_factor=(sh, sw)) of a
  * channel-last grid x [ih x iw x C] to y [oh x ow x C] (A = -0.75, borders clamped). */
 void ct_bicubic_grid(const ct_exec *ex, int ih, int iw, int C, const float *x, int oh, int ow, double sh, double sw, float *y);
+
+/* PyTorch F.interpolate(mode="bicubic", antialias=True, align_corners=False, size=(oh, ow)) of a
+ * channel-last grid x [ih x iw x C] to y [oh x ow x C]: separable (columns, then rows), Keys'
+ * cubic with a = -0.5 stretched by the scale when downsampling, taps outside the grid dropped and
+ * the weights renormalised. tmp: ih * ow * C floats. */
+void ct_bicubic_aa_grid(const ct_exec *ex, int ih, int iw, int C, const float *x, int oh, int ow, float *tmp, float *y);
 
 #endif

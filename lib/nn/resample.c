@@ -102,3 +102,66 @@ void ct_bicubic_grid(const ct_exec *ex, int ih, int iw, int C, const float *x, i
     bic_job j = {ih, iw, C, ow, x, y, (float)(1.0 / sh), (float)(1.0 / sw)};
     ct_parallel_for(ex, oh, 1, bicubic_rows, &j);
 }
+
+/* Keys' cubic convolution kernel with a = -0.5 (PyTorch's antialiased bicubic filter) */
+static float keys_cubic(float t) {
+    const float a = -0.5f;
+    t = fabsf(t);
+    if (t < 1.f) return ((a + 2.f) * t - (a + 3.f)) * t * t + 1.f;
+    if (t < 2.f) return ((a * t - 5.f * a) * t + 8.f * a) * t - 4.f * a;
+    return 0.f;
+}
+
+/* taps of output index i for an axis n_in -> n_out (PyTorch's _compute_weights_aa): the first
+ * source index and up to cap normalised weights; returns the tap count */
+static int aa_taps(int n_in, int n_out, int i, float *w, int cap, int *lo) {
+    float scale = (float)n_in / (float)n_out;
+    float support = scale >= 1.f ? 2.f * scale : 2.f, invscale = scale >= 1.f ? 1.f / scale : 1.f;
+    float center = scale * ((float)i + 0.5f);
+    int xmin = (int)(center - support + 0.5f), xmax = (int)(center + support + 0.5f);
+    if (xmin < 0) xmin = 0;
+    if (xmax > n_in) xmax = n_in;
+    int n = xmax - xmin < cap ? xmax - xmin : cap;
+    float total = 0.f;
+    for (int j = 0; j < n; j++) {
+        w[j] = keys_cubic(((float)(j + xmin) - center + 0.5f) * invscale);
+        total += w[j];
+    }
+    for (int j = 0; j < n && total != 0.f; j++) w[j] /= total;
+    *lo = xmin;
+    return n;
+}
+
+typedef struct {
+    int n_in, n_out, C, lines;
+    size_t in_step, out_step, line_in, line_out; /* floats between taps / outputs, and between lines */
+    const float *x;
+    float *y;
+} aa_job;
+
+#define CT_AA_MAX_TAPS 4096
+
+/* outputs [o0, o1) of every line along one axis */
+static void aa_axis(void *arg, int64_t o0, int64_t o1) {
+    const aa_job *j = arg;
+    float w[CT_AA_MAX_TAPS];
+    for (int64_t o = o0; o < o1; o++) {
+        int lo, n = aa_taps(j->n_in, j->n_out, (int)o, w, CT_AA_MAX_TAPS, &lo);
+        for (int l = 0; l < j->lines; l++) {
+            float *d = j->y + (size_t)l * j->line_out + (size_t)o * j->out_step;
+            const float *s = j->x + (size_t)l * j->line_in + (size_t)lo * j->in_step;
+            for (int c = 0; c < j->C; c++) d[c] = 0.f;
+            for (int t = 0; t < n; t++)
+                for (int c = 0; c < j->C; c++) d[c] += w[t] * s[(size_t)t * j->in_step + c];
+        }
+    }
+}
+
+void ct_bicubic_aa_grid(const ct_exec *ex, int ih, int iw, int C, const float *x, int oh, int ow, float *tmp, float *y) {
+    /* columns: ih lines of iw -> ow; then rows: ow lines of ih -> oh (PyTorch: the contiguous
+     * dimension first) */
+    aa_job a = {iw, ow, C, ih, (size_t)C, (size_t)C, (size_t)iw * C, (size_t)ow * C, x, tmp};
+    ct_parallel_for(ex, ow, 1, aa_axis, &a);
+    aa_job b = {ih, oh, C, ow, (size_t)ow * C, (size_t)ow * C, (size_t)C, (size_t)C, tmp, y};
+    ct_parallel_for(ex, oh, 1, aa_axis, &b);
+}

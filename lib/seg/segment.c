@@ -113,7 +113,8 @@ static ct_status check_call(const ct_model *m, int H, int W, int n_names, const 
         ct_segment_params_default(dp);
         *p = dp;
     }
-    ct_status st = check_params(*p, m->cfg.patch, err);
+    ct_status st = ct_model_need_clip(m, "segmentation", err);
+    if (!st) st = check_params(*p, m->cfg.patch, err);
     if (!st) st = ct_seg_labels(n_names, name_label, L, err);
     if (!st) st = ct_vision_check(H, W, m->cfg.patch, err);
     return st;

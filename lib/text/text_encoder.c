@@ -129,6 +129,8 @@ static ct_status encode_tokens_threads(const ct_model *m, const int32_t *tokens,
 
 ct_status ct_encode_tokens(const ct_model *m, const int32_t *tokens, int n, float *out, ct_error *err) {
     if (!m || n <= 0) return encode_tokens_threads(m, tokens, n, 0, out, err);
+    ct_status st0 = ct_model_need_clip(m, "ct_encode_tokens", err);
+    if (st0) return st0;
     /* encoded aside and copied once checked: a failure (a later batch out of memory, non-finite
      * features) leaves out untouched */
     size_t count = (size_t)n * (size_t)m->cfg.embed_dim;
@@ -161,7 +163,8 @@ ct_status ct_class_embeddings_ex(const ct_model *m, const ct_tokenizer *tok, con
                                  int *n_truncated, ct_error *err) {
     if (!m || !tok || !out || (!names && n_names > 0)) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_class_embeddings: NULL argument");
     if (n_names <= 0) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_class_embeddings: no class names");
-    ct_status st0 = ct_check_threads(n_threads, err);
+    ct_status st0 = ct_model_need_clip(m, "ct_class_embeddings", err);
+    if (!st0) st0 = ct_check_threads(n_threads, err);
     if (st0) return st0;
     if (!templates) templates = ct_default_templates(&n_templates);
     if (n_templates <= 0) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_class_embeddings: no templates");

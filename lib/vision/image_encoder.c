@@ -255,7 +255,8 @@ ct_status ct_encode_image(const ct_model *m, const float *pixels, int H, int W, 
     if (!m || !pixels || !out) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_encode_image: NULL argument");
     if (!out->image_embedding && !out->img_tokens && !out->corr_raw)
         return ct_fail(err, CT_ERR_INVALID_ARG, "ct_encode_image: no output requested (every pointer of the features is NULL)");
-    ct_status st = ct_check_threads(n_threads, err);
+    ct_status st = ct_model_need_clip(m, "ct_encode_image", err);
+    if (!st) st = ct_check_threads(n_threads, err);
     if (!st) st = ct_vision_check(H, W, m->cfg.patch, err);
     if (st) return st;
     ct_nn nn = ct_model_nn(m, n_threads);
