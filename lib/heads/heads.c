@@ -20,6 +20,8 @@ static const ct_head_def k_heads[CT_HEAD_COUNT] = {
     /* NACLIP: O(softmax(s kk^T + G)), G[i,j] = exp(-|pos_i - pos_j|^2 / (2 sigma^2)) over patch grid
      * positions, 0 in the CLS row and column; no residual, no MLP */
     {.head = CT_HEAD_NACLIP, .name = "naclip", .attn = {.n_streams = 1, .x = {CT_K}, .y = {CT_K}}, .gaussian = 1},
+    /* ProxyCLIP: O(A v~) with A from a proxy backbone's features (heads/proxyclip.c); no residual, no MLP */
+    {.head = CT_HEAD_PROXYCLIP, .name = "proxyclip", .attn = {.identity = 1}},
 };
 
 const ct_head_def *ct_head_get(ct_head h) { return (unsigned)h < CT_HEAD_COUNT ? &k_heads[h] : NULL; }
@@ -33,7 +35,7 @@ ct_status ct_head_parse(const char *name, ct_head *out, ct_error *err) {
             *out = (ct_head)i;
             return ct_ok(err);
         }
-    return ct_fail(err, CT_ERR_INVALID_ARG, "unknown head '%.64s' (cliptrase, clip, maskclip, sclip, clearclip, naclip)", name);
+    return ct_fail(err, CT_ERR_INVALID_ARG, "unknown head '%.64s' (cliptrase, clip, maskclip, sclip, clearclip, naclip, proxyclip)", name);
 }
 
 void ct_segment_params_default(ct_segment_params *p) {
@@ -44,6 +46,8 @@ void ct_segment_params_default(ct_segment_params *p) {
     p->n_pamr_dilations = 2;
     p->pamr_dilations[0] = 8;
     p->pamr_dilations[1] = 16;
+    p->proxy_beta = 1.2f;
+    p->proxy_gamma = 3.f;
 }
 
 /* The presets the references publish for ViT-B/16 (their segmentors' defaults and base configs;
@@ -53,7 +57,9 @@ void ct_segment_params_default(ct_segment_params *p) {
  *   clearclip, maskclip (which ClearCLIP's code runs): ClearCLIPSegmentation, logit scale 50,
  *   window 448 / stride 224, no PAMR;
  *   naclip: NACLIP, logit scale 40, window 224 / stride 112 (its VOC configs use the whole image),
- *   PAMR 10 steps with dilations 8 and 16, sigma 5.
+ *   PAMR 10 steps with dilations 8 and 16, sigma 5;
+ *   proxyclip: ProxyCLIP's configs, logit scale 40, window 336 / stride 112 (each window padded to
+ *   multiples of 56), beta 1.2, gamma 3.0, no PAMR (the proxy is the caller's: params.proxy).
  * prob_thd and area_thd are per dataset (docs/heads.md has the peers' table): 0 here. */
 void ct_segment_params_preset(ct_segment_params *p, ct_head head) {
     if (!p) return;
@@ -68,6 +74,9 @@ void ct_segment_params_preset(ct_segment_params *p, ct_head head) {
         break;
     case CT_HEAD_NACLIP:
         p->logit_scale = 40.f; p->slide_crop = 224; p->slide_stride = 112; p->pamr_steps = 10;
+        break;
+    case CT_HEAD_PROXYCLIP:
+        p->logit_scale = 40.f; p->slide_crop = 336; p->slide_stride = 112;
         break;
     default:
         break;

@@ -4,6 +4,7 @@
  * intermediate. */
 #include "seg/seg.h"
 
+#include "heads/proxyclip.h"
 #include "model/model.h"
 #include "vision/vision.h"
 
@@ -34,6 +35,7 @@ void ct_intermediates_free(ct_intermediates *x) {
     free(x->image_embedding); free(x->img_tokens); free(x->corr_raw); free(x->corr);
     free(x->patch_logits); free(x->logits_up); free(x->pred_raw); free(x->dbscan_labels);
     free(x->cluster_maps); free(x->cluster_assign); free(x->pred); free(x->seg_logits); free(x->pamr_logits);
+    free(x->proxy_features);
     memset(x, 0, sizeof *x);
 }
 
@@ -59,7 +61,7 @@ static ct_status check_params(const ct_segment_params *p, int patch, ct_error *e
     if (p->median_size > 255) return ct_fail(err, CT_ERR_INVALID_ARG, "median size %d too large (max 255)", p->median_size);
     if (p->slide_crop < 0) return ct_fail(err, CT_ERR_INVALID_ARG, "window size %d is negative", p->slide_crop);
     if (p->slide_crop > 0) {
-        if (p->slide_crop % patch)
+        if (p->slide_crop % patch && p->head != CT_HEAD_PROXYCLIP) /* ProxyCLIP pads its windows */
             return ct_fail(err, CT_ERR_INVALID_ARG, "window size %d is not a multiple of the patch size %d", p->slide_crop, patch);
         if (p->slide_stride <= 0 || p->slide_stride > p->slide_crop)
             return ct_fail(err, CT_ERR_INVALID_ARG, "window stride %d must be in [1, %d] (the window size): a larger stride leaves pixels no window covers",
@@ -81,6 +83,8 @@ static ct_status check_params(const ct_segment_params *p, int patch, ct_error *e
         return ct_fail(err, CT_ERR_INVALID_ARG,
                        "head %s runs on the whole image with its cluster vote: sliding windows, PAMR, prob_thd and area_thd apply to "
                        "the other heads (set them to 0, or choose another head)", hn);
+    if (p->head != CT_HEAD_PROXYCLIP && p->proxy)
+        return ct_fail(err, CT_ERR_INVALID_ARG, "a proxy model belongs to head proxyclip: head %s does not use it (set params.proxy to NULL)", hn);
     if (p->head != CT_HEAD_CLIPTRASE && p->cls_reweight)
         return ct_fail(err, CT_ERR_INVALID_ARG, "cls_reweight belongs to the CLIPtrase vote: head %s does not use it (set it to 0)", hn);
     return ct_check_threads(p->n_threads, err);
@@ -116,7 +120,7 @@ static ct_status check_call(const ct_model *m, int H, int W, int n_names, const 
     ct_status st = ct_model_need_clip(m, "segmentation", err);
     if (!st) st = check_params(*p, m->cfg.patch, err);
     if (!st) st = ct_seg_labels(n_names, name_label, L, err);
-    if (!st) st = ct_vision_check(H, W, m->cfg.patch, err);
+    if (!st) st = (*p)->head == CT_HEAD_PROXYCLIP ? ct_proxyclip_check(m, *p, H, W, err) : ct_vision_check(H, W, m->cfg.patch, err);
     return st;
 }
 
@@ -138,7 +142,7 @@ static size_t mmseg_bytes(const ct_model *m, int H, int W, int n_names, int L, c
     ct_slide_grid g;
     ct_slide_grid_make(H, W, p->slide_crop, p->slide_stride, &g);
     size_t HW = (size_t)H * W, T = (size_t)(H / m->cfg.patch) * (size_t)(W / m->cfg.patch) + 1, E = (size_t)m->cfg.embed_dim;
-    size_t sl = ct_slide_workspace(m, &g, p->head, n_names);
+    size_t sl = p->head == CT_HEAD_PROXYCLIP ? ct_proxyclip_bytes(m, p, H, W, n_names, with_inter) : ct_slide_workspace(m, &g, p->head, n_names);
     size_t pa = p->pamr_steps > 0 ? ct_pamr_workspace(H, W, p->n_pamr_dilations, p->pamr_dilations, nth < n_names ? nth : n_names) : 0;
     size_t cl = ct_classify_workspace(HW, n_names, L, nth);
     if (!sl || (p->pamr_steps > 0 && !pa) || !cl) return 0;
@@ -147,7 +151,7 @@ static size_t mmseg_bytes(const ct_model *m, int H, int W, int n_names, int L, c
     double b = 4.0 * (double)n_names * (double)HW + (double)big;
     if (with_inter) {
         b += 4.0 * (double)HW; /* pred */
-        if (g.n == 1 && g.wh == H && g.ww == W) b += 4.0 * (double)(T * E);
+        if (g.n == 1 && g.wh == H && g.ww == W && p->head != CT_HEAD_PROXYCLIP) b += 4.0 * (double)(T * E);
         if (p->pamr_steps > 0) b += 4.0 * (double)n_names * (double)HW;
     }
     return b < (double)(SIZE_MAX / 2) ? (size_t)b : 0;
@@ -164,15 +168,27 @@ static ct_status segment_mmseg(const ct_model *m, const float *pixels, int H, in
     size_t HW = (size_t)H * W, T = (size_t)h * w + 1;
     ct_intermediates *inter = out->inter;
     float *seg = ct_alloc(HW * (size_t)N, sizeof(float));                    /* [N x H x W] */
-    float *tok = inter && whole ? ct_alloc(T * E, sizeof(float)) : NULL;      /* [T x E] */
+    int proxy = p->head == CT_HEAD_PROXYCLIP;
+    float *tok = inter && whole && !proxy ? ct_alloc(T * E, sizeof(float)) : NULL; /* [T x E] */
     float *pamr = NULL;
     int32_t *pred = inter ? ct_alloc(HW, sizeof(int32_t)) : NULL;
-    if (!seg || (inter && whole && !tok) || (inter && !pred)) {
+    if (!seg || (inter && whole && !proxy && !tok) || (inter && !pred)) {
         free(seg); free(tok); free(pred);
         return ct_fail(err, CT_ERR_NOMEM, "out of memory for the logits of %d names on a %d x %d image", N, H, W);
     }
     ct_slide_stats ss = {0};
-    ct_status st = ct_slide_logits(m, &nn, pixels, &g, p->head, p->gaussian_std, class_emb, N, 0, seg, tok, &ss, err);
+    ct_proxyclip_out po;
+    memset(&po, 0, sizeof po);
+    po.keep = inter != NULL;
+    ct_status st;
+    if (proxy) {
+        st = ct_proxyclip_logits(m, &nn, pixels, H, W, p, class_emb, N, seg, &po, err);
+        ss.n_windows = po.n_windows;
+        ss.t_encode = po.t_encode;
+        tok = po.tokens;
+    } else {
+        st = ct_slide_logits(m, &nn, pixels, &g, p->head, p->gaussian_std, class_emb, N, 0, seg, tok, &ss, err);
+    }
     const float *fin = seg;
     if (!st && p->pamr_steps > 0) {
         /* in place unless seg_logits is kept */
@@ -188,7 +204,7 @@ static ct_status segment_mmseg(const ct_model *m, const float *pixels, int H, in
     int nt = 0;
     if (!st) st = ct_classify(&nn.ex, fin, N, HW, &cp, out->labels, out->probs, &nt, err);
     if (st) {
-        free(seg); free(tok); free(pred);
+        free(seg); free(tok); free(pred); free(po.features);
         if (pamr != seg) free(pamr);
         return st;
     }
@@ -207,6 +223,8 @@ static ct_status segment_mmseg(const ct_model *m, const float *pixels, int H, in
         inter->H = H; inter->W = W; inter->h = h; inter->w = w; inter->n_names = N; inter->embed_dim = E;
         memcpy(pred, out->labels, HW * sizeof(int32_t));
         inter->img_tokens = tok;
+        inter->proxy_features = po.features;
+        inter->proxy_h = po.ph; inter->proxy_w = po.pw; inter->proxy_dim = po.dim;
         inter->seg_logits = seg;
         inter->pamr_logits = pamr;
         inter->pred = pred;
@@ -237,7 +255,7 @@ static ct_status segment_cliptrase(const ct_model *m, const float *pixels, int H
         return ct_fail(err, CT_ERR_NOMEM, "out of memory for a %d x %d image", H, W);
     }
     ct_nn nn = ct_model_nn(m, p->n_threads);
-    ct_vision_out vo = {p->head, p->gaussian_std, tokens, corr_raw, emb};
+    ct_vision_out vo = {p->head, p->gaussian_std, tokens, corr_raw, emb, NULL, 0};
     ct_status st = ct_vision_encode(m, &nn, pixels, 1, H, W, &vo, err);
     double t1 = now_s();
     ct_cliptrase_out co = {.inter = inter};
@@ -326,7 +344,7 @@ ct_status ct_segment_memory(const ct_model *m, int H, int W, int n_names, const 
         return ct_ok(err);
     }
     size_t hw = (size_t)(H / c->patch) * (size_t)(W / c->patch), T = hw + 1, HW = (size_t)H * W, E = (size_t)c->embed_dim;
-    ct_vision_out vo = {p->head, p->gaussian_std, (float *)1, (float *)1, NULL};
+    ct_vision_out vo = {p->head, p->gaussian_std, (float *)1, (float *)1, NULL, NULL, 0};
     size_t ws = ct_vision_workspace(m, 1, H, W, ct_model_threads(m), &vo);
     /* encoder outputs, then the vote (in fp32 whatever the encoder's precision), and the
      * clusters: typically at most hw / min_samples (a cluster can have fewer points when its

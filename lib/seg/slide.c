@@ -53,7 +53,7 @@ static int whole_image(const ct_slide_grid *g) { return g->n == 1 && g->wh == g-
 static size_t batch_bytes(const ct_model *m, const ct_slide_grid *g, ct_head head, int n_names, int B) {
     int p = m->cfg.patch;
     size_t T = (size_t)(g->wh / p) * (size_t)(g->ww / p) + 1, E = (size_t)m->cfg.embed_dim;
-    ct_vision_out vo = {head, 5.f, (float *)1, NULL, NULL};
+    ct_vision_out vo = {head, 5.f, (float *)1, NULL, NULL, NULL, 0};
     size_t ws = ct_vision_workspace(m, B, g->wh, g->ww, ct_model_threads(m), &vo);
     if (!ws) return 0;
     double b = (double)ws + 4.0 * B * ((whole_image(g) ? 0.0 : 3.0 * g->wh * g->ww) + (double)T * E + (double)T * n_names) +
@@ -192,7 +192,7 @@ ct_status ct_slide_logits(const ct_model *m, const ct_nn *nn, const float *pixel
             crop_job cj = {g, pixels, bpx, k0};
             ct_parallel_for(&nn->ex, (int64_t)nb * 3 * g->wh, 64, crop_rows, &cj);
         }
-        ct_vision_out vo = {head, gaussian_std, tok, NULL, NULL};
+        ct_vision_out vo = {head, gaussian_std, tok, NULL, NULL, NULL, 0};
         double t0 = now_s();
         st = ct_vision_encode(m, nn, whole ? pixels : bpx, nb, g->wh, g->ww, &vo, err);
         t_enc += now_s() - t0;

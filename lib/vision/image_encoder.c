@@ -49,7 +49,8 @@ static int make_plan(const ct_model *m, int B, int H, int W, int nth, const ct_v
     pl->x = (size_t)R * D;
     pl->xc = (size_t)B * D;
     pl->patches = (size_t)B * pl->np * ((size_t)pl->pp > D ? (size_t)pl->pp : D);
-    pl->pos = (h != c->grid || w != c->grid) ? (size_t)pl->np * D : 0;
+    int native = o->pos_by_count ? pl->np == c->grid * c->grid : (h == c->grid && w == c->grid);
+    pl->pos = native ? 0 : (size_t)pl->np * D;
     pl->tf = ct_tf_floats(pl->R, pl->D, pl->M);
     pl->nrm = o->corr_raw ? (size_t)pl->T * 3 * D : 0;
     pl->head_tmp = (size_t)R * D;
@@ -218,6 +219,9 @@ ct_status ct_vision_encode(const ct_model *m, const ct_nn *nn0, const float *pix
     }
     const ct_block *last = &m->vblocks[L - 1];
     ok = ok && ct_tf_qkv(&tf, last, x);
+    for (int b = 0; ok && o->last_v && b < B; b++)
+        for (int i = 0; i < np; i++)
+            memcpy(o->last_v + ((size_t)b * np + i) * D, tf.qkv + ((size_t)b * T + 1 + i) * 3 * D + 2 * (size_t)D, sizeof(float) * D);
     if (ok && o->image_embedding) {
         /* the unmodified last block for the CLS rows only */
         ok = ct_attention(&nn, &plain, tf.qkv, B, T, D, heads, 0, 1, tf.att);
@@ -270,7 +274,7 @@ ct_status ct_encode_image(const ct_model *m, const float *pixels, int H, int W, 
     if (!buf) return ct_fail(err, CT_ERR_NOMEM, "out of memory for the encoder's outputs (%zu MiB)", (n_tok + n_corr + n_emb) * 4 >> 20);
     float *tok = out->img_tokens ? buf : NULL, *corr = out->corr_raw ? buf + n_tok : NULL;
     float *emb = out->image_embedding ? buf + n_tok + n_corr : NULL;
-    ct_vision_out o = {CT_HEAD_CLIPTRASE, 5.f, tok, corr, emb};
+    ct_vision_out o = {CT_HEAD_CLIPTRASE, 5.f, tok, corr, emb, NULL, 0};
     st = ct_vision_encode(m, &nn, pixels, 1, H, W, &o, err);
     if (!st) {
         if (tok) memcpy(out->img_tokens, tok, n_tok * sizeof(float));

@@ -13,6 +13,9 @@ typedef struct {
     float *tokens;          /* [B x T x E] the head's tokens after ln_post + proj, L2-normalised, or NULL */
     float *corr_raw;        /* [T x T] block L-1: head mean of (cos qq + cos kk + cos vv) / 3 (B == 1), or NULL */
     float *image_embedding; /* [B x E] plain CLIP embedding (CLS of the unmodified model), or NULL */
+    float *last_v;          /* [B x h*w x D] the last block's v = ln_1(x) W_v^T + b_v, patch rows (ProxyCLIP), or NULL */
+    int pos_by_count;       /* non-zero: the position grid is used as stored whenever h*w is the native count
+                               (open_clip's rule in ProxyCLIP's copy), else whenever h x w is the native grid */
 } ct_vision_out;
 
 /* Bytes of the workspace ct_vision_encode allocates for these shapes on nth threads (0 when

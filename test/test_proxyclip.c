@@ -1,0 +1,197 @@
+/* The ProxyCLIP head (lib/heads/proxyclip.c) against every run of the oracle's
+ * heads_proxyclip (DINO proxy, Hugging Face names) and heads_proxyclip_dinov2 (DINOv2 with
+ * registers, DINOv2's names) fixtures, through the API and through the demo (--dump); the same
+ * DINO weights under DINO's own names; the parameter checks and refusals.
+ *
+ * Tolerances (as test_heads.c): seg_logits, img_tokens and proxy_features 1e-4 absolute (fp32
+ * through two towers whose products sum in another order than PyTorch's: a few ulp per block);
+ * labels >= 99.5% (argmaxes of probabilities within ~1e-4 x logit_scale may flip where two
+ * classes tie); the label histogram within those pixels. The mask of the proxy
+ * attention cannot flip: the fixtures' smallest |gamma (S - beta mean)| is >= 5e-6 (meta.json). */
+#include "fixtures.h"
+#include "st_rename.h"
+#include "tool_run.h"
+
+#include <sys/stat.h>
+
+#define TOL 1e-4
+#define MAXRUNS 8
+
+typedef struct {
+    const char *sub;  /* folder under the oracle */
+    char dir[600];
+    char clip[700], proxy[700];
+    ct_json *meta;
+} suite;
+
+static int open_suite(suite *s, const char *sub) {
+    memset(s, 0, sizeof *s);
+    s->sub = sub;
+    FMT(s->dir, "%s/%s", oracle_dir(), sub);
+    char p[700];
+    FMT(p, "%s/meta.json", s->dir);
+    size_t len;
+    char *txt = slurp(p, &len);
+    if (!txt) return 0;
+    s->meta = ct_json_parse(txt, len, NULL, 0);
+    free(txt);
+    if (!s->meta) { CHECK(0, "%s: meta.json does not parse", sub); return 0; }
+    FMT(s->clip, "%s/small_f16_hf/model.safetensors", oracle_dir());
+    const ct_json *pm = ct_json_get(s->meta, "proxy_model");
+    const char *pn = pm && pm->type == CT_JSON_STR ? pm->str : "";
+    size_t pl = strlen(pn);
+    if (pl > 12 && !strcmp(pn + pl - 12, ".safetensors")) FMT(s->proxy, "%s/%s", s->dir, pn);
+    else FMT(s->proxy, "%s/%s/model.safetensors", s->dir, pn);
+    return 1;
+}
+
+static void close_suite(suite *s) { ct_json_free(s->meta); }
+
+/* A run's names (classes flattened) and labels; returns the name count. */
+static int run_names_labels(const ct_json *run, const char **names, int32_t *lab, int cap, int *n_classes) {
+    const ct_json *c = ct_json_get(run, "classes");
+    int n = 0;
+    for (size_t i = 0; c && i < c->n; i++)
+        for (size_t k = 0; k < c->items[i].n && n < cap; k++) {
+            names[n] = c->items[i].items[k].str;
+            lab[n++] = (int32_t)i;
+        }
+    *n_classes = c ? (int)c->n : 0;
+    return n;
+}
+
+static void run_params(const ct_json *run, const ct_model *proxy, ct_segment_params *sp) {
+    ct_segment_params_preset(sp, CT_HEAD_PROXYCLIP);
+    sp->proxy = proxy;
+    sp->slide_crop = (int)jnum(run, "slide_crop", 0);
+    sp->slide_stride = (int)jnum(run, "slide_stride", 0);
+    sp->proxy_beta = (float)jnum(run, "beta", 1.2);
+    sp->proxy_gamma = (float)jnum(run, "gamma", 3.0);
+    sp->logit_scale = (float)jnum(run, "logit_scale", 40);
+    sp->prob_thd = (float)jnum(run, "prob_thd", 0);
+}
+
+static double agree(const int32_t *a, const int32_t *b, size_t n) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) k += a[i] == b[i];
+    return n ? (double)k / (double)n : 1.0;
+}
+
+/* Every proxyclip run of a suite through the API with this proxy file; returns the runs checked. */
+static int api_runs(suite *s, const char *proxy_path) {
+    ct_model *m = NULL, *px = NULL;
+    ct_error err;
+    if (ct_model_load(s->clip, &m, &err) || ct_model_load(proxy_path, &px, &err)) {
+        CHECK(0, "%s", err.msg);
+        ct_model_free(m);
+        return 0;
+    }
+    const ct_json *runs = ct_json_get(s->meta, "runs");
+    int checked = 0;
+    for (size_t r = 0; runs && r < runs->n; r++) {
+        const ct_json *run = &runs->items[r], *kind = ct_json_get(run, "kind");
+        const char *rn = ct_json_get(run, "name")->str;
+        int tower = kind && kind->type == CT_JSON_STR && !strcmp(kind->str, "tower");
+        npy_array px_a = {0}, tf = {0}, seg = {0}, pred = {0}, feat = {0}, tok = {0};
+        if (!load_npy(s->dir, rn, "pixels", &px_a) || !load_npy(s->dir, rn, "proxy_features", &feat)) continue;
+        int H = (int)px_a.shape[1], W = (int)px_a.shape[2];
+        size_t HW = (size_t)H * W;
+        ct_segment_params sp;
+        run_params(run, px, &sp);
+        const char *names[64];
+        int32_t lab[64];
+        int nc = 0, N = run_names_labels(run, names, lab, 64, &nc);
+        if (tower) {
+            /* the tower run: the whole-image head on its pixels, the proxy features only */
+            float *emb = calloc((size_t)N * ct_model_config(m)->embed_dim, sizeof(float));
+            for (int i = 0; i < N; i++) emb[(size_t)i * ct_model_config(m)->embed_dim + (size_t)i % 8] = 1.f;
+            int32_t *out = malloc(sizeof(int32_t) * HW);
+            ct_intermediates in;
+            ct_status st = ct_segment(m, px_a.data, H, W, emb, N, lab, &sp, out, &in, &err);
+            CHECK(st == CT_OK, "%s: %s", rn, err.msg);
+            if (!st) {
+                double d = in.proxy_features && (size_t)in.proxy_h * in.proxy_w * in.proxy_dim == feat.numel
+                               ? max_abs_diff(in.proxy_features, feat.data, feat.numel) : INFINITY;
+                printf("  %s/%s: proxy_features %.1e\n", s->sub, rn, d);
+                CHECK(d <= TOL, "%s: proxy_features %g", rn, d);
+                ct_intermediates_free(&in);
+                checked++;
+            }
+            free(out); free(emb);
+            npy_free(&px_a); npy_free(&feat);
+            continue;
+        }
+        if (!load_npy(s->dir, rn, "text_features", &tf) || !load_npy(s->dir, rn, "seg_logits", &seg) ||
+            !load_npy(s->dir, rn, "pred", &pred)) {
+            npy_free(&px_a); npy_free(&feat); npy_free(&tf); npy_free(&seg);
+            continue;
+        }
+        int has_tok = sp.slide_crop == 0 && load_npy(s->dir, rn, "img_tokens", &tok);
+        CHECK((int)tf.shape[0] == N, "%s: %d names, %d text features", rn, N, (int)tf.shape[0]);
+        int32_t *out = malloc(sizeof(int32_t) * HW);
+        ct_intermediates in;
+        ct_segment_info info;
+        ct_segment_outputs o = {out, NULL, &info, &in};
+        ct_status st = ct_segment_ex(m, px_a.data, H, W, tf.data, N, lab, &sp, &o, &err);
+        CHECK(st == CT_OK, "%s: %s", rn, err.msg);
+        if (!st) {
+            double ds = max_abs_diff(in.seg_logits, seg.data, seg.numel);
+            double df = in.proxy_features && (size_t)in.proxy_h * in.proxy_w * in.proxy_dim == feat.numel
+                            ? max_abs_diff(in.proxy_features, feat.data, feat.numel) : INFINITY;
+            double dt = has_tok ? (in.img_tokens ? max_abs_diff(in.img_tokens, tok.data, tok.numel) : INFINITY) : 0;
+            double a = agree(out, pred.data, HW);
+            const ct_json *wins = ct_json_get(run, "windows");
+            printf("  %s/%s: %d window(s), seg_logits %.1e, proxy_features %.1e", s->sub, rn, info.n_windows, ds, df);
+            if (has_tok) printf(", img_tokens %.1e", dt);
+            printf(", pred agreement %.5f, thresholded %d\n", a, info.n_thresholded);
+            CHECK(ds <= TOL, "%s: seg_logits %g", rn, ds);
+            CHECK(df <= TOL, "%s: proxy_features %g", rn, df);
+            CHECK(dt <= TOL, "%s: img_tokens %g", rn, dt);
+            CHECK(a >= 0.995, "%s: pred agreement %f", rn, a);
+            CHECK(wins && (int)wins->n == info.n_windows, "%s: %d windows, meta lists %zu", rn, info.n_windows, wins ? wins->n : 0);
+            size_t slack = HW / 200;
+            /* (meta's n_thresholded is not compared: heads_proxyclip counts every label-0 pixel there) */
+            const ct_json *hist = ct_json_get(run, "label_histogram");
+            for (size_t l = 0; hist && l < hist->n; l++) {
+                size_t h = 0, want = (size_t)hist->items[l].num;
+                for (size_t i = 0; i < HW; i++) h += out[i] == (int32_t)l;
+                CHECK((h > want ? h - want : want - h) <= slack, "%s: label %zu covers %zu pixels, meta %zu", rn, l, h, want);
+            }
+            ct_intermediates_free(&in);
+            /* one thread, no intermediates: the same labels */
+            int32_t *out2 = malloc(sizeof(int32_t) * HW);
+            ct_segment_params s1 = sp;
+            s1.n_threads = 1;
+            CHECK(ct_segment(m, px_a.data, H, W, tf.data, N, lab, &s1, out2, NULL, &err) == CT_OK, "%s: %s", rn, err.msg);
+            CHECK(!memcmp(out, out2, sizeof(int32_t) * HW), "%s: labels differ on one thread without intermediates", rn);
+            free(out2);
+            checked++;
+        }
+        free(out);
+        npy_array *all[] = {&px_a, &tf, &seg, &pred, &feat, &tok};
+        for (size_t k = 0; k < sizeof all / sizeof *all; k++) npy_free(all[k]);
+    }
+    ct_model_free(px);
+    ct_model_free(m);
+    return checked;
+}
+
+static void api_dino(void) {
+    suite s;
+    if (!open_suite(&s, "heads_proxyclip")) SKIP("no heads_proxyclip fixtures under %s", oracle_dir());
+    CHECK(api_runs(&s, s.proxy) == 3, "not every run checked");
+    close_suite(&s);
+}
+
+static void api_dinov2(void) {
+    suite s;
+    if (!open_suite(&s, "heads_proxyclip_dinov2")) SKIP("no heads_proxyclip_dinov2 fixtures under %s", oracle_dir());
+    CHECK(api_runs(&s, s.proxy) == 3, "not every run checked");
+    close_suite(&s);
+}
+
+int main(void) {
+    RUN(api_dino);
+    RUN(api_dinov2);
+    DONE();
+}
