@@ -62,6 +62,33 @@ static inline int load_npy(const char *dir, const char *run, const char *file, n
     return 1;
 }
 
+/* <dump>/<file>.npy (a tool's --dump) against the fixture's <fxdir>/<run>/<file>.npy: the same
+ * shape and dtype, values within tol, or (labels) >= 99.5% equal. */
+static inline void compare_dump(const char *dump, const char *fxdir, const char *run, const char *file, double tol, int labels) {
+    char p[1200];
+    FMT(p, "%s/%s.npy", dump, file);
+    npy_array got = {0}, want = {0};
+    ct_error err;
+    if (npy_load(p, &got, &err)) { CHECK(0, "%s", err.msg); return; }
+    if (!load_npy(fxdir, run, file, &want)) { npy_free(&got); return; }
+    int same_shape = got.ndim == want.ndim && got.numel == want.numel;
+    for (int i = 0; same_shape && i < got.ndim; i++) same_shape = got.shape[i] == want.shape[i];
+    CHECK(same_shape, "%s/%s: shape differs", run, file);
+    CHECK(got.is_int == want.is_int, "%s/%s: dtype differs", run, file);
+    if (same_shape && got.is_int == want.is_int) {
+        if (labels) {
+            size_t same = 0;
+            for (size_t i = 0; i < got.numel; i++) same += ((int32_t *)got.data)[i] == ((int32_t *)want.data)[i];
+            CHECK((double)same / got.numel >= 0.995, "%s/%s agreement %f", run, file, (double)same / got.numel);
+        } else {
+            double d = max_abs_diff(got.data, want.data, got.numel);
+            CHECK(d <= tol, "%s/%s: max|d| %g > %g", run, file, d, tol);
+        }
+    }
+    npy_free(&got);
+    npy_free(&want);
+}
+
 /* Loads a fixture's model.safetensors; NULL (with a failed check naming the fixture) on error. */
 static inline ct_model *load_fixture_model(const fixture *f) {
     char p[700];

@@ -37,31 +37,6 @@ static void build_list(const ct_json *arr, char *out, size_t cap) {
     }
 }
 
-static void compare(const char *dump, const char *fxdir, const char *run, const char *file, double tol, int labels) {
-    char p[1200];
-    FMT(p, "%s/%s.npy", dump, file);
-    npy_array got = {0}, want = {0};
-    ct_error err;
-    if (npy_load(p, &got, &err)) { CHECK(0, "%s", err.msg); return; }
-    if (!load_npy(fxdir, run, file, &want)) { npy_free(&got); return; }
-    int same_shape = got.ndim == want.ndim && got.numel == want.numel;
-    for (int i = 0; same_shape && i < got.ndim; i++) same_shape = got.shape[i] == want.shape[i];
-    CHECK(same_shape, "%s/%s: shape differs", run, file);
-    CHECK(got.is_int == want.is_int, "%s/%s: dtype differs", run, file);
-    if (same_shape && got.is_int == want.is_int) {
-        if (labels) {
-            size_t same = 0;
-            for (size_t i = 0; i < got.numel; i++) same += ((int32_t *)got.data)[i] == ((int32_t *)want.data)[i];
-            CHECK((double)same / got.numel >= 0.995, "%s/%s agreement %f", run, file, (double)same / got.numel);
-        } else {
-            double d = max_abs_diff(got.data, want.data, got.numel);
-            CHECK(d <= tol, "%s/%s: max|d| %g > %g", run, file, d, tol);
-        }
-    }
-    npy_free(&got);
-    npy_free(&want);
-}
-
 static void dumps_match_oracle(void) {
     fixture fx[16];
     int nfx = find_fixtures(fx, 16);
@@ -86,19 +61,19 @@ static void dumps_match_oracle(void) {
             int rc = sh(cmd, err, sizeof err);
             CHECK(rc == 0, "%s/%s: demo exited %d: %s", fx[f].name, rn, rc, err);
             if (rc) continue;
-            compare(dump, fx[f].dir, rn, "pixels", 0, 0);
-            compare(dump, fx[f].dir, rn, "text_features", 1e-4, 0);
-            compare(dump, fx[f].dir, rn, "image_embedding", 1e-4, 0);
-            compare(dump, fx[f].dir, rn, "img_tokens", 1e-4, 0);
-            compare(dump, fx[f].dir, rn, "corr_raw", 1e-4, 0);
-            compare(dump, fx[f].dir, rn, "corr", 1e-4, 0);
-            compare(dump, fx[f].dir, rn, "patch_logits", 1e-4 * scale, 0);
-            compare(dump, fx[f].dir, rn, "logits_up", 1e-4 * scale, 0);
-            compare(dump, fx[f].dir, rn, "pred_raw", 0, 1);
-            compare(dump, fx[f].dir, rn, "dbscan_labels", 0, 1);
-            compare(dump, fx[f].dir, rn, "cluster_maps", 1e-5, 0);
-            compare(dump, fx[f].dir, rn, "cluster_assign", 0, 1);
-            compare(dump, fx[f].dir, rn, "pred", 0, 1);
+            compare_dump(dump, fx[f].dir, rn, "pixels", 0, 0);
+            compare_dump(dump, fx[f].dir, rn, "text_features", 1e-4, 0);
+            compare_dump(dump, fx[f].dir, rn, "image_embedding", 1e-4, 0);
+            compare_dump(dump, fx[f].dir, rn, "img_tokens", 1e-4, 0);
+            compare_dump(dump, fx[f].dir, rn, "corr_raw", 1e-4, 0);
+            compare_dump(dump, fx[f].dir, rn, "corr", 1e-4, 0);
+            compare_dump(dump, fx[f].dir, rn, "patch_logits", 1e-4 * scale, 0);
+            compare_dump(dump, fx[f].dir, rn, "logits_up", 1e-4 * scale, 0);
+            compare_dump(dump, fx[f].dir, rn, "pred_raw", 0, 1);
+            compare_dump(dump, fx[f].dir, rn, "dbscan_labels", 0, 1);
+            compare_dump(dump, fx[f].dir, rn, "cluster_maps", 1e-5, 0);
+            compare_dump(dump, fx[f].dir, rn, "cluster_assign", 0, 1);
+            compare_dump(dump, fx[f].dir, rn, "pred", 0, 1);
             printf("  %s/%s: 13 dumped arrays checked\n", fx[f].name, rn);
         }
     }
@@ -154,11 +129,11 @@ static void heads_match_oracle(void) {
         if (rc == 2 && strstr(err, "not available")) { unsupported++; continue; }
         CHECK(rc == 0, "%s: demo exited %d: %s", rn, rc, err);
         if (rc) continue;
-        compare(dump, dir, rn, "text_features", 1e-4, 0);
-        compare(dump, dir, rn, "seg_logits", 1e-4, 0);
-        if (steps) compare(dump, dir, rn, "pamr_logits", 1e-4, 0);
-        if (!crop) compare(dump, dir, rn, "img_tokens", 1e-4, 0);
-        compare(dump, dir, rn, "pred", 0, 1);
+        compare_dump(dump, dir, rn, "text_features", 1e-4, 0);
+        compare_dump(dump, dir, rn, "seg_logits", 1e-4, 0);
+        if (steps) compare_dump(dump, dir, rn, "pamr_logits", 1e-4, 0);
+        if (!crop) compare_dump(dump, dir, rn, "img_tokens", 1e-4, 0);
+        compare_dump(dump, dir, rn, "pred", 0, 1);
         checked++;
     }
     ct_json_free(m);

@@ -190,8 +190,67 @@ static void api_dinov2(void) {
     close_suite(&s);
 }
 
+/* The demo contract of the README: every run through `demo --pixels ... --head proxyclip
+ * --proxy-model ... --dump DIR`, the dumps against the fixture. Returns the runs checked. */
+static int cli_runs(suite *s, const char *proxy_path) {
+    char vocab[700];
+    FMT(vocab, "%s/bpe_simple_vocab_16e6.txt.gz", oracle_dir());
+    const ct_json *runs = ct_json_get(s->meta, "runs");
+    char *dump = fresh_dir("dump");
+    int checked = 0;
+    for (size_t r = 0; runs && r < runs->n; r++) {
+        const ct_json *run = &runs->items[r], *kind = ct_json_get(run, "kind");
+        if (kind && kind->type == CT_JSON_STR && strcmp(kind->str, "proxyclip")) continue;
+        const char *rn = ct_json_get(run, "name")->str;
+        char cls[4096] = "", slide[64], cmd[8192], err[4096];
+        const ct_json *cl = ct_json_get(run, "classes");
+        for (size_t c = 0; cl && c < cl->n; c++) {
+            for (size_t k = 0; k < cl->items[c].n; k++)
+                snprintf(cls + strlen(cls), sizeof cls - strlen(cls), "%s%s", k ? ";" : "", cl->items[c].items[k].str);
+            if (c + 1 < cl->n) strncat(cls, ",", sizeof cls - strlen(cls) - 1);
+        }
+        int crop = (int)jnum(run, "slide_crop", 0), stride = (int)jnum(run, "slide_stride", 0);
+        if (crop) FMT(slide, "%d,%d", crop, stride);
+        else FMT(slide, "0");
+        FMT(cmd, "rm -rf '%s'/* && CT_CACHE_DIR='%s/cache' demo -q -m '%s' -V '%s' --pixels '%s/%s/pixels.npy' -c '%s' --head proxyclip "
+                 "--proxy-model '%s' --proxy-beta %g --proxy-gamma %g --slide %s --logit-scale %g --prob-thd %g --pamr 0 --area-thd 0 "
+                 "--dump '%s'",
+            dump, t_tmpdir(), s->clip, vocab, s->dir, rn, cls, proxy_path, jnum(run, "beta", 1.2), jnum(run, "gamma", 3.0), slide,
+            jnum(run, "logit_scale", 40), jnum(run, "prob_thd", 0), dump);
+        int rc = tool_run(cmd, NULL, 0, err, sizeof err, NULL);
+        CHECK(rc == 0, "%s: demo exited %d: %s", rn, rc, err);
+        if (rc) continue;
+        compare_dump(dump, s->dir, rn, "text_features", TOL, 0);
+        compare_dump(dump, s->dir, rn, "seg_logits", TOL, 0);
+        compare_dump(dump, s->dir, rn, "proxy_features", TOL, 0);
+        if (!crop) compare_dump(dump, s->dir, rn, "img_tokens", TOL, 0);
+        compare_dump(dump, s->dir, rn, "pred", 0, 1);
+        checked++;
+    }
+    free(dump);
+    return checked;
+}
+
+static void cli_dino(void) {
+    suite s;
+    if (!open_suite(&s, "heads_proxyclip")) SKIP("no heads_proxyclip fixtures under %s", oracle_dir());
+    if (!tool_exists("demo")) { close_suite(&s); SKIP("demo not built"); }
+    CHECK(cli_runs(&s, s.proxy) == 3, "not every run checked");
+    close_suite(&s);
+}
+
+static void cli_dinov2(void) {
+    suite s;
+    if (!open_suite(&s, "heads_proxyclip_dinov2")) SKIP("no heads_proxyclip_dinov2 fixtures under %s", oracle_dir());
+    if (!tool_exists("demo")) { close_suite(&s); SKIP("demo not built"); }
+    CHECK(cli_runs(&s, s.proxy) == 2, "not every run checked");
+    close_suite(&s);
+}
+
 int main(void) {
     RUN(api_dino);
     RUN(api_dinov2);
+    RUN(cli_dino);
+    RUN(cli_dinov2);
     DONE();
 }

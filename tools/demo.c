@@ -122,7 +122,7 @@ int main(int argc, char **argv) {
         ct_image_free(resized);
         resized = NULL;
     } else {
-        if ((rc = load_pixels(pixels_path, cfg->patch, &pxn, &H, &W))) goto out;
+        if ((rc = load_pixels(pixels_path, s.sp.head == CT_HEAD_PROXYCLIP ? 1 : cfg->patch, &pxn, &H, &W))) goto out;
         px = pxn.data;
     }
     /* what the segmentation will cost, before the class embeddings */

@@ -13,11 +13,12 @@
 
 enum {
     O_PRECISION = 1000, O_NOCACHE, O_CLASSES_FILE, O_CLASSES_FORMAT, O_BG_FILE, O_CROP, O_HEAD, O_SLIDE, O_PAMR, O_DIL,
-    O_SCALE, O_PROB, O_AREA, O_STD, O_EPS, O_MINS, O_CLSRW
+    O_SCALE, O_PROB, O_AREA, O_STD, O_EPS, O_MINS, O_CLSRW, O_PROXY, O_BETA, O_GAMMA
 };
 
 /* which preset fields the flags replace */
-enum { S_EPS = 1, S_MINS = 2, S_CLSRW = 4, S_SLIDE = 8, S_PAMR = 16, S_DIL = 32, S_SCALE = 64, S_PROB = 128, S_AREA = 256, S_STD = 512 };
+enum { S_EPS = 1, S_MINS = 2, S_CLSRW = 4, S_SLIDE = 8, S_PAMR = 16, S_DIL = 32, S_SCALE = 64, S_PROB = 128, S_AREA = 256, S_STD = 512, S_BETA = 1024,
+       S_GAMMA = 2048 };
 
 typedef struct {
     unsigned group;
@@ -43,6 +44,9 @@ static const shared_opt k_opts[] = {
     {OG_SEG, {"logit-scale", required_argument, 0, O_SCALE}, ""},
     {OG_SEG, {"prob-thd", required_argument, 0, O_PROB}, ""}, {OG_SEG, {"area-thd", required_argument, 0, O_AREA}, ""},
     {OG_SEG, {"gaussian-std", required_argument, 0, O_STD}, ""},
+    /* ProxyCLIP */
+    {OG_SEG, {"proxy-model", required_argument, 0, O_PROXY}, ""}, {OG_SEG, {"proxy-beta", required_argument, 0, O_BETA}, ""},
+    {OG_SEG, {"proxy-gamma", required_argument, 0, O_GAMMA}, ""},
     /* the CLIPtrase vote */
     {OG_SEG, {"eps", required_argument, 0, O_EPS}, ""}, {OG_SEG, {"min-samples", required_argument, 0, O_MINS}, ""},
     {OG_SEG, {"cls-reweight", no_argument, 0, O_CLSRW}, ""},
@@ -147,6 +151,9 @@ int opts_parse(tool_opts *o, int code, const char *arg) {
     case O_PROB: o->set |= S_PROB; return parse_float(arg, -1e30, 1e30, &f->prob_thd) ? 1 : bad("--prob-thd", "a number in [0, 1] (0: off)", arg);
     case O_AREA: o->set |= S_AREA; return parse_float(arg, -1e30, 1e30, &f->area_thd) ? 1 : bad("--area-thd", "a number in [0, 1] (0: off)", arg);
     case O_STD: o->set |= S_STD; return parse_float(arg, -1e30, 1e30, &f->gaussian_std) ? 1 : bad("--gaussian-std", "a positive number", arg);
+    case O_PROXY: o->proxy_path = arg; return *arg ? 1 : bad("--proxy-model", "a file", arg);
+    case O_BETA: o->set |= S_BETA; return parse_float(arg, -1e30, 1e30, &f->proxy_beta) ? 1 : bad("--proxy-beta", "a number", arg);
+    case O_GAMMA: o->set |= S_GAMMA; return parse_float(arg, -1e30, 1e30, &f->proxy_gamma) ? 1 : bad("--proxy-gamma", "a number", arg);
     case O_EPS: o->set |= S_EPS; return parse_float(arg, 1e-30, 1e6, &f->eps) ? 1 : bad("--eps", "a positive number", arg);
     case O_MINS: o->set |= S_MINS; return parse_int(arg, 1, 1000000, &f->min_samples) ? 1 : bad("--min-samples", "a whole number >= 1", arg);
     case O_CLSRW: o->set |= S_CLSRW; f->cls_reweight = 1; return 1;
@@ -189,15 +196,21 @@ void opts_help(FILE *f, unsigned groups) {
                    "      --crop              the paper's protocol: short side N, then an N x N centre crop\n");
     if (groups & OG_SEG)
         fprintf(f, "segmentation (the head's preset, then these flags on top; docs/api.md):\n"
-                   "      --head NAME         cliptrase (default), clip, maskclip, sclip, clearclip, naclip\n"
+                   "      --head NAME         cliptrase (default), clip, maskclip, sclip, clearclip, naclip,\n"
+                   "                          proxyclip (needs --proxy-model)\n"
                    "      --slide CROP,STRIDE sliding windows in pixels (CROP a multiple of the patch, STRIDE in\n"
-                   "                          [1, CROP]); 0: the whole image\n"
+                   "                          [1, CROP]; proxyclip: any CROP, each window padded to multiples\n"
+                   "                          of 56); 0: the whole image\n"
                    "      --pamr STEPS        PAMR refinement steps (0: off)\n"
                    "      --pamr-dilations D1,D2,...  PAMR dilations (1 to 8 of them, default 8,16)\n"
                    "      --logit-scale S     softmax temperature (0: the model's)\n"
                    "      --prob-thd T        pixels whose best probability is below T get label 0 (0: off)\n"
                    "      --area-thd A        labels 1.. covering at most A of the labelled area are dropped (0: off)\n"
                    "      --gaussian-std S    NACLIP's neighbourhood sigma in patches (default 5)\n"
+                   "      --proxy-model PATH  proxyclip: the proxy backbone, a DINO or DINOv2 .safetensors (DINO's or\n"
+                   "                          Hugging Face names; a config.json beside it gives the heads)\n"
+                   "      --proxy-beta B      proxyclip: mask threshold factor (default 1.2)\n"
+                   "      --proxy-gamma G     proxyclip: similarity sharpness (default 3.0)\n"
                    "      --eps E             cliptrase: DBSCAN radius (default 0.7 if short side <= 224, else 1.1)\n"
                    "      --min-samples K     cliptrase: DBSCAN core size (default 3 if short side <= 224, else 7)\n"
                    "      --cls-reweight      cliptrase: multiply logits by the CLS logits (the paper's VOC20)\n");
@@ -341,6 +354,8 @@ static void segment_params(const tool_opts *o, ct_segment_params *sp) {
     if (o->set & S_PROB) sp->prob_thd = f->prob_thd;
     if (o->set & S_AREA) sp->area_thd = f->area_thd;
     if (o->set & S_STD) sp->gaussian_std = f->gaussian_std;
+    if (o->set & S_BETA) sp->proxy_beta = f->proxy_beta;
+    if (o->set & S_GAMMA) sp->proxy_gamma = f->proxy_gamma;
     sp->n_threads = o->threads;
 }
 
@@ -361,7 +376,25 @@ static int resolve_vocab(tool_session *s, const tool_opts *o) {
     return 0;
 }
 
+/* --proxy-model: the proxy backbone of head proxyclip (refused for any other head), loaded with
+ * the model's precision and threads; the library refuses a CLIP file as proxy (ct_segment_memory) */
+static int load_proxy(tool_session *s, const tool_opts *o) {
+    if (!o->proxy_path) return 0;
+    progress("loading the proxy %s", o->proxy_path);
+    ct_error err;
+    if (ct_model_load_ex(o->proxy_path, &s->lp, &s->proxy, &err)) return runtime_error("--proxy-model: %s", err.msg);
+    if (verbose) {
+        char d[1024];
+        ct_model_describe(s->proxy, d, sizeof d);
+        progress("proxy: %s", d);
+    }
+    return 0;
+}
+
 int session_load(tool_session *s, const tool_opts *o, unsigned groups) {
+    if ((groups & OG_SEG) && o->head != CT_HEAD_PROXYCLIP && (o->proxy_path || (o->set & (S_BETA | S_GAMMA))))
+        return usage_error("%s belongs to --head proxyclip (the head is %s)", o->proxy_path ? "--proxy-model" : o->set & S_BETA ? "--proxy-beta" : "--proxy-gamma",
+                           ct_head_name(o->head));
     int rc = opts_load_params(o, &s->lp);
     if (rc) return rc;
     if (o->model_path) s->model_path = xasprintf("%s", o->model_path);
@@ -382,6 +415,10 @@ int session_load(tool_session *s, const tool_opts *o, unsigned groups) {
         ct_model_describe(s->model, d, sizeof d);
         progress("model: %s", d);
     }
+    if (s->cfg->arch != CT_ARCH_CLIP)
+        return usage_error("'%s' is a %s backbone (vision only): -m needs a CLIP model; a DINO model is the proxy of --head proxyclip "
+                           "(--proxy-model)", s->model_path, s->cfg->arch == CT_ARCH_DINO ? "DINO" : "DINOv2");
+    if ((rc = load_proxy(s, o))) return rc;
     if (groups & OG_CLASSES) {
         cache_open(&s->cache, o->no_cache);
         if ((rc = resolve_vocab(s, o))) return rc;
@@ -397,9 +434,11 @@ int session_load(tool_session *s, const tool_opts *o, unsigned groups) {
     }
     if (groups & OG_SEG) {
         segment_params(o, &s->sp);
+        s->sp.proxy = s->proxy;
         size_t bytes;
-        /* the library's own checks of the parameters, on a one-patch image: before any heavy work */
-        if (ct_segment_memory(s->model, patch, patch, s->cl.n_names > 0 ? s->cl.n_names : 1, &s->sp, 0, &bytes, &err))
+        /* the library's own checks of the parameters, on a one-patch image (of both models): before any heavy work */
+        int side = s->proxy && ct_model_config(s->proxy)->patch > patch ? ct_model_config(s->proxy)->patch : patch;
+        if (ct_segment_memory(s->model, side, side, s->cl.n_names > 0 ? s->cl.n_names : 1, &s->sp, 0, &bytes, &err))
             return usage_error("%s", err.msg);
     }
     return 0;
@@ -502,6 +541,7 @@ void session_free(tool_session *s) {
     cache_close(&s->cache);
     classes_free(&s->cl);
     ct_model_free(s->model);
+    ct_model_free(s->proxy);
     free(s->model_path);
     free(s->vocab_path);
     memset(s, 0, sizeof *s);

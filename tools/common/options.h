@@ -26,7 +26,7 @@ enum {
     OG_MODEL = 1,    /* -m -V --precision -t --no-cache */
     OG_CLASSES = 2,  /* -c --classes-file --classes-format -b --background-file */
     OG_IMAGE = 4,    /* -s --crop */
-    OG_SEG = 8,      /* --head --slide --pamr ... --eps --min-samples --cls-reweight */
+    OG_SEG = 8,      /* --head --slide --pamr ... --eps --min-samples --cls-reweight --proxy-model ... */
     OG_GENERAL = 16  /* -q -v -h */
 };
 
@@ -55,12 +55,14 @@ typedef struct {
     int size, size_given, crop;
     /* OG_SEG: the head, and which fields of its preset the flags replace */
     ct_head head;
+    const char *proxy_path; /* --proxy-model */
     unsigned set;
     ct_segment_params flags;
 } tool_opts;
 
 typedef struct {
     ct_model *model;
+    ct_model *proxy;               /* --proxy-model (head proxyclip), or NULL */
     const ct_config *cfg;
     char *model_path, *vocab_path; /* as resolved */
     ct_load_params lp;

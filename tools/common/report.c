@@ -92,7 +92,10 @@ int report_dump(const char *dir, const float *px, int H, int W, const float *emb
     dump(&d, "text_features", emb, 0, 2, n, E, 0);
     dump(&d, "name_label", cl->label, 1, 1, n, 0, 0);
     dump(&d, "image_embedding", x->image_embedding, 0, 1, E, 0, 0);
-    if (!sp->slide_crop) dump(&d, "img_tokens", x->img_tokens, 0, 2, T, E, 0);
+    /* proxyclip: its tokens are on the proxy's grid, without CLS */
+    int TT = x->proxy_features ? x->proxy_h * x->proxy_w : T;
+    if (!sp->slide_crop) dump(&d, "img_tokens", x->img_tokens, 0, 2, TT, E, 0);
+    dump(&d, "proxy_features", x->proxy_features, 0, 2, (int64_t)x->proxy_h * x->proxy_w, x->proxy_dim, 0);
     dump(&d, "corr_raw", x->corr_raw, 0, 2, T, T, 0);
     dump(&d, "corr", x->corr, 0, 2, h * w, h * w, 0);
     dump(&d, "patch_logits", x->patch_logits, 0, 3, n, h, w);
