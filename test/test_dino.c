@@ -189,48 +189,6 @@ static void dino_hf_names(void) {
     check_dino_v1(p, CT_NAMING_HF);
 }
 
-/* Writes the DINO fixture under DINO's own names (query, key, value rows concatenated into qkv)
- * into dir/model.safetensors. */
-static int write_dino_own(const char *dir) {
-    char src[700], dst[700];
-    FMT(src, "%s/dino_small_p8_hf/model.safetensors", g_v1);
-    FMT(dst, "%s/model.safetensors", dir);
-    ct_st_file f;
-    ct_error err;
-    if (ct_st_open(src, &f, &err)) { CHECK(0, "%s", err.msg); return 0; }
-    st_out o[128];
-    int n = 0;
-    st_out1(&o[n++], "cls_token", "embeddings.cls_token");
-    st_out1(&o[n++], "pos_embed", "embeddings.position_embeddings");
-    st_out1(&o[n++], "patch_embed.proj.weight", "embeddings.patch_embeddings.projection.weight");
-    st_out1(&o[n++], "patch_embed.proj.bias", "embeddings.patch_embeddings.projection.bias");
-    st_out1(&o[n++], "norm.weight", "layernorm.weight");
-    st_out1(&o[n++], "norm.bias", "layernorm.bias");
-    static const char *const map[][2] = {{"norm1", "layernorm_before"}, {"norm2", "layernorm_after"}, {"attn.proj", "attention.output.dense"},
-                                         {"mlp.fc1", "intermediate.dense"}, {"mlp.fc2", "output.dense"}};
-    static const char *const wb[] = {"weight", "bias"};
-    for (int b = 0; b < 4; b++) {
-        char s[160], d[160];
-        for (int k = 0; k < 5; k++)
-            for (int e = 0; e < 2; e++) {
-                snprintf(s, sizeof s, "encoder.layer.%d.%s.%s", b, map[k][1], wb[e]);
-                snprintf(d, sizeof d, "blocks.%d.%s.%s", b, map[k][0], wb[e]);
-                st_out1(&o[n++], d, s);
-            }
-        for (int e = 0; e < 2; e++) {
-            snprintf(d, sizeof d, "blocks.%d.attn.qkv.%s", b, wb[e]);
-            st_out1(&o[n], d, "");
-            snprintf(o[n].src[0], sizeof o[n].src[0], "encoder.layer.%d.attention.attention.query.%s", b, wb[e]);
-            snprintf(o[n].src[1], sizeof o[n].src[1], "encoder.layer.%d.attention.attention.key.%s", b, wb[e]);
-            snprintf(o[n].src[2], sizeof o[n].src[2], "encoder.layer.%d.attention.attention.value.%s", b, wb[e]);
-            o[n++].n_src = 3;
-        }
-    }
-    int ok = st_rewrite(&f, o, n, dst);
-    ct_st_close(&f);
-    return ok;
-}
-
 /* DINO's own names, with a config.json giving the heads (4 of 32: not width / 64), then without
  * it: heads = width / 64, the rule for DINO's published checkpoints. */
 static void dino_own_names(void) {
@@ -238,7 +196,7 @@ static void dino_own_names(void) {
     char dir[600], p[700], cfg[700];
     FMT(dir, "%s/dino_own", t_tmpdir());
     mkdir(dir, 0700);
-    if (!write_dino_own(dir)) return;
+    if (!write_dino_own(g_v1, dir)) return;
     FMT(p, "%s/model.safetensors", dir);
     FMT(cfg, "%s/config.json", dir);
     if (!write_text(cfg, "{\"num_heads\": 4}")) return;

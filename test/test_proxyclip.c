@@ -190,6 +190,117 @@ static void api_dinov2(void) {
     close_suite(&s);
 }
 
+static int cli_runs(suite *s, const char *proxy_path);
+
+/* The DINO proxy under DINO's own names (cls_token, pos_embed, blocks.N.attn.qkv, ...), with a
+ * config.json for its 4 heads of 32: the same results. */
+static void api_dino_own_names(void) {
+    suite s;
+    if (!open_suite(&s, "heads_proxyclip")) SKIP("no heads_proxyclip fixtures under %s", oracle_dir());
+    char *dir = fresh_dir("dino_own"), p[700], cfg[700];
+    FMT(p, "%s/model.safetensors", dir);
+    FMT(cfg, "%s/config.json", dir);
+    if (write_dino_own(s.dir, dir) && write_text(cfg, "{\"num_heads\": 4}")) {
+        CHECK(api_runs(&s, p) == 3, "not every run checked");
+        if (tool_exists("demo")) CHECK(cli_runs(&s, p) == 3, "not every run checked through the demo");
+    }
+    free(dir);
+    close_suite(&s);
+}
+
+/* Parameter checks before any work: no proxy, a CLIP model as proxy, a proxy given to another
+ * head, beta and gamma out of range, a window smaller than a patch. */
+static void api_refusals(void) {
+    suite s;
+    if (!open_suite(&s, "heads_proxyclip")) SKIP("no heads_proxyclip fixtures under %s", oracle_dir());
+    ct_model *m = NULL, *px = NULL;
+    ct_error err;
+    if (ct_model_load(s.clip, &m, &err) || ct_model_load(s.proxy, &px, &err)) {
+        CHECK(0, "%s", err.msg);
+        ct_model_free(m);
+        close_suite(&s);
+        return;
+    }
+    int E = ct_model_config(m)->embed_dim;
+    float *px_img = calloc(3 * 112 * 112, sizeof(float)), *emb = calloc((size_t)E, sizeof(float));
+    int32_t *lab = malloc(sizeof(int32_t) * 112 * 112);
+    emb[0] = 1.f;
+    ct_segment_params sp;
+    size_t bytes;
+    ct_segment_params_preset(&sp, CT_HEAD_PROXYCLIP);
+    CHECK(sp.proxy_beta == 1.2f && sp.proxy_gamma == 3.f && sp.slide_crop == 336 && sp.slide_stride == 112 && sp.logit_scale == 40.f &&
+              sp.pamr_steps == 0 && !sp.proxy,
+          "preset");
+    CHECK(ct_segment(m, px_img, 112, 112, emb, 1, NULL, &sp, lab, NULL, &err) == CT_ERR_INVALID_ARG && strstr(err.msg, "proxy"),
+          "no proxy: %s", err.msg);
+    sp.proxy = m;
+    CHECK(ct_segment(m, px_img, 112, 112, emb, 1, NULL, &sp, lab, NULL, &err) == CT_ERR_INVALID_ARG && strstr(err.msg, "CLIP"),
+          "CLIP as proxy: %s", err.msg);
+    CHECK(ct_segment_memory(m, 112, 112, 1, &sp, 0, &bytes, &err) == CT_ERR_INVALID_ARG, "CLIP as proxy (memory): %s", err.msg);
+    sp.proxy = px;
+    CHECK(ct_segment_memory(m, 112, 112, 1, &sp, 1, &bytes, &err) == CT_OK && bytes > 0, "memory: %s", err.msg);
+    sp.proxy_beta = -1.f;
+    CHECK(ct_segment(m, px_img, 112, 112, emb, 1, NULL, &sp, lab, NULL, &err) == CT_ERR_INVALID_ARG && strstr(err.msg, "beta"), "beta: %s", err.msg);
+    sp.proxy_beta = NAN;
+    CHECK(ct_segment(m, px_img, 112, 112, emb, 1, NULL, &sp, lab, NULL, &err) == CT_ERR_INVALID_ARG, "beta NaN: %s", err.msg);
+    sp.proxy_beta = 1.2f;
+    sp.proxy_gamma = 0.f;
+    CHECK(ct_segment(m, px_img, 112, 112, emb, 1, NULL, &sp, lab, NULL, &err) == CT_ERR_INVALID_ARG && strstr(err.msg, "gamma"), "gamma: %s", err.msg);
+    sp.proxy_gamma = 3.f;
+    sp.slide_crop = 0;
+    CHECK(ct_segment(m, px_img, 8, 112, emb, 1, NULL, &sp, lab, NULL, &err) == CT_ERR_INVALID_ARG, "8 rows: %s", err.msg);
+    /* sliding windows of 8 rows are padded to 56: they run */
+    sp.slide_crop = 112;
+    sp.slide_stride = 56;
+    CHECK(ct_segment(m, px_img, 8, 112, emb, 1, NULL, &sp, lab, NULL, &err) == CT_OK, "8 rows, sliding: %s", err.msg);
+    ct_segment_params other;
+    ct_segment_params_preset(&other, CT_HEAD_SCLIP);
+    other.proxy = px;
+    CHECK(ct_segment(m, px_img, 112, 112, emb, 1, NULL, &other, lab, NULL, &err) == CT_ERR_INVALID_ARG && strstr(err.msg, "proxy"),
+          "proxy for sclip: %s", err.msg);
+    ct_head h;
+    CHECK(ct_head_parse("proxyclip", &h, &err) == CT_OK && h == CT_HEAD_PROXYCLIP && !strcmp(ct_head_name(h), "proxyclip"), "name");
+    free(px_img); free(emb); free(lab);
+    ct_model_free(px);
+    ct_model_free(m);
+    close_suite(&s);
+}
+
+/* The tools' usage errors (exit 1, before any work) and load errors (exit 2), with their messages. */
+static void cli_refusals(void) {
+    suite s;
+    if (!open_suite(&s, "heads_proxyclip")) SKIP("no heads_proxyclip fixtures under %s", oracle_dir());
+    if (!tool_exists("demo")) { close_suite(&s); SKIP("demo not built"); }
+    char vocab[700], base[2400], cmd[4096], err[4096], notmodel[700];
+    FMT(vocab, "%s/bpe_simple_vocab_16e6.txt.gz", oracle_dir());
+    FMT(notmodel, "%s/meta.json", s.dir);
+    FMT(base, "demo -q --no-cache -V '%s' --pixels '%s/whole_168x232/pixels.npy' -c cat,dog --dump '%s'", vocab, s.dir, t_tmpdir());
+    struct { const char *args, *want; int rc; } cases[] = {
+        {"-m '%s' --head sclip --proxy-model '%s'", "--proxy-model belongs to --head proxyclip", 1},
+        {"-m '%s' --head naclip --proxy-beta 1 #%s", "--proxy-beta belongs to --head proxyclip", 1},
+        {"-m '%s' --head proxyclip #%s", "needs a proxy", 1},
+        {"-m '%s' --head proxyclip --proxy-model '%s' --proxy-gamma -1", "gamma", 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char a[1600];
+        FMT(a, cases[i].args, s.clip, s.proxy);
+        FMT(cmd, "%s %s", base, a);
+        int rc = tool_run(cmd, NULL, 0, err, sizeof err, NULL);
+        CHECK(rc == cases[i].rc && strstr(err, cases[i].want), "%s: exit %d: %s", a, rc, err);
+    }
+    /* a CLIP file as proxy; a file that is no model; a DINO file as the CLIP model */
+    FMT(cmd, "%s -m '%s' --head proxyclip --proxy-model '%s'", base, s.clip, s.clip);
+    int rc = tool_run(cmd, NULL, 0, err, sizeof err, NULL);
+    CHECK(rc == 1 && strstr(err, "CLIP model") && strstr(err, "DINO"), "CLIP as proxy: exit %d: %s", rc, err);
+    FMT(cmd, "%s -m '%s' --head proxyclip --proxy-model '%s'", base, s.clip, notmodel);
+    rc = tool_run(cmd, NULL, 0, err, sizeof err, NULL);
+    CHECK(rc == 2 && strstr(err, "--proxy-model"), "not a model as proxy: exit %d: %s", rc, err);
+    FMT(cmd, "%s -m '%s' --head proxyclip --proxy-model '%s'", base, s.proxy, s.proxy);
+    rc = tool_run(cmd, NULL, 0, err, sizeof err, NULL);
+    CHECK(rc == 1 && strstr(err, "DINO backbone") && strstr(err, "--proxy-model"), "DINO as -m: exit %d: %s", rc, err);
+    close_suite(&s);
+}
+
 /* The demo contract of the README: every run through `demo --pixels ... --head proxyclip
  * --proxy-model ... --dump DIR`, the dumps against the fixture. Returns the runs checked. */
 static int cli_runs(suite *s, const char *proxy_path) {
@@ -252,5 +363,8 @@ int main(void) {
     RUN(api_dinov2);
     RUN(cli_dino);
     RUN(cli_dinov2);
+    RUN(api_dino_own_names);
+    RUN(api_refusals);
+    RUN(cli_refusals);
     DONE();
 }
