@@ -99,11 +99,11 @@ void ct_slide_window(const ct_slide_grid *g, int k, int *y1, int *x1);
 /* Windows per encoder batch: the largest count whose encoder workspace stays within
  * CT_SLIDE_BATCH_BYTES (at least one window). */
 #define CT_SLIDE_BATCH_BYTES ((size_t)256 << 20)
-int ct_slide_batch(const ct_model *m, const ct_slide_grid *g, ct_head head);
+int ct_slide_batch(const ct_model *m, const ct_slide_grid *g, const ct_segment_params *sp);
 
 /* Bytes ct_slide_logits allocates (encoder workspace of one batch, the batch's pixels, tokens and
  * logits, the taps); 0 on overflow. */
-size_t ct_slide_workspace(const ct_model *m, const ct_slide_grid *g, ct_head head, int n_names);
+size_t ct_slide_workspace(const ct_model *m, const ct_slide_grid *g, const ct_segment_params *sp, int n_names);
 
 typedef struct {
     int n_windows, n_batches;
@@ -115,11 +115,12 @@ typedef struct {
  * class_emb [N x E], bilinearly upsampled (align_corners=False) to the window, summed over the
  * windows and divided by the count of windows covering each pixel. The windows run through the
  * encoder in batches of ct_slide_batch windows (max_batch > 0: at most that many; the result
- * does not depend on it). img_tokens [(1+h*w) x E] (optional): the head's tokens when the grid is
- * one window covering the whole image. */
-ct_status ct_slide_logits(const ct_model *m, const ct_nn *nn, const float *pixels, const ct_slide_grid *g, ct_head head,
-                          float gaussian_std, const float *class_emb, int n_names, int max_batch, float *seg_logits,
-                          float *img_tokens, ct_slide_stats *stats, ct_error *err);
+ * does not depend on it). sp: the head (sp->head) and its parameters. img_tokens [(1+h*w) x E]
+ * (optional): the head's tokens when the grid is one window covering the whole image. mask
+ * (optional) [n x h*w]: each window's patch_mask (heads with a mask_name). */
+ct_status ct_slide_logits(const ct_model *m, const ct_nn *nn, const float *pixels, const ct_slide_grid *g, const ct_segment_params *sp,
+                          const float *class_emb, int n_names, int max_batch, float *seg_logits, float *img_tokens, int32_t *mask,
+                          ct_slide_stats *stats, ct_error *err);
 
 /* ---- PAMR (pamr.c) */
 
