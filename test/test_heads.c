@@ -22,7 +22,9 @@
  * against direct implementations of the README's formulas (PAMR, classification, windows). */
 #include "fixtures.h"
 #include "heads/head.h"
-#include "seg/seg.h"
+#include "seg/classify.h"
+#include "seg/pamr.h"
+#include "seg/slide.h"
 
 
 #define MAXFX 16

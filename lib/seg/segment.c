@@ -2,7 +2,11 @@
  * selected head, then the head's post-processing (the CLIPtrase cluster vote, or the mmseg
  * pipeline of the other heads), with the cheap results (ct_segment_info) and, when asked, every
  * intermediate. */
-#include "seg/seg.h"
+#include "seg/classify.h"
+#include "seg/cliptrase.h"
+#include "seg/pamr.h"
+#include "seg/slide.h"
+#include "seg/stage.h"
 
 #include "heads/head.h"
 #include "model/model.h"
@@ -19,35 +23,12 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-ct_status ct_seg_nn_transient(int n_threads, ct_nn *nn, ct_error *err) {
-    memset(nn, 0, sizeof *nn);
-    nn->kernel = ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_NATIVE);
-    nn->ex = ct_exec_serial();
-    ct_status st = ct_check_threads(n_threads, err);
-    if (st || n_threads == 1) return st;
-    ct_runtime *rt = NULL;
-    if (ct_runtime_new(n_threads, &rt, NULL) == CT_OK) nn->ex = ct_exec_for(rt, 0);
-    return CT_OK;
-}
-
 void ct_intermediates_free(ct_intermediates *x) {
     if (!x) return;
     free(x->image_embedding); free(x->img_tokens); free(x->corr_raw); free(x->corr);
     free(x->patch_logits); free(x->logits_up); free(x->pred_raw); free(x->dbscan_labels);
     free(x->cluster_maps); free(x->cluster_assign); free(x->pred); free(x->seg_logits); free(x->pamr_logits);
     memset(x, 0, sizeof *x);
-}
-
-ct_status ct_seg_labels(int n_names, const int32_t *name_label, int *n_labels, ct_error *err) {
-    if (n_names <= 0) return ct_fail(err, CT_ERR_INVALID_ARG, "at least one class name is needed");
-    int L = 0;
-    for (int i = 0; i < n_names; i++) {
-        int32_t l = name_label ? name_label[i] : i;
-        if (l < 0 || l >= 65536) return ct_fail(err, CT_ERR_INVALID_ARG, "label %d of name %d outside [0, 65536)", l, i);
-        if (l + 1 > L) L = l + 1;
-    }
-    *n_labels = L;
-    return CT_OK;
 }
 
 /* Every parameter, before any work (the ranges docs/api.md gives): the common ones, the rules of

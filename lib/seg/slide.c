@@ -5,7 +5,7 @@
  * to the window's patch grid, bilinearly upsampled (align_corners=False) to the window, added into
  * the image's map in window order, and the sum is divided by the count of windows covering each
  * pixel. The whole image is the grid of one window (crop 0): same code, a division by 1. */
-#include "seg/seg.h"
+#include "seg/slide.h"
 
 #include "nn/ops.h"
 #include "vision/vision.h"

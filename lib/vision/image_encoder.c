@@ -221,7 +221,7 @@ ct_status ct_vision_encode(const ct_model *m, const ct_nn *nn0, const float *pix
     ct_layernorm(&nn.ex, R, D, x, D, m->ln_pre_w, m->ln_pre_b, x, D);
 
     ct_tf tf;
-    ct_tf_bind(&tf, m, &nn, R, D, pl.M, tfm);
+    ct_tf_bind(&tf, ct_model_linear_fn, m, &nn, R, D, pl.M, tfm);
     ct_attn_spec plain = {.n_streams = 1, .x = {CT_Q}, .y = {CT_K}};
     int L = c->vision_layers;
     for (int l = 0; l < L - 1 && ok; l++) {
