@@ -42,8 +42,18 @@ static inline int find_fixtures_in(const char *root, fixture *fx, int cap) {
     return n;
 }
 
-/* The model fixtures: the oracle's directories with a meta.json. */
-static inline int find_fixtures(fixture *fx, int cap) { return find_fixtures_in(oracle_dir(), fx, cap); }
+/* The model fixtures: the oracle's directories with a meta.json and a model.safetensors (the
+ * heads' folders hold a meta.json naming their models instead). */
+static inline int find_fixtures(fixture *fx, int cap) {
+    int n = find_fixtures_in(oracle_dir(), fx, cap), k = 0;
+    for (int i = 0; i < n; i++) {
+        char p[700];
+        FMT(p, "%s/model.safetensors", fx[i].dir);
+        if (file_exists(p)) fx[k++] = fx[i];
+        else ct_json_free(fx[i].meta);
+    }
+    return k;
+}
 
 static inline double jnum(const ct_json *o, const char *k, double dflt) {
     const ct_json *v = ct_json_get(o, k);

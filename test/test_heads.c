@@ -21,7 +21,10 @@
  * Everything the pipeline does after the encoder is also checked exactly on synthetic inputs
  * against direct implementations of the README's formulas (PAMR, classification, windows). */
 #include "fixtures.h"
-#include "seg/seg.h"
+#include "heads/head.h"
+#include "seg/classify.h"
+#include "seg/pamr.h"
+#include "seg/slide.h"
 
 
 #define MAXFX 16
@@ -432,10 +435,10 @@ static void window_batches(void) {
                 float *all = malloc(sizeof(float) * n), *part = malloc(sizeof(float) * n);
                 ct_slide_stats ss;
                 ct_error err;
-                CHECK(ct_slide_logits(m, &nn, px.data, &g, sp.head, sp.gaussian_std, tf.data, N, 0, all, NULL, &ss, &err) == CT_OK, "%s", err.msg);
+                CHECK(ct_slide_logits(m, &nn, px.data, &g, &sp, tf.data, N, 0, all, NULL, NULL, &ss, &err) == CT_OK, "%s", err.msg);
                 CHECK(ss.n_batches == 1 && ss.n_windows == g.n, "%d windows in %d batches", ss.n_windows, ss.n_batches);
                 for (int b = 1; b <= 2; b++) {
-                    CHECK(ct_slide_logits(m, &nn, px.data, &g, sp.head, sp.gaussian_std, tf.data, N, b, part, NULL, &ss, &err) == CT_OK, "%s",
+                    CHECK(ct_slide_logits(m, &nn, px.data, &g, &sp, tf.data, N, b, part, NULL, NULL, &ss, &err) == CT_OK, "%s",
                           err.msg);
                     printf("  %s/%s: %d windows in %d batches: max|d| %.1e\n", fx[f].name, rn, g.n, ss.n_batches, max_abs_diff(all, part, n));
                     CHECK(ss.n_batches == (g.n + b - 1) / b, "%d batches of %d", ss.n_batches, b);
@@ -599,7 +602,20 @@ static void presets(void) {
     }
 }
 
+/* the registry has one complete line per head value, and every name parses back to its value */
+static void registry(void) {
+    CHECK(ct_heads_registry_ok(), "lib/heads/registry.c: a head value without its line, or a line without id, name, preset or last block");
+    for (int h = 0; h < CT_HEAD_COUNT; h++) {
+        const ct_head_desc *d = ct_head_get((ct_head)h);
+        ct_head back = CT_HEAD_COUNT;
+        ct_error err;
+        CHECK(d && ct_head_parse(ct_head_name((ct_head)h), &back, &err) == CT_OK && back == (ct_head)h, "head %d: name round trip", h);
+    }
+    CHECK(!ct_head_get(CT_HEAD_COUNT) && !ct_head_get((ct_head)-1), "descriptor of an unknown head");
+}
+
 int main(void) {
+    RUN(registry);
     RUN(window_grid);
     RUN(classification_rules);
     RUN(pamr_matches_direct);
