@@ -9,11 +9,12 @@ typedef struct {
     const float *x, *g, *b;
     float *y;
     int N, ldx, ldy;
+    double eps;
 } ln_job;
 
 /* 16 explicit partial sums in double: the loops vectorise without reassociating a sum, so every
  * CPU clone computes the same bits */
-CT_VECTOR_CLONES static void layernorm_row(const float *r, const float *g, const float *b, float *o, int N) {
+CT_VECTOR_CLONES static void layernorm_row(const float *r, const float *g, const float *b, float *o, int N, double eps) {
     double ps[16] = {0}, pv[16] = {0};
     int n16 = N & ~15;
     for (int j = 0; j < n16; j += 16)
@@ -33,17 +34,22 @@ CT_VECTOR_CLONES static void layernorm_row(const float *r, const float *g, const
         double d = r[j] - mean;
         v += d * d;
     }
-    float inv = (float)(1.0 / sqrt(v / N + 1e-5));
+    float inv = (float)(1.0 / sqrt(v / N + eps));
     for (int j = 0; j < N; j++) o[j] = (r[j] - mean) * inv * g[j] + b[j];
 }
 
 static void layernorm_range(void *arg, int64_t r0, int64_t r1) {
     ln_job *j = arg;
-    for (int64_t i = r0; i < r1; i++) layernorm_row(j->x + (size_t)i * j->ldx, j->g, j->b, j->y + (size_t)i * j->ldy, j->N);
+    for (int64_t i = r0; i < r1; i++) layernorm_row(j->x + (size_t)i * j->ldx, j->g, j->b, j->y + (size_t)i * j->ldy, j->N, j->eps);
 }
 
 void ct_layernorm(const ct_exec *ex, int M, int N, const float *x, int ldx, const float *g, const float *b, float *y, int ldy) {
-    ln_job j = {x, g, b, y, N, ldx, ldy};
+    ct_layernorm_eps(ex, M, N, x, ldx, g, b, y, ldy, 1e-5f);
+}
+
+void ct_layernorm_eps(const ct_exec *ex, int M, int N, const float *x, int ldx, const float *g, const float *b, float *y, int ldy,
+                      float eps) {
+    ln_job j = {x, g, b, y, N, ldx, ldy, (double)eps};
     /* about 16k elements per thread before splitting pays */
     ct_parallel_for(ex, M, 1 + 16384 / (N > 0 ? N : 1), layernorm_range, &j);
 }
