@@ -369,9 +369,10 @@ ct_status ct_arch_resolve(const ct_arch_decl *d, int n, ct_config *c, ct_error *
     }
     c->vision_heads = vh;
     c->text_heads = th;
-    c->vision_act = va >= 0 ? (ct_activation)va : ta >= 0 ? (ct_activation)ta : CT_ACTIVATION_QUICKGELU;
-    c->text_act = ta >= 0 ? (ct_activation)ta : c->vision_act;
-    c->vision_ln_eps = (float)(ve > 0 ? ve : te > 0 ? te : 1e-5);
-    c->text_ln_eps = (float)(te > 0 ? te : c->vision_ln_eps);
+    /* a tower nothing speaks for: OpenAI's (and transformers' default) QuickGELU, eps 1e-5 */
+    c->vision_act = va >= 0 ? (ct_activation)va : CT_ACTIVATION_QUICKGELU;
+    c->text_act = ta >= 0 ? (ct_activation)ta : CT_ACTIVATION_QUICKGELU;
+    c->vision_ln_eps = (float)(ve > 0 ? ve : 1e-5);
+    c->text_ln_eps = (float)(te > 0 ? te : 1e-5);
     return CT_OK;
 }
