@@ -147,7 +147,23 @@ typedef enum { CT_PRECISION_FP32 = 0, CT_PRECISION_BF16 = 1 } ct_precision;
  * has it, else AVX2 / portable C), or OpenBLAS's sgemm (a reference; fp32 only). */
 typedef enum { CT_BACKEND_NATIVE = 0, CT_BACKEND_OPENBLAS = 1 } ct_backend;
 
-/* Architecture derived from tensor shapes at load time. */
+/* The MLP activation of a tower: OpenAI's QuickGELU x * sigmoid(1.702 x), or exact GELU
+ * 0.5 x (1 + erf(x / sqrt 2)) (open_clip's LAION, DFN and MetaCLIP models). */
+typedef enum { CT_ACTIVATION_QUICKGELU = 0, CT_ACTIVATION_GELU = 1 } ct_activation;
+
+/* Where a field of ct_config that the shapes cannot give came from (docs/formats.md, "Model
+ * configuration"): the safetensors header's __metadata__ (ct.* keys), open_clip's
+ * open_clip_config.json or Hugging Face's config.json beside the weights, or, with none of them,
+ * OpenAI's rule (heads of 64, QuickGELU, eps 1e-5). */
+typedef enum {
+    CT_SOURCE_OPENAI_RULE = 0,
+    CT_SOURCE_METADATA = 1,
+    CT_SOURCE_OPENCLIP_CONFIG = 2,
+    CT_SOURCE_HF_CONFIG = 3
+} ct_config_source;
+
+/* Architecture: sizes from the tensor shapes, heads / activation / layer-norm eps from the
+ * checkpoint's configuration (checked against the shapes) at load time. */
 typedef struct {
     int vision_width, vision_layers, vision_heads;
     int patch;          /* patch side in pixels */
@@ -161,6 +177,11 @@ typedef struct {
     ct_naming naming;   /* DINO / DINOv2: CT_NAMING_OPENAI for their own names (cls_token,
                            pos_embed, blocks.N.*), CT_NAMING_HF for Hugging Face's */
     ct_dtype dtype;     /* dtype of the weight tensors in the file */
+    /* fields below were added later (earlier fields keep their places) */
+    int vision_mlp, text_mlp;               /* MLP hidden widths (width * mlp_ratio) */
+    ct_activation vision_act, text_act;     /* MLP activations */
+    float vision_ln_eps, text_ln_eps;       /* LayerNorm epsilon of each tower */
+    ct_config_source heads_source, act_source, eps_source; /* where heads, activations, eps came from */
     ct_arch arch;
     int registers;      /* DINOv2 register tokens (0 otherwise) */
 } ct_config;

@@ -2,8 +2,8 @@
  * reference (scores through the GEMM, a softmax pass), on random q, k, v: every spec the heads
  * use (q k^T, q q^T, k k^T with NACLIP's prior, the Gram sums of two and three streams, causal),
  * sequence lengths on and off the 8-key panel and 48-query block edges, batches of several
- * sequences, query ranges; nothing written outside the query rows; identical results for 1 and 3
- * threads.
+ * sequences, query ranges, head widths 64, 80 and 104 (OpenAI's, open_clip's ViT-H/14 and
+ * ViT-bigG/14); nothing written outside the query rows; identical results for 1 and 3 threads.
  * Tolerance: an output is a sum over ns streams of convex combinations of v values in [-2, 2];
  * fp32 rounding of the scores (64 products), exp and the sums gives errors of a few 1e-7
  * relative per stream, so the fused path must be within 1e-5 of the double result and not worse
@@ -70,11 +70,13 @@ static void fused_equals_reference(void) {
     int checked = 0;
     double max_seen = 0;
     if (!ct_attention_fused_ok(&nn, &specs[0], 128, 2)) SKIP("the fused kernel needs AVX-512 (this CPU: reference path only)");
+    static const int hds[] = {64, 80, 104};
+    for (int hi = 0; hi < 3; hi++)
     for (int si = 0; si < 6; si++)
         for (int ti = 0; ti < 9; ti++)
             for (int B = 1; B <= 2; B++) {
-                int T = Ts[ti], heads = 2, W = 128, hd = W / heads;
-                (void)hd;
+                int heads = 2, hd = hds[hi], W = heads * hd, T = Ts[ti];
+                CHECK(ct_attention_fused_ok(&nn, &specs[si], W, heads), "head width %d: the fused kernel applies", hd);
                 ct_attn_spec sp = specs[si];
                 if (sp.gauss_sigma > 0) { /* a grid after the CLS token: T - 1 = h * w */
                     if (T < 2) continue;
@@ -101,7 +103,7 @@ static void fused_equals_reference(void) {
                                 continue;
                             }
                             for (int h = 0; h < heads; h++) {
-                                double ex[64];
+                                double ex[104];
                                 exact_row(&sp, qkv + (size_t)b * T * 3 * W, T, W, hd, h, t, ex);
                                 for (int c = 0; c < hd; c++) {
                                     size_t i = ((size_t)b * T + t) * W + (size_t)h * hd + c;
@@ -111,8 +113,8 @@ static void fused_equals_reference(void) {
                                 }
                             }
                         }
-                    CHECK(worst <= 1e-5 && worst <= 1.5 * worst_ref + 1e-6, "%s T=%d B=%d rows [%d, %d): max|d| %g (unfused: %g)", names[si], T, B,
-                          q0, q1, worst, worst_ref);
+                    CHECK(worst <= 1e-5 && worst <= 1.5 * worst_ref + 1e-6, "%s hd=%d T=%d B=%d rows [%d, %d): max|d| %g (unfused: %g)", names[si],
+                          hd, T, B, q0, q1, worst, worst_ref);
                     CHECK(outside == 0, "%s T=%d: %d values written outside the query rows", names[si], T, outside);
                     if (worst > max_seen) max_seen = worst;
                     checked++;
@@ -134,10 +136,13 @@ static void bf16_against_rounded_reference(void) {
                             {.n_streams = 1, .x = {CT_K}, .y = {CT_K}, .gauss_sigma = 5.f, .grid_h = 12, .grid_w = 16}};
     int Ts[] = {9, 50, 193};
     double worst = 0;
+    /* head widths 80 and 104 (not multiples of 32) take the unfused path's bf16 products */
+    static const int hds[] = {64, 80, 104};
+    for (int hi = 0; hi < 3; hi++)
     for (int si = 0; si < 3; si++)
         for (int ti = 0; ti < 3; ti++) {
-            int T = si == 2 ? 193 : Ts[ti], W = 128, heads = 2, hd = 64;
-            CHECK(ct_attention_fused_ok(&nn, &specs[si], W, heads), "the fused bf16 kernel applies");
+            int T = si == 2 ? 193 : Ts[ti], heads = 2, hd = hds[hi], W = heads * hd;
+            CHECK(ct_attention_fused_ok(&nn, &specs[si], W, heads) == (hd % 32 == 0), "hd %d: the fused bf16 kernel applies iff hd %% 32 == 0", hd);
             float *qkv = malloc(sizeof(float) * (size_t)T * 3 * W), *a = malloc(sizeof(float) * (size_t)T * W);
             unsigned s = 17u + (unsigned)(si * 10 + ti);
             for (size_t i = 0; i < (size_t)T * 3 * W; i++) qkv[i] = rnd(&s) * 0.5f;
@@ -145,7 +150,7 @@ static void bf16_against_rounded_reference(void) {
             for (size_t i = 0; i < (size_t)T * 3 * W; i++) qkv[i] = t_round_bf16(qkv[i]);
             for (int t = 0; t < T; t++)
                 for (int h = 0; h < heads; h++) {
-                    double ex[64];
+                    double ex[104];
                     exact_row(&specs[si], qkv, T, W, hd, h, t, ex);
                     for (int c = 0; c < hd; c++) {
                         double d = fabs(a[(size_t)t * W + (size_t)h * hd + c] - ex[c]);

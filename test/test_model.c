@@ -8,6 +8,7 @@
  * F16/BF16 fixtures are compared after exact widening to fp32, so the bound does not change. */
 #include "fixtures.h"
 
+#include <sys/stat.h>
 #include <time.h>
 
 #define MAXFX 16
@@ -194,11 +195,12 @@ static size_t dtype_bytes(const char *d) {
 /* Writes the checkpoint; page_end: pad the header so that the file ends on a 4,096-byte page
  * boundary (the last tensor's last byte is the page's last byte). The last tensor (logit_scale)
  * gets the bytes `last` (may be NULL: zeros). Returns the data section's size. */
-static int write_clip(const char *path, const tlist *l, int page_end, const void *last, size_t last_len) {
+static int write_clip_meta(const char *path, const tlist *l, int page_end, const void *last, size_t last_len, const char *meta) {
     char *h = malloc(64 * 1024);
     size_t hl = 0;
     uint64_t off = 0, begin_last = 0;
     hl += (size_t)sprintf(h + hl, "{");
+    if (meta) hl += (size_t)sprintf(h + hl, "\"__metadata__\":{%s},", meta);
     for (int i = 0; i < l->n; i++) {
         uint64_t numel = 1;
         for (int d = 0; d < l->t[i].nd; d++) numel *= (uint64_t)l->t[i].shape[d];
@@ -224,6 +226,10 @@ static int write_clip(const char *path, const tlist *l, int page_end, const void
     }
     free(h);
     return ok;
+}
+
+static int write_clip(const char *path, const tlist *l, int page_end, const void *last, size_t last_len) {
+    return write_clip_meta(path, l, page_end, last, last_len, NULL);
 }
 
 static float bf16_value(uint16_t h) {
@@ -329,6 +335,92 @@ static void crafted_dimensions(void) {
     remove(p);
 }
 
+/* The architecture from the checkpoint's own configuration (issue 21): the header's __metadata__,
+ * open_clip_config.json and config.json beside the weights give heads, activations and LayerNorm
+ * eps, every size they state is checked against the shapes (vision width 64 in 2 blocks, patch
+ * 16, image 32, MLP 256, text width 64 in 1 block, context 8, vocabulary 1000, embedding 32), a
+ * contradiction or a head count that does not divide the width is refused naming the field, and
+ * a file without any loads by OpenAI's rule (heads of 64, QuickGELU, eps 1e-5). */
+static void configuration_sources(void) {
+    /* the JSON parser takes a key's first occurrence: an override comes first */
+    static const char *const OC = "{\"model_cfg\":{\"embed_dim\":32,%s\"vision_cfg\":{%s\"width\":64,\"layers\":2,\"head_width\":32,\"patch_size\":16,"
+                                  "\"image_size\":32},\"text_cfg\":{\"width\":64,\"heads\":4,\"layers\":1,\"context_length\":8,\"vocab_size\":1000}}}";
+    static const char *const HF = "{\"projection_dim\":32,\"vision_config\":{\"hidden_size\":%d,\"num_attention_heads\":%d,\"hidden_act\":\"%s\","
+                                  "\"intermediate_size\":256,\"num_hidden_layers\":2,\"patch_size\":16,\"image_size\":32,\"layer_norm_eps\":1e-6},"
+                                  "\"text_config\":{\"hidden_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":1,"
+                                  "\"max_position_embeddings\":8,\"vocab_size\":1000,\"hidden_act\":\"quick_gelu\"}}";
+    char oc_plain[600], oc_quick[600], oc_layers[600], oc_hw[600], oc_ratio[600], oc_ls[600], hf_ok[700], hf_heads3[700], hf_width[700],
+        hf_act[700];
+    snprintf(oc_plain, sizeof oc_plain, OC, "", "");
+    snprintf(oc_quick, sizeof oc_quick, OC, "\"quick_gelu\":true,", "");
+    snprintf(oc_layers, sizeof oc_layers, OC, "", "\"layers\":3,");
+    snprintf(oc_hw, sizeof oc_hw, OC, "", "\"head_width\":24,");
+    snprintf(oc_ratio, sizeof oc_ratio, OC, "", "\"mlp_ratio\":3.0,");
+    snprintf(oc_ls, sizeof oc_ls, OC, "", "\"ls_init_value\":0.1,");
+    snprintf(hf_ok, sizeof hf_ok, HF, 64, 4, "gelu");
+    snprintf(hf_heads3, sizeof hf_heads3, HF, 64, 3, "gelu");
+    snprintf(hf_width, sizeof hf_width, HF, 96, 4, "gelu");
+    snprintf(hf_act, sizeof hf_act, HF, 64, 4, "gelu_new");
+    enum { RULE = CT_SOURCE_OPENAI_RULE, META = CT_SOURCE_METADATA, OPEN = CT_SOURCE_OPENCLIP_CONFIG, HFC = CT_SOURCE_HF_CONFIG };
+    struct {
+        const char *meta, *open_clip, *hf;
+        ct_status want;
+        const char *msg;             /* in the error */
+        int vh, th, vact, tact, src; /* when it loads: heads, activations (1 GELU), source of the heads */
+        float veps, teps;
+    } c[] = {
+        {NULL, NULL, NULL, CT_OK, "", 1, 1, 0, 0, RULE, 1e-5f, 1e-5f},
+        {NULL, NULL, "{\"architectures\":[\"Other\"]}", CT_OK, "", 1, 1, 0, 0, RULE, 1e-5f, 1e-5f}, /* not a CLIP config.json */
+        {"\"ct.vision_heads\":\"2\",\"ct.text_heads\":\"4\",\"ct.activation\":\"gelu\",\"ct.layer_norm_eps\":\"1e-6\"", NULL, NULL, CT_OK, "",
+         2, 4, 1, 1, META, 1e-6f, 1e-6f},
+        {"\"ct.vision_heads\":\"3\"", NULL, NULL, CT_ERR_SHAPE, "ct.vision_heads", 0, 0, 0, 0, 0, 0, 0},
+        {"\"ct.activation\":\"relu\"", NULL, NULL, CT_ERR_UNSUPPORTED, "ct.activation", 0, 0, 0, 0, 0, 0, 0},
+        {"\"ct.vision_head\":\"2\"", NULL, NULL, CT_ERR_FORMAT, "ct.vision_head", 0, 0, 0, 0, 0, 0, 0},
+        {NULL, oc_plain, NULL, CT_OK, "", 2, 4, 1, 1, OPEN, 1e-5f, 1e-5f},
+        {NULL, oc_quick, NULL, CT_OK, "", 2, 4, 0, 0, OPEN, 1e-5f, 1e-5f},
+        {NULL, oc_layers, NULL, CT_ERR_SHAPE, "model_cfg.vision_cfg.layers", 0, 0, 0, 0, 0, 0, 0},
+        {NULL, oc_hw, NULL, CT_ERR_SHAPE, "head_width", 0, 0, 0, 0, 0, 0, 0},
+        {NULL, oc_ratio, NULL, CT_ERR_SHAPE, "model_cfg.vision_cfg.mlp_ratio", 0, 0, 0, 0, 0, 0, 0},
+        {NULL, oc_ls, NULL, CT_ERR_UNSUPPORTED, "vision_cfg.ls_init_value", 0, 0, 0, 0, 0, 0, 0},
+        {NULL, NULL, hf_ok, CT_OK, "", 4, 2, 1, 0, HFC, 1e-6f, 1e-5f},
+        {NULL, NULL, hf_heads3, CT_ERR_SHAPE, "vision_config.num_attention_heads", 0, 0, 0, 0, 0, 0, 0},
+        {NULL, NULL, hf_width, CT_ERR_SHAPE, "vision_config.hidden_size", 0, 0, 0, 0, 0, 0, 0},
+        {NULL, NULL, hf_act, CT_ERR_UNSUPPORTED, "vision_config.hidden_act", 0, 0, 0, 0, 0, 0, 0},
+        {NULL, oc_plain, hf_ok, CT_ERR_SHAPE, "vision heads", 0, 0, 0, 0, 0, 0, 0}, /* 2 heads against 4 */
+        {"\"ct.vision_heads\":\"2\",\"ct.text_heads\":\"4\"", oc_plain, NULL, CT_OK, "", 2, 4, 1, 1, META, 1e-5f, 1e-5f},
+    };
+    for (size_t k = 0; k < sizeof c / sizeof *c; k++) {
+        char dir[600], p[700];
+        FMT(dir, "%s/cfg%zu", t_tmpdir(), k);
+        CHECK(mkdir(dir, 0700) == 0, "mkdir %s", dir);
+        tlist l;
+        tl_clip(&l, 1000);
+        tl_find(&l, "visual.positional_embedding")->shape[0] = 5; /* grid 2: image 32 */
+        FMT(p, "%s/model.safetensors", dir);
+        CHECK(write_clip_meta(p, &l, 0, NULL, 0, c[k].meta), "write %s", p);
+        const char *files[2] = {c[k].open_clip, c[k].hf}, *names[2] = {"open_clip_config.json", "config.json"};
+        for (int f = 0; f < 2; f++) {
+            if (!files[f]) continue;
+            char fp[700];
+            FMT(fp, "%s/%s", dir, names[f]);
+            FILE *o = fopen(fp, "w");
+            CHECK(o && fputs(files[f], o) >= 0 && fclose(o) == 0, "write %s", fp);
+        }
+        ct_model *m = NULL;
+        ct_error err;
+        ct_status st = ct_model_load(p, &m, &err);
+        CHECK(st == c[k].want && (st == CT_OK || strstr(err.msg, c[k].msg)), "case %zu: %s %s (want %s, '%s')", k, ct_status_str(st),
+              st ? err.msg : "", ct_status_str(c[k].want), c[k].msg);
+        if (st) { printf("  case %zu refused: %s\n", k, err.msg); continue; }
+        const ct_config *g = ct_model_config(m);
+        CHECK(g->vision_heads == c[k].vh && g->text_heads == c[k].th && (int)g->vision_act == c[k].vact && (int)g->text_act == c[k].tact &&
+                  (int)g->heads_source == c[k].src && g->vision_ln_eps == c[k].veps && g->text_ln_eps == c[k].teps,
+              "case %zu: heads %d/%d act %d/%d source %d eps %g/%g", k, g->vision_heads, g->text_heads, g->vision_act, g->text_act,
+              g->heads_source, (double)g->vision_ln_eps, (double)g->text_ln_eps);
+        ct_model_free(m);
+    }
+}
+
 /* A model whose vocabulary is smaller than the tokenizer's: ct_class_embeddings says the model
  * and the vocabulary disagree before any work (issue 11, item 19). */
 static void vocabulary_mismatch(void) {
@@ -419,6 +511,7 @@ int main(void) {
     RUN(text_parity);
     RUN(crafted_logit_scale);
     RUN(crafted_dimensions);
+    RUN(configuration_sources);
     RUN(vocabulary_mismatch);
     RUN(long_class_name);
     for (int i = 0; i < nfx; i++) ct_json_free(fx[i].meta);

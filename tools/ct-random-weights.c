@@ -1,7 +1,11 @@
 /* ct-random-weights: write a CLIP ViT checkpoint with random weights of a named architecture, so
  * benchmarks and tests run real shapes without a download.
- *   ct-random-weights --arch B/16 [--naming hf|openai] [--dtype F32|F16|BF16] [--seed N] -o FILE
- * Architectures: B/32, B/16, L/14, L/14-336 (OpenAI CLIP), tiny (a 2-block model for tests).
+ *   ct-random-weights --arch B/16 [--naming hf|openai] [--dtype F32|F16|BF16] [--layers N] [--seed N] -o FILE
+ * Architectures: B/32, B/16, L/14, L/14-336 (OpenAI CLIP: QuickGELU, heads of 64), H/14 (open_clip's
+ * ViT-H-14: exact GELU, heads of 80), bigG/14 (ViT-bigG-14: GELU, heads of 104, MLP ratio 4.9231),
+ * tiny (a 2-block model for tests). --layers N caps both towers' depth (tests of big widths).
+ * The header's __metadata__ states the heads and the activation (ct.vision_heads, ct.text_heads,
+ * ct.activation: docs/formats.md), so the checkpoint loads without a configuration file.
  * FILE appears complete or not at all: it is written under a temporary name in its directory and
  * renamed over FILE when every byte is written (a model in use keeps its own copy: see
  * weights/README.md). Exit status: 0 ok, 1 usage error, 2 runtime error. */
@@ -20,12 +24,19 @@
 typedef struct {
     const char *name;
     int vw, vl, patch, grid, tw, tl, embed;
+    int vheads, theads, vmlp, tmlp, gelu;
 } arch;
 
+/* open_clip's model_configs: ViT-H-14 (head_width 80), ViT-bigG-14 (head_width 104, mlp_ratio
+ * 4.9231: int(1664 * 4.9231) = 8192); OpenAI's: heads of 64, MLP 4W, QuickGELU */
 static const arch k_archs[] = {
-    {"B/32", 768, 12, 32, 7, 512, 12, 512},   {"B/16", 768, 12, 16, 14, 512, 12, 512},
-    {"L/14", 1024, 24, 14, 16, 768, 12, 768}, {"L/14-336", 1024, 24, 14, 24, 768, 12, 768},
-    {"tiny", 64, 2, 16, 4, 64, 1, 32},
+    {"B/32", 768, 12, 32, 7, 512, 12, 512, 12, 8, 3072, 2048, 0},
+    {"B/16", 768, 12, 16, 14, 512, 12, 512, 12, 8, 3072, 2048, 0},
+    {"L/14", 1024, 24, 14, 16, 768, 12, 768, 16, 12, 4096, 3072, 0},
+    {"L/14-336", 1024, 24, 14, 24, 768, 12, 768, 16, 12, 4096, 3072, 0},
+    {"H/14", 1280, 32, 14, 16, 1024, 24, 1024, 16, 16, 5120, 4096, 1},
+    {"bigG/14", 1664, 48, 14, 16, 1280, 32, 1280, 16, 20, 8192, 5120, 1},
+    {"tiny", 64, 2, 16, 4, 64, 1, 32, 1, 1, 256, 256, 0},
 };
 
 #define VOCAB 49408
@@ -63,8 +74,8 @@ static void add(int kind, int nd, int64_t d0, int64_t d1, int64_t d2, int64_t d3
     t->kind = kind;
 }
 
-/* the tensors of a block, in both naming schemes; rows and cols in units of the width W (4 = the
- * MLP's 4W); q, k, v are three tensors (Hugging Face) or one packed one (OpenAI) */
+/* the tensors of a block, in both naming schemes; rows and cols in units of the width W (4: the
+ * MLP's width instead); q, k, v are three tensors (Hugging Face) or one packed one (OpenAI) */
 typedef struct {
     const char *hf, *openai;
     int kind, rows, cols; /* cols 0: a vector */
@@ -81,14 +92,14 @@ static const block_tensor k_block[] = {
     {"mlp.fc2.weight", "mlp.c_proj.weight", 0, 1, 4},     {"mlp.fc2.bias", "mlp.c_proj.bias", 2, 1, 0},
 };
 
-static void blocks(const char *pre, int layers, int W, int hf) {
+static void blocks(const char *pre, int layers, int W, int M, int hf) {
     for (int i = 0; i < layers; i++)
         for (size_t k = 0; k < sizeof k_block / sizeof k_block[0]; k++) {
             const block_tensor *b = &k_block[k];
             const char *name = hf ? b->hf : b->openai;
             if (!name) continue;
             /* OpenAI packs q, k, v in one tensor of 3W rows */
-            int64_t rows = (int64_t)b->rows * W * (!hf && strstr(name, "in_proj") ? 3 : 1), cols = (int64_t)b->cols * W;
+            int64_t rows = (b->rows == 4 ? M : (int64_t)W) * (!hf && strstr(name, "in_proj") ? 3 : 1), cols = b->cols == 4 ? M : (int64_t)W;
             add(b->kind, b->cols ? 2 : 1, rows, b->cols ? cols : 0, 0, 0, "%s.%d.%s", pre, i, name);
         }
 }
@@ -131,7 +142,7 @@ static void build(const arch *a, int hf) {
         const char *name = hf ? t->hf : t->openai;
         if (!name) continue;
         if (t->tower) {
-            blocks(name, t->tower == 1 ? a->vl : a->tl, t->tower == 1 ? a->vw : a->tw, hf);
+            blocks(name, t->tower == 1 ? a->vl : a->tl, t->tower == 1 ? a->vw : a->tw, t->tower == 1 ? a->vmlp : a->tmlp, hf);
             continue;
         }
         const int *d = hf ? t->hf_dims : t->openai_dims;
@@ -171,16 +182,25 @@ int main(int argc, char **argv) {
     const char *arch_name = NULL, *out = NULL, *naming = "hf", *dtype = "F32";
     static const struct option opts[] = {{"arch", required_argument, 0, 'a'}, {"naming", required_argument, 0, 'n'},
                                          {"dtype", required_argument, 0, 'd'}, {"seed", required_argument, 0, 's'},
+                                         {"layers", required_argument, 0, 'l'},
                                          {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "a:n:d:s:o:h", opts, NULL)) != -1) {
+    long layers = 0;
+    while ((c = getopt_long(argc, argv, "a:n:d:s:o:l:h", opts, NULL)) != -1) {
         switch (c) {
         case 'a': arch_name = optarg; break;
         case 'n': naming = optarg; break;
         case 'd': dtype = optarg; break;
         case 's': rng ^= strtoull(optarg, NULL, 10) * 0xD1B54A32D192ED03ull; if (!rng) rng = 1; break;
         case 'o': out = optarg; break;
-        case 'h': printf("usage: ct-random-weights --arch B/32|B/16|L/14|L/14-336|tiny [--naming hf|openai] [--dtype F32|F16|BF16] [--seed N] -o FILE\n"); return 0;
+        case 'l': {
+            char *end;
+            layers = strtol(optarg, &end, 10);
+            if (end == optarg || *end || layers < 2 || layers > 48) { fprintf(stderr, "ct-random-weights: --layers is 2 to 48\n"); return 1; }
+            break;
+        }
+        case 'h': printf("usage: ct-random-weights --arch B/32|B/16|L/14|L/14-336|H/14|bigG/14|tiny [--naming hf|openai] [--dtype F32|F16|BF16] "
+                          "[--layers N] [--seed N] -o FILE\n  --layers N  at most N blocks in each tower (2 to 48)\n"); return 0;
         default: return 1;
         }
     }
@@ -188,7 +208,11 @@ int main(int argc, char **argv) {
     const arch *a = NULL;
     for (size_t i = 0; arch_name && i < sizeof k_archs / sizeof *k_archs; i++)
         if (!strcmp(arch_name, k_archs[i].name)) a = &k_archs[i];
-    if (!a || !out) { fprintf(stderr, "ct-random-weights: give --arch (B/32, B/16, L/14, L/14-336, tiny) and -o FILE\n"); return 1; }
+    if (!a || !out) { fprintf(stderr, "ct-random-weights: give --arch (B/32, B/16, L/14, L/14-336, H/14, bigG/14, tiny) and -o FILE\n"); return 1; }
+    arch al = *a;
+    if (layers && layers < al.vl) al.vl = (int)layers;
+    if (layers && layers < al.tl) al.tl = (int)layers;
+    a = &al;
     int hf = !strcmp(naming, "hf");
     if (!hf && strcmp(naming, "openai")) { fprintf(stderr, "ct-random-weights: --naming is hf or openai\n"); return 1; }
     int es = !strcmp(dtype, "F32") ? 4 : (!strcmp(dtype, "F16") || !strcmp(dtype, "BF16")) ? 2 : 0;
@@ -198,7 +222,9 @@ int main(int argc, char **argv) {
     size_t hcap = 64 + (size_t)nT * 256, hl = 0, off = 0;
     char *hdr = malloc(hcap);
     if (!hdr) { free(T); return 2; }
-    hl += (size_t)snprintf(hdr + hl, hcap - hl, "{\"__metadata__\":{\"format\":\"pt\"}");
+    hl += (size_t)snprintf(hdr + hl, hcap - hl,
+                           "{\"__metadata__\":{\"format\":\"pt\",\"ct.vision_heads\":\"%d\",\"ct.text_heads\":\"%d\",\"ct.activation\":\"%s\"}",
+                           a->vheads, a->theads, a->gelu ? "gelu" : "quick_gelu");
     for (int i = 0; i < nT; i++) {
         size_t n = 1;
         for (int d = 0; d < T[i].nd; d++) n *= (size_t)T[i].shape[d];

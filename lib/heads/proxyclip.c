@@ -117,7 +117,7 @@ static int block(const ct_head_proxy_call *c) {
     const ct_block *last = &m->vblocks[m->cfg.vision_layers - 1];
     ct_epilogue eo = {1.f, 0.f, last->out_b, CT_ACT_NONE};
     if (!ct_model_linear(m, c->nn, n, o, C, &last->out, &eo, vr, C)) return 0;
-    ct_layernorm(&c->nn->ex, n, C, vr, C, m->ln_post_w, m->ln_post_b, o, C);
+    ct_layernorm_eps(&c->nn->ex, n, C, vr, C, m->ln_post_w, m->ln_post_b, o, C, m->cfg.vision_ln_eps);
     if (!ct_model_linear(m, c->nn, n, o, C, &m->vproj, NULL, c->tokens, E)) return 0;
     ct_l2norm_rows(n, E, c->tokens);
     return 1;

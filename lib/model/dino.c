@@ -200,9 +200,12 @@ void ct_dino_bind(ct_loader *L) {
     c->vision_heads = heads;
     /* DINOv2 with registers resamples its grid with antialias (the hub's *_reg settings) */
     m->pos_antialias = dc.antialias >= 0 ? dc.antialias : c->registers > 0;
-    m->ln_eps = 1e-6; /* DINO's and DINOv2's code (the Hub's converted ViT configs say 1e-12) */
+    /* DINO's and DINOv2's code: eps 1e-6 (the Hub's converted ViT configs say 1e-12), exact GELU */
+    c->vision_ln_eps = 1e-6f;
+    c->vision_act = CT_ACTIVATION_GELU;
+    c->heads_source = dc.heads ? CT_SOURCE_HF_CONFIG : CT_SOURCE_OPENAI_RULE;
     snprintf(n, sizeof n, "%s.0.%s", N_BLOCKS.n[s], B_FC1_W.n[s]);
-    int M = m->vision_mlp = ct_ld_dim(L, n, 2, 0, 1, CT_MAX_DIM, "MLP width");
+    int M = m->vision_mlp = c->vision_mlp = ct_ld_dim(L, n, 2, 0, 1, CT_MAX_DIM, "MLP width");
     if (L->st) return;
 
     ct_ld_patch(L, conv, W, p);

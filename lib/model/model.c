@@ -1,6 +1,7 @@
 /* Loading: map the safetensors file, find the naming scheme, derive the architecture from
  * tensor shapes (every dimension range-checked before it becomes an int), and bind every weight
  * through one table of names for both schemes, widening F16/BF16 to fp32. */
+#include "model/config.h"
 #include "model/loader.h"
 #include "nn/blas.h"
 
@@ -72,11 +73,6 @@ static int count_blocks(loader *L, const char *prefix) {
     return n;
 }
 
-static int heads_for(int width) {
-    int h = width / 64;
-    return (h >= 1 && width % h == 0) ? h : 0;
-}
-
 static void bind_block(loader *L, ct_block *b, const char *prefix, int i, int W, int M) {
     char n[320];
     const int s = L->scheme;
@@ -123,15 +119,19 @@ static void bind_block(loader *L, ct_block *b, const char *prefix, int i, int W,
 #undef NM
 }
 
-static void bind_tower(loader *L, ct_block **out, int layers, const char *prefix, int W, int *mlp) {
+/* the MLP width of a tower: the rows of its first block's fc1 */
+static int mlp_width(loader *L, const char *prefix) {
     char n[320];
     snprintf(n, sizeof n, "%s.0.%s", prefix, B_FC1_W.n[L->scheme]);
-    *mlp = ct_ld_dim(L, n, 2, 0, 1, CT_MAX_DIM, "MLP width");
+    return ct_ld_dim(L, n, 2, 0, 1, CT_MAX_DIM, "MLP width");
+}
+
+static void bind_tower(loader *L, ct_block **out, int layers, const char *prefix, int W, int mlp) {
     if (L->st) return;
     ct_block *b = ct_calloc((size_t)layers, sizeof(ct_block));
     if (!b) { L->st = ct_fail(L->err, CT_ERR_NOMEM, "out of memory"); return; }
     *out = b;
-    for (int i = 0; i < layers && !L->st; i++) bind_block(L, &b[i], prefix, i, W, *mlp);
+    for (int i = 0; i < layers && !L->st; i++) bind_block(L, &b[i], prefix, i, W, mlp);
 }
 
 static void derive_and_bind(loader *L) {
@@ -158,7 +158,7 @@ static void derive_and_bind(loader *L) {
         return;
     }
     c->dtype = cw->dtype == CT_ST_F16 ? CT_DTYPE_F16 : cw->dtype == CT_ST_BF16 ? CT_DTYPE_BF16 : CT_DTYPE_F32;
-    int W = c->vision_width = ct_ld_dim(L, conv, 4, 0, 64, 65536, "vision width");
+    int W = c->vision_width = ct_ld_dim(L, conv, 4, 0, 8, 65536, "vision width");
     int p = c->patch = ct_ld_dim(L, conv, 4, 2, 1, 1024, "patch size");
     int64_t np1 = ct_ld_dim(L, N_VPOS.n[s], 2, 0, 2, CT_MAX_DIM, "position count");
     if (L->st) return;
@@ -174,15 +174,9 @@ static void derive_and_bind(loader *L) {
         L->st = ct_fail(L->err, CT_ERR_MISSING, "the vision tower has %d blocks; CLIPtrase needs at least 2", c->vision_layers);
         return;
     }
-    int Wt = c->text_width = ct_ld_dim(L, N_LNF_W.n[s], 1, 0, 64, 65536, "text width");
+    int Wt = c->text_width = ct_ld_dim(L, N_LNF_W.n[s], 1, 0, 8, 65536, "text width");
     c->text_layers = count_blocks(L, N_TBLOCKS.n[s]);
     if (L->st) return;
-    c->vision_heads = heads_for(W);
-    c->text_heads = heads_for(Wt);
-    if (!c->vision_heads || !c->text_heads) {
-        L->st = ct_fail(L->err, CT_ERR_UNSUPPORTED, "cannot derive heads (width / 64) for vision width %d / text width %d", W, Wt);
-        return;
-    }
     if (c->text_layers < 1) {
         L->st = ct_fail(L->err, CT_ERR_MISSING, "the text tower has no blocks");
         return;
@@ -191,6 +185,17 @@ static void derive_and_bind(loader *L) {
                                    : ct_ld_dim(L, N_VPROJ.n[s], 2, 1, 1, 65536, "embedding size");
     c->context_length = ct_ld_dim(L, N_TPOS.n[s], 2, 0, 2, 65536, "context length");
     c->vocab_size = ct_ld_dim(L, N_TOK.n[s], 2, 0, 1, CT_MAX_VOCAB, "vocabulary size");
+    c->vision_mlp = mlp_width(L, N_VBLOCKS.n[s]);
+    c->text_mlp = mlp_width(L, N_TBLOCKS.n[s]);
+    m->vision_mlp = c->vision_mlp;
+    m->text_mlp = c->text_mlp;
+    if (L->st) return;
+    /* heads, activations, layer-norm eps: from the checkpoint's configuration, checked against
+     * the sizes above (model/config.h) */
+    ct_arch_decl decl[CT_ARCH_MAX_DECLS];
+    int nd = 0;
+    L->st = ct_arch_decls_read(L->path, m->st.map, m->st.map_len, decl, &nd, L->err);
+    if (!L->st) L->st = ct_arch_resolve(decl, nd, c, L->err);
     if (L->st) return;
 
     /* vision */
@@ -203,11 +208,11 @@ static void derive_and_bind(loader *L) {
     m->ln_post_b = vec(L, N_LNPOST_B.n[s], W);
     if (s == HF) ct_ld_weight(L, &m->vproj, N_VPROJ.n[s], E, W, 0);
     else ct_ld_weight(L, &m->vproj, N_VPROJ.n[s], W, E, 1);
-    bind_tower(L, &m->vblocks, c->vision_layers, N_VBLOCKS.n[s], W, &m->vision_mlp);
+    bind_tower(L, &m->vblocks, c->vision_layers, N_VBLOCKS.n[s], W, c->vision_mlp);
     /* text */
     m->tok_emb = ct_ld_need(L, N_TOK.n[s], 2, c->vocab_size, Wt, 0, 0);
     m->tpos = ct_ld_need(L, N_TPOS.n[s], 2, c->context_length, Wt, 0, 0);
-    bind_tower(L, &m->tblocks, c->text_layers, N_TBLOCKS.n[s], Wt, &m->text_mlp);
+    bind_tower(L, &m->tblocks, c->text_layers, N_TBLOCKS.n[s], Wt, c->text_mlp);
     m->ln_final_w = vec(L, N_LNF_W.n[s], Wt);
     m->ln_final_b = vec(L, N_LNF_B.n[s], Wt);
     if (s == HF) ct_ld_weight(L, &m->tproj, N_TPROJ.n[s], E, Wt, 0);
@@ -298,7 +303,6 @@ ct_status ct_model_load_ex(const char *path, const ct_load_params *p, ct_model *
         free(m);
         return st;
     }
-    m->ln_eps = 1e-5;
     loader L = {m, err, CT_OK, p->check_finite, OPENAI, path};
     derive_and_bind(&L);
     if (L.st) {
@@ -393,15 +397,15 @@ int ct_model_linear(const ct_model *m, const ct_nn *nn, int M, const float *x, i
     return ct_linear(nn, M, x, ldx, (ct_weight *)w, (pthread_mutex_t *)&m->lock, e, y, ldy);
 }
 
+int ct_model_linear_fn(const void *m, const ct_nn *nn, int M, const float *x, int ldx, const ct_weight *w, const ct_epilogue *e,
+                       float *y, int ldy) {
+    return ct_model_linear(m, nn, M, x, ldx, w, e, y, ldy);
+}
+
 ct_status ct_model_need_clip(const ct_model *m, const char *what, ct_error *err) {
     if (m->cfg.arch == CT_ARCH_CLIP) return CT_OK;
     return ct_fail(err, CT_ERR_INVALID_ARG, "%s needs a CLIP model; this one is a %s vision backbone (no text tower), usable only as "
                    "the proxy of the proxyclip head", what, m->cfg.arch == CT_ARCH_DINO ? "DINO" : "DINOv2");
-}
-
-int ct_model_linear_fn(const void *m, const ct_nn *nn, int M, const float *x, int ldx, const ct_weight *w, const ct_epilogue *e,
-                       float *y, int ldy) {
-    return ct_model_linear(m, nn, M, x, ldx, w, e, y, ldy);
 }
 
 const ct_config *ct_model_config(const ct_model *m) { return m ? &m->cfg : NULL; }
@@ -418,23 +422,28 @@ void ct_config_describe(const ct_config *c, char *buf, size_t cap) {
     if (!c) { buf[0] = 0; return; }
     static const char *const dt[] = {"F32", "F16", "BF16"};
     if (c->arch != CT_ARCH_CLIP) {
-        snprintf(buf, cap, "%s backbone (vision only): width %d, layers %d, heads %d, patch %d, grid %d, image %d, registers %d; %s names; %s",
-                 c->arch == CT_ARCH_DINO ? "DINO" : "DINOv2", c->vision_width, c->vision_layers, c->vision_heads, c->patch, c->grid,
-                 c->image_size, c->registers, c->naming == CT_NAMING_HF ? "hf" : "dino", (unsigned)c->dtype < 3 ? dt[c->dtype] : "?");
+        snprintf(buf, cap, "%s backbone (vision only): width %d, layers %d, heads %d, mlp %d, patch %d, grid %d, image %d, registers %d; "
+                 "%s names; %s", c->arch == CT_ARCH_DINO ? "DINO" : "DINOv2", c->vision_width, c->vision_layers, c->vision_heads,
+                 c->vision_mlp, c->patch, c->grid, c->image_size, c->registers, c->naming == CT_NAMING_HF ? "hf" : "dino",
+                 (unsigned)c->dtype < 3 ? dt[c->dtype] : "?");
         return;
     }
     snprintf(buf, cap,
-             "vision: width %d, layers %d, heads %d, patch %d, grid %d, image %d; text: width %d, "
-             "layers %d, heads %d, context %d, vocab %d; embed %d; logit_scale %.6g; %s names; %s",
-             c->vision_width, c->vision_layers, c->vision_heads, c->patch, c->grid, c->image_size, c->text_width, c->text_layers,
-             c->text_heads, c->context_length, c->vocab_size, c->embed_dim, c->logit_scale, c->naming == CT_NAMING_HF ? "hf" : "openai",
-             (unsigned)c->dtype < 3 ? dt[c->dtype] : "?");
+             "vision: width %d, layers %d, heads %d, mlp %d, %s, patch %d, grid %d, image %d; text: width %d, "
+             "layers %d, heads %d, mlp %d, %s, context %d, vocab %d; embed %d; layer norm eps %g / %g; logit_scale %.6g; %s names; %s; "
+             "heads from %s, activation from %s, eps from %s",
+             c->vision_width, c->vision_layers, c->vision_heads, c->vision_mlp, c->vision_act == CT_ACTIVATION_GELU ? "gelu" : "quick_gelu",
+             c->patch, c->grid, c->image_size, c->text_width, c->text_layers, c->text_heads, c->text_mlp,
+             c->text_act == CT_ACTIVATION_GELU ? "gelu" : "quick_gelu", c->context_length, c->vocab_size, c->embed_dim,
+             (double)c->vision_ln_eps, (double)c->text_ln_eps, c->logit_scale, c->naming == CT_NAMING_HF ? "hf" : "openai",
+             (unsigned)c->dtype < 3 ? dt[c->dtype] : "?", ct_config_source_label(c->heads_source), ct_config_source_label(c->act_source),
+             ct_config_source_label(c->eps_source));
 }
 
 void ct_model_describe(const ct_model *m, char *buf, size_t cap) {
     if (!buf || !cap) return;
     if (!m) { buf[0] = 0; return; }
-    char cfg[400];
+    char cfg[700];
     ct_config_describe(&m->cfg, cfg, sizeof cfg);
     snprintf(buf, cap, "%s; precision %s; kernel %s; %d threads; %s", cfg, ct_precision_name(m->precision), ct_kernel_name(m->kernel),
              ct_model_threads(m), ct_cpu_describe());

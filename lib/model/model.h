@@ -28,7 +28,6 @@ struct ct_model {
      * final norm in ln_post_*; no ln_pre, no projection, no text tower */
     const float *patch_b;                /* [W] patch-embedding bias */
     const float *reg_tokens;             /* [registers x W] */
-    double ln_eps;                       /* LayerNorm epsilon (1e-6; CLIP's 1e-5 is fixed) */
     int pos_antialias;                   /* DINOv2 with registers: antialiased resampling to the
                                             grid size; else DINO's scale factor (g + 0.1) / g */
     /* text tower */

@@ -235,8 +235,7 @@ static void openblas_epilogue(const ct_epilogue *e, int M, int N, float *C, int 
         float *r = C + (size_t)i * ldc;
         for (int j = 0; j < N; j++) {
             float v = r[j] + (e->bias ? e->bias[j] : 0.f);
-            if (e->act == CT_ACT_QUICKGELU) v = v / (1.f + expf(-1.702f * v));
-            r[j] = v;
+            r[j] = ct_act_scalar(e->act, v);
         }
     }
 }
@@ -252,8 +251,7 @@ static int gemm_run(const ct_nn *nn, int transA, int transB, int M, int N, int K
             for (int j = 0; j < N; j++) {
                 float *c = C + (size_t)i * ldc + j;
                 float v = (e->bias ? e->bias[j] : 0.f) + (e->beta != 0.f ? e->beta * *c : 0.f);
-                if (e->act == CT_ACT_QUICKGELU) v = v / (1.f + expf(-1.702f * v));
-                *c = v;
+                *c = ct_act_scalar(e->act, v);
             }
         return 1;
     }

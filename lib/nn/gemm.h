@@ -9,7 +9,7 @@
  * call's workspace; after a barrier, tiles of C (MC rows x NT columns, taken from a shared
  * counter) are computed panel by panel, KC deep slice by slice. Every element of C is summed in
  * the same order whatever the tiling or the thread count, so results do not depend on either.
- * Epilogues (bias, QuickGELU, accumulate into C) are applied to a tile in registers after its
+ * Epilogues (bias, QuickGELU or exact GELU, accumulate into C) are applied to a tile in registers after its
  * last K slice. */
 #ifndef CT_NN_GEMM_H
 #define CT_NN_GEMM_H
@@ -51,7 +51,9 @@ typedef struct {
 } ct_ukernel_shape;
 ct_ukernel_shape ct_kernel_shape(ct_kernel k);
 
-enum { CT_ACT_NONE = 0, CT_ACT_QUICKGELU = 1 };
+/* Activations of the epilogue: QuickGELU x * sigmoid(1.702 x) (OpenAI's CLIP) and exact GELU
+ * 0.5 x (1 + erf(x / sqrt 2)) (PyTorch's nn.GELU(), open_clip's LAION / DFN / MetaCLIP models). */
+enum { CT_ACT_NONE = 0, CT_ACT_QUICKGELU = 1, CT_ACT_GELU = 2 };
 
 /* What happens to the product P = alpha * op(A) op(B): C = act(P + bias) + beta * C. act with a
  * non-zero beta is not supported. */

@@ -44,12 +44,12 @@ static void layernorm_range(void *arg, int64_t r0, int64_t r1) {
 }
 
 void ct_layernorm(const ct_exec *ex, int M, int N, const float *x, int ldx, const float *g, const float *b, float *y, int ldy) {
-    ct_layernorm_eps(ex, M, N, x, ldx, g, b, y, ldy, 1e-5);
+    ct_layernorm_eps(ex, M, N, x, ldx, g, b, y, ldy, 1e-5f);
 }
 
 void ct_layernorm_eps(const ct_exec *ex, int M, int N, const float *x, int ldx, const float *g, const float *b, float *y, int ldy,
-                      double eps) {
-    ln_job j = {x, g, b, y, N, ldx, ldy, eps};
+                      float eps) {
+    ln_job j = {x, g, b, y, N, ldx, ldy, (double)eps};
     /* about 16k elements per thread before splitting pays */
     ct_parallel_for(ex, M, 1 + 16384 / (N > 0 ? N : 1), layernorm_range, &j);
 }

@@ -11,11 +11,9 @@
 
 /* Row-wise LayerNorm (eps 1e-5, biased variance) of x [M x N] (ldx) into y (ldy; may alias x). */
 void ct_layernorm(const ct_exec *ex, int M, int N, const float *x, int ldx, const float *g, const float *b, float *y, int ldy);
-/* The same with another epsilon (DINO's 1e-6). */
+/* The same with the model's epsilon (ct_config's vision_ln_eps / text_ln_eps). */
 void ct_layernorm_eps(const ct_exec *ex, int M, int N, const float *x, int ldx, const float *g, const float *b, float *y, int ldy,
-                      double eps);
-/* In place, x [n] = x Phi(x) = x (1 + erf(x / sqrt 2)) / 2: the exact GELU (PyTorch's default). */
-void ct_gelu(const ct_exec *ex, size_t n, float *x);
+                      float eps);
 /* In-place softmax of each row of x [M x N] (row stride ld). A row of -inf gives zeros. */
 void ct_softmax_rows(const ct_exec *ex, int M, int N, float *x, int ld);
 /* In-place L2 normalisation of each row of x [M x N]; zero rows stay zero. */

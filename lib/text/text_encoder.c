@@ -57,6 +57,7 @@ static int encode_packed(const ct_model *m, const ct_nn *nn0, void *block, const
         }
     ct_tf tf;
     ct_tf_bind(&tf, ct_model_linear_fn, m, &nn, R, D, M, CT_AT(block, lo->tf, float));
+    ct_tf_tower(&tf, c->text_act, c->text_ln_eps);
     int ok = 1;
     for (int l = 0; l < c->text_layers && ok; l++) {
         const ct_block *b = &m->tblocks[l];
@@ -67,7 +68,7 @@ static int encode_packed(const ct_model *m, const ct_nn *nn0, void *block, const
     }
     if (!ok) return 0;
     for (int i = 0; i < n; i++) memcpy(eot + (size_t)i * D, x + (size_t)(start[i] + len[i] - 1) * D, sizeof(float) * D);
-    ct_layernorm(&nn.ex, n, D, eot, D, m->ln_final_w, m->ln_final_b, eot, D);
+    ct_layernorm_eps(&nn.ex, n, D, eot, D, m->ln_final_w, m->ln_final_b, eot, D, c->text_ln_eps);
     return ct_model_linear(m, &nn, n, eot, D, &m->tproj, NULL, out, c->embed_dim);
 }
 

@@ -3,7 +3,8 @@
  *   tokens = [cls + pos_0; registers; patch_i + pos_i], the grid resampled unless the patch count
  *   is the native one and the input is square (DINO, DINOv2 without registers: bicubic with
  *   scale factor (n + 0.1) / g; DINOv2 with registers: antialiased bicubic to the size);
- *   blocks x += ls1 * proj(MHA(norm1 x)), x += ls2 * fc2(GELU(fc1(norm2 x))) (ls = 1 for DINO);
+ *   blocks x += ls1 * proj(MHA(norm1 x)), x += ls2 * fc2(GELU(fc1(norm2 x))) (ls = 1 for DINO; the
+ *   exact GELU as the fc1 product's epilogue);
  *   the final norm. */
 #include "vision/dino.h"
 
@@ -108,7 +109,7 @@ ct_status ct_dino_encode(const ct_model *m, const ct_nn *nn0, const float *pixel
     nn.ws = CT_AT(block, pl.gemm, char);
     nn.ws_bytes = pl.gemm_bytes;
     const int q = c->patch, h = pl.h, w = pl.w, np = pl.np, T = pl.T, D = pl.D, M = pl.M, R = c->registers, g = c->grid;
-    const double eps = m->ln_eps;
+    const float eps = c->vision_ln_eps;
 
     /* patch embedding: the flattened (c, ky, kx) patches, one product with the bias */
     for (int i = 0; i < h; i++)
@@ -143,9 +144,8 @@ ct_status ct_dino_encode(const ct_model *m, const ct_nn *nn0, const float *pixel
         ok = ok && ct_model_linear(m, &nn, T, att, D, &b->out, &eo, b->ls1 ? tmp : x, D);
         if (ok && b->ls1) add_scaled(T, D, b->ls1, tmp, x);
         ct_layernorm_eps(&nn.ex, T, D, x, D, b->ln2_w, b->ln2_b, xn, D, eps);
-        ct_epilogue e1 = {1.f, 0.f, b->fc1_b, CT_ACT_NONE};
+        ct_epilogue e1 = {1.f, 0.f, b->fc1_b, CT_ACT_GELU};
         ok = ok && ct_model_linear(m, &nn, T, xn, D, &b->fc1, &e1, hid, M);
-        if (ok) ct_gelu(&nn.ex, (size_t)T * M, hid);
         ct_epilogue e2 = {1.f, b->ls2 ? 0.f : 1.f, b->fc2_b, CT_ACT_NONE};
         ok = ok && ct_model_linear(m, &nn, T, hid, M, &b->fc2, &e2, b->ls2 ? tmp : x, D);
         if (ok && b->ls2) add_scaled(T, D, b->ls2, tmp, x);

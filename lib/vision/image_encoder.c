@@ -110,7 +110,7 @@ size_t ct_vision_workspace(const ct_model *m, int B, int H, int W, int nth, cons
 /* x [rows x D] -> ln_post -> projection -> L2-normalised [rows x E] */
 static int head_out(const ct_model *m, const ct_nn *nn, int rows, const float *x, float *tmp, float *out) {
     const ct_config *c = &m->cfg;
-    ct_layernorm(&nn->ex, rows, c->vision_width, x, c->vision_width, m->ln_post_w, m->ln_post_b, tmp, c->vision_width);
+    ct_layernorm_eps(&nn->ex, rows, c->vision_width, x, c->vision_width, m->ln_post_w, m->ln_post_b, tmp, c->vision_width, c->vision_ln_eps);
     if (!ct_model_linear(m, nn, rows, tmp, c->vision_width, &m->vproj, NULL, out, c->embed_dim)) return 0;
     ct_l2norm_rows(rows, c->embed_dim, out);
     return 1;
@@ -219,10 +219,11 @@ ct_status ct_vision_encode(const ct_model *m, const ct_nn *nn0, const float *pix
         const float *pe = tmp + (size_t)b * np * D;
         for (size_t i = 0; i < (size_t)np * D; i++) xb[D + i] = pe[i] + pgrid[i];
     }
-    ct_layernorm(&nn.ex, R, D, x, D, m->ln_pre_w, m->ln_pre_b, x, D);
+    ct_layernorm_eps(&nn.ex, R, D, x, D, m->ln_pre_w, m->ln_pre_b, x, D, c->vision_ln_eps);
 
     ct_tf tf;
     ct_tf_bind(&tf, ct_model_linear_fn, m, &nn, R, D, pl.M, tfm);
+    ct_tf_tower(&tf, c->vision_act, c->vision_ln_eps);
     ct_attn_spec plain = {.n_streams = 1, .x = {CT_Q}, .y = {CT_K}};
     int L = c->vision_layers;
     for (int l = 0; l < L - 1 && ok; l++) {

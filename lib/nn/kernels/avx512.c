@@ -45,6 +45,9 @@ __attribute__((target("avx512f"))) static inline void store_tile(__m512 acc[MR][
             if (e->act == CT_ACT_QUICKGELU) {
                 v0 = ct_quickgelu512(v0);
                 v1 = ct_quickgelu512(v1);
+            } else if (e->act == CT_ACT_GELU) {
+                v0 = ct_gelu512(v0);
+                v1 = ct_gelu512(v1);
             }
         }
         _mm512_mask_storeu_ps(c, m0, v0);
