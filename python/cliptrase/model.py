@@ -12,6 +12,7 @@ from .errors import InvalidArgumentError
 
 _NAMINGS = ("openai", "hf")
 _DTYPES = ("F32", "F16", "BF16")
+_ARCHS = ("clip", "dino", "dinov2")
 _BACKENDS = {"native": 0, "openblas": 1, "blas": 1}
 
 
@@ -67,21 +68,25 @@ class Config:
     logit_scale: float
     naming: str  # "openai" or "hf"
     dtype: str   # "F32", "F16" or "BF16": the weights in the file
+    arch: str = "clip"  # "clip", or "dino" / "dinov2": a vision backbone alone, the proxy of head "proxyclip"
+    registers: int = 0  # DINOv2 register tokens
 
     @classmethod
     def _from_c(cls, c):
         kw = {f.name: getattr(c, f.name) for f in dataclasses.fields(cls)}
         kw["naming"] = _NAMINGS[c.naming] if 0 <= c.naming < len(_NAMINGS) else str(c.naming)
         kw["dtype"] = _DTYPES[c.dtype] if 0 <= c.dtype < len(_DTYPES) else str(c.dtype)
+        kw["arch"] = _ARCHS[c.arch] if 0 <= c.arch < len(_ARCHS) else str(c.arch)
         return cls(**kw)
 
     def _to_c(self):
         c = _lib.ct_config()
         for f in dataclasses.fields(self):
-            if f.name not in ("naming", "dtype"):
+            if f.name not in ("naming", "dtype", "arch"):
                 setattr(c, f.name, getattr(self, f.name))
         c.naming = _NAMINGS.index(self.naming) if self.naming in _NAMINGS else 0
         c.dtype = _DTYPES.index(self.dtype) if self.dtype in _DTYPES else 0
+        c.arch = _ARCHS.index(self.arch) if self.arch in _ARCHS else 0
         return c
 
     def as_dict(self):
@@ -96,7 +101,9 @@ class Config:
 
 
 class Model(_lib.Owner):
-    """A CLIP ViT checkpoint (.safetensors: F32/F16/BF16, OpenAI/open_clip or Hugging Face names).
+    """A CLIP ViT checkpoint (.safetensors: F32/F16/BF16, OpenAI/open_clip or Hugging Face names),
+    or a DINO / DINOv2 backbone (config.arch "dino" / "dinov2"): the proxy of head "proxyclip"
+    (segment(..., params=segment_params("proxyclip", proxy=dino_model))).
 
     precision: "fp32" (default) or "bf16" (needs AVX512_BF16; else UnsupportedError).
     backend: "native" (default) or "openblas" (fp32 only: a reference).

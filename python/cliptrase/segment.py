@@ -57,9 +57,13 @@ class SegmentParams:
     prob_thd: float = 0.0
     area_thd: float = 0.0
     threads: int = 0  # n_threads: <= 0, all of the model's
+    # ProxyCLIP (head "proxyclip"): the proxy backbone, a Model of a DINO / DINOv2 checkpoint
+    proxy: object = None
+    proxy_beta: float = 1.2
+    proxy_gamma: float = 3.0
 
     _INT = ("min_samples", "median_size", "upsample_ratio", "slide_crop", "slide_stride", "pamr_steps", "threads")
-    _FLOAT = ("gaussian_std", "eps", "logit_scale", "prob_thd", "area_thd")
+    _FLOAT = ("gaussian_std", "eps", "logit_scale", "prob_thd", "area_thd", "proxy_beta", "proxy_gamma")
 
     @classmethod
     def preset(cls, head=None):
@@ -78,7 +82,8 @@ class SegmentParams:
                    median_size=c.median_size, upsample_ratio=c.upsample_ratio, cls_reweight=bool(c.cls_reweight),
                    slide_crop=c.slide_crop, slide_stride=c.slide_stride, pamr_steps=c.pamr_steps,
                    pamr_dilations=tuple(c.pamr_dilations[:max(0, min(c.n_pamr_dilations, _lib.MAX_DILATIONS))]),
-                   logit_scale=c.logit_scale, prob_thd=c.prob_thd, area_thd=c.area_thd, threads=c.n_threads)
+                   logit_scale=c.logit_scale, prob_thd=c.prob_thd, area_thd=c.area_thd, threads=c.n_threads,
+                   proxy_beta=c.proxy_beta, proxy_gamma=c.proxy_gamma)
 
     def _to_c(self):
         c = _lib.ct_segment_params()
@@ -89,6 +94,11 @@ class SegmentParams:
         for k in self._FLOAT:
             setattr(c, k, _lib.to_float(getattr(self, k), k))
         c.cls_reweight = 1 if self.cls_reweight else 0
+        if self.proxy is not None:
+            if not isinstance(self.proxy, Model):
+                raise InvalidArgumentError("proxy must be a cliptrase.Model (a DINO / DINOv2 checkpoint), not %s"
+                                           % type(self.proxy).__name__)
+            c.proxy = self.proxy._handle().ptr  # the caller keeps params (and so the Model) during the call
         d = self.pamr_dilations
         if isinstance(d, (int, np.integer)):
             d = (d,)
@@ -132,7 +142,7 @@ class SegmentParams:
         return out
 
     def as_dict(self):
-        return dataclasses.asdict(self)
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # the proxy Model as it is
 
 
 def segment_params(head=None, params=None, **overrides):
@@ -259,12 +269,14 @@ class SegmentInfo:
 def _intermediate_shapes(x, ratio):
     E, h, w, H, W, n, nc = x.embed_dim, x.h, x.w, x.H, x.W, x.n_names, x.n_clusters
     T, hw = 1 + h * w, h * w
+    if x.proxy_features:  # ProxyCLIP: its tokens are on the proxy's grid, without CLS
+        T = x.proxy_h * x.proxy_w
     f, i = np.float32, np.int32
     return {"image_embedding": ((E,), f), "img_tokens": ((T, E), f), "corr_raw": ((T, T), f), "corr": ((hw, hw), f),
             "patch_logits": ((n, h, w), f), "logits_up": ((n, H, W), f), "pred_raw": ((H, W), i),
             "dbscan_labels": ((hw,), i), "cluster_maps": ((nc, ratio * h, ratio * w), f),
             "cluster_assign": ((H, W), i), "pred": ((H, W), i), "seg_logits": ((n, H, W), f),
-            "pamr_logits": ((n, H, W), f)}
+            "pamr_logits": ((n, H, W), f), "proxy_features": ((x.proxy_h * x.proxy_w, x.proxy_dim), f)}
 
 
 def _take_intermediates(x):

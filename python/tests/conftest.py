@@ -25,12 +25,13 @@ NO_ORACLE = "no model fixtures under %s (set CT_ORACLE_DIR): parity tests skippe
 
 
 def fixtures():
-    """[(name, dir, meta)] of the oracle's model fixtures (directories holding meta.json)."""
+    """[(name, dir, meta)] of the oracle's model fixtures (directories holding meta.json and
+    model.safetensors; the heads' folders name their models in their meta.json instead)."""
     out = []
     if ORACLE.is_dir():
         for d in sorted(ORACLE.iterdir()):
             m = d / "meta.json"
-            if m.is_file():
+            if m.is_file() and (d / "model.safetensors").is_file():
                 out.append((d.name, d, json.loads(m.read_text())))
     return out
 
