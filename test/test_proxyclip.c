@@ -301,6 +301,61 @@ static void cli_refusals(void) {
     close_suite(&s);
 }
 
+/* ct-batch and ct-eval run the head (the shared options), ct-eval records the proxy in its
+ * settings (a resume with another proxy parameter is refused), and both refuse --proxy-model for
+ * another head. */
+static void batch_and_eval(void) {
+    suite s;
+    if (!open_suite(&s, "heads_proxyclip")) SKIP("no heads_proxyclip fixtures under %s", oracle_dir());
+    if (!tool_exists("ct-batch") || !tool_exists("ct-eval")) { close_suite(&s); SKIP("ct-batch / ct-eval not built"); }
+    char *d = fresh_dir("tools"), p[800], vocab[700], common[3000], cmd[6000], err[4096];
+    FMT(vocab, "%s/bpe_simple_vocab_16e6.txt.gz", oracle_dir());
+    FMT(cmd, "mkdir -p '%s/img' '%s/gt' '%s/out'", d, d, d);
+    CHECK(tool_run(cmd, NULL, 0, err, sizeof err, NULL) == 0, "%s", err);
+    enum { IW = 120, IH = 90 };
+    uint8_t *rgb = malloc(IW * IH * 3);
+    int32_t *gt = malloc(sizeof(int32_t) * IW * IH);
+    for (int i = 0; i < IW * IH; i++) {
+        int x = i % IW, y = i / IW;
+        rgb[3 * i] = (uint8_t)(x * 2), rgb[3 * i + 1] = (uint8_t)(y * 2), rgb[3 * i + 2] = (uint8_t)(x < IW / 2 ? 200 : 30);
+        gt[i] = x < IW / 2;
+    }
+    ct_image *img = NULL;
+    ct_error e;
+    CHECK(ct_image_from_rgb(rgb, IW, IH, &img, &e) == CT_OK, "%s", e.msg);
+    FMT(p, "%s/img/a.png", d);
+    CHECK(img && ct_image_save_png(img, p, &e) == CT_OK, "%s", e.msg);
+    FMT(p, "%s/gt/a.png", d);
+    CHECK(ct_labels_save_png(gt, IW, IH, 8, p, &e) == CT_OK, "%s", e.msg);
+    FMT(p, "%s/classes.txt", d);
+    write_text(p, "cat\ndog\n");
+    ct_image_free(img);
+    free(rgb);
+    free(gt);
+    FMT(common, "CT_CACHE_DIR='%s/cache' %%s -q -m '%s' -V '%s' -s 112 --head proxyclip --proxy-model '%s'", d, s.clip, vocab, s.proxy);
+    char batch[3100], eval[3100];
+    FMT(batch, common, "ct-batch");
+    FMT(eval, common, "ct-eval");
+    FMT(cmd, "%s --classes-file '%s/classes.txt' -O '%s/out' '%s/img/a.png'", batch, d, d, d);
+    int rc = tool_run(cmd, NULL, 0, err, sizeof err, NULL);
+    CHECK(rc == 0, "ct-batch: exit %d: %s", rc, err);
+    FMT(p, "%s/out/a.json", d);
+    CHECK(file_exists(p), "ct-batch wrote no %s", p);
+    FMT(cmd, "%s --images '%s/img' --gt '%s/gt' --classes-file '%s/classes.txt' --state '%s/e.state'", eval, d, d, d, d);
+    char out[8192];
+    rc = tool_run(cmd, out, sizeof out, err, sizeof err, NULL);
+    CHECK(rc == 0 && strstr(out, "mIoU"), "ct-eval: exit %d: %s%s", rc, out, err);
+    FMT(cmd, "%s --proxy-beta 1.0 --images '%s/img' --gt '%s/gt' --classes-file '%s/classes.txt' --state '%s/e.state'", eval, d, d, d, d);
+    rc = tool_run(cmd, out, sizeof out, err, sizeof err, NULL);
+    CHECK(rc == 1 && strstr(err, "proxy-beta"), "ct-eval resumed with another beta: exit %d: %s", rc, err);
+    FMT(cmd, "CT_CACHE_DIR='%s/cache' ct-batch -q -m '%s' -V '%s' --head clearclip --proxy-model '%s' -c cat,dog -O '%s/out' '%s/img/a.png'", d, s.clip,
+        vocab, s.proxy, d, d);
+    rc = tool_run(cmd, NULL, 0, err, sizeof err, NULL);
+    CHECK(rc == 1 && strstr(err, "--proxy-model belongs"), "ct-batch, proxy for clearclip: exit %d: %s", rc, err);
+    free(d);
+    close_suite(&s);
+}
+
 /* The demo contract of the README: every run through `demo --pixels ... --head proxyclip
  * --proxy-model ... --dump DIR`, the dumps against the fixture. Returns the runs checked. */
 static int cli_runs(suite *s, const char *proxy_path) {
@@ -366,5 +421,6 @@ int main(void) {
     RUN(api_dino_own_names);
     RUN(api_refusals);
     RUN(cli_refusals);
+    RUN(batch_and_eval);
     DONE();
 }

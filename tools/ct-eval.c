@@ -10,7 +10,8 @@
  * ground truth). Ground-truth pixels outside [0, labels) are ignored.
  *
  * The state file records every setting that changes the result (model and vocabulary contents,
- * precision, size, crop, class list, background, head and pipeline parameters, directories) and
+ * precision, size, crop, class list, background, head and pipeline parameters, ProxyCLIP's proxy
+ * model and parameters, directories) and
  * then one line per image, each with its own checksum, appended as the run goes: an interrupted
  * run resumes where it stopped, a run with other settings is refused with the setting named, and
  * shards of a job array (--shard i/N) merge only when their settings agree.
@@ -125,6 +126,14 @@ static int run_settings(settings *st, tool_session *s, const tool_opts *o, const
          set_add(st, "slide", "%d,%d", p->slide_crop, p->slide_stride) && set_add(st, "pamr", "%d", p->pamr_steps) &&
          set_add(st, "pamr-dilations", "%s", dil) && set_add(st, "logit-scale", "%.9g", (double)p->logit_scale) &&
          set_add(st, "prob-thd", "%.9g", (double)p->prob_thd) && set_add(st, "area-thd", "%.9g", (double)p->area_thd);
+    if (ok && s->proxy) {
+        /* ProxyCLIP: the proxy's contents and parameters (absent for the other heads) */
+        uint64_t ph = 0;
+        ct_error err;
+        if (!file_content_hash(&s->cache, o->proxy_path, &ph, &err)) return runtime_error("%s", err.msg);
+        ok = set_add(st, "proxy-model", "%016llx", (unsigned long long)ph) && set_add(st, "proxy-beta", "%.9g", (double)p->proxy_beta) &&
+             set_add(st, "proxy-gamma", "%.9g", (double)p->proxy_gamma);
+    }
     return ok ? 0 : runtime_error("out of memory");
 }
 
