@@ -3,7 +3,9 @@
  *   ct-random-weights --arch B/16 [--naming hf|openai] [--dtype F32|F16|BF16] [--layers N] [--seed N] -o FILE
  * Architectures: B/32, B/16, L/14, L/14-336 (OpenAI CLIP: QuickGELU, heads of 64), H/14 (open_clip's
  * ViT-H-14: exact GELU, heads of 80), bigG/14 (ViT-bigG-14: GELU, heads of 104, MLP ratio 4.9231),
- * tiny (a 2-block model for tests). --layers N caps both towers' depth (tests of big widths).
+ * tiny (a 2-block model for tests); dino-S/8, dino-S/16, dino-B/8, dino-B/16 (DINO) and
+ * dinov2-S/14-reg, dinov2-B/14-reg (DINOv2 with 4 registers): vision-only proxy backbones of the
+ * ProxyCLIP head, under DINO's own names. --layers N caps both towers' depth (tests of big widths).
  * The header's __metadata__ states the heads and the activation (ct.vision_heads, ct.text_heads,
  * ct.activation: docs/formats.md), so the checkpoint loads without a configuration file.
  * FILE appears complete or not at all: it is written under a temporary name in its directory and
@@ -25,18 +27,27 @@ typedef struct {
     const char *name;
     int vw, vl, patch, grid, tw, tl, embed;
     int vheads, theads, vmlp, tmlp, gelu;
+    int dino; /* 0 CLIP; 1 DINO (v1); 2 DINOv2 with 4 registers and LayerScale: vision only, DINO's own names */
 } arch;
 
 /* open_clip's model_configs: ViT-H-14 (head_width 80), ViT-bigG-14 (head_width 104, mlp_ratio
  * 4.9231: int(1664 * 4.9231) = 8192); OpenAI's: heads of 64, MLP 4W, QuickGELU */
 static const arch k_archs[] = {
-    {"B/32", 768, 12, 32, 7, 512, 12, 512, 12, 8, 3072, 2048, 0},
-    {"B/16", 768, 12, 16, 14, 512, 12, 512, 12, 8, 3072, 2048, 0},
-    {"L/14", 1024, 24, 14, 16, 768, 12, 768, 16, 12, 4096, 3072, 0},
-    {"L/14-336", 1024, 24, 14, 24, 768, 12, 768, 16, 12, 4096, 3072, 0},
-    {"H/14", 1280, 32, 14, 16, 1024, 24, 1024, 16, 16, 5120, 4096, 1},
-    {"bigG/14", 1664, 48, 14, 16, 1280, 32, 1280, 16, 20, 8192, 5120, 1},
-    {"tiny", 64, 2, 16, 4, 64, 1, 32, 1, 1, 256, 256, 0},
+    {"B/32", 768, 12, 32, 7, 512, 12, 512, 12, 8, 3072, 2048, 0, 0},
+    {"B/16", 768, 12, 16, 14, 512, 12, 512, 12, 8, 3072, 2048, 0, 0},
+    {"L/14", 1024, 24, 14, 16, 768, 12, 768, 16, 12, 4096, 3072, 0, 0},
+    {"L/14-336", 1024, 24, 14, 24, 768, 12, 768, 16, 12, 4096, 3072, 0, 0},
+    {"H/14", 1280, 32, 14, 16, 1024, 24, 1024, 16, 16, 5120, 4096, 1, 0},
+    {"bigG/14", 1664, 48, 14, 16, 1280, 32, 1280, 16, 20, 8192, 5120, 1, 0},
+    {"tiny", 64, 2, 16, 4, 64, 1, 32, 1, 1, 256, 256, 0, 0},
+    /* DINO's ViT-S/B with patches of 8 or 16 (native 224: grid 28 / 14) and DINOv2-with-registers
+     * ViT-S/B/14 (native 518: grid 37): heads of 64, MLP 4W, exact GELU */
+    {"dino-S/8", 384, 12, 8, 28, 0, 0, 0, 6, 0, 1536, 0, 1, 1},
+    {"dino-S/16", 384, 12, 16, 14, 0, 0, 0, 6, 0, 1536, 0, 1, 1},
+    {"dino-B/8", 768, 12, 8, 28, 0, 0, 0, 12, 0, 3072, 0, 1, 1},
+    {"dino-B/16", 768, 12, 16, 14, 0, 0, 0, 12, 0, 3072, 0, 1, 1},
+    {"dinov2-S/14-reg", 384, 12, 14, 37, 0, 0, 0, 6, 0, 1536, 0, 1, 2},
+    {"dinov2-B/14-reg", 768, 12, 14, 37, 0, 0, 0, 12, 0, 3072, 0, 1, 2},
 };
 
 #define VOCAB 49408
@@ -153,6 +164,37 @@ static void build(const arch *a, int hf) {
     for (int i = 0; i < nT; i++) T[i].is_i64 = T[i].kind == 4;
 }
 
+/* a DINO / DINOv2 backbone under DINO's own names (facebookresearch/dino, the dinov2 hub) */
+static void build_dino(const arch *a) {
+    const int64_t W = a->vw, M = a->vmlp, p = a->patch, G2 = (int64_t)a->grid * a->grid + 1;
+    add(0, 3, 1, 1, W, 0, "cls_token");
+    if (a->dino == 2) {
+        add(0, 3, 1, 4, W, 0, "register_tokens");
+        add(2, 2, 1, W, 0, 0, "mask_token");
+    }
+    add(0, 3, 1, G2, W, 0, "pos_embed");
+    add(0, 4, W, 3, p, p, "patch_embed.proj.weight");
+    add(2, 1, W, 0, 0, 0, "patch_embed.proj.bias");
+    for (int i = 0; i < a->vl; i++) {
+        add(1, 1, W, 0, 0, 0, "blocks.%d.norm1.weight", i);
+        add(2, 1, W, 0, 0, 0, "blocks.%d.norm1.bias", i);
+        add(0, 2, 3 * W, W, 0, 0, "blocks.%d.attn.qkv.weight", i);
+        add(2, 1, 3 * W, 0, 0, 0, "blocks.%d.attn.qkv.bias", i);
+        add(0, 2, W, W, 0, 0, "blocks.%d.attn.proj.weight", i);
+        add(2, 1, W, 0, 0, 0, "blocks.%d.attn.proj.bias", i);
+        if (a->dino == 2) add(1, 1, W, 0, 0, 0, "blocks.%d.ls1.gamma", i);
+        add(1, 1, W, 0, 0, 0, "blocks.%d.norm2.weight", i);
+        add(2, 1, W, 0, 0, 0, "blocks.%d.norm2.bias", i);
+        add(0, 2, M, W, 0, 0, "blocks.%d.mlp.fc1.weight", i);
+        add(2, 1, M, 0, 0, 0, "blocks.%d.mlp.fc1.bias", i);
+        add(0, 2, W, M, 0, 0, "blocks.%d.mlp.fc2.weight", i);
+        add(2, 1, W, 0, 0, 0, "blocks.%d.mlp.fc2.bias", i);
+        if (a->dino == 2) add(1, 1, W, 0, 0, 0, "blocks.%d.ls2.gamma", i);
+    }
+    add(1, 1, W, 0, 0, 0, "norm.weight");
+    add(2, 1, W, 0, 0, 0, "norm.bias");
+}
+
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static float uniform(void) { /* xorshift64*, in [-1, 1) */
     rng ^= rng >> 12; rng ^= rng << 25; rng ^= rng >> 27;
@@ -200,7 +242,10 @@ int main(int argc, char **argv) {
             break;
         }
         case 'h': printf("usage: ct-random-weights --arch B/32|B/16|L/14|L/14-336|H/14|bigG/14|tiny [--naming hf|openai] [--dtype F32|F16|BF16] "
-                          "[--layers N] [--seed N] -o FILE\n  --layers N  at most N blocks in each tower (2 to 48)\n"); return 0;
+                          "[--layers N] [--seed N] -o FILE\n"
+                          "       ct-random-weights --arch dino-S/8|dino-S/16|dino-B/8|dino-B/16|dinov2-S/14-reg|dinov2-B/14-reg ... -o FILE\n"
+                          "  --layers N  at most N blocks in each tower (2 to 48)\n"
+                          "  the dino archs: a proxy backbone for --head proxyclip, DINO's own names (--naming does not apply)\n"); return 0;
         default: return 1;
         }
     }
@@ -208,7 +253,7 @@ int main(int argc, char **argv) {
     const arch *a = NULL;
     for (size_t i = 0; arch_name && i < sizeof k_archs / sizeof *k_archs; i++)
         if (!strcmp(arch_name, k_archs[i].name)) a = &k_archs[i];
-    if (!a || !out) { fprintf(stderr, "ct-random-weights: give --arch (B/32, B/16, L/14, L/14-336, H/14, bigG/14, tiny) and -o FILE\n"); return 1; }
+    if (!a || !out) { fprintf(stderr, "ct-random-weights: give --arch (B/32, B/16, L/14, L/14-336, H/14, bigG/14, tiny, dino-S/8, dino-S/16, dino-B/8, dino-B/16, dinov2-S/14-reg, dinov2-B/14-reg) and -o FILE\n"); return 1; }
     arch al = *a;
     if (layers && layers < al.vl) al.vl = (int)layers;
     if (layers && layers < al.tl) al.tl = (int)layers;
@@ -217,7 +262,8 @@ int main(int argc, char **argv) {
     if (!hf && strcmp(naming, "openai")) { fprintf(stderr, "ct-random-weights: --naming is hf or openai\n"); return 1; }
     int es = !strcmp(dtype, "F32") ? 4 : (!strcmp(dtype, "F16") || !strcmp(dtype, "BF16")) ? 2 : 0;
     if (!es) { fprintf(stderr, "ct-random-weights: --dtype is F32, F16 or BF16\n"); return 1; }
-    build(a, hf);
+    if (a->dino) build_dino(a);
+    else build(a, hf);
     /* header: every tensor with its byte range, padded with spaces to a multiple of 8 */
     size_t hcap = 64 + (size_t)nT * 256, hl = 0, off = 0;
     char *hdr = malloc(hcap);
