@@ -7,6 +7,8 @@
  *   - the whole demo process (classes from its cache) at 224, 448, 896, and its peak RSS;
  *   - a new class (80 prompts) fp32 and bf16;
  *   - every head at 224 and 448 whole image, and 336 x 448 with 224/112 windows; PAMR alone;
+ *   - ProxyCLIP (CLIP B/16 + DINO B/8) at 336 x 448 with windows 336/112, its peak RSS, and the
+ *     reference's time when $CT_PROXYCLIP_REF gives a command for it;
  *   - the tokenizer: ADE20K-847 names x 80 templates. */
 #include "bench.h"
 #include "cliptrase.h"
@@ -254,6 +256,7 @@ int main(void) {
 
     printf("\nheads (fp32; whole image unless windows are given)\n%-10s %10s %10s %16s %16s\n", "head", "224 s", "448 s", "336x448 whole", "336x448 224/112");
     for (int h = 0; h < CT_HEAD_COUNT; h++) {
+        if (h == CT_HEAD_PROXYCLIP) continue; /* needs a proxy backbone: its own row below */
         ct_segment_params hp;
         ct_segment_params_preset(&hp, (ct_head)h);
         hp.slide_crop = hp.slide_stride = 0;
@@ -266,6 +269,53 @@ int main(void) {
             sl = seg_time(m, emb, n, 336, 448, 0, &hp, 5);
         }
         printf("%-10s %10.3f %10.3f %16.3f %16.3f%s\n", ct_head_name((ct_head)h), a, b, w, sl, sl > 0 ? "" : " (n/a)");
+    }
+
+    /* ProxyCLIP (issue 20): CLIP B/16 + DINO B/8 (random weights of the real sizes), 336 x 448,
+     * its preset's windows 336 / 112 (each padded to 56), fp32: in process, and the whole demo
+     * process with its peak RSS (target < 1.5 GB); the reference's time when $CT_PROXYCLIP_REF
+     * names a command that prints "seconds S" for the same case (bench/proxyclip_ref.py) */
+    {
+        char dino[600];
+        snprintf(dino, sizeof dino, "%s/dino_b8.safetensors", g_dir);
+        snprintf(cmd, sizeof cmd, "%s/ct-random-weights --arch dino-B/8 -o %s", g_bin, dino);
+        ct_model *px = NULL;
+        if (system(cmd) != 0 || ct_model_load(dino, &px, &err)) printf("\nProxyCLIP: cannot make or load %s\n", dino);
+        else {
+            ct_segment_params pp;
+            ct_segment_params_preset(&pp, CT_HEAD_PROXYCLIP);
+            pp.proxy = px;
+            double tin = seg_time(m, emb, n, 336, 448, 0, &pp, 3);
+            char img[600];
+            snprintf(img, sizeof img, "%s/proxy448.png", g_dir);
+            uint8_t *rgb = malloc((size_t)448 * 336 * 3);
+            for (size_t i = 0; rgb && i < (size_t)448 * 336 * 3; i++) rgb[i] = (uint8_t)(i * 2654435761u >> 24);
+            ct_image im = {448, 336, rgb};
+            ct_image_save_png(&im, img, NULL);
+            free(rgb);
+            snprintf(cmd, sizeof cmd,
+                     "CT_CACHE_DIR=%s/cache %s/demo -q -m %s -V %s/vocab.json -i %s -s 336 -c 'cat,dog,grass,sky,tree,car,road,person' "
+                     "--head proxyclip --proxy-model %s -o %s/proxy.png",
+                     g_dir, g_bin, g_model, g_oracle, img, dino, g_dir);
+            proc_arg pa = {cmd};
+            run_proc(&pa);
+            double tp = bench_median(run_proc, &pa, 3);
+            long prss = g_last_rss_kib;
+            printf("\nProxyCLIP (CLIP B/16 + DINO B/8, 336 x 448, windows 336/112, fp32): segment %.3f s, demo process %.3f s, "
+                   "peak RSS %.0f MiB (target < 1536)\n", tin, tp, prss / 1024.0);
+            const char *ref = getenv("CT_PROXYCLIP_REF");
+            double tr = 0;
+            if (ref && *ref) {
+                FILE *f = popen(ref, "r");
+                char line[512];
+                while (f && fgets(line, sizeof line, f))
+                    if (sscanf(line, "seconds %lf", &tr) != 1) printf("  reference: %s", line);
+                if (f) pclose(f);
+            }
+            if (tr > 0) printf("  reference (ProxyCLIP's code, fp32 CPU): %.3f s: ours %.2fx faster (target 3x)\n", tr, tr / tin);
+            else printf("  reference not available (CT_PROXYCLIP_REF: a command printing \"seconds S\", e.g. bench/proxyclip_ref.py)\n");
+            ct_model_free(px);
+        }
     }
 
     /* ct-batch (issue 13): 64 pictures of 448 x 336 (the model input 336 x 448), one ct-batch
