@@ -3,16 +3,26 @@
 # and only then move it into place: the files in weights/ are complete and load, or are absent.
 # Downloads go to weights/.partial-<name>/ and are resumed by running the script again.
 #   tools/fetch-weights.sh [b16|b32|l14|l14-336]   (default b16 = openai/clip-vit-base-patch16)
+#   tools/fetch-weights.sh dino-vitb8|dino-vitb16|dino-vits8|dino-vits16|dinov2-reg-small|dinov2-reg-base
+#       a proxy backbone of --head proxyclip (facebook/dino-*, facebook/dinov2-with-registers-*)
+#       into weights/<name>/model.safetensors with its config.json beside it
 # Environment: HF_ENDPOINT (default https://huggingface.co), WEIGHTS_DIR (default weights).
 set -eu
 name=${1:-b16}
+org=openai proxy=0
 case "$name" in
+  dino-vitb8|dino-B/8) org=facebook repo=dino-vitb8 proxy=1 ;;
+  dino-vitb16|dino-B/16) org=facebook repo=dino-vitb16 proxy=1 ;;
+  dino-vits8|dino-S/8) org=facebook repo=dino-vits8 proxy=1 ;;
+  dino-vits16|dino-S/16) org=facebook repo=dino-vits16 proxy=1 ;;
+  dinov2-reg-small|dinov2-with-registers-small) org=facebook repo=dinov2-with-registers-small proxy=1 ;;
+  dinov2-reg-base|dinov2-with-registers-base) org=facebook repo=dinov2-with-registers-base proxy=1 ;;
   b16|ViT-B/16|clip-vit-base-patch16) repo=clip-vit-base-patch16 ;;
   b32|ViT-B/32|clip-vit-base-patch32) repo=clip-vit-base-patch32 ;;
   l14|ViT-L/14|clip-vit-large-patch14) repo=clip-vit-large-patch14 ;;
   l14-336|ViT-L/14-336|clip-vit-large-patch14-336) repo=clip-vit-large-patch14-336 ;;
-  -h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "fetch-weights: unknown checkpoint '$name' (b16, b32, l14 or l14-336)" >&2; exit 1 ;;
+  -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "fetch-weights: unknown checkpoint '$name' (b16, b32, l14, l14-336, dino-vitb8, dino-vitb16, dino-vits8, dino-vits16, dinov2-reg-small or dinov2-reg-base)" >&2; exit 1 ;;
 esac
 endpoint=${HF_ENDPOINT:-https://huggingface.co}
 dir=${WEIGHTS_DIR:-weights}
@@ -33,8 +43,44 @@ fetch() { # url dest: resumable download into dest
   fi
 }
 
+base="$endpoint/$org/$repo/resolve/main"
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [ "$proxy" = 1 ]; then
+  # a proxy backbone: weights/<repo>/model.safetensors and its config.json (the heads) beside it,
+  # both downloaded into the partial directory, loaded there, then moved into place together
+  out=$dir/$repo
+  if [ -s "$out/model.safetensors" ] && [ -s "$out/config.json" ]; then m=$out/model.safetensors; echo "have $m"
+  else
+    m=$part/model.safetensors
+    if ! { fetch "$base/config.json" "$part/config.json" && fetch "$base/model.safetensors" "$m"; }; then
+      cat >&2 <<MSG
+fetch-weights: the download failed. If this machine has no internet access, download these
+files elsewhere and copy them here:
+  $base/model.safetensors  ->  $out/model.safetensors
+  $base/config.json        ->  $out/config.json
+The partial download in $part/ is resumed by running this script again.
+MSG
+      exit 2
+    fi
+  fi
+  [ -x "$here/tools/ct-info" ] || make -C "$here" -s tools/ct-info
+  info=$("$here/tools/ct-info" "$m") || info=
+  case "$info" in
+    *"backbone (vision only)"*) echo "$info" ;;
+    *)
+      [ "$m" = "$out/model.safetensors" ] || rm -rf "$part"
+      echo "fetch-weights: $m does not load as a DINO / DINOv2 backbone (a damaged download or mirror?)" >&2
+      exit 2 ;;
+  esac
+  if [ "$m" != "$out/model.safetensors" ]; then
+    mkdir -p "$out" && mv -f "$part/config.json" "$out/config.json" && mv -f "$m" "$out/model.safetensors"
+    rmdir "$part" 2>/dev/null || true
+  fi
+  echo "ok: $out/model.safetensors (use it as --proxy-model with --head proxyclip)"
+  exit 0
+fi
+
 # what is not in place yet is downloaded beside it; what is in place is validated as it is
-base="$endpoint/openai/$repo/resolve/main"
 m=$model; v=$dir/vocab.json
 if [ -s "$model" ]; then echo "have $model"; else m=$part/model.safetensors; fi
 if [ -s "$dir/vocab.json" ] && [ -s "$dir/merges.txt" ]; then echo "have $dir/vocab.json, $dir/merges.txt"
@@ -54,7 +100,6 @@ MSG
 fi
 
 # validate before anything is moved into place: header, names and shapes, and the vocabulary
-here=$(cd "$(dirname "$0")/.." && pwd)
 [ -x "$here/tools/ct-info" ] || make -C "$here" -s tools/ct-info
 if ! "$here/tools/ct-info" "$m" --vocab "$v"; then
   if [ "$m" != "$model" ] || [ "$v" != "$dir/vocab.json" ]; then
