@@ -349,7 +349,8 @@ typedef struct {
     int median_size, upsample_ratio; /* cliptrase, resolved: cluster_maps is [n_clusters x
                                         upsample_ratio*h x upsample_ratio*w] */
     float *image_embedding; /* [embed_dim] (cliptrase) */
-    float *img_tokens;      /* [(1+h*w) x embed_dim] the head's tokens (whole-image runs) */
+    float *img_tokens;      /* [(1+h*w) x embed_dim] the head's tokens (whole-image runs); scclip:
+                               [h*w x embed_dim] (the reference's patch tokens, no CLS row) */
     float *corr_raw;        /* [(1+h*w) x (1+h*w)] (cliptrase) */
     float *corr;            /* [h*w x h*w] (cliptrase) */
     float *patch_logits;    /* [n_names x h x w] (cliptrase) */
@@ -361,6 +362,9 @@ typedef struct {
     int32_t *pred;          /* [H x W] */
     float *seg_logits;      /* [n_names x H x W] cosine logits, window average, before PAMR */
     float *pamr_logits;     /* [n_names x H x W] after PAMR (when it runs) */
+    int32_t *outliers;      /* [n_windows x win_h x win_w] (scclip): 1 for the outlier patches of
+                               each window (windows in row-major order), else NULL */
+    int n_windows, win_h, win_w; /* the windows and their patch grid (every head but cliptrase) */
 } ct_intermediates;
 
 /* Frees the arrays of a struct ct_segment or ct_postprocess filled (or one zeroed with memset);

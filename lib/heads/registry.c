@@ -4,6 +4,9 @@
 
 #include <string.h>
 
+/* the descriptors, one per file lib/heads/<name>.c */
+extern const ct_head_desc ct_head_cliptrase, ct_head_clip, ct_head_maskclip, ct_head_sclip, ct_head_clearclip, ct_head_naclip;
+
 static const ct_head_desc *const k_heads[] = {
     [CT_HEAD_CLIPTRASE] = &ct_head_cliptrase,
     [CT_HEAD_CLIP] = &ct_head_clip,
