@@ -260,10 +260,14 @@ typedef enum {
     CT_HEAD_SCLIP,         /* x + O(softmax(s qq^T) + softmax(s kk^T)) + MLP */
     CT_HEAD_CLEARCLIP,     /* O(softmax(s qq^T)), no residual, no MLP */
     CT_HEAD_NACLIP,        /* O(softmax(s kk^T + G)), no residual, no MLP */
+    CT_HEAD_SCCLIP,        /* SC-CLIP: LOF outlier repair of block L-1's patches, similarity
+                              calibration (pre, post), ((A_sim + softmax(s kk^T)) / 2) v with the
+                              last block's ln_1 and attention only, multi-level fusion; patch
+                              tokens only (docs/heads.md) */
     CT_HEAD_COUNT
 } ct_head;
 
-/* "cliptrase", "clip", "maskclip", "sclip", "clearclip", "naclip". */
+/* "cliptrase", "clip", "maskclip", "sclip", "clearclip", "naclip", "scclip". */
 CT_API const char *ct_head_name(ct_head h);
 CT_API ct_status ct_head_parse(const char *name, ct_head *out, ct_error *err);
 
@@ -314,6 +318,15 @@ typedef struct {
     float area_thd;      /* labels 1.. covering at most this share of the labelled area (of
                             labels 1..) are dropped (probability 0); 0: off */
     int n_threads;       /* 0: all of the model's threads */
+    /* SC-CLIP (head scclip; docs/heads.md) */
+    int sc_layers[4];    /* pre, post, start, end: the reference's pre_adjust_idx, post_adjust_idx,
+                            multi_start_idx, multi_end_idx (0-based block outputs: 0 <= pre, post
+                            <= L-2, 0 <= start < end <= L-1); all 0: the preset of the model's
+                            depth (12 blocks: 8,3,3,10; 24 blocks: 16,6,8,19; other depths must
+                            give them) */
+    float sc_res_cls;    /* weight of the CLS row added after the last attention; < 0 (default):
+                            the preset of the depth (12 blocks: 0.3; 24 blocks: 0.1) */
+    float sc_beta;       /* similarity cut of the calibrations, in [-1, 1]; default 0.4 */
 } ct_segment_params;
 
 /* CLIPtrase as the paper runs it (head cliptrase, whole image, the paper's cluster vote). */
