@@ -378,6 +378,7 @@ typedef struct {
     int32_t *outliers;      /* [n_windows x win_h x win_w] (scclip): 1 for the outlier patches of
                                each window (windows in row-major order), else NULL */
     int n_windows, win_h, win_w; /* the windows and their patch grid (every head but cliptrase) */
+    int img_tokens_rows;    /* rows of img_tokens: 1+h*w, or h*w (scclip); 0 without img_tokens */
 } ct_intermediates;
 
 /* Frees the arrays of a struct ct_segment or ct_postprocess filled (or one zeroed with memset);

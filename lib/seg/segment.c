@@ -202,6 +202,7 @@ static ct_status segment_mmseg(const ct_model *m, const float *pixels, int H, in
         inter->img_tokens = tok;
         inter->outliers = mask;
         inter->n_windows = g.n; inter->win_h = g.wh / c->patch; inter->win_w = g.ww / c->patch;
+        inter->img_tokens_rows = tok ? (int)(d->tokens_cls ? T : T - 1) : 0;
         inter->seg_logits = seg;
         inter->pamr_logits = pamr;
         inter->pred = pred;
@@ -268,6 +269,7 @@ static ct_status segment_cliptrase(const ct_model *m, const float *pixels, int H
     if (out->inter) {
         out->inter->image_embedding = emb;
         out->inter->img_tokens = tokens;
+        out->inter->img_tokens_rows = (int)T;
         out->inter->corr_raw = corr_raw;
         return ct_ok(err);
     }
