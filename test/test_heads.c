@@ -642,8 +642,82 @@ static void registry(void) {
     CHECK(!ct_head_get(CT_HEAD_COUNT) && !ct_head_get((ct_head)-1), "descriptor of an unknown head");
 }
 
+/* SC-CLIP's parameters: the presets by depth (through the descriptor, on configs of 12, 24 and
+ * other depths), every range refused before any work (NaN pixels would give CT_ERR_NONFINITE),
+ * the minimum window, explicit layers on a depth without a preset */
+static void scclip_parameters(void) {
+    ct_segment_params p;
+    ct_segment_params_preset(&p, CT_HEAD_SCCLIP);
+    CHECK(p.head == CT_HEAD_SCCLIP && p.logit_scale == 40.f && p.slide_crop == 224 && p.slide_stride == 112 && p.pamr_steps == 0 &&
+              !p.sc_layers[0] && !p.sc_layers[1] && !p.sc_layers[2] && !p.sc_layers[3] && p.sc_res_cls < 0 && p.sc_beta == 0.4f,
+          "scclip preset");
+    const ct_head_desc *d = ct_head_get(CT_HEAD_SCCLIP);
+    ct_config c12 = {.vision_layers = 12, .patch = 16}, c24 = {.vision_layers = 24, .patch = 14}, c13 = {.vision_layers = 13, .patch = 16};
+    ct_error err;
+    /* the depth's preset: which block outputs the head keeps */
+    unsigned char k[CT_HEAD_MAX_KEEP];
+    memset(k, 0, sizeof k);
+    d->keep(&p, &c12, k);
+    int want12[] = {3, 4, 5, 6, 7, 8, 9}, n = 0; /* pre 8, post 3, start..end-1 3..9 */
+    for (int i = 0; i < 11; i++) n += k[i];
+    CHECK(n == 7 && k[8] && k[3] && k[9] && !k[10] && !k[2], "12 blocks: kept %d outputs", n);
+    for (size_t i = 0; i < sizeof want12 / sizeof *want12; i++) CHECK(k[want12[i]], "12 blocks: F[%d] not kept", want12[i]);
+    memset(k, 0, sizeof k);
+    d->keep(&p, &c24, k);
+    n = 0;
+    for (int i = 0; i < 23; i++) n += k[i];
+    CHECK(n == 12 && k[16] && k[6] && k[8] && k[18] && !k[19] && !k[7], "24 blocks: kept %d outputs (16, 6, 8..18)", n);
+    CHECK(d->check(&p, &c12, 224, 224, &err) == CT_OK && d->check(&p, &c24, 224, 224, &err) == CT_OK, "preset depths: %s", err.msg);
+    CHECK(d->check(&p, &c13, 224, 224, &err) == CT_ERR_INVALID_ARG && strstr(err.msg, "--sc-layers"), "13 blocks without layers: %s", err.msg);
+    ct_segment_params q = p;
+    q.sc_layers[0] = 9; q.sc_layers[1] = 2; q.sc_layers[2] = 4; q.sc_layers[3] = 12;
+    CHECK(d->check(&q, &c13, 224, 224, &err) == CT_ERR_INVALID_ARG && strstr(err.msg, "res_cls"), "13 blocks, layers without res_cls: %s", err.msg);
+    q.sc_res_cls = 0.2f;
+    CHECK(d->check(&q, &c13, 224, 224, &err) == CT_OK, "13 blocks, layers and res_cls given: %s", err.msg);
+    /* ranges, against the 12-block tower */
+    struct { const char *what; int lay[4]; float res, beta; int wh, ww; } bad[] = {
+        {"pre above L-2", {11, 3, 3, 10}, 0.3f, 0.4f, 224, 224},   {"negative post", {8, -1, 3, 10}, 0.3f, 0.4f, 224, 224},
+        {"start = end", {8, 3, 5, 5}, 0.3f, 0.4f, 224, 224},       {"end above L-1", {8, 3, 3, 12}, 0.3f, 0.4f, 224, 224},
+        {"negative start", {8, 3, -1, 10}, 0.3f, 0.4f, 224, 224}, {"beta above 1", {8, 3, 3, 10}, 0.3f, 1.5f, 224, 224},
+        {"beta NaN", {8, 3, 3, 10}, 0.3f, NAN, 224, 224},          {"res_cls NaN", {8, 3, 3, 10}, NAN, 0.4f, 224, 224},
+        {"a window of 30 patches", {8, 3, 3, 10}, 0.3f, 0.4f, 80, 96},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        q = p;
+        memcpy(q.sc_layers, bad[i].lay, sizeof q.sc_layers);
+        q.sc_res_cls = bad[i].res;
+        q.sc_beta = bad[i].beta;
+        CHECK(d->check(&q, &c12, bad[i].wh, bad[i].ww, &err) == CT_ERR_INVALID_ARG, "%s accepted", bad[i].what);
+    }
+    q = p;
+    CHECK(d->check(&q, &c12, 96, 96, &err) == CT_OK, "a window of 36 patches: %s", err.msg);
+    /* through ct_segment, before any work: NaN pixels, bad layers -> CT_ERR_INVALID_ARG */
+    int found = 0;
+    ct_model *m = first_head_model(&found);
+    if (!found) SKIP("no heads fixtures under %s/heads", oracle_dir());
+    if (!m) return;
+    int H = 96, W = 112, N = 2, E = ct_model_config(m)->embed_dim;
+    float *px = calloc((size_t)3 * H * W, sizeof(float)), *emb = calloc((size_t)N * E, sizeof(float));
+    int32_t *lab = malloc(sizeof(int32_t) * (size_t)H * W);
+    px[7] = NAN;
+    emb[0] = emb[E + 1] = 1.f;
+    q = p;
+    q.slide_crop = 0;
+    CHECK(ct_segment(m, px, H, W, emb, N, NULL, &q, lab, NULL, &err) == CT_ERR_NONFINITE, "valid parameters: %s", err.msg);
+    q.sc_layers[0] = 11; q.sc_layers[1] = 3; q.sc_layers[2] = 3; q.sc_layers[3] = 10;
+    CHECK(ct_segment(m, px, H, W, emb, N, NULL, &q, lab, NULL, &err) == CT_ERR_INVALID_ARG && strstr(err.msg, "PRE"), "pre 11: %s", err.msg);
+    q = p;
+    q.slide_crop = 64;
+    q.slide_stride = 32;
+    CHECK(ct_segment(m, px, H, W, emb, N, NULL, &q, lab, NULL, &err) == CT_ERR_INVALID_ARG && strstr(err.msg, "31 patches"), "64 windows: %s",
+          err.msg);
+    free(px); free(emb); free(lab);
+    ct_model_free(m);
+}
+
 int main(void) {
     RUN(registry);
+    RUN(scclip_parameters);
     RUN(window_grid);
     RUN(classification_rules);
     RUN(pamr_matches_direct);
