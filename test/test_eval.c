@@ -322,6 +322,7 @@ static void with_model(void) {
     struct { const char *args, *what; } other[] = {
         {"-s 80", "size is 64 there, 80 here"}, {"-s 64 --crop", "crop"}, {"-s 64 --eps 0.5", "eps"}, {"-s 64 --cls-reweight", "cls-reweight"},
         {"-s 64 --head sclip --slide 0", "head"}, {"-s 64 --precision bf16", "precision"}, {"-s 64 -b sky", "labels"},
+        {"-s 64 --sc-beta 0.3", "sc-beta"}, {"-s 64 --sc-layers 1,1,0,2", "sc-layers"}, {"-s 64 --res-cls 0.2", "res-cls"},
     };
     for (size_t k = 0; k < sizeof other / sizeof *other; k++) {
         if (strstr(other[k].args, "bf16") && !ct_precision_available(CT_PRECISION_BF16)) continue;

@@ -127,8 +127,4 @@ size_t ct_head_attn_gemm(const ct_head_shape *s, const ct_attn_spec *sp);
 /* x = (residual ? x : 0) + out_proj(attention(sp) of tf->qkv), then + MLP(ln_2(x)) when mlp. */
 int ct_head_attn_block(const ct_head_call *c, const ct_attn_spec *sp, int residual, int mlp);
 
-/* The descriptors (one per file lib/heads/<name>.c). */
-extern const ct_head_desc ct_head_cliptrase, ct_head_clip, ct_head_maskclip, ct_head_sclip, ct_head_clearclip, ct_head_naclip,
-    ct_head_proxyclip;
-
 #endif

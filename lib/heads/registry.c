@@ -4,6 +4,10 @@
 
 #include <string.h>
 
+/* the descriptors, one per file lib/heads/<name>.c */
+extern const ct_head_desc ct_head_cliptrase, ct_head_clip, ct_head_maskclip, ct_head_sclip, ct_head_clearclip, ct_head_naclip;
+extern const ct_head_desc ct_head_scclip, ct_head_proxyclip;
+
 static const ct_head_desc *const k_heads[] = {
     [CT_HEAD_CLIPTRASE] = &ct_head_cliptrase,
     [CT_HEAD_CLIP] = &ct_head_clip,
@@ -11,6 +15,7 @@ static const ct_head_desc *const k_heads[] = {
     [CT_HEAD_SCLIP] = &ct_head_sclip,
     [CT_HEAD_CLEARCLIP] = &ct_head_clearclip,
     [CT_HEAD_NACLIP] = &ct_head_naclip,
+    [CT_HEAD_SCCLIP] = &ct_head_scclip,
     [CT_HEAD_PROXYCLIP] = &ct_head_proxyclip,
 };
 
@@ -59,6 +64,8 @@ void ct_segment_params_default(ct_segment_params *p) {
     p->n_pamr_dilations = 2;
     p->pamr_dilations[0] = 8;
     p->pamr_dilations[1] = 16;
+    p->sc_res_cls = -1.f;
+    p->sc_beta = 0.4f;
     p->proxy_beta = 1.2f;
     p->proxy_gamma = 3.f;
 }

@@ -29,6 +29,7 @@ void ct_intermediates_free(ct_intermediates *x) {
     free(x->image_embedding); free(x->img_tokens); free(x->corr_raw); free(x->corr);
     free(x->patch_logits); free(x->logits_up); free(x->pred_raw); free(x->dbscan_labels);
     free(x->cluster_maps); free(x->cluster_assign); free(x->pred); free(x->seg_logits); free(x->pamr_logits);
+    free(x->outliers);
     free(x->proxy_features);
     memset(x, 0, sizeof *x);
 }
@@ -148,6 +149,7 @@ static size_t mmseg_bytes(const ct_model *m, int H, int W, int n_names, int L, c
     double b = 4.0 * (double)n_names * (double)HW + (double)big;
     if (with_inter) {
         b += 4.0 * (double)HW; /* pred */
+        if (ct_head_get(p->head)->mask_name) b += 4.0 * (double)g.n * (double)(g.wh / m->cfg.patch) * (double)(g.ww / m->cfg.patch);
         if (g.n == 1 && g.wh == H && g.ww == W && !proxy) b += 4.0 * (double)(T * E);
         if (p->pamr_steps > 0) b += 4.0 * (double)n_names * (double)HW;
     }
@@ -158,19 +160,21 @@ static size_t mmseg_bytes(const ct_model *m, int H, int W, int n_names, int L, c
 static ct_status segment_mmseg(const ct_model *m, const float *pixels, int H, int W, const float *class_emb, int N, const int32_t *name_label,
                                int L, const ct_segment_params *p, const ct_segment_outputs *out, double t0, ct_error *err) {
     const ct_config *c = &m->cfg;
+    const ct_head_desc *d = ct_head_get(p->head);
     ct_nn nn = ct_model_nn(m, p->n_threads);
     ct_slide_grid g;
     ct_slide_grid_make(H, W, p->slide_crop, p->slide_stride, &g);
     int whole = g.n == 1 && g.wh == H && g.ww == W, h = H / c->patch, w = W / c->patch, E = c->embed_dim;
-    size_t HW = (size_t)H * W, T = (size_t)h * w + 1;
+    size_t HW = (size_t)H * W, T = (size_t)h * w + 1, nmask = (size_t)g.n * (size_t)(g.wh / c->patch) * (size_t)(g.ww / c->patch);
     ct_intermediates *inter = out->inter;
     float *seg = ct_alloc(HW * (size_t)N, sizeof(float));                    /* [N x H x W] */
-    int proxy = ct_head_get(p->head)->needs_proxy;
+    int proxy = d->needs_proxy;
     float *tok = inter && whole && !proxy ? ct_alloc(T * E, sizeof(float)) : NULL; /* [T x E] */
+    int32_t *mask = inter && d->mask_name ? ct_alloc(nmask, sizeof(int32_t)) : NULL; /* [windows x h x w] */
     float *pamr = NULL;
     int32_t *pred = inter ? ct_alloc(HW, sizeof(int32_t)) : NULL;
-    if (!seg || (inter && whole && !proxy && !tok) || (inter && !pred)) {
-        free(seg); free(tok); free(pred);
+    if (!seg || (inter && whole && !proxy && !tok) || (inter && !pred) || (inter && d->mask_name && !mask)) {
+        free(seg); free(tok); free(pred); free(mask);
         return ct_fail(err, CT_ERR_NOMEM, "out of memory for the logits of %d names on a %d x %d image", N, H, W);
     }
     ct_slide_stats ss = {0};
@@ -184,7 +188,7 @@ static ct_status segment_mmseg(const ct_model *m, const float *pixels, int H, in
         ss.t_encode = po.t_encode;
         tok = po.tokens;
     } else {
-        st = ct_slide_logits(m, &nn, pixels, &g, p, class_emb, N, 0, seg, tok, NULL, &ss, err);
+        st = ct_slide_logits(m, &nn, pixels, &g, p, class_emb, N, 0, seg, tok, mask, &ss, err);
     }
     const float *fin = seg;
     if (!st && p->pamr_steps > 0) {
@@ -201,7 +205,7 @@ static ct_status segment_mmseg(const ct_model *m, const float *pixels, int H, in
     int nt = 0;
     if (!st) st = ct_classify(&nn.ex, fin, N, HW, &cp, out->labels, out->probs, &nt, err);
     if (st) {
-        free(seg); free(tok); free(pred); free(po.features);
+        free(seg); free(tok); free(pred); free(mask); free(po.features);
         if (pamr != seg) free(pamr);
         return st;
     }
@@ -219,7 +223,12 @@ static ct_status segment_mmseg(const ct_model *m, const float *pixels, int H, in
         memset(inter, 0, sizeof *inter);
         inter->H = H; inter->W = W; inter->h = h; inter->w = w; inter->n_names = N; inter->embed_dim = E;
         memcpy(pred, out->labels, HW * sizeof(int32_t));
+        /* a head without the CLS row in its tokens: img_tokens [h*w x E] */
+        if (tok && !d->tokens_cls && !proxy) memmove(tok, tok + E, sizeof(float) * (T - 1) * E);
         inter->img_tokens = tok;
+        inter->outliers = mask;
+        inter->n_windows = g.n; inter->win_h = g.wh / c->patch; inter->win_w = g.ww / c->patch;
+        inter->img_tokens_rows = tok ? (proxy ? po.ph * po.pw : (int)(d->tokens_cls ? T : T - 1)) : 0;
         inter->proxy_features = po.features;
         inter->proxy_h = po.ph; inter->proxy_w = po.pw; inter->proxy_dim = po.dim;
         inter->seg_logits = seg;
@@ -288,6 +297,7 @@ static ct_status segment_cliptrase(const ct_model *m, const float *pixels, int H
     if (out->inter) {
         out->inter->image_embedding = emb;
         out->inter->img_tokens = tokens;
+        out->inter->img_tokens_rows = (int)T;
         out->inter->corr_raw = corr_raw;
         return ct_ok(err);
     }

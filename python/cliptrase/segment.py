@@ -24,7 +24,7 @@ def head_name(h):
 
 
 def parse_head(name):
-    """A head name ("cliptrase", "clip", "maskclip", "sclip", "clearclip", "naclip") as its enum value."""
+    """A head name ("cliptrase", "clip", "maskclip", "sclip", "clearclip", "naclip", "scclip") as its enum value."""
     return _lib.parse_name(lib.ct_head_parse, name, "head")
 
 
@@ -57,13 +57,16 @@ class SegmentParams:
     prob_thd: float = 0.0
     area_thd: float = 0.0
     threads: int = 0  # n_threads: <= 0, all of the model's
+    sc_layers: tuple = (0, 0, 0, 0)  # SC-CLIP's pre, post, start, end; all 0: the preset of the model's depth
+    sc_res_cls: float = -1.0  # < 0: the preset of the model's depth
+    sc_beta: float = float(np.float32(0.4))  # the library's float
     # ProxyCLIP (head "proxyclip"): the proxy backbone, a Model of a DINO / DINOv2 checkpoint
     proxy: object = None
-    proxy_beta: float = 1.2
+    proxy_beta: float = float(np.float32(1.2))  # the library's float
     proxy_gamma: float = 3.0
 
     _INT = ("min_samples", "median_size", "upsample_ratio", "slide_crop", "slide_stride", "pamr_steps", "threads")
-    _FLOAT = ("gaussian_std", "eps", "logit_scale", "prob_thd", "area_thd", "proxy_beta", "proxy_gamma")
+    _FLOAT = ("gaussian_std", "eps", "logit_scale", "prob_thd", "area_thd", "sc_res_cls", "sc_beta", "proxy_beta", "proxy_gamma")
 
     @classmethod
     def preset(cls, head=None):
@@ -83,6 +86,7 @@ class SegmentParams:
                    slide_crop=c.slide_crop, slide_stride=c.slide_stride, pamr_steps=c.pamr_steps,
                    pamr_dilations=tuple(c.pamr_dilations[:max(0, min(c.n_pamr_dilations, _lib.MAX_DILATIONS))]),
                    logit_scale=c.logit_scale, prob_thd=c.prob_thd, area_thd=c.area_thd, threads=c.n_threads,
+                   sc_layers=tuple(c.sc_layers), sc_res_cls=c.sc_res_cls, sc_beta=c.sc_beta,
                    proxy_beta=c.proxy_beta, proxy_gamma=c.proxy_gamma)
 
     def _to_c(self):
@@ -94,6 +98,11 @@ class SegmentParams:
         for k in self._FLOAT:
             setattr(c, k, _lib.to_float(getattr(self, k), k))
         c.cls_reweight = 1 if self.cls_reweight else 0
+        sl = tuple(self.sc_layers)
+        if len(sl) != 4:
+            raise InvalidArgumentError("sc_layers must be (pre, post, start, end), not %r" % (self.sc_layers,))
+        for i, x in enumerate(sl):
+            c.sc_layers[i] = _lib.to_int(x, "sc_layers")
         if self.proxy is not None:
             if not isinstance(self.proxy, Model):
                 raise InvalidArgumentError("proxy must be a cliptrase.Model (a DINO / DINOv2 checkpoint), not %s"
@@ -269,14 +278,13 @@ class SegmentInfo:
 def _intermediate_shapes(x, ratio):
     E, h, w, H, W, n, nc = x.embed_dim, x.h, x.w, x.H, x.W, x.n_names, x.n_clusters
     T, hw = 1 + h * w, h * w
-    if x.proxy_features:  # ProxyCLIP: its tokens are on the proxy's grid, without CLS
-        T = x.proxy_h * x.proxy_w
     f, i = np.float32, np.int32
-    return {"image_embedding": ((E,), f), "img_tokens": ((T, E), f), "corr_raw": ((T, T), f), "corr": ((hw, hw), f),
+    return {"image_embedding": ((E,), f), "img_tokens": ((x.img_tokens_rows or T, E), f), "corr_raw": ((T, T), f), "corr": ((hw, hw), f),
             "patch_logits": ((n, h, w), f), "logits_up": ((n, H, W), f), "pred_raw": ((H, W), i),
             "dbscan_labels": ((hw,), i), "cluster_maps": ((nc, ratio * h, ratio * w), f),
             "cluster_assign": ((H, W), i), "pred": ((H, W), i), "seg_logits": ((n, H, W), f),
-            "pamr_logits": ((n, H, W), f), "proxy_features": ((x.proxy_h * x.proxy_w, x.proxy_dim), f)}
+            "pamr_logits": ((n, H, W), f), "outliers": ((x.n_windows, x.win_h, x.win_w), i),
+            "proxy_features": ((x.proxy_h * x.proxy_w, x.proxy_dim), f)}
 
 
 def _take_intermediates(x):
@@ -368,10 +376,11 @@ def segment(model, image, classes, *, tokenizer=None, background=None, templates
     classes     a Classes; or names / lists of synonyms (with tokenizer=, background=, templates=);
                 or class embeddings float32 [n_names x embed_dim] (with name_labels=)
     head        a head's published preset as the starting point ("cliptrase", "clip", "maskclip",
-                "sclip", "clearclip", "naclip"); or params=SegmentParams(...)
+                "sclip", "clearclip", "naclip", "scclip"); or params=SegmentParams(...)
     overrides   any SegmentParams field: eps, min_samples, median_size, upsample_ratio,
                 cls_reweight, gaussian_std, slide=(window, stride), pamr=steps, pamr_dilations,
-                logit_scale, prob_thd, area_thd, threads, ...
+                logit_scale, prob_thd, area_thd, threads, sc_layers=(pre, post, start, end),
+                sc_res_cls, sc_beta, ...
     probabilities, intermediates: also return these (see Segmentation)
 
     The GIL is released while the library computes: several threads may segment with one Model.

@@ -13,12 +13,14 @@
 
 enum {
     O_PRECISION = 1000, O_NOCACHE, O_CLASSES_FILE, O_CLASSES_FORMAT, O_BG_FILE, O_CROP, O_HEAD, O_SLIDE, O_PAMR, O_DIL,
-    O_SCALE, O_PROB, O_AREA, O_STD, O_EPS, O_MINS, O_CLSRW, O_PROXY, O_BETA, O_GAMMA
+    O_SCALE, O_PROB, O_AREA, O_STD, O_EPS, O_MINS, O_CLSRW, O_SCLAYERS, O_RESCLS, O_SCBETA, O_PROXY, O_BETA, O_GAMMA
 };
 
 /* which preset fields the flags replace */
-enum { S_EPS = 1, S_MINS = 2, S_CLSRW = 4, S_SLIDE = 8, S_PAMR = 16, S_DIL = 32, S_SCALE = 64, S_PROB = 128, S_AREA = 256, S_STD = 512, S_BETA = 1024,
-       S_GAMMA = 2048 };
+enum {
+    S_EPS = 1, S_MINS = 2, S_CLSRW = 4, S_SLIDE = 8, S_PAMR = 16, S_DIL = 32, S_SCALE = 64, S_PROB = 128, S_AREA = 256, S_STD = 512,
+    S_SCLAYERS = 1024, S_RESCLS = 2048, S_SCBETA = 4096, S_BETA = 8192, S_GAMMA = 16384
+};
 
 typedef struct {
     unsigned group;
@@ -44,6 +46,9 @@ static const shared_opt k_opts[] = {
     {OG_SEG, {"logit-scale", required_argument, 0, O_SCALE}, ""},
     {OG_SEG, {"prob-thd", required_argument, 0, O_PROB}, ""}, {OG_SEG, {"area-thd", required_argument, 0, O_AREA}, ""},
     {OG_SEG, {"gaussian-std", required_argument, 0, O_STD}, ""},
+    /* SC-CLIP */
+    {OG_SEG, {"sc-layers", required_argument, 0, O_SCLAYERS}, ""}, {OG_SEG, {"res-cls", required_argument, 0, O_RESCLS}, ""},
+    {OG_SEG, {"sc-beta", required_argument, 0, O_SCBETA}, ""},
     /* ProxyCLIP */
     {OG_SEG, {"proxy-model", required_argument, 0, O_PROXY}, ""}, {OG_SEG, {"proxy-beta", required_argument, 0, O_BETA}, ""},
     {OG_SEG, {"proxy-gamma", required_argument, 0, O_GAMMA}, ""},
@@ -151,6 +156,14 @@ int opts_parse(tool_opts *o, int code, const char *arg) {
     case O_PROB: o->set |= S_PROB; return parse_float(arg, -1e30, 1e30, &f->prob_thd) ? 1 : bad("--prob-thd", "a number in [0, 1] (0: off)", arg);
     case O_AREA: o->set |= S_AREA; return parse_float(arg, -1e30, 1e30, &f->area_thd) ? 1 : bad("--area-thd", "a number in [0, 1] (0: off)", arg);
     case O_STD: o->set |= S_STD; return parse_float(arg, -1e30, 1e30, &f->gaussian_std) ? 1 : bad("--gaussian-std", "a positive number", arg);
+    case O_SCLAYERS: {
+        int n = 0;
+        o->set |= S_SCLAYERS;
+        /* the ranges depend on the model's depth: the library checks them */
+        return parse_int_list(arg, -1000000, 1000000, f->sc_layers, 4, &n) && n == 4 ? 1 : bad("--sc-layers", "PRE,POST,START,END (four block indices)", arg);
+    }
+    case O_RESCLS: o->set |= S_RESCLS; return parse_float(arg, 0, 1e6, &f->sc_res_cls) ? 1 : bad("--res-cls", "a number >= 0", arg);
+    case O_SCBETA: o->set |= S_SCBETA; return parse_float(arg, -1, 1, &f->sc_beta) ? 1 : bad("--sc-beta", "a number in [-1, 1]", arg);
     case O_PROXY: o->proxy_path = arg; return *arg ? 1 : bad("--proxy-model", "a file", arg);
     case O_BETA: o->set |= S_BETA; return parse_float(arg, -1e30, 1e30, &f->proxy_beta) ? 1 : bad("--proxy-beta", "a number", arg);
     case O_GAMMA: o->set |= S_GAMMA; return parse_float(arg, -1e30, 1e30, &f->proxy_gamma) ? 1 : bad("--proxy-gamma", "a number", arg);
@@ -196,7 +209,7 @@ void opts_help(FILE *f, unsigned groups) {
                    "      --crop              the paper's protocol: short side N, then an N x N centre crop\n");
     if (groups & OG_SEG)
         fprintf(f, "segmentation (the head's preset, then these flags on top; docs/api.md):\n"
-                   "      --head NAME         cliptrase (default), clip, maskclip, sclip, clearclip, naclip,\n"
+                   "      --head NAME         cliptrase (default), clip, maskclip, sclip, clearclip, naclip, scclip,\n"
                    "                          proxyclip (needs --proxy-model)\n"
                    "      --slide CROP,STRIDE sliding windows in pixels (CROP a multiple of the patch, STRIDE in\n"
                    "                          [1, CROP]; proxyclip: any CROP, each window padded to multiples\n"
@@ -207,6 +220,10 @@ void opts_help(FILE *f, unsigned groups) {
                    "      --prob-thd T        pixels whose best probability is below T get label 0 (0: off)\n"
                    "      --area-thd A        labels 1.. covering at most A of the labelled area are dropped (0: off)\n"
                    "      --gaussian-std S    NACLIP's neighbourhood sigma in patches (default 5)\n"
+                   "      --sc-layers PRE,POST,START,END  SC-CLIP's layers (0-based block outputs; default by\n"
+                   "                          the model's depth: 8,3,3,10 for 12 blocks, 16,6,8,19 for 24)\n"
+                   "      --res-cls R         SC-CLIP's CLS weight (default 0.3 for 12 blocks, 0.1 for 24)\n"
+                   "      --sc-beta B         SC-CLIP's similarity cut (default 0.4)\n"
                    "      --proxy-model PATH  proxyclip: the proxy backbone, a DINO or DINOv2 .safetensors (DINO's or\n"
                    "                          Hugging Face names; a config.json beside it gives the heads)\n"
                    "      --proxy-beta B      proxyclip: mask threshold factor (default 1.2)\n"
@@ -354,6 +371,9 @@ static void segment_params(const tool_opts *o, ct_segment_params *sp) {
     if (o->set & S_PROB) sp->prob_thd = f->prob_thd;
     if (o->set & S_AREA) sp->area_thd = f->area_thd;
     if (o->set & S_STD) sp->gaussian_std = f->gaussian_std;
+    if (o->set & S_SCLAYERS) memcpy(sp->sc_layers, f->sc_layers, sizeof sp->sc_layers);
+    if (o->set & S_RESCLS) sp->sc_res_cls = f->sc_res_cls;
+    if (o->set & S_SCBETA) sp->sc_beta = f->sc_beta;
     if (o->set & S_BETA) sp->proxy_beta = f->proxy_beta;
     if (o->set & S_GAMMA) sp->proxy_gamma = f->proxy_gamma;
     sp->n_threads = o->threads;
@@ -436,8 +456,9 @@ int session_load(tool_session *s, const tool_opts *o, unsigned groups) {
         segment_params(o, &s->sp);
         s->sp.proxy = s->proxy;
         size_t bytes;
-        /* the library's own checks of the parameters, on a one-patch image (of both models): before any heavy work */
-        int side = s->proxy && ct_model_config(s->proxy)->patch > patch ? ct_model_config(s->proxy)->patch : patch;
+        /* the library's own checks of the parameters, on an image of 8 x 8 patches (of both models; enough
+         * for every head's minimum window: SC-CLIP's outlier detection needs 31 patches): before any heavy work */
+        int side = 8 * (s->proxy && ct_model_config(s->proxy)->patch > patch ? ct_model_config(s->proxy)->patch : patch);
         if (ct_segment_memory(s->model, side, side, s->cl.n_names > 0 ? s->cl.n_names : 1, &s->sp, 0, &bytes, &err))
             return usage_error("%s", err.msg);
     }
