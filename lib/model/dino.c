@@ -151,23 +151,9 @@ void ct_dino_bind(ct_loader *L) {
     const int s = L->scheme = scheme_of(&m->st);
     c->naming = s == OWN ? CT_NAMING_OPENAI : CT_NAMING_HF;
     const char *conv = N_CONV_W.n[s];
-    const ct_st_tensor *cw = ct_st_find(&m->st, conv);
-    if (cw->ndim != 4 || cw->shape[1] != 3 || cw->shape[2] != cw->shape[3]) {
-        L->st = ct_fail(L->err, CT_ERR_SHAPE, "tensor '%s' must have shape [width, 3, p, p]", conv);
-        return;
-    }
-    c->dtype = cw->dtype == CT_ST_F16 ? CT_DTYPE_F16 : cw->dtype == CT_ST_BF16 ? CT_DTYPE_BF16 : CT_DTYPE_F32;
-    int W = c->vision_width = ct_ld_dim(L, conv, 4, 0, 8, 65536, "width");
-    int p = c->patch = ct_ld_dim(L, conv, 4, 2, 1, 1024, "patch size");
-    int64_t np1 = ct_ld_dim(L, N_POS.n[s], 3, 1, 2, CT_MAX_DIM, "position count");
+    int64_t np1 = ct_ld_stem(L, conv, N_POS.n[s], 3, 8);
     if (L->st) return;
-    int g = (int)llround(sqrt((double)(np1 - 1)));
-    if ((int64_t)g * g + 1 != np1 || (int64_t)g * p > 65536) {
-        L->st = ct_fail(L->err, CT_ERR_SHAPE, "tensor '%s' must have shape [1, g*g + 1, %d] for a square grid g", N_POS.n[s], W);
-        return;
-    }
-    c->grid = g;
-    c->image_size = g * p;
+    int W = c->vision_width, p = c->patch;
     char n[320];
     int layers = 0;
     for (; layers <= 4096; layers++) {

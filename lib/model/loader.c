@@ -173,3 +173,25 @@ int ct_ld_dim(loader *L, const char *name, int nd, int i, int64_t lo, int64_t hi
     return (int)v;
 }
 
+
+int64_t ct_ld_stem(loader *L, const char *conv, const char *pos, int pos_nd, int min_width) {
+    ct_config *c = &L->m->cfg;
+    const ct_st_tensor *cw = find(L, conv);
+    if (!cw || cw->ndim != 4 || cw->shape[1] != 3 || cw->shape[2] != cw->shape[3]) {
+        L->st = ct_fail(L->err, CT_ERR_SHAPE, "tensor '%s' must have shape [width, 3, p, p]", conv);
+        return 0;
+    }
+    c->dtype = cw->dtype == CT_ST_F16 ? CT_DTYPE_F16 : cw->dtype == CT_ST_BF16 ? CT_DTYPE_BF16 : CT_DTYPE_F32;
+    int W = c->vision_width = ct_ld_dim(L, conv, 4, 0, min_width, 65536, "vision width");
+    int p = c->patch = ct_ld_dim(L, conv, 4, 2, 1, 1024, "patch size");
+    int64_t np1 = ct_ld_dim(L, pos, pos_nd, pos_nd - 2, 2, CT_MAX_DIM, "position count");
+    if (L->st) return 0;
+    int g = (int)llround(sqrt((double)(np1 - 1)));
+    if ((int64_t)g * g + 1 != np1 || (int64_t)g * p > 65536) {
+        L->st = ct_fail(L->err, CT_ERR_SHAPE, "tensor '%s' must have shape [%sg*g + 1, %d] for a square grid g", pos, pos_nd == 3 ? "1, " : "", W);
+        return 0;
+    }
+    c->grid = g;
+    c->image_size = g * p;
+    return np1;
+}

@@ -33,6 +33,11 @@ void ct_ld_patch(ct_loader *L, const char *name, int W, int p);
 /* Dimension i of a tensor of nd dimensions within [lo, hi], or 0 with the error recorded. */
 int ct_ld_dim(ct_loader *L, const char *name, int nd, int i, int64_t lo, int64_t hi, const char *what);
 
+/* The vision stem: the patch convolution `conv` [W x 3 x p x p] (W >= min_width) and the
+ * position table `pos` ([g*g + 1 x W], or [1 x g*g + 1 x W] with pos_nd 3) give cfg's dtype,
+ * vision_width, patch, grid and image_size; returns g*g + 1, or 0 with the error recorded. */
+int64_t ct_ld_stem(ct_loader *L, const char *conv, const char *pos, int pos_nd, int min_width);
+
 /* DINO / DINOv2 (dino.c): non-zero when the file holds one (by its tensor names); the binding. */
 int ct_dino_detect(const ct_st_file *st);
 void ct_dino_bind(ct_loader *L);

@@ -152,23 +152,9 @@ static void derive_and_bind(loader *L) {
     const int s = L->scheme;
     c->naming = s == HF ? CT_NAMING_HF : CT_NAMING_OPENAI;
     const char *conv = N_CONV.n[s];
-    const ct_st_tensor *cw = find(L, conv);
-    if (cw->ndim != 4 || cw->shape[1] != 3 || cw->shape[2] != cw->shape[3]) {
-        L->st = ct_fail(L->err, CT_ERR_SHAPE, "tensor '%s' must have shape [width, 3, p, p]", conv);
-        return;
-    }
-    c->dtype = cw->dtype == CT_ST_F16 ? CT_DTYPE_F16 : cw->dtype == CT_ST_BF16 ? CT_DTYPE_BF16 : CT_DTYPE_F32;
-    int W = c->vision_width = ct_ld_dim(L, conv, 4, 0, 8, 65536, "vision width");
-    int p = c->patch = ct_ld_dim(L, conv, 4, 2, 1, 1024, "patch size");
-    int64_t np1 = ct_ld_dim(L, N_VPOS.n[s], 2, 0, 2, CT_MAX_DIM, "position count");
+    int64_t np1 = ct_ld_stem(L, conv, N_VPOS.n[s], 2, 64);
     if (L->st) return;
-    int g = (int)llround(sqrt((double)(np1 - 1)));
-    if ((int64_t)g * g + 1 != np1 || (int64_t)g * p > 65536) {
-        L->st = ct_fail(L->err, CT_ERR_SHAPE, "tensor '%s' must have shape [g*g + 1, %d] for a square grid g", N_VPOS.n[s], W);
-        return;
-    }
-    c->grid = g;
-    c->image_size = g * p;
+    int W = c->vision_width, p = c->patch;
     c->vision_layers = count_blocks(L, N_VBLOCKS.n[s]);
     if (c->vision_layers < 2) {
         L->st = ct_fail(L->err, CT_ERR_MISSING, "the vision tower has %d blocks; CLIPtrase needs at least 2", c->vision_layers);
