@@ -59,7 +59,7 @@ class SegmentParams:
     threads: int = 0  # n_threads: <= 0, all of the model's
     sc_layers: tuple = (0, 0, 0, 0)  # SC-CLIP's pre, post, start, end; all 0: the preset of the model's depth
     sc_res_cls: float = -1.0  # < 0: the preset of the model's depth
-    sc_beta: float = 0.4
+    sc_beta: float = float(np.float32(0.4))  # the library's 0.4f
 
     _INT = ("min_samples", "median_size", "upsample_ratio", "slide_crop", "slide_stride", "pamr_steps", "threads")
     _FLOAT = ("gaussian_std", "eps", "logit_scale", "prob_thd", "area_thd", "sc_res_cls", "sc_beta")
