@@ -448,6 +448,11 @@ CT_API ct_status ct_image_save_png(const ct_image *img, const char *path, ct_err
  * (labels in [0, 65535]); same guarantees as ct_image_save_png. */
 CT_API ct_status ct_labels_save_png(const int32_t *labels, int width, int height, int bit_depth,
                                     const char *path, ct_error *err);
+/* The colour programs draw label `label` in (the demo's colour maps, legends and overlays, the
+ * Python binding's colorize): black for background_label (pass -1 for none) and for a negative
+ * label; labels 0..255 from a table of colours chosen far apart in CIELAB (the first 20 at least
+ * 33 units apart), larger labels along the golden angle of hue. Depends on the label alone. */
+CT_API void ct_label_color(int label, int background_label, uint8_t rgb[3]);
 /* Read a label map: a grey PNG of any depth (1 to 16 bits: the raw value is the label, not
  * rescaled) or a palette PNG (the palette index is the label, as VOC's SegmentationClass); a
  * colour or grey + alpha PNG is CT_ERR_UNSUPPORTED. *labels [height x width] is allocated; free
@@ -474,6 +479,13 @@ CT_API ct_status ct_output_open(const char *path, ct_output **out, ct_error *err
 CT_API void ct_output_write(ct_output *o, const void *data, size_t len);
 CT_API ct_status ct_output_commit(ct_output *o, ct_error *err);
 CT_API void ct_output_abort(ct_output *o);
+
+/* The short side the tools and the Python binding use for a requested `size`: size rounded to the
+ * nearest multiple of `patch` (halves up), at least one patch, at most the largest multiple of
+ * patch not above 8192 (CT_DEFAULT_SIZE, the paper's 336, gives 336 for patch 16 and 14, 352 for
+ * ViT-B/32). 0 when patch is outside [1, 8192]. ct_preprocess takes only multiples of the patch. */
+#define CT_DEFAULT_SIZE 336
+CT_API int ct_round_size(int size, int patch);
 
 /* Resize (PIL bicubic with antialiasing, 8-bit rounding) and normalise with CLIP mean/std.
  * crop != 0: short side to `size`, then size x size center crop (the paper's protocol).

@@ -71,8 +71,11 @@ static void numbers(void) {
     CHECK(!parse_float("nan", -1e9, 1e9, &f) && !parse_float("inf", -1e9, 1e9, &f) && !parse_float("1e999", -1e30, 1e30, &f), "non-finite");
     CHECK(parse_int_list("8,16", 1, 100, l, 8, &n) && n == 2 && l[0] == 8 && l[1] == 16, "8,16");
     CHECK(!parse_int_list("8,,16", 1, 100, l, 8, &n) && !parse_int_list("8,", 1, 100, l, 8, &n) && !parse_int_list("1,2,3", 1, 9, l, 2, &n), "bad lists");
-    CHECK(round_to_patch(336, 16) == 336 && round_to_patch(336, 14) == 336 && round_to_patch(336, 32) == 352, "336 rounding");
-    CHECK(round_to_patch(300, 16) == 304 && round_to_patch(72, 16) == 80 && round_to_patch(70, 16) == 64 && round_to_patch(5, 16) == 16, "rounding");
+    CHECK(ct_round_size(CT_DEFAULT_SIZE, 16) == 336 && ct_round_size(336, 14) == 336 && ct_round_size(336, 32) == 352, "336 rounding");
+    CHECK(ct_round_size(300, 16) == 304 && ct_round_size(72, 16) == 80 && ct_round_size(70, 16) == 64 && ct_round_size(5, 16) == 16, "rounding");
+    CHECK(ct_round_size(8190, 14) == 8190 && ct_round_size(8191, 32) == 8192 && ct_round_size(8200, 14) == 8190 && ct_round_size(2147483647, 16) == 8192,
+          "the 8192 limit");
+    CHECK(ct_round_size(336, 0) == 0 && ct_round_size(336, 8193) == 0, "a bad patch gives 0");
 }
 
 /* ------------------------------------------------------------------ classes */
@@ -211,25 +214,64 @@ static void geometry_matches_library(void) {
 
 /* ------------------------------------------------------------------ colours, legends */
 
+static void to_lab(const uint8_t c[3], double o[3]) {
+    double v[3];
+    for (int i = 0; i < 3; i++) {
+        double x = c[i] / 255.0;
+        v[i] = x <= 0.04045 ? x / 12.92 : pow((x + 0.055) / 1.055, 2.4);
+    }
+    double X = (0.4124 * v[0] + 0.3576 * v[1] + 0.1805 * v[2]) / 0.95047, Y = 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2],
+           Z = (0.0193 * v[0] + 0.1192 * v[1] + 0.9505 * v[2]) / 1.08883;
+#define LF(t) ((t) > 0.008856 ? cbrt(t) : 7.787 * (t) + 16.0 / 116.0)
+    o[0] = 116 * LF(Y) - 16;
+    o[1] = 500 * (LF(X) - LF(Y));
+    o[2] = 200 * (LF(Y) - LF(Z));
+#undef LF
+}
+
+static double lab_between(const double a[3], const double b[3]) {
+    return sqrt((a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1]) + (a[2] - b[2]) * (a[2] - b[2]));
+}
+
 static double lab_dist(const uint8_t a[3], const uint8_t b[3]) {
     double la[3], lb[3];
-    const uint8_t *c[2] = {a, b};
-    double *o[2] = {la, lb};
-    for (int k = 0; k < 2; k++) {
-        double v[3];
-        for (int i = 0; i < 3; i++) {
-            double x = c[k][i] / 255.0;
-            v[i] = x <= 0.04045 ? x / 12.92 : pow((x + 0.055) / 1.055, 2.4);
-        }
-        double X = (0.4124 * v[0] + 0.3576 * v[1] + 0.1805 * v[2]) / 0.95047, Y = 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2],
-               Z = (0.0193 * v[0] + 0.1192 * v[1] + 0.9505 * v[2]) / 1.08883;
-#define LF(t) ((t) > 0.008856 ? cbrt(t) : 7.787 * (t) + 16.0 / 116.0)
-        o[k][0] = 116 * LF(Y) - 16;
-        o[k][1] = 500 * (LF(X) - LF(Y));
-        o[k][2] = 200 * (LF(Y) - LF(Z));
-#undef LF
+    to_lab(a, la);
+    to_lab(b, lb);
+    return lab_between(la, lb);
+}
+
+/* The library's table of labels 0..255 is the farthest-point sampling its comment describes
+ * (lib/image/palette.c), re-derived here from that description. */
+static void palette_table(void) {
+    enum { C = 16 * 16 * 16 };
+    static double lab[C][3], md[C];
+    static const uint8_t k_black[3] = {0, 0, 0}, k_white[3] = {255, 255, 255};
+    double black[3], white[3];
+    to_lab(k_black, black);
+    to_lab(k_white, white);
+    for (int i = 0; i < C; i++) {
+        uint8_t rgb[3] = {(uint8_t)((i >> 8) * 17), (uint8_t)(((i >> 4) & 15) * 17), (uint8_t)((i & 15) * 17)};
+        to_lab(rgb, lab[i]);
+        int usable = lab[i][0] >= 35 && lab[i][0] <= 85 && hypot(lab[i][1], lab[i][2]) <= 70;
+        md[i] = usable ? fmin(lab_between(lab[i], black), lab_between(lab[i], white)) : -1;
     }
-    return sqrt((la[0] - lb[0]) * (la[0] - lb[0]) + (la[1] - lb[1]) * (la[1] - lb[1]) + (la[2] - lb[2]) * (la[2] - lb[2]));
+    int bad = 0;
+    for (int n = 0; n < 256; n++) {
+        int best = 0;
+        for (int i = 1; i < C; i++)
+            if (md[i] > md[best]) best = i;
+        uint8_t want[3] = {(uint8_t)((best >> 8) * 17), (uint8_t)(((best >> 4) & 15) * 17), (uint8_t)((best & 15) * 17)}, got[3];
+        ct_label_color(n, -1, got);
+        if (memcmp(want, got, 3) && bad++ < 3) printf("  label %d: %d,%d,%d, sampling gives %d,%d,%d\n", n, got[0], got[1], got[2], want[0], want[1], want[2]);
+        for (int i = 0; i < C; i++)
+            if (md[i] >= 0) md[i] = fmin(md[i], lab_between(lab[i], lab[best]));
+    }
+    CHECK(bad == 0, "%d of the 256 table colours differ from the sampling", bad);
+    uint8_t c[3] = {1, 1, 1};
+    ct_label_color(-1, -1, c);
+    CHECK(!c[0] && !c[1] && !c[2], "a negative label is black");
+    ct_label_color(300, 7, c);
+    CHECK(c[0] || c[1] || c[2], "label 300 has a colour");
 }
 
 static void colours(void) {
@@ -237,7 +279,7 @@ static void colours(void) {
      * had 11 among the first 20 labels and 2.2 among the first 50 */
     enum { N = 600 };
     static uint8_t c[N][3];
-    for (int l = 0; l < N; l++) label_colour(l, -1, c[l]);
+    for (int l = 0; l < N; l++) ct_label_color(l, -1, c[l]);
     double m20 = 1e9, m50 = 1e9, near = 1e9;
     for (int a = 0; a < 50; a++)
         for (int b = a + 1; b < 50; b++) {
@@ -253,7 +295,7 @@ static void colours(void) {
     printf("  min CIELAB distance: %.1f (first 20), %.1f (first 50), %.1f (labels 1 to 5 apart, first %d)\n", m20, m50, near, N);
     CHECK(m20 >= 30 && m50 >= 18 && near >= 10, "colours too close");
     uint8_t bg[3], white[3] = {255, 255, 255}, black[3] = {0, 0, 0};
-    label_colour(5, 5, bg);
+    ct_label_color(5, 5, bg);
     CHECK(!bg[0] && !bg[1] && !bg[2], "background is black");
     double mw = 1e9;
     for (int l = 0; l < N; l++) mw = fmin(mw, fmin(lab_dist(c[l], white), lab_dist(c[l], black)));
@@ -460,6 +502,7 @@ int main(void) {
     RUN(class_lists);
     RUN(geometry_matches_library);
     RUN(colours);
+    RUN(palette_table);
     RUN(legend_texts);
     RUN(legend_sizes);
     RUN(colour_outputs);

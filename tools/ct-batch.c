@@ -353,7 +353,7 @@ static int check_settings(const char *outdir, const char *text) {
 
 /* Bytes of one segmentation of a 4:3 picture at the session's size (0 when unknown). */
 static size_t picture_bytes(const tool_session *s, const tool_opts *o, int dump) {
-    int p = s->cfg->patch, H = s->size, W = o->crop ? s->size : round_to_patch(s->size * 4 / 3, p);
+    int p = s->cfg->patch, H = s->size, W = o->crop ? s->size : ct_round_size(s->size * 4 / 3, p);
     size_t bytes = 0;
     if (ct_segment_memory(s->model, H, W, s->cl.n_names, &s->sp, dump, &bytes, NULL)) return 0;
     return bytes;

@@ -1,4 +1,4 @@
-/* Ground truth through the library's resize and crop geometry, size rounding. */
+/* Ground truth through the library's resize and crop geometry. */
 #include "common/geometry.h"
 
 void labels_resize_crop(const uint16_t *gt, int width, int height, const ct_geometry *g, uint16_t *out) {
@@ -11,11 +11,4 @@ void labels_resize_crop(const uint16_t *gt, int width, int height, const ct_geom
             out[(size_t)y * (size_t)g->width + (size_t)x] = gt[(size_t)sy * (size_t)width + (size_t)sx];
         }
     }
-}
-
-int round_to_patch(int size, int patch) {
-    if (patch <= 0) return size;
-    long long r = ((long long)size + patch / 2) / patch * patch;
-    if (r < patch) r = patch;
-    return (int)r;
 }

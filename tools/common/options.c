@@ -1,7 +1,6 @@
 /* Shared options of the model-running tools, data directories, and the session they set up. */
 #include "common/options.h"
 #include "common/files.h"
-#include "common/geometry.h"
 #include "common/hash.h"
 #include "common/msg.h"
 #include "common/text.h"
@@ -54,7 +53,7 @@ static const shared_opt k_opts[] = {
 
 void opts_init(tool_opts *o) {
     memset(o, 0, sizeof *o);
-    o->size = DEFAULT_SIZE;
+    o->size = CT_DEFAULT_SIZE;
     o->head = CT_HEAD_CLIPTRASE;
     ct_segment_params_default(&o->flags);
 }
@@ -389,10 +388,9 @@ int session_load(tool_session *s, const tool_opts *o, unsigned groups) {
     }
     int patch = s->cfg->patch;
     if (groups & OG_IMAGE) {
-        int r = round_to_patch(o->size, patch);
-        if (r > 8192) r -= patch;
+        int r = ct_round_size(o->size, patch);
         if (o->size_given && r != o->size) progress("note: --size %d is not a multiple of the patch size %d: using %d", o->size, patch, r);
-        else if (!o->size_given && verbose) progress("size %d (%d rounded to the patch size %d)", r, DEFAULT_SIZE, patch);
+        else if (!o->size_given && verbose) progress("size %d (%d rounded to the patch size %d)", r, CT_DEFAULT_SIZE, patch);
         s->size = r;
     }
     if (groups & OG_SEG) {
