@@ -10,11 +10,18 @@
  *     against libcliptrase.a; the dynamic section shows which library each one uses; ct-info
  *     runs both ways with the same output;
  *   - examples/segment.c builds and segments the fixture image both ways, with equal output;
- *   - make uninstall leaves no file or link; DESTDIR stages under another root.
+ *   - README.md's "Install and link" block runs line by line exactly as written, with HOME in a
+ *     fresh folder (PREFIX=$HOME/.local), in a folder holding examples/segment.c, weights/ and
+ *     photo.jpg (the tiny fixture): both programs it builds start without LD_LIBRARY_PATH and
+ *     print the same shares; make uninstall then leaves nothing in $HOME/.local;
+ *   - make uninstall leaves no file or link (make install-python's package included); DESTDIR
+ *     stages under another root.
  * The install is of the release build (what `make install` installs): under the sanitizers it is
  * skipped, make test runs it. */
 #include "harness.h"
 
+#include <limits.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 
 static int sh(const char *cmd) {
@@ -219,6 +226,71 @@ static void uninstall_leaves_nothing(void) {
     CHECK(out[0] == 0, "left after uninstall with DESTDIR:\n%s", out);
 }
 
+/* README.md's "Install and link" commands, exactly as written: `make ...` lines from the
+ * repository root, the others from a folder laid out as the README assumes. */
+static void readme_install_commands(void) {
+    char why[128], cmd[16000], out[8192];
+    if (skip_reason(why, sizeof why)) SKIP("%s", why);
+    char model[600], vocab[600], merges[600], img[600];
+    FMT(model, "%s/tiny_f32_openai/model.safetensors", oracle_dir());
+    FMT(vocab, "%s/vocab.json", oracle_dir());
+    FMT(merges, "%s/merges.txt", oracle_dir());
+    FMT(img, "%s/tiny_f32_openai/crop64/image.png", oracle_dir());
+    if (!file_exists(model) || !file_exists(vocab) || !file_exists(merges) || !file_exists(img))
+        SKIP("the tiny fixture or vocab.json / merges.txt not under %s", oracle_dir());
+    const char *t = t_tmpdir();
+    char abs_model[PATH_MAX], abs_vocab[PATH_MAX], abs_merges[PATH_MAX], abs_img[PATH_MAX];
+    if (!realpath(model, abs_model) || !realpath(vocab, abs_vocab) || !realpath(merges, abs_merges) || !realpath(img, abs_img)) {
+        CHECK(0, "realpath of the fixtures");
+        return;
+    }
+    FMT(cmd, "set -e; mkdir -p '%s/home' '%s/readme/examples' '%s/readme/weights'; cp examples/segment.c '%s/readme/examples/'; "
+             "ln -s '%s' '%s/readme/weights/clip-vit-base-patch16.safetensors'; ln -s '%s' '%s/readme/weights/vocab.json'; "
+             "ln -s '%s' '%s/readme/weights/merges.txt'; ln -s '%s' '%s/readme/photo.jpg'; "
+             "awk '/^## Install and link/{f=1;next} f&&/^```sh/{g=1;next} g&&/^```/{exit} g' README.md > '%s/readme.sh'; "
+             "test -s '%s/readme.sh'",
+        t, t, t, t, abs_model, t, abs_vocab, t, abs_merges, t, abs_img, t, t, t);
+    CHECK(sh(cmd) == 0, "the README's layout (or its Install and link block) could not be made");
+    /* each line: make from the repository root, the rest from the user's folder; HOME fresh, no
+     * LD_LIBRARY_PATH; the outputs of the programs collected */
+    FMT(cmd, "root=$(pwd); export HOME='%s/home'; unset LD_LIBRARY_PATH; n=0; : > '%s/readme.out'; "
+             "while IFS= read -r line; do n=$((n + 1)); case \"$line\" in make\\ *) d=$root;; *) d='%s/readme';; esac; "
+             "case \"$line\" in ./*) o='%s/readme.out';; *) o='%s/readme.log';; esac; "
+             "(cd \"$d\" && eval \"$line\") >>\"$o\" 2>>'%s/readme.log' || { echo \"line $n fails: $line\"; tail -5 '%s/readme.log'; exit 1; }; "
+             "done < '%s/readme.sh'; echo ran $n",
+        t, t, t, t, t, t, t, t);
+    sh_out(cmd, out, sizeof out);
+    printf("  README block: %s\n", out);
+    CHECK(!strncmp(out, "ran ", 4) && atoi(out + 4) >= 3, "%s", out);
+    FMT(cmd, "cat '%s/readme.out'", t);
+    sh_out(cmd, out, sizeof out);
+    size_t len = strlen(out);
+    int halves = len % 2 == 1 && out[len / 2] == '\n' && !strncmp(out, out + len / 2 + 1, len / 2);
+    CHECK(!strncmp(out, "cat\t", 4) && strstr(out, "\ngrass\t") && halves, "the programs' outputs (the same shares twice expected): %s", out);
+    FMT(cmd, "readelf -d '%s/readme/segment' | grep -c 'NEEDED.*libcliptrase'; readelf -d '%s/readme/segment-static' | grep -c 'NEEDED.*libcliptrase'", t, t);
+    sh_out(cmd, out, sizeof out);
+    CHECK(!strcmp(out, "1\n0"), "segment uses the shared library, segment-static the archive: %s", out);
+    FMT(cmd, "HOME='%s/home' make -s uninstall PREFIX='%s/home/.local' >/dev/null 2>&1 && find '%s/home/.local' -type f -o -type l", t, t, t);
+    sh_out(cmd, out, sizeof out);
+    CHECK(out[0] == 0, "left in $HOME/.local after make uninstall:\n%s", out);
+}
+
+/* make install-python installs the package beside the library; make uninstall removes it. */
+static void python_package_uninstalled(void) {
+    char why[128], cmd[9000], out[4096];
+    if (skip_reason(why, sizeof why)) SKIP("%s", why);
+    const char *py = getenv("PYTHON") ? getenv("PYTHON") : "/usr/bin/python3";
+    FMT(cmd, "for m in pip setuptools wheel; do '%s' -c \"import $m\" 2>/dev/null || exit 1; done", py);
+    if (sh(cmd) != 0) SKIP("%s cannot import pip, setuptools and wheel (make python-test says so as a failure)", py);
+    const char *t = t_tmpdir();
+    FMT(cmd, "make -s install-python PYTHON='%s' PREFIX='%s/py' >'%s/py.log' 2>&1 && find '%s/py' -path '*-packages/cliptrase/__init__.py' | grep -c .", py, t, t, t);
+    sh_out(cmd, out, sizeof out);
+    CHECK(!strcmp(out, "1"), "make install-python did not install the package under the prefix (%s)", out);
+    FMT(cmd, "make -s uninstall PYTHON='%s' PREFIX='%s/py' >/dev/null 2>&1 && find '%s/py' -type f -o -type l", py, t, t);
+    sh_out(cmd, out, sizeof out);
+    CHECK(out[0] == 0, "left after make uninstall:\n%s", out);
+}
+
 /* tools/fetch-weights.sh against a local mirror (file:// endpoint): downloads, validates by
  * loading, refuses a truncated model, and explains a failed download. */
 static void fetch_weights_script(void) {
@@ -265,6 +337,8 @@ int main(void) {
     RUN(tools_out_of_tree);
     RUN(example_both_ways);
     RUN(uninstall_leaves_nothing);
+    RUN(readme_install_commands);
+    RUN(python_package_uninstalled);
     RUN(fetch_weights_script);
     DONE();
 }
