@@ -17,8 +17,9 @@
  *   ct_class_embeddings(m, tok, names, 3, NULL, 0, 0, emb, &err);    // 80 default templates
  *
  *   ct_image *img; float *px; int H, W;                    // 3 x H x W, CLIP-normalised
+ *   int size = ct_round_size(CT_DEFAULT_SIZE, c->patch);   // 336 (/16, /14), 352 (B/32)
  *   ct_image_load("cat.jpg", &img, &err);
- *   ct_preprocess(img, 336, 0, c->patch, &px, &H, &W, &err);       // short side 336
+ *   ct_preprocess(img, size, 0, c->patch, &px, &H, &W, &err);      // short side `size`
  *
  *   ct_segment_params sp; ct_segment_params_default(&sp); // CLIPtrase
  *   int32_t *labels = malloc(sizeof(int32_t) * H * W);
@@ -133,8 +134,13 @@ typedef enum { CT_NAMING_OPENAI = 0, CT_NAMING_HF = 1 } ct_naming;
 typedef enum { CT_DTYPE_F32 = 0, CT_DTYPE_F16 = 1, CT_DTYPE_BF16 = 2 } ct_dtype;
 
 /* Numeric precision of the matrix products. fp32 is exact to the references (1e-6); bf16 rounds
- * both operands of every product to bfloat16 (8 significant bits) and accumulates in fp32:
- * faster, labels agree with fp32 on >= 99.9% of pixels (docs/performance.md), needs AVX512_BF16. */
+ * both operands of every product to bfloat16 (8 significant bits) and accumulates in fp32; needs
+ * AVX512_BF16. Measured, not promised (docs/performance.md): on the AMD EPYC it was developed on
+ * (AVX512_BF16 kernels, no AMX) bf16 took 0.56-0.63x of fp32's time; a CPU whose bf16 kernels are
+ * slower (Intel without AMX kernels) may be slower than fp32. Its labels agreed with fp32's on at
+ * least 99.9% of pixels on every oracle fixture, but that is no bound for other pictures or
+ * weights: a real photo with random weights agreed on 98.8% (ClearCLIP head), where classes score
+ * within bf16's rounding of each other. Use fp32 where labels must match the references. */
 typedef enum { CT_PRECISION_FP32 = 0, CT_PRECISION_BF16 = 1 } ct_precision;
 
 /* Which code runs the fp32 matrix products: the library's own kernels (AVX-512 where the CPU

@@ -14,6 +14,9 @@
  *     fresh folder (PREFIX=$HOME/.local), in a folder holding examples/segment.c, weights/ and
  *     photo.jpg (the tiny fixture): both programs it builds start without LD_LIBRARY_PATH and
  *     print the same shares; make uninstall then leaves nothing in $HOME/.local;
+ *   - the usage example of include/cliptrase.h and README.md's "API in ten lines", as written
+ *     (wrapped in main), build against the installed library and segment with ViT-B/32 shapes
+ *     (random weights from ct-random-weights): status OK, short side 352;
  *   - make uninstall leaves no file or link (make install-python's package included); DESTDIR
  *     stages under another root.
  * The install is of the release build (what `make install` installs): under the sanitizers it is
@@ -206,6 +209,47 @@ static void example_both_ways(void) {
     CHECK(!strcmp(a, b), "shared and static builds differ:\n%s\n%s", a, b);
 }
 
+/* The two usage examples as written, wrapped in main(): include/cliptrase.h's comment block (from
+ * "Usage:" to "Conventions", the " * " prefix removed) and README.md's "API in ten lines" block;
+ * run where weights/clip-vit-base-patch16.safetensors holds random ViT-B/32 weights (patch 32:
+ * 336 is not a multiple of it), weights/vocab.json the oracle's, cat.jpg and photo.jpg a picture. */
+static void usage_examples_b32(void) {
+    char why[128], cmd[16000], out[4096];
+    if (skip_reason(why, sizeof why)) SKIP("%s", why);
+    if (!installed) { CHECK(0, "nothing installed"); return; }
+    char vocab[600], merges[600], img[600], rw[600];
+    FMT(vocab, "%s/vocab.json", oracle_dir());
+    FMT(merges, "%s/merges.txt", oracle_dir());
+    FMT(img, "%s/small_f16_hf/rect224x320/image.png", oracle_dir());
+    FMT(rw, "%s/bin/ct-random-weights", build_dir());
+    if (!file_exists(vocab) || !file_exists(merges) || !file_exists(img)) SKIP("vocab.json, merges.txt or the rect224x320 picture not under %s", oracle_dir());
+    if (!file_exists(rw)) { CHECK(0, "%s not built", rw); return; }
+    const char *t = t_tmpdir();
+    char abs_vocab[PATH_MAX], abs_merges[PATH_MAX], abs_img[PATH_MAX], abs_rw[PATH_MAX];
+    if (!realpath(vocab, abs_vocab) || !realpath(merges, abs_merges) || !realpath(img, abs_img) || !realpath(rw, abs_rw)) {
+        CHECK(0, "realpath");
+        return;
+    }
+    FMT(cmd, "set -e; mkdir -p '%s/usage/weights'; cd '%s/usage'; ln -s '%s' weights/vocab.json; ln -s '%s' weights/merges.txt; "
+             "ln -s '%s' cat.jpg; ln -s '%s' photo.jpg; '%s' --arch B/32 --dtype F16 -o weights/clip-vit-base-patch16.safetensors >/dev/null 2>&1",
+        t, t, abs_vocab, abs_merges, abs_img, abs_img, abs_rw);
+    CHECK(sh(cmd) == 0, "the examples' folder (random B/32 weights) could not be made");
+    static const struct { const char *name, *extract, *err; } ex[] = {
+        {"header", "sed -n '/^ \\* Usage:/,/^ \\* Conventions/p' include/cliptrase.h | sed '1d;$d' | sed 's/^ \\*//'", "err"},
+        {"README", "awk '/^## The API in ten lines/{f=1;next} f&&/^```c/{g=1;next} g&&/^```/{exit} g' README.md", "e"},
+    };
+    for (size_t i = 0; i < sizeof ex / sizeof *ex; i++) {
+        FMT(cmd, "set -e; cd '%s/usage'; src=%s.c; { echo '#include <stdio.h>'; echo '#include <stdlib.h>'; echo '#include <cliptrase.h>'; "
+                 "echo 'int main(void) {'; (cd \"$OLDPWD\" && %s) | grep -v '^#include'; "
+                 "echo 'printf(\"%%d %%d\", (int)%s.status, H < W ? H : W); return 0; }'; } > $src; "
+                 "cc -std=c11 -w $src $(%s pkg-config --cflags --libs cliptrase) -o %s 2>&1 | head -5; ./%s 2>&1 | tail -3",
+            t, ex[i].name, ex[i].extract, ex[i].err, PKG, ex[i].name, ex[i].name);
+        sh_out(cmd, out, sizeof out);
+        printf("  %s example with ViT-B/32: %s\n", ex[i].name, out);
+        CHECK(!strcmp(out, "0 352"), "the %s's usage example with ViT-B/32: '%s' (status 0 and a short side of 352 expected)", ex[i].name, out);
+    }
+}
+
 static void uninstall_leaves_nothing(void) {
     char why[128], cmd[9000], out[4096];
     if (skip_reason(why, sizeof why)) SKIP("%s", why);
@@ -336,6 +380,7 @@ int main(void) {
     RUN(pkg_config_both_ways);
     RUN(tools_out_of_tree);
     RUN(example_both_ways);
+    RUN(usage_examples_b32);
     RUN(uninstall_leaves_nothing);
     RUN(readme_install_commands);
     RUN(python_package_uninstalled);
