@@ -80,6 +80,32 @@ static void numbers(void) {
 
 /* ------------------------------------------------------------------ classes */
 
+/* What fn printed on stderr (the tools' notes), into out. */
+static void stderr_of(void (*fn)(void *), void *arg, char *out, size_t cap) {
+    char *p = tmp_path("stderr.txt");
+    fflush(stderr);
+    int saved = dup(2), fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (saved < 0 || fd < 0 || dup2(fd, 2) < 0) { out[0] = 0; free(p); return; }
+    fn(arg);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(fd);
+    FILE *f = fopen(p, "rb");
+    size_t n = f ? fread(out, 1, cap - 1, f) : 0;
+    out[n] = 0;
+    if (f) fclose(f);
+    free(p);
+}
+
+typedef struct {
+    const char *list, *file_text, *bg;
+    classes_format fmt;
+    classes c;
+    ct_error err;
+    int ok;
+} parse_job;
+
 static int parse_classes(classes *c, const char *list, const char *file_text, classes_format fmt, const char *bg, ct_error *err) {
     classes_init(c);
     char *p = tmp_path("classes.txt");
@@ -93,6 +119,60 @@ static int parse_classes(classes *c, const char *list, const char *file_text, cl
     if (ok) ok = classes_finish(c, err);
     free(p);
     return ok;
+}
+
+static void parse_job_run(void *arg) {
+    parse_job *j = arg;
+    j->ok = parse_classes(&j->c, j->list, j->file_text, j->fmt, j->bg, &j->err);
+}
+
+/* Names given twice: for one label kept with a note naming both places (the reference's VOC21
+ * background file has "bed" twice), for two labels refused naming both places; an mmseg line read
+ * in the cliptrase format gets a hint. */
+static void class_duplicates(void) {
+    char out[4096];
+    parse_job j = {"cat;kitten;Cat,dog", NULL, NULL, CLASSES_CLIPTRASE, {0}, {0}, 0};
+    stderr_of(parse_job_run, &j, out, sizeof out);
+    CHECK(j.ok && j.c.n_names == 4 && j.c.n_labels == 2, "a name twice in one class: %s", j.err.msg);
+    CHECK(strstr(out, "note: the name 'Cat' is given twice in class 0 (-c, class 1 and -c, class 1): kept"), "the note: %s", out);
+    classes_free(&j.c);
+    parse_job k = {NULL, "cat\ndog\n# c\ncat;kitten\n", NULL, CLASSES_CLIPTRASE, {0}, {0}, 0};
+    stderr_of(parse_job_run, &k, out, sizeof out);
+    CHECK(!k.ok && strstr(k.err.msg, "given twice, for class 0 ('") && strstr(k.err.msg, "', line 1) and class 2 ('") && strstr(k.err.msg, "', line 4)"),
+          "two labels, file and lines named: %s", k.err.msg);
+    classes_free(&k.c);
+    parse_job l = {"cat,dog", NULL, "grass,dog", CLASSES_CLIPTRASE, {0}, {0}, 0};
+    stderr_of(parse_job_run, &l, out, sizeof out);
+    CHECK(!l.ok && strstr(l.err.msg, "for class 1 (-c, class 2) and the background (-b, name 2)"), "class and background: %s", l.err.msg);
+    classes_free(&l.c);
+    parse_job m = {NULL, NULL, "sky,bed,wall,bed", CLASSES_CLIPTRASE, {0}, {0}, 0};
+    m.list = "cat";
+    stderr_of(parse_job_run, &m, out, sizeof out);
+    CHECK(m.ok && m.c.n_names == 5 && strstr(out, "given twice in the background (-b, name 2 and -b, name 4)") && !strstr(out, "background names and"),
+          "a background name twice: %s %s", m.err.msg, out);
+    classes_free(&m.c);
+    parse_job h = {NULL, "sky, wall, tree, wood, grass\naeroplane\n", NULL, CLASSES_CLIPTRASE, {0}, {0}, 0};
+    stderr_of(parse_job_run, &h, out, sizeof out);
+    CHECK(h.ok && h.c.n_labels == 2 && strstr(out, "line 1: 'sky, wall, tree, wood, grass...' is one name of 28 characters with 4 commas") &&
+              strstr(out, "--classes-format mmseg"), "the mmseg hint: %s", out);
+    classes_free(&h.c);
+    /* the reference's own VOC21 lists (CLIPtrase format; "bed" twice in the background file) */
+    char cls[1024], bgf[1024];
+    FMT(cls, "%s/classes/voc21.txt", oracle_dir());
+    FMT(bgf, "%s/classes/voc21_background.txt", oracle_dir());
+    if (!file_exists(cls) || !file_exists(bgf)) {
+        printf("  (no %s: the reference's VOC21 lists not read)\n", bgf);
+        return;
+    }
+    classes c;
+    ct_error err;
+    classes_init(&c);
+    CHECK(classes_add_file(&c, cls, CLASSES_CLIPTRASE, &err) && classes_add_background_file(&c, bgf, &err) && classes_finish(&c, &err),
+          "the reference's VOC21 lists: %s", err.msg);
+    int beds = 0;
+    for (int i = 0; i < c.n_names; i++) beds += !strcmp(c.names[i], "bed") && c.label[i] == c.bg_label;
+    CHECK(beds == 2, "both 'bed' lines kept (%d)", beds);
+    classes_free(&c);
 }
 
 static void class_lists(void) {
@@ -500,6 +580,7 @@ int main(void) {
     RUN(hashes);
     RUN(numbers);
     RUN(class_lists);
+    RUN(class_duplicates);
     RUN(geometry_matches_library);
     RUN(colours);
     RUN(palette_table);
