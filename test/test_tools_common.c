@@ -457,6 +457,21 @@ static void colour_outputs(void) {
         for (int y = 4; y < im->height; y++)
             for (int x = 20; x < im->width; x++) dark += im->rgb[((size_t)y * im->width + x) * 3] == 0;
         CHECK(dark > 50, "no legend text drawn (%zu dark pixels)", dark);
+        /* the background's swatch (grey outline) holds the map's background colour, black */
+        int x0 = im->width, x1 = -1, y0 = im->height, y1 = -1;
+        for (int y = 4; y < im->height; y++)
+            for (int x = 0; x < 20 && x < im->width; x++) {
+                const uint8_t *q = im->rgb + ((size_t)y * im->width + x) * 3;
+                if (q[0] == 160 && q[1] == 160 && q[2] == 160) {
+                    if (x < x0) x0 = x;
+                    if (x > x1) x1 = x;
+                    if (y < y0) y0 = y;
+                    if (y > y1) y1 = y;
+                }
+            }
+        const uint8_t *mid = x1 >= 0 ? im->rgb + ((size_t)((y0 + y1) / 2) * im->width + (x0 + x1) / 2) * 3 : NULL;
+        CHECK(mid && !mid[0] && !mid[1] && !mid[2], "the background swatch's inside is %d,%d,%d, the map's background 0,0,0",
+              mid ? mid[0] : -1, mid ? mid[1] : -1, mid ? mid[2] : -1);
     }
     ct_image_free(im);
     free(p);

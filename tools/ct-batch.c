@@ -206,6 +206,7 @@ static int segment_one(worker *w, int idx, ct_error *err) {
         if (b->want[k] && !(out[k] = out_path(b, b->stem[idx], k))) { fail_msg(err, CT_ERR_NOMEM, "out of memory"); goto done; }
     if (ct_image_load(path, &photo, err)) goto done;
     if (ct_resize_for_model(photo, s->size, b->o->crop, s->cfg->patch, &resized, err) || ct_normalize(resized, &px, err)) goto done;
+    warn_aspect(path, photo->width, photo->height, resized->width, resized->height);
     int H = resized->height, W = resized->width, OW = photo->width, OH = photo->height;
     t[1] = t[2] = now();
     lab = malloc(sizeof(int32_t) * (size_t)H * (size_t)W);

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
@@ -169,6 +170,14 @@ int legend_plan(int W, int H, int n, int text_px, legend_layout *L, ct_error *er
     return 1;
 }
 
+int png_name(const char *path) {
+    const char *base = strrchr(path, '/'), *dot;
+    base = base ? base + 1 : path;
+    dot = strrchr(base, '.');
+    if (!dot || dot == base) return 1; /* no extension (a leading dot is a hidden file's name) */
+    return !strcasecmp(dot, ".png");
+}
+
 int render_colour(const char *path, const int32_t *labels, int W, int H, int n_labels, int bg_label, const char *const *titles,
                   const double *share, ct_error *err) {
     int n = 0, widest = 0;
@@ -198,10 +207,12 @@ int render_colour(const char *path, const int32_t *labels, int W, int H, int n_l
         int x = 4 + (k / L.rows) * L.col_w, y = H + 4 + (k % L.rows) * L.row_h;
         uint8_t col[3];
         ct_label_color(l, bg_label, col);
-        fill(img, L.canvas_w, L.canvas_h, x, y, 10 * s, L.row_h - 3 * s, col);
-        if (l == bg_label) { /* outline: black on white would vanish into the text otherwise */
+        if (l == bg_label) { /* the map's colour (black) inside a grey outline, apart from the text's black */
             static const uint8_t grey[3] = {160, 160, 160};
-            fill(img, L.canvas_w, L.canvas_h, x + s, y + s, 8 * s, L.row_h - 5 * s, grey);
+            fill(img, L.canvas_w, L.canvas_h, x, y, 10 * s, L.row_h - 3 * s, grey);
+            fill(img, L.canvas_w, L.canvas_h, x + s, y + s, 8 * s, L.row_h - 5 * s, col);
+        } else {
+            fill(img, L.canvas_w, L.canvas_h, x, y, 10 * s, L.row_h - 3 * s, col);
         }
         draw_text(img, L.canvas_w, L.canvas_h, x + 14 * s, y + s, text[l], s, black);
         k++;

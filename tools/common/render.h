@@ -17,6 +17,10 @@
 
 /* The colour of each label is the library's ct_label_color (black for the background label). */
 
+/* Whether a colour output's name suits its PNG data: it ends in .png (any case) or has no
+ * extension (a device, "out"); x.jpg is refused by the demo. */
+int png_name(const char *path);
+
 /* The legend's text of a UTF-8 string, in the font's ASCII (32..126), at most max_glyphs glyphs
  * ("..." when cut); code points without a transliteration become '\x7f', drawn as a box. */
 void legend_text(const char *utf8, char *out, size_t cap, int max_glyphs);
