@@ -360,8 +360,12 @@ static void fetch_weights_script(void) {
     CHECK(sh(cmd) == 0, "says the model does not load");
     FMT(cmd, "WEIGHTS_DIR='%s/w2' HF_ENDPOINT='file://%s/nowhere' tools/fetch-weights.sh b16 >'%s/log' 2>&1", d, d, d);
     CHECK(sh(cmd) == 2, "failed download exits 2");
-    FMT(cmd, "grep -q 'download these' '%s/log'", d);
-    CHECK(sh(cmd) == 0, "explains what to do without network");
+    FMT(cmd, "grep -q 'download these' '%s/log' && grep -q 'tools/ct-random-weights --arch B/16' '%s/log'", d, d);
+    CHECK(sh(cmd) == 0, "explains what to do without network, the offline path (ct-random-weights) included");
+    FMT(cmd, "ls -A '%s/w2'", d);
+    char left[1024];
+    sh_out(cmd, left, sizeof left);
+    CHECK(left[0] == 0, "a failed download left in the weights folder: %s", left);
     CHECK(sh("tools/fetch-weights.sh nosuch >/dev/null 2>&1") == 1, "unknown name exits 1");
 }
 
