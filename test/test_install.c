@@ -240,7 +240,14 @@ static void usage_examples_b32(void) {
     };
     for (size_t i = 0; i < sizeof ex / sizeof *ex; i++) {
         FMT(cmd, "set -e; cd '%s/usage'; src=%s.c; { echo '#include <stdio.h>'; echo '#include <stdlib.h>'; echo '#include <cliptrase.h>'; "
-                 "echo 'int main(void) {'; (cd \"$OLDPWD\" && %s) | grep -v '^#include'; "
+                 "echo '/* docs/heads.md: every head's row has its measured cost (no empty last cell) */
+static void heads_costs_documented(void) {
+    if (!file_exists("docs/heads.md")) SKIP("docs/heads.md not in this tree");
+    CHECK(sh("n=$(grep '^| `' docs/heads.md | grep -c '| *|$'); [ \"$n\" = 0 ] || { echo \"  $n head rows without a measured cost\"; exit 1; }") == 0,
+          "an empty cell in docs/heads.md's head table");
+}
+
+int main(void) {'; (cd \"$OLDPWD\" && %s) | grep -v '^#include'; "
                  "echo 'printf(\"%%d %%d\", (int)%s.status, H < W ? H : W); return 0; }'; } > $src; "
                  "cc -std=c11 -w $src $(%s pkg-config --cflags --libs cliptrase) -o %s 2>&1 | head -5; ./%s 2>&1 | tail -3",
             t, ex[i].name, ex[i].extract, ex[i].err, PKG, ex[i].name, ex[i].name);
@@ -377,8 +384,16 @@ static void api_documented(void) {
           "a public function is missing from docs/api.md");
 }
 
+/* docs/heads.md: every head's row has its measured cost (no empty last cell) */
+static void heads_costs_documented(void) {
+    if (!file_exists("docs/heads.md")) SKIP("docs/heads.md not in this tree");
+    CHECK(sh("n=$(grep '^| `' docs/heads.md | grep -c '| *|$'); [ \"$n\" = 0 ] || { echo \"  $n head rows without a measured cost\"; exit 1; }") == 0,
+          "an empty cell in docs/heads.md's head table");
+}
+
 int main(void) {
     RUN(api_documented);
+    RUN(heads_costs_documented);
     RUN(install_layout);
     RUN(installed_symbols);
     RUN(pkg_config_both_ways);
