@@ -149,10 +149,33 @@ class SegmentParams:
         return dataclasses.asdict(self)
 
 
+# The tools' rule for head-specific settings (tools/common/options.c): an override the head does
+# not use is refused, naming the heads that use it.
+_CLIPTRASE_ONLY = ("eps", "min_samples", "cls_reweight", "median_size", "upsample_ratio")
+_PIPELINE_ONLY = ("slide", "slide_crop", "slide_stride", "pamr", "pamr_steps", "pamr_dilations", "logit_scale", "prob_thd",
+                  "area_thd")
+_NACLIP_ONLY = ("gaussian_std",)
+
+
+def _check_head_overrides(head, overrides):
+    for k in overrides:
+        if k in _CLIPTRASE_ONLY and head != "cliptrase":
+            who = "the cliptrase head (its cluster vote)"
+        elif k in _PIPELINE_ONLY and head == "cliptrase":
+            who = "the heads of the mmseg pipeline (clip, maskclip, sclip, clearclip, naclip)"
+        elif k in _NACLIP_ONLY and head != "naclip":
+            who = "the naclip head (its Gaussian prior)"
+        else:
+            continue
+        raise InvalidArgumentError("%s applies to %s, not to head %s: drop it, or choose such a head" % (k, who, head))
+
+
 def segment_params(head=None, params=None, **overrides):
     """SegmentParams: `params`, or the head's preset (head None: CLIPtrase's default), with the
     overrides applied (any field; slide=(window, stride) / False; pamr=steps / (steps, dilations) /
-    False)."""
+    False). An override the head does not use is refused, as the tools refuse the flag: eps,
+    min_samples, cls_reweight, median_size, upsample_ratio are CLIPtrase's; slide, pamr,
+    pamr_dilations, logit_scale, prob_thd, area_thd the other heads'; gaussian_std NACLIP's."""
     if params is not None:
         if head is not None:
             raise InvalidArgumentError("give head= or params=, not both (set params.head)")
@@ -161,6 +184,7 @@ def segment_params(head=None, params=None, **overrides):
         p = params
     else:
         p = SegmentParams.preset(head)
+    _check_head_overrides(p.head, overrides)
     return p.replace(**overrides)
 
 

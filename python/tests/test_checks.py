@@ -157,3 +157,17 @@ def test_names_refused_as_the_tools_refuse_them(ct, tiny, tokenizer):
     with pytest.warns(UserWarning, match="the name 'bed' is given twice in the background"):
         cl = ct.Classes(model, tokenizer, ["cat"], background=["bed", "sky", "bed"])
     assert cl.names == ["cat", "bed", "sky", "bed"]
+
+
+def test_head_specific_overrides_refused(ct):
+    """The tools' rule: a setting the chosen head does not use is refused, whatever its value."""
+    for head, kw, msg in (("sclip", {"eps": 0.5}, "eps applies to the cliptrase head"),
+                          ("naclip", {"min_samples": 3}, "min_samples applies to the cliptrase head"),
+                          ("clip", {"cls_reweight": True}, "cls_reweight applies"),
+                          ("sclip", {"gaussian_std": 3}, "gaussian_std applies to the naclip head"),
+                          (None, {"logit_scale": 40}, "logit_scale applies to the heads of the mmseg pipeline"),
+                          (None, {"pamr": 0}, "pamr applies"), ("cliptrase", {"slide": False}, "slide applies")):
+        with pytest.raises(ct.InvalidArgumentError, match=msg):
+            ct.segment_params(head, **kw)
+    assert ct.segment_params("naclip", gaussian_std=3, slide=False, pamr=0).gaussian_std == 3
+    assert ct.segment_params(None, eps=0.9, min_samples=4).eps == pytest.approx(0.9)
