@@ -270,6 +270,14 @@ static void uninstall_leaves_nothing(void) {
     CHECK(out[0] == 0, "left after uninstall with DESTDIR:\n%s", out);
 }
 
+/* `make uninstall PREFIX=prefix` (with the environment assignments env) leaves no file or link */
+static void uninstall_leaves_no_file(const char *env, const char *prefix) {
+    char cmd[9000], out[4096];
+    FMT(cmd, "%s make -s uninstall PREFIX='%s' >/dev/null 2>&1 && find '%s' -type f -o -type l", env, prefix, prefix);
+    sh_out(cmd, out, sizeof out);
+    CHECK(out[0] == 0, "left in %s after make uninstall:\n%s", prefix, out);
+}
+
 /* README.md's "Install and link" commands, exactly as written: `make ...` lines from the
  * repository root, the others from a folder laid out as the README assumes. */
 static void readme_install_commands(void) {
@@ -314,9 +322,10 @@ static void readme_install_commands(void) {
     FMT(cmd, "readelf -d '%s/readme/segment' | grep -c 'NEEDED.*libcliptrase'; readelf -d '%s/readme/segment-static' | grep -c 'NEEDED.*libcliptrase'", t, t);
     sh_out(cmd, out, sizeof out);
     CHECK(!strcmp(out, "1\n0"), "segment uses the shared library, segment-static the archive: %s", out);
-    FMT(cmd, "HOME='%s/home' make -s uninstall PREFIX='%s/home/.local' >/dev/null 2>&1 && find '%s/home/.local' -type f -o -type l", t, t, t);
-    sh_out(cmd, out, sizeof out);
-    CHECK(out[0] == 0, "left in $HOME/.local after make uninstall:\n%s", out);
+    char home_env[4300], local[4300];
+    FMT(home_env, "HOME='%s/home'", t);
+    FMT(local, "%s/home/.local", t);
+    uninstall_leaves_no_file(home_env, local);
 }
 
 /* make install-python installs the package beside the library; make uninstall removes it. */
@@ -330,9 +339,10 @@ static void python_package_uninstalled(void) {
     FMT(cmd, "make -s install-python PYTHON='%s' PREFIX='%s/py' >'%s/py.log' 2>&1 && find '%s/py' -path '*-packages/cliptrase/__init__.py' | grep -c .", py, t, t, t);
     sh_out(cmd, out, sizeof out);
     CHECK(!strcmp(out, "1"), "make install-python did not install the package under the prefix (%s)", out);
-    FMT(cmd, "make -s uninstall PYTHON='%s' PREFIX='%s/py' >/dev/null 2>&1 && find '%s/py' -type f -o -type l", py, t, t);
-    sh_out(cmd, out, sizeof out);
-    CHECK(out[0] == 0, "left after make uninstall:\n%s", out);
+    char py_env[4300], prefix[4300];
+    FMT(py_env, "PYTHON='%s'", py);
+    FMT(prefix, "%s/py", t);
+    uninstall_leaves_no_file(py_env, prefix);
 }
 
 /* tools/fetch-weights.sh against a local mirror (file:// endpoint): downloads, validates by
