@@ -301,7 +301,7 @@ int main(void) {
     /* ProxyCLIP (issue 20): CLIP B/16 + DINO B/8 (random weights of the real sizes), 336 x 448,
      * its preset's windows 336 / 112 (each padded to 56), fp32: in process, and the whole demo
      * process with its peak RSS (target < 1.5 GB); the reference's time when $CT_PROXYCLIP_REF
-     * names a command that prints "seconds S" for the same case (bench/proxyclip_ref.py) */
+     * names a command that prints "seconds S" for the same case (no such driver ships yet) */
     {
         char dino[600];
         snprintf(dino, sizeof dino, "%s/dino_b8.safetensors", g_dir);
@@ -340,7 +340,7 @@ int main(void) {
                 if (f) pclose(f);
             }
             if (tr > 0) printf("  reference (ProxyCLIP's code, fp32 CPU): %.3f s: ours %.2fx faster (target 3x)\n", tr, tr / tin);
-            else printf("  reference not available (CT_PROXYCLIP_REF: a command printing \"seconds S\", e.g. bench/proxyclip_ref.py)\n");
+            else printf("  reference not available (CT_PROXYCLIP_REF: a command that runs ProxyCLIP's code on the same case and prints \"seconds S\")\n");
             ct_model_free(px);
         }
     }

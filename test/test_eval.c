@@ -322,7 +322,6 @@ static void with_model(void) {
     struct { const char *args, *what; } other[] = {
         {"-s 80", "size is 64 there, 80 here"}, {"-s 64 --crop", "crop"}, {"-s 64 --eps 0.5", "eps"}, {"-s 64 --cls-reweight", "cls-reweight"},
         {"-s 64 --head sclip --slide 0", "head"}, {"-s 64 --precision bf16", "precision"}, {"-s 64 -b sky", "labels"},
-        {"-s 64 --sc-beta 0.3", "sc-beta"}, {"-s 64 --sc-layers 1,1,0,2", "sc-layers"}, {"-s 64 --res-cls 0.2", "res-cls"},
     };
     for (size_t k = 0; k < sizeof other / sizeof *other; k++) {
         if (strstr(other[k].args, "bf16") && !ct_precision_available(CT_PRECISION_BF16)) continue;
@@ -338,6 +337,19 @@ static void with_model(void) {
     /* the paper's protocol */
     snprintf(cmd, sizeof cmd, "%s -s 64 --crop --state %s/m/crop.state", mb, D);
     CHECK(run(cmd, out2, sizeof out2) == 0 && strstr(out2, "images: 3"), "crop protocol: %s", out2);
+    /* SC-CLIP: the 3-block model has no preset depth (its layers and res_cls given, it runs; not
+     * given, a usage error naming the flags) */
+    snprintf(cmd, sizeof cmd, "%s -s 96 --head scclip --sc-layers 1,0,0,2 --res-cls 0.3 --state %s/m/sc.state", mb, D);
+    CHECK(run(cmd, out2, sizeof out2) == 0 && strstr(out2, "images: 3"), "scclip: %s", out2);
+    /* its settings are recorded: a resume with another value is refused, naming it */
+    const char *sc_other[][2] = {{"--sc-layers 1,0,0,2 --res-cls 0.3 --sc-beta 0.3", "sc-beta"}, {"--sc-layers 1,1,0,2 --res-cls 0.3", "sc-layers"},
+                                 {"--sc-layers 1,0,0,2 --res-cls 0.2", "res-cls"}};
+    for (size_t k = 0; k < sizeof sc_other / sizeof *sc_other; k++) {
+        snprintf(cmd, sizeof cmd, "%s -s 96 --head scclip %s --state %s/m/sc.state", mb, sc_other[k][0], D);
+        CHECK(run(cmd, out2, sizeof out2) == 1 && strstr(out2, sc_other[k][1]), "scclip resume with '%s': %s", sc_other[k][0], out2);
+    }
+    snprintf(cmd, sizeof cmd, "%s -s 96 --head scclip --state %s/m/sc2.state", mb, D);
+    CHECK(run(cmd, out2, sizeof out2) == 1 && strstr(out2, "--sc-layers"), "scclip without layers on 3 blocks: %s", out2);
     /* head and pipeline parameters are checked before any work (exit 1) */
     snprintf(cmd, sizeof cmd, "%s --head sclip --slide 224,300 --state %s/m/x.state", mb, D);
     CHECK(run(cmd, out2, sizeof out2) == 1 && strstr(out2, "stride"), "bad --slide: %s", out2);
@@ -377,8 +389,24 @@ static void mmseg_class_files(void) {
     CHECK(run(cmd, out2, sizeof out2) == 1, "formats mixed up: %s", out2);
 }
 
+/* ct-batch's output folder as --predictions: <stem>.labels.png are the labels, <stem>.png the
+ * colour map beside them (an RGB PNG); the metrics are those of the plain <stem>.png labels. */
+static void batch_names_as_predictions(void) {
+    if (!tool_exists("ct-eval")) SKIP("ct-eval not built");
+    if (!pred_metrics[0]) { CHECK(0, "metrics_shards_resume did not run first"); return; }
+    char cmd[8192], m[16384];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/batch && for f in %s/pred/*.png; do s=$(basename \"$f\" .png); cp \"$f\" %s/batch/$s.labels.png; "
+             "cp %s/img/$s.png %s/batch/$s.png; done", D, D, D, D, D);
+    CHECK(system(cmd) == 0, "the ct-batch-like folder");
+    snprintf(cmd, sizeof cmd, "ct-eval -q --images %s/img --gt %s/gt --predictions %s/batch --classes-file %s/classes.txt --state %s/batch.state", D, D, D, D, D);
+    CHECK(run(cmd, out, sizeof out) == 0, "ct-batch's names: %s", out);
+    metrics_only(out, m, sizeof m);
+    CHECK(!strcmp(m, pred_metrics), "metrics from <stem>.labels.png differ:\n%s\n%s", m, pred_metrics);
+}
+
 int main(void) {
     RUN(metrics_shards_resume);
+    RUN(batch_names_as_predictions);
     RUN(settings_recorded);
     RUN(damaged_states);
     RUN(palette_ground_truth);

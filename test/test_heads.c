@@ -38,13 +38,14 @@ static int find_head_fixtures(const char *sub, fixture *fx, int cap) {
 }
 
 static ct_model *load_head_model(const fixture *f) {
-    const ct_json *mn = ct_json_get(f->meta, "model");
-    if (!mn || mn->type != CT_JSON_STR) {
+    const ct_json *mn = ct_json_get(f->meta, "model"), *mf = ct_json_get(f->meta, "model_file");
+    char p[1024];
+    if (mf && mf->type == CT_JSON_STR) FMT(p, "%s/%s", f->dir, mf->str); /* the project's own fixtures: the model beside them */
+    else if (mn && mn->type == CT_JSON_STR) FMT(p, "%s/%s/model.safetensors", oracle_dir(), mn->str);
+    else {
         CHECK(0, "%s: meta.json has no model", f->name);
         return NULL;
     }
-    char p[1024];
-    FMT(p, "%s/%s/model.safetensors", oracle_dir(), mn->str);
     ct_model *m = NULL;
     ct_error err;
     if (ct_model_load(p, &m, &err)) CHECK(0, "%s: %s", f->name, err.msg);
@@ -119,10 +120,8 @@ static size_t labels_from_probs(const float *probs, int L, size_t HW, float thd,
     return bad;
 }
 
-static void fixture_runs_in(const char *sub) {
-    fixture fx[MAXFX];
-    int nfx = find_head_fixtures(sub, fx, MAXFX), nruns = 0;
-    if (!nfx) SKIP("no fixtures under %s/%s", oracle_dir(), sub);
+static void fixture_runs_at(fixture *fx, int nfx) {
+    int nruns = 0;
     for (int f = 0; f < nfx; f++) {
         ct_model *m = load_head_model(&fx[f]);
         const ct_json *runs = ct_json_get(fx[f].meta, "runs");
@@ -252,12 +251,29 @@ static void fixture_runs_in(const char *sub) {
     for (int f = 0; f < nfx; f++) ct_json_free(fx[f].meta);
 }
 
+static void fixture_runs_in(const char *sub) {
+    fixture fx[MAXFX];
+    int nfx = find_head_fixtures(sub, fx, MAXFX);
+    if (!nfx) SKIP("no fixtures under %s/%s", oracle_dir(), sub);
+    fixture_runs_at(fx, nfx);
+}
+
 static void fixture_runs(void) { fixture_runs_in("heads"); }
 
 /* SC-CLIP against $CT_ORACLE_DIR/heads_scclip: seg_logits, img_tokens (patch rows only), the
  * outlier masks (exact: the README's margins keep every LOF decision 5e-6 away from its cut),
  * pred; the same tolerances as the other heads */
 static void scclip_fixture_runs(void) { fixture_runs_in("heads_scclip"); }
+
+/* SC-CLIP on the project's own fixtures (test/data/scclip_depth24, tools/dev/gen_scclip_depth24.py:
+ * the authors' code on a 24-block, width 64, patch 14 random CLIP): the depth's preset (layers
+ * 16,6,8,19, res_cls 0.1) chosen by the depth alone, the same tolerances */
+static void scclip_depth24_runs(void) {
+    fixture fx[1];
+    int n = find_fixtures_in("test/data", fx, 1);
+    CHECK(n == 1, "test/data/scclip_depth24 not found (run from the repository root)");
+    if (n == 1) fixture_runs_at(fx, n);
+}
 
 /* ---------------------------------------------------------------- synthetic checks */
 
@@ -727,5 +743,6 @@ int main(void) {
     RUN(window_batches);
     RUN(fixture_runs);
     RUN(scclip_fixture_runs);
+    RUN(scclip_depth24_runs);
     DONE();
 }

@@ -277,7 +277,7 @@ static void cli_refusals(void) {
     FMT(base, "demo -q --no-cache -V '%s' --pixels '%s/whole_168x232/pixels.npy' -c cat,dog --dump '%s'", vocab, s.dir, t_tmpdir());
     struct { const char *args, *want; int rc; } cases[] = {
         {"-m '%s' --head sclip --proxy-model '%s'", "--proxy-model belongs to --head proxyclip", 1},
-        {"-m '%s' --head naclip --proxy-beta 1 #%s", "--proxy-beta belongs to --head proxyclip", 1},
+        {"-m '%s' --head naclip --proxy-beta 1 #%s", "--proxy-beta applies to the proxyclip head", 1},
         {"-m '%s' --head proxyclip #%s", "needs a proxy", 1},
         {"-m '%s' --head proxyclip --proxy-model '%s' --proxy-gamma -1", "gamma", 1},
     };

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Download a pretrained CLIP checkpoint from Hugging Face into weights/, validate it by loading it,
 # and only then move it into place: the files in weights/ are complete and load, or are absent.
-# Downloads go to weights/.partial-<name>/ and are resumed by running the script again.
+# Downloads go to weights/.partial-<name>/ and are resumed by running the script again (a download
+# that brought nothing leaves nothing; its message names the offline path, ct-random-weights).
 #   tools/fetch-weights.sh [b16|b32|l14|l14-336]   (default b16 = openai/clip-vit-base-patch16)
 #   tools/fetch-weights.sh dino-vitb8|dino-vitb16|dino-vits8|dino-vits16|dinov2-reg-small|dinov2-reg-base
 #       a proxy backbone of --head proxyclip (facebook/dino-*, facebook/dinov2-with-registers-*)
@@ -17,11 +18,11 @@ case "$name" in
   dino-vits16|dino-S/16) org=facebook repo=dino-vits16 proxy=1 ;;
   dinov2-reg-small|dinov2-with-registers-small) org=facebook repo=dinov2-with-registers-small proxy=1 ;;
   dinov2-reg-base|dinov2-with-registers-base) org=facebook repo=dinov2-with-registers-base proxy=1 ;;
-  b16|ViT-B/16|clip-vit-base-patch16) repo=clip-vit-base-patch16 ;;
-  b32|ViT-B/32|clip-vit-base-patch32) repo=clip-vit-base-patch32 ;;
-  l14|ViT-L/14|clip-vit-large-patch14) repo=clip-vit-large-patch14 ;;
-  l14-336|ViT-L/14-336|clip-vit-large-patch14-336) repo=clip-vit-large-patch14-336 ;;
-  -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  b16|ViT-B/16|clip-vit-base-patch16) repo=clip-vit-base-patch16; arch=B/16 ;;
+  b32|ViT-B/32|clip-vit-base-patch32) repo=clip-vit-base-patch32; arch=B/32 ;;
+  l14|ViT-L/14|clip-vit-large-patch14) repo=clip-vit-large-patch14; arch=L/14 ;;
+  l14-336|ViT-L/14-336|clip-vit-large-patch14-336) repo=clip-vit-large-patch14-336; arch=L/14-336 ;;
+  -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "fetch-weights: unknown checkpoint '$name' (b16, b32, l14, l14-336, dino-vitb8, dino-vitb16, dino-vits8, dino-vits16, dinov2-reg-small or dinov2-reg-base)" >&2; exit 1 ;;
 esac
 endpoint=${HF_ENDPOINT:-https://huggingface.co}
@@ -88,14 +89,20 @@ else v=$part/vocab.json; fi
 if { [ "$m" = "$model" ] || fetch "$base/model.safetensors" "$m"; } &&
    { [ "$v" = "$dir/vocab.json" ] || { fetch "$base/vocab.json" "$v" && fetch "$base/merges.txt" "$part/merges.txt"; }; }; then :
 else
+  # nothing arrived: no empty files or folder left behind (what did arrive is kept to resume)
+  if [ -d "$part" ]; then find "$part" -type f -size 0 -exec rm -f {} + 2>/dev/null || true; rmdir "$part" 2>/dev/null || true; fi
   cat >&2 <<MSG
 fetch-weights: the download failed. If this machine has no internet access, download these
 files elsewhere and copy them here:
   $base/model.safetensors  ->  $model
   $base/vocab.json         ->  $dir/vocab.json
   $base/merges.txt         ->  $dir/merges.txt
-The partial download in $part/ is resumed by running this script again.
+Offline, to try everything at the real cost with meaningless labels, write random weights of the
+real shapes instead (the vocabulary must still come from the files above, or ../shared/oracle):
+  tools/ct-random-weights --arch $arch -o $dir/random-$repo.safetensors
+and pass it with -m (README.md, "Data directory").
 MSG
+  [ -d "$part" ] && echo "The partial download in $part/ is resumed by running this script again." >&2
   exit 2
 fi
 

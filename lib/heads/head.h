@@ -74,7 +74,8 @@ typedef struct {
     const char *name;           /* the --head name */
     ct_post_kind post;
     /* what the head needs from the encoder */
-    int needs_corr;             /* block L-1's correlation map (the CLIPtrase vote) */
+    int needs_corr;             /* block L-1's correlation map (the CLIPtrase vote reads it: a head
+                                   with post CT_POST_VOTE must set it; ct_heads_registry_ok) */
     int needs_proxy;            /* a proxy backbone (ct_segment_params.proxy): the head's block runs on
                                    the proxy's grid (proxy_block), driven by seg/proxy.c */
     int own_qkv;                /* the head computes its last-block q, k, v itself (tf->qkv is

@@ -30,7 +30,7 @@ int ct_heads_registry_ok(void) {
         if (!k_heads[i] || k_heads[i]->id != (ct_head)i || !k_heads[i]->name || !k_heads[i]->preset ||
             (k_heads[i]->needs_proxy ? !k_heads[i]->proxy_block || !k_heads[i]->proxy_scratch || k_heads[i]->attn || k_heads[i]->last_block
                                      : !k_heads[i]->attn == !k_heads[i]->last_block) ||
-            (unsigned)k_heads[i]->post >= CT_POST_COUNT)
+            (unsigned)k_heads[i]->post >= CT_POST_COUNT || (k_heads[i]->post == CT_POST_VOTE && !k_heads[i]->needs_corr))
             return 0;
     return 1;
 }

@@ -175,7 +175,7 @@ static ct_status segment_mmseg(const ct_model *m, const float *pixels, int H, in
     int32_t *pred = inter ? ct_alloc(HW, sizeof(int32_t)) : NULL;
     if (!seg || (inter && whole && !proxy && !tok) || (inter && !pred) || (inter && d->mask_name && !mask)) {
         free(seg); free(tok); free(pred); free(mask);
-        return ct_fail(err, CT_ERR_NOMEM, "out of memory for the logits of %d names on a %d x %d image", N, H, W);
+        return ct_fail(err, CT_ERR_NOMEM, "out of memory for the logits of %d names on a %d x %d image", N, W, H);
     }
     ct_slide_stats ss = {0};
     ct_proxy_out po;
@@ -258,7 +258,7 @@ static ct_status segment_cliptrase(const ct_model *m, const float *pixels, int H
     int32_t *scratch = out->probs ? ct_alloc(HW, sizeof(int32_t)) : NULL;
     if (!tokens || !corr_raw || (out->inter && !emb) || (out->probs && !scratch)) {
         free(tokens); free(corr_raw); free(emb); free(scratch);
-        return ct_fail(err, CT_ERR_NOMEM, "out of memory for a %d x %d image", H, W);
+        return ct_fail(err, CT_ERR_NOMEM, "out of memory for a %d x %d image", W, H);
     }
     ct_nn nn = ct_model_nn(m, p->n_threads);
     ct_vision_out vo = {.p = p, .tokens = tokens, .corr_raw = corr_raw, .image_embedding = emb};
