@@ -6,6 +6,7 @@
  * palette ground truth (VOC's SegmentationClass) is read; usage errors exit 1. */
 #include "harness.h"
 #include "common.h"
+#include "common/nameset.h"
 
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -376,6 +377,52 @@ static void mmseg_class_files(void) {
     CHECK(run(cmd, out2, sizeof out2) == 1, "formats mixed up: %s", out2);
 }
 
+/* State loading is linear (issue 18, item 11): the set of image names makes a bounded number of
+ * comparisons per name (100,000 names: at most 4 each; a list searched line by line makes 5e9),
+ * and a state of 1,000,000 lines merges within a limit a quadratic load would exceed by far
+ * (80,000 lines took 6-10 s, 1,000,000 about 16 minutes; linear: seconds). */
+static void linear_state_loading(void) {
+    enum { N = 100000 };
+    nameset ns;
+    memset(&ns, 0, sizeof ns);
+    char name[64];
+    int ok = 1;
+    for (int i = 0; i < N && ok; i++) {
+        snprintf(name, sizeof name, "img%06d.jpg", (i * 7919) % N);
+        ok = nameset_find(&ns, name) < 0 && nameset_add(&ns, name, (uint64_t)i) == i;
+    }
+    for (int i = 0; i < N && ok; i++) {
+        snprintf(name, sizeof name, "img%06d.jpg", (i * 7919) % N);
+        int k = nameset_find(&ns, name);
+        ok = k == i && ns.val[k] == (uint64_t)i;
+    }
+    CHECK(ok && ns.n == N && nameset_find(&ns, "absent.png") < 0, "the set holds the names with their values");
+    CHECK(ns.compares <= 4ull * 2 * N, "%llu comparisons for %d insertions and %d lookups", ns.compares, N, N);
+    printf("  %llu name comparisons for %d names added and looked up (%.2f each)\n", ns.compares, N, ns.compares / (2.0 * N));
+    nameset_free(&ns);
+    if (!base[0]) SKIP("no dataset");
+    /* a state of 1,000,000 images: the settings of a real state, then generated lines */
+    char p[512], cmd[8192];
+    snprintf(p, sizeof p, "%s/full.state", D);
+    char *st = slurp(p, NULL), *end = st ? strstr(st, "settings-end\t") : NULL;
+    CHECK(end != NULL, "no settings in %s", p);
+    if (!end) { free(st); return; }
+    end = strchr(end, '\n');
+    snprintf(p, sizeof p, "%s/big.state", D);
+    FILE *f = fopen(p, "w");
+    CHECK(f && fwrite(st, 1, (size_t)(end + 1 - st), f) == (size_t)(end + 1 - st), "write %s", p);
+    for (int i = 0; f && i < 1000000; i++) {
+        char line[128];
+        int n = snprintf(line, sizeof line, "img\tx%07d.png\t%d %d 1", i, i % L, (i / L) % L);
+        fprintf(f, "%s\t%016llx\n", line, (unsigned long long)hash64(line, (size_t)n, 0));
+    }
+    CHECK(f && fclose(f) == 0, "write %s", p);
+    free(st);
+    snprintf(cmd, sizeof cmd, "timeout 300 ct-eval --merge %s/big.state --classes-file %s/classes.txt", D, D);
+    int rc = run(cmd, out2, sizeof out2);
+    CHECK(rc == 0 && strstr(out2, "images: 1000000, pixels: 1000000"), "a 1,000,000-line state: exit %d (124: not loaded in 300 s): %.300s", rc, out2);
+}
+
 int main(void) {
     RUN(metrics_shards_resume);
     RUN(settings_recorded);
@@ -383,5 +430,6 @@ int main(void) {
     RUN(palette_ground_truth);
     RUN(with_model);
     RUN(mmseg_class_files);
+    RUN(linear_state_loading);
     DONE();
 }

@@ -18,6 +18,7 @@
 #include "cliptrase.h"
 #include "common.h"
 #include "common/inputs.h"
+#include "common/nameset.h"
 #include "common/shard.h"
 
 #include <dirent.h>
@@ -133,29 +134,12 @@ static int run_settings(settings *st, tool_session *s, const tool_opts *o, const
 typedef struct {
     int L;
     uint64_t *hist;  /* [L x L] gt x pred */
-    char **done;     /* image names counted */
-    uint64_t *line;  /* their lines' checksums */
-    int n_done;
-    size_t cap_done, cap_line;
+    nameset done;    /* image names counted, with their lines' checksums: found in constant time */
 } state;
 
-static int find_done(const state *s, const char *name) {
-    for (int i = 0; i < s->n_done; i++)
-        if (!strcmp(s->done[i], name)) return i;
-    return -1;
-}
-
-static int mark_done(state *s, const char *name, uint64_t check) {
-    if (!grow(&s->done, &s->cap_done, (size_t)s->n_done + 1, sizeof *s->done) || !grow(&s->line, &s->cap_line, (size_t)s->n_done + 1, sizeof *s->line))
-        return 0;
-    if (!(s->done[s->n_done] = xasprintf("%s", name))) return 0;
-    s->line[s->n_done++] = check;
-    return 1;
-}
-
 static void free_state(state *s) {
-    for (int i = 0; i < s->n_done; i++) free(s->done[i]);
-    free(s->done); free(s->line); free(s->hist);
+    nameset_free(&s->done);
+    free(s->hist);
     memset(s, 0, sizeof *s);
 }
 
@@ -255,16 +239,16 @@ static int load_state(state *s, const char *path, settings *st, size_t *good_end
         *f2 = 0;
         *last = 0;
         const char *name = f1 + 1;
-        int prev = find_done(s, name);
+        int prev = nameset_find(&s->done, name);
         if (prev >= 0) {
             /* the same image in two states (overlapping shards) counts once, if it counted the same */
-            if (s->line[prev] != check) { rc = runtime_error("'%s', line %d: image '%s' was already counted with other numbers", path, lineno, name); break; }
+            if (s->done.val[prev] != check) { rc = runtime_error("'%s', line %d: image '%s' was already counted with other numbers", path, lineno, name); break; }
             *good_end = (size_t)(p - buf);
             continue;
         }
         const char *why = add_pairs(s, f2 + 1);
         if (why) { rc = runtime_error("'%s', line %d: damaged (%s)", path, lineno, why); break; }
-        if (!mark_done(s, name, check)) { rc = runtime_error("out of memory"); break; }
+        if (nameset_add(&s->done, name, check) < 0) { rc = runtime_error("out of memory"); break; }
         *good_end = (size_t)(p - buf);
     }
     if (!rc && in_settings) rc = runtime_error("'%s' is not a complete ct-eval state file (no settings)", path);
@@ -311,7 +295,7 @@ static int print_metrics(const state *s, const classes *cl) {
         legend_text(cl->title[c], t, sizeof t, 32);
         printf("%-32.32s %8.2f %8.2f %8.2f\n", t, 100 * iu, 100 * acc, total > 0 ? 100 * row[c] / total : 0.0);
     }
-    printf("images: %d, pixels: %.0f\n", s->n_done, total);
+    printf("images: %d, pixels: %.0f\n", s->done.n, total);
     printf("pAcc: %.2f\nmAcc: %.2f\nfwIoU: %.2f\nmIoU: %.2f\n", total > 0 ? 100 * diag / total : 0.0, 100 * macc / L, 100 * fw,
            nvalid ? 100 * miou / nvalid : 0.0);
     free(row);
@@ -464,7 +448,7 @@ static int merge_states(char **files, int n, const classes *cl) {
         set_free(&st);
     }
     set_free(&first);
-    if (!rc && !s.n_done) rc = runtime_error("the state files hold no evaluated image");
+    if (!rc && !s.done.n) rc = runtime_error("the state files hold no evaluated image");
     if (!rc) rc = print_metrics(&s, cl);
     free_state(&s);
     return rc;
@@ -577,11 +561,11 @@ int main(int argc, char **argv) {
     if (!h1 || !touched) { rc = runtime_error("out of memory"); goto done; }
     int mine_n = 0, skipped = 0, counted = 0;
     for (int i = shard_i; i < n_img; i += shard_n) mine_n++;
-    if (st.n_done) progress("resuming: %d images already in '%s'", st.n_done, state_path);
+    if (st.done.n) progress("resuming: %d images already in '%s'", st.done.n, state_path);
     double t0 = now();
     for (int i = shard_i, k = 0; i < n_img; i += shard_n, k++) {
         const char *name = images[i];
-        if (find_done(&st, name) >= 0) continue;
+        if (nameset_find(&st.done, name) >= 0) continue;
         char *stem = xasprintf("%.*s", (int)(strrchr(name, '.') - name), name), *gfile = stem ? xasprintf("%s.png", stem) : NULL;
         char *gpath = gfile ? path_join(gt_dir, gfile) : NULL, *ipath = path_join(pred_dir ? pred_dir : img_dir, pred_dir ? gfile : name);
         free(stem);
@@ -645,14 +629,14 @@ int main(int argc, char **argv) {
             *hh += h1[touched[t]];
             h1[touched[t]] = 0;
         }
-        if (!mark_done(&st, name, whole)) { rc = runtime_error("out of memory"); goto done; }
+        if (nameset_add(&st.done, name, whole) < 0) { rc = runtime_error("out of memory"); goto done; }
         counted++;
         progress("[%d/%d] %s (%.2f s/image)", k + 1, mine_n, name, (now() - t0) / counted);
     }
-    progress("%d images evaluated now, %d skipped, %d in total", counted, skipped, st.n_done);
+    progress("%d images evaluated now, %d skipped, %d in total", counted, skipped, st.done.n);
     if (fclose(sf) != 0) { sf = NULL; rc = runtime_error("cannot write '%s': %s", state_path, strerror(errno)); goto done; }
     sf = NULL;
-    if (!st.n_done) { rc = runtime_error("no image was evaluated (%d skipped, %d listed in '%s'%s)", skipped, n_img, img_dir, shard_n > 1 ? " for this shard" : ""); goto done; }
+    if (!st.done.n) { rc = runtime_error("no image was evaluated (%d skipped, %d listed in '%s'%s)", skipped, n_img, img_dir, shard_n > 1 ? " for this shard" : ""); goto done; }
     if (skipped) warn("%d image%s skipped (see above)", skipped, skipped == 1 ? " was" : "s were");
     rc = print_metrics(&st, &s.cl);
     if (!rc) rc = close_stdout();
