@@ -8,6 +8,7 @@
 #include "common.h"
 #include "common/nameset.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -377,6 +378,51 @@ static void mmseg_class_files(void) {
     CHECK(run(cmd, out2, sizeof out2) == 1, "formats mixed up: %s", out2);
 }
 
+/* One writer per state file (issue 18, item 5): a run finds the state locked by another (here the
+ * test process) and stops at once naming it; a state reached through a symlink is appended
+ * through it, and its torn last line cut off in place (the link stays a link, the target keeps
+ * its inode: a second writer would append to the file, not to a deleted one); a dangling link
+ * gets its target created; a shard without --state gets a state of its own. */
+static void one_writer_per_state(void) {
+    if (!base[0]) SKIP("no dataset");
+    char p[512], q[512], cmd[8192], pid[32];
+    snprintf(pid, sizeof pid, "pid %ld", (long)getpid());
+    snprintf(p, sizeof p, "%s/locked.state", D);
+    int fd = open(p, O_RDWR | O_CREAT, 0644);
+    CHECK(fd >= 0 && lock_range(fd, F_WRLCK, 0, 0, NULL) == 1, "lock %s", p);
+    snprintf(cmd, sizeof cmd, "%s --state %s", base, p);
+    CHECK(run(cmd, out2, sizeof out2) == 2 && strstr(out2, "in use by another ct-eval") && strstr(out2, pid), "a locked state: %s", out2);
+    close(fd);
+    CHECK(run(cmd, out2, sizeof out2) == 0, "the lock released: %s", out2);
+    /* through a symlink, with a torn last line */
+    snprintf(cmd, sizeof cmd, "cd %s && cp s0.state real.state && ln -sf real.state link.state && printf 'img\tim9.png\t0 0 ' >> real.state", D);
+    CHECK(system(cmd) == 0, "setup");
+    struct stat before, after, ls;
+    snprintf(p, sizeof p, "%s/real.state", D);
+    snprintf(q, sizeof q, "%s/link.state", D);
+    CHECK(stat(p, &before) == 0, "stat");
+    snprintf(cmd, sizeof cmd, "%s --shard 0/2 --state %s", base, q);
+    CHECK(run(cmd, out2, sizeof out2) == 0, "repair through a link: %s", out2);
+    char *text = slurp(p, NULL);
+    CHECK(text && !strstr(text, "im9.png"), "the torn line was kept");
+    free(text);
+    CHECK(lstat(q, &ls) == 0 && S_ISLNK(ls.st_mode), "the link was replaced by a file");
+    CHECK(stat(p, &after) == 0 && after.st_ino == before.st_ino && after.st_dev == before.st_dev, "the state was replaced, not cut in place");
+    snprintf(cmd, sizeof cmd, "ct-eval --merge %s %s/s1.state --classes-file %s/classes.txt", p, D, D);
+    CHECK(run(cmd, out2, sizeof out2) == 0 && strstr(out2, "images: 5"), "the repaired state: %s", out2);
+    /* a dangling link: its target is created */
+    snprintf(p, sizeof p, "%s/target.state", D);
+    snprintf(q, sizeof q, "%s/dangling.state", D);
+    CHECK(symlink("target.state", q) == 0, "symlink");
+    snprintf(cmd, sizeof cmd, "%s --state %s", base, q);
+    CHECK(run(cmd, out2, sizeof out2) == 0, "a dangling link: %s", out2);
+    CHECK(lstat(q, &ls) == 0 && S_ISLNK(ls.st_mode) && file_exists(p), "a dangling link: replaced, or its target not written");
+    /* shards without --state: one state each */
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/cwd && cd %s/cwd && %s --shard 1/2 && %s --shard 0/2 && ls", D, D, base, base);
+    CHECK(run(cmd, out2, sizeof out2) == 0 && strstr(out2, "ct-eval.0-of-2.state") && strstr(out2, "ct-eval.1-of-2.state") && !strstr(out2, "ct-eval.state"),
+          "default states of shards: %s", out2);
+}
+
 /* State loading is linear (issue 18, item 11): the set of image names makes a bounded number of
  * comparisons per name (100,000 names: at most 4 each; a list searched line by line makes 5e9),
  * and a state of 1,000,000 lines merges within a limit a quadratic load would exceed by far
@@ -430,6 +476,7 @@ int main(void) {
     RUN(palette_ground_truth);
     RUN(with_model);
     RUN(mmseg_class_files);
+    RUN(one_writer_per_state);
     RUN(linear_state_loading);
     DONE();
 }

@@ -23,6 +23,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -30,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define GROUPS (OG_MODEL | OG_CLASSES | OG_IMAGE | OG_SEG | OG_GENERAL)
@@ -183,13 +185,10 @@ static const char *add_pairs(state *s, const char *p) {
     return NULL;
 }
 
-/* Read and check a state file; st receives its settings. *good_end: bytes up to the last complete
- * line (a torn last line, from an interrupted write, is dropped). Returns 0 or the exit status. */
-static int load_state(state *s, const char *path, settings *st, size_t *good_end, size_t *file_len) {
-    char *buf = NULL;
-    size_t len = 0;
-    ct_error err;
-    if (!read_file(path, STATE_MAX, &buf, &len, &err)) return runtime_error("state: %s", err.msg);
+/* Check the state file `path` whose bytes are buf [len] (NUL after them; modified); st receives
+ * its settings. *good_end: bytes up to the last complete line (a torn last line, from an
+ * interrupted write, is dropped). Returns 0 or the exit status. */
+static int load_state_buf(state *s, const char *path, char *buf, size_t len, settings *st, size_t *good_end, size_t *file_len) {
     int rc = 0, lineno = 0, in_settings = 1;
     hash64_state hs;
     hash64_init(&hs, 0);
@@ -252,8 +251,62 @@ static int load_state(state *s, const char *path, settings *st, size_t *good_end
         *good_end = (size_t)(p - buf);
     }
     if (!rc && in_settings) rc = runtime_error("'%s' is not a complete ct-eval state file (no settings)", path);
+    return rc;
+}
+
+static int load_state(state *s, const char *path, settings *st, size_t *good_end, size_t *file_len) {
+    char *buf = NULL;
+    size_t len = 0;
+    ct_error err;
+    if (!read_file(path, STATE_MAX, &buf, &len, &err)) return runtime_error("state: %s", err.msg);
+    int rc = load_state_buf(s, path, buf, len, st, good_end, file_len);
     free(buf);
     return rc;
+}
+
+/* The whole of fd (a regular file of at most STATE_MAX bytes), NUL after it. 0 or the exit status. */
+static int read_fd(int fd, const char *path, char **out, size_t *len) {
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) return runtime_error("cannot read '%s': %s", path, strerror(errno));
+    if ((unsigned long long)sb.st_size > STATE_MAX) return runtime_error("'%s' is %lld bytes, above the %zu-byte limit of a state file", path, (long long)sb.st_size, STATE_MAX);
+    size_t n = (size_t)sb.st_size, got = 0;
+    char *b = malloc(n + 1);
+    if (!b) return runtime_error("out of memory");
+    while (got < n) {
+        ssize_t r = pread(fd, b + got, n - got, (off_t)got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) { free(b); return runtime_error("cannot read '%s': %s", path, r < 0 ? strerror(errno) : "it shrank while read"); }
+        got += (size_t)r;
+    }
+    b[n] = 0;
+    *out = b;
+    *len = n;
+    return 0;
+}
+
+/* Write all of p [n] with one write() call (the file is in O_APPEND mode: a line lands whole or,
+ * on a full disk, torn at the end where the next run drops it). */
+static int write_line(int fd, const char *path, const void *p, size_t n) {
+    ssize_t w;
+    do w = write(fd, p, n);
+    while (w < 0 && errno == EINTR);
+    if (w == (ssize_t)n) return 0;
+    return runtime_error("cannot write '%s': %s", path, w < 0 ? strerror(errno) : "a short write (the disk is full?)");
+}
+
+/* Open (created when missing; through a symlink, whose target is used) and lock the state file
+ * for the run: one writer per state file. *fd, or the exit status. */
+static int open_state(const char *path, int *fd) {
+    *fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_NONBLOCK | O_CLOEXEC, 0644);
+    if (*fd < 0) return runtime_error("cannot open '%s': %s", path, strerror(errno));
+    struct stat sb;
+    long holder = 0;
+    int r;
+    if (fstat(*fd, &sb) != 0 || !S_ISREG(sb.st_mode)) return runtime_error("'%s' is not a regular file: a state file must be one", path);
+    if ((r = lock_range(*fd, F_WRLCK, 0, 0, &holder)) == 0)
+        return runtime_error("'%s' is in use by another ct-eval (pid %ld): one run per state file (give each shard its own --state)", path, holder);
+    if (r < 0) return runtime_error("cannot lock '%s': %s", path, strerror(errno));
+    return 0;
 }
 
 static char *settings_text(const settings *st) {
@@ -414,7 +467,9 @@ static void usage(FILE *f) {
                "      --predictions DIR     evaluate existing label PNGs (<stem>.png) instead of running a model\n"
                "      --gt-background V     ground-truth value that means the background label (needs -b or\n"
                "                            --background-file; e.g. 255 for the reference's VOC21)\n"
-               "      --state FILE          progress and settings (default ct-eval.state): resumes, merges\n"
+               "      --state FILE          progress and settings: resumes, merges (default ct-eval.state;\n"
+               "                            with --shard i/N: ct-eval.i-of-N.state). One run per state\n"
+               "                            file: it is locked for the run (a second run stops at once)\n"
                "      --shard i/N           evaluate images i, i+N, i+2N, ... of the sorted list\n"
                "      --shard auto          i and N of this Slurm job array task ($SLURM_ARRAY_TASK_ID minus\n"
                "                            $SLURM_ARRAY_TASK_MIN, $SLURM_ARRAY_TASK_COUNT; docs/cluster.md)\n"
@@ -458,7 +513,8 @@ int main(int argc, char **argv) {
     tool_init(argv[0], "ct-eval");
     tool_opts o;
     opts_init(&o);
-    const char *img_dir = NULL, *gt_dir = NULL, *pred_dir = NULL, *state_path = "ct-eval.state";
+    const char *img_dir = NULL, *gt_dir = NULL, *pred_dir = NULL, *state_path = NULL;
+    char default_state[64];
     int merge = 0, shard_i = 0, shard_n = 1, gt_bg = -1;
     static const struct option mine[] = {
         {"images", required_argument, 0, O_IMAGES}, {"gt", required_argument, 0, O_GT}, {"predictions", required_argument, 0, O_PRED},
@@ -497,6 +553,12 @@ int main(int argc, char **argv) {
         return rc ? rc : r2;
     }
     ct_error err;
+    /* a shard's default state is its own: the tasks of a job array never share one */
+    if (!state_path) {
+        if (shard_n > 1) snprintf(default_state, sizeof default_state, "ct-eval.%d-of-%d.state", shard_i, shard_n);
+        else snprintf(default_state, sizeof default_state, "ct-eval.state");
+        state_path = default_state;
+    }
     if (optind < argc) rc = usage_error("unexpected argument '%s'", argv[optind]);
     else if (!img_dir || !gt_dir) rc = usage_error("--images and --gt are required");
     else if (!check_output(state_path, "--state", &err)) rc = usage_error("%s", err.msg);
@@ -507,13 +569,14 @@ int main(int argc, char **argv) {
     char **images = NULL;
     int n_img = 0;
     float *emb = NULL;
-    FILE *sf = NULL;
+    int sfd = -1;
     uint64_t *h1 = NULL;
     size_t *touched = NULL;
     int32_t *pred = NULL;
     uint16_t *gt = NULL;
     char *text = NULL;
     memset(&st, 0, sizeof st);
+    if ((rc = open_state(state_path, &sfd))) goto done;
     if (!pred_dir) {
         if ((rc = session_load(&s, &o, GROUPS))) goto done;
     } else {
@@ -524,37 +587,33 @@ int main(int argc, char **argv) {
 
     /* an existing state: its settings must be this run's; every line is checked */
     size_t good_end = 0, file_len = 0;
-    if (access(state_path, F_OK) == 0) {
-        if ((rc = load_state(&st, state_path, &old, &good_end, &file_len))) goto done;
+    char *sbuf = NULL;
+    if ((rc = read_fd(sfd, state_path, &sbuf, &file_len))) goto done;
+    if (file_len) {
+        rc = load_state_buf(&st, state_path, sbuf, file_len, &old, &good_end, &file_len);
+        free(sbuf);
+        if (rc) goto done;
         char *d = set_diff(&old, &run);
         if (d) {
             rc = usage_error("'%s' was made with other settings: %s (use another --state file, or the same settings)", state_path, d);
             free(d);
             goto done;
         }
-        if (good_end < file_len) { /* a line torn by an interrupted run: the valid part, rewritten whole */
-            char *buf = NULL;
-            size_t len = 0;
-            if (!read_file(state_path, STATE_MAX, &buf, &len, &err) || !write_file(state_path, buf, good_end < len ? good_end : len, &err)) {
-                free(buf);
-                rc = runtime_error("cannot repair '%s': %s", state_path, err.msg);
-                goto done;
-            }
-            free(buf);
+        if (good_end < file_len) { /* a line torn by an interrupted run: cut off in place (the file, its links and its lock stay) */
+            if (ftruncate(sfd, (off_t)good_end) != 0) { rc = runtime_error("cannot repair '%s': %s", state_path, strerror(errno)); goto done; }
             progress("'%s': an incomplete last line (an interrupted run) was dropped", state_path);
         }
     } else {
+        free(sbuf);
         text = settings_text(&run);
         if (!text) { rc = runtime_error("out of memory"); goto done; }
-        if (!write_file(state_path, text, strlen(text), &err)) { rc = runtime_error("%s", err.msg); goto done; }
+        if ((rc = write_line(sfd, state_path, text, strlen(text)))) goto done;
     }
     if ((rc = list_images(img_dir, &images, &n_img))) goto done;
     if (!pred_dir) {
         int n_cached = 0;
         if ((rc = session_embeddings(&s, &emb, &n_cached))) goto done;
     }
-    sf = fopen(state_path, "a");
-    if (!sf) { rc = runtime_error("cannot write '%s': %s", state_path, strerror(errno)); goto done; }
     size_t LL = (size_t)st.L * (size_t)st.L;
     h1 = calloc(LL, sizeof *h1);
     touched = malloc(sizeof *touched * LL);
@@ -616,13 +675,9 @@ int main(int argc, char **argv) {
         o2 += (size_t)snprintf(line + o2, cap - o2, "\t%016llx", (unsigned long long)check);
         uint64_t whole = hash64(line, o2, 0);
         line[o2++] = '\n';
-        errno = 0;
-        if (fwrite(line, 1, o2, sf) != o2 || fflush(sf) != 0) {
-            free(line);
-            rc = runtime_error("cannot write '%s': %s", state_path, strerror(errno ? errno : EIO));
-            goto done;
-        }
+        rc = write_line(sfd, state_path, line, o2);
         free(line);
+        if (rc) goto done;
         for (size_t t = 0; t < nt; t++) {
             uint64_t *hh = &st.hist[touched[t]];
             if (*hh > UINT64_MAX - h1[touched[t]]) { rc = runtime_error("the confusion counts overflow"); goto done; }
@@ -634,14 +689,15 @@ int main(int argc, char **argv) {
         progress("[%d/%d] %s (%.2f s/image)", k + 1, mine_n, name, (now() - t0) / counted);
     }
     progress("%d images evaluated now, %d skipped, %d in total", counted, skipped, st.done.n);
-    if (fclose(sf) != 0) { sf = NULL; rc = runtime_error("cannot write '%s': %s", state_path, strerror(errno)); goto done; }
-    sf = NULL;
+    int e = close(sfd) != 0 ? errno : 0;
+    sfd = -1;
+    if (e) { rc = runtime_error("cannot write '%s': %s", state_path, strerror(e)); goto done; }
     if (!st.done.n) { rc = runtime_error("no image was evaluated (%d skipped, %d listed in '%s'%s)", skipped, n_img, img_dir, shard_n > 1 ? " for this shard" : ""); goto done; }
     if (skipped) warn("%d image%s skipped (see above)", skipped, skipped == 1 ? " was" : "s were");
     rc = print_metrics(&st, &s.cl);
     if (!rc) rc = close_stdout();
 done:
-    if (sf) fclose(sf);
+    if (sfd >= 0) close(sfd);
     free(text);
     free(gt); free(pred); free(h1); free(touched);
     for (int i = 0; i < n_img; i++) free(images[i]);
