@@ -378,6 +378,58 @@ static void mmseg_class_files(void) {
     CHECK(run(cmd, out2, sizeof out2) == 1, "formats mixed up: %s", out2);
 }
 
+static int count_of(const char *text, const char *needle) {
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle)) n++;
+    return n;
+}
+
+/* Every skipped image is listed, counted and recorded, and makes the exit status 2 unless
+ * --allow-skips (issue 18, item 6): an image without ground truth, one whose name holds a tab,
+ * a second picture of one ground truth (im0.jpg beside im0.png: counted once). The shard is
+ * recorded; --merge refuses a missing or doubled shard, naming it, and lists the shards' skips. */
+static void skips_counted(void) {
+    if (!base[0]) SKIP("no dataset");
+    char cmd[8192], p[512], sk[2048];
+    snprintf(cmd, sizeof cmd, "rm -rf %s/sk && mkdir -p %s/sk && cp -r %s/img %s/gt %s/pred %s/sk/ && rm %s/sk/gt/im1.png && cp %s/sk/img/im0.png %s/sk/img/im0.jpg",
+             D, D, D, D, D, D, D, D, D);
+    CHECK(system(cmd) == 0, "setup");
+    uint8_t rgb[S * S * 3] = {0};
+    snprintf(p, sizeof p, "%s/sk/img/t\tab.png", D);
+    CHECK(png_rgb(p, S, S, rgb), "a name with a tab");
+    snprintf(sk, sizeof sk, "ct-eval -q --images %s/sk/img --gt %s/sk/gt --predictions %s/sk/pred --classes-file %s/classes.txt", D, D, D, D);
+    snprintf(cmd, sizeof cmd, "%s --state %s/sk/all.state", sk, D);
+    CHECK(run(cmd, out2, sizeof out2) == 2, "skips: exit 2: %s", out2);
+    CHECK(strstr(out2, "images: 4,") && strstr(out2, "3 images were skipped"), "the count: %s", out2);
+    CHECK(strstr(out2, "  im1.png: ground truth") && strstr(out2, "  t\\tab.png: its name holds a tab") && strstr(out2, "  im0.png: it shares the ground truth im0.png with im0.jpg"),
+          "every skip listed with its reason: %s", out2);
+    snprintf(p, sizeof p, "%s/sk/all.state", D);
+    char *st = slurp(p, NULL);
+    CHECK(st && count_of(st, "\nskip\t") == 3 && strstr(st, "\nset\tshard\t0/1\n"), "the state records 3 skips and the shard: %s", st ? st : "");
+    free(st);
+    snprintf(cmd, sizeof cmd, "%s --state %s/sk/all.state --allow-skips", sk, D);
+    CHECK(run(cmd, out2, sizeof out2) == 0 && strstr(out2, "3 images were skipped"), "--allow-skips: %s", out2);
+    /* shards: one alone, one twice, both */
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof cmd, "%s --allow-skips --shard %d/2 --state %s/sk/s%d.state", sk, i, D, i);
+        CHECK(run(cmd, out2, sizeof out2) == 0, "shard %d: %s", i, out2);
+    }
+    snprintf(cmd, sizeof cmd, "ct-eval --merge %s/sk/s0.state --classes-file %s/classes.txt", D, D);
+    CHECK(run(cmd, out2, sizeof out2) == 1 && strstr(out2, "1 of the 2 shards is missing: 1/2") && !strstr(out2, "mIoU"), "shard 0/2 alone: %s", out2);
+    snprintf(cmd, sizeof cmd, "cp %s/sk/s1.state %s/sk/s1b.state && ct-eval --merge %s/sk/s0.state %s/sk/s1.state %s/sk/s1b.state --classes-file %s/classes.txt", D, D, D, D, D, D);
+    CHECK(run(cmd, out2, sizeof out2) == 1 && strstr(out2, "both shard 1/2"), "a shard twice: %s", out2);
+    snprintf(cmd, sizeof cmd, "ct-eval --merge %s/sk/s0.state %s/full.state --classes-file %s/classes.txt", D, D, D);
+    CHECK(run(cmd, out2, sizeof out2) == 1 && strstr(out2, "is shard 0 of 1"), "shards of two runs: %s", out2);
+    snprintf(cmd, sizeof cmd, "ct-eval --merge %s/sk/s0.state %s/sk/s1.state --classes-file %s/classes.txt", D, D, D);
+    CHECK(run(cmd, out2, sizeof out2) == 2 && strstr(out2, "images: 4,") && strstr(out2, "3 images were skipped") && strstr(out2, "  im1.png: "),
+          "both shards, skips listed: %s", out2);
+    snprintf(cmd, sizeof cmd, "ct-eval --merge --allow-skips %s/sk/s0.state %s/sk/s1.state --classes-file %s/classes.txt", D, D, D);
+    CHECK(run(cmd, out2, sizeof out2) == 0, "both shards, --allow-skips: %s", out2);
+    /* a resumed shard with another shard: refused */
+    snprintf(cmd, sizeof cmd, "%s --shard 1/2 --state %s/sk/s0.state", sk, D);
+    CHECK(run(cmd, out2, sizeof out2) == 1 && strstr(out2, "shard is 0/2 there, 1/2 here"), "another shard into a state: %s", out2);
+}
+
 /* One writer per state file (issue 18, item 5): a run finds the state locked by another (here the
  * test process) and stops at once naming it; a state reached through a symlink is appended
  * through it, and its torn last line cut off in place (the link stays a link, the target keeps
@@ -477,6 +529,7 @@ int main(void) {
     RUN(with_model);
     RUN(mmseg_class_files);
     RUN(one_writer_per_state);
+    RUN(skips_counted);
     RUN(linear_state_loading);
     DONE();
 }
