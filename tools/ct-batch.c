@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -80,7 +81,9 @@ static void usage(FILE *f) {
                "                          (estimated for a 4:3 picture at --size); else one picture at a\n"
                "                          time on all threads (measured: as fast on an idle machine, faster\n"
                "                          when other processes take cores; docs/cluster.md). Jobs of several\n"
-               "                          threads each load their own copy of the model.\n"
+               "                          threads each load their own copy of the model. --jobs N passes\n"
+               "                          the same memory check (half the memory, or ulimit -v when lower):\n"
+               "                          N that do not fit are refused (exit 1) with the estimate.\n"
                "      --shard i/N         pictures i, i+N, i+2N, ... of the list (each picture in one shard)\n"
                "      --shard auto        i and N of this Slurm job array task ($SLURM_ARRAY_TASK_ID minus\n"
                "                          $SLURM_ARRAY_TASK_MIN, $SLURM_ARRAY_TASK_COUNT; docs/cluster.md)\n"
@@ -567,13 +570,32 @@ static size_t picture_bytes(const tool_session *s, const tool_opts *o, int dump)
  * job only for itself. A picture's serial part (about 4%) is what pictures in parallel avoid on
  * more cores (Amdahl: 1.13x at 4 threads, 1.31x at 8, 1.66x at 16). The cost: one workspace per
  * job (+50 MiB at 336 x 448). */
+/* The memory the pictures segmented at once may take: half the physical memory, or the
+ * address-space limit (ulimit -v) when it is lower; 0 when unknown. */
+static double memory_budget(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    double budget = pages > 0 && page > 0 ? (double)pages * (double)page / 2 : 0;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (budget <= 0 || (double)rl.rlim_cur < budget)) budget = (double)rl.rlim_cur;
+    return budget;
+}
+
 static int auto_jobs(const tool_session *s, const tool_opts *o, int dump, int threads, int n_todo) {
     if (threads <= 1 || n_todo < threads) return 1;
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     size_t per = picture_bytes(s, o, dump);
-    double budget = pages > 0 && page > 0 ? (double)pages * (double)page / 2 : 0;
+    double budget = memory_budget();
     if (per && budget > 0 && (double)per * threads > budget) return 1;
     return threads;
+}
+
+/* --jobs N: the check of auto, refused (exit 1) when N segmentations at once do not fit. */
+static int check_jobs(const tool_session *s, const tool_opts *o, int dump, int jobs) {
+    size_t per = picture_bytes(s, o, dump);
+    double budget = memory_budget(), need = (double)per * jobs, mib = 1 << 20;
+    if (jobs <= 1 || !per || budget <= 0 || need <= budget) return 0;
+    return usage_error("--jobs %d: %d pictures at once need about %.0f MiB (%.0f MiB each at --size %d), more than the %.0f MiB they may take "
+                       "(half the memory, or ulimit -v): give --jobs %d or fewer, or --jobs auto",
+                       jobs, jobs, need / mib, per / mib, s->size, budget / mib, (int)(budget / (double)per) > 1 ? (int)(budget / (double)per) : 1);
 }
 
 /* ------------------------------------------------------------------ main */
@@ -754,8 +776,9 @@ int main(int argc, char **argv) {
     b.n_tmps = sc.n_tmps;
 
     if ((rc = session_embeddings(&s, &emb, &b.n_cached))) goto out;
-    if (!jobs) jobs = auto_jobs(&s, &o, want[OUT_DUMP], threads, n_todo);
     if (jobs > n_todo) jobs = n_todo;
+    if (!jobs) jobs = auto_jobs(&s, &o, want[OUT_DUMP], threads, n_todo);
+    else if ((rc = check_jobs(&s, &o, want[OUT_DUMP], jobs))) goto out;
     int per = threads / jobs > 1 ? threads / jobs : 1;
     ws = calloc((size_t)jobs, sizeof *ws);
     if (!ws) { rc = runtime_error("out of memory"); goto out; }
