@@ -361,6 +361,12 @@ static int resolve_vocab(tool_session *s, const tool_opts *o) {
     return 0;
 }
 
+void warn_random(const ct_model *m, const char *path) {
+    const char *r = ct_model_metadata(m, CT_META_RANDOM_WEIGHTS);
+    if (r && !strcmp(r, "1"))
+        warn("'%s' holds random weights (made by ct-random-weights): the labels mean nothing; tools/fetch-weights.sh fetches a real checkpoint", path);
+}
+
 int session_load(tool_session *s, const tool_opts *o, unsigned groups) {
     int rc = opts_load_params(o, &s->lp);
     if (rc) return rc;
@@ -377,6 +383,7 @@ int session_load(tool_session *s, const tool_opts *o, unsigned groups) {
     ct_error err;
     if (ct_model_load_ex(s->model_path, &s->lp, &s->model, &err)) return runtime_error("%s", err.msg);
     s->cfg = ct_model_config(s->model);
+    warn_random(s->model, s->model_path);
     if (verbose) {
         char d[1024];
         ct_model_describe(s->model, d, sizeof d);
