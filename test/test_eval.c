@@ -378,12 +378,6 @@ static void mmseg_class_files(void) {
     CHECK(run(cmd, out2, sizeof out2) == 1, "formats mixed up: %s", out2);
 }
 
-static int count_of(const char *text, const char *needle) {
-    int n = 0;
-    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle)) n++;
-    return n;
-}
-
 /* Every skipped image is listed, counted and recorded, and makes the exit status 2 unless
  * --allow-skips (issue 18, item 6): an image without ground truth, one whose name holds a tab,
  * a second picture of one ground truth (im0.jpg beside im0.png: counted once). The shard is
@@ -405,7 +399,7 @@ static void skips_counted(void) {
           "every skip listed with its reason: %s", out2);
     snprintf(p, sizeof p, "%s/sk/all.state", D);
     char *st = slurp(p, NULL);
-    CHECK(st && count_of(st, "\nskip\t") == 3 && strstr(st, "\nset\tshard\t0/1\n"), "the state records 3 skips and the shard: %s", st ? st : "");
+    CHECK(st && t_count(st, "\nskip\t") == 3 && strstr(st, "\nset\tshard\t0/1\n"), "the state records 3 skips and the shard: %s", st ? st : "");
     free(st);
     snprintf(cmd, sizeof cmd, "%s --state %s/sk/all.state --allow-skips", sk, D);
     CHECK(run(cmd, out2, sizeof out2) == 0 && strstr(out2, "3 images were skipped"), "--allow-skips: %s", out2);

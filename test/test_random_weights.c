@@ -16,12 +16,6 @@ static int sh(const char *cmd) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static int count_of(const char *text, const char *needle) {
-    int n = 0;
-    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle)) n++;
-    return n;
-}
-
 static void marked_and_read(void) {
     char tiny[700], cmd[8192], err[4096];
     FMT(tiny, "%s/tiny_f32_openai/model.safetensors", oracle_dir());
@@ -82,7 +76,7 @@ static void tools_say_so(void) {
             FMT(cmd, "cd '%s' && %s >/dev/null", T, one);
             int rc = t_sh(cmd, err, sizeof err);
             CHECK(rc == 0, "%s: exit %d: %s", one, rc, err);
-            int n = count_of(err, "holds random weights");
+            int n = t_count(err, "holds random weights");
             CHECK(n == (real ? 0 : 1), "%s: %d lines about random weights: %s", one, n, err);
         }
 }

@@ -149,12 +149,6 @@ static void hostile_entries(void) {
     free(longp); free(deep); free(M); free(cache); free(victim);
 }
 
-static int count_of(const char *text, const char *needle) {
-    int n = 0;
-    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle)) n++;
-    return n;
-}
-
 /* The cache trusts what ssh would (issue 18, item 8): a cache directory or entry of another user,
  * or writable by others, is refused with one warning and the run goes on uncached (the same
  * embeddings, none from the cache, nothing written there); a directory above it writable by
@@ -199,7 +193,7 @@ static void untrusted_cache(void) {
         if (p) { if (!fgets(before, sizeof before, p)) before[0] = 0; pclose(p); }
         int r = run(M, cache, "", &f, err, sizeof err);
         CHECK(r == 0 && same(f, ref), "%s: %s", set, r == 1 ? "served from the cache" : err);
-        CHECK(strstr(err, cases[k].msg) && strstr(err, "not trusted") && count_of(err, "class-embedding cache disabled") == 1, "%s: one warning: %s", set, err);
+        CHECK(strstr(err, cases[k].msg) && strstr(err, "not trusted") && t_count(err, "class-embedding cache disabled") == 1, "%s: one warning: %s", set, err);
         free(f); f = NULL;
         p = popen(cmd, "r");
         if (p) { if (!fgets(after, sizeof after, p)) after[0] = 0; pclose(p); }
