@@ -168,7 +168,8 @@ void opts_help(FILE *f, unsigned groups) {
                    "                          and $CT_KERNEL (blas: OpenBLAS fp32, fp32/avx512: native fp32, bf16)\n"
                    "  -t, --threads N         threads (default: all cores)\n"
                    "      --no-cache          neither read nor write the class-embedding cache ($CT_CACHE_DIR,\n"
-                   "                          else $XDG_CACHE_HOME/cliptrase, else ~/.cache/cliptrase)\n");
+                   "                          else $XDG_CACHE_HOME/cliptrase, else ~/.cache/cliptrase); it is used\n"
+                   "                          only when yours and writable by no one else (docs/formats.md)\n");
     if (groups & OG_CLASSES)
         fprintf(f, "classes (label 0 is the first class; background names share one label after the classes):\n"
                    "  -c, --classes LIST      classes separated by ',', the names of one class by ';':\n"
