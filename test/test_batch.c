@@ -639,12 +639,18 @@ static void one_writer(void) {
 static void costs_checked(void) {
     if (!have_models()) SKIP("oracle models or tools not found under %s", oracle_dir());
     char *dir = dir_with_pictures("costs", 6, 480, 320), cmd[8192], err[16384], p[1400];
-    FMT(cmd, "cd '%s' && ulimit -v 1200000 && ct-batch --no-cache -t 2 --jobs 2 -m '%s' -V '%s' -c 'cat,dog' -s 1024 -O big in/p000.png in/p001.png", dir,
-        g_tiny, g_vocab);
-    int rc = run(cmd, err, sizeof err), done = -1, skipped = -1, failed = -1;
-    FMT(p, "%s/big", dir);
-    CHECK(rc == 1 && strstr(err, "--jobs 2: 2 pictures at once need about") && strstr(err, "--jobs 1 or fewer") && count_suffix(p, ".json") <= 0,
-          "--jobs 2 beyond the memory: exit %d: %s", rc, err);
+    const char *san = getenv("CT_SANITIZER");
+    int rc, done = -1, skipped = -1, failed = -1;
+    if (san && *san) {
+        printf("  the --jobs case skipped: an address-space limit stops the %s runtime itself\n", san);
+    } else {
+        FMT(cmd, "cd '%s' && ulimit -v 1200000 && ct-batch --no-cache -t 2 --jobs 2 -m '%s' -V '%s' -c 'cat,dog' -s 1024 -O big in/p000.png in/p001.png", dir,
+            g_tiny, g_vocab);
+        rc = run(cmd, err, sizeof err);
+        FMT(p, "%s/big", dir);
+        CHECK(rc == 1 && strstr(err, "--jobs 2: 2 pictures at once need about") && strstr(err, "--jobs 1 or fewer") && count_suffix(p, ".json") <= 0,
+              "--jobs 2 beyond the memory: exit %d: %s", rc, err);
+    }
     /* the disk full after the settings: the first picture fails, nothing more is tried */
     FMT(cmd, "cd '%s' && trap '' XFSZ && ulimit -f 4 && ct-batch --no-cache -t 1 --jobs 1 -m '%s' -V '%s' -c 'cat,dog' -s 64 --overlay -O out in", dir, g_tiny,
         g_vocab);
