@@ -13,8 +13,10 @@
  * precision, size, crop, class list, background, head and pipeline parameters, directories) and
  * then one line per image, each with its own checksum, appended as the run goes: an interrupted
  * run resumes where it stopped, a run with other settings is refused with the setting named, and
- * shards of a job array (--shard i/N) merge only when their settings agree.
- * Exit status: 0 ok, 1 usage error, 2 runtime error. */
+ * shards of a job array (--shard i/N) merge only when their settings agree and every shard is
+ * given. One writer per state file (an fcntl lock for the run). Every skipped image is reported,
+ * recorded ("skip" lines) and listed after the metrics.
+ * Exit status: 0 ok, 1 usage error, 2 runtime error or images skipped (without --allow-skips). */
 #include "cliptrase.h"
 #include "common.h"
 #include "common/inputs.h"
