@@ -515,8 +515,24 @@ static void linear_state_loading(void) {
     CHECK(rc == 0 && strstr(out2, "images: 1000000, pixels: 1000000"), "a 1,000,000-line state: exit %d (124: not loaded in 300 s): %.300s", rc, out2);
 }
 
+/* ct-batch's output folder as --predictions: <stem>.labels.png are the labels, <stem>.png the
+ * colour map beside them (an RGB PNG); the metrics are those of the plain <stem>.png labels. */
+static void batch_names_as_predictions(void) {
+    if (!tool_exists("ct-eval")) SKIP("ct-eval not built");
+    if (!pred_metrics[0]) { CHECK(0, "metrics_shards_resume did not run first"); return; }
+    char cmd[8192], m[16384];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/batch && for f in %s/pred/*.png; do s=$(basename \"$f\" .png); cp \"$f\" %s/batch/$s.labels.png; "
+             "cp %s/img/$s.png %s/batch/$s.png; done", D, D, D, D, D);
+    CHECK(system(cmd) == 0, "the ct-batch-like folder");
+    snprintf(cmd, sizeof cmd, "ct-eval -q --images %s/img --gt %s/gt --predictions %s/batch --classes-file %s/classes.txt --state %s/batch.state", D, D, D, D, D);
+    CHECK(run(cmd, out, sizeof out) == 0, "ct-batch's names: %s", out);
+    metrics_only(out, m, sizeof m);
+    CHECK(!strcmp(m, pred_metrics), "metrics from <stem>.labels.png differ:\n%s\n%s", m, pred_metrics);
+}
+
 int main(void) {
     RUN(metrics_shards_resume);
+    RUN(batch_names_as_predictions);
     RUN(settings_recorded);
     RUN(damaged_states);
     RUN(palette_ground_truth);

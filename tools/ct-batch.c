@@ -267,6 +267,7 @@ static int segment_one(worker *w, int idx, ct_error *err) {
         if (b->want[k] && !(out[k] = out_path(b, b->stem[idx], k))) { fail_msg(err, CT_ERR_NOMEM, "out of memory"); goto done; }
     if (ct_image_load(path, &photo, err)) goto done;
     if (ct_resize_for_model(photo, s->size, b->o->crop, s->cfg->patch, &resized, err) || ct_normalize(resized, &px, err)) goto done;
+    warn_aspect(path, photo->width, photo->height, resized->width, resized->height);
     int H = resized->height, W = resized->width, OW = photo->width, OH = photo->height;
     t[1] = t[2] = now();
     lab = malloc(sizeof(int32_t) * (size_t)H * (size_t)W);
@@ -555,7 +556,7 @@ static int cmp_key(const void *a, const void *c) {
 
 /* Bytes of one segmentation of a 4:3 picture at the session's size (0 when unknown). */
 static size_t picture_bytes(const tool_session *s, const tool_opts *o, int dump) {
-    int p = s->cfg->patch, H = s->size, W = o->crop ? s->size : round_to_patch(s->size * 4 / 3, p);
+    int p = s->cfg->patch, H = s->size, W = o->crop ? s->size : ct_round_size(s->size * 4 / 3, p);
     size_t bytes = 0;
     if (ct_segment_memory(s->model, H, W, s->cl.n_names, &s->sp, dump, &bytes, NULL)) return 0;
     return bytes;

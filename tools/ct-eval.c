@@ -102,6 +102,19 @@ static uint64_t path_hash(const char *dir) {
     return h;
 }
 
+/* The label PNG of a prediction: ct-batch's <stem>.labels.png (its <stem>.png is the colour
+ * map), else <stem>.png (the demo's --labels, other tools). */
+static char *prediction_path(const char *dir, const char *stem) {
+    char *f = stem ? xasprintf("%s.labels.png", stem) : NULL, *p = f ? path_join(dir, f) : NULL;
+    free(f);
+    if (p && is_file(p)) return p;
+    free(p);
+    f = stem ? xasprintf("%s.png", stem) : NULL;
+    p = f ? path_join(dir, f) : NULL;
+    free(f);
+    return p;
+}
+
 /* Every setting that changes the numbers. */
 static int run_settings(settings *st, tool_session *s, const tool_opts *o, const char *img_dir, const char *gt_dir, const char *pred_dir,
                         int gt_bg) {
@@ -556,7 +569,8 @@ static void usage(FILE *f) {
                "      --images DIR          pictures (jpg, png, bmp, tga, gif)\n"
                "      --gt DIR              ground truth: <image stem>.png, grey label values or palette indices\n"
                "                            (VOC's SegmentationClass); values outside the labels are ignored\n"
-               "      --predictions DIR     evaluate existing label PNGs (<stem>.png) instead of running a model\n"
+               "      --predictions DIR     evaluate existing label PNGs instead of running a model: <stem>.labels.png\n"
+               "                            (ct-batch --labels), else <stem>.png\n"
                "      --gt-background V     ground-truth value that means the background label (needs -b or\n"
                "                            --background-file; e.g. 255 for the reference's VOC21)\n"
                "      --state FILE          progress and settings: resumes, merges (default ct-eval.state;\n"
@@ -769,7 +783,7 @@ int main(int argc, char **argv) {
         const char *name = images[i];
         if (nameset_find(&st.done, name) >= 0) continue;
         char *stem = xasprintf("%.*s", (int)(strrchr(name, '.') - name), name), *gfile = stem ? xasprintf("%s.png", stem) : NULL;
-        char *gpath = gfile ? path_join(gt_dir, gfile) : NULL, *ipath = path_join(pred_dir ? pred_dir : img_dir, pred_dir ? gfile : name);
+        char *gpath = gfile ? path_join(gt_dir, gfile) : NULL, *ipath = pred_dir ? prediction_path(pred_dir, stem) : path_join(img_dir, name);
         free(stem);
         if (!gpath || !ipath) { free(gfile); free(gpath); free(ipath); rc = runtime_error("out of memory"); goto done; }
         int gw = 0, gh = 0, r = 1;

@@ -24,6 +24,7 @@ static void usage(FILE *f) {
     opts_help(f, GROUPS);
     fprintf(f, "outputs (docs/formats.md; without any of them: -o out.png):\n"
                "  -o, --output PATH       the colour label map at the picture's size with a legend strip\n"
+               "                          (-o, --overlay, --labels are PNG files: a name ending in .png, or none)\n"
                "                          below it (the canvas widened when the legend needs it)\n"
                "      --overlay PATH      the labels blended over the photo, at its size (needs -i)\n"
                "      --labels PATH       label map at the picture's size: 8-bit grey PNG, 16-bit from 256 labels\n"
@@ -87,8 +88,11 @@ int main(int argc, char **argv) {
     if (!out_path && !overlay && !labels_path && !json_path && !dump_dir) out_path = "out.png";
     ct_error err;
     struct { const char *path, *flag; } outs[3] = {{out_path, "-o"}, {overlay, "--overlay"}, {labels_path, "--labels"}};
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 3; k++) {
+        if (outs[k].path && !png_name(outs[k].path))
+            return usage_error("%s %s: the file is a PNG; give a name ending in .png (or no extension)", outs[k].flag, outs[k].path);
         if (outs[k].path && !check_output(outs[k].path, outs[k].flag, &err)) return usage_error("%s", err.msg);
+    }
     if (json_path && strcmp(json_path, "-") && !check_output(json_path, "--json", &err)) return usage_error("%s", err.msg);
     if (dump_dir && !check_output_dir(dump_dir, "--dump", &err)) return usage_error("%s", err.msg);
     /* no output is an input, or another output (symlinks followed) */
@@ -127,6 +131,7 @@ int main(int argc, char **argv) {
         px = px_lib;
         H = resized->height;
         W = resized->width;
+        warn_aspect(image_path, photo->width, photo->height, W, H);
         ct_image_free(resized);
         resized = NULL;
     } else {

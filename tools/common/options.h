@@ -41,8 +41,6 @@ enum {
  * program; ./weights. The default model is clip-vit-base-patch16.safetensors in the first of
  * them that has it; the vocabulary is looked for beside the model, then in them. */
 #define DEFAULT_MODEL_FILE "clip-vit-base-patch16.safetensors"
-/* The paper's short side; the default --size is it rounded to the model's patch (round_to_patch). */
-#define DEFAULT_SIZE 336
 
 typedef struct {
     /* OG_MODEL */
