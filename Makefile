@@ -45,7 +45,7 @@ TEST_BIN = $(TEST_SRC:%.c=$(BUILD)/%)
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN = $(BENCH_SRC:%.c=$(BUILD)/%)
 
-.PHONY: all lib tools tests test check deps asan tsan bench clean install uninstall symbols \
+.PHONY: all lib tools tests test check deps asan tsan bench clean install uninstall symbols layers \
         instrumented fuzz fuzz-run valgrind links
 .SUFFIXES:
 
@@ -116,6 +116,7 @@ deps:
 test: deps
 	$(MAKE) all tests
 	$(MAKE) --no-print-directory symbols
+	$(MAKE) --no-print-directory layers
 	$(MAKE) --no-print-directory instrumented
 	CT_BUILD_DIR=$(BUILD) PYTHON=$(PYTHON) sh test/run.sh $(TEST_BIN) $(PYTHON_TEST)
 
@@ -159,6 +160,11 @@ bench: deps
 # public header declares.
 symbols: $(LIB_A) $(LIB_SO)
 	@sh test/check-symbols.sh include/cliptrase.h $(LIB_A) $(LIB_SO)
+
+# lib/ has no include circle, no circle between translation units, and no layer using a higher
+# one (core < io < image < nn < model < text < heads < vision < seg; docs/algorithm.md).
+layers: $(LIB_INTERNAL)
+	@$(PYTHON) test/check_layers.py lib $(BUILD)/obj/lib
 
 # libFuzzer targets (clang, ASan+UBSan) in build/fuzz; `make fuzz-run FUZZ_SECONDS=600`.
 FUZZ_TARGETS = safetensors tokenizer vocab image

@@ -273,10 +273,14 @@ typedef enum {
     CT_HEAD_SCLIP,         /* x + O(softmax(s qq^T) + softmax(s kk^T)) + MLP */
     CT_HEAD_CLEARCLIP,     /* O(softmax(s qq^T)), no residual, no MLP */
     CT_HEAD_NACLIP,        /* O(softmax(s kk^T + G)), no residual, no MLP */
+    CT_HEAD_SCCLIP,        /* SC-CLIP: LOF outlier repair of block L-1's patches, similarity
+                              calibration (pre, post), ((A_sim + softmax(s kk^T)) / 2) v with the
+                              last block's ln_1 and attention only, multi-level fusion; patch
+                              tokens only (docs/heads.md) */
     CT_HEAD_COUNT
 } ct_head;
 
-/* "cliptrase", "clip", "maskclip", "sclip", "clearclip", "naclip". */
+/* "cliptrase", "clip", "maskclip", "sclip", "clearclip", "naclip", "scclip". */
 CT_API const char *ct_head_name(ct_head h);
 CT_API ct_status ct_head_parse(const char *name, ct_head *out, ct_error *err);
 
@@ -327,6 +331,15 @@ typedef struct {
     float area_thd;      /* labels 1.. covering at most this share of the labelled area (of
                             labels 1..) are dropped (probability 0); 0: off */
     int n_threads;       /* 0: all of the model's threads */
+    /* SC-CLIP (head scclip; docs/heads.md) */
+    int sc_layers[4];    /* pre, post, start, end: the reference's pre_adjust_idx, post_adjust_idx,
+                            multi_start_idx, multi_end_idx (0-based block outputs: 0 <= pre, post
+                            <= L-2, 0 <= start < end <= L-1); all 0: the preset of the model's
+                            depth (12 blocks: 8,3,3,10; 24 blocks: 16,6,8,19; other depths must
+                            give them) */
+    float sc_res_cls;    /* weight of the CLS row added after the last attention; < 0 (default):
+                            the preset of the depth (12 blocks: 0.3; 24 blocks: 0.1) */
+    float sc_beta;       /* similarity cut of the calibrations, in [-1, 1]; default 0.4 */
 } ct_segment_params;
 
 /* CLIPtrase as the paper runs it (head cliptrase, whole image, the paper's cluster vote). */
@@ -362,7 +375,8 @@ typedef struct {
     int median_size, upsample_ratio; /* cliptrase, resolved: cluster_maps is [n_clusters x
                                         upsample_ratio*h x upsample_ratio*w] */
     float *image_embedding; /* [embed_dim] (cliptrase) */
-    float *img_tokens;      /* [(1+h*w) x embed_dim] the head's tokens (whole-image runs) */
+    float *img_tokens;      /* [(1+h*w) x embed_dim] the head's tokens (whole-image runs); scclip:
+                               [h*w x embed_dim] (the reference's patch tokens, no CLS row) */
     float *corr_raw;        /* [(1+h*w) x (1+h*w)] (cliptrase) */
     float *corr;            /* [h*w x h*w] (cliptrase) */
     float *patch_logits;    /* [n_names x h x w] (cliptrase) */
@@ -374,6 +388,10 @@ typedef struct {
     int32_t *pred;          /* [H x W] */
     float *seg_logits;      /* [n_names x H x W] cosine logits, window average, before PAMR */
     float *pamr_logits;     /* [n_names x H x W] after PAMR (when it runs) */
+    int32_t *outliers;      /* [n_windows x win_h x win_w] (scclip): 1 for the outlier patches of
+                               each window (windows in row-major order), else NULL */
+    int n_windows, win_h, win_w; /* the windows and their patch grid (every head but cliptrase) */
+    int img_tokens_rows;    /* rows of img_tokens: 1+h*w, or h*w (scclip); 0 without img_tokens */
 } ct_intermediates;
 
 /* Frees the arrays of a struct ct_segment or ct_postprocess filled (or one zeroed with memset);
