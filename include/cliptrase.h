@@ -215,6 +215,13 @@ CT_API ct_status ct_model_load_ex(const char *path, const ct_load_params *p, ct_
                                   ct_error *err);
 CT_API void ct_model_free(ct_model *m);
 CT_API const ct_config *ct_model_config(const ct_model *m);
+/* The string value of `key` in the checkpoint's safetensors __metadata__, or NULL when absent
+ * (valid while the model lives). */
+CT_API const char *ct_model_metadata(const ct_model *m, const char *key);
+/* The key ct-random-weights sets to "1": the weights are random, labels made with them mean
+ * nothing (the tools say so on stderr; tools/fetch-weights.sh does not take such a file for the
+ * real checkpoint). */
+#define CT_META_RANDOM_WEIGHTS "cliptrase.random_weights"
 CT_API ct_precision ct_model_precision(const ct_model *m);
 /* Threads the model's calls may use (its runtime's). */
 CT_API int ct_model_threads(const ct_model *m);

@@ -11,6 +11,8 @@
  * FILE appears complete or not at all: it is written under a temporary name in its directory and
  * renamed over FILE when every byte is written (a model in use keeps its own copy: see
  * weights/README.md). Exit status: 0 ok, 1 usage error, 2 runtime error. */
+#include "cliptrase.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -245,7 +247,9 @@ int main(int argc, char **argv) {
                           "[--layers N] [--seed N] -o FILE\n"
                           "       ct-random-weights --arch dino-S/8|dino-S/16|dino-B/8|dino-B/16|dinov2-S/14-reg|dinov2-B/14-reg ... -o FILE\n"
                           "  --layers N  at most N blocks in each tower (2 to 48)\n"
-                          "  the dino archs: a proxy backbone for --head proxyclip, DINO's own names (--naming does not apply)\n"); return 0;
+                          "  the dino archs: a proxy backbone for --head proxyclip, DINO's own names (--naming does not apply)\n"
+                          "The file is marked \"" CT_META_RANDOM_WEIGHTS "\": \"1\" in its __metadata__: the tools that load it warn that\n"
+                          "the labels mean nothing, and tools/fetch-weights.sh downloads the real checkpoint over it.\n"); return 0;
         default: return 1;
         }
     }
@@ -265,11 +269,12 @@ int main(int argc, char **argv) {
     if (a->dino) build_dino(a);
     else build(a, hf);
     /* header: every tensor with its byte range, padded with spaces to a multiple of 8 */
-    size_t hcap = 64 + (size_t)nT * 256, hl = 0, off = 0;
+    size_t hcap = 128 + (size_t)nT * 256, hl = 0, off = 0;
     char *hdr = malloc(hcap);
     if (!hdr) { free(T); return 2; }
+    /* the heads and activation; and marked: every tool that loads it says the weights are random (CT_META_RANDOM_WEIGHTS) */
     hl += (size_t)snprintf(hdr + hl, hcap - hl,
-                           "{\"__metadata__\":{\"format\":\"pt\",\"ct.vision_heads\":\"%d\",\"ct.text_heads\":\"%d\",\"ct.activation\":\"%s\"}",
+                           "{\"__metadata__\":{\"format\":\"pt\",\"ct.vision_heads\":\"%d\",\"ct.text_heads\":\"%d\",\"ct.activation\":\"%s\",\"" CT_META_RANDOM_WEIGHTS "\":\"1\"}",
                            a->vheads, a->theads, a->gelu ? "gelu" : "quick_gelu");
     for (int i = 0; i < nT; i++) {
         size_t n = 1;

@@ -30,6 +30,8 @@ static void usage(FILE *f) {
                "      --labels PATH       label map at the picture's size: 8-bit grey PNG, 16-bit from 256 labels\n"
                "      --json PATH         per-class pixel share, parameters and timings ('-': standard output)\n"
                "      --dump DIR          every intermediate as .npy (names and shapes of the oracle)\n"
+               "An output that is the same file as an input or as another output (symlinks followed) is\n"
+               "refused before any work.\n"
                "Exit status: 0 success, 1 usage error, 2 runtime error.\n");
 }
 
@@ -93,6 +95,12 @@ int main(int argc, char **argv) {
     }
     if (json_path && strcmp(json_path, "-") && !check_output(json_path, "--json", &err)) return usage_error("%s", err.msg);
     if (dump_dir && !check_output_dir(dump_dir, "--dump", &err)) return usage_error("%s", err.msg);
+    /* no output is an input, or another output (symlinks followed) */
+    const char *in[6] = {image_path, pixels_path, o.model_path, o.vocab_path, o.classes_file, o.bg_file};
+    const char *in_what[6] = {"-i", "--pixels", "-m", "-V", "--classes-file", "--background-file"};
+    const char *out[4] = {out_path, overlay, labels_path, json_path && strcmp(json_path, "-") ? json_path : NULL};
+    const char *out_what[4] = {"-o", "--overlay", "--labels", "--json"};
+    if (!check_distinct(in, in_what, 6, out, out_what, 4, &err)) return usage_error("%s", err.msg);
 
     tool_session s;
     memset(&s, 0, sizeof s);

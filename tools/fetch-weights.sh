@@ -3,6 +3,8 @@
 # and only then move it into place: the files in weights/ are complete and load, or are absent.
 # Downloads go to weights/.partial-<name>/ and are resumed by running the script again (a download
 # that brought nothing leaves nothing; its message names the offline path, ct-random-weights).
+# A file in place that ct-random-weights wrote (marked random) is not the checkpoint: the real
+# one is downloaded over it; a download marked random is refused.
 #   tools/fetch-weights.sh [b16|b32|l14|l14-336]   (default b16 = openai/clip-vit-base-patch16)
 #   tools/fetch-weights.sh dino-vitb8|dino-vitb16|dino-vits8|dino-vits16|dinov2-reg-small|dinov2-reg-base
 #       a proxy backbone of --head proxyclip (facebook/dino-*, facebook/dinov2-with-registers-*)
@@ -22,7 +24,7 @@ case "$name" in
   b32|ViT-B/32|clip-vit-base-patch32) repo=clip-vit-base-patch32; arch=B/32 ;;
   l14|ViT-L/14|clip-vit-large-patch14) repo=clip-vit-large-patch14; arch=L/14 ;;
   l14-336|ViT-L/14-336|clip-vit-large-patch14-336) repo=clip-vit-large-patch14-336; arch=L/14-336 ;;
-  -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "fetch-weights: unknown checkpoint '$name' (b16, b32, l14, l14-336, dino-vitb8, dino-vitb16, dino-vits8, dino-vits16, dinov2-reg-small or dinov2-reg-base)" >&2; exit 1 ;;
 esac
 endpoint=${HF_ENDPOINT:-https://huggingface.co}
@@ -43,6 +45,9 @@ fetch() { # url dest: resumable download into dest
     echo "fetch-weights: neither curl nor wget is installed (apt-get install curl)" >&2; exit 2
   fi
 }
+
+# a file ct-random-weights wrote: marked in its safetensors header (the header's first bytes)
+is_random() { head -c 4096 "$1" 2>/dev/null | tr -d '\000' | grep -q '"cliptrase.random_weights":"1"'; }
 
 base="$endpoint/$org/$repo/resolve/main"
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -83,7 +88,10 @@ fi
 
 # what is not in place yet is downloaded beside it; what is in place is validated as it is
 m=$model; v=$dir/vocab.json
-if [ -s "$model" ]; then echo "have $model"; else m=$part/model.safetensors; fi
+if [ -s "$model" ] && is_random "$model"; then
+  echo "fetch-weights: $model holds random weights (made by ct-random-weights), not the checkpoint: downloading the real one over it"
+  m=$part/model.safetensors
+elif [ -s "$model" ]; then echo "have $model"; else m=$part/model.safetensors; fi
 if [ -s "$dir/vocab.json" ] && [ -s "$dir/merges.txt" ]; then echo "have $dir/vocab.json, $dir/merges.txt"
 else v=$part/vocab.json; fi
 if { [ "$m" = "$model" ] || fetch "$base/model.safetensors" "$m"; } &&
@@ -103,6 +111,14 @@ real shapes instead (the vocabulary must still come from the files above, or ../
 and pass it with -m (README.md, "Data directory").
 MSG
   [ -d "$part" ] && echo "The partial download in $part/ is resumed by running this script again." >&2
+  if [ -s "$model" ] && is_random "$model"; then
+    echo "fetch-weights: $model still holds random weights: the labels made with it mean nothing" >&2
+  fi
+  exit 2
+fi
+if [ "$m" != "$model" ] && is_random "$m"; then
+  rm -rf "$part"
+  echo "fetch-weights: the downloaded model holds random weights (made by ct-random-weights; a wrong mirror?): nothing was installed in $dir" >&2
   exit 2
 fi
 

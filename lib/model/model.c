@@ -395,6 +395,7 @@ ct_status ct_model_need_clip(const ct_model *m, const char *what, ct_error *err)
 }
 
 const ct_config *ct_model_config(const ct_model *m) { return m ? &m->cfg : NULL; }
+const char *ct_model_metadata(const ct_model *m, const char *key) { return m ? ct_st_metadata(&m->st, key) : NULL; }
 ct_precision ct_model_precision(const ct_model *m) { return m ? m->precision : CT_PRECISION_FP32; }
 
 int ct_model_threads(const ct_model *m) {

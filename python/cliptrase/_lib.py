@@ -138,6 +138,7 @@ _SIGNATURES = {
     "ct_model_load_ex": (S, [c_char_p, POINTER(ct_load_params), PP, E]),
     "ct_model_free": (None, [P]),
     "ct_model_config": (POINTER(ct_config), [P]),
+    "ct_model_metadata": (c_char_p, [P, c_char_p]),
     "ct_model_precision": (c_int, [P]),
     "ct_model_threads": (c_int, [P]),
     "ct_model_describe": (None, [P, c_char_p, c_size_t]),

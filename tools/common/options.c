@@ -187,7 +187,8 @@ void opts_help(FILE *f, unsigned groups) {
                    "                          and $CT_KERNEL (blas: OpenBLAS fp32, fp32/avx512: native fp32, bf16)\n"
                    "  -t, --threads N         threads (default: all cores)\n"
                    "      --no-cache          neither read nor write the class-embedding cache ($CT_CACHE_DIR,\n"
-                   "                          else $XDG_CACHE_HOME/cliptrase, else ~/.cache/cliptrase)\n");
+                   "                          else $XDG_CACHE_HOME/cliptrase, else ~/.cache/cliptrase); it is used\n"
+                   "                          only when yours and writable by no one else (docs/formats.md)\n");
     if (groups & OG_CLASSES)
         fprintf(f, "classes (label 0 is the first class; background names share one label after the classes):\n"
                    "  -c, --classes LIST      classes separated by ',', the names of one class by ';':\n"
@@ -448,6 +449,12 @@ static int load_proxy(tool_session *s, const tool_opts *o) {
     return 0;
 }
 
+void warn_random(const ct_model *m, const char *path) {
+    const char *r = ct_model_metadata(m, CT_META_RANDOM_WEIGHTS);
+    if (r && !strcmp(r, "1"))
+        warn("'%s' holds random weights (made by ct-random-weights): the labels mean nothing; tools/fetch-weights.sh fetches a real checkpoint", path);
+}
+
 int session_load(tool_session *s, const tool_opts *o, unsigned groups) {
     if ((groups & OG_SEG) && o->head != CT_HEAD_PROXYCLIP && o->proxy_path)
         return usage_error("--proxy-model belongs to --head proxyclip (the head is %s)", ct_head_name(o->head));
@@ -467,6 +474,7 @@ int session_load(tool_session *s, const tool_opts *o, unsigned groups) {
     ct_error err;
     if (ct_model_load_ex(s->model_path, &s->lp, &s->model, &err)) return runtime_error("%s", err.msg);
     s->cfg = ct_model_config(s->model);
+    warn_random(s->model, s->model_path);
     if (verbose) {
         char d[1024];
         ct_model_describe(s->model, d, sizeof d);
