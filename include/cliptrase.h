@@ -441,8 +441,8 @@ CT_API ct_status ct_image_from_rgb(const uint8_t *rgb, int width, int height, ct
                                    ct_error *err);
 CT_API void ct_image_free(ct_image *img);
 
-/* Write an 8-bit RGB PNG. The file appears complete or not at all (a temporary file in the
- * same directory, renamed over `path`); every write is checked. */
+/* Write an 8-bit RGB PNG as ct_output_* writes (below): a regular file appears complete or not
+ * at all, a device or FIFO is written as a stream, a link is followed; every write is checked. */
 CT_API ct_status ct_image_save_png(const ct_image *img, const char *path, ct_error *err);
 /* Write a label map [height x width] as a grey PNG of bit_depth 8 (labels in [0, 255]) or 16
  * (labels in [0, 65535]); same guarantees as ct_image_save_png. */
@@ -463,12 +463,20 @@ CT_API ct_status ct_labels_load_png(const char *path, int32_t **labels, int *wid
 CT_API ct_status ct_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len,
                               ct_error *err);
 
-/* A file that appears complete or not at all, as the library's PNG writers write theirs: the
- * data goes to a temporary file beside `path` (created with O_EXCL | O_NOFOLLOW under a random
- * name: never through a planted file or link), renamed over `path` by ct_output_commit once
- * every write, the flush and the close succeeded; a process killed at any point leaves the old
- * file or the new one. ct_output_write remembers a failure for the commit to report. Commit and
- * abort free the handle; abort removes the temporary file. */
+/* An output file, as the library's PNG writers write theirs (docs/formats.md, "Output paths"):
+ *   - a regular file (or a new one) appears complete or not at all: the data goes to a temporary
+ *     file beside `path` (created with O_EXCL | O_NOFOLLOW under a random name: never through a
+ *     planted file or link), is fsync'ed and renamed over `path` by ct_output_commit once every
+ *     write, the flush, the sync and the close succeeded, then the directory is fsync'ed; a crash
+ *     of the process or the machine leaves the old file or the new one. A replaced file keeps its
+ *     permission bits; a new one gets 0666 less the umask.
+ *   - a symbolic link is followed (chains and relative links too; a dangling link: its target is
+ *     created) and its target replaced as above; the link is kept.
+ *   - a character or block device or a FIFO is written in place as a stream: no temporary file,
+ *     no rename (a FIFO open blocks until a reader comes); a failed write is still an error.
+ *   - a directory or socket is CT_ERR_IO.
+ * ct_output_write remembers a failure for the commit to report. Commit and abort free the handle;
+ * abort removes the temporary file. */
 typedef struct ct_output ct_output;
 CT_API ct_status ct_output_open(const char *path, ct_output **out, ct_error *err);
 CT_API void ct_output_write(ct_output *o, const void *data, size_t len);

@@ -309,10 +309,44 @@ static void outputs_when_asked(void) {
     FMT(cmd, "cd '%s' && demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog", dir, g_model, g_vocab, g_px);
     CHECK(sh(cmd, err, sizeof err) == 0 && file_exists(p), "no output option: out.png expected: %s", err);
     /* a full disk: the error is reported with exit 2 */
-    FMT(cmd, "(demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog --json - >/dev/full)", g_model, g_vocab, g_px);
-    rc = sh(cmd, err, sizeof err);
-    CHECK(rc == 2 && strstr(err, "No space left") && strchr(err, '\n') == strrchr(err, '\n'), "--json - to /dev/full: exit %d: %s", rc, err);
+    const char *full = T_DEV_FULL(); /* our own device node, never /dev/full */
+    if (full) {
+        FMT(cmd, "(demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog --json - >'%s')", g_model, g_vocab, g_px, full);
+        rc = sh(cmd, err, sizeof err);
+        CHECK(rc == 2 && strstr(err, "No space left") && strchr(err, '\n') == strrchr(err, '\n'), "--json - to a full device: exit %d: %s", rc, err);
+    } else {
+        printf("  (mknod not permitted: a full standard output untested)\n");
+    }
     free(out);
+    free(dir);
+}
+
+/* Output paths that are not plain files (issue 18, item 1): devices are written in place (our own
+ * nodes, never /dev), a failed device write is exit 2, a link is followed and kept. */
+static void outputs_to_devices_and_links(void) {
+    if (!have_tiny()) SKIP("tiny fixture not found");
+    char *dir = fresh_dir("devices"), cmd[4096], err[4096], real[700], link[700];
+    FMT(real, "%s/real.png", dir);
+    FMT(link, "%s/link.png", dir);
+    CHECK(symlink("real.png", link) == 0, "symlink");
+    FMT(cmd, "demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog -o '%s'", g_model, g_vocab, g_px, link);
+    CHECK(sh(cmd, err, sizeof err) == 0, "-o through a link: %s", err);
+    struct stat sb;
+    CHECK(lstat(link, &sb) == 0 && S_ISLNK(sb.st_mode) && stat(real, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0, "-o through a dangling link: link kept, target written");
+    const char *nul = T_DEV_NULL(), *full = T_DEV_FULL();
+    if (!nul || !full) { free(dir); SKIP("mknod is not permitted here: device outputs untested"); }
+    struct stat n0, f0, n1, f1;
+    CHECK(lstat(nul, &n0) == 0 && lstat(full, &f0) == 0, "lstat");
+    FMT(cmd, "demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog -o '%s' --labels '%s' --json '%s'", g_model, g_vocab, g_px, nul, nul, nul);
+    CHECK(sh(cmd, err, sizeof err) == 0, "outputs to a null device: %s", err);
+    FMT(cmd, "demo -q --no-cache -m '%s' -V '%s' -i '%s' -c cat,dog -o '%s' --overlay '%s'", g_model, g_vocab, g_img, nul, nul);
+    CHECK(sh(cmd, err, sizeof err) == 0, "--overlay to a null device: %s", err);
+    FMT(cmd, "demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog -o '%s'", g_model, g_vocab, g_px, full);
+    CHECK(sh(cmd, err, sizeof err) == 2 && strstr(err, "No space left"), "-o to a full device: %s", err);
+    FMT(cmd, "demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog --json '%s'", g_model, g_vocab, g_px, full);
+    CHECK(sh(cmd, err, sizeof err) == 2 && strstr(err, "No space left"), "--json to a full device: %s", err);
+    CHECK(lstat(nul, &n1) == 0 && S_ISCHR(n1.st_mode) && n1.st_ino == n0.st_ino, "the null device node was replaced");
+    CHECK(lstat(full, &f1) == 0 && S_ISCHR(f1.st_mode) && f1.st_ino == f0.st_ino, "the full device node was replaced");
     free(dir);
 }
 
@@ -344,13 +378,13 @@ static void sizes_follow_the_model(void) {
 static void verbose_and_precision(void) {
     if (!have_tiny()) SKIP("tiny fixture not found");
     char *dir = fresh_dir("verbose"), cmd[4096], err[4096], *out = malloc(65536);
-    FMT(cmd, "CT_CACHE_DIR='%s/c' demo -v -m '%s' -V '%s' --pixels '%s' -c cat,dog --json /dev/null", dir, g_model, g_vocab, g_px);
+    FMT(cmd, "CT_CACHE_DIR='%s/c' demo -v -m '%s' -V '%s' --pixels '%s' -c cat,dog --json '%s/out.json'", dir, g_model, g_vocab, g_px, dir);
     CHECK(sh(cmd, err, sizeof err) == 0, "%s", err);
     char want[1200];
     FMT(want, "class-embedding cache: %s/c", dir);
     CHECK(strstr(err, want) && strstr(err, "precision fp32") && strstr(err, "kernel") && strstr(err, "vocabulary: "), "-v: %s", err);
     /* an unusable cache directory: one warning, and the run goes on */
-    FMT(cmd, "CT_CACHE_DIR=/proc/forbidden/cache demo -m '%s' -V '%s' --pixels '%s' -c cat,dog --json /dev/null", g_model, g_vocab, g_px);
+    FMT(cmd, "CT_CACHE_DIR=/proc/forbidden/cache demo -m '%s' -V '%s' --pixels '%s' -c cat,dog --json '%s/out.json'", g_model, g_vocab, g_px, dir);
     CHECK(sh(cmd, err, sizeof err) == 0, "%s", err);
     char *w = strstr(err, "cache disabled");
     CHECK(w && !strstr(w + 1, "cache disabled"), "unusable cache: one warning expected: %s", err);
@@ -377,7 +411,7 @@ static void data_directories(void) {
     char *dir = fresh_dir("data"), *empty = fresh_dir("nodata"), cmd[4096], err[4096];
     FMT(cmd, "ln -s '%s' '%s/clip-vit-base-patch16.safetensors' && ln -s '%s' '%s/bpe_simple_vocab_16e6.txt.gz'", g_model, dir, g_vocab, dir);
     CHECK(sh(cmd, err, sizeof err) == 0, "%s", err);
-    FMT(cmd, "cd '%s' && CT_DATA_DIR='%s' XDG_DATA_HOME='%s' demo --no-cache --pixels '%s' -c cat,dog --json /dev/null", empty, dir, empty, g_px);
+    FMT(cmd, "cd '%s' && CT_DATA_DIR='%s' XDG_DATA_HOME='%s' demo --no-cache --pixels '%s' -c cat,dog --json '%s/out.json'", empty, dir, empty, g_px, empty);
     CHECK(sh(cmd, err, sizeof err) == 0 && strstr(err, dir), "model from $CT_DATA_DIR: %s", err);
     FMT(cmd, "cd '%s' && CT_DATA_DIR='%s' XDG_DATA_HOME='%s' demo --no-cache --pixels '%s' -c cat,dog", empty, empty, empty, g_px);
     CHECK(sh(cmd, err, sizeof err) == 2 && strstr(err, "CT_DATA_DIR") && strstr(err, empty), "no model anywhere: %s", err);
@@ -403,8 +437,8 @@ static void intermediates_only_for_dump(void) {
     free(zero);
     long rss[3];
     for (int k = -1; k < 2; k++) { /* the first run fills the embedding cache: both measured runs read it */
-        FMT(cmd, "CT_CACHE_DIR='%s/cache' demo -q -t 1 -m '%s' -V '%s' --pixels '%s' --classes-file '%s' --json /dev/null %s%s", dir, g_model, g_vocab,
-            px, list, k > 0 ? "--dump " : "", k > 0 ? dir : "");
+        FMT(cmd, "CT_CACHE_DIR='%s/cache' demo -q -t 1 -m '%s' -V '%s' --pixels '%s' --classes-file '%s' --json '%s/out.json' %s%s", dir, g_model, g_vocab,
+            px, list, dir, k > 0 ? "--dump " : "", k > 0 ? dir : "");
         CHECK(tool_run(cmd, NULL, 0, err, sizeof err, &rss[k + 1]) == 0, "%s", err);
     }
     /* with --dump: at least the 64 x 512 x 512 upsampled logits (64 MiB) more */
@@ -445,6 +479,7 @@ int main(void) {
     RUN(image_input_and_cache);
     RUN(errors_and_exit_codes);
     RUN(outputs_when_asked);
+    RUN(outputs_to_devices_and_links);
     RUN(names_itself);
     RUN(sizes_follow_the_model);
     RUN(verbose_and_precision);
