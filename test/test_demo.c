@@ -350,6 +350,19 @@ static void outputs_to_devices_and_links(void) {
     free(dir);
 }
 
+/* "all cores" is the CPUs this process may run on (issue 18, item 3): under taskset -c 0 the
+ * demo's model runs 1 thread */
+static void threads_follow_affinity(void) {
+    if (!have_tiny()) SKIP("tiny fixture not found");
+    if (system("command -v taskset >/dev/null 2>&1") != 0) SKIP("taskset not installed");
+    if (ct_cpu_count() < 2) SKIP("this process may run on one CPU only: a restriction cannot be told apart");
+    char cmd[4096], err[4096];
+    FMT(cmd, "taskset -c 0 demo -v --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog --json -", g_model, g_vocab, g_px);
+    char *out = malloc(65536);
+    CHECK(tool_run(cmd, out, 65536, err, sizeof err, NULL) == 0 && strstr(err, "; 1 threads;"), "taskset -c 0: %s", err);
+    free(out);
+}
+
 /* the tool names itself as it was called (installed as cliptrase-demo) */
 static void names_itself(void) {
     if (!tool_exists("demo")) SKIP("demo not built");
@@ -480,6 +493,7 @@ int main(void) {
     RUN(errors_and_exit_codes);
     RUN(outputs_when_asked);
     RUN(outputs_to_devices_and_links);
+    RUN(threads_follow_affinity);
     RUN(names_itself);
     RUN(sizes_follow_the_model);
     RUN(verbose_and_precision);

@@ -53,5 +53,8 @@ int ct_cpu_has_avx512bf16(void); /* AVX512F + AVX512_BF16 */
 int ct_cpu_has_avx2(void);       /* AVX2 + FMA */
 /* "cpu: avx512f avx512bf16; kernels: ..." (static string) */
 const char *ct_cpu_describe(void);
+/* ct_cpu_count (public) with the files it reads named: /proc/self/cgroup and the cgroup mount
+ * (tests give files of their own). */
+int ct_cpu_count_at(const char *proc_cgroup, const char *cgroup_root);
 
 #endif

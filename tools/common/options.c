@@ -166,7 +166,8 @@ void opts_help(FILE *f, unsigned groups) {
                    "                          (default: beside the model, then the data directories)\n"
                    "      --precision P       fp32 (default) or bf16 (needs AVX512_BF16); overrides $CT_PRECISION\n"
                    "                          and $CT_KERNEL (blas: OpenBLAS fp32, fp32/avx512: native fp32, bf16)\n"
-                   "  -t, --threads N         threads (default: all cores)\n"
+                   "  -t, --threads N         threads (default: the cores this process may use: its\n"
+                   "                          affinity mask, within its cgroup CPU quota)\n"
                    "      --no-cache          neither read nor write the class-embedding cache ($CT_CACHE_DIR,\n"
                    "                          else $XDG_CACHE_HOME/cliptrase, else ~/.cache/cliptrase)\n");
     if (groups & OG_CLASSES)
