@@ -50,7 +50,10 @@
  *     holds a second copy of the weights), and the largest workspace of its last calls (reused,
  *     so repeated calls do not fault in fresh memory; freed with the model).
  *   - Worker threads belong to a ct_runtime: by default each model owns one (ct_load_params
- *     n_threads, 0 = all cores); a runtime can also be created explicitly and shared by models.
+ *     n_threads, 0 = all cores: ct_cpu_count(), the CPUs this process may run on under its
+ *     affinity mask and cgroup quota); a runtime can also be created explicitly and shared by
+ *     models. After fork() a model or runtime keeps working in the child, which starts its own
+ *     workers at its first parallel call (see ct_runtime_new for the rule).
  *     A call uses min(its n_threads, the runtime's threads) of them (0 = all); the calling thread
  *     is one of them. When two calls share a runtime, its workers serve them in turn.
  *   - Each call takes one workspace up front, sized from the image and the parameters (the
@@ -118,9 +121,22 @@ CT_API void ct_free(void *p);
 
 typedef struct ct_runtime ct_runtime;
 
+/* "All cores", wherever a thread count of 0 means it (runtimes, ct_load_params, the tools'
+ * defaults): the CPUs this process may run on. That is the count of its CPU affinity mask
+ * (sched_getaffinity: taskset, Slurm, numactl), lowered to the CPU quota of its cgroup and every
+ * ancestor cgroup when one is set (cgroup v2 cpu.max, v1 cpu.cfs_quota_us / cpu.cfs_period_us:
+ * ceil(quota / period)). At least 1. Read anew at each call (runtimes read it when they start). */
+CT_API int ct_cpu_count(void);
+
 /* A set of worker threads, started at once and reused by every call that is given them.
- * n_threads counts the calling thread: n_threads - 1 workers are started (0 = all cores).
- * Free only after every model using it has been freed. */
+ * n_threads counts the calling thread: n_threads - 1 workers are started (0 = all cores:
+ * ct_cpu_count(), at most 256). Free only after every model using it has been freed.
+ * After fork(): the child inherits the runtime but none of its threads; the first call in the
+ * child that wants more than one thread starts the child's own workers (a pid check), so models
+ * and runtimes keep working in the child (multiprocessing's fork start method). Fork only while
+ * no call of the library runs in another thread of the parent (a lock held at the fork stays
+ * held in the child, as for any threaded library); ct_runtime_free and ct_model_free in the child
+ * free the inherited copies without touching the parent's threads. */
 CT_API ct_status ct_runtime_new(int n_threads, ct_runtime **out, ct_error *err);
 CT_API void ct_runtime_free(ct_runtime *rt);
 CT_API int ct_runtime_threads(const ct_runtime *rt);
@@ -161,7 +177,7 @@ typedef struct {
     ct_precision precision; /* default CT_PRECISION_FP32; BF16 on a CPU without AVX512_BF16 is
                                refused with CT_ERR_UNSUPPORTED */
     ct_backend backend;     /* default CT_BACKEND_NATIVE */
-    int n_threads;          /* threads of the model's own runtime; 0 = all cores */
+    int n_threads;          /* threads of the model's own runtime; 0 = all cores (ct_cpu_count) */
     ct_runtime *runtime;    /* optional: use these workers instead of starting the model's own */
 } ct_load_params;
 
