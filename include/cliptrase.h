@@ -385,7 +385,8 @@ CT_API void ct_intermediates_free(ct_intermediates *x);
 
 /* Segment one preprocessed image.
  *   pixels     [3 x H x W] CLIP-normalised, H and W multiples of the patch size
- *   class_emb  [n_names x embed_dim] L2-normalised embeddings (ct_class_embeddings)
+ *   class_emb  [n_names x embed_dim] L2-normalised embeddings (ct_class_embeddings); a NaN or Inf
+ *              in them is CT_ERR_NONFINITE before any work, for every head
  *   name_label [n_names] label of each name, or NULL for the identity: several names may share a
  *              label (synonyms: the label scores as the best of its names; background names)
  *   labels     [H x W] output
@@ -421,7 +422,8 @@ CT_API ct_status ct_segment_memory(const ct_model *m, int H, int W, int n_names,
 /* The CLIPtrase post-processing alone, from the encoder's outputs: img_tokens [(1+h*w) x E] and
  * corr_raw [(1+h*w) x (1+h*w)] of an H x W image with patch side `patch`. The parameters are
  * checked before any work (CT_ERR_INVALID_ARG): finite eps and logit_scale, median_size at most
- * 255, upsample_ratio at most 64; a NaN or Inf in the inputs is CT_ERR_NONFINITE. */
+ * 255, upsample_ratio at most 64; a NaN or Inf in the inputs (img_tokens, corr_raw, class_emb) is
+ * CT_ERR_NONFINITE. */
 CT_API ct_status ct_postprocess(const float *img_tokens, const float *corr_raw, int H, int W,
                                 int patch, int embed_dim, float logit_scale,
                                 const float *class_emb, int n_names, const int32_t *name_label,

@@ -463,6 +463,49 @@ static ct_model *first_head_model(int *found) {
     return m;
 }
 
+/* Issue 18, item 7: a NaN or Inf in one name's embedding is CT_ERR_NONFINITE for every head
+ * (whole image and windows, ct_segment and ct_segment_ex with probabilities), outputs untouched */
+static void nonfinite_embeddings(void) {
+    int found = 0;
+    ct_model *m = first_head_model(&found);
+    if (!found) SKIP("no heads fixtures under %s/heads", oracle_dir());
+    if (!m) return;
+    const ct_config *c = ct_model_config(m);
+    int p = c->patch, H = 2 * p, W = 3 * p, N = 3, E = c->embed_dim;
+    float *px = calloc((size_t)3 * H * W, sizeof(float)), *emb = calloc((size_t)N * E, sizeof(float));
+    float *probs = malloc(sizeof(float) * (size_t)N * H * W);
+    int32_t *lab = malloc(sizeof(int32_t) * (size_t)H * W);
+    for (int i = 0; i < N; i++) emb[(size_t)i * E + i] = 1.f;
+    const float bad[2] = {NAN, INFINITY};
+    ct_error err;
+    for (int h = 0; h < CT_HEAD_COUNT; h++) {
+        for (int win = 0; win < (h == CT_HEAD_CLIPTRASE ? 1 : 2); win++) {
+            ct_segment_params sp;
+            ct_segment_params_preset(&sp, (ct_head)h);
+            sp.slide_crop = win ? 2 * p : 0;
+            sp.slide_stride = p;
+            sp.pamr_steps = 0;
+            CHECK(ct_segment(m, px, H, W, emb, N, NULL, &sp, lab, NULL, &err) == CT_OK, "%s: finite embeddings: %s", ct_head_name((ct_head)h), err.msg);
+            for (int b = 0; b < 2; b++) {
+                emb[(size_t)1 * E + 2] = bad[b];
+                for (int i = 0; i < H * W; i++) lab[i] = -7;
+                ct_status st = ct_segment(m, px, H, W, emb, N, NULL, &sp, lab, NULL, &err);
+                CHECK(st == CT_ERR_NONFINITE && strstr(err.msg, "class embeddings") && strstr(err.msg, "row 1"),
+                      "%s%s, %s in one embedding: %s (%s)", ct_head_name((ct_head)h), win ? " with windows" : "", b ? "Inf" : "NaN", ct_status_str(st), err.msg);
+                ct_segment_outputs o = {lab, probs, NULL, NULL};
+                st = ct_segment_ex(m, px, H, W, emb, N, NULL, &sp, &o, &err);
+                CHECK(st == CT_ERR_NONFINITE, "ct_segment_ex, %s: %s", ct_head_name((ct_head)h), ct_status_str(st));
+                int untouched = 1;
+                for (int i = 0; i < H * W; i++) untouched &= lab[i] == -7;
+                CHECK(untouched, "%s: labels written on a refusal", ct_head_name((ct_head)h));
+                emb[(size_t)1 * E + 2] = 0.f;
+            }
+        }
+    }
+    free(px); free(emb); free(probs); free(lab);
+    ct_model_free(m);
+}
+
 /* every parameter error is reported before any work: the pixels hold a NaN, which the encoder
  * would report as CT_ERR_NONFINITE */
 static void parameter_errors(void) {
@@ -605,6 +648,7 @@ int main(void) {
     RUN(pamr_matches_direct);
     RUN(presets);
     RUN(parameter_errors);
+    RUN(nonfinite_embeddings);
     RUN(cliptrase_probs);
     RUN(window_batches);
     RUN(fixture_runs);

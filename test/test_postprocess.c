@@ -427,6 +427,19 @@ static void postprocess_failures_leave_outputs(void) {
         CHECK(all_equal(lab, (size_t)H * W, -7) && !memcmp(&in, &unset, sizeof in), "NaN in corr_raw: outputs written");
     }
     craw[5 * T + 3] = 0.5f;
+    /* a NaN or Inf in the class embeddings or the tokens (issue 18, item 7): CT_ERR_NONFINITE */
+    float *arrs[2] = {emb, tok};
+    const char *anames[2] = {"class embeddings", "img_tokens"};
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 2; b++) {
+            float keep = arrs[a][D + 1];
+            arrs[a][D + 1] = b ? INFINITY : NAN;
+            for (int i = 0; i < H * W; i++) lab[i] = -7;
+            ct_status st = ct_postprocess(tok, craw, H, W, P, D, 100.f, emb, N, NULL, &p, lab, NULL, &err);
+            CHECK(st == CT_ERR_NONFINITE && strstr(err.msg, anames[a]), "%s in %s: %s (%s)", b ? "Inf" : "NaN", anames[a], ct_status_str(st), err.msg);
+            CHECK(all_equal(lab, (size_t)H * W, -7), "%s: labels written", anames[a]);
+            arrs[a][D + 1] = keep;
+        }
     /* parameters the vote cannot use */
     struct {
         const char *what;

@@ -296,7 +296,9 @@ static ct_status vote_check(const float *img_tokens, const float *corr_raw, int 
         return ct_fail(err, CT_ERR_INVALID_ARG, "the logit scale and eps must be finite numbers");
     if (p->upsample_ratio > 64) return ct_fail(err, CT_ERR_INVALID_ARG, "upsample ratio %d too large (max 64)", p->upsample_ratio);
     if (p->median_size > 255) return ct_fail(err, CT_ERR_INVALID_ARG, "median size %d too large (max 255)", p->median_size);
-    return ct_seg_labels(n_names, name_label, L, err);
+    st = ct_seg_labels(n_names, name_label, L, err);
+    if (!st) st = ct_seg_check_finite(class_emb, (size_t)n_names, (size_t)E, "class embeddings", err);
+    return st;
 }
 
 ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const float *corr_raw, int H, int W, int patch, int E,

@@ -20,6 +20,8 @@ static inline double ct_seg_cpu_s(void) {
 /* At least one name, the label of every name in [0, 65536) (name_label NULL: the identity);
  * *n_labels = the largest label + 1. */
 ct_status ct_seg_labels(int n_names, const int32_t *name_label, int *n_labels, ct_error *err);
+/* CT_ERR_NONFINITE naming the first NaN or Inf of an [n x E] array (`what`: its name), else OK. */
+ct_status ct_seg_check_finite(const float *x, size_t n, size_t E, const char *what, ct_error *err);
 
 /* Stages of the CLIPtrase vote, for the process CPU time each took (benchmarks, docs). */
 enum {

@@ -49,6 +49,13 @@ ct_status ct_seg_labels(int n_names, const int32_t *name_label, int *n_labels, c
     return CT_OK;
 }
 
+ct_status ct_seg_check_finite(const float *x, size_t n, size_t E, const char *what, ct_error *err) {
+    for (size_t i = 0; i < n * E; i++)
+        if (!isfinite(x[i]))
+            return ct_fail(err, CT_ERR_NONFINITE, "%s: row %zu holds a non-finite value (%s) at column %zu", what, i / E, isnan(x[i]) ? "NaN" : "Inf", i % E);
+    return CT_OK;
+}
+
 /* Every parameter, before any work (the ranges docs/api.md gives). */
 static ct_status check_params(const ct_segment_params *p, int patch, ct_error *err) {
     if ((unsigned)p->head >= CT_HEAD_COUNT) return ct_fail(err, CT_ERR_INVALID_ARG, "unknown head %d", (int)p->head);
@@ -95,6 +102,14 @@ ct_status ct_postprocess(const float *img_tokens, const float *corr_raw, int H, 
     /* filled in a local struct and handed over on success: a failure leaves *inter untouched */
     ct_intermediates tmp;
     memset(&tmp, 0, sizeof tmp);
+    /* the encoder outputs given by the caller are finite (sizes checked first: the vote checks
+     * everything else, class embeddings included, before any work) */
+    if (img_tokens && corr_raw && E > 0 && patch > 0 && ct_vision_check(H, W, patch, NULL) == CT_OK) {
+        size_t T = (size_t)(H / patch) * (size_t)(W / patch) + 1;
+        ct_status sf = ct_seg_check_finite(img_tokens, T, (size_t)E, "img_tokens", err);
+        if (!sf) sf = ct_seg_check_finite(corr_raw, T, T, "corr_raw", err);
+        if (sf) return sf;
+    }
     ct_nn nn;
     ct_status st = ct_seg_nn_transient(p->n_threads, &nn, err);
     if (st) return st;
@@ -117,6 +132,12 @@ static ct_status check_call(const ct_model *m, int H, int W, int n_names, const 
     if (!st) st = ct_seg_labels(n_names, name_label, L, err);
     if (!st) st = ct_vision_check(H, W, m->cfg.patch, err);
     return st;
+}
+
+/* The class embeddings of a call, before any work: finite (one NaN would give every pixel label 0
+ * with status OK) */
+static ct_status check_emb(const ct_model *m, const float *class_emb, int n_names, ct_error *err) {
+    return ct_seg_check_finite(class_emb, (size_t)n_names, (size_t)m->cfg.embed_dim, "class embeddings", err);
 }
 
 /* The resolved softmax temperature of the class probabilities. */
@@ -286,6 +307,7 @@ ct_status ct_segment_ex(const ct_model *m, const float *pixels, int H, int W, co
     ct_segment_params dp;
     int L = 0;
     ct_status st = check_call(m, H, W, n_names, name_label, &p, &dp, &L, err);
+    if (!st) st = check_emb(m, class_emb, n_names, err);
     if (st) return st;
     /* intermediates and info are filled in local structs and handed over on success: a failure
      * leaves the caller's untouched (and a struct still holding an earlier call's arrays leaks
