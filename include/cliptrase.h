@@ -167,10 +167,18 @@ typedef struct {
     int text_width, text_layers, text_heads;
     int context_length; /* text positions (77 for CLIP) */
     int vocab_size;
-    float logit_scale;  /* exp(logit_scale) as stored: the multiplier itself */
+    float logit_scale;  /* exp(logit_scale) as stored: the multiplier itself, in
+                           [CT_MIN_LOGIT_SCALE, CT_MAX_LOGIT_SCALE] (checked at load) */
     ct_naming naming;
     ct_dtype dtype;     /* dtype of the weight tensors in the file */
 } ct_config;
+
+/* The model's logit scale exp(logit_scale) a checkpoint may hold (CLIP's trained value is 100,
+ * its initial one 14.3): outside, ct_model_load refuses the file with CT_ERR_UNSUPPORTED. The
+ * CLIPtrase vote multiplies two scaled logits (cls_reweight): a scale of exp(60) would overflow
+ * and one of exp(-100) underflow float32; within these bounds both stay exact. */
+#define CT_MIN_LOGIT_SCALE 0.01f
+#define CT_MAX_LOGIT_SCALE 10000.f
 
 typedef struct {
     int check_finite;       /* non-zero: refuse weights containing NaN/Inf (CT_ERR_NONFINITE) */
@@ -312,7 +320,9 @@ CT_API ct_status ct_encode_image(const ct_model *m, const float *pixels, int H, 
 typedef struct {
     /* the last block */
     ct_head head;        /* default CT_HEAD_CLIPTRASE */
-    float gaussian_std;  /* NACLIP's sigma in patches; default 5 */
+    float gaussian_std;  /* NACLIP's sigma in patches, in [CT_MIN_GAUSSIAN_STD, CT_MAX_GAUSSIAN_STD];
+                            default 5 (below 0.01 the prior is already the identity; near 1e-23
+                            2 sigma^2 underflows and the prior would be NaN) */
     /* CLIPtrase cluster vote (head cliptrase only; <= 0: the paper's value) */
     float eps;           /* DBSCAN radius; <= 0: 0.7 if min(H,W) <= 224 else 1.1 */
     int min_samples;     /* DBSCAN core size incl. the point; <= 0: 3 if short side <= 224 else 7 */
@@ -331,6 +341,9 @@ typedef struct {
                             labels 1..) are dropped (probability 0); 0: off */
     int n_threads;       /* 0: all of the model's threads */
 } ct_segment_params;
+
+#define CT_MIN_GAUSSIAN_STD 0.01f
+#define CT_MAX_GAUSSIAN_STD 10000.f
 
 /* CLIPtrase as the paper runs it (head cliptrase, whole image, the paper's cluster vote). */
 CT_API void ct_segment_params_default(ct_segment_params *p);
@@ -421,7 +434,8 @@ CT_API ct_status ct_segment_memory(const ct_model *m, int H, int W, int n_names,
 
 /* The CLIPtrase post-processing alone, from the encoder's outputs: img_tokens [(1+h*w) x E] and
  * corr_raw [(1+h*w) x (1+h*w)] of an H x W image with patch side `patch`. The parameters are
- * checked before any work (CT_ERR_INVALID_ARG): finite eps and logit_scale, median_size at most
+ * checked before any work (CT_ERR_INVALID_ARG): finite eps, logit_scale in [CT_MIN_LOGIT_SCALE,
+ * CT_MAX_LOGIT_SCALE], median_size at most
  * 255, upsample_ratio at most 64; a NaN or Inf in the inputs (img_tokens, corr_raw, class_emb) is
  * CT_ERR_NONFINITE. */
 CT_API ct_status ct_postprocess(const float *img_tokens, const float *corr_raw, int H, int W,

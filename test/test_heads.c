@@ -524,7 +524,7 @@ static void parameter_errors(void) {
     ct_error err;
     /* the base is valid: the encoder runs and meets the NaN */
     CHECK(ct_segment(m, px, H, W, emb, N, NULL, &base, lab, NULL, &err) == CT_ERR_NONFINITE, "valid parameters: %s", err.msg);
-    struct { const char *what; ct_segment_params sp; } cases[32];
+    struct { const char *what; ct_segment_params sp; } cases[40];
     int nc = 0;
 #define CASE(desc, stmt) do { cases[nc].what = desc; cases[nc].sp = base; { ct_segment_params *q = &cases[nc].sp; stmt; } nc++; } while (0)
     CASE("unknown head", q->head = (ct_head)99);
@@ -547,6 +547,9 @@ static void parameter_errors(void) {
     CASE("negative steps", q->pamr_steps = -1);
     CASE("negative logit scale", q->logit_scale = -1.f);
     CASE("gaussian std 0", q->gaussian_std = 0.f);
+    CASE("gaussian std 1e-23 (2 sigma^2 underflows)", q->gaussian_std = 1e-23f);
+    CASE("gaussian std below the bound", q->gaussian_std = 0.0099f);
+    CASE("gaussian std above the bound", q->gaussian_std = 10001.f);
     CASE("cliptrase with windows", (q->head = CT_HEAD_CLIPTRASE, q->pamr_steps = 0));
     CASE("cliptrase with PAMR", (q->head = CT_HEAD_CLIPTRASE, q->slide_crop = 0));
     CASE("cliptrase with prob_thd", (q->head = CT_HEAD_CLIPTRASE, q->slide_crop = 0, q->pamr_steps = 0, q->prob_thd = 0.5f));

@@ -450,6 +450,7 @@ static void postprocess_failures_leave_outputs(void) {
         {"median side 256", 0, 100, 256, 0, CT_ERR_INVALID_ARG},   {"upsample ratio 65", 0, 100, 0, 65, CT_ERR_INVALID_ARG},
         {"eps infinite", INFINITY, 100, 0, 0, CT_ERR_INVALID_ARG}, {"eps NaN", NAN, 100, 0, 0, CT_ERR_INVALID_ARG},
         {"logit scale NaN", 0, NAN, 0, 0, CT_ERR_INVALID_ARG},     {"logit scale infinite", 0, INFINITY, 0, 0, CT_ERR_INVALID_ARG},
+        {"logit scale exp(60)", 0, 1.1420074e26f, 0, 0, CT_ERR_INVALID_ARG}, {"logit scale exp(-60)", 0, 8.7565107e-27f, 0, 0, CT_ERR_INVALID_ARG},
     };
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
         ct_segment_params q = p;

@@ -294,6 +294,9 @@ static ct_status vote_check(const float *img_tokens, const float *corr_raw, int 
     if (E <= 0) return ct_fail(err, CT_ERR_INVALID_ARG, "embedding size %d is not positive", E);
     if (!isfinite(logit_scale) || !isfinite(p->eps))
         return ct_fail(err, CT_ERR_INVALID_ARG, "the logit scale and eps must be finite numbers");
+    if (!(logit_scale >= CT_MIN_LOGIT_SCALE && logit_scale <= CT_MAX_LOGIT_SCALE))
+        return ct_fail(err, CT_ERR_INVALID_ARG, "logit scale %g outside [%g, %g]", (double)logit_scale, (double)CT_MIN_LOGIT_SCALE,
+                       (double)CT_MAX_LOGIT_SCALE);
     if (p->upsample_ratio > 64) return ct_fail(err, CT_ERR_INVALID_ARG, "upsample ratio %d too large (max 64)", p->upsample_ratio);
     if (p->median_size > 255) return ct_fail(err, CT_ERR_INVALID_ARG, "median size %d too large (max 255)", p->median_size);
     st = ct_seg_labels(n_names, name_label, L, err);

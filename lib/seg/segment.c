@@ -82,8 +82,9 @@ static ct_status check_params(const ct_segment_params *p, int patch, ct_error *e
     if (p->prob_thd < 0 || p->prob_thd > 1) return ct_fail(err, CT_ERR_INVALID_ARG, "prob_thd %g outside [0, 1]", (double)p->prob_thd);
     if (p->area_thd < 0 || p->area_thd > 1) return ct_fail(err, CT_ERR_INVALID_ARG, "area_thd %g outside [0, 1]", (double)p->area_thd);
     if (p->logit_scale < 0 || p->logit_scale > 1e6f) return ct_fail(err, CT_ERR_INVALID_ARG, "logit scale %g outside [0, 1e6]", (double)p->logit_scale);
-    if (p->head == CT_HEAD_NACLIP && !(p->gaussian_std > 0 && p->gaussian_std <= 1e4f))
-        return ct_fail(err, CT_ERR_INVALID_ARG, "NACLIP's gaussian std %g must be in (0, 1e4]", (double)p->gaussian_std);
+    if (p->head == CT_HEAD_NACLIP && !(p->gaussian_std >= CT_MIN_GAUSSIAN_STD && p->gaussian_std <= CT_MAX_GAUSSIAN_STD))
+        return ct_fail(err, CT_ERR_INVALID_ARG, "NACLIP's gaussian std %g must be in [%g, %g] patches", (double)p->gaussian_std,
+                       (double)CT_MIN_GAUSSIAN_STD, (double)CT_MAX_GAUSSIAN_STD);
     if (p->head == CT_HEAD_CLIPTRASE && (p->slide_crop || p->pamr_steps || p->prob_thd > 0 || p->area_thd > 0))
         return ct_fail(err, CT_ERR_INVALID_ARG,
                        "head %s runs on the whole image with its cluster vote: sliding windows, PAMR, prob_thd and area_thd apply to "

@@ -146,7 +146,7 @@ int opts_parse(tool_opts *o, int code, const char *arg) {
     case O_SCALE: o->set |= S_SCALE; return parse_float(arg, -1e30, 1e30, &f->logit_scale) ? 1 : bad("--logit-scale", "a number (0: the model's)", arg);
     case O_PROB: o->set |= S_PROB; return parse_float(arg, -1e30, 1e30, &f->prob_thd) ? 1 : bad("--prob-thd", "a number in [0, 1] (0: off)", arg);
     case O_AREA: o->set |= S_AREA; return parse_float(arg, -1e30, 1e30, &f->area_thd) ? 1 : bad("--area-thd", "a number in [0, 1] (0: off)", arg);
-    case O_STD: o->set |= S_STD; return parse_float(arg, -1e30, 1e30, &f->gaussian_std) ? 1 : bad("--gaussian-std", "a positive number", arg);
+    case O_STD: o->set |= S_STD; return parse_float(arg, CT_MIN_GAUSSIAN_STD, CT_MAX_GAUSSIAN_STD, &f->gaussian_std) ? 1 : bad("--gaussian-std", "a number of patches in [0.01, 10000]", arg);
     case O_EPS: o->set |= S_EPS; return parse_float(arg, 1e-30, 1e6, &f->eps) ? 1 : bad("--eps", "a positive number", arg);
     case O_MINS: o->set |= S_MINS; return parse_int(arg, 1, 1000000, &f->min_samples) ? 1 : bad("--min-samples", "a whole number >= 1", arg);
     case O_CLSRW: o->set |= S_CLSRW; f->cls_reweight = 1; return 1;
@@ -198,7 +198,7 @@ void opts_help(FILE *f, unsigned groups) {
                    "      --logit-scale S     softmax temperature (0: the model's)\n"
                    "      --prob-thd T        pixels whose best probability is below T get label 0 (0: off)\n"
                    "      --area-thd A        labels 1.. covering at most A of the labelled area are dropped (0: off)\n"
-                   "      --gaussian-std S    NACLIP's neighbourhood sigma in patches (default 5)\n"
+                   "      --gaussian-std S    NACLIP's neighbourhood sigma in patches, in [0.01, 10000] (default 5)\n"
                    "      --eps E             cliptrase: DBSCAN radius (default 0.7 if short side <= 224, else 1.1)\n"
                    "      --min-samples K     cliptrase: DBSCAN core size (default 3 if short side <= 224, else 7)\n"
                    "      --cls-reweight      cliptrase: multiply logits by the CLS logits (the paper's VOC20)\n");
