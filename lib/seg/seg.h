@@ -50,10 +50,15 @@ typedef struct {
     double t_dbscan[CT_DB_STAGES];
 } ct_cliptrase_out;
 
-/* Bytes ct_cliptrase_vote allocates at most without intermediates, DBSCAN included, except the
- * cluster maps (4 (3 + 2 ratio^2) h w bytes per cluster, and n_labels counts per cluster and
- * thread): their count is known only after DBSCAN. 0 on overflow. */
-size_t ct_cliptrase_vote_bytes(ct_kernel k, int H, int W, int patch, int E, int n_names, int n_threads);
+/* Bytes ct_cliptrase_vote holds throughout without intermediates; *dbscan receives DBSCAN's
+ * scratch, freed before the cluster maps are made (4 (3 + 2 ratio^2) h w bytes per cluster, and
+ * n_labels counts per cluster and thread: their count is known only after DBSCAN). 0 on
+ * overflow. */
+size_t ct_cliptrase_vote_bytes(ct_kernel k, int H, int W, int patch, int E, int n_names, int n_threads, size_t *dbscan);
+/* ct_segment_memory with the CLIPtrase cluster count given (n_clusters >= 0; -1: the public
+ * estimate's hw / min_samples), for tests that compare with a run's real count. */
+ct_status ct_segment_memory_clusters(const ct_model *m, int H, int W, int n_names, const ct_segment_params *p, int with_intermediates,
+                                     int n_clusters, size_t *bytes, ct_error *err);
 
 ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const float *corr_raw, int H, int W, int patch, int E,
                             float logit_scale, const float *class_emb, int n_names, const int32_t *name_label,
@@ -106,6 +111,9 @@ int ct_slide_batch(const ct_model *m, const ct_slide_grid *g, ct_head head);
 /* Bytes ct_slide_logits allocates (encoder workspace of one batch, the batch's pixels, tokens and
  * logits, the taps); 0 on overflow. */
 size_t ct_slide_workspace(const ct_model *m, const ct_slide_grid *g, ct_head head, int n_names);
+/* The encoder workspace of those batches: the model keeps it after the windows (for its next
+ * call), so it is still allocated while the logits are refined and classified. */
+size_t ct_slide_encoder_workspace(const ct_model *m, const ct_slide_grid *g, ct_head head);
 
 typedef struct {
     int n_windows, n_batches;

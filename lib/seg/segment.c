@@ -152,9 +152,10 @@ static void info_common(ct_segment_info *in, const ct_model *m, const ct_nn *nn,
     in->n_threads = nn->ex.nth; in->precision = m->precision; in->kernel = ct_kernel_name(m->kernel);
 }
 
-/* Bytes the mmseg pipeline holds at its peak: seg_logits, then the largest stage (the window
- * batches, PAMR, the classification) next to it; with intermediates also img_tokens, the
- * separate pamr_logits and pred. */
+/* Bytes the mmseg pipeline holds at its peak: seg_logits, then the largest stage next to it:
+ * the window batches, or PAMR or the classification next to the encoder workspace the model
+ * keeps after the windows; with intermediates also img_tokens, the separate pamr_logits and
+ * pred. */
 static size_t mmseg_bytes(const ct_model *m, int H, int W, int n_names, int L, const ct_segment_params *p, int nth, int with_inter) {
     ct_slide_grid g;
     ct_slide_grid_make(H, W, p->slide_crop, p->slide_stride, &g);
@@ -163,8 +164,8 @@ static size_t mmseg_bytes(const ct_model *m, int H, int W, int n_names, int L, c
     size_t pa = p->pamr_steps > 0 ? ct_pamr_workspace(H, W, p->n_pamr_dilations, p->pamr_dilations, nth < n_names ? nth : n_names) : 0;
     size_t cl = ct_classify_workspace(HW, n_names, L, nth);
     if (!sl || (p->pamr_steps > 0 && !pa) || !cl) return 0;
-    size_t big = sl > pa ? sl : pa;
-    big = big > cl ? big : cl;
+    size_t post = (pa > cl ? pa : cl) + ct_slide_encoder_workspace(m, &g, p->head);
+    size_t big = sl > post ? sl : post;
     double b = 4.0 * (double)n_names * (double)HW + (double)big;
     if (with_inter) {
         b += 4.0 * (double)HW; /* pred */
@@ -335,6 +336,11 @@ ct_status ct_segment(const ct_model *m, const float *pixels, int H, int W, const
 
 ct_status ct_segment_memory(const ct_model *m, int H, int W, int n_names, const ct_segment_params *p, int with_intermediates,
                             size_t *bytes, ct_error *err) {
+    return ct_segment_memory_clusters(m, H, W, n_names, p, with_intermediates, -1, bytes, err);
+}
+
+ct_status ct_segment_memory_clusters(const ct_model *m, int H, int W, int n_names, const ct_segment_params *p, int with_intermediates,
+                                     int n_clusters, size_t *bytes, ct_error *err) {
     if (!m || !bytes) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_segment_memory: NULL argument");
     ct_segment_params dp;
     int L = 0;
@@ -357,17 +363,21 @@ ct_status ct_segment_memory(const ct_model *m, int H, int W, int n_names, const 
      * after DBSCAN) */
     ct_nn nn = ct_model_nn(m, p->n_threads);
     ct_kernel k = nn.kernel == CT_KERNEL_BF16 ? ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_NATIVE) : nn.kernel;
-    size_t vote = ct_cliptrase_vote_bytes(k, H, W, c->patch, c->embed_dim, n_names, nn.ex.nth);
+    size_t db = 0, vote = ct_cliptrase_vote_bytes(k, H, W, c->patch, c->embed_dim, n_names, nn.ex.nth, &db);
     if (!vote) return ct_fail(err, CT_ERR_TOO_LARGE, "size overflow");
     int short_side = H < W ? H : W, ms = p->min_samples > 0 ? p->min_samples : (short_side <= 224 ? 3 : 7);
     int ratio = p->upsample_ratio > 0 ? p->upsample_ratio : 4;
-    double nc = (double)hw / ms;
+    double nc = n_clusters >= 0 ? (double)n_clusters : (double)hw / ms;
     int wide = ratio * (W / c->patch) > W ? ratio * (W / c->patch) : W;
     /* per cluster: mean (float, double sums), map upsampled and filtered, counts, two cached rows
      * per thread of the upsampling */
     double per = (12.0 + 8.0 * ratio * ratio) * (double)hw + 4.0 * nn.ex.nth * L + 8.0 * nn.ex.nth * wide + 8.0;
-    double b = (double)ws + 4.0 * (double)(T * E + T * T) + (double)vote + nc * per;
-    if (with_intermediates) b += 4.0 * (double)(T * T + hw * hw + (size_t)n_names * HW + 4 * HW) + 4.0 * 16 * (double)hw * 8;
+    double clusters = nc * per;
+    double b = (double)ws + 4.0 * (double)(T * E + T * T) + (double)vote + (clusters > (double)db ? clusters : (double)db);
+    /* intermediates: the upsampled logits, the regions and the labels' copy, the image embedding
+     * and DBSCAN's labels (corr, the patch logits and the raw labels are the vote's own arrays,
+     * handed over instead of freed) */
+    if (with_intermediates) b += 4.0 * ((double)n_names * (double)HW + 2.0 * (double)HW + (double)E + (double)hw);
     if (b > (double)SIZE_MAX / 2) return ct_fail(err, CT_ERR_TOO_LARGE, "size overflow");
     *bytes = (size_t)b;
     return ct_ok(err);

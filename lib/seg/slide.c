@@ -77,6 +77,11 @@ size_t ct_slide_workspace(const ct_model *m, const ct_slide_grid *g, ct_head hea
     return batch_bytes(m, g, head, n_names, ct_slide_batch(m, g, head));
 }
 
+size_t ct_slide_encoder_workspace(const ct_model *m, const ct_slide_grid *g, ct_head head) {
+    ct_vision_out vo = {head, 5.f, (float *)1, NULL, NULL};
+    return ct_vision_workspace(m, ct_slide_batch(m, g, head), g->wh, g->ww, ct_model_threads(m), &vo);
+}
+
 typedef struct {
     const ct_slide_grid *g;
     const float *lg;       /* [N x nb*T]: window b's patch logits of name n at n * ld + b*T + 1 */
