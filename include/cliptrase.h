@@ -425,12 +425,41 @@ CT_API ct_status ct_segment_ex(const ct_model *m, const float *pixels, int H, in
                                ct_error *err);
 
 /* Bytes a ct_segment / ct_segment_ex of an H x W image will allocate (workspace and outputs
- * the library allocates; with_intermediates: also ct_intermediates), before running it. The
- * parameters are checked as ct_segment checks them; the estimate assumes one label per name,
- * so n_names is at most 65,536 here (ct_segment takes more names when they share labels). */
+ * the library allocates; with_intermediates: also ct_intermediates), before running it: within
+ * 10% of the measured peak for every head and option. The parameters are checked as ct_segment
+ * checks them; the estimate assumes one label per name, so n_names is at most 65,536 here
+ * (ct_segment takes more names when they share labels). For cliptrase the cluster count is
+ * known only after DBSCAN: the estimate assumes hw / min_samples clusters (each 4 (3 + 2 ratio^2)
+ * hw bytes), which typical pictures stay under; a cluster per patch costs more. */
 CT_API ct_status ct_segment_memory(const ct_model *m, int H, int W, int n_names,
                                    const ct_segment_params *p, int with_intermediates,
                                    size_t *bytes, ct_error *err);
+
+/* The work of a segmentation, estimated before it runs (the tools refuse, before any work, a run
+ * whose work or memory exceeds their documented bounds unless given --no-limits). Operation
+ * counts are multiply-adds or comparisons, a rough measure of time (a ViT-B/16 whole 448 x 448
+ * image: about 1.6e11 in the encoder; a desktop core does some 1e10 to 1e11 a second):
+ *   - the encoder: per window, the vision tower's products (12 T D^2 + 2 T^2 D per block for T
+ *     tokens of width D); sliding windows multiply it by their count (crop 224, stride 1 on a
+ *     448 x 448 image: 50,625 windows);
+ *   - cliptrase: DBSCAN (hw^3 / 2 for hw patches), and per cluster (hw / min_samples of them
+ *     assumed, as in ct_segment_memory) its map of ratio^2 hw pixels, each median-filtered at
+ *     up to median_size^2 comparisons, each counted as 8 operations (upsample_ratio 64,
+ *     median_size 255: 2.7e8 comparisons per patch of every cluster), then upsampled to H x W;
+ *   - the other heads: the windows' logits, PAMR (pamr_steps x names x pixels x 16 per dilation),
+ *     the classification.
+ * The parameters are checked as ct_segment checks them. */
+typedef struct {
+    int n_windows;        /* encoder passes */
+    int n_clusters;       /* cliptrase: the clusters assumed (hw / min_samples); 0 for the others */
+    double encoder_ops;   /* all the encoder passes */
+    double post_ops;      /* everything after them */
+    double total_ops;
+    size_t bytes;         /* ct_segment_memory's estimate */
+} ct_segment_cost_info;
+CT_API ct_status ct_segment_cost(const ct_model *m, int H, int W, int n_names,
+                                 const ct_segment_params *p, int with_intermediates,
+                                 ct_segment_cost_info *cost, ct_error *err);
 
 /* The CLIPtrase post-processing alone, from the encoder's outputs: img_tokens [(1+h*w) x E] and
  * corr_raw [(1+h*w) x (1+h*w)] of an H x W image with patch side `patch`. The parameters are

@@ -459,6 +459,41 @@ static void segment_memory_every_head(void) {
     close_run(&r);
 }
 
+/* Issue 18, item 11: the work of a segmentation before it runs (ct_segment_cost): the encoder
+ * passes of sliding windows, the clusters' median filters; the trials' cost bombs stand out. */
+static void segment_cost(void) {
+    fx_run r;
+    if (!open_run("small_f16_hf", "crop224", &r)) SKIP("small_f16_hf fixture not found under %s", oracle_dir());
+    ct_segment_cost_info c0, c1, c2, c3;
+    ct_segment_params sp;
+    ct_error err;
+    ct_segment_params_default(&sp);
+    CHECK(ct_segment_cost(r.m, 224, 224, 3, &sp, 0, &c0, &err) == CT_OK, "%s", err.msg);
+    size_t bytes = 0;
+    CHECK(ct_segment_memory(r.m, 224, 224, 3, &sp, 0, &bytes, &err) == CT_OK && c0.bytes == bytes, "bytes %zu, ct_segment_memory %zu", c0.bytes, bytes);
+    CHECK(c0.n_windows == 1 && c0.n_clusters == 65 /* 196 patches / 3 */ && c0.total_ops > 1e8 && c0.total_ops < 1e12 &&
+          c0.total_ops == c0.encoder_ops + c0.post_ops, "cliptrase 224: %d windows, %d clusters, %g ops", c0.n_windows, c0.n_clusters, c0.total_ops);
+    ct_segment_params_preset(&sp, CT_HEAD_SCLIP);
+    sp.slide_crop = 224;
+    sp.slide_stride = 1;
+    CHECK(ct_segment_cost(r.m, 448, 448, 3, &sp, 0, &c1, &err) == CT_OK, "%s", err.msg);
+    printf("  sclip --slide 224,1 at 448 x 448: %d windows, %.3g operations\n", c1.n_windows, c1.total_ops);
+    CHECK(c1.n_windows == 225 * 225 && c1.total_ops > 1e13, "%d windows, %g ops", c1.n_windows, c1.total_ops);
+    sp.slide_stride = 112;
+    CHECK(ct_segment_cost(r.m, 448, 448, 3, &sp, 0, &c2, &err) == CT_OK && c2.n_windows == 9 && c2.total_ops * 5000 < c1.total_ops, "stride 112: %d windows",
+          c2.n_windows);
+    ct_segment_params_default(&sp);
+    sp.upsample_ratio = 64;
+    sp.median_size = 255;
+    CHECK(ct_segment_cost(r.m, 208, 160, 3, &sp, 0, &c3, &err) == CT_OK, "%s", err.msg);
+    printf("  cliptrase upsample 64, median 255 at 160 x 208: %.3g operations\n", c3.total_ops);
+    CHECK(c3.total_ops > 1e13, "upsample 64, median 255: %g ops", c3.total_ops);
+    sp.median_size = 256;
+    CHECK(ct_segment_cost(r.m, 208, 160, 3, &sp, 0, &c3, &err) == CT_ERR_INVALID_ARG, "median 256 accepted");
+    CHECK(ct_segment_cost(r.m, 208, 160, 3, NULL, 0, NULL, &err) == CT_ERR_INVALID_ARG, "NULL cost accepted");
+    close_run(&r);
+}
+
 /* ---------------------------------------------------------------- names, precision, outputs */
 
 static void parsing_is_strict(void) {
@@ -734,6 +769,7 @@ int main(void) {
     RUN(segment_info_without_intermediates);
     RUN(segment_memory);
     RUN(segment_memory_every_head);
+    RUN(segment_cost);
     RUN(parsing_is_strict);
     RUN(precision_at_load);
     RUN(encode_image_outputs);

@@ -366,6 +366,29 @@ static void threads_follow_affinity(void) {
     free(out);
 }
 
+/* Cost bombs (issue 18, item 11): refused before any work with the estimate and the option that
+ * lowers it; --no-limits is accepted */
+static void cost_limits(void) {
+    if (!have_tiny()) SKIP("tiny fixture not found");
+    char cmd[4096], err[4096], small[800], abs[600];
+    const char *o = realpath(oracle_dir(), abs) ? abs : oracle_dir();
+    FMT(small, "%s/small_f16_hf/model.safetensors", o);
+    if (!file_exists(small)) SKIP("small_f16_hf fixture not found");
+    double t0 = now();
+    FMT(cmd, "demo --no-cache -m '%s' -V '%s' -i '%s' -s 448 --crop -c cat,dog --head sclip --slide 224,1 --json -", small, g_vocab, g_img);
+    CHECK(sh(cmd, err, sizeof err) == 1 && strstr(err, "50625 encoder passes") && strstr(err, "--slide CROP,STRIDE") && strstr(err, "--no-limits") &&
+              !strstr(err, "encoding"), "--slide 224,1 at 448: %s", err);
+    FMT(cmd, "demo --no-cache -m '%s' -V '%s' -i '%s' -s 2048 --crop -c cat,dog --eps 0.000001 --min-samples 1 --json -", small, g_vocab, g_img);
+    int rc = sh(cmd, err, sizeof err);
+    if (available_memory() > ((size_t)40 << 30)) printf("  (more than 40 GB available: the 2048 cluster bomb fits, not checked)\n");
+    else CHECK(rc == 1 && strstr(err, "GB of memory") && strstr(err, "--min-samples") && !strstr(err, "encoding"), "2048 with a cluster per patch: %s", err);
+    CHECK(now() - t0 < 60, "the refusals took %.0f s: work was done before them", now() - t0);
+    FMT(cmd, "demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog --no-limits --json -", g_model, g_vocab, g_px);
+    char *out = malloc(65536);
+    CHECK(tool_run(cmd, out, 65536, err, sizeof err, NULL) == 0, "--no-limits: %s", err);
+    free(out);
+}
+
 /* the tool names itself as it was called (installed as cliptrase-demo) */
 static void names_itself(void) {
     if (!tool_exists("demo")) SKIP("demo not built");
@@ -497,6 +520,7 @@ int main(void) {
     RUN(outputs_when_asked);
     RUN(outputs_to_devices_and_links);
     RUN(threads_follow_affinity);
+    RUN(cost_limits);
     RUN(names_itself);
     RUN(sizes_follow_the_model);
     RUN(verbose_and_precision);

@@ -382,3 +382,54 @@ ct_status ct_segment_memory_clusters(const ct_model *m, int H, int W, int n_name
     *bytes = (size_t)b;
     return ct_ok(err);
 }
+
+/* Multiply-adds of one encoder pass over an h x w patch grid (the vision tower: patch embedding,
+ * per block the projections, attention and MLP). */
+static double encoder_ops(const ct_model *m, int h, int w) {
+    const ct_config *c = &m->cfg;
+    double T = (double)h * w + 1, D = c->vision_width, F = m->vision_mlp > 0 ? m->vision_mlp : 4.0 * D;
+    double per_block = T * D * (4.0 * D + 2.0 * F) + 2.0 * T * T * D;
+    return T * D * 3.0 * c->patch * c->patch + c->vision_layers * per_block + T * D * c->embed_dim;
+}
+
+ct_status ct_segment_cost(const ct_model *m, int H, int W, int n_names, const ct_segment_params *p, int with_intermediates,
+                          ct_segment_cost_info *out, ct_error *err) {
+    if (!m || !out) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_segment_cost: NULL argument");
+    ct_segment_params dp;
+    int L = 0;
+    ct_status st = check_call(m, H, W, n_names, NULL, &p, &dp, &L, err);
+    if (st) return st;
+    size_t bytes = 0;
+    st = ct_segment_memory(m, H, W, n_names, p, with_intermediates, &bytes, err);
+    if (st) return st;
+    const ct_config *c = &m->cfg;
+    int patch = c->patch, h = H / patch, w = W / patch;
+    double hw = (double)h * w, HW = (double)H * W, N = n_names;
+    ct_segment_cost_info ci;
+    memset(&ci, 0, sizeof ci);
+    ci.bytes = bytes;
+    if (p->head == CT_HEAD_CLIPTRASE) {
+        int short_side = H < W ? H : W, ms = p->min_samples > 0 ? p->min_samples : (short_side <= 224 ? 3 : 7);
+        int ratio = p->upsample_ratio > 0 ? p->upsample_ratio : 4, msize = p->median_size > 0 ? p->median_size : 2 * ratio - 1;
+        double nc = hw / ms, up = (double)ratio * ratio * hw;
+        ci.n_windows = 1;
+        ci.n_clusters = (int)(nc + 0.5);
+        ci.encoder_ops = encoder_ops(m, h, w);
+        /* logits upsampled and compared (N per pixel), DBSCAN's Gram product, per cluster its mean
+         * map, the upsampling, the median filter (size^2 comparisons per pixel at most, each
+         * counted as 8 multiply-adds: a selection step is that much slower than a vector product)
+         * and the regions */
+        ci.post_ops = 4.0 * N * HW + hw * hw * hw / 2 + nc * (hw * hw + up * ((double)msize * msize * 8.0 + 4.0) + 4.0 * HW);
+    } else {
+        ct_slide_grid g;
+        ct_slide_grid_make(H, W, p->slide_crop, p->slide_stride, &g);
+        ci.n_windows = g.n;
+        ci.encoder_ops = (double)g.n * (encoder_ops(m, g.wh / patch, g.ww / patch) + ((double)g.wh / patch) * (g.ww / patch) * c->embed_dim * N);
+        /* the windows' logits upsampled into the image, PAMR (one neighbour per dilation and
+         * direction, 8 of them, per step), the classification */
+        ci.post_ops = (double)g.n * N * g.wh * g.ww * 4.0 + (double)p->pamr_steps * N * HW * 8.0 * p->n_pamr_dilations * 2.0 + 4.0 * N * HW;
+    }
+    ci.total_ops = ci.encoder_ops + ci.post_ops;
+    *out = ci;
+    return ct_ok(err);
+}

@@ -13,7 +13,7 @@
 
 enum {
     O_PRECISION = 1000, O_NOCACHE, O_CLASSES_FILE, O_CLASSES_FORMAT, O_BG_FILE, O_CROP, O_HEAD, O_SLIDE, O_PAMR, O_DIL,
-    O_SCALE, O_PROB, O_AREA, O_STD, O_EPS, O_MINS, O_CLSRW
+    O_SCALE, O_PROB, O_AREA, O_STD, O_EPS, O_MINS, O_CLSRW, O_NOLIMITS
 };
 
 /* which preset fields the flags replace */
@@ -46,6 +46,7 @@ static const shared_opt k_opts[] = {
     /* the CLIPtrase vote */
     {OG_SEG, {"eps", required_argument, 0, O_EPS}, ""}, {OG_SEG, {"min-samples", required_argument, 0, O_MINS}, ""},
     {OG_SEG, {"cls-reweight", no_argument, 0, O_CLSRW}, ""},
+    {OG_SEG, {"no-limits", no_argument, 0, O_NOLIMITS}, ""},
     {OG_GENERAL, {"quiet", no_argument, 0, 'q'}, "q"},
     {OG_GENERAL, {"verbose", no_argument, 0, 'v'}, "v"},
     {OG_GENERAL, {"help", no_argument, 0, 'h'}, "h"},
@@ -150,6 +151,7 @@ int opts_parse(tool_opts *o, int code, const char *arg) {
     case O_EPS: o->set |= S_EPS; return parse_float(arg, 1e-30, 1e6, &f->eps) ? 1 : bad("--eps", "a positive number", arg);
     case O_MINS: o->set |= S_MINS; return parse_int(arg, 1, 1000000, &f->min_samples) ? 1 : bad("--min-samples", "a whole number >= 1", arg);
     case O_CLSRW: o->set |= S_CLSRW; f->cls_reweight = 1; return 1;
+    case O_NOLIMITS: o->no_limits = 1; return 1;
     case 'q': quiet = 1; return 1;
     case 'v': verbose = 1; return 1;
     default: return 0;
@@ -201,7 +203,10 @@ void opts_help(FILE *f, unsigned groups) {
                    "      --gaussian-std S    NACLIP's neighbourhood sigma in patches, in [0.01, 10000] (default 5)\n"
                    "      --eps E             cliptrase: DBSCAN radius (default 0.7 if short side <= 224, else 1.1)\n"
                    "      --min-samples K     cliptrase: DBSCAN core size (default 3 if short side <= 224, else 7)\n"
-                   "      --cls-reweight      cliptrase: multiply logits by the CLS logits (the paper's VOC20)\n");
+                   "      --cls-reweight      cliptrase: multiply logits by the CLS logits (the paper's VOC20)\n"
+                   "      --no-limits         run a segmentation whose estimated memory exceeds the available\n"
+                   "                          memory or whose work exceeds 1e13 operations (minutes); without\n"
+                   "                          it such a run is refused before any work, with the estimate\n");
     if (groups & OG_GENERAL)
         fprintf(f, "  -q, --quiet             no progress on stderr\n"
                    "  -v, --verbose           more detail (model, precision, kernel, cache location)\n"
