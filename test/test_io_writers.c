@@ -204,6 +204,16 @@ static void output_special_paths(void) {
     CHECK(rfd >= 0 && read(rfd, buf, sizeof buf - 1) == 16 && !strcmp(buf, "through the pipe"), "FIFO data '%s'", buf);
     if (rfd >= 0) close(rfd);
     CHECK(lstat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode), "the FIFO was replaced");
+    /* a pipe through /proc/self/fd (as /dev/stdout names standard output): written as a stream */
+    int pfd[2];
+    CHECK(pipe(pfd) == 0, "pipe");
+    char viafd[64];
+    FMT(viafd, "/proc/self/fd/%d", pfd[1]);
+    memset(buf, 0, sizeof buf);
+    CHECK(write_output(viafd, "via fd", &err) == CT_OK && read(pfd[0], buf, sizeof buf - 1) == 6 && !strcmp(buf, "via fd"), "a pipe by /proc/self/fd: %s",
+          err.msg);
+    close(pfd[0]);
+    close(pfd[1]);
     CHECK(count_tmp(dir) == 0, "temporary file left beside the FIFO");
     /* character devices of our own: one like /dev/null (1,3), one like /dev/full (1,7) */
     char nul[700], full[700], lnk[700];

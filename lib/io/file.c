@@ -128,6 +128,12 @@ ct_status ct_atomic_open_with(ct_atomic_file *a, const char *path, uint64_t (*rn
     if (!path || !*path) return ct_fail(err, CT_ERR_INVALID_ARG, "empty output path");
     if (path[strlen(path) - 1] == '/') return ct_fail(err, CT_ERR_INVALID_ARG, "output path '%s' names a directory", path);
     struct stat sb;
+    /* what the path finally names, links followed by the kernel: a device or FIFO (also through
+     * /dev/stdout -> /proc/self/fd/1 -> pipe:[...], which names no file) is opened as it is */
+    if (stat(path, &sb) == 0 && (S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) || S_ISFIFO(sb.st_mode))) {
+        if (!(a->dst = strdup(path))) return ct_fail(err, CT_ERR_NOMEM, "out of memory");
+        return open_stream(a, path, err);
+    }
     ct_status st = resolve_links(path, &a->dst, &sb, err);
     if (st) return st;
     if (S_ISDIR(sb.st_mode)) { atomic_clear(a); return ct_fail(err, CT_ERR_IO, "cannot write '%s': it is a directory", path); }
