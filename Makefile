@@ -45,7 +45,7 @@ TEST_BIN = $(TEST_SRC:%.c=$(BUILD)/%)
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN = $(BENCH_SRC:%.c=$(BUILD)/%)
 
-.PHONY: all lib tools tests test check deps asan tsan bench clean install uninstall symbols \
+.PHONY: all lib tools tests test check deps asan tsan bench clean install uninstall symbols layers \
         instrumented fuzz fuzz-run valgrind links
 .SUFFIXES:
 
@@ -116,6 +116,7 @@ deps:
 test: deps
 	$(MAKE) all tests
 	$(MAKE) --no-print-directory symbols
+	$(MAKE) --no-print-directory layers
 	$(MAKE) --no-print-directory instrumented
 	CT_BUILD_DIR=$(BUILD) PYTHON=$(PYTHON) sh test/run.sh $(TEST_BIN) $(PYTHON_TEST)
 
@@ -160,6 +161,11 @@ bench: deps
 symbols: $(LIB_A) $(LIB_SO)
 	@sh test/check-symbols.sh include/cliptrase.h $(LIB_A) $(LIB_SO)
 
+# lib/ has no include circle, no circle between translation units, and no layer using a higher
+# one (core < io < image < nn < model < text < heads < vision < seg; docs/algorithm.md).
+layers: $(LIB_INTERNAL)
+	@$(PYTHON) test/check_layers.py lib $(BUILD)/obj/lib
+
 # libFuzzer targets (clang, ASan+UBSan) in build/fuzz; `make fuzz-run FUZZ_SECONDS=600`.
 FUZZ_TARGETS = safetensors tokenizer vocab image
 FUZZ_SECONDS ?= 60
@@ -183,11 +189,12 @@ valgrind: all
 	@echo "valgrind: no leaks or memory errors on the demo path"
 
 # pkg-config file: the shared library by default, `pkg-config --static` for the archive (with
-# its dependencies). Written straight into the prefix by make install (nothing shared between
+# its dependencies). Libs carries -Wl,-rpath,$${libdir}: a program linked with it starts without
+# LD_LIBRARY_PATH or ldconfig, whatever the prefix (README's PREFIX=$$HOME/.local included). Written straight into the prefix by make install (nothing shared between
 # two installs to different prefixes).
 PC_LINES = 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
   'Name: cliptrase' 'Description: training-free open-vocabulary segmentation with CLIP (CLIPtrase and peers)' \
-  'Version: $(VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lcliptrase' \
+  'Version: $(VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -Wl,-rpath,$${libdir} -lcliptrase' \
   'Libs.private: $(BLAS_LIBS) -lutf8proc -lm -pthread'
 
 INSTALL_TOOLS = $(filter-out demo,$(TOOL_NAMES))
@@ -211,10 +218,11 @@ install-python: install
 
 uninstall-python:
 	rm -rf $(DESTDIR)$(PYTHON_SITE)/cliptrase $(DESTDIR)$(PYTHON_SITE)/cliptrase-$(VERSION).dist-info
+	rmdir -p $(DESTDIR)$(PYTHON_SITE) 2>/dev/null || true  # the folders make install-python made, when empty
 
 INSTALLED = lib/libcliptrase.a lib/$(SONAME) lib/libcliptrase.so include/cliptrase.h \
             lib/pkgconfig/cliptrase.pc bin/cliptrase-demo $(INSTALL_TOOLS:%=bin/%)
-uninstall:
+uninstall: uninstall-python
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED))
 	rmdir $(DESTDIR)$(PREFIX)/share/cliptrase 2>/dev/null || true  # kept when it holds weights
 

@@ -7,6 +7,8 @@
  *   - the whole demo process (classes from its cache) at 224, 448, 896, and its peak RSS;
  *   - a new class (80 prompts) fp32 and bf16;
  *   - every head at 224 and 448 whole image, and 336 x 448 with 224/112 windows; PAMR alone;
+ *   - SC-CLIP at 336 x 448 with 224/112 windows against the reference's code when
+ *     $CT_SCCLIP_REF names a checkout of SuleBai/SC-CLIP (bench/scclip_ref.py), in the same run;
  *   - the tokenizer: ADE20K-847 names x 80 templates. */
 #include "bench.h"
 #include "cliptrase.h"
@@ -266,6 +268,31 @@ int main(void) {
             sl = seg_time(m, emb, n, 336, 448, 0, &hp, 5);
         }
         printf("%-10s %10.3f %10.3f %16.3f %16.3f%s\n", ct_head_name((ct_head)h), a, b, w, sl, sl > 0 ? "" : " (n/a)");
+    }
+
+    /* SC-CLIP (issue 20): 336 x 448, windows 224/112, against the reference's own code
+     * (bench/scclip_ref.py runs SuleBai/SC-CLIP's model from the checkout at $CT_SCCLIP_REF, fp32,
+     * same shapes, threads and names) in this same run */
+    {
+        ct_segment_params sc;
+        ct_segment_params_preset(&sc, CT_HEAD_SCCLIP);
+        double ours = seg_time(m, emb, n, 336, 448, 0, &sc, 5), ref = 0;
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 bench/scclip_ref.py 336 448 224 112 %d %d 3 2>&1", n, ct_model_threads(m));
+        char line[512] = "reference not available: bench/scclip_ref.py did not run";
+        FILE *pf = popen(cmd, "r");
+        if (pf) {
+            char buf[512];
+            while (fgets(buf, sizeof buf, pf)) {
+                double t;
+                if (sscanf(buf, "SCCLIP_REF %*s %*s med %lf", &t) == 1) ref = t;
+                else if (!strncmp(buf, "reference not available", 23)) snprintf(line, sizeof line, "%s", buf);
+            }
+            pclose(pf);
+        }
+        printf("\nSC-CLIP, ViT-B/16 shapes, random weights, fp32, 336 x 448, windows 224/112, %d names, %d threads: ours %.3f s", n,
+               ct_model_threads(m), ours);
+        if (ref > 0) printf(", reference (SuleBai/SC-CLIP, PyTorch) %.3f s: %.2fx faster (target: 3x)\n", ref, ref / ours);
+        else printf("; %s%s", line, line[strlen(line) - 1] == '\n' ? "" : "\n");
     }
 
     /* ct-batch (issue 13): 64 pictures of 448 x 336 (the model input 336 x 448), one ct-batch

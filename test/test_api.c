@@ -15,7 +15,7 @@
 #include "alloc_wrap.h"
 #include "core/runtime.h"
 #include "model/model.h"
-#include "seg/seg.h"
+#include "seg/stage.h"
 
 #include <pthread.h>
 
@@ -512,7 +512,8 @@ static void parsing_is_strict(void) {
     }
     CHECK(ct_precision_parse(NULL, &p, &err) == CT_ERR_INVALID_ARG, "NULL name");
     CHECK(ct_precision_parse("fp32", NULL, &err) == CT_ERR_INVALID_ARG, "NULL out");
-    const char *heads[] = {"cliptrase", "clip", "maskclip", "sclip", "clearclip", "naclip"};
+    const char *heads[] = {"cliptrase", "clip", "maskclip", "sclip", "clearclip", "naclip", "scclip"};
+    _Static_assert(sizeof heads / sizeof *heads == CT_HEAD_COUNT, "test_api: one name per head");
     for (int h = 0; h < CT_HEAD_COUNT; h++) {
         ct_head out = CT_HEAD_COUNT;
         CHECK(!strcmp(ct_head_name((ct_head)h), heads[h]), "head %d is \"%s\"", h, ct_head_name((ct_head)h));
@@ -574,6 +575,16 @@ static void encode_image_outputs(void) {
     CHECK(ct_encode_image(r.m, r.px.data, r.H, r.W, 0, &none, &err) == CT_ERR_INVALID_ARG, "every output NULL accepted");
     CHECK(strstr(err.msg, "no output") != NULL, "message: %s", err.msg);
     CHECK(ct_encode_image(r.m, r.px.data, r.H, r.W, 0, NULL, &err) == CT_ERR_INVALID_ARG, "NULL features accepted");
+    /* sizes in messages are width x height, as every tool prints them (H 48, W 40: not multiples of 16) */
+    ct_image_features f1 = {NULL, NULL, NULL};
+    float *one = malloc(sizeof(float)), *e1 = malloc(sizeof(float) * r.E);
+    f1.image_embedding = e1;
+    CHECK(ct_encode_image(r.m, one, 48, 40, 0, &f1, &err) == CT_ERR_INVALID_ARG && strstr(err.msg, "image size 40 x 48 (width x height)"),
+          "the size in the message: %s", err.msg);
+    CHECK(ct_encode_image(r.m, one, 16 * 20000, 16, 0, &f1, &err) == CT_ERR_TOO_LARGE && strstr(err.msg, "image 16 x 320000 gives 20000 patches"),
+          "a tall input's message: %s", err.msg);
+    free(one);
+    free(e1);
     /* one output at a time is enough, and each equals the oracle's (encoder bound 1e-4) */
     size_t T = r.tok.shape[0];
     float *tok = malloc(sizeof(float) * T * r.E), *corr = malloc(sizeof(float) * T * T), *emb = malloc(sizeof(float) * r.E);

@@ -12,6 +12,7 @@
 #include "harness.h"
 #include "core/runtime.h"
 #include "nn/attention.h"
+#include "nn/attention_fused.h"
 
 static float rnd(unsigned *s) {
     *s = *s * 1103515245u + 12345u;

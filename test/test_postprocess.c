@@ -14,7 +14,7 @@
  * No tolerance anywhere: every value compared is a selection or the same arithmetic. */
 #include "harness.h"
 #include "nn/ops.h"
-#include "seg/seg.h"
+#include "seg/dbscan.h"
 
 #include <limits.h>
 #include <stdint.h>

@@ -557,7 +557,13 @@ int ct_model_linear(const ct_model *m, const ct_nn *nn, int M, const float *x, i
     return ct_linear(nn, M, x, ldx, (ct_weight *)w, (pthread_mutex_t *)&m->lock, e, y, ldy);
 }
 
+int ct_model_linear_fn(const void *m, const ct_nn *nn, int M, const float *x, int ldx, const ct_weight *w, const ct_epilogue *e,
+                       float *y, int ldy) {
+    return ct_model_linear(m, nn, M, x, ldx, w, e, y, ldy);
+}
+
 const ct_config *ct_model_config(const ct_model *m) { return m ? &m->cfg : NULL; }
+const char *ct_model_metadata(const ct_model *m, const char *key) { return m ? ct_st_metadata(&m->st, key) : NULL; }
 ct_precision ct_model_precision(const ct_model *m) { return m ? m->precision : CT_PRECISION_FP32; }
 
 int ct_model_threads(const ct_model *m) {

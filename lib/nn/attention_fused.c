@@ -17,7 +17,7 @@
  * computation would: results do not depend on the thread count. Work items are (sequence,
  * head); a thread processes a head from start to end in its private scratch. With more than two
  * threads per (sequence, head), a row-by-row variant of the same arithmetic takes over (below). */
-#include "nn/attention.h"
+#include "nn/attention_fused.h"
 
 #include "core/arena.h"
 #include "nn/kernels/attn_kernels.h"
@@ -384,13 +384,8 @@ static size_t fused_floats(const ct_attn_spec *sp, int B, int T, int W, int head
     return (size_t)nth * gram_thread_floats((int)Tp, hd, sp->n_streams);
 }
 
-size_t ct_attention_workspace(const ct_nn *nn, const ct_attn_spec *sp, int B, int T, int W, int heads) {
-    if (sp->identity) return 0;
-    size_t ref = ct_attention_reference_workspace(nn, T, W, heads);
-    if (!ct_attention_fused_ok(nn, sp, W, heads)) return ref;
-    size_t fused = fused_floats(sp, B, T, W, heads, nn->ex.nth) * sizeof(float);
-    /* sums of streams over part of the query rows take the reference (ct_attention) */
-    return sp->n_streams > 1 && fused < ref ? ref : fused;
+size_t ct_attention_fused_workspace(const ct_nn *nn, const ct_attn_spec *sp, int B, int T, int W, int heads) {
+    return fused_floats(sp, B, T, W, heads, nn->ex.nth) * sizeof(float);
 }
 
 int ct_attention_fused(const ct_nn *nn, const ct_attn_spec *sp, const float *qkv, int B, int T, int W, int heads, int q0, int q1,

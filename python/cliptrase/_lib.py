@@ -26,10 +26,11 @@ _MAJOR_MINOR = ".".join(__version__.split(".")[:2])
 SONAME = "libcliptrase.so." + _MAJOR_MINOR
 
 # constants of include/cliptrase.h (tests/test_abi.py compares them with the header)
-HEAD_COUNT = 6
+HEAD_COUNT = 7
 MAX_DILATIONS = 8
 MAX_PATCHES = 128 * 128
 MAX_IMAGE_PIXELS = 64 * 1024 * 1024
+DEFAULT_SIZE = 336  # CT_DEFAULT_SIZE
 TOKEN_SOT = 49406
 TOKEN_EOT = 49407
 INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
@@ -65,7 +66,7 @@ class ct_segment_params(Structure):
                 ("slide_crop", c_int), ("slide_stride", c_int), ("pamr_steps", c_int),
                 ("pamr_dilations", c_int * MAX_DILATIONS), ("n_pamr_dilations", c_int),
                 ("logit_scale", c_float), ("prob_thd", c_float), ("area_thd", c_float),
-                ("n_threads", c_int)]
+                ("n_threads", c_int), ("sc_layers", c_int * 4), ("sc_res_cls", c_float), ("sc_beta", c_float)]
 
 
 class ct_segment_info(Structure):
@@ -81,14 +82,15 @@ class ct_segment_info(Structure):
 # the array members of ct_intermediates, in the header's order
 INTERMEDIATE_ARRAYS = ("image_embedding", "img_tokens", "corr_raw", "corr", "patch_logits", "logits_up",
                        "pred_raw", "dbscan_labels", "cluster_maps", "cluster_assign", "pred", "seg_logits",
-                       "pamr_logits")
+                       "pamr_logits", "outliers")
 
 
 class ct_intermediates(Structure):
     _fields_ = [("H", c_int), ("W", c_int), ("h", c_int), ("w", c_int), ("n_names", c_int),
                 ("embed_dim", c_int), ("n_clusters", c_int), ("eps", c_float), ("min_samples", c_int),
                 ("median_size", c_int), ("upsample_ratio", c_int)] + \
-               [(name, c_void_p) for name in INTERMEDIATE_ARRAYS]
+               [(name, c_void_p) for name in INTERMEDIATE_ARRAYS] + \
+               [("n_windows", c_int), ("win_h", c_int), ("win_w", c_int), ("img_tokens_rows", c_int)]
 
 
 class ct_segment_outputs(Structure):
@@ -125,6 +127,8 @@ _SIGNATURES = {
     "ct_build_info": (c_char_p, []),
     "ct_status_str": (c_char_p, [c_int]),
     "ct_free": (None, [P]),
+    "ct_label_color": (None, [c_int, c_int, P]),
+    "ct_round_size": (c_int, [c_int, c_int]),
     "ct_runtime_new": (S, [c_int, PP, E]),
     "ct_runtime_free": (None, [P]),
     "ct_runtime_threads": (c_int, [P]),
@@ -134,6 +138,7 @@ _SIGNATURES = {
     "ct_model_load_ex": (S, [c_char_p, POINTER(ct_load_params), PP, E]),
     "ct_model_free": (None, [P]),
     "ct_model_config": (POINTER(ct_config), [P]),
+    "ct_model_metadata": (c_char_p, [P, c_char_p]),
     "ct_model_precision": (c_int, [P]),
     "ct_model_threads": (c_int, [P]),
     "ct_model_describe": (None, [P, c_char_p, c_size_t]),

@@ -5,6 +5,7 @@ CLIPtrase building blocks (postprocess, dbscan, median_filter)."""
 import ctypes
 import dataclasses
 import os
+import warnings
 from ctypes import byref, c_int, c_size_t
 
 import numpy as np
@@ -16,7 +17,20 @@ from .image import Image, as_image, colorize, labels_to_image, overlay, save_lab
 from .model import Model, precision_name
 from .text import as_classes, check_embeddings
 
-DEFAULT_SIZE = 336  # short side of a picture when size is not given (the demo's default)
+DEFAULT_SIZE = _lib.DEFAULT_SIZE  # short side of a picture when size is not given (the demo's default)
+
+
+def round_size(size, patch):
+    """The short side used for a requested size, the tools' rule (the library's ct_round_size): the
+    nearest multiple of the patch, halves up, at least one patch, at most 8192 (336 gives 336 for
+    ViT-B/16 and L/14, 352 for ViT-B/32)."""
+    s, p = _lib.to_int(size, "size"), _lib.to_int(patch, "patch")
+    if s < 1:
+        raise InvalidArgumentError("size %d must be at least 1" % s)
+    r = lib.ct_round_size(s, p)
+    if r == 0:
+        raise InvalidArgumentError("patch size %d must be in [1, 8192]" % p)
+    return r
 
 
 def head_name(h):
@@ -24,7 +38,7 @@ def head_name(h):
 
 
 def parse_head(name):
-    """A head name ("cliptrase", "clip", "maskclip", "sclip", "clearclip", "naclip") as its enum value."""
+    """A head name ("cliptrase", "clip", "maskclip", "sclip", "clearclip", "naclip", "scclip") as its enum value."""
     return _lib.parse_name(lib.ct_head_parse, name, "head")
 
 
@@ -57,9 +71,12 @@ class SegmentParams:
     prob_thd: float = 0.0
     area_thd: float = 0.0
     threads: int = 0  # n_threads: <= 0, all of the model's
+    sc_layers: tuple = (0, 0, 0, 0)  # SC-CLIP's pre, post, start, end; all 0: the preset of the model's depth
+    sc_res_cls: float = -1.0  # < 0: the preset of the model's depth
+    sc_beta: float = float(np.float32(0.4))  # the library's 0.4f
 
     _INT = ("min_samples", "median_size", "upsample_ratio", "slide_crop", "slide_stride", "pamr_steps", "threads")
-    _FLOAT = ("gaussian_std", "eps", "logit_scale", "prob_thd", "area_thd")
+    _FLOAT = ("gaussian_std", "eps", "logit_scale", "prob_thd", "area_thd", "sc_res_cls", "sc_beta")
 
     @classmethod
     def preset(cls, head=None):
@@ -78,7 +95,8 @@ class SegmentParams:
                    median_size=c.median_size, upsample_ratio=c.upsample_ratio, cls_reweight=bool(c.cls_reweight),
                    slide_crop=c.slide_crop, slide_stride=c.slide_stride, pamr_steps=c.pamr_steps,
                    pamr_dilations=tuple(c.pamr_dilations[:max(0, min(c.n_pamr_dilations, _lib.MAX_DILATIONS))]),
-                   logit_scale=c.logit_scale, prob_thd=c.prob_thd, area_thd=c.area_thd, threads=c.n_threads)
+                   logit_scale=c.logit_scale, prob_thd=c.prob_thd, area_thd=c.area_thd, threads=c.n_threads,
+                   sc_layers=tuple(c.sc_layers), sc_res_cls=c.sc_res_cls, sc_beta=c.sc_beta)
 
     def _to_c(self):
         c = _lib.ct_segment_params()
@@ -89,6 +107,11 @@ class SegmentParams:
         for k in self._FLOAT:
             setattr(c, k, _lib.to_float(getattr(self, k), k))
         c.cls_reweight = 1 if self.cls_reweight else 0
+        sl = tuple(self.sc_layers)
+        if len(sl) != 4:
+            raise InvalidArgumentError("sc_layers must be (pre, post, start, end), not %r" % (self.sc_layers,))
+        for i, x in enumerate(sl):
+            c.sc_layers[i] = _lib.to_int(x, "sc_layers")
         d = self.pamr_dilations
         if isinstance(d, (int, np.integer)):
             d = (d,)
@@ -135,10 +158,37 @@ class SegmentParams:
         return dataclasses.asdict(self)
 
 
+# The tools' rule for head-specific settings (tools/common/options.c): an override the head does
+# not use is refused, naming the heads that use it.
+_CLIPTRASE_ONLY = ("eps", "min_samples", "cls_reweight", "median_size", "upsample_ratio")
+_PIPELINE_ONLY = ("slide", "slide_crop", "slide_stride", "pamr", "pamr_steps", "pamr_dilations", "logit_scale", "prob_thd",
+                  "area_thd")
+_NACLIP_ONLY = ("gaussian_std",)
+_SCCLIP_ONLY = ("sc_layers", "sc_res_cls", "sc_beta")
+
+
+def _check_head_overrides(head, overrides):
+    for k in overrides:
+        if k in _CLIPTRASE_ONLY and head != "cliptrase":
+            who = "the cliptrase head (its cluster vote)"
+        elif k in _PIPELINE_ONLY and head == "cliptrase":
+            who = "the heads of the mmseg pipeline (clip, maskclip, sclip, clearclip, naclip, scclip)"
+        elif k in _NACLIP_ONLY and head != "naclip":
+            who = "the naclip head (its Gaussian prior)"
+        elif k in _SCCLIP_ONLY and head != "scclip":
+            who = "the scclip head (its layers and calibration)"
+        else:
+            continue
+        raise InvalidArgumentError("%s applies to %s, not to head %s: drop it, or choose such a head" % (k, who, head))
+
+
 def segment_params(head=None, params=None, **overrides):
     """SegmentParams: `params`, or the head's preset (head None: CLIPtrase's default), with the
     overrides applied (any field; slide=(window, stride) / False; pamr=steps / (steps, dilations) /
-    False)."""
+    False). An override the head does not use is refused, as the tools refuse the flag: eps,
+    min_samples, cls_reweight, median_size, upsample_ratio are CLIPtrase's; slide, pamr,
+    pamr_dilations, logit_scale, prob_thd, area_thd the other heads'; gaussian_std NACLIP's;
+    sc_layers, sc_res_cls, sc_beta SC-CLIP's."""
     if params is not None:
         if head is not None:
             raise InvalidArgumentError("give head= or params=, not both (set params.head)")
@@ -147,6 +197,7 @@ def segment_params(head=None, params=None, **overrides):
         p = params
     else:
         p = SegmentParams.preset(head)
+    _check_head_overrides(p.head, overrides)
     return p.replace(**overrides)
 
 
@@ -171,17 +222,27 @@ def model_input(model, image, size=None, crop=False):
     """(pixels float32 [3 x H x W] C-contiguous, the picture as an Image or None, size, crop).
 
     image: a path, an Image, a uint8 [height x width x 3] array (preprocessed at `size`, default
-    336 rounded down to a multiple of the patch, with `crop`), or CLIP-normalised pixels float
-    [3 x H x W] (used as they are, without a copy when float32 and C-contiguous)."""
+    336, rounded to the model's patch as the tools round it (round_size: 352 for ViT-B/32; a size
+    that is not a multiple of the patch is rounded with a warning), with `crop`), or
+    CLIP-normalised pixels float [3 x H x W] (used as they are, without a copy when float32 and
+    C-contiguous; their shape is checked before any conversion)."""
     if not isinstance(image, (str, bytes, os.PathLike, Image, np.ndarray)):
         image = _lib.array_like(image, "image")  # a PIL image, nested lists, ...
     if isinstance(image, np.ndarray) and image.dtype.kind == "f":
         if size is not None or crop:
             raise InvalidArgumentError("size and crop apply to pictures, not to normalised pixels [3 x H x W]")
+        if image.ndim == 3 and image.shape[0] == 3:  # the size checks before a copy (a broadcast view is free)
+            _check_input_size(model._handle(), _lib.to_int(image.shape[1], "H"), _lib.to_int(image.shape[2], "W"))
         return _lib.array(image, np.float32, 3, "pixels", (3, None, None)), None, None, False
     pic = as_image(image)
-    if size is None:  # 336, or the multiple of the patch below it (320 for ViT-B/32)
-        size = max(DEFAULT_SIZE // model.config.patch, 1) * model.config.patch
+    patch = model.config.patch
+    if size is None:
+        size = round_size(DEFAULT_SIZE, patch)
+    else:
+        r = round_size(size, patch)
+        if r != size:
+            warnings.warn("size %d is not a multiple of the patch size %d: using %d" % (size, patch, r), stacklevel=3)
+        size = r
     return pic.preprocess(size, crop, model.config.patch), pic, size, bool(crop)
 
 
@@ -260,11 +321,11 @@ def _intermediate_shapes(x, ratio):
     E, h, w, H, W, n, nc = x.embed_dim, x.h, x.w, x.H, x.W, x.n_names, x.n_clusters
     T, hw = 1 + h * w, h * w
     f, i = np.float32, np.int32
-    return {"image_embedding": ((E,), f), "img_tokens": ((T, E), f), "corr_raw": ((T, T), f), "corr": ((hw, hw), f),
+    return {"image_embedding": ((E,), f), "img_tokens": ((x.img_tokens_rows or T, E), f), "corr_raw": ((T, T), f), "corr": ((hw, hw), f),
             "patch_logits": ((n, h, w), f), "logits_up": ((n, H, W), f), "pred_raw": ((H, W), i),
             "dbscan_labels": ((hw,), i), "cluster_maps": ((nc, ratio * h, ratio * w), f),
             "cluster_assign": ((H, W), i), "pred": ((H, W), i), "seg_logits": ((n, H, W), f),
-            "pamr_logits": ((n, H, W), f)}
+            "pamr_logits": ((n, H, W), f), "outliers": ((x.n_windows, x.win_h, x.win_w), i)}
 
 
 def _take_intermediates(x):
@@ -351,15 +412,16 @@ def segment(model, image, classes, *, tokenizer=None, background=None, templates
     """Segment a picture into classes.
 
     image       a path, an Image, a uint8 [height x width x 3] array (resized so the short side is
-                `size`, default 336, 320 for a 32-pixel patch; crop=True: then a size x size centre
-                crop), or CLIP-normalised pixels float32 [3 x H x W] used as they are
+                `size`, default 336, 352 for a 32-pixel patch: the tools' rounding, round_size;
+                crop=True: then a size x size centre crop), or CLIP-normalised pixels float32 [3 x H x W] used as they are
     classes     a Classes; or names / lists of synonyms (with tokenizer=, background=, templates=);
                 or class embeddings float32 [n_names x embed_dim] (with name_labels=)
     head        a head's published preset as the starting point ("cliptrase", "clip", "maskclip",
-                "sclip", "clearclip", "naclip"); or params=SegmentParams(...)
+                "sclip", "clearclip", "naclip", "scclip"); or params=SegmentParams(...)
     overrides   any SegmentParams field: eps, min_samples, median_size, upsample_ratio,
                 cls_reweight, gaussian_std, slide=(window, stride), pamr=steps, pamr_dilations,
-                logit_scale, prob_thd, area_thd, threads, ...
+                logit_scale, prob_thd, area_thd, threads, sc_layers=(pre, post, start, end),
+                sc_res_cls, sc_beta, ...
     probabilities, intermediates: also return these (see Segmentation)
 
     The GIL is released while the library computes: several threads may segment with one Model.

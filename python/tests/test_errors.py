@@ -1,6 +1,7 @@
 """Every error is a Python exception of the class mapping its ct_status, carrying the library's
 message; misuse from Python (wrong types, dtypes, shapes, closed objects) raises, never crashes."""
 
+import dataclasses
 import json
 import struct
 
@@ -147,9 +148,13 @@ def test_segment_params(ct, tiny, tokenizer):
     px = np.zeros((3, 64, 64), np.float32)
     cl = ct.Classes(m, tokenizer, ["cat", "dog"])
     raises(ct.InvalidArgumentError, "finite", ct.segment, m, px, cl, eps=float("nan"))
-    raises(ct.InvalidArgumentError, "cluster vote", ct.segment, m, px, cl, slide=(64, 32))
-    raises(ct.InvalidArgumentError, "cluster vote", ct.segment, m, px, cl, pamr=10)
-    raises(ct.InvalidArgumentError, "cluster vote", ct.segment, m, px, cl, prob_thd=0.5)
+    # the tools' rule: a setting the head does not use is refused (test_checks has every one)
+    raises(ct.InvalidArgumentError, "slide applies to the heads of the mmseg pipeline", ct.segment, m, px, cl, slide=(64, 32))
+    raises(ct.InvalidArgumentError, "pamr applies to", ct.segment, m, px, cl, pamr=10)
+    raises(ct.InvalidArgumentError, "prob_thd applies to", ct.segment, m, px, cl, prob_thd=0.5)
+    # set in params (not an override), the library's own check says the same
+    raises(ct.InvalidArgumentError, "cluster vote", ct.segment, m, px, cl,
+           params=dataclasses.replace(ct.SegmentParams.preset(), slide_crop=64, slide_stride=32))
     raises(ct.InvalidArgumentError, "unknown head 'segformer'", ct.segment, m, px, cl, head="segformer")
     raises(ct.InvalidArgumentError, "thread count", ct.segment, m, px, cl, threads=-3)
     raises(ct.InvalidArgumentError, "min_samples", ct.segment, m, px, cl, min_samples=2 ** 40)
@@ -180,12 +185,16 @@ def test_segment_params(ct, tiny, tokenizer):
 
 def test_every_head_runs(ct, tiny, tokenizer):
     """Every head the library lists segments through the binding with its preset (the windows
-    shrink to the 64 x 128 input), with synonyms and a background label."""
+    shrink to the 64 x 128 input), with synonyms and a background label. SC-CLIP has presets for
+    12 and 24 blocks only: on the 3-block model its layers and res_cls are given (without them,
+    a clear refusal)."""
     _, m = tiny
     cl = ct.Classes(m, tokenizer, ["cat", ["dog", "puppy"]], background=["sky"])
     px = np.random.default_rng(0).standard_normal((3, 64, 128)).astype(np.float32)
+    raises(ct.InvalidArgumentError, "has 3 blocks", ct.segment, m, px, cl, head="scclip")
+    own = {"scclip": dict(sc_layers=(1, 0, 0, 2), sc_res_cls=0.3)}
     for h in ct.heads():
-        s = ct.segment(m, px, cl, head=h, threads=1)
+        s = ct.segment(m, px, cl, head=h, threads=1, **own.get(h, {}))
         assert s.info.head == h and s.labels.shape == (64, 128) and 0 <= s.labels.min() and s.labels.max() < 3
     s = ct.segment(m, px, cl, head="sclip", slide=(64, 32))
     assert s.info.n_windows == 3

@@ -1,7 +1,6 @@
 /* Shared options of the model-running tools, data directories, and the session they set up. */
 #include "common/options.h"
 #include "common/files.h"
-#include "common/geometry.h"
 #include "common/hash.h"
 #include "common/msg.h"
 #include "common/text.h"
@@ -13,11 +12,14 @@
 
 enum {
     O_PRECISION = 1000, O_NOCACHE, O_CLASSES_FILE, O_CLASSES_FORMAT, O_BG_FILE, O_CROP, O_HEAD, O_SLIDE, O_PAMR, O_DIL,
-    O_SCALE, O_PROB, O_AREA, O_STD, O_EPS, O_MINS, O_CLSRW, O_NOLIMITS
+    O_SCALE, O_PROB, O_AREA, O_STD, O_EPS, O_MINS, O_CLSRW, O_SCLAYERS, O_RESCLS, O_SCBETA, O_NOLIMITS
 };
 
 /* which preset fields the flags replace */
-enum { S_EPS = 1, S_MINS = 2, S_CLSRW = 4, S_SLIDE = 8, S_PAMR = 16, S_DIL = 32, S_SCALE = 64, S_PROB = 128, S_AREA = 256, S_STD = 512 };
+enum {
+    S_EPS = 1, S_MINS = 2, S_CLSRW = 4, S_SLIDE = 8, S_PAMR = 16, S_DIL = 32, S_SCALE = 64, S_PROB = 128, S_AREA = 256, S_STD = 512,
+    S_SCLAYERS = 1024, S_RESCLS = 2048, S_SCBETA = 4096
+};
 
 typedef struct {
     unsigned group;
@@ -43,6 +45,9 @@ static const shared_opt k_opts[] = {
     {OG_SEG, {"logit-scale", required_argument, 0, O_SCALE}, ""},
     {OG_SEG, {"prob-thd", required_argument, 0, O_PROB}, ""}, {OG_SEG, {"area-thd", required_argument, 0, O_AREA}, ""},
     {OG_SEG, {"gaussian-std", required_argument, 0, O_STD}, ""},
+    /* SC-CLIP */
+    {OG_SEG, {"sc-layers", required_argument, 0, O_SCLAYERS}, ""}, {OG_SEG, {"res-cls", required_argument, 0, O_RESCLS}, ""},
+    {OG_SEG, {"sc-beta", required_argument, 0, O_SCBETA}, ""},
     /* the CLIPtrase vote */
     {OG_SEG, {"eps", required_argument, 0, O_EPS}, ""}, {OG_SEG, {"min-samples", required_argument, 0, O_MINS}, ""},
     {OG_SEG, {"cls-reweight", no_argument, 0, O_CLSRW}, ""},
@@ -55,7 +60,7 @@ static const shared_opt k_opts[] = {
 
 void opts_init(tool_opts *o) {
     memset(o, 0, sizeof *o);
-    o->size = DEFAULT_SIZE;
+    o->size = CT_DEFAULT_SIZE;
     o->head = CT_HEAD_CLIPTRASE;
     ct_segment_params_default(&o->flags);
 }
@@ -148,6 +153,14 @@ int opts_parse(tool_opts *o, int code, const char *arg) {
     case O_PROB: o->set |= S_PROB; return parse_float(arg, -1e30, 1e30, &f->prob_thd) ? 1 : bad("--prob-thd", "a number in [0, 1] (0: off)", arg);
     case O_AREA: o->set |= S_AREA; return parse_float(arg, -1e30, 1e30, &f->area_thd) ? 1 : bad("--area-thd", "a number in [0, 1] (0: off)", arg);
     case O_STD: o->set |= S_STD; return parse_float(arg, CT_MIN_GAUSSIAN_STD, CT_MAX_GAUSSIAN_STD, &f->gaussian_std) ? 1 : bad("--gaussian-std", "a number of patches in [0.01, 10000]", arg);
+    case O_SCLAYERS: {
+        int n = 0;
+        o->set |= S_SCLAYERS;
+        /* the ranges depend on the model's depth: the library checks them */
+        return parse_int_list(arg, -1000000, 1000000, f->sc_layers, 4, &n) && n == 4 ? 1 : bad("--sc-layers", "PRE,POST,START,END (four block indices)", arg);
+    }
+    case O_RESCLS: o->set |= S_RESCLS; return parse_float(arg, 0, 1e6, &f->sc_res_cls) ? 1 : bad("--res-cls", "a number >= 0", arg);
+    case O_SCBETA: o->set |= S_SCBETA; return parse_float(arg, -1, 1, &f->sc_beta) ? 1 : bad("--sc-beta", "a number in [-1, 1]", arg);
     case O_EPS: o->set |= S_EPS; return parse_float(arg, 1e-30, 1e6, &f->eps) ? 1 : bad("--eps", "a positive number", arg);
     case O_MINS: o->set |= S_MINS; return parse_int(arg, 1, 1000000, &f->min_samples) ? 1 : bad("--min-samples", "a whole number >= 1", arg);
     case O_CLSRW: o->set |= S_CLSRW; f->cls_reweight = 1; return 1;
@@ -171,7 +184,8 @@ void opts_help(FILE *f, unsigned groups) {
                    "  -t, --threads N         threads (default: the cores this process may use: its\n"
                    "                          affinity mask, within its cgroup CPU quota)\n"
                    "      --no-cache          neither read nor write the class-embedding cache ($CT_CACHE_DIR,\n"
-                   "                          else $XDG_CACHE_HOME/cliptrase, else ~/.cache/cliptrase)\n");
+                   "                          else $XDG_CACHE_HOME/cliptrase, else ~/.cache/cliptrase); it is used\n"
+                   "                          only when yours and writable by no one else (docs/formats.md)\n");
     if (groups & OG_CLASSES)
         fprintf(f, "classes (label 0 is the first class; background names share one label after the classes):\n"
                    "  -c, --classes LIST      classes separated by ',', the names of one class by ';':\n"
@@ -191,8 +205,11 @@ void opts_help(FILE *f, unsigned groups) {
                    "                          multiple of the patch, halves up, with a note\n"
                    "      --crop              the paper's protocol: short side N, then an N x N centre crop\n");
     if (groups & OG_SEG)
-        fprintf(f, "segmentation (the head's preset, then these flags on top; docs/api.md):\n"
-                   "      --head NAME         cliptrase (default), clip, maskclip, sclip, clearclip, naclip\n"
+        fprintf(f, "segmentation (the head's preset, then these flags on top; docs/api.md; a flag the chosen head\n"
+                   "does not use is a usage error: --eps, --min-samples, --cls-reweight are cliptrase's; --slide,\n"
+                   "--pamr, --pamr-dilations, --logit-scale, --prob-thd, --area-thd the other heads'; --gaussian-std naclip's;\n"
+                   "--sc-layers, --res-cls, --sc-beta scclip's):\n"
+                   "      --head NAME         cliptrase (default), clip, maskclip, sclip, clearclip, naclip, scclip\n"
                    "      --slide CROP,STRIDE sliding windows in pixels (CROP a multiple of the patch, STRIDE in\n"
                    "                          [1, CROP]); 0: the whole image\n"
                    "      --pamr STEPS        PAMR refinement steps (0: off)\n"
@@ -201,6 +218,10 @@ void opts_help(FILE *f, unsigned groups) {
                    "      --prob-thd T        pixels whose best probability is below T get label 0 (0: off)\n"
                    "      --area-thd A        labels 1.. covering at most A of the labelled area are dropped (0: off)\n"
                    "      --gaussian-std S    NACLIP's neighbourhood sigma in patches, in [0.01, 10000] (default 5)\n"
+                   "      --sc-layers PRE,POST,START,END  SC-CLIP's layers (0-based block outputs; default by\n"
+                   "                          the model's depth: 8,3,3,10 for 12 blocks, 16,6,8,19 for 24)\n"
+                   "      --res-cls R         SC-CLIP's CLS weight (default 0.3 for 12 blocks, 0.1 for 24)\n"
+                   "      --sc-beta B         SC-CLIP's similarity cut (default 0.4)\n"
                    "      --eps E             cliptrase: DBSCAN radius (default 0.7 if short side <= 224, else 1.1)\n"
                    "      --min-samples K     cliptrase: DBSCAN core size (default 3 if short side <= 224, else 7)\n"
                    "      --cls-reweight      cliptrase: multiply logits by the CLS logits (the paper's VOC20)\n"
@@ -331,6 +352,29 @@ int session_classes(tool_session *s, const tool_opts *o) {
     return 0;
 }
 
+/* One rule for every head-specific option: given with a head that does not use it, it is a usage
+ * error naming the option and the heads that use it (before any work), whatever its value. */
+static int head_options_check(const tool_opts *o) {
+    enum { CLIPTRASE, OTHERS, NACLIP, SCCLIP };
+    static const struct { unsigned bit; const char *flag; int who; } k_only[] = {
+        {S_EPS, "--eps", CLIPTRASE}, {S_MINS, "--min-samples", CLIPTRASE}, {S_CLSRW, "--cls-reweight", CLIPTRASE},
+        {S_SLIDE, "--slide", OTHERS}, {S_PAMR, "--pamr", OTHERS}, {S_DIL, "--pamr-dilations", OTHERS},
+        {S_SCALE, "--logit-scale", OTHERS}, {S_PROB, "--prob-thd", OTHERS}, {S_AREA, "--area-thd", OTHERS},
+        {S_STD, "--gaussian-std", NACLIP},
+        {S_SCLAYERS, "--sc-layers", SCCLIP}, {S_RESCLS, "--res-cls", SCCLIP}, {S_SCBETA, "--sc-beta", SCCLIP},
+    };
+    static const char *const k_users[] = {"the cliptrase head (its cluster vote)",
+                                          "the heads of the mmseg pipeline (clip, maskclip, sclip, clearclip, naclip, scclip)",
+                                          "the naclip head (its Gaussian prior)", "the scclip head (its layers and calibration)"};
+    int cliptrase = o->head == CT_HEAD_CLIPTRASE, naclip = o->head == CT_HEAD_NACLIP, scclip = o->head == CT_HEAD_SCCLIP;
+    for (size_t i = 0; i < sizeof k_only / sizeof *k_only; i++) {
+        int w = k_only[i].who, used = w == CLIPTRASE ? cliptrase : w == OTHERS ? !cliptrase : w == NACLIP ? naclip : scclip;
+        if ((o->set & k_only[i].bit) && !used)
+            return usage_error("%s applies to %s, not to --head %s: drop it, or choose such a head", k_only[i].flag, k_users[w], ct_head_name(o->head));
+    }
+    return 0;
+}
+
 static void segment_params(const tool_opts *o, ct_segment_params *sp) {
     const ct_segment_params *f = &o->flags;
     ct_segment_params_preset(sp, o->head);
@@ -347,6 +391,9 @@ static void segment_params(const tool_opts *o, ct_segment_params *sp) {
     if (o->set & S_PROB) sp->prob_thd = f->prob_thd;
     if (o->set & S_AREA) sp->area_thd = f->area_thd;
     if (o->set & S_STD) sp->gaussian_std = f->gaussian_std;
+    if (o->set & S_SCLAYERS) memcpy(sp->sc_layers, f->sc_layers, sizeof sp->sc_layers);
+    if (o->set & S_RESCLS) sp->sc_res_cls = f->sc_res_cls;
+    if (o->set & S_SCBETA) sp->sc_beta = f->sc_beta;
     sp->n_threads = o->threads;
 }
 
@@ -361,15 +408,30 @@ static int resolve_vocab(tool_session *s, const tool_opts *o) {
         if (p && is_file(p)) s->vocab_path = p;
         else free(p);
     }
-    free(dir);
     for (int i = 1; i >= 0 && !s->vocab_path; i--) s->vocab_path = data_find(names[i]);
-    if (!s->vocab_path) return runtime_error("no vocabulary beside the model or in the data directories: pass --vocab PATH");
+    if (!s->vocab_path) {
+        char *where = searched_list();
+        int rc = runtime_error("no vocabulary (vocab.json with merges.txt, or bpe_simple_vocab_16e6.txt.gz) beside the model in %s, nor in the data "
+                               "directories (%s): pass --vocab PATH, or fetch it with tools/fetch-weights.sh",
+                               dir && *dir ? dir : ".", where ? where : "?");
+        free(where);
+        free(dir);
+        return rc;
+    }
+    free(dir);
     return 0;
+}
+
+void warn_random(const ct_model *m, const char *path) {
+    const char *r = ct_model_metadata(m, CT_META_RANDOM_WEIGHTS);
+    if (r && !strcmp(r, "1"))
+        warn("'%s' holds random weights (made by ct-random-weights): the labels mean nothing; tools/fetch-weights.sh fetches a real checkpoint", path);
 }
 
 int session_load(tool_session *s, const tool_opts *o, unsigned groups) {
     int rc = opts_load_params(o, &s->lp);
     if (rc) return rc;
+    if ((groups & OG_SEG) && (rc = head_options_check(o))) return rc;
     if (o->model_path) s->model_path = xasprintf("%s", o->model_path);
     else if (!(s->model_path = data_find(DEFAULT_MODEL_FILE))) {
         char *where = searched_list();
@@ -383,6 +445,7 @@ int session_load(tool_session *s, const tool_opts *o, unsigned groups) {
     ct_error err;
     if (ct_model_load_ex(s->model_path, &s->lp, &s->model, &err)) return runtime_error("%s", err.msg);
     s->cfg = ct_model_config(s->model);
+    warn_random(s->model, s->model_path);
     if (verbose) {
         char d[1024];
         ct_model_describe(s->model, d, sizeof d);
@@ -395,17 +458,17 @@ int session_load(tool_session *s, const tool_opts *o, unsigned groups) {
     }
     int patch = s->cfg->patch;
     if (groups & OG_IMAGE) {
-        int r = round_to_patch(o->size, patch);
-        if (r > 8192) r -= patch;
+        int r = ct_round_size(o->size, patch);
         if (o->size_given && r != o->size) progress("note: --size %d is not a multiple of the patch size %d: using %d", o->size, patch, r);
-        else if (!o->size_given && verbose) progress("size %d (%d rounded to the patch size %d)", r, DEFAULT_SIZE, patch);
+        else if (!o->size_given && verbose) progress("size %d (%d rounded to the patch size %d)", r, CT_DEFAULT_SIZE, patch);
         s->size = r;
     }
     if (groups & OG_SEG) {
         segment_params(o, &s->sp);
         size_t bytes;
-        /* the library's own checks of the parameters, on a one-patch image: before any heavy work */
-        if (ct_segment_memory(s->model, patch, patch, s->cl.n_names > 0 ? s->cl.n_names : 1, &s->sp, 0, &bytes, &err))
+        /* the library's own checks of the parameters, on an image of 8 x 8 patches (enough for every
+         * head's minimum window: SC-CLIP's outlier detection needs 31 patches): before any heavy work */
+        if (ct_segment_memory(s->model, 8 * patch, 8 * patch, s->cl.n_names > 0 ? s->cl.n_names : 1, &s->sp, 0, &bytes, &err))
             return usage_error("%s", err.msg);
     }
     return 0;
