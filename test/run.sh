@@ -9,8 +9,8 @@
 #   - reports no test at all,
 #   - runs longer than $CT_TEST_TIMEOUT seconds (default 900; 0: no limit).
 # Giving no binary at all is a failure too. The run also fails when /dev/null or /dev/full (or
-# the paths in $CT_WATCH_DEVICES) is not the same node afterwards (same inode, type and numbers):
-# no test may replace them.
+# the paths in $CT_WATCH_DEVICES; set and empty: none) is not the same node afterwards (same
+# inode, type and numbers): no test may replace them.
 pass=0; fail=0; skip=0; bad=""
 if [ $# -eq 0 ]; then
   echo "run.sh: no test binaries given"
@@ -18,7 +18,7 @@ if [ $# -eq 0 ]; then
   exit 1
 fi
 limit=${CT_TEST_TIMEOUT:-900}
-devices() { for d in ${CT_WATCH_DEVICES:-/dev/null /dev/full}; do [ -e "$d" ] && stat -c "$d %i %F %t:%T" "$d"; done; }
+devices() { for d in ${CT_WATCH_DEVICES-/dev/null /dev/full}; do [ -e "$d" ] && stat -c "$d %i %F %t:%T" "$d"; done; }
 dev_before=$(devices)
 for t in "$@"; do
   case $t in
