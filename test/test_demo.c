@@ -388,9 +388,13 @@ static void outputs_to_devices_and_links(void) {
     if (!nul || !full) { free(dir); SKIP("mknod is not permitted here: device outputs untested"); }
     struct stat n0, f0, n1, f1;
     CHECK(lstat(nul, &n0) == 0 && lstat(full, &f0) == 0, "lstat");
-    FMT(cmd, "demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog -o '%s' --labels '%s' --json '%s'", g_model, g_vocab, g_px, nul, nul, nul);
+    /* one node per output: outputs naming one file are refused (main's same-file rule) */
+    const char *nul2 = t_device("null-device-2", 1, 3), *nul3 = t_device("null-device-3", 1, 3);
+    CHECK(nul2 && nul3, "mknod");
+    if (!nul2 || !nul3) { free(dir); return; }
+    FMT(cmd, "demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog -o '%s' --labels '%s' --json '%s'", g_model, g_vocab, g_px, nul, nul2, nul3);
     CHECK(sh(cmd, err, sizeof err) == 0, "outputs to a null device: %s", err);
-    FMT(cmd, "demo -q --no-cache -m '%s' -V '%s' -i '%s' -c cat,dog -o '%s' --overlay '%s'", g_model, g_vocab, g_img, nul, nul);
+    FMT(cmd, "demo -q --no-cache -m '%s' -V '%s' -i '%s' -c cat,dog -o '%s' --overlay '%s'", g_model, g_vocab, g_img, nul, nul2);
     CHECK(sh(cmd, err, sizeof err) == 0, "--overlay to a null device: %s", err);
     FMT(cmd, "demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog -o '%s'", g_model, g_vocab, g_px, full);
     CHECK(sh(cmd, err, sizeof err) == 2 && strstr(err, "No space left"), "-o to a full device: %s", err);
