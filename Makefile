@@ -30,7 +30,7 @@ VERSION := $(shell sed -n 's/^\#define CT_VERSION_MAJOR \([0-9]*\)/\1/p;s/^\#def
 SOVERSION := $(shell echo $(VERSION) | cut -d. -f1-2)
 SONAME = libcliptrase.so.$(SOVERSION)
 
-LIB_SRC := $(sort $(wildcard lib/*/*.c lib/*/*/*.c))
+LIB_SRC := $(sort $(wildcard lib/*/*.c lib/*/*/*.c lib/*/*/*/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_A = $(BUILD)/lib/libcliptrase.a
 LIB_SO = $(BUILD)/lib/$(SONAME)

@@ -1,4 +1,4 @@
-/* The fused attention (attention.h), on the AVX-512 micro-kernels of kernels/attn_avx512.c.
+/* The fused attention (attention.h), on the AVX-512 micro-kernels of kernels/x86_avx512/attn.c.
  *
  * Ordinary attention (one stream, any X and Y: q k^T, q q^T, k k^T + G): FlashAttention's scheme
  * in a transposed layout. A block of 48 queries lies along the vector lanes. For each tile of up

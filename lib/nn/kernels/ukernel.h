@@ -42,15 +42,15 @@ static inline void ct_tile_store_scalar(const float *acc, int ld, float *C, int 
 typedef void (*ct_ukernel_fn)(int kb, const void *Ap, const void *Bp, float *C, int ldc, int rows, int cols,
                               const ct_tile_epi *e);
 
-/* kernels/avx512.c: MR 14, NR 32 */
+/* kernels/x86_avx512/gemm.c: MR 14, NR 32 */
 void ct_uk_avx512_f32(int kb, const void *Ap, const void *Bp, float *C, int ldc, int rows, int cols, const ct_tile_epi *e);
 void ct_uk_avx512_bf16(int kp, const void *Ap, const void *Bp, float *C, int ldc, int rows, int cols, const ct_tile_epi *e);
 /* fp32 -> bf16 pairs: out[i] = (bf16(src[2i]), bf16(src[2i+1])) for i < (n+1)/2, round to nearest
  * even, a missing odd element 0 */
 void ct_cvt_bf16_pairs_avx512(const float *src, int n, uint32_t *out);
-/* kernels/avx2.c: MR 6, NR 16 */
+/* kernels/x86_avx2/gemm.c: MR 6, NR 16 */
 void ct_uk_avx2_f32(int kb, const void *Ap, const void *Bp, float *C, int ldc, int rows, int cols, const ct_tile_epi *e);
-/* kernels/portable.c: MR 4, NR 16 */
+/* kernels/portable/gemm.c: MR 4, NR 16 */
 void ct_uk_portable_f32(int kb, const void *Ap, const void *Bp, float *C, int ldc, int rows, int cols, const ct_tile_epi *e);
 
 /* Transpose of a rows x n8 block of floats (or any 32-bit units), rows >= 8 and n8 a multiple

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#include "nn/kernels/vmath_avx512.h"
+#include "nn/kernels/x86_avx512/vmath.h"
 
 #define MR 14
 
