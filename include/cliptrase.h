@@ -134,7 +134,9 @@ typedef enum { CT_DTYPE_F32 = 0, CT_DTYPE_F16 = 1, CT_DTYPE_BF16 = 2 } ct_dtype;
 
 /* Numeric precision of the matrix products. fp32 is exact to the references (1e-6); bf16 rounds
  * both operands of every product to bfloat16 (8 significant bits) and accumulates in fp32:
- * faster, labels agree with fp32 on >= 99.9% of pixels (docs/performance.md), needs AVX512_BF16. */
+ * faster, labels agree with fp32 on >= 99.9% of pixels (docs/performance.md), needs AVX512_BF16
+ * (on Intel without AMX it runs as fp32 FMAs on the rounded operands, faster there; with AMX on
+ * AMX tiles). */
 typedef enum { CT_PRECISION_FP32 = 0, CT_PRECISION_BF16 = 1 } ct_precision;
 
 /* Which code runs the fp32 matrix products: the library's own kernels (AVX-512 where the CPU
@@ -163,9 +165,13 @@ typedef struct {
     ct_backend backend;     /* default CT_BACKEND_NATIVE */
     int n_threads;          /* threads of the model's own runtime; 0 = all cores */
     ct_runtime *runtime;    /* optional: use these workers instead of starting the model's own */
+    const char *kernel;     /* NULL (default): the matrix kernel this CPU's selection table picks
+                               (docs/performance.md); else a kernel's id (ct_kernel_id), which
+                               must compute `precision` with `backend` and run on this CPU (for
+                               tests and comparisons) */
 } ct_load_params;
 
-/* Defaults: no finiteness check, fp32, native kernels, all cores, own runtime. */
+/* Defaults: no finiteness check, fp32, native kernels chosen for this CPU, all cores, own runtime. */
 CT_API void ct_load_params_default(ct_load_params *p);
 
 /* Load a CLIP ViT checkpoint (.safetensors, F32/F16/BF16, OpenAI/open_clip or Hugging Face
@@ -188,8 +194,12 @@ CT_API void ct_config_describe(const ct_config *c, char *buf, size_t cap);
  * CT_ERR_INVALID_ARG. */
 CT_API const char *ct_precision_name(ct_precision p);
 CT_API ct_status ct_precision_parse(const char *name, ct_precision *out, ct_error *err);
-/* Non-zero when this CPU can run the precision (bf16 needs AVX512_BF16). */
+/* Non-zero when this CPU can run the precision (bf16 needs AVX512_BF16 or AMX). */
 CT_API int ct_precision_available(ct_precision p);
+/* The matrix kernels compiled in: for i = 0, 1, ... the id of the i-th (NULL past the last), the
+ * precision it computes, whether this CPU runs it, and a note: its label when it runs, else the
+ * one-line reason (e.g. "no AMX on this CPU (amx_bf16)"). Outputs may be NULL. Static strings. */
+CT_API const char *ct_kernel_id(int i, ct_precision *precision, int *runs, const char **note);
 
 /* ------------------------------------------------------------------ tokenizer */
 

@@ -23,6 +23,7 @@
 #include "harness.h"
 #include "core/runtime.h"
 #include "nn/ops.h"
+#include "nn/kernels/registry.h"
 
 #include <float.h>
 
@@ -367,9 +368,57 @@ static void bicubic_against_reference(void) {
     }
 }
 
+/* The matrix-kernel registry: every descriptor is whole (unique id, label, a CPU test that gives
+ * a reason when it says no, blocking the driver can slice: KC even and, for tile kernels, whole
+ * tiles of K per slice; an fp32 kernel beside it that exists and computes fp32), each kernel runs
+ * or is skipped with its one-line reason, and the selection table's choice for each precision
+ * runs on this CPU and computes that precision. (test_gemm runs every kernel against the fp32
+ * reference on every shape class.) */
+static void kernel_registry(void) {
+    int n = ct_kernel_count(), runs = 0;
+    CHECK(n >= 2, "the portable kernel and OpenBLAS at least");
+    for (ct_kernel k = 0; k < n; k++) {
+        const ct_kernel_desc *d = ct_kernel_get(k);
+        CHECK(d && d->id && *d->id && d->label && *d->label && d->missing, "kernel %d: incomplete descriptor", k);
+        if (!d) continue;
+        CHECK(ct_kernel_find(d->id) == k, "%s: id not unique", d->id);
+        CHECK(d->kc > 0 && d->kc % 2 == 0 && d->mc_panels > 0 && d->nt_panels > 0 && d->pack.MR > 0 && d->pack.NR > 0, "%s: blocking", d->id);
+        if (d->pack.kalign > 1) CHECK((d->pack.bf16 ? d->kc / 2 : d->kc) % d->pack.kalign == 0, "%s: a K slice is not whole tiles", d->id);
+        CHECK(!d->pack.a_rows || d->pack.bf16, "%s: row-major A panels are packed as bf16 pairs", d->id);
+        CHECK(!(d->pack.bf16 && d->pack.round), "%s: bf16 pairs are rounded already", d->id);
+        CHECK((d->precision == CT_PRECISION_BF16) == (d->pack.bf16 || d->pack.round), "%s: precision and packing disagree", d->id);
+        ct_kernel f = ct_kernel_fp32(k);
+        CHECK(f != CT_KERNEL_NONE && ct_kernel_get(f)->precision == CT_PRECISION_FP32, "%s: its fp32 kernel '%s'", d->id, d->fp32);
+        CHECK(!d->thread_begin == !d->thread_end, "%s: per-thread hooks come in pairs", d->id);
+        const char *why = d->missing();
+        if (why) {
+            CHECK(*why != 0 && !strchr(why, '\n'), "%s: the skip reason is one line", d->id);
+            printf("  %s: skipped: %s\n", d->id, why);
+        } else runs++;
+    }
+    CHECK(ct_kernel_find("no such kernel") == CT_KERNEL_NONE && ct_kernel_get(n) == NULL && ct_kernel_get(CT_KERNEL_NONE) == NULL, "lookups");
+    CHECK(runs >= 2, "at least the portable kernel and OpenBLAS run");
+    for (int p = 0; p < 2; p++) {
+        ct_kernel k = ct_kernel_choose((ct_precision)p, CT_BACKEND_NATIVE);
+        if (k == CT_KERNEL_NONE) {
+            CHECK(p == CT_PRECISION_BF16 && !ct_cpu_has_avx512bf16(), "%s: no kernel chosen", ct_precision_name((ct_precision)p));
+            continue;
+        }
+        CHECK(ct_kernel_available(k) && ct_kernel_get(k)->precision == (ct_precision)p && ct_kernel_get(k)->fn, "%s: chose %s",
+              ct_precision_name((ct_precision)p), ct_kernel_get(k)->id);
+        printf("  %s: %s (%s)\n", ct_precision_name((ct_precision)p), ct_kernel_get(k)->id, ct_kernel_why((ct_precision)p, CT_BACKEND_NATIVE));
+    }
+    ct_kernel b = ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_OPENBLAS);
+    CHECK(b != CT_KERNEL_NONE && ct_kernel_get(b)->fn == NULL, "the openblas backend");
+    CHECK(ct_kernel_choose(CT_PRECISION_BF16, CT_BACKEND_OPENBLAS) == CT_KERNEL_NONE, "bf16 with OpenBLAS must be refused");
+    /* the AMX kernel is chosen for bf16 exactly where AMX is granted */
+    CHECK((ct_kernel_choose(CT_PRECISION_BF16, CT_BACKEND_NATIVE) == ct_kernel_find("amx_bf16")) == ct_cpu_has_amx_bf16(), "AMX choice");
+}
+
 int main(void) {
     ct_error err;
     if (ct_runtime_new(3, &rt3, &err)) { CHECK(0, "runtime: %s", err.msg); DONE(); }
+    RUN(kernel_registry);
     RUN(layernorm_hand);
     RUN(layernorm_against_reference);
     RUN(softmax_hand);

@@ -139,8 +139,9 @@ void ct_attention_causal_packed(const ct_exec *ex, const float *qkv, const int *
 
 int ct_attention(const ct_nn *nn, const ct_attn_spec *sp, const float *qkv, int B, int T, int W, int heads, int q0, int q1,
                  float *att) {
-    /* the fused kernel wherever it applies (Gram sums compute every query row) */
-    if (ct_attention_fused_ok(nn, sp, W, heads) && (sp->n_streams == 1 || (q0 == 0 && q1 == T)))
+    /* the fused kernel wherever it applies (Gram sums compute every query row) and this CPU's
+     * selection table prefers it */
+    if (ct_kernel_fused_attention(nn->kernel) && ct_attention_fused_ok(nn, sp, W, heads) && (sp->n_streams == 1 || (q0 == 0 && q1 == T)))
         return ct_attention_fused(nn, sp, qkv, B, T, W, heads, q0, q1, att);
     return ct_attention_reference(nn, sp, qkv, B, T, W, heads, q0, q1, att);
 }
