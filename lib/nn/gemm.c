@@ -191,8 +191,9 @@ static void openblas_epilogue(const ct_epilogue *e, int M, int N, float *C, int 
     }
 }
 
-/* The one entry: packs what is not packed, runs the tiles. Bp_packed: B already packed. */
-static int gemm_run(const ct_nn *nn, int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B,
+/* The one entry: packs what is not packed, runs the tiles with kernel d (NULL: refused).
+ * Bp_packed: B already packed. */
+static int gemm_run(const ct_kernel_desc *d, const ct_nn *nn, int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B,
                     int ldb, const void *Bp_packed, const ct_epilogue *e, float *C, int ldc, int gram) {
     ct_epilogue dflt = {1.f, 0.f, NULL, CT_ACT_NONE};
     if (!e) e = &dflt;
@@ -207,7 +208,6 @@ static int gemm_run(const ct_nn *nn, int transA, int transB, int M, int N, int K
             }
         return 1;
     }
-    const ct_kernel_desc *d = ct_kernel_get(nn->kernel);
     if (!d) return 0;
     if (!d->fn) { /* nn/blas.c: fails (0) rather than let OpenBLAS spin on short memory */
         if (!ct_blas_sgemm(transA, transB, M, N, K, e->alpha, A, lda, B, ldb, e->beta, C, ldc, NULL)) return 0;
@@ -238,13 +238,18 @@ static int gemm_run(const ct_nn *nn, int transA, int transB, int M, int N, int K
 
 int ct_gemm(const ct_nn *nn, int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
             const ct_epilogue *e, float *C, int ldc) {
-    return gemm_run(nn, transA, transB, M, N, K, A, lda, B, ldb, NULL, e, C, ldc, 0);
+    return gemm_run(ct_kernel_get(nn->kernel), nn, transA, transB, M, N, K, A, lda, B, ldb, NULL, e, C, ldc, 0);
+}
+
+int ct_gemm_with(const ct_kernel_desc *d, const ct_nn *nn, int transA, int transB, int M, int N, int K, const float *A, int lda,
+                 const float *B, int ldb, const ct_epilogue *e, float *C, int ldc, int gram) {
+    return gemm_run(d, nn, transA, transB, M, N, K, A, lda, B, ldb, NULL, e, C, ldc, gram && d && d->fn);
 }
 
 int ct_gram(const ct_nn *nn, int N, int K, const float *X, int ldx, float alpha, float *C, int ldc) {
     ct_epilogue e = {alpha, 0.f, NULL, CT_ACT_NONE};
     const ct_kernel_desc *d = ct_kernel_get(nn->kernel);
-    return gemm_run(nn, 0, 1, N, N, K, X, ldx, X, ldx, NULL, &e, C, ldc, d && d->fn);
+    return gemm_run(d, nn, 0, 1, N, N, K, X, ldx, X, ldx, NULL, &e, C, ldc, d && d->fn);
 }
 
 typedef struct {
@@ -327,7 +332,7 @@ int ct_linear(const ct_nn *nn, int M, const float *x, int ldx, ct_weight *w, pth
         }
     }
     if (packed)
-        return gemm_run(nn, 0, !w->trans, M, w->N, w->K, x, ldx, NULL, 0, packed, e, y, ldy, 0);
+        return gemm_run(d, nn, 0, !w->trans, M, w->N, w->K, x, ldx, NULL, 0, packed, e, y, ldy, 0);
     /* the first use (packed into the call's workspace) and the OpenBLAS reference: one product
      * per row block of the weight, into its columns of y */
     int col = 0, ok = 1;
@@ -335,7 +340,7 @@ int ct_linear(const ct_nn *nn, int M, const float *x, int ldx, ct_weight *w, pth
         int n = w->n_parts > 1 ? w->part_rows[i] : w->N;
         ct_epilogue ei = e ? *e : (ct_epilogue){1.f, 0.f, NULL, CT_ACT_NONE};
         if (ei.bias) ei.bias += col;
-        ok = gemm_run(nn, 0, !w->trans, M, n, w->K, x, ldx, w->part[i], w->trans ? w->N : w->K, NULL, &ei, y + col, ldy, 0);
+        ok = gemm_run(d, nn, 0, !w->trans, M, n, w->K, x, ldx, w->part[i], w->trans ? w->N : w->K, NULL, &ei, y + col, ldy, 0);
         col += n;
     }
     return ok;

@@ -33,4 +33,10 @@ int ct_kernel_count(void);
 /* index of a kernel by id, or CT_KERNEL_NONE */
 ct_kernel ct_kernel_find(const char *id);
 
+/* ct_gemm (gram: ct_gram's symmetric product) with a descriptor given rather than nn->kernel:
+ * for tests that run a kernel's packing and blocking on a micro-kernel of their own (test_amx
+ * runs the AMX kernel's code on an emulated tile unit where the CPU has none). */
+int ct_gemm_with(const ct_kernel_desc *d, const ct_nn *nn, int transA, int transB, int M, int N, int K, const float *A, int lda,
+                 const float *B, int ldb, const ct_epilogue *e, float *C, int ldc, int gram);
+
 #endif

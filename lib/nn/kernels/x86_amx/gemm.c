@@ -23,10 +23,15 @@
 
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(CT_AMX_EMULATE) /* test_amx: this file's code on an emulated tile unit (the test
+                                defines _tile_* and renames the functions) */
+#define AMX_TARGET
+#elif defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-
 #define AMX_TARGET __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bf16")))
+#endif
+
+#ifdef AMX_TARGET
 
 /* LDTILECFG's 64-byte operand (palette 1) */
 typedef struct {
