@@ -56,8 +56,8 @@
  *   - Each call takes one workspace up front, sized from the image and the parameters (the
  *     model's kept one when it is large enough); nothing is allocated inside the layer loop.
  *   - Results never depend on the number of threads.
- *   - Numeric precision (fp32, or bf16 where the CPU has AVX512_BF16) is a property of the loaded
- *     model, chosen in ct_load_params; the library never reads the environment.
+ *   - Numeric precision (fp32, or bf16 where the CPU has AVX512_BF16 or AMX) is a property of the
+ *     loaded model, chosen in ct_load_params; the library never reads the environment.
  */
 #ifndef CLIPTRASE_H
 #define CLIPTRASE_H
@@ -160,8 +160,8 @@ typedef struct {
 
 typedef struct {
     int check_finite;       /* non-zero: refuse weights containing NaN/Inf (CT_ERR_NONFINITE) */
-    ct_precision precision; /* default CT_PRECISION_FP32; BF16 on a CPU without AVX512_BF16 is
-                               refused with CT_ERR_UNSUPPORTED */
+    ct_precision precision; /* default CT_PRECISION_FP32; BF16 on a CPU without AVX512_BF16 or
+                               AMX is refused with CT_ERR_UNSUPPORTED */
     ct_backend backend;     /* default CT_BACKEND_NATIVE */
     int n_threads;          /* threads of the model's own runtime; 0 = all cores */
     ct_runtime *runtime;    /* optional: use these workers instead of starting the model's own */
