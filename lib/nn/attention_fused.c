@@ -388,7 +388,7 @@ static size_t fused_floats(const ct_attn_spec *sp, int B, int T, int W, int head
 size_t ct_attention_workspace(const ct_nn *nn, const ct_attn_spec *sp, int B, int T, int W, int heads) {
     if (sp->identity) return 0;
     size_t ref = ct_attention_reference_workspace(nn, T, W, heads);
-    if (!ct_attention_fused_ok(nn, sp, W, heads)) return ref;
+    if (!ct_kernel_fused_attention(nn->kernel) || !ct_attention_fused_ok(nn, sp, W, heads)) return ref; /* as ct_attention */
     size_t fused = fused_floats(sp, B, T, W, heads, nn->ex.nth) * sizeof(float);
     /* sums of streams over part of the query rows take the reference (ct_attention) */
     return sp->n_streams > 1 && fused < ref ? ref : fused;
