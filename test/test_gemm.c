@@ -211,7 +211,7 @@ static void parity_through_each_kernel(void) {
      * table for each precision (bf16 refused where no kernel computes it) */
     for (int c = -2; c < ct_kernel_count(); c++) {
         const ct_kernel_desc *kd = c >= 0 ? ct_kernel_get(c) : NULL;
-        if (kd && kd->missing()) { printf("  %s: skipped: %s\n", kd->id, kd->missing()); continue; }
+        if (kd && ct_kernel_missing(c)) { printf("  %s: skipped: %s\n", kd->id, ct_kernel_missing(c)); continue; }
         ct_precision prec = kd ? kd->precision : c == -2 ? CT_PRECISION_FP32 : CT_PRECISION_BF16;
         double bound = prec == CT_PRECISION_BF16 ? 0.05 : 1e-4;
         ct_load_params lp;

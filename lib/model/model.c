@@ -444,7 +444,7 @@ ct_status ct_model_load_ex(const char *path, const ct_load_params *p, ct_model *
         if ((kd->fn == NULL) != (p->backend == CT_BACKEND_OPENBLAS))
             return ct_fail(err, CT_ERR_INVALID_ARG, "kernel %s does not belong to the %s backend", kd->id,
                            p->backend == CT_BACKEND_OPENBLAS ? "openblas" : "native");
-        if (kd->missing()) return ct_fail(err, CT_ERR_UNSUPPORTED, "kernel %s: %s", kd->id, kd->missing());
+        if (ct_kernel_missing(k)) return ct_fail(err, CT_ERR_UNSUPPORTED, "kernel %s: %s", kd->id, ct_kernel_missing(k));
         why = "asked for by name";
     }
     if (k == CT_KERNEL_NONE) {
@@ -615,7 +615,7 @@ int ct_precision_available(ct_precision p) { return ct_kernel_choose(p, CT_BACKE
 const char *ct_kernel_id(int i, ct_precision *precision, int *runs, const char **note) {
     const ct_kernel_desc *d = ct_kernel_get(i);
     if (!d) return NULL;
-    const char *why_not = d->missing();
+    const char *why_not = ct_kernel_missing(i);
     if (precision) *precision = d->precision;
     if (runs) *runs = why_not == NULL;
     if (note) *note = why_not ? why_not : d->label;
