@@ -137,7 +137,7 @@ asan: deps
 
 # ThreadSanitizer: the threading tests. OpenBLAS is not instrumented, so its own worker threads are
 # kept out (one BLAS thread). CPU-dispatched clones are off: their resolvers run before TSan starts.
-TSAN_TESTS = test/test_threads test/test_runtime test/test_kernels test/test_postprocess
+TSAN_TESTS = test/test_threads test/test_runtime test/test_kernels test/test_postprocess test/test_gemm test/test_amx
 tsan: deps
 	$(MAKE) FLAVOUR=tsan OPT=-O1 SAN_CFLAGS="$(TSAN_FLAGS)" lib $(addprefix build/tsan/,$(filter $(TSAN_TESTS),$(TEST_SRC:.c=)))
 	CT_BUILD_DIR=build/tsan CT_SANITIZER=thread OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 \
