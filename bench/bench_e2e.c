@@ -150,50 +150,40 @@ static void run_text(void *p) {
     ct_class_embeddings(a->m, a->t, names, 1, NULL, 0, 0, e, NULL);
 }
 
-/* "ORT S=224 min/med a/b s" lines of bench/ort_anchor.sh: median per size, or 0 */
-static void ort_anchor(double med[3]) {
+/* An anchor's lines "<size> <min> <median>" (as the sscanf format fmt reads them: the side, then
+ * the minimum and the median in seconds) from the shell command cmd: the median per side 224,
+ * 448, 896, or 0; other lines are printed after tag (why an anchor was not measured). */
+static void anchor(const char *cmd, const char *fmt, const char *tag, double med[3]) {
     med[0] = med[1] = med[2] = 0;
-    FILE *f = popen("sh bench/ort_anchor.sh 224,448,896 2>&1", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        int S;
-        double mn, md;
-        if (sscanf(line, "ORT S=%d min/med %lf/%lfs", &S, &mn, &md) == 3) {
-            int i = S == 224 ? 0 : S == 448 ? 1 : S == 896 ? 2 : -1;
-            if (i >= 0) med[i] = md;
-        } else {
-            printf("  ort: %s", line);
-        }
-    }
-    pclose(f);
-}
-
-/* "bf16 S: min a s  median b s" lines of ../shared/anchors/torch_bf16.py (PyTorch's plain
- * forward with model.to(torch.bfloat16), where python3-torch is installed): median per size, or
- * 0 when not available (said once) */
-static void torch_anchor(double med[3]) {
-    med[0] = med[1] = med[2] = 0;
-    char cmd[700];
-    snprintf(cmd, sizeof cmd,
-             "d=${CT_ANCHORS_DIR:-../shared/anchors}; if [ -f \"$d/torch_bf16.py\" ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; "
-             "then /usr/bin/python3 \"$d/torch_bf16.py\" 224,448,896 --dtypes bf16 --threads %d 2>&1; "
-             "else echo 'not available (python3-torch or ../shared/anchors/torch_bf16.py missing)'; fi",
-             g_threads);
     FILE *f = popen(cmd, "r");
     if (!f) return;
     char line[512];
     while (fgets(line, sizeof line, f)) {
         int S;
         double mn, md;
-        if (sscanf(line, "bf16 %d: min %lf s median %lf s", &S, &mn, &md) == 3) {
+        if (sscanf(line, fmt, &S, &mn, &md) == 3) {
             int i = S == 224 ? 0 : S == 448 ? 1 : S == 896 ? 2 : -1;
             if (i >= 0) med[i] = md;
         } else {
-            printf("  torch: %s", line);
+            printf("  %s: %s", tag, line);
         }
     }
     pclose(f);
+}
+
+/* ONNX Runtime's plain forward (bench/ort_anchor.sh: "ORT S=224 min/med a/b s") */
+static void ort_anchor(double med[3]) { anchor("sh bench/ort_anchor.sh 224,448,896 2>&1", "ORT S=%d min/med %lf/%lfs", "ort", med); }
+
+/* PyTorch's plain forward with model.to(torch.bfloat16) (../shared/anchors/torch_bf16.py, where
+ * python3-torch is installed: "bf16 224: min a s  median b s") */
+static void torch_anchor(double med[3]) {
+    char cmd[700];
+    snprintf(cmd, sizeof cmd,
+             "d=${CT_ANCHORS_DIR:-../shared/anchors}; if [ -f \"$d/torch_bf16.py\" ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; "
+             "then /usr/bin/python3 \"$d/torch_bf16.py\" 224,448,896 --dtypes bf16 --threads %d 2>&1; "
+             "else echo 'not available (python3-torch or ../shared/anchors/torch_bf16.py missing)'; fi",
+             g_threads);
+    anchor(cmd, "bf16 %d: min %lf s median %lf s", "torch", med);
 }
 
 int main(void) {
