@@ -5,6 +5,8 @@
  * FILE appears complete or not at all: it is written under a temporary name in its directory and
  * renamed over FILE when every byte is written (a model in use keeps its own copy: see
  * weights/README.md). Exit status: 0 ok, 1 usage error, 2 runtime error. */
+#include "cliptrase.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -180,7 +182,11 @@ int main(int argc, char **argv) {
         case 'd': dtype = optarg; break;
         case 's': rng ^= strtoull(optarg, NULL, 10) * 0xD1B54A32D192ED03ull; if (!rng) rng = 1; break;
         case 'o': out = optarg; break;
-        case 'h': printf("usage: ct-random-weights --arch B/32|B/16|L/14|L/14-336|tiny [--naming hf|openai] [--dtype F32|F16|BF16] [--seed N] -o FILE\n"); return 0;
+        case 'h':
+            printf("usage: ct-random-weights --arch B/32|B/16|L/14|L/14-336|tiny [--naming hf|openai] [--dtype F32|F16|BF16] [--seed N] -o FILE\n"
+                   "The file is marked \"" CT_META_RANDOM_WEIGHTS "\": \"1\" in its __metadata__: the tools that load it warn that\n"
+                   "the labels mean nothing, and tools/fetch-weights.sh downloads the real checkpoint over it.\n");
+            return 0;
         default: return 1;
         }
     }
@@ -195,10 +201,11 @@ int main(int argc, char **argv) {
     if (!es) { fprintf(stderr, "ct-random-weights: --dtype is F32, F16 or BF16\n"); return 1; }
     build(a, hf);
     /* header: every tensor with its byte range, padded with spaces to a multiple of 8 */
-    size_t hcap = 64 + (size_t)nT * 256, hl = 0, off = 0;
+    size_t hcap = 128 + (size_t)nT * 256, hl = 0, off = 0;
     char *hdr = malloc(hcap);
     if (!hdr) { free(T); return 2; }
-    hl += (size_t)snprintf(hdr + hl, hcap - hl, "{\"__metadata__\":{\"format\":\"pt\"}");
+    /* marked: every tool that loads it says the weights are random (CT_META_RANDOM_WEIGHTS) */
+    hl += (size_t)snprintf(hdr + hl, hcap - hl, "{\"__metadata__\":{\"format\":\"pt\",\"" CT_META_RANDOM_WEIGHTS "\":\"1\"}");
     for (int i = 0; i < nT; i++) {
         size_t n = 1;
         for (int d = 0; d < T[i].nd; d++) n *= (size_t)T[i].shape[d];

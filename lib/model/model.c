@@ -568,6 +568,7 @@ int ct_model_linear(const ct_model *m, const ct_nn *nn, int M, const float *x, i
 }
 
 const ct_config *ct_model_config(const ct_model *m) { return m ? &m->cfg : NULL; }
+const char *ct_model_metadata(const ct_model *m, const char *key) { return m ? ct_st_metadata(&m->st, key) : NULL; }
 ct_precision ct_model_precision(const ct_model *m) { return m ? m->precision : CT_PRECISION_FP32; }
 
 int ct_model_threads(const ct_model *m) {
