@@ -60,8 +60,8 @@
  *   - Each call takes one workspace up front, sized from the image and the parameters (the
  *     model's kept one when it is large enough); nothing is allocated inside the layer loop.
  *   - Results never depend on the number of threads.
- *   - Numeric precision (fp32, or bf16 where the CPU has AVX512_BF16) is a property of the loaded
- *     model, chosen in ct_load_params; the library never reads the environment.
+ *   - Numeric precision (fp32, or bf16 where the CPU has AVX512_BF16 or AMX) is a property of the
+ *     loaded model, chosen in ct_load_params; the library never reads the environment.
  */
 #ifndef CLIPTRASE_H
 #define CLIPTRASE_H
@@ -151,12 +151,14 @@ typedef enum { CT_DTYPE_F32 = 0, CT_DTYPE_F16 = 1, CT_DTYPE_BF16 = 2 } ct_dtype;
 
 /* Numeric precision of the matrix products. fp32 is exact to the references (1e-6); bf16 rounds
  * both operands of every product to bfloat16 (8 significant bits) and accumulates in fp32; needs
- * AVX512_BF16. Measured, not promised (docs/performance.md): on the AMD EPYC it was developed on
- * (AVX512_BF16 kernels, no AMX) bf16 took 0.56-0.63x of fp32's time; a CPU whose bf16 kernels are
- * slower (Intel without AMX kernels) may be slower than fp32. Its labels agreed with fp32's on at
- * least 99.9% of pixels on every oracle fixture, but that is no bound for other pictures or
- * weights: a real photo with random weights agreed on 98.8% (ClearCLIP head), where classes score
- * within bf16's rounding of each other. Use fp32 where labels must match the references. */
+ * AVX512_BF16 (or AMX: then on AMX tiles; on Intel without AMX it runs as fp32 FMAs on the
+ * rounded operands, faster there than vdpbf16ps). Measured, not promised (docs/performance.md): on
+ * the AMD EPYC it was developed on (AVX512_BF16 kernels, no AMX) bf16 took 0.56-0.63x of fp32's
+ * time; the kernel chosen for each CPU (ct-info) is meant never to be slower than fp32. Its labels
+ * agreed with fp32's on at least 99.9% of pixels on every oracle fixture, but that is no bound for
+ * other pictures or weights: a real photo with random weights agreed on 98.8% (ClearCLIP head),
+ * where classes score within bf16's rounding of each other. Use fp32 where labels must match the
+ * references. */
 typedef enum { CT_PRECISION_FP32 = 0, CT_PRECISION_BF16 = 1 } ct_precision;
 
 /* Which code runs the fp32 matrix products: the library's own kernels (AVX-512 where the CPU
@@ -188,14 +190,18 @@ typedef struct {
 
 typedef struct {
     int check_finite;       /* non-zero: refuse weights containing NaN/Inf (CT_ERR_NONFINITE) */
-    ct_precision precision; /* default CT_PRECISION_FP32; BF16 on a CPU without AVX512_BF16 is
-                               refused with CT_ERR_UNSUPPORTED */
+    ct_precision precision; /* default CT_PRECISION_FP32; BF16 on a CPU without AVX512_BF16 or
+                               AMX is refused with CT_ERR_UNSUPPORTED */
     ct_backend backend;     /* default CT_BACKEND_NATIVE */
     int n_threads;          /* threads of the model's own runtime; 0 = all cores (ct_cpu_count) */
     ct_runtime *runtime;    /* optional: use these workers instead of starting the model's own */
+    const char *kernel;     /* NULL (default): the matrix kernel this CPU's selection table picks
+                               (docs/performance.md); else a kernel's id (ct_kernel_id), which
+                               must compute `precision` with `backend` and run on this CPU (for
+                               tests and comparisons) */
 } ct_load_params;
 
-/* Defaults: no finiteness check, fp32, native kernels, all cores, own runtime. */
+/* Defaults: no finiteness check, fp32, native kernels chosen for this CPU, all cores, own runtime. */
 CT_API void ct_load_params_default(ct_load_params *p);
 
 /* Load a CLIP ViT checkpoint (.safetensors, F32/F16/BF16, OpenAI/open_clip or Hugging Face
@@ -225,8 +231,12 @@ CT_API void ct_config_describe(const ct_config *c, char *buf, size_t cap);
  * CT_ERR_INVALID_ARG. */
 CT_API const char *ct_precision_name(ct_precision p);
 CT_API ct_status ct_precision_parse(const char *name, ct_precision *out, ct_error *err);
-/* Non-zero when this CPU can run the precision (bf16 needs AVX512_BF16). */
+/* Non-zero when this CPU can run the precision (bf16 needs AVX512_BF16 or AMX). */
 CT_API int ct_precision_available(ct_precision p);
+/* The matrix kernels compiled in: for i = 0, 1, ... the id of the i-th (NULL past the last), the
+ * precision it computes, whether this CPU runs it, and a note: its label when it runs, else the
+ * one-line reason (e.g. "no AMX on this CPU (amx_bf16)"). Outputs may be NULL. Static strings. */
+CT_API const char *ct_kernel_id(int i, ct_precision *precision, int *runs, const char **note);
 
 /* ------------------------------------------------------------------ tokenizer */
 

@@ -254,7 +254,7 @@ static ct_status segment_cliptrase(const ct_model *m, const float *pixels, int H
     ct_cliptrase_out co = {.inter = inter};
     /* the vote compares distances against eps: always in fp32, whatever the encoder's precision */
     ct_nn nn_post = nn;
-    if (nn_post.kernel == CT_KERNEL_BF16) nn_post.kernel = ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_NATIVE);
+    nn_post.kernel = ct_kernel_fp32(nn_post.kernel);
     /* with probabilities, the vote's labels wait in scratch until the classification (which
      * fails only before it writes) has succeeded: a failure leaves labels untouched */
     if (!st)
@@ -305,7 +305,7 @@ static size_t vote_bytes_n(const ct_model *m, int H, int W, int n_names, int L, 
      * earlier clusters), each with its mean row (float and double sums), its map upsampled by the
      * ratio and a count of each label per thread */
     ct_nn nn = ct_model_nn(m, p->n_threads);
-    ct_kernel k = nn.kernel == CT_KERNEL_BF16 ? ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_NATIVE) : nn.kernel;
+    ct_kernel k = ct_kernel_fp32(nn.kernel);
     size_t db = 0, vote = ct_cliptrase_vote_bytes(k, H, W, c->patch, c->embed_dim, n_names, nn.ex.nth, &db);
     if (!vote || !ws) return 0;
     int short_side = H < W ? H : W, ms = p->min_samples > 0 ? p->min_samples : (short_side <= 224 ? 3 : 7);

@@ -190,7 +190,7 @@ ct_status ct_slide_logits(const ct_model *m, const ct_nn *nn, const float *pixel
     ct_nn nl = *nn;
     nl.ws = NULL;
     nl.ws_bytes = 0;
-    if (nl.kernel == CT_KERNEL_BF16) nl.kernel = ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_NATIVE);
+    nl.kernel = ct_kernel_fp32(nl.kernel);
     for (int k0 = 0; k0 < g->n && !st; k0 += B) {
         int nb = g->n - k0 < B ? g->n - k0 : B;
         if (!whole) {

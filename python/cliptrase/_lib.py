@@ -53,7 +53,7 @@ class ct_config(Structure):
 
 class ct_load_params(Structure):
     _fields_ = [("check_finite", c_int), ("precision", c_int), ("backend", c_int),
-                ("n_threads", c_int), ("runtime", c_void_p)]
+                ("n_threads", c_int), ("runtime", c_void_p), ("kernel", c_char_p)]
 
 
 class ct_image_features(Structure):
@@ -146,6 +146,7 @@ _SIGNATURES = {
     "ct_precision_name": (c_char_p, [c_int]),
     "ct_precision_parse": (S, [c_char_p, PI, E]),
     "ct_precision_available": (c_int, [c_int]),
+    "ct_kernel_id": (c_char_p, [c_int, POINTER(c_int), POINTER(c_int), POINTER(c_char_p)]),
     "ct_tokenizer_load": (S, [c_char_p, PP, E]),
     "ct_tokenizer_load_hf": (S, [c_char_p, c_char_p, PP, E]),
     "ct_tokenizer_free": (None, [P]),

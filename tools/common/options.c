@@ -180,7 +180,8 @@ void opts_help(FILE *f, unsigned groups) {
                    "  -V, --vocab PATH        bpe_simple_vocab_16e6.txt.gz, or vocab.json with merges.txt beside it\n"
                    "                          (default: beside the model, then the data directories)\n"
                    "      --precision P       fp32 (default) or bf16 (needs AVX512_BF16); overrides $CT_PRECISION\n"
-                   "                          and $CT_KERNEL (blas: OpenBLAS fp32, fp32/avx512: native fp32, bf16)\n"
+                   "                          and $CT_KERNEL (blas: OpenBLAS fp32, fp32/avx512: native fp32, bf16,\n"
+                   "                          or a kernel id that ct-info lists, e.g. avx512_bf16r)\n"
                    "  -t, --threads N         threads (default: the cores this process may use: its\n"
                    "                          affinity mask, within its cgroup CPU quota)\n"
                    "      --no-cache          neither read nor write the class-embedding cache ($CT_CACHE_DIR,\n"
@@ -246,7 +247,14 @@ int opts_load_params(const tool_opts *o, ct_load_params *lp) {
         if (!strcmp(kern, "blas")) lp->backend = CT_BACKEND_OPENBLAS;
         else if (!strcmp(kern, "fp32") || !strcmp(kern, "avx512")) kp = CT_PRECISION_FP32;
         else if (!strcmp(kern, "bf16")) kp = CT_PRECISION_BF16;
-        else return usage_error("CT_KERNEL=%s: unknown (blas, fp32, avx512 or bf16)", kern);
+        else { /* a registered kernel by id (ct-info lists them): its precision and backend */
+            const char *id;
+            int i = 0;
+            while ((id = ct_kernel_id(i, &kp, NULL, NULL)) && strcmp(id, kern)) i++;
+            if (!id) return usage_error("CT_KERNEL=%s: unknown (blas, fp32, avx512, bf16 or a kernel id that ct-info lists)", kern);
+            lp->kernel = id;
+            if (!strcmp(id, "openblas")) lp->backend = CT_BACKEND_OPENBLAS;
+        }
         kset = 1;
         lp->precision = kp;
     }
