@@ -30,7 +30,7 @@ VERSION := $(shell sed -n 's/^\#define CT_VERSION_MAJOR \([0-9]*\)/\1/p;s/^\#def
 SOVERSION := $(shell echo $(VERSION) | cut -d. -f1-2)
 SONAME = libcliptrase.so.$(SOVERSION)
 
-LIB_SRC := $(sort $(wildcard lib/*/*.c lib/*/*/*.c))
+LIB_SRC := $(sort $(wildcard lib/*/*.c lib/*/*/*.c lib/*/*/*/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_A = $(BUILD)/lib/libcliptrase.a
 LIB_SO = $(BUILD)/lib/$(SONAME)
@@ -138,7 +138,7 @@ asan: deps
 
 # ThreadSanitizer: the threading tests. OpenBLAS is not instrumented, so its own worker threads are
 # kept out (one BLAS thread). CPU-dispatched clones are off: their resolvers run before TSan starts.
-TSAN_TESTS = test/test_threads test/test_runtime test/test_kernels test/test_postprocess
+TSAN_TESTS = test/test_threads test/test_runtime test/test_kernels test/test_postprocess test/test_gemm test/test_amx
 tsan: deps
 	$(MAKE) FLAVOUR=tsan OPT=-O1 SAN_CFLAGS="$(TSAN_FLAGS)" lib $(addprefix build/tsan/,$(filter $(TSAN_TESTS),$(TEST_SRC:.c=)))
 	CT_BUILD_DIR=build/tsan CT_SANITIZER=thread OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 \

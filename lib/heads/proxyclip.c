@@ -94,7 +94,7 @@ static int block(const ct_head_proxy_call *c) {
     ct_nn nn32 = *c->nn;
     nn32.ws = NULL;
     nn32.ws_bytes = 0;
-    if (nn32.kernel == CT_KERNEL_BF16) nn32.kernel = ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_NATIVE);
+    nn32.kernel = ct_kernel_fp32(nn32.kernel);
     l2_job lj = {c->features, fn, dim};
     ct_parallel_for(&c->nn->ex, n, 64, l2_rows, &lj);
     if (!ct_gram(&nn32, n, dim, fn, dim, 1.f, S, n)) return 0;

@@ -111,7 +111,7 @@ static ct_arena lay_out(int B, int n, int C, layout *o) {
 }
 
 static ct_nn fp32_of(ct_nn nn) {
-    if (nn.kernel == CT_KERNEL_BF16) nn.kernel = ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_NATIVE);
+    nn.kernel = ct_kernel_fp32(nn.kernel);
     return nn;
 }
 

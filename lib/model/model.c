@@ -3,6 +3,7 @@
  * through one table of names for both schemes, widening F16/BF16 to fp32. */
 #include "model/config.h"
 #include "model/loader.h"
+#include "nn/kernels/registry.h"
 #include "nn/blas.h"
 
 #include <math.h>
@@ -216,6 +217,12 @@ static void derive_and_bind(loader *L) {
                 L->st = ct_fail(L->err, CT_ERR_NONFINITE, "tensor 'logit_scale' holds %g: exp() of it is not a usable scale", (double)v);
                 return;
             }
+            if (!(e >= CT_MIN_LOGIT_SCALE && e <= CT_MAX_LOGIT_SCALE)) {
+                L->st = ct_fail(L->err, CT_ERR_UNSUPPORTED,
+                                "tensor 'logit_scale' holds %g: the scale exp(%g) = %g is outside the supported [%g, %g] (CLIP's is 100; "
+                                "docs/formats.md)", (double)v, (double)v, (double)e, (double)CT_MIN_LOGIT_SCALE, (double)CT_MAX_LOGIT_SCALE);
+                return;
+            }
             c->logit_scale = e;
         }
     } else {
@@ -264,21 +271,36 @@ ct_status ct_model_load_ex(const char *path, const ct_load_params *p, ct_model *
     ct_status st0 = ct_check_threads(p->n_threads, err);
     if (st0) return st0;
     ct_kernel k = ct_kernel_choose(p->precision, p->backend);
-    if (k == CT_KERNEL_COUNT) {
+    const char *why = ct_kernel_why(p->precision, p->backend);
+    if (p->kernel) { /* an explicit kernel (tests, comparisons): it must compute the precision asked */
+        k = ct_kernel_find(p->kernel);
+        const ct_kernel_desc *kd = ct_kernel_get(k);
+        if (!kd) return ct_fail(err, CT_ERR_INVALID_ARG, "unknown kernel '%.64s' (ct-info lists them)", p->kernel);
+        if (kd->precision != p->precision)
+            return ct_fail(err, CT_ERR_INVALID_ARG, "kernel %s computes %s, the precision asked is %s", kd->id, ct_precision_name(kd->precision),
+                           ct_precision_name(p->precision));
+        if ((kd->fn == NULL) != (p->backend == CT_BACKEND_OPENBLAS))
+            return ct_fail(err, CT_ERR_INVALID_ARG, "kernel %s does not belong to the %s backend", kd->id,
+                           p->backend == CT_BACKEND_OPENBLAS ? "openblas" : "native");
+        if (ct_kernel_missing(k)) return ct_fail(err, CT_ERR_UNSUPPORTED, "kernel %s: %s", kd->id, ct_kernel_missing(k));
+        why = "asked for by name";
+    }
+    if (k == CT_KERNEL_NONE) {
         if (p->precision == CT_PRECISION_BF16 && p->backend == CT_BACKEND_OPENBLAS)
             return ct_fail(err, CT_ERR_UNSUPPORTED, "precision bf16 needs the native backend (OpenBLAS is fp32 only)");
-        return ct_fail(err, CT_ERR_UNSUPPORTED, "precision %s is not available on this CPU (%s; bf16 needs AVX512_BF16)",
+        return ct_fail(err, CT_ERR_UNSUPPORTED, "precision %s is not available on this CPU (%s; bf16 needs AVX512_BF16 or AMX)",
                        ct_precision_name(p->precision), ct_cpu_describe());
     }
     if (p->backend == CT_BACKEND_OPENBLAS) {
-        const char *why = ct_blas_unavailable(); /* refused here, not at the first product */
-        if (why) return ct_fail(err, CT_ERR_UNSUPPORTED, "backend openblas: %s", why);
+        const char *no_blas = ct_blas_unavailable(); /* refused here, not at the first product */
+        if (no_blas) return ct_fail(err, CT_ERR_UNSUPPORTED, "backend openblas: %s", no_blas);
     }
     ct_model *m = calloc(1, sizeof *m);
     if (!m) return ct_fail(err, CT_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&m->lock, NULL);
     m->precision = p->precision;
     m->kernel = k;
+    m->kernel_why = why;
     m->rt = p->runtime;
     m->own_rt = p->runtime == NULL;
     m->rt_threads = p->n_threads;
@@ -432,8 +454,9 @@ void ct_model_describe(const ct_model *m, char *buf, size_t cap) {
     if (!m) { buf[0] = 0; return; }
     char cfg[700];
     ct_config_describe(&m->cfg, cfg, sizeof cfg);
-    snprintf(buf, cap, "%s; precision %s; kernel %s; %d threads; %s", cfg, ct_precision_name(m->precision), ct_kernel_name(m->kernel),
-             ct_model_threads(m), ct_cpu_describe());
+    const char *fa = ct_kernel_fused_attention(m->kernel) ? "fused" : "unfused (GEMM + softmax)";
+    snprintf(buf, cap, "%s; precision %s; kernel %s (%s); attention %s; %d threads; %s", cfg, ct_precision_name(m->precision),
+             ct_kernel_name(m->kernel), m->kernel_why, fa, ct_model_threads(m), ct_cpu_describe());
 }
 
 const char *ct_precision_name(ct_precision p) {
@@ -448,4 +471,14 @@ ct_status ct_precision_parse(const char *name, ct_precision *out, ct_error *err)
     return ct_ok(err);
 }
 
-int ct_precision_available(ct_precision p) { return ct_kernel_choose(p, CT_BACKEND_NATIVE) != CT_KERNEL_COUNT; }
+int ct_precision_available(ct_precision p) { return ct_kernel_choose(p, CT_BACKEND_NATIVE) != CT_KERNEL_NONE; }
+
+const char *ct_kernel_id(int i, ct_precision *precision, int *runs, const char **note) {
+    const ct_kernel_desc *d = ct_kernel_get(i);
+    if (!d) return NULL;
+    const char *why_not = ct_kernel_missing(i);
+    if (precision) *precision = d->precision;
+    if (runs) *runs = why_not == NULL;
+    if (note) *note = why_not ? why_not : d->label;
+    return d->id;
+}

@@ -16,6 +16,7 @@ struct ct_model {
     ct_config cfg;
     ct_precision precision;
     ct_kernel kernel;
+    const char *kernel_why; /* why the selection table chose it (static string) */
     int vision_mlp, text_mlp;            /* MLP hidden widths */
     /* vision tower */
     ct_weight patch;                     /* [W x 3*p*p] (conv weight flattened c, ky, kx) */

@@ -141,8 +141,9 @@ void ct_attention_causal_packed(const ct_exec *ex, const float *qkv, const int *
 
 int ct_attention(const ct_nn *nn, const ct_attn_spec *sp, const float *qkv, int B, int T, int W, int heads, int q0, int q1,
                  float *att) {
-    /* the fused kernel wherever it applies (Gram sums compute every query row) */
-    if (ct_attention_fused_ok(nn, sp, W, heads) && (sp->n_streams == 1 || (q0 == 0 && q1 == T)))
+    /* the fused kernel wherever it applies (Gram sums compute every query row) and this CPU's
+     * selection table prefers it */
+    if (ct_kernel_fused_attention(nn->kernel) && ct_attention_fused_ok(nn, sp, W, heads) && (sp->n_streams == 1 || (q0 == 0 && q1 == T)))
         return ct_attention_fused(nn, sp, qkv, B, T, W, heads, q0, q1, att);
     return ct_attention_reference(nn, sp, qkv, B, T, W, heads, q0, q1, att);
 }
@@ -150,7 +151,7 @@ int ct_attention(const ct_nn *nn, const ct_attn_spec *sp, const float *qkv, int 
 size_t ct_attention_workspace(const ct_nn *nn, const ct_attn_spec *sp, int B, int T, int W, int heads) {
     if (sp->identity) return 0;
     size_t ref = ct_attention_reference_workspace(nn, T, W, heads);
-    if (!ct_attention_fused_ok(nn, sp, W, heads)) return ref;
+    if (!ct_kernel_fused_attention(nn->kernel) || !ct_attention_fused_ok(nn, sp, W, heads)) return ref; /* as ct_attention */
     size_t fused = ct_attention_fused_workspace(nn, sp, B, T, W, heads);
     /* sums of streams over part of the query rows take the reference (ct_attention) */
     return sp->n_streams > 1 && fused < ref ? ref : fused;

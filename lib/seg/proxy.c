@@ -171,7 +171,7 @@ ct_status ct_proxy_logits(const ct_model *m, const ct_nn *nn, const float *pixel
     c.nn32 = *nn;
     c.nn32.ws = NULL;
     c.nn32.ws_bytes = 0;
-    if (c.nn32.kernel == CT_KERNEL_BF16) c.nn32.kernel = ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_NATIVE);
+    c.nn32.kernel = ct_kernel_fp32(c.nn32.kernel);
     c.p = p;
     c.class_emb = class_emb;
     if (!make_plan(m, p, Hp, Wp, N, nn->ex.nth, &c.pl)) return ct_fail(err, CT_ERR_TOO_LARGE, "a %d x %d window is too large", Hp, Wp);

@@ -77,6 +77,11 @@ size_t ct_slide_workspace(const ct_model *m, const ct_slide_grid *g, const ct_se
     return batch_bytes(m, g, sp, n_names, ct_slide_batch(m, g, sp));
 }
 
+size_t ct_slide_encoder_workspace(const ct_model *m, const ct_slide_grid *g, const ct_segment_params *sp) {
+    ct_vision_out vo = {.p = sp, .tokens = (float *)1};
+    return ct_vision_workspace(m, ct_slide_batch(m, g, sp), g->wh, g->ww, ct_model_threads(m), &vo);
+}
+
 typedef struct {
     const ct_slide_grid *g;
     const float *lg;       /* [N x nb*T]: window b's patch logits of name n at n * ld + b*T + 1 */
@@ -185,7 +190,7 @@ ct_status ct_slide_logits(const ct_model *m, const ct_nn *nn, const float *pixel
     ct_nn nl = *nn;
     nl.ws = NULL;
     nl.ws_bytes = 0;
-    if (nl.kernel == CT_KERNEL_BF16) nl.kernel = ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_NATIVE);
+    nl.kernel = ct_kernel_fp32(nl.kernel);
     for (int k0 = 0; k0 < g->n && !st; k0 += B) {
         int nb = g->n - k0 < B ? g->n - k0 : B;
         if (!whole) {

@@ -57,7 +57,7 @@ class ct_config(Structure):
 
 class ct_load_params(Structure):
     _fields_ = [("check_finite", c_int), ("precision", c_int), ("backend", c_int),
-                ("n_threads", c_int), ("runtime", c_void_p)]
+                ("n_threads", c_int), ("runtime", c_void_p), ("kernel", c_char_p)]
 
 
 class ct_image_features(Structure):
@@ -113,8 +113,13 @@ class ct_geometry(Structure):
                 ("width", c_int), ("height", c_int)]
 
 
+class ct_segment_cost_info(Structure):
+    _fields_ = [("n_windows", c_int), ("n_clusters", c_int), ("encoder_ops", c_double), ("post_ops", c_double),
+                ("total_ops", c_double), ("bytes", c_size_t)]
+
+
 STRUCTS = (ct_error, ct_config, ct_load_params, ct_image_features, ct_segment_params, ct_segment_info,
-           ct_intermediates, ct_segment_outputs, ct_image, ct_geometry)
+           ct_intermediates, ct_segment_outputs, ct_image, ct_geometry, ct_segment_cost_info)
 
 # ------------------------------------------------------------------ functions
 
@@ -133,6 +138,7 @@ _SIGNATURES = {
     "ct_runtime_new": (S, [c_int, PP, E]),
     "ct_runtime_free": (None, [P]),
     "ct_runtime_threads": (c_int, [P]),
+    "ct_cpu_count": (c_int, []),
     "ct_load_params_default": (None, [POINTER(ct_load_params)]),
     "ct_model_load": (S, [c_char_p, PP, E]),
     "ct_model_load_ex": (S, [c_char_p, POINTER(ct_load_params), PP, E]),
@@ -146,6 +152,7 @@ _SIGNATURES = {
     "ct_precision_name": (c_char_p, [c_int]),
     "ct_precision_parse": (S, [c_char_p, PI, E]),
     "ct_precision_available": (c_int, [c_int]),
+    "ct_kernel_id": (c_char_p, [c_int, POINTER(c_int), POINTER(c_int), POINTER(c_char_p)]),
     "ct_tokenizer_load": (S, [c_char_p, PP, E]),
     "ct_tokenizer_load_hf": (S, [c_char_p, c_char_p, PP, E]),
     "ct_tokenizer_free": (None, [P]),
@@ -169,6 +176,8 @@ _SIGNATURES = {
                           POINTER(ct_segment_outputs), E]),
     "ct_segment_memory": (S, [P, c_int, c_int, c_int, POINTER(ct_segment_params), c_int,
                               POINTER(c_size_t), E]),
+    "ct_segment_cost": (S, [P, c_int, c_int, c_int, POINTER(ct_segment_params), c_int,
+                            POINTER(ct_segment_cost_info), E]),
     "ct_postprocess": (S, [P, P, c_int, c_int, c_int, c_int, c_float, P, c_int, P,
                            POINTER(ct_segment_params), P, POINTER(ct_intermediates), E]),
     "ct_dbscan": (S, [P, c_int, c_int, c_float, c_int, c_int, P, PI, E]),

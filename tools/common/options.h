@@ -56,6 +56,7 @@ typedef struct {
     const char *proxy_path; /* --proxy-model */
     unsigned set;
     ct_segment_params flags;
+    int no_limits; /* --no-limits: run above the cost limits (common/limits.h) */
 } tool_opts;
 
 typedef struct {
