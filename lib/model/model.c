@@ -312,7 +312,7 @@ static void derive_and_bind(loader *L) {
         return;
     }
     c->dtype = cw->dtype == CT_ST_F16 ? CT_DTYPE_F16 : cw->dtype == CT_ST_BF16 ? CT_DTYPE_BF16 : CT_DTYPE_F32;
-    int W = c->vision_width = dim_checked(L, conv, 4, 0, 64, 65536, "vision width");
+    int W = c->vision_width = dim_checked(L, conv, 4, 0, 8, 65536, "vision width");
     int p = c->patch = dim_checked(L, conv, 4, 2, 1, 1024, "patch size");
     int64_t np1 = dim_checked(L, N_VPOS.n[s], 2, 0, 2, CT_MAX_DIM, "position count");
     if (L->st) return;
@@ -328,7 +328,7 @@ static void derive_and_bind(loader *L) {
         L->st = ct_fail(L->err, CT_ERR_MISSING, "the vision tower has %d blocks; CLIPtrase needs at least 2", c->vision_layers);
         return;
     }
-    int Wt = c->text_width = dim_checked(L, N_LNF_W.n[s], 1, 0, 64, 65536, "text width");
+    int Wt = c->text_width = dim_checked(L, N_LNF_W.n[s], 1, 0, 8, 65536, "text width");
     c->text_layers = count_blocks(L, N_TBLOCKS.n[s]);
     if (L->st) return;
     if (c->text_layers < 1) {
