@@ -319,8 +319,10 @@ typedef struct {
     ct_head head;        /* default CT_HEAD_CLIPTRASE */
     float gaussian_std;  /* NACLIP's sigma in patches; default 5 */
     /* CLIPtrase cluster vote (head cliptrase only; <= 0: the paper's value) */
-    float eps;           /* DBSCAN radius; <= 0: 0.7 if min(H,W) <= 224 else 1.1 */
-    int min_samples;     /* DBSCAN core size incl. the point; <= 0: 3 if short side <= 224 else 7 */
+    float eps;           /* DBSCAN radius; <= 0: 0.7 if min(H,W) <= 14 patches (224 with patch
+                            16: the paper's rule in patches) else 1.1 */
+    int min_samples;     /* DBSCAN core size incl. the point; <= 0: 3 if min(H,W) <= 14 patches
+                            else 7 */
     int median_size;     /* median filter side; <= 0: 2*upsample_ratio - 1 (7) */
     int upsample_ratio;  /* cluster map upsampling; <= 0: 4 */
     int cls_reweight;    /* non-zero: multiply logits by the CLS logits (the paper's VOC20) */
@@ -342,6 +344,12 @@ CT_API void ct_segment_params_default(ct_segment_params *p);
 /* The preset a head's reference publishes for ViT-B/16 (docs/heads.md): logit scale, window,
  * PAMR, sigma; prob_thd and area_thd 0 (they are per dataset). cliptrase: the default above. */
 CT_API void ct_segment_params_preset(ct_segment_params *p, ct_head head);
+/* The same preset for model m: the references' windows are for ViT-B/16's native 224 x 224
+ * input; here they scale with m's native image size (window = preset * image_size / 224, rounded
+ * to a multiple of the patch, at least one patch; stride half of it): 224 / 112 stays for every
+ * 224 model (B/32, B/16, L/14, H/14, bigG/14), 336 / 168 for L/14-336, 378 / 189 for DFN's
+ * H/14-378 (docs/heads.md). m NULL: ct_segment_params_preset. */
+CT_API void ct_segment_params_preset_for(ct_segment_params *p, ct_head head, const ct_model *m);
 
 /* Cheap results of one segmentation: the parameters as resolved, counts, timings. */
 typedef struct {

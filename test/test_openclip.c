@@ -9,8 +9,10 @@
  *   features (text_features, image_embedding, img_tokens): 1e-4 absolute (unit vectors through
  *   fp32 blocks summed in another order than PyTorch's; measured ~4e-7);
  *   corr_raw 1e-4; patch_logits 1e-4 x logit_scale; seg_logits 1e-4 (cosines, then convex
- *   combinations); labels (pred, pred_raw) agree on >= 99.5% of pixels. */
+ *   combinations); labels (pred, pred_raw) agree on >= 99.5% of pixels.
+ * Also: the heads' presets and CLIPtrase's DBSCAN settings follow the model (docs/heads.md). */
 #include "fixtures.h"
+#include "seg/seg.h"
 #include "tool_run.h"
 
 #include <sys/stat.h>
@@ -283,11 +285,52 @@ static void cli_parity(void) {
     CHECK(nruns == 12, "%d runs checked (6 runs x 2 layouts expected)", nruns);
 }
 
+/* The references' windows scale with the model's native size (96 here: 224 -> 96, 448 -> 192,
+ * multiples of the patch, stride half), a 224 model keeps them; the paper's DBSCAN rule counts
+ * patches (14 a side: 224 pixels with patch 16). */
+static void presets_follow_the_model(void) {
+    static const struct { int H, W, patch, small; } g[] = {
+        {224, 224, 16, 1}, {240, 512, 16, 0}, {336, 336, 16, 0}, {196, 300, 14, 1}, {224, 224, 14, 0}, {448, 448, 32, 1}, {480, 480, 32, 0},
+    };
+    for (size_t i = 0; i < sizeof g / sizeof *g; i++)
+        CHECK(ct_cliptrase_small_grid(g[i].H, g[i].W, g[i].patch) == g[i].small, "%dx%d patch %d: small grid %d", g[i].H, g[i].W, g[i].patch,
+              !g[i].small);
+    if (!g_meta) SKIP("no fixture under %s (tools/dev/gen_openclip_fixtures.py)", data_dir());
+    ct_model *m = load_layout(0);
+    if (!m) return;
+    static const struct { ct_head h; int crop, stride, pamr; } want[] = {
+        {CT_HEAD_CLIPTRASE, 0, 0, 0}, {CT_HEAD_CLIP, 96, 48, 0}, {CT_HEAD_MASKCLIP, 192, 96, 0}, {CT_HEAD_SCLIP, 96, 48, 0},
+        {CT_HEAD_CLEARCLIP, 192, 96, 0}, {CT_HEAD_NACLIP, 96, 48, 10},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        ct_segment_params a, b;
+        ct_segment_params_preset_for(&a, want[i].h, m);
+        ct_segment_params_preset(&b, want[i].h);
+        CHECK(a.slide_crop == want[i].crop && a.slide_stride == want[i].stride && a.pamr_steps == want[i].pamr && a.logit_scale == b.logit_scale,
+              "%s: window %d/%d, PAMR %d", ct_head_name(want[i].h), a.slide_crop, a.slide_stride, a.pamr_steps);
+        ct_segment_params_preset_for(&a, want[i].h, NULL);
+        CHECK(!memcmp(&a, &b, sizeof a), "%s: no model, not the plain preset", ct_head_name(want[i].h));
+    }
+    ct_model_free(m);
+    char p[600];
+    FMT(p, "%s/small_f16_hf/model.safetensors", oracle_dir());
+    if (ct_model_load(p, &m, NULL) == CT_OK) { /* a 224 model keeps the references' windows */
+        for (int h = 0; h < CT_HEAD_COUNT; h++) {
+            ct_segment_params a, b;
+            ct_segment_params_preset_for(&a, (ct_head)h, m);
+            ct_segment_params_preset(&b, (ct_head)h);
+            CHECK(!memcmp(&a, &b, sizeof a), "%s: a 224 model's preset differs", ct_head_name((ct_head)h));
+        }
+        ct_model_free(m);
+    } else printf("  (no %s: the 224 case is not checked)\n", p);
+}
+
 int main(void) {
     load_meta();
     RUN(both_layouts_configured);
     RUN(api_parity);
     RUN(cli_parity);
+    RUN(presets_follow_the_model);
     ct_json_free(g_meta);
     DONE();
 }

@@ -125,6 +125,10 @@ static int run_settings(settings *st, tool_session *s, const tool_opts *o, const
          set_add(st, "slide", "%d,%d", p->slide_crop, p->slide_stride) && set_add(st, "pamr", "%d", p->pamr_steps) &&
          set_add(st, "pamr-dilations", "%s", dil) && set_add(st, "logit-scale", "%.9g", (double)p->logit_scale) &&
          set_add(st, "prob-thd", "%.9g", (double)p->prob_thd) && set_add(st, "area-thd", "%.9g", (double)p->area_thd);
+    /* the backbone in words (the model hash above already pins its contents) */
+    const ct_config *c = s->cfg;
+    ok = ok && set_add(st, "backbone", "vit-p%d-i%d-w%d-l%d-h%d-mlp%d-%s", c->patch, c->image_size, c->vision_width,
+                       c->vision_layers, c->vision_heads, c->vision_mlp, c->vision_act == CT_ACTIVATION_GELU ? "gelu" : "quick_gelu");
     return ok ? 0 : runtime_error("out of memory");
 }
 

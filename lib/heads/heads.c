@@ -3,6 +3,7 @@
  * block's projections of ln_1(x) per head, s = head_dim^-0.5, O(A) = out_proj(A v). */
 #include "heads/heads.h"
 
+#include <math.h>
 #include <string.h>
 
 static const ct_head_def k_heads[CT_HEAD_COUNT] = {
@@ -55,6 +56,17 @@ void ct_segment_params_default(ct_segment_params *p) {
  *   naclip: NACLIP, logit scale 40, window 224 / stride 112 (its VOC configs use the whole image),
  *   PAMR 10 steps with dilations 8 and 16, sigma 5.
  * prob_thd and area_thd are per dataset (docs/heads.md has the peers' table): 0 here. */
+void ct_segment_params_preset_for(ct_segment_params *p, ct_head head, const ct_model *m) {
+    ct_segment_params_preset(p, head);
+    const ct_config *c = m ? ct_model_config(m) : NULL;
+    if (!p || !c || p->slide_crop <= 0 || c->image_size == 224 || c->patch <= 0) return;
+    long w = lround((double)p->slide_crop * c->image_size / 224.0 / c->patch) * c->patch;
+    if (w < c->patch) w = c->patch;
+    if (w > 8192) w = 8192 / c->patch * c->patch;
+    p->slide_crop = (int)w;
+    p->slide_stride = (int)(w / 2 > 0 ? w / 2 : 1);
+}
+
 void ct_segment_params_preset(ct_segment_params *p, ct_head head) {
     if (!p) return;
     ct_segment_params_default(p);

@@ -336,7 +336,7 @@ ct_status ct_segment_memory(const ct_model *m, int H, int W, int n_names, const 
     ct_kernel k = nn.kernel == CT_KERNEL_BF16 ? ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_NATIVE) : nn.kernel;
     size_t vote = ct_cliptrase_vote_bytes(k, H, W, c->patch, c->embed_dim, n_names, nn.ex.nth);
     if (!vote) return ct_fail(err, CT_ERR_TOO_LARGE, "size overflow");
-    int short_side = H < W ? H : W, ms = p->min_samples > 0 ? p->min_samples : (short_side <= 224 ? 3 : 7);
+    int ms = p->min_samples > 0 ? p->min_samples : (ct_cliptrase_small_grid(H, W, c->patch) ? 3 : 7);
     int ratio = p->upsample_ratio > 0 ? p->upsample_ratio : 4;
     double nc = (double)hw / ms;
     int wide = ratio * (W / c->patch) > W ? ratio * (W / c->patch) : W;

@@ -198,8 +198,10 @@ void opts_help(FILE *f, unsigned groups) {
                    "      --prob-thd T        pixels whose best probability is below T get label 0 (0: off)\n"
                    "      --area-thd A        labels 1.. covering at most A of the labelled area are dropped (0: off)\n"
                    "      --gaussian-std S    NACLIP's neighbourhood sigma in patches (default 5)\n"
-                   "      --eps E             cliptrase: DBSCAN radius (default 0.7 if short side <= 224, else 1.1)\n"
-                   "      --min-samples K     cliptrase: DBSCAN core size (default 3 if short side <= 224, else 7)\n"
+                   "      --eps E             cliptrase: DBSCAN radius (default 0.7 if the short side is at most\n"
+                   "                          14 patches, as 224 with patch 16, else 1.1)\n"
+                   "      --min-samples K     cliptrase: DBSCAN core size (default 3 if the short side is at most\n"
+                   "                          14 patches, else 7)\n"
                    "      --cls-reweight      cliptrase: multiply logits by the CLS logits (the paper's VOC20)\n");
     if (groups & OG_GENERAL)
         fprintf(f, "  -q, --quiet             no progress on stderr\n"
@@ -325,9 +327,9 @@ int session_classes(tool_session *s, const tool_opts *o) {
     return 0;
 }
 
-static void segment_params(const tool_opts *o, ct_segment_params *sp) {
+static void segment_params(const tool_opts *o, const ct_model *m, ct_segment_params *sp) {
     const ct_segment_params *f = &o->flags;
-    ct_segment_params_preset(sp, o->head);
+    ct_segment_params_preset_for(sp, o->head, m); /* the windows follow the model's native size */
     if (o->set & S_EPS) sp->eps = f->eps;
     if (o->set & S_MINS) sp->min_samples = f->min_samples;
     if (o->set & S_CLSRW) sp->cls_reweight = f->cls_reweight;
@@ -396,7 +398,7 @@ int session_load(tool_session *s, const tool_opts *o, unsigned groups) {
         s->size = r;
     }
     if (groups & OG_SEG) {
-        segment_params(o, &s->sp);
+        segment_params(o, s->model, &s->sp);
         size_t bytes;
         /* the library's own checks of the parameters, on a one-patch image: before any heavy work */
         if (ct_segment_memory(s->model, patch, patch, s->cl.n_names > 0 ? s->cl.n_names : 1, &s->sp, 0, &bytes, &err))
