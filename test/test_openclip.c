@@ -10,7 +10,9 @@
  *   fp32 blocks summed in another order than PyTorch's; measured ~4e-7);
  *   corr_raw 1e-4; patch_logits 1e-4 x logit_scale; seg_logits 1e-4 (cosines, then convex
  *   combinations); labels (pred, pred_raw) agree on >= 99.5% of pixels.
- * Also: the heads' presets and CLIPtrase's DBSCAN settings follow the model (docs/heads.md). */
+ * Also: the heads' presets and CLIPtrase's DBSCAN settings follow the model (docs/heads.md);
+ * tools/fetch-weights.sh installs a repository by name (open_clip's and transformers' layouts)
+ * from a local mirror (file://), validated by loading. */
 #include "fixtures.h"
 #include "seg/seg.h"
 #include "tool_run.h"
@@ -325,12 +327,58 @@ static void presets_follow_the_model(void) {
     } else printf("  (no %s: the 224 case is not checked)\n", p);
 }
 
+static int sh(const char *cmd) {
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* fetch-weights.sh OWNER/REPO against a file:// mirror: open_clip's layout (weights, its config,
+ * the repository's vocabulary), transformers' layout without a vocabulary (OpenAI's is fetched),
+ * and a mirror whose configuration contradicts the weights: refused, nothing installed. */
+static void fetch_by_repository(void) {
+    if (!g_meta) SKIP("no fixture under %s (tools/dev/gen_openclip_fixtures.py)", data_dir());
+    if (sh("command -v curl >/dev/null || command -v wget >/dev/null") != 0) SKIP("neither curl nor wget");
+    char vocab[600];
+    FMT(vocab, "%s/vocab.json", oracle_dir());
+    struct stat st;
+    if (stat(vocab, &st)) SKIP("no vocabulary (%s)", vocab);
+    char d[4200], cmd[16000];
+    FMT(d, "%s/fetch", t_tmpdir());
+    const char *D = data_dir(), *O = oracle_dir();
+    FMT(cmd, "set -e; m='%s/mirror'; mkdir -p $m/laion/oc/resolve/main $m/meta/hf/resolve/main $m/openai/clip-vit-base-patch16/resolve/main "
+             "$m/bad/oc/resolve/main; cp '%s'/open_clip/* $m/laion/oc/resolve/main/; cp '%s'/vocab.json '%s'/merges.txt $m/laion/oc/resolve/main/; "
+             "cp '%s'/hf/* $m/meta/hf/resolve/main/; cp '%s'/vocab.json '%s'/merges.txt $m/openai/clip-vit-base-patch16/resolve/main/; "
+             "cp $m/laion/oc/resolve/main/* $m/bad/oc/resolve/main/; sed -i 's/\"layers\": 2/\"layers\": 3/' $m/bad/oc/resolve/main/open_clip_config.json",
+        d, D, O, O, D, O, O);
+    CHECK(sh(cmd) == 0, "mirror setup");
+    static const struct { const char *repo, *dir, *file; } ok[] = {
+        {"laion/oc", "laion--oc", "open_clip_model.safetensors"}, {"meta/hf", "meta--hf", "model.safetensors"}};
+    for (int k = 0; k < 2; k++) {
+        FMT(cmd, "WEIGHTS_DIR='%s/w' HF_ENDPOINT='file://%s/mirror' tools/fetch-weights.sh %s >'%s/log' 2>&1", d, d, ok[k].repo, d);
+        int rc = sh(cmd);
+        FMT(cmd, "cat '%s/log'", d);
+        if (rc) sh(cmd);
+        CHECK(rc == 0, "%s: download and validate", ok[k].repo);
+        FMT(cmd, "grep -q '^ok: .*%s/%s' '%s/log' && test -s '%s/w/%s/%s' && test -s '%s/w/%s/vocab.json' && test -s '%s/w/%s/merges.txt' && "
+                 "test ! -e '%s/w/.partial-%s' && grep -q 'heads from %s' '%s/log'",
+            ok[k].dir, ok[k].file, d, d, ok[k].dir, ok[k].file, d, ok[k].dir, d, ok[k].dir, d, ok[k].dir, k ? "config.json" : "open_clip_config.json", d);
+        CHECK(sh(cmd) == 0, "%s: installed in w/%s with its configuration and vocabulary", ok[k].repo, ok[k].dir);
+    }
+    FMT(cmd, "WEIGHTS_DIR='%s/w' HF_ENDPOINT='file://%s/mirror' tools/fetch-weights.sh bad/oc >'%s/log' 2>&1", d, d, d);
+    CHECK(sh(cmd) == 2, "a configuration contradicting the weights is installed");
+    FMT(cmd, "grep -q 'model_cfg.vision_cfg.layers' '%s/log' && grep -q 'nothing was installed' '%s/log' && test ! -e '%s/w/bad--oc' && "
+             "test ! -e '%s/w/.partial-bad--oc'", d, d, d, d);
+    CHECK(sh(cmd) == 0, "the refusal names the field and installs nothing");
+    CHECK(sh("tools/fetch-weights.sh a/b/c >/dev/null 2>&1") == 1, "a malformed repository name exits 1");
+}
+
 int main(void) {
     load_meta();
     RUN(both_layouts_configured);
     RUN(api_parity);
     RUN(cli_parity);
     RUN(presets_follow_the_model);
+    RUN(fetch_by_repository);
     ct_json_free(g_meta);
     DONE();
 }

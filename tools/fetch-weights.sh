@@ -2,28 +2,33 @@
 # Download a pretrained CLIP checkpoint from Hugging Face into weights/, validate it by loading it,
 # and only then move it into place: the files in weights/ are complete and load, or are absent.
 # Downloads go to weights/.partial-<name>/ and are resumed by running the script again.
-#   tools/fetch-weights.sh [b16|b32|l14|l14-336]   (default b16 = openai/clip-vit-base-patch16)
+#   tools/fetch-weights.sh [b16|b32|l14|l14-336]   OpenAI's: weights/clip-vit-*.safetensors (default b16)
+#   tools/fetch-weights.sh OWNER/REPO              any open_clip or Hugging Face CLIP repository, into
+#                                                  weights/OWNER--REPO/ with its configuration, e.g.
+#     laion/CLIP-ViT-B-16-laion2B-s34B-b88K  laion/CLIP-ViT-H-14-laion2B-s32B-b79K
+#     laion/CLIP-ViT-bigG-14-laion2B-39B-b160k  facebook/metaclip-b16-fullcc2.5b  apple/DFN5B-CLIP-ViT-H-14-378
 # Environment: HF_ENDPOINT (default https://huggingface.co), WEIGHTS_DIR (default weights).
 set -eu
 name=${1:-b16}
+endpoint=${HF_ENDPOINT:-https://huggingface.co}
+dir=${WEIGHTS_DIR:-weights}
+here=$(cd "$(dirname "$0")/.." && pwd)
 case "$name" in
   b16|ViT-B/16|clip-vit-base-patch16) repo=clip-vit-base-patch16 ;;
   b32|ViT-B/32|clip-vit-base-patch32) repo=clip-vit-base-patch32 ;;
   l14|ViT-L/14|clip-vit-large-patch14) repo=clip-vit-large-patch14 ;;
   l14-336|ViT-L/14-336|clip-vit-large-patch14-336) repo=clip-vit-large-patch14-336 ;;
-  -h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "fetch-weights: unknown checkpoint '$name' (b16, b32, l14 or l14-336)" >&2; exit 1 ;;
+  -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  */*/*|/*|*/|*..*) echo "fetch-weights: '$name' is not OWNER/REPO" >&2; exit 1 ;;
+  */*) repo= ;;
+  *) echo "fetch-weights: unknown checkpoint '$name' (b16, b32, l14, l14-336, or a Hugging Face OWNER/REPO)" >&2; exit 1 ;;
 esac
-endpoint=${HF_ENDPOINT:-https://huggingface.co}
-dir=${WEIGHTS_DIR:-weights}
-model=$dir/$repo.safetensors
-part=$dir/.partial-$repo # same file system as $dir: moving out of it is a rename
 mkdir -p "$dir"
 
 fetch() { # url dest: resumable download into dest
   url=$1; dest=$2
   echo "downloading $url"
-  mkdir -p "$part"
+  mkdir -p "$(dirname "$dest")"
   if command -v curl >/dev/null 2>&1; then
     curl -fL --retry 3 -C - -o "$dest" "$url" || return 1
   elif command -v wget >/dev/null 2>&1; then
@@ -33,6 +38,67 @@ fetch() { # url dest: resumable download into dest
   fi
 }
 
+validate() { # model vocab: header, names, shapes, configuration beside the model, vocabulary
+  [ -x "$here/tools/ct-info" ] || make -C "$here" -s tools/ct-info
+  "$here/tools/ct-info" "$1" --vocab "$2"
+}
+
+if [ -z "$repo" ]; then
+  # ---------------------------------------------------------------- a repository by name
+  # weights/OWNER--REPO/: the weights (open_clip's open_clip_model.safetensors with
+  # open_clip_config.json, else transformers' model.safetensors with config.json), the
+  # vocabulary (the repository's vocab.json + merges.txt, else OpenAI's: every one of these
+  # models uses OpenAI's BPE); the loader reads the configuration beside the weights
+  final=$dir/$(echo "$name" | sed 's|/|--|')
+  part=$dir/.partial-$(echo "$name" | sed 's|/|--|')
+  base="$endpoint/$name/resolve/main"
+  if [ -d "$final" ]; then
+    m=$(ls "$final"/open_clip_model.safetensors "$final"/model.safetensors 2>/dev/null | head -n 1)
+    echo "have $final"
+    validate "$m" "$final/vocab.json" || { echo "fetch-weights: $final does not load (delete it and run again)" >&2; exit 2; }
+    echo "ok: $m"; exit 0
+  fi
+  mkdir -p "$part"
+  m=
+  for f in open_clip_model.safetensors model.safetensors; do
+    if [ -s "$part/$f" ] || fetch "$base/$f" "$part/$f"; then m=$part/$f; break; fi
+    rm -f "$part/$f"
+  done
+  if [ -z "$m" ]; then
+    cat >&2 <<MSG
+fetch-weights: neither $base/open_clip_model.safetensors nor
+$base/model.safetensors could be downloaded (no network? a repository with only PyTorch .bin
+files?). Without a network, download them elsewhere into $part/, with open_clip_config.json
+or config.json and vocab.json + merges.txt, and run this script again. A .bin checkpoint is a
+Python pickle: convert it to safetensors first (safetensors.torch.save_file on its state dict).
+MSG
+    exit 2
+  fi
+  case "$m" in
+    */open_clip_model.safetensors) cfg=open_clip_config.json ;;
+    *) cfg=config.json ;;
+  esac
+  [ -s "$part/$cfg" ] || fetch "$base/$cfg" "$part/$cfg" || { rm -f "$part/$cfg"; echo "fetch-weights: no $cfg in $name: the loader falls back to OpenAI's rule" >&2; }
+  if ! { [ -s "$part/vocab.json" ] && [ -s "$part/merges.txt" ]; } &&
+     ! { fetch "$base/vocab.json" "$part/vocab.json" && fetch "$base/merges.txt" "$part/merges.txt"; }; then
+    echo "fetch-weights: no vocabulary in $name: using OpenAI's" >&2
+    fetch "$endpoint/openai/clip-vit-base-patch16/resolve/main/vocab.json" "$part/vocab.json" &&
+      fetch "$endpoint/openai/clip-vit-base-patch16/resolve/main/merges.txt" "$part/merges.txt" ||
+      { echo "fetch-weights: the vocabulary download failed; the partial download in $part/ is resumed by running this script again" >&2; exit 2; }
+  fi
+  if ! validate "$m" "$part/vocab.json"; then
+    rm -rf "$part"
+    echo "fetch-weights: the downloaded files do not load (see above); nothing was installed in $dir" >&2
+    exit 2
+  fi
+  mv "$part" "$final" # one rename: the directory appears complete
+  echo "ok: $final/$(basename "$m")"
+  exit 0
+fi
+
+# ---------------------------------------------------------------- OpenAI's checkpoints
+model=$dir/$repo.safetensors
+part=$dir/.partial-$repo # same file system as $dir: moving out of it is a rename
 # what is not in place yet is downloaded beside it; what is in place is validated as it is
 base="$endpoint/openai/$repo/resolve/main"
 m=$model; v=$dir/vocab.json
@@ -54,9 +120,7 @@ MSG
 fi
 
 # validate before anything is moved into place: header, names and shapes, and the vocabulary
-here=$(cd "$(dirname "$0")/.." && pwd)
-[ -x "$here/tools/ct-info" ] || make -C "$here" -s tools/ct-info
-if ! "$here/tools/ct-info" "$m" --vocab "$v"; then
+if ! validate "$m" "$v"; then
   if [ "$m" != "$model" ] || [ "$v" != "$dir/vocab.json" ]; then
     rm -rf "$part" # complete but unusable: not worth resuming
     echo "fetch-weights: the downloaded files do not load (a damaged download or mirror?); nothing was installed in $dir" >&2
