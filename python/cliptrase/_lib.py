@@ -47,7 +47,10 @@ class ct_config(Structure):
                 ("patch", c_int), ("grid", c_int), ("image_size", c_int), ("embed_dim", c_int),
                 ("text_width", c_int), ("text_layers", c_int), ("text_heads", c_int),
                 ("context_length", c_int), ("vocab_size", c_int), ("logit_scale", c_float),
-                ("naming", c_int), ("dtype", c_int)]
+                ("naming", c_int), ("dtype", c_int),
+                ("vision_mlp", c_int), ("text_mlp", c_int), ("vision_act", c_int), ("text_act", c_int),
+                ("vision_ln_eps", c_float), ("text_ln_eps", c_float),
+                ("heads_source", c_int), ("act_source", c_int), ("eps_source", c_int)]
 
 
 class ct_load_params(Structure):
@@ -151,6 +154,7 @@ _SIGNATURES = {
     "ct_encode_image": (S, [P, P, c_int, c_int, c_int, POINTER(ct_image_features), E]),
     "ct_segment_params_default": (None, [POINTER(ct_segment_params)]),
     "ct_segment_params_preset": (None, [POINTER(ct_segment_params), c_int]),
+    "ct_segment_params_preset_for": (None, [POINTER(ct_segment_params), c_int, P]),
     "ct_intermediates_free": (None, [POINTER(ct_intermediates)]),
     "ct_segment": (S, [P, P, c_int, c_int, P, c_int, P, POINTER(ct_segment_params), P,
                        POINTER(ct_intermediates), E]),
