@@ -140,25 +140,6 @@ static void run_text(void *p) {
     ct_class_embeddings(a->m, a->t, names, 1, NULL, 0, 0, e, NULL);
 }
 
-/* "ORT S=224 min/med a/b s" lines of bench/ort_anchor.sh: median per size, or 0 */
-static void ort_anchor(double med[3]) {
-    med[0] = med[1] = med[2] = 0;
-    FILE *f = popen("sh bench/ort_anchor.sh 224,448,896 2>&1", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        int S;
-        double mn, md;
-        if (sscanf(line, "ORT S=%d min/med %lf/%lfs", &S, &mn, &md) == 3) {
-            int i = S == 224 ? 0 : S == 448 ? 1 : S == 896 ? 2 : -1;
-            if (i >= 0) med[i] = md;
-        } else {
-            printf("  ort: %s", line);
-        }
-    }
-    pclose(f);
-}
-
 int main(void) {
     if (!start_launcher()) { perror("launcher"); return 1; }
     g_oracle = getenv("CT_ORACLE_DIR");
@@ -170,18 +151,10 @@ int main(void) {
     if (!mkdtemp(g_dir)) { perror("mkdtemp"); return 1; }
     snprintf(g_model, sizeof g_model, "%s/b16.safetensors", g_dir);
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s/ct-random-weights --arch B/16 --naming hf --dtype F32 -o %s", g_bin, g_model);
-    if (system(cmd) != 0) { printf("cannot make %s\n", g_model); return 1; }
-    ct_error err;
     ct_model *m = NULL, *mb = NULL;
-    if (ct_model_load(g_model, &m, &err)) { printf("%s\n", err.msg); return 1; }
-    ct_load_params lp;
-    ct_load_params_default(&lp);
-    lp.precision = CT_PRECISION_BF16;
-    int has_bf16 = ct_model_load_ex(g_model, &lp, &mb, &err) == CT_OK;
-    char desc[800];
-    ct_model_describe(m, desc, sizeof desc);
-    printf("== end to end, ViT-B/16 random weights (F32 file, Hugging Face names)\n%s\n", desc);
+    if (!bench_random_model(g_bin, "B/16", "hf", g_model, "end to end, ViT-B/16 random weights (F32 file, Hugging Face names)", &m, &mb)) return 1;
+    int has_bf16 = mb != NULL;
+    ct_error err;
     const ct_config *c = ct_model_config(m);
     int n = 8, E = c->embed_dim;
     float *emb = calloc((size_t)n * E, sizeof(float));
@@ -190,10 +163,10 @@ int main(void) {
     ct_segment_params_default(&sp);
 
     /* ONNX Runtime, then ours, then ONNX Runtime again: the anchor is the mean of its two medians */
-    double ort1[3], ort2[3], ort[3];
-    ort_anchor(ort1);
-
+    double ort1[3], ort2[3];
     int sides[] = {224, 448, 896};
+    bench_ort_anchor("b16", sides, 3, ort1);
+
     double t32[3], tbf[3] = {0}, tproc[3];
     long rss[3];
     for (int k = 0; k < 3; k++) {
@@ -207,11 +180,7 @@ int main(void) {
         int s = sides[k];
         char img[600];
         snprintf(img, sizeof img, "%s/img%d.png", g_dir, s);
-        uint8_t *rgb = malloc((size_t)s * s * 3);
-        for (size_t i = 0; i < (size_t)s * s * 3; i++) rgb[i] = (uint8_t)(i * 2654435761u >> 24);
-        ct_image im = {s, s, rgb};
-        ct_image_save_png(&im, img, NULL);
-        free(rgb);
+        bench_write_picture(img, s);
         snprintf(cmd, sizeof cmd,
                  "CT_CACHE_DIR=%s/cache %s/demo -q -m %s -V %s/vocab.json -i %s -s %d -c 'cat,dog,grass,sky,tree,car,road,person' -o %s/out%d.png",
                  g_dir, g_bin, g_model, g_oracle, img, s, g_dir, s);
@@ -220,20 +189,8 @@ int main(void) {
         tproc[k] = bench_median(run_proc, &pa, s >= 896 ? 3 : 7);
         rss[k] = g_last_rss_kib;
     }
-    ort_anchor(ort2);
-    for (int k = 0; k < 3; k++) ort[k] = ort1[k] > 0 && ort2[k] > 0 ? (ort1[k] + ort2[k]) / 2 : 0;
-
-    printf("\n%-6s %12s %12s %14s %12s %12s %12s %10s\n", "side", "ORT fwd s", "segment s", "vs ORT", "bf16 s", "vs ORT", "process s", "vs ORT");
-    for (int k = 0; k < 3; k++) {
-        char r1[16] = "-", r2[16] = "-", r3[16] = "-";
-        if (ort[k] > 0) {
-            snprintf(r1, sizeof r1, "%.2fx", t32[k] / ort[k]);
-            snprintf(r2, sizeof r2, "%.2fx", tbf[k] / ort[k]);
-            snprintf(r3, sizeof r3, "%.2fx", tproc[k] / ort[k]);
-        }
-        printf("%-6d %12.3f %12.3f %14s %12.3f %12s %12.3f %10s\n", sides[k], ort[k], t32[k], r1, tbf[k], r2, tproc[k], r3);
-    }
-    if (ort[0] == 0) printf("(ONNX Runtime anchor not measured: see bench/ort_anchor.sh)\n");
+    bench_ort_anchor("b16", sides, 3, ort2);
+    bench_ort_table(sides, 3, ort1, ort2, t32, tbf, tproc);
     printf("ORT medians of the two passes: 224 %.3f/%.3f, 448 %.3f/%.3f, 896 %.3f/%.3f s\n", ort1[0], ort2[0], ort1[1], ort2[1], ort1[2], ort2[2]);
     printf("peak RSS of the demo process: 224 %.0f MiB, 448 %.0f MiB, 896 %.0f MiB\n", rss[0] / 1024.0, rss[1] / 1024.0, rss[2] / 1024.0);
     printf("448 segmentation: 1 thread %.3f s, %d threads %.3f s: %.2fx\n", t1, ct_model_threads(m), t2, t1 / t2);
@@ -303,10 +260,7 @@ int main(void) {
         printf("\n%d pictures of %d x %d, classes cached: ct-batch %.2f images/s (%.3f s each), one demo per picture %.2f images/s (%.3f s each): ct-batch %.2fx faster per picture (target: 1.5x)\n",
                NB, BW, BH, NB / tb, tb / NB, NB / td, td / NB, td / tb);
     }
-    ct_model_free(m);
-    ct_model_free(mb);
     free(emb);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
-    if (system(cmd) != 0) printf("could not remove %s\n", g_dir);
+    bench_finish(m, mb, g_dir);
     return 0;
 }

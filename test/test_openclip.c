@@ -62,12 +62,6 @@ static int names_of(const ct_json *run, const char **names, int32_t *lab, int ca
     return n;
 }
 
-static double agree(const int32_t *a, const int32_t *b, size_t n) {
-    size_t s = 0;
-    for (size_t i = 0; i < n; i++) s += a[i] == b[i];
-    return n ? (double)s / (double)n : 1.0;
-}
-
 static void both_layouts_configured(void) {
     if (!g_meta) SKIP("no fixture under %s (tools/dev/gen_openclip_fixtures.py)", data_dir());
     const ct_json *c = ct_json_get(g_meta, "config");
@@ -139,7 +133,7 @@ static double npy_diff(const char *ref_dir, const char *run, const char *name, c
 static double npy_agree(const char *ref_dir, const char *run, const char *name, const int32_t *got, size_t n) {
     npy_array a = {0};
     if (!load_npy(ref_dir, run, name, &a)) return 0;
-    double r = got && a.numel == n ? agree(got, a.data, n) : 0;
+    double r = got && a.numel == n ? label_agreement(got, a.data, n) : 0;
     npy_free(&a);
     return r;
 }
