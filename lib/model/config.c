@@ -95,7 +95,8 @@ static ct_status read_openclip(const ct_json *root, ct_arch_decl *d, ct_error *e
         {"no_causal_mask", is_false, 1}, {"final_ln_after_pool", is_false, 1}, {"pool_type", is_argmax, 1},
         {"proj_bias", is_false, 1},      {"act_kwargs", is_empty, 1},
     };
-    ct_status st = CT_OK;
+    /* CustomTextCLIP keeps its text tower under text.*: not the names the loader binds */
+    ct_status st = refuse_if(mc, "custom_text", "", is_false, err);
     for (size_t i = 0; i < sizeof k_refuse / sizeof k_refuse[0] && !st; i++)
         st = refuse_if(k_refuse[i].text ? tc : vc, k_refuse[i].key, k_refuse[i].text ? "text_cfg." : "vision_cfg.", k_refuse[i].ok, err);
     if (st) return st;
