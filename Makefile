@@ -183,11 +183,12 @@ valgrind: all
 	@echo "valgrind: no leaks or memory errors on the demo path"
 
 # pkg-config file: the shared library by default, `pkg-config --static` for the archive (with
-# its dependencies). Written straight into the prefix by make install (nothing shared between
+# its dependencies). Libs carries -Wl,-rpath,$${libdir}: a program linked with it starts without
+# LD_LIBRARY_PATH or ldconfig, whatever the prefix (README's PREFIX=$$HOME/.local included). Written straight into the prefix by make install (nothing shared between
 # two installs to different prefixes).
 PC_LINES = 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
   'Name: cliptrase' 'Description: training-free open-vocabulary segmentation with CLIP (CLIPtrase and peers)' \
-  'Version: $(VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lcliptrase' \
+  'Version: $(VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -Wl,-rpath,$${libdir} -lcliptrase' \
   'Libs.private: $(BLAS_LIBS) -lutf8proc -lm -pthread'
 
 INSTALL_TOOLS = $(filter-out demo,$(TOOL_NAMES))
@@ -211,10 +212,11 @@ install-python: install
 
 uninstall-python:
 	rm -rf $(DESTDIR)$(PYTHON_SITE)/cliptrase $(DESTDIR)$(PYTHON_SITE)/cliptrase-$(VERSION).dist-info
+	rmdir -p $(DESTDIR)$(PYTHON_SITE) 2>/dev/null || true  # the folders make install-python made, when empty
 
 INSTALLED = lib/libcliptrase.a lib/$(SONAME) lib/libcliptrase.so include/cliptrase.h \
             lib/pkgconfig/cliptrase.pc bin/cliptrase-demo $(INSTALL_TOOLS:%=bin/%)
-uninstall:
+uninstall: uninstall-python
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED))
 	rmdir $(DESTDIR)$(PREFIX)/share/cliptrase 2>/dev/null || true  # kept when it holds weights
 

@@ -23,7 +23,7 @@ int main(int argc, char **argv) {
     int H, W, n = argc - 4, rc = 1;
     if (ct_model_load(argv[1], &m, &e) || ct_tokenizer_load(argv[2], &t, &e) || ct_image_load(argv[3], &img, &e)) goto fail;
     const ct_config *c = ct_model_config(m);
-    int size = (336 + c->patch / 2) / c->patch * c->patch;
+    int size = ct_round_size(CT_DEFAULT_SIZE, c->patch);
     emb = malloc(sizeof(float) * (size_t)n * (size_t)c->embed_dim);
     if (!emb) { snprintf(e.msg, sizeof e.msg, "out of memory for %d class embeddings", n); goto fail; }
     if (ct_class_embeddings(m, t, (const char *const *)argv + 4, n, NULL, 0, 0, emb, &e)) goto fail;

@@ -17,8 +17,9 @@
  *   ct_class_embeddings(m, tok, names, 3, NULL, 0, 0, emb, &err);    // 80 default templates
  *
  *   ct_image *img; float *px; int H, W;                    // 3 x H x W, CLIP-normalised
+ *   int size = ct_round_size(CT_DEFAULT_SIZE, c->patch);   // 336 (/16, /14), 352 (B/32)
  *   ct_image_load("cat.jpg", &img, &err);
- *   ct_preprocess(img, 336, 0, c->patch, &px, &H, &W, &err);       // short side 336
+ *   ct_preprocess(img, size, 0, c->patch, &px, &H, &W, &err);      // short side `size`
  *
  *   ct_segment_params sp; ct_segment_params_default(&sp); // CLIPtrase
  *   int32_t *labels = malloc(sizeof(int32_t) * H * W);
@@ -133,8 +134,13 @@ typedef enum { CT_NAMING_OPENAI = 0, CT_NAMING_HF = 1 } ct_naming;
 typedef enum { CT_DTYPE_F32 = 0, CT_DTYPE_F16 = 1, CT_DTYPE_BF16 = 2 } ct_dtype;
 
 /* Numeric precision of the matrix products. fp32 is exact to the references (1e-6); bf16 rounds
- * both operands of every product to bfloat16 (8 significant bits) and accumulates in fp32:
- * faster, labels agree with fp32 on >= 99.9% of pixels (docs/performance.md), needs AVX512_BF16. */
+ * both operands of every product to bfloat16 (8 significant bits) and accumulates in fp32; needs
+ * AVX512_BF16. Measured, not promised (docs/performance.md): on the AMD EPYC it was developed on
+ * (AVX512_BF16 kernels, no AMX) bf16 took 0.56-0.63x of fp32's time; a CPU whose bf16 kernels are
+ * slower (Intel without AMX kernels) may be slower than fp32. Its labels agreed with fp32's on at
+ * least 99.9% of pixels on every oracle fixture, but that is no bound for other pictures or
+ * weights: a real photo with random weights agreed on 98.8% (ClearCLIP head), where classes score
+ * within bf16's rounding of each other. Use fp32 where labels must match the references. */
 typedef enum { CT_PRECISION_FP32 = 0, CT_PRECISION_BF16 = 1 } ct_precision;
 
 /* Which code runs the fp32 matrix products: the library's own kernels (AVX-512 where the CPU
@@ -146,7 +152,7 @@ typedef enum { CT_BACKEND_NATIVE = 0, CT_BACKEND_OPENBLAS = 1 } ct_backend;
 typedef enum { CT_ACTIVATION_QUICKGELU = 0, CT_ACTIVATION_GELU = 1 } ct_activation;
 
 /* Where a field of ct_config that the shapes cannot give came from (docs/formats.md, "Model
- * configuration"): the safetensors header's __metadata__ (ct.* keys), open_clip's
+ * configuration"): the safetensors header's __metadata__ (cliptrase.* keys), open_clip's
  * open_clip_config.json or Hugging Face's config.json beside the weights, or, with none of them,
  * OpenAI's rule (heads of 64, QuickGELU, eps 1e-5). */
 typedef enum {
@@ -197,6 +203,13 @@ CT_API ct_status ct_model_load_ex(const char *path, const ct_load_params *p, ct_
                                   ct_error *err);
 CT_API void ct_model_free(ct_model *m);
 CT_API const ct_config *ct_model_config(const ct_model *m);
+/* The string value of `key` in the checkpoint's safetensors __metadata__, or NULL when absent
+ * (valid while the model lives). */
+CT_API const char *ct_model_metadata(const ct_model *m, const char *key);
+/* The key ct-random-weights sets to "1": the weights are random, labels made with them mean
+ * nothing (the tools say so on stderr; tools/fetch-weights.sh does not take such a file for the
+ * real checkpoint). */
+#define CT_META_RANDOM_WEIGHTS "cliptrase.random_weights"
 CT_API ct_precision ct_model_precision(const ct_model *m);
 /* Threads the model's calls may use (its runtime's). */
 CT_API int ct_model_threads(const ct_model *m);
@@ -477,6 +490,11 @@ CT_API ct_status ct_image_save_png(const ct_image *img, const char *path, ct_err
  * (labels in [0, 65535]); same guarantees as ct_image_save_png. */
 CT_API ct_status ct_labels_save_png(const int32_t *labels, int width, int height, int bit_depth,
                                     const char *path, ct_error *err);
+/* The colour programs draw label `label` in (the demo's colour maps, legends and overlays, the
+ * Python binding's colorize): black for background_label (pass -1 for none) and for a negative
+ * label; labels 0..255 from a table of colours chosen far apart in CIELAB (the first 20 at least
+ * 33 units apart), larger labels along the golden angle of hue. Depends on the label alone. */
+CT_API void ct_label_color(int label, int background_label, uint8_t rgb[3]);
 /* Read a label map: a grey PNG of any depth (1 to 16 bits: the raw value is the label, not
  * rescaled) or a palette PNG (the palette index is the label, as VOC's SegmentationClass); a
  * colour or grey + alpha PNG is CT_ERR_UNSUPPORTED. *labels [height x width] is allocated; free
@@ -503,6 +521,13 @@ CT_API ct_status ct_output_open(const char *path, ct_output **out, ct_error *err
 CT_API void ct_output_write(ct_output *o, const void *data, size_t len);
 CT_API ct_status ct_output_commit(ct_output *o, ct_error *err);
 CT_API void ct_output_abort(ct_output *o);
+
+/* The short side the tools and the Python binding use for a requested `size`: size rounded to the
+ * nearest multiple of `patch` (halves up), at least one patch, at most the largest multiple of
+ * patch not above 8192 (CT_DEFAULT_SIZE, the paper's 336, gives 336 for patch 16 and 14, 352 for
+ * ViT-B/32). 0 when patch is outside [1, 8192]. ct_preprocess takes only multiples of the patch. */
+#define CT_DEFAULT_SIZE 336
+CT_API int ct_round_size(int size, int patch);
 
 /* Resize (PIL bicubic with antialiasing, 8-bit rounding) and normalise with CLIP mean/std.
  * crop != 0: short side to `size`, then size x size center crop (the paper's protocol).

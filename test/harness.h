@@ -209,6 +209,13 @@ static inline char *slurp(const char *path, size_t *len) {
     return b;
 }
 
+/* How many times needle occurs in text (not overlapping). */
+static inline int t_count(const char *text, const char *needle) {
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle)) n++;
+    return n;
+}
+
 /* PNG writers of the public API for test data */
 static inline int png_rgb(const char *path, int w, int h, const uint8_t *rgb) {
     ct_image im = {w, h, (uint8_t *)rgb};

@@ -469,6 +469,16 @@ static void encode_image_outputs(void) {
     CHECK(ct_encode_image(r.m, r.px.data, r.H, r.W, 0, &none, &err) == CT_ERR_INVALID_ARG, "every output NULL accepted");
     CHECK(strstr(err.msg, "no output") != NULL, "message: %s", err.msg);
     CHECK(ct_encode_image(r.m, r.px.data, r.H, r.W, 0, NULL, &err) == CT_ERR_INVALID_ARG, "NULL features accepted");
+    /* sizes in messages are width x height, as every tool prints them (H 48, W 40: not multiples of 16) */
+    ct_image_features f1 = {NULL, NULL, NULL};
+    float *one = malloc(sizeof(float)), *e1 = malloc(sizeof(float) * r.E);
+    f1.image_embedding = e1;
+    CHECK(ct_encode_image(r.m, one, 48, 40, 0, &f1, &err) == CT_ERR_INVALID_ARG && strstr(err.msg, "image size 40 x 48 (width x height)"),
+          "the size in the message: %s", err.msg);
+    CHECK(ct_encode_image(r.m, one, 16 * 20000, 16, 0, &f1, &err) == CT_ERR_TOO_LARGE && strstr(err.msg, "image 16 x 320000 gives 20000 patches"),
+          "a tall input's message: %s", err.msg);
+    free(one);
+    free(e1);
     /* one output at a time is enough, and each equals the oracle's (encoder bound 1e-4) */
     size_t T = r.tok.shape[0];
     float *tok = malloc(sizeof(float) * T * r.E), *corr = malloc(sizeof(float) * T * T), *emb = malloc(sizeof(float) * r.E);

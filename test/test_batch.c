@@ -286,9 +286,11 @@ static void broken_file_skipped(void) {
     /* again: the good ones are complete, the broken ones fail again */
     rc = run(cmd, err, sizeof err);
     CHECK(rc == 2 && summary(err, &done, &skipped, &failed) && done == 0 && skipped == 4 && failed == 3, "second run: exit %d: %s", rc, err);
-    /* an output that cannot be written (a directory where p001.png goes): the picture fails and
-     * its .json, written last, is absent: nothing incomplete counts as complete */
-    FMT(cmd, "cd '%s' && mkdir -p out2/p001.png && ct-batch --no-cache -t 1 -m '%s' -V '%s' -c 'cat,dog' -s 48 -O out2 in", dir, g_tiny, g_vocab);
+    /* an output that cannot be written (a directory where p001.png goes, after a run wrote it): the
+     * picture fails and its .json, written last, is absent: nothing incomplete counts as complete */
+    FMT(cmd, "cd '%s' && ct-batch -q --no-cache -t 1 -m '%s' -V '%s' -c 'cat,dog' -s 48 -O out2 in/p000.png in/p001.png in/p002.png in/p003.png && "
+             "rm out2/p001.png out2/p001.json out2/p002.json && mkdir -p out2/p001.png && ct-batch --no-cache -t 1 -m '%s' -V '%s' -c 'cat,dog' -s 48 -O out2 in",
+        dir, g_tiny, g_vocab, g_tiny, g_vocab);
     rc = run(cmd, err, sizeof err);
     FMT(p, "%s/out2/p001.json", dir);
     CHECK(rc == 2 && strstr(err, "p001.png") && !file_exists(p), "an unwritable output: exit %d, p001.json %s: %s", rc, file_exists(p) ? "written" : "absent", err);
@@ -511,6 +513,153 @@ static void progress_bar_on_a_terminal(void) {
     free(dir);
 }
 
+/* Files the tools did not write are not replaced (issue 18, item 4): ct-batch -O photos
+ * photos/a.jpg leaves an unrelated photos/a.png alone; an output that is an input through a
+ * symlink (-O lib links/, links/b.png -> ../lib/b.png) is refused; the demo refuses -o IMAGE and
+ * two outputs that are one file. All before any work: every file keeps its bytes. */
+static void not_our_files(void) {
+    if (!have_models()) SKIP("oracle models or tools not found under %s", oracle_dir());
+    char *dir = fresh_dir("not-ours"), cmd[8192], err[8192], p[1400], q[1400];
+    const char *sub[3] = {"photos", "lib", "links"};
+    for (int k = 0; k < 3; k++) {
+        FMT(p, "%s/%s", dir, sub[k]);
+        CHECK(mkdir(p, 0755) == 0, "mkdir %s", p);
+    }
+    FMT(p, "%s/photos/a.jpg", dir);
+    make_picture(p, 48, 48, 1);
+    FMT(p, "%s/photos/a.png", dir);
+    make_picture(p, 40, 40, 2);
+    FMT(p, "%s/lib/b.png", dir);
+    make_picture(p, 48, 48, 3);
+    FMT(cmd, "cd '%s' && ln -s ../lib/b.png links/b.png && cp photos/a.png a.keep && cp lib/b.png b.keep", dir);
+    CHECK(system(cmd) == 0, "setup");
+    char opts[2048];
+    FMT(opts, "-q --no-cache -t 1 -m '%s' -V '%s' -c 'cat,dog' -s 48", g_tiny, g_vocab);
+    struct { const char *tool, *args, *msg; } cases[] = {
+        {"ct-batch", "-O photos photos/a.jpg", "was not written by ct-batch"},
+        {"ct-batch", "-O lib links", "overwritten"},
+        {"ct-batch", "-O lib links/b.png", "overwritten"},
+        {"ct-batch", "-O photos --list list.txt", "was not written by ct-batch"},
+        {"demo", "-i lib/b.png -o lib/b.png", "same file"},
+        {"demo", "-i lib/b.png -o links/b.png", "same file"},
+        {"demo", "-i links/b.png --labels lib/b.png", "same file"},
+        {"demo", "-i photos/a.jpg -o x.png --overlay ./x.png", "are the same file"},
+    };
+    FMT(p, "%s/list.txt", dir);
+    put(p, "photos/a.jpg\n");
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        FMT(cmd, "cd '%s' && %s %s %s", dir, cases[k].tool, opts, cases[k].args);
+        int rc = run(cmd, err, sizeof err);
+        CHECK(rc == 1 && strstr(err, cases[k].msg), "%s %s: exit %d, want 1 with '%s': %s", cases[k].tool, cases[k].args, rc, cases[k].msg, err);
+    }
+    FMT(p, "%s/photos/a.png", dir);
+    FMT(q, "%s/a.keep", dir);
+    CHECK(same_bytes(p, q), "photos/a.png was replaced");
+    FMT(p, "%s/lib/b.png", dir);
+    FMT(q, "%s/b.keep", dir);
+    CHECK(same_bytes(p, q), "lib/b.png was replaced");
+    FMT(p, "%s/photos/a.json", dir);
+    CHECK(!file_exists(p), "a refused run wrote a.json");
+    /* what ct-batch wrote it may write again (resume, more outputs); a file put there later is not */
+    FMT(cmd, "cd '%s' && ct-batch %s -O out photos/a.jpg && rm out/a.json && ct-batch %s -O out photos/a.jpg && ct-batch %s -O out --labels photos/a.jpg", dir,
+        opts, opts, opts);
+    int rc = run(cmd, err, sizeof err);
+    CHECK(rc == 0, "ct-batch into its own directory again: exit %d: %s", rc, err);
+    FMT(cmd, "cd '%s' && cp photos/a.png out/a.overlay.png && ct-batch %s -O out --overlay photos/a.jpg", dir, opts);
+    rc = run(cmd, err, sizeof err);
+    CHECK(rc == 1 && strstr(err, "a.overlay.png") && strstr(err, "was not written"), "a file put into OUTDIR later: exit %d: %s", rc, err);
+    free(dir);
+}
+
+/* One writer (issue 18, item 5). The test process holds the locks a running ct-batch would: the
+ * directory's (a second run fails at once, naming the holder), a shard's (the same shard again
+ * fails, another shard runs), a picture's (that picture is left to its writer, and its
+ * temporary file with it; the others are done and a dead run's temporary file removed). */
+static void one_writer(void) {
+    if (!have_models()) SKIP("oracle models or tools not found under %s", oracle_dir());
+    char *dir = dir_with_pictures("one-writer", 3, 48, 48), cmd[8192], err[8192], p[1400], q[1400];
+    char opts[2048];
+    FMT(opts, "--no-cache -t 1 --jobs 1 -m '%s' -V '%s' -c 'cat,dog' -s 48", g_tiny, g_vocab);
+    FMT(p, "%s/out", dir);
+    CHECK(mkdir(p, 0755) == 0, "mkdir");
+    FMT(p, "%s/out/.ct-batch-lock", dir);
+    int fd = open(p, O_RDWR | O_CREAT, 0644);
+    CHECK(fd >= 0, "open %s", p);
+    char pid[32];
+    snprintf(pid, sizeof pid, "pid %ld", (long)getpid());
+    /* the directory: a run without --shard holds it */
+    CHECK(lock_range(fd, F_WRLCK, 0, 1, NULL) == 1, "lock byte 0");
+    FMT(cmd, "cd '%s' && ct-batch %s -O out in", dir, opts);
+    int rc = run(cmd, err, sizeof err);
+    CHECK(rc == 2 && strstr(err, "in use by another ct-batch") && strstr(err, pid), "a second run: exit %d: %s", rc, err);
+    FMT(cmd, "cd '%s' && ct-batch %s --shard 1/2 -O out in", dir, opts);
+    rc = run(cmd, err, sizeof err);
+    CHECK(rc == 2 && strstr(err, "in use by another ct-batch"), "a shard while a whole run writes: exit %d: %s", rc, err);
+    FMT(p, "%s/out", dir);
+    CHECK(count_suffix(p, ".json") == 0, "a refused run wrote outputs");
+    /* shard 0/2 runs: its own shard is refused, the other shard runs */
+    CHECK(lock_range(fd, F_RDLCK, 0, 1, NULL) == 1 && lock_range(fd, F_WRLCK, (1ll << 40) + 1, 1, NULL) == 1, "lock shard 0/2");
+    FMT(cmd, "cd '%s' && ct-batch %s --shard 0/2 -O out in", dir, opts);
+    rc = run(cmd, err, sizeof err);
+    CHECK(rc == 2 && strstr(err, "shard 0/2") && strstr(err, pid), "the same shard twice: exit %d: %s", rc, err);
+    FMT(cmd, "cd '%s' && ct-batch %s --shard 1/2 -O out in", dir, opts);
+    rc = run(cmd, err, sizeof err);
+    CHECK(rc == 0 && count_suffix(p, ".json") == 1, "another shard beside it: exit %d: %s", rc, err);
+    /* picture 0 being written by the holder: left alone with its temporary file; picture 2's
+     * temporary file (a dead writer's) removed */
+    CHECK(lock_range(fd, F_UNLCK, 0, 0, NULL) == 1 && lock_range(fd, F_WRLCK, 1, 1, NULL) == 1, "lock picture 0");
+    FMT(q, "%s/out/.p000.png.00000000abcd.tmp", dir);
+    put(q, "being written");
+    FMT(p, "%s/out/.p002.png.00000000abcd.tmp", dir);
+    put(p, "left by a killed run");
+    FMT(cmd, "cd '%s' && ct-batch %s -O out in", dir, opts);
+    rc = run(cmd, err, sizeof err);
+    CHECK(rc == 2 && strstr(err, "in/p000.png is being segmented by another ct-batch") && strstr(err, pid), "a picture being written: exit %d: %s", rc, err);
+    CHECK(file_exists(q) && !file_exists(p), "temporary files: the live writer's %s, the dead one's %s", file_exists(q) ? "kept" : "removed",
+          file_exists(p) ? "kept" : "removed");
+    FMT(p, "%s/out/p000.json", dir);
+    CHECK(!file_exists(p), "p000 written while its writer held it");
+    FMT(p, "%s/out/p002.json", dir);
+    CHECK(file_exists(p), "p002 not written");
+    close(fd);
+    /* the holder gone: complete, and the settings file exclusively the first run's */
+    FMT(cmd, "cd '%s' && ct-batch %s -O out in && ls -a out | grep -c 'ct-batch-settings'", dir, opts);
+    char out[256];
+    rc = run2(cmd, out, sizeof out, err, sizeof err);
+    CHECK(rc == 0 && atoi(out) == 1, "after the holder: exit %d (%s): %s", rc, out, err);
+    free(dir);
+}
+
+/* Cost checks (issue 18, item 11): --jobs N passes the memory check of --jobs auto (under an
+ * address-space limit of 1.2 GB, two pictures of about 900 MB each at -s 1024 are refused before
+ * any segmentation, one is not); a full disk stops the batch after the first failed write
+ * instead of segmenting every other picture for nothing (a file-size limit of 4 KiB, SIGXFSZ
+ * ignored: the overlays, 480 x 320 photos, fail with EFBIG, as on a full disk with ENOSPC; the
+ * limit also holds for the run's standard error, which stays below it). */
+static void costs_checked(void) {
+    if (!have_models()) SKIP("oracle models or tools not found under %s", oracle_dir());
+    char *dir = dir_with_pictures("costs", 6, 480, 320), cmd[8192], err[16384], p[1400];
+    const char *san = getenv("CT_SANITIZER");
+    int rc, done = -1, skipped = -1, failed = -1;
+    if (san && *san) {
+        printf("  the --jobs case skipped: an address-space limit stops the %s runtime itself\n", san);
+    } else {
+        FMT(cmd, "cd '%s' && ulimit -v 1200000 && ct-batch --no-cache -t 2 --jobs 2 -m '%s' -V '%s' -c 'cat,dog' -s 1024 -O big in/p000.png in/p001.png", dir,
+            g_tiny, g_vocab);
+        rc = run(cmd, err, sizeof err);
+        FMT(p, "%s/big", dir);
+        CHECK(rc == 1 && strstr(err, "--jobs 2: 2 pictures at once need about") && strstr(err, "--jobs 1 or fewer") && count_suffix(p, ".json") <= 0,
+              "--jobs 2 beyond the memory: exit %d: %s", rc, err);
+    }
+    /* the disk full after the settings: the first picture fails, nothing more is tried */
+    FMT(cmd, "cd '%s' && trap '' XFSZ && ulimit -f 4 && ct-batch --no-cache -t 1 --jobs 1 -m '%s' -V '%s' -c 'cat,dog' -s 64 --overlay -O out in", dir, g_tiny,
+        g_vocab);
+    rc = run(cmd, err, sizeof err);
+    CHECK(rc == 2 && strstr(err, "stopped: ") && strstr(err, "is full") && strstr(err, "5 pictures not attempted"), "a full disk: exit %d: %s", rc, err);
+    CHECK(count_lines(err, ": failed: ") == 1 && summary(err, &done, &skipped, &failed) && done == 0 && failed == 1, "segmented on after a full disk: %s", err);
+    free(dir);
+}
+
 /* ------------------------------------------------------------------ Slurm job arrays */
 
 static void set_array(const char *id, const char *count, const char *min, const char *max, const char *step) {
@@ -667,6 +816,9 @@ int main(void) {
     RUN(broken_file_skipped);
     RUN(resume_after_kill);
     RUN(names_and_settings);
+    RUN(not_our_files);
+    RUN(one_writer);
+    RUN(costs_checked);
     RUN(jobs_give_the_same_outputs);
     RUN(progress_bar_on_a_terminal);
     RUN(slurm_array_of_three);

@@ -253,7 +253,15 @@ static void errors_and_exit_codes(void) {
     /* the library's checks of the parameters, after the model loads and before the image is read
      * (it does not exist: a usage error here proves the order) or any class is embedded */
     struct { const char *env, *args, *msg; } seg[] = {
-        {"", "--slide 100,50", "multiple of the patch"},
+        {"", "--head sclip --slide 100,50", "multiple of the patch"},
+        /* one rule for every head-specific option: given with a head that does not use it, refused */
+        {"", "--head sclip --eps 0.5", "--eps applies to the cliptrase head (its cluster vote), not to --head sclip"},
+        {"", "--head naclip --min-samples 3", "--min-samples applies to the cliptrase head"},
+        {"", "--head clip --cls-reweight", "--cls-reweight applies to the cliptrase head"},
+        {"", "--head sclip --gaussian-std 3", "--gaussian-std applies to the naclip head"},
+        {"", "--logit-scale 40", "--logit-scale applies to the heads of the mmseg pipeline"},
+        {"", "--pamr 0", "--pamr applies to the heads of the mmseg pipeline"},
+        {"", "--slide 0", "--slide applies to the heads of the mmseg pipeline"},
         {"", "--head sclip --slide 224,300", "stride"},
         {"", "--head sclip --slide 224,0", "stride"},
         {"", "--head naclip --pamr -1", "PAMR steps"},
@@ -289,6 +297,33 @@ static void errors_and_exit_codes(void) {
     CHECK(sh(cmd, err, sizeof err) == 2 && strstr(err, "bad.jpg"), "corrupt image: %s", err);
     free(bad);
     CHECK(sh("demo --help >/dev/null", err, sizeof err) == 0, "--help exits 0");
+}
+
+/* What a new user trips on: an output name whose extension is not the PNG it holds; a picture
+ * whose aspect ratio makes the model input very long (warned, also with -q). */
+static void png_names_and_long_inputs(void) {
+    if (!have_tiny()) SKIP("tiny fixture not found");
+    char *dir = fresh_dir("newuser"), cmd[4096], err[4096], p[1200];
+    static const char *const refused[] = {"-o x.jpg", "--overlay y.JPEG", "--labels l.bmp", "-o out.png.gif"};
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        FMT(cmd, "cd '%s' && demo -q --no-cache -m '%s' -V '%s' -i '%s' -c cat,dog %s", dir, g_model, g_vocab, g_img, refused[i]);
+        CHECK(sh(cmd, err, sizeof err) == 1 && strstr(err, "the file is a PNG; give a name ending in .png"), "'%s': %s", refused[i], err);
+    }
+    FMT(cmd, "cd '%s' && demo -q --no-cache -m '%s' -V '%s' -i '%s' -c cat,dog -o OUT.PNG --labels plain", dir, g_model, g_vocab, g_img);
+    FMT(p, "%s/OUT.PNG", dir);
+    CHECK(sh(cmd, err, sizeof err) == 0 && file_exists(p), ".PNG and a name without extension accepted: %s", err);
+    /* 33 x 900 at -s 64: a 64 x 1744 model input, 27 times as long as wide */
+    uint8_t *rgb = calloc((size_t)33 * 900 * 3, 1);
+    ct_image tall = {33, 900, rgb};
+    FMT(p, "%s/tall.png", dir);
+    CHECK(ct_image_save_png(&tall, p, NULL) == CT_OK, "tall.png");
+    free(rgb);
+    FMT(cmd, "cd '%s' && demo -q --no-cache -m '%s' -V '%s' -i tall.png -s 64 -c cat,dog --labels tall-labels.png", dir, g_model, g_vocab);
+    CHECK(sh(cmd, err, sizeof err) == 0 && strstr(err, "warning: 'tall.png': the 33 x 900 picture becomes a 64 x 1744 model input (width x height, 27 times"),
+          "the long input's warning: %s", err);
+    FMT(cmd, "cd '%s' && demo -q --no-cache -m '%s' -V '%s' -i '%s' -s 64 -c cat,dog --labels sq.png", dir, g_model, g_vocab, g_img);
+    CHECK(sh(cmd, err, sizeof err) == 0 && !strstr(err, "warning"), "a square picture warns: %s", err);
+    free(dir);
 }
 
 /* out.png only when no output is asked for; --json - is standard output */
@@ -381,6 +416,13 @@ static void data_directories(void) {
     CHECK(sh(cmd, err, sizeof err) == 0 && strstr(err, dir), "model from $CT_DATA_DIR: %s", err);
     FMT(cmd, "cd '%s' && CT_DATA_DIR='%s' XDG_DATA_HOME='%s' demo --no-cache --pixels '%s' -c cat,dog", empty, empty, empty, g_px);
     CHECK(sh(cmd, err, sizeof err) == 2 && strstr(err, "CT_DATA_DIR") && strstr(err, empty), "no model anywhere: %s", err);
+    /* no vocabulary: the message lists every place looked in (beside the model, each data directory) */
+    char *lone = fresh_dir("lone");
+    FMT(cmd, "ln -s '%s' '%s/m.safetensors' && cd '%s' && CT_DATA_DIR='%s' XDG_DATA_HOME='%s' demo --no-cache -m '%s/m.safetensors' --pixels '%s' -c cat,dog",
+        g_model, lone, empty, empty, empty, lone, g_px);
+    CHECK(sh(cmd, err, sizeof err) == 2 && strstr(err, "no vocabulary") && strstr(err, lone) && strstr(err, empty) && strstr(err, "weights") &&
+              strstr(err, "--vocab"), "no vocabulary anywhere: %s", err);
+    free(lone);
     FMT(cmd, "echo cat | CT_DATA_DIR='%s' ct-tokenize", dir);
     if (tool_exists("ct-tokenize")) CHECK(sh(cmd, err, sizeof err) == 0, "ct-tokenize with $CT_DATA_DIR: %s", err);
     free(dir);
@@ -445,6 +487,7 @@ int main(void) {
     RUN(image_input_and_cache);
     RUN(errors_and_exit_codes);
     RUN(outputs_when_asked);
+    RUN(png_names_and_long_inputs);
     RUN(names_itself);
     RUN(sizes_follow_the_model);
     RUN(verbose_and_precision);

@@ -6,7 +6,9 @@
  * palette ground truth (VOC's SegmentationClass) is read; usage errors exit 1. */
 #include "harness.h"
 #include "common.h"
+#include "common/nameset.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -383,12 +385,168 @@ static void mmseg_class_files(void) {
     CHECK(run(cmd, out2, sizeof out2) == 1, "formats mixed up: %s", out2);
 }
 
+/* Every skipped image is listed, counted and recorded, and makes the exit status 2 unless
+ * --allow-skips (issue 18, item 6): an image without ground truth, one whose name holds a tab,
+ * a second picture of one ground truth (im0.jpg beside im0.png: counted once). The shard is
+ * recorded; --merge refuses a missing or doubled shard, naming it, and lists the shards' skips. */
+static void skips_counted(void) {
+    if (!base[0]) SKIP("no dataset");
+    char cmd[8192], p[512], sk[2048];
+    snprintf(cmd, sizeof cmd, "rm -rf %s/sk && mkdir -p %s/sk && cp -r %s/img %s/gt %s/pred %s/sk/ && rm %s/sk/gt/im1.png && cp %s/sk/img/im0.png %s/sk/img/im0.jpg",
+             D, D, D, D, D, D, D, D, D);
+    CHECK(system(cmd) == 0, "setup");
+    uint8_t rgb[S * S * 3] = {0};
+    snprintf(p, sizeof p, "%s/sk/img/t\tab.png", D);
+    CHECK(png_rgb(p, S, S, rgb), "a name with a tab");
+    snprintf(sk, sizeof sk, "ct-eval -q --images %s/sk/img --gt %s/sk/gt --predictions %s/sk/pred --classes-file %s/classes.txt", D, D, D, D);
+    snprintf(cmd, sizeof cmd, "%s --state %s/sk/all.state", sk, D);
+    CHECK(run(cmd, out2, sizeof out2) == 2, "skips: exit 2: %s", out2);
+    CHECK(strstr(out2, "images: 4,") && strstr(out2, "3 images were skipped"), "the count: %s", out2);
+    CHECK(strstr(out2, "  im1.png: ground truth") && strstr(out2, "  t\\tab.png: its name holds a tab") && strstr(out2, "  im0.png: it shares the ground truth im0.png with im0.jpg"),
+          "every skip listed with its reason: %s", out2);
+    snprintf(p, sizeof p, "%s/sk/all.state", D);
+    char *st = slurp(p, NULL);
+    CHECK(st && t_count(st, "\nskip\t") == 3 && strstr(st, "\nset\tshard\t0/1\n"), "the state records 3 skips and the shard: %s", st ? st : "");
+    free(st);
+    snprintf(cmd, sizeof cmd, "%s --state %s/sk/all.state --allow-skips", sk, D);
+    CHECK(run(cmd, out2, sizeof out2) == 0 && strstr(out2, "3 images were skipped"), "--allow-skips: %s", out2);
+    /* shards: one alone, one twice, both */
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof cmd, "%s --allow-skips --shard %d/2 --state %s/sk/s%d.state", sk, i, D, i);
+        CHECK(run(cmd, out2, sizeof out2) == 0, "shard %d: %s", i, out2);
+    }
+    snprintf(cmd, sizeof cmd, "ct-eval --merge %s/sk/s0.state --classes-file %s/classes.txt", D, D);
+    CHECK(run(cmd, out2, sizeof out2) == 1 && strstr(out2, "1 of the 2 shards is missing: 1/2") && !strstr(out2, "mIoU"), "shard 0/2 alone: %s", out2);
+    snprintf(cmd, sizeof cmd, "cp %s/sk/s1.state %s/sk/s1b.state && ct-eval --merge %s/sk/s0.state %s/sk/s1.state %s/sk/s1b.state --classes-file %s/classes.txt", D, D, D, D, D, D);
+    CHECK(run(cmd, out2, sizeof out2) == 1 && strstr(out2, "both shard 1/2"), "a shard twice: %s", out2);
+    snprintf(cmd, sizeof cmd, "ct-eval --merge %s/sk/s0.state %s/full.state --classes-file %s/classes.txt", D, D, D);
+    CHECK(run(cmd, out2, sizeof out2) == 1 && strstr(out2, "is shard 0 of 1"), "shards of two runs: %s", out2);
+    snprintf(cmd, sizeof cmd, "ct-eval --merge %s/sk/s0.state %s/sk/s1.state --classes-file %s/classes.txt", D, D, D);
+    CHECK(run(cmd, out2, sizeof out2) == 2 && strstr(out2, "images: 4,") && strstr(out2, "3 images were skipped") && strstr(out2, "  im1.png: "),
+          "both shards, skips listed: %s", out2);
+    snprintf(cmd, sizeof cmd, "ct-eval --merge --allow-skips %s/sk/s0.state %s/sk/s1.state --classes-file %s/classes.txt", D, D, D);
+    CHECK(run(cmd, out2, sizeof out2) == 0, "both shards, --allow-skips: %s", out2);
+    /* a resumed shard with another shard: refused */
+    snprintf(cmd, sizeof cmd, "%s --shard 1/2 --state %s/sk/s0.state", sk, D);
+    CHECK(run(cmd, out2, sizeof out2) == 1 && strstr(out2, "shard is 0/2 there, 1/2 here"), "another shard into a state: %s", out2);
+}
+
+/* One writer per state file (issue 18, item 5): a run finds the state locked by another (here the
+ * test process) and stops at once naming it; a state reached through a symlink is appended
+ * through it, and its torn last line cut off in place (the link stays a link, the target keeps
+ * its inode: a second writer would append to the file, not to a deleted one); a dangling link
+ * gets its target created; a shard without --state gets a state of its own. */
+static void one_writer_per_state(void) {
+    if (!base[0]) SKIP("no dataset");
+    char p[512], q[512], cmd[8192], pid[32];
+    snprintf(pid, sizeof pid, "pid %ld", (long)getpid());
+    snprintf(p, sizeof p, "%s/locked.state", D);
+    int fd = open(p, O_RDWR | O_CREAT, 0644);
+    CHECK(fd >= 0 && lock_range(fd, F_WRLCK, 0, 0, NULL) == 1, "lock %s", p);
+    snprintf(cmd, sizeof cmd, "%s --state %s", base, p);
+    CHECK(run(cmd, out2, sizeof out2) == 2 && strstr(out2, "in use by another ct-eval") && strstr(out2, pid), "a locked state: %s", out2);
+    close(fd);
+    CHECK(run(cmd, out2, sizeof out2) == 0, "the lock released: %s", out2);
+    /* through a symlink, with a torn last line */
+    snprintf(cmd, sizeof cmd, "cd %s && cp s0.state real.state && ln -sf real.state link.state && printf 'img\tim9.png\t0 0 ' >> real.state", D);
+    CHECK(system(cmd) == 0, "setup");
+    struct stat before, after, ls;
+    snprintf(p, sizeof p, "%s/real.state", D);
+    snprintf(q, sizeof q, "%s/link.state", D);
+    CHECK(stat(p, &before) == 0, "stat");
+    snprintf(cmd, sizeof cmd, "%s --shard 0/2 --state %s", base, q);
+    CHECK(run(cmd, out2, sizeof out2) == 0, "repair through a link: %s", out2);
+    char *text = slurp(p, NULL);
+    CHECK(text && !strstr(text, "im9.png"), "the torn line was kept");
+    free(text);
+    CHECK(lstat(q, &ls) == 0 && S_ISLNK(ls.st_mode), "the link was replaced by a file");
+    CHECK(stat(p, &after) == 0 && after.st_ino == before.st_ino && after.st_dev == before.st_dev, "the state was replaced, not cut in place");
+    snprintf(cmd, sizeof cmd, "ct-eval --merge %s %s/s1.state --classes-file %s/classes.txt", p, D, D);
+    CHECK(run(cmd, out2, sizeof out2) == 0 && strstr(out2, "images: 5"), "the repaired state: %s", out2);
+    /* a dangling link: its target is created */
+    snprintf(p, sizeof p, "%s/target.state", D);
+    snprintf(q, sizeof q, "%s/dangling.state", D);
+    CHECK(symlink("target.state", q) == 0, "symlink");
+    snprintf(cmd, sizeof cmd, "%s --state %s", base, q);
+    CHECK(run(cmd, out2, sizeof out2) == 0, "a dangling link: %s", out2);
+    CHECK(lstat(q, &ls) == 0 && S_ISLNK(ls.st_mode) && file_exists(p), "a dangling link: replaced, or its target not written");
+    /* shards without --state: one state each */
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/cwd && cd %s/cwd && %s --shard 1/2 && %s --shard 0/2 && ls", D, D, base, base);
+    CHECK(run(cmd, out2, sizeof out2) == 0 && strstr(out2, "ct-eval.0-of-2.state") && strstr(out2, "ct-eval.1-of-2.state") && !strstr(out2, "ct-eval.state"),
+          "default states of shards: %s", out2);
+}
+
+/* State loading is linear (issue 18, item 11): the set of image names makes a bounded number of
+ * comparisons per name (100,000 names: at most 4 each; a list searched line by line makes 5e9),
+ * and a state of 1,000,000 lines merges within a limit a quadratic load would exceed by far
+ * (80,000 lines took 6-10 s, 1,000,000 about 16 minutes; linear: seconds). */
+static void linear_state_loading(void) {
+    enum { N = 100000 };
+    nameset ns;
+    memset(&ns, 0, sizeof ns);
+    char name[64];
+    int ok = 1;
+    for (int i = 0; i < N && ok; i++) {
+        snprintf(name, sizeof name, "img%06d.jpg", (i * 7919) % N);
+        ok = nameset_find(&ns, name) < 0 && nameset_add(&ns, name, (uint64_t)i) == i;
+    }
+    for (int i = 0; i < N && ok; i++) {
+        snprintf(name, sizeof name, "img%06d.jpg", (i * 7919) % N);
+        int k = nameset_find(&ns, name);
+        ok = k == i && ns.val[k] == (uint64_t)i;
+    }
+    CHECK(ok && ns.n == N && nameset_find(&ns, "absent.png") < 0, "the set holds the names with their values");
+    CHECK(ns.compares <= 4ull * 2 * N, "%llu comparisons for %d insertions and %d lookups", ns.compares, N, N);
+    printf("  %llu name comparisons for %d names added and looked up (%.2f each)\n", ns.compares, N, ns.compares / (2.0 * N));
+    nameset_free(&ns);
+    if (!base[0]) SKIP("no dataset");
+    /* a state of 1,000,000 images: the settings of a real state, then generated lines */
+    char p[512], cmd[8192];
+    snprintf(p, sizeof p, "%s/full.state", D);
+    char *st = slurp(p, NULL), *end = st ? strstr(st, "settings-end\t") : NULL;
+    CHECK(end != NULL, "no settings in %s", p);
+    if (!end) { free(st); return; }
+    end = strchr(end, '\n');
+    snprintf(p, sizeof p, "%s/big.state", D);
+    FILE *f = fopen(p, "w");
+    CHECK(f && fwrite(st, 1, (size_t)(end + 1 - st), f) == (size_t)(end + 1 - st), "write %s", p);
+    for (int i = 0; f && i < 1000000; i++) {
+        char line[128];
+        int n = snprintf(line, sizeof line, "img\tx%07d.png\t%d %d 1", i, i % L, (i / L) % L);
+        fprintf(f, "%s\t%016llx\n", line, (unsigned long long)hash64(line, (size_t)n, 0));
+    }
+    CHECK(f && fclose(f) == 0, "write %s", p);
+    free(st);
+    snprintf(cmd, sizeof cmd, "timeout 300 ct-eval --merge %s/big.state --classes-file %s/classes.txt", D, D);
+    int rc = run(cmd, out2, sizeof out2);
+    CHECK(rc == 0 && strstr(out2, "images: 1000000, pixels: 1000000"), "a 1,000,000-line state: exit %d (124: not loaded in 300 s): %.300s", rc, out2);
+}
+
+/* ct-batch's output folder as --predictions: <stem>.labels.png are the labels, <stem>.png the
+ * colour map beside them (an RGB PNG); the metrics are those of the plain <stem>.png labels. */
+static void batch_names_as_predictions(void) {
+    if (!tool_exists("ct-eval")) SKIP("ct-eval not built");
+    if (!pred_metrics[0]) { CHECK(0, "metrics_shards_resume did not run first"); return; }
+    char cmd[8192], m[16384];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/batch && for f in %s/pred/*.png; do s=$(basename \"$f\" .png); cp \"$f\" %s/batch/$s.labels.png; "
+             "cp %s/img/$s.png %s/batch/$s.png; done", D, D, D, D, D);
+    CHECK(system(cmd) == 0, "the ct-batch-like folder");
+    snprintf(cmd, sizeof cmd, "ct-eval -q --images %s/img --gt %s/gt --predictions %s/batch --classes-file %s/classes.txt --state %s/batch.state", D, D, D, D, D);
+    CHECK(run(cmd, out, sizeof out) == 0, "ct-batch's names: %s", out);
+    metrics_only(out, m, sizeof m);
+    CHECK(!strcmp(m, pred_metrics), "metrics from <stem>.labels.png differ:\n%s\n%s", m, pred_metrics);
+}
+
 int main(void) {
     RUN(metrics_shards_resume);
+    RUN(batch_names_as_predictions);
     RUN(settings_recorded);
     RUN(damaged_states);
     RUN(palette_ground_truth);
     RUN(with_model);
     RUN(mmseg_class_files);
+    RUN(one_writer_per_state);
+    RUN(skips_counted);
+    RUN(linear_state_loading);
     DONE();
 }

@@ -10,11 +10,21 @@
  *     against libcliptrase.a; the dynamic section shows which library each one uses; ct-info
  *     runs both ways with the same output;
  *   - examples/segment.c builds and segments the fixture image both ways, with equal output;
- *   - make uninstall leaves no file or link; DESTDIR stages under another root.
+ *   - README.md's "Install and link" block runs line by line exactly as written, with HOME in a
+ *     fresh folder (PREFIX=$HOME/.local), in a folder holding examples/segment.c, weights/ and
+ *     photo.jpg (the tiny fixture): both programs it builds start without LD_LIBRARY_PATH and
+ *     print the same shares; make uninstall then leaves nothing in $HOME/.local;
+ *   - the usage example of include/cliptrase.h and README.md's "API in ten lines", as written
+ *     (wrapped in main), build against the installed library and segment with ViT-B/32 shapes
+ *     (random weights from ct-random-weights): status OK, short side 352;
+ *   - make uninstall leaves no file or link (make install-python's package included); DESTDIR
+ *     stages under another root.
  * The install is of the release build (what `make install` installs): under the sanitizers it is
  * skipped, make test runs it. */
 #include "harness.h"
 
+#include <limits.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 
 static int sh(const char *cmd) {
@@ -199,6 +209,47 @@ static void example_both_ways(void) {
     CHECK(!strcmp(a, b), "shared and static builds differ:\n%s\n%s", a, b);
 }
 
+/* The two usage examples as written, wrapped in main(): include/cliptrase.h's comment block (from
+ * "Usage:" to "Conventions", the " * " prefix removed) and README.md's "API in ten lines" block;
+ * run where weights/clip-vit-base-patch16.safetensors holds random ViT-B/32 weights (patch 32:
+ * 336 is not a multiple of it), weights/vocab.json the oracle's, cat.jpg and photo.jpg a picture. */
+static void usage_examples_b32(void) {
+    char why[128], cmd[16000], out[4096];
+    if (skip_reason(why, sizeof why)) SKIP("%s", why);
+    if (!installed) { CHECK(0, "nothing installed"); return; }
+    char vocab[600], merges[600], img[600], rw[600];
+    FMT(vocab, "%s/vocab.json", oracle_dir());
+    FMT(merges, "%s/merges.txt", oracle_dir());
+    FMT(img, "%s/small_f16_hf/rect224x320/image.png", oracle_dir());
+    FMT(rw, "%s/bin/ct-random-weights", build_dir());
+    if (!file_exists(vocab) || !file_exists(merges) || !file_exists(img)) SKIP("vocab.json, merges.txt or the rect224x320 picture not under %s", oracle_dir());
+    if (!file_exists(rw)) { CHECK(0, "%s not built", rw); return; }
+    const char *t = t_tmpdir();
+    char abs_vocab[PATH_MAX], abs_merges[PATH_MAX], abs_img[PATH_MAX], abs_rw[PATH_MAX];
+    if (!realpath(vocab, abs_vocab) || !realpath(merges, abs_merges) || !realpath(img, abs_img) || !realpath(rw, abs_rw)) {
+        CHECK(0, "realpath");
+        return;
+    }
+    FMT(cmd, "set -e; mkdir -p '%s/usage/weights'; cd '%s/usage'; ln -s '%s' weights/vocab.json; ln -s '%s' weights/merges.txt; "
+             "ln -s '%s' cat.jpg; ln -s '%s' photo.jpg; '%s' --arch B/32 --dtype F16 -o weights/clip-vit-base-patch16.safetensors >/dev/null 2>&1",
+        t, t, abs_vocab, abs_merges, abs_img, abs_img, abs_rw);
+    CHECK(sh(cmd) == 0, "the examples' folder (random B/32 weights) could not be made");
+    static const struct { const char *name, *extract, *err; } ex[] = {
+        {"header", "sed -n '/^ \\* Usage:/,/^ \\* Conventions/p' include/cliptrase.h | sed '1d;$d' | sed 's/^ \\*//'", "err"},
+        {"README", "awk '/^## The API in ten lines/{f=1;next} f&&/^```c/{g=1;next} g&&/^```/{exit} g' README.md", "e"},
+    };
+    for (size_t i = 0; i < sizeof ex / sizeof *ex; i++) {
+        FMT(cmd, "set -e; cd '%s/usage'; src=%s.c; { echo '#include <stdio.h>'; echo '#include <stdlib.h>'; echo '#include <cliptrase.h>'; "
+                 "echo 'int main(void) {'; (cd \"$OLDPWD\" && %s) | grep -v '^#include'; "
+                 "echo 'printf(\"%%d %%d\", (int)%s.status, H < W ? H : W); return 0; }'; } > $src; "
+                 "cc -std=c11 -w $src $(%s pkg-config --cflags --libs cliptrase) -o %s 2>&1 | head -5; ./%s 2>&1 | tail -3",
+            t, ex[i].name, ex[i].extract, ex[i].err, PKG, ex[i].name, ex[i].name);
+        sh_out(cmd, out, sizeof out);
+        printf("  %s example with ViT-B/32: %s\n", ex[i].name, out);
+        CHECK(!strcmp(out, "0 352"), "the %s's usage example with ViT-B/32: '%s' (status 0 and a short side of 352 expected)", ex[i].name, out);
+    }
+}
+
 static void uninstall_leaves_nothing(void) {
     char why[128], cmd[9000], out[4096];
     if (skip_reason(why, sizeof why)) SKIP("%s", why);
@@ -217,6 +268,81 @@ static void uninstall_leaves_nothing(void) {
     FMT(cmd, "find '%s/stage' -type f -o -type l", t);
     sh_out(cmd, out, sizeof out);
     CHECK(out[0] == 0, "left after uninstall with DESTDIR:\n%s", out);
+}
+
+/* `make uninstall PREFIX=prefix` (with the environment assignments env) leaves no file or link */
+static void uninstall_leaves_no_file(const char *env, const char *prefix) {
+    char cmd[9000], out[4096];
+    FMT(cmd, "%s make -s uninstall PREFIX='%s' >/dev/null 2>&1 && find '%s' -type f -o -type l", env, prefix, prefix);
+    sh_out(cmd, out, sizeof out);
+    CHECK(out[0] == 0, "left in %s after make uninstall:\n%s", prefix, out);
+}
+
+/* README.md's "Install and link" commands, exactly as written: `make ...` lines from the
+ * repository root, the others from a folder laid out as the README assumes. */
+static void readme_install_commands(void) {
+    char why[128], cmd[16000], out[8192];
+    if (skip_reason(why, sizeof why)) SKIP("%s", why);
+    char model[600], vocab[600], merges[600], img[600];
+    FMT(model, "%s/tiny_f32_openai/model.safetensors", oracle_dir());
+    FMT(vocab, "%s/vocab.json", oracle_dir());
+    FMT(merges, "%s/merges.txt", oracle_dir());
+    FMT(img, "%s/tiny_f32_openai/crop64/image.png", oracle_dir());
+    if (!file_exists(model) || !file_exists(vocab) || !file_exists(merges) || !file_exists(img))
+        SKIP("the tiny fixture or vocab.json / merges.txt not under %s", oracle_dir());
+    const char *t = t_tmpdir();
+    char abs_model[PATH_MAX], abs_vocab[PATH_MAX], abs_merges[PATH_MAX], abs_img[PATH_MAX];
+    if (!realpath(model, abs_model) || !realpath(vocab, abs_vocab) || !realpath(merges, abs_merges) || !realpath(img, abs_img)) {
+        CHECK(0, "realpath of the fixtures");
+        return;
+    }
+    FMT(cmd, "set -e; mkdir -p '%s/home' '%s/readme/examples' '%s/readme/weights'; cp examples/segment.c '%s/readme/examples/'; "
+             "ln -s '%s' '%s/readme/weights/clip-vit-base-patch16.safetensors'; ln -s '%s' '%s/readme/weights/vocab.json'; "
+             "ln -s '%s' '%s/readme/weights/merges.txt'; ln -s '%s' '%s/readme/photo.jpg'; "
+             "awk '/^## Install and link/{f=1;next} f&&/^```sh/{g=1;next} g&&/^```/{exit} g' README.md > '%s/readme.sh'; "
+             "test -s '%s/readme.sh'",
+        t, t, t, t, abs_model, t, abs_vocab, t, abs_merges, t, abs_img, t, t, t);
+    CHECK(sh(cmd) == 0, "the README's layout (or its Install and link block) could not be made");
+    /* each line: make from the repository root, the rest from the user's folder; HOME fresh, no
+     * LD_LIBRARY_PATH; the outputs of the programs collected */
+    FMT(cmd, "root=$(pwd); export HOME='%s/home'; unset LD_LIBRARY_PATH; n=0; : > '%s/readme.out'; "
+             "while IFS= read -r line; do n=$((n + 1)); case \"$line\" in make\\ *) d=$root;; *) d='%s/readme';; esac; "
+             "case \"$line\" in ./*) o='%s/readme.out';; *) o='%s/readme.log';; esac; "
+             "(cd \"$d\" && eval \"$line\") >>\"$o\" 2>>'%s/readme.log' || { echo \"line $n fails: $line\"; tail -5 '%s/readme.log'; exit 1; }; "
+             "done < '%s/readme.sh'; echo ran $n",
+        t, t, t, t, t, t, t, t);
+    sh_out(cmd, out, sizeof out);
+    printf("  README block: %s\n", out);
+    CHECK(!strncmp(out, "ran ", 4) && atoi(out + 4) >= 3, "%s", out);
+    FMT(cmd, "cat '%s/readme.out'", t);
+    sh_out(cmd, out, sizeof out);
+    size_t len = strlen(out);
+    int halves = len % 2 == 1 && out[len / 2] == '\n' && !strncmp(out, out + len / 2 + 1, len / 2);
+    CHECK(!strncmp(out, "cat\t", 4) && strstr(out, "\ngrass\t") && halves, "the programs' outputs (the same shares twice expected): %s", out);
+    FMT(cmd, "readelf -d '%s/readme/segment' | grep -c 'NEEDED.*libcliptrase'; readelf -d '%s/readme/segment-static' | grep -c 'NEEDED.*libcliptrase'", t, t);
+    sh_out(cmd, out, sizeof out);
+    CHECK(!strcmp(out, "1\n0"), "segment uses the shared library, segment-static the archive: %s", out);
+    char home_env[4300], local[4300];
+    FMT(home_env, "HOME='%s/home'", t);
+    FMT(local, "%s/home/.local", t);
+    uninstall_leaves_no_file(home_env, local);
+}
+
+/* make install-python installs the package beside the library; make uninstall removes it. */
+static void python_package_uninstalled(void) {
+    char why[128], cmd[9000], out[4096];
+    if (skip_reason(why, sizeof why)) SKIP("%s", why);
+    const char *py = getenv("PYTHON") ? getenv("PYTHON") : "/usr/bin/python3";
+    FMT(cmd, "for m in pip setuptools wheel; do '%s' -c \"import $m\" 2>/dev/null || exit 1; done", py);
+    if (sh(cmd) != 0) SKIP("%s cannot import pip, setuptools and wheel (make python-test says so as a failure)", py);
+    const char *t = t_tmpdir();
+    FMT(cmd, "make -s install-python PYTHON='%s' PREFIX='%s/py' >'%s/py.log' 2>&1 && find '%s/py' -path '*-packages/cliptrase/__init__.py' | grep -c .", py, t, t, t);
+    sh_out(cmd, out, sizeof out);
+    CHECK(!strcmp(out, "1"), "make install-python did not install the package under the prefix (%s)", out);
+    char py_env[4300], prefix[4300];
+    FMT(py_env, "PYTHON='%s'", py);
+    FMT(prefix, "%s/py", t);
+    uninstall_leaves_no_file(py_env, prefix);
 }
 
 /* tools/fetch-weights.sh against a local mirror (file:// endpoint): downloads, validates by
@@ -244,8 +370,12 @@ static void fetch_weights_script(void) {
     CHECK(sh(cmd) == 0, "says the model does not load");
     FMT(cmd, "WEIGHTS_DIR='%s/w2' HF_ENDPOINT='file://%s/nowhere' tools/fetch-weights.sh b16 >'%s/log' 2>&1", d, d, d);
     CHECK(sh(cmd) == 2, "failed download exits 2");
-    FMT(cmd, "grep -q 'download these' '%s/log'", d);
-    CHECK(sh(cmd) == 0, "explains what to do without network");
+    FMT(cmd, "grep -q 'download these' '%s/log' && grep -q 'tools/ct-random-weights --arch B/16' '%s/log'", d, d);
+    CHECK(sh(cmd) == 0, "explains what to do without network, the offline path (ct-random-weights) included");
+    FMT(cmd, "ls -A '%s/w2'", d);
+    char left[1024];
+    sh_out(cmd, left, sizeof left);
+    CHECK(left[0] == 0, "a failed download left in the weights folder: %s", left);
     CHECK(sh("tools/fetch-weights.sh nosuch >/dev/null 2>&1") == 1, "unknown name exits 1");
 }
 
@@ -257,14 +387,25 @@ static void api_documented(void) {
           "a public function is missing from docs/api.md");
 }
 
+/* docs/heads.md: every head's row has its measured cost (no empty last cell) */
+static void heads_costs_documented(void) {
+    if (!file_exists("docs/heads.md")) SKIP("docs/heads.md not in this tree");
+    CHECK(sh("n=$(grep '^| `' docs/heads.md | grep -c '| *|$'); [ \"$n\" = 0 ] || { echo \"  $n head rows without a measured cost\"; exit 1; }") == 0,
+          "an empty cell in docs/heads.md's head table");
+}
+
 int main(void) {
     RUN(api_documented);
+    RUN(heads_costs_documented);
     RUN(install_layout);
     RUN(installed_symbols);
     RUN(pkg_config_both_ways);
     RUN(tools_out_of_tree);
     RUN(example_both_ways);
+    RUN(usage_examples_b32);
     RUN(uninstall_leaves_nothing);
+    RUN(readme_install_commands);
+    RUN(python_package_uninstalled);
     RUN(fetch_weights_script);
     DONE();
 }

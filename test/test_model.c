@@ -372,11 +372,13 @@ static void configuration_sources(void) {
     } c[] = {
         {NULL, NULL, NULL, CT_OK, "", 1, 1, 0, 0, RULE, 1e-5f, 1e-5f},
         {NULL, NULL, "{\"architectures\":[\"Other\"]}", CT_OK, "", 1, 1, 0, 0, RULE, 1e-5f, 1e-5f}, /* not a CLIP config.json */
-        {"\"ct.vision_heads\":\"2\",\"ct.text_heads\":\"4\",\"ct.activation\":\"gelu\",\"ct.layer_norm_eps\":\"1e-6\"", NULL, NULL, CT_OK, "",
+        {"\"cliptrase.vision_heads\":\"2\",\"cliptrase.text_heads\":\"4\",\"cliptrase.activation\":\"gelu\",\"cliptrase.layer_norm_eps\":\"1e-6\"", NULL, NULL, CT_OK, "",
          2, 4, 1, 1, META, 1e-6f, 1e-6f},
-        {"\"ct.vision_heads\":\"3\"", NULL, NULL, CT_ERR_SHAPE, "ct.vision_heads", 0, 0, 0, 0, 0, 0, 0},
-        {"\"ct.activation\":\"relu\"", NULL, NULL, CT_ERR_UNSUPPORTED, "ct.activation", 0, 0, 0, 0, 0, 0, 0},
-        {"\"ct.vision_head\":\"2\"", NULL, NULL, CT_ERR_FORMAT, "ct.vision_head", 0, 0, 0, 0, 0, 0, 0},
+        {"\"cliptrase.vision_heads\":\"3\"", NULL, NULL, CT_ERR_SHAPE, "cliptrase.vision_heads", 0, 0, 0, 0, 0, 0, 0},
+        {"\"cliptrase.activation\":\"relu\"", NULL, NULL, CT_ERR_UNSUPPORTED, "cliptrase.activation", 0, 0, 0, 0, 0, 0, 0},
+        /* other keys are other uses' (the random-weights mark): left alone */
+        {"\"cliptrase.random_weights\":\"1\",\"cliptrase.vision_head\":\"2\"", NULL, NULL, CT_OK, "", 1, 1, 0, 0, RULE, 1e-5f, 1e-5f},
+        {"\"cliptrase.text_heads\":\"x2\"", NULL, NULL, CT_ERR_FORMAT, "cliptrase.text_heads", 0, 0, 0, 0, 0, 0, 0},
         {NULL, oc_plain, NULL, CT_OK, "", 2, 4, 1, 1, OPEN, 1e-5f, 1e-5f},
         {NULL, oc_quick, NULL, CT_OK, "", 2, 4, 0, 0, OPEN, 1e-5f, 1e-5f},
         {NULL, oc_layers, NULL, CT_ERR_SHAPE, "model_cfg.vision_cfg.layers", 0, 0, 0, 0, 0, 0, 0},
@@ -389,7 +391,7 @@ static void configuration_sources(void) {
         {NULL, NULL, hf_width, CT_ERR_SHAPE, "vision_config.hidden_size", 0, 0, 0, 0, 0, 0, 0},
         {NULL, NULL, hf_act, CT_ERR_UNSUPPORTED, "vision_config.hidden_act", 0, 0, 0, 0, 0, 0, 0},
         {NULL, oc_plain, hf_ok, CT_ERR_SHAPE, "vision heads", 0, 0, 0, 0, 0, 0, 0}, /* 2 heads against 4 */
-        {"\"ct.vision_heads\":\"2\",\"ct.text_heads\":\"4\"", oc_plain, NULL, CT_OK, "", 2, 4, 1, 1, META, 1e-5f, 1e-5f},
+        {"\"cliptrase.vision_heads\":\"2\",\"cliptrase.text_heads\":\"4\"", oc_plain, NULL, CT_OK, "", 2, 4, 1, 1, META, 1e-5f, 1e-5f},
     };
     for (size_t k = 0; k < sizeof c / sizeof *c; k++) {
         char dir[600], p[700];

@@ -149,9 +149,69 @@ static void hostile_entries(void) {
     free(longp); free(deep); free(M); free(cache); free(victim);
 }
 
+/* The cache trusts what ssh would (issue 18, item 8): a cache directory or entry of another user,
+ * or writable by others, is refused with one warning and the run goes on uncached (the same
+ * embeddings, none from the cache, nothing written there); a directory above it writable by
+ * others is refused unless sticky (/tmp). Ownership needs root (chown); modes need nobody. */
+static void untrusted_cache(void) {
+    if (!dir) SKIP("no models");
+    char cmd[8192], err[8192];
+    char *M = path_join(dir, "A.safetensors"), *top = path_join(dir, "trust"), *cache = path_join(top, "cache");
+    float *ref = NULL, *f = NULL;
+    FMT(cmd, "rm -rf '%s' && mkdir -p '%s'", top, top);
+    CHECK(t_sh(cmd, err, sizeof err) == 0, "mkdir");
+    CHECK(run(M, NULL, "", &ref, err, sizeof err) == 0, "reference");
+    CHECK(run(M, cache, "", &f, err, sizeof err) == 0 && same(f, ref), "fill: %s", err);
+    free(f); f = NULL;
+    struct stat sb;
+    CHECK(stat(cache, &sb) == 0 && (sb.st_mode & 077) == 0, "the cache directory made here is private: %04o", (unsigned)(sb.st_mode & 07777));
+    CHECK(run(M, cache, "", &f, err, sizeof err) == 1, "a hit: %s", err);
+    free(f); f = NULL;
+    /* each case: set up, run (uncached, one warning naming the reason), undo */
+    struct { const char *set, *undo, *msg; int root; } cases[] = {
+        {"chmod 0777 '%s'", "chmod 0700 '%s'", "writable by others", 0},
+        {"chmod 0770 '%s'", "chmod 0700 '%s'", "writable by its group", 0},
+        {"chmod 0666 '%s'/*.emb", "chmod 0644 '%s'/*.emb", "writable by others", 0},
+        {"chmod 0777 '%s/..'", "chmod 0755 '%s/..'", "writable by others", 0},
+        {"chown 12345 '%s'", "chown 0 '%s'", "owned by uid 12345", 1},
+        {"chown 12345 '%s'/*.emb", "chown 0 '%s'/*.emb", "owned by uid 12345", 1},
+        {"chown 12345 '%s'/*.id", "chown 0 '%s'/*.id", "owned by uid 12345", 1},
+        {"chown 12345 '%s/..'", "chown 0 '%s/..'", "owned by uid 12345", 1},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        if (cases[k].root && geteuid() != 0) {
+            printf("  case %zu skipped: changing an owner needs root\n", k);
+            continue;
+        }
+        char set[2048], undo[2048];
+        FMT(set, cases[k].set, cache);
+        FMT(undo, cases[k].undo, cache);
+        CHECK(t_sh(set, err, sizeof err) == 0, "%s: %s", set, err);
+        FMT(cmd, "ls '%s' | wc -l", cache);
+        char before[64] = "", after[64] = "";
+        FILE *p = popen(cmd, "r");
+        if (p) { if (!fgets(before, sizeof before, p)) before[0] = 0; pclose(p); }
+        int r = run(M, cache, "", &f, err, sizeof err);
+        CHECK(r == 0 && same(f, ref), "%s: %s", set, r == 1 ? "served from the cache" : err);
+        CHECK(strstr(err, cases[k].msg) && strstr(err, "not trusted") && t_count(err, "class-embedding cache disabled") == 1, "%s: one warning: %s", set, err);
+        free(f); f = NULL;
+        p = popen(cmd, "r");
+        if (p) { if (!fgets(after, sizeof after, p)) after[0] = 0; pclose(p); }
+        CHECK(!strcmp(before, after), "%s: written to an untrusted cache", set);
+        CHECK(t_sh(undo, err, sizeof err) == 0, "%s: %s", undo, err);
+    }
+    /* sticky and world-writable above it, as /tmp: trusted */
+    FMT(cmd, "chmod 1777 '%s'", top);
+    CHECK(t_sh(cmd, err, sizeof err) == 0, "chmod");
+    CHECK(run(M, cache, "", &f, err, sizeof err) == 1 && !strstr(err, "not trusted"), "under a sticky directory: %s", err);
+    free(f); f = NULL;
+    free(ref); free(M); free(top); free(cache);
+}
+
 int main(void) {
     RUN(keyed_by_content);
     RUN(hostile_entries);
+    RUN(untrusted_cache);
     free(dir);
     free(px);
     DONE();

@@ -71,11 +71,40 @@ static void numbers(void) {
     CHECK(!parse_float("nan", -1e9, 1e9, &f) && !parse_float("inf", -1e9, 1e9, &f) && !parse_float("1e999", -1e30, 1e30, &f), "non-finite");
     CHECK(parse_int_list("8,16", 1, 100, l, 8, &n) && n == 2 && l[0] == 8 && l[1] == 16, "8,16");
     CHECK(!parse_int_list("8,,16", 1, 100, l, 8, &n) && !parse_int_list("8,", 1, 100, l, 8, &n) && !parse_int_list("1,2,3", 1, 9, l, 2, &n), "bad lists");
-    CHECK(round_to_patch(336, 16) == 336 && round_to_patch(336, 14) == 336 && round_to_patch(336, 32) == 352, "336 rounding");
-    CHECK(round_to_patch(300, 16) == 304 && round_to_patch(72, 16) == 80 && round_to_patch(70, 16) == 64 && round_to_patch(5, 16) == 16, "rounding");
+    CHECK(ct_round_size(CT_DEFAULT_SIZE, 16) == 336 && ct_round_size(336, 14) == 336 && ct_round_size(336, 32) == 352, "336 rounding");
+    CHECK(ct_round_size(300, 16) == 304 && ct_round_size(72, 16) == 80 && ct_round_size(70, 16) == 64 && ct_round_size(5, 16) == 16, "rounding");
+    CHECK(ct_round_size(8190, 14) == 8190 && ct_round_size(8191, 32) == 8192 && ct_round_size(8200, 14) == 8190 && ct_round_size(2147483647, 16) == 8192,
+          "the 8192 limit");
+    CHECK(ct_round_size(336, 0) == 0 && ct_round_size(336, 8193) == 0, "a bad patch gives 0");
 }
 
 /* ------------------------------------------------------------------ classes */
+
+/* What fn printed on stderr (the tools' notes), into out. */
+static void stderr_of(void (*fn)(void *), void *arg, char *out, size_t cap) {
+    char *p = tmp_path("stderr.txt");
+    fflush(stderr);
+    int saved = dup(2), fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (saved < 0 || fd < 0 || dup2(fd, 2) < 0) { out[0] = 0; free(p); return; }
+    fn(arg);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(fd);
+    FILE *f = fopen(p, "rb");
+    size_t n = f ? fread(out, 1, cap - 1, f) : 0;
+    out[n] = 0;
+    if (f) fclose(f);
+    free(p);
+}
+
+typedef struct {
+    const char *list, *file_text, *bg;
+    classes_format fmt;
+    classes c;
+    ct_error err;
+    int ok;
+} parse_job;
 
 static int parse_classes(classes *c, const char *list, const char *file_text, classes_format fmt, const char *bg, ct_error *err) {
     classes_init(c);
@@ -90,6 +119,60 @@ static int parse_classes(classes *c, const char *list, const char *file_text, cl
     if (ok) ok = classes_finish(c, err);
     free(p);
     return ok;
+}
+
+static void parse_job_run(void *arg) {
+    parse_job *j = arg;
+    j->ok = parse_classes(&j->c, j->list, j->file_text, j->fmt, j->bg, &j->err);
+}
+
+/* Names given twice: for one label kept with a note naming both places (the reference's VOC21
+ * background file has "bed" twice), for two labels refused naming both places; an mmseg line read
+ * in the cliptrase format gets a hint. */
+static void class_duplicates(void) {
+    char out[4096];
+    parse_job j = {"cat;kitten;Cat,dog", NULL, NULL, CLASSES_CLIPTRASE, {0}, {0}, 0};
+    stderr_of(parse_job_run, &j, out, sizeof out);
+    CHECK(j.ok && j.c.n_names == 4 && j.c.n_labels == 2, "a name twice in one class: %s", j.err.msg);
+    CHECK(strstr(out, "note: the name 'Cat' is given twice in class 0 (-c, class 1 and -c, class 1): kept"), "the note: %s", out);
+    classes_free(&j.c);
+    parse_job k = {NULL, "cat\ndog\n# c\ncat;kitten\n", NULL, CLASSES_CLIPTRASE, {0}, {0}, 0};
+    stderr_of(parse_job_run, &k, out, sizeof out);
+    CHECK(!k.ok && strstr(k.err.msg, "given twice, for class 0 ('") && strstr(k.err.msg, "', line 1) and class 2 ('") && strstr(k.err.msg, "', line 4)"),
+          "two labels, file and lines named: %s", k.err.msg);
+    classes_free(&k.c);
+    parse_job l = {"cat,dog", NULL, "grass,dog", CLASSES_CLIPTRASE, {0}, {0}, 0};
+    stderr_of(parse_job_run, &l, out, sizeof out);
+    CHECK(!l.ok && strstr(l.err.msg, "for class 1 (-c, class 2) and the background (-b, name 2)"), "class and background: %s", l.err.msg);
+    classes_free(&l.c);
+    parse_job m = {NULL, NULL, "sky,bed,wall,bed", CLASSES_CLIPTRASE, {0}, {0}, 0};
+    m.list = "cat";
+    stderr_of(parse_job_run, &m, out, sizeof out);
+    CHECK(m.ok && m.c.n_names == 5 && strstr(out, "given twice in the background (-b, name 2 and -b, name 4)") && !strstr(out, "background names and"),
+          "a background name twice: %s %s", m.err.msg, out);
+    classes_free(&m.c);
+    parse_job h = {NULL, "sky, wall, tree, wood, grass\naeroplane\n", NULL, CLASSES_CLIPTRASE, {0}, {0}, 0};
+    stderr_of(parse_job_run, &h, out, sizeof out);
+    CHECK(h.ok && h.c.n_labels == 2 && strstr(out, "line 1: 'sky, wall, tree, wood, grass...' is one name of 28 characters with 4 commas") &&
+              strstr(out, "--classes-format mmseg"), "the mmseg hint: %s", out);
+    classes_free(&h.c);
+    /* the reference's own VOC21 lists (CLIPtrase format; "bed" twice in the background file) */
+    char cls[1024], bgf[1024];
+    FMT(cls, "%s/classes/voc21.txt", oracle_dir());
+    FMT(bgf, "%s/classes/voc21_background.txt", oracle_dir());
+    if (!file_exists(cls) || !file_exists(bgf)) {
+        printf("  (no %s: the reference's VOC21 lists not read)\n", bgf);
+        return;
+    }
+    classes c;
+    ct_error err;
+    classes_init(&c);
+    CHECK(classes_add_file(&c, cls, CLASSES_CLIPTRASE, &err) && classes_add_background_file(&c, bgf, &err) && classes_finish(&c, &err),
+          "the reference's VOC21 lists: %s", err.msg);
+    int beds = 0;
+    for (int i = 0; i < c.n_names; i++) beds += !strcmp(c.names[i], "bed") && c.label[i] == c.bg_label;
+    CHECK(beds == 2, "both 'bed' lines kept (%d)", beds);
+    classes_free(&c);
 }
 
 static void class_lists(void) {
@@ -211,25 +294,64 @@ static void geometry_matches_library(void) {
 
 /* ------------------------------------------------------------------ colours, legends */
 
+static void to_lab(const uint8_t c[3], double o[3]) {
+    double v[3];
+    for (int i = 0; i < 3; i++) {
+        double x = c[i] / 255.0;
+        v[i] = x <= 0.04045 ? x / 12.92 : pow((x + 0.055) / 1.055, 2.4);
+    }
+    double X = (0.4124 * v[0] + 0.3576 * v[1] + 0.1805 * v[2]) / 0.95047, Y = 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2],
+           Z = (0.0193 * v[0] + 0.1192 * v[1] + 0.9505 * v[2]) / 1.08883;
+#define LF(t) ((t) > 0.008856 ? cbrt(t) : 7.787 * (t) + 16.0 / 116.0)
+    o[0] = 116 * LF(Y) - 16;
+    o[1] = 500 * (LF(X) - LF(Y));
+    o[2] = 200 * (LF(Y) - LF(Z));
+#undef LF
+}
+
+static double lab_between(const double a[3], const double b[3]) {
+    return sqrt((a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1]) + (a[2] - b[2]) * (a[2] - b[2]));
+}
+
 static double lab_dist(const uint8_t a[3], const uint8_t b[3]) {
     double la[3], lb[3];
-    const uint8_t *c[2] = {a, b};
-    double *o[2] = {la, lb};
-    for (int k = 0; k < 2; k++) {
-        double v[3];
-        for (int i = 0; i < 3; i++) {
-            double x = c[k][i] / 255.0;
-            v[i] = x <= 0.04045 ? x / 12.92 : pow((x + 0.055) / 1.055, 2.4);
-        }
-        double X = (0.4124 * v[0] + 0.3576 * v[1] + 0.1805 * v[2]) / 0.95047, Y = 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2],
-               Z = (0.0193 * v[0] + 0.1192 * v[1] + 0.9505 * v[2]) / 1.08883;
-#define LF(t) ((t) > 0.008856 ? cbrt(t) : 7.787 * (t) + 16.0 / 116.0)
-        o[k][0] = 116 * LF(Y) - 16;
-        o[k][1] = 500 * (LF(X) - LF(Y));
-        o[k][2] = 200 * (LF(Y) - LF(Z));
-#undef LF
+    to_lab(a, la);
+    to_lab(b, lb);
+    return lab_between(la, lb);
+}
+
+/* The library's table of labels 0..255 is the farthest-point sampling its comment describes
+ * (lib/image/palette.c), re-derived here from that description. */
+static void palette_table(void) {
+    enum { C = 16 * 16 * 16 };
+    static double lab[C][3], md[C];
+    static const uint8_t k_black[3] = {0, 0, 0}, k_white[3] = {255, 255, 255};
+    double black[3], white[3];
+    to_lab(k_black, black);
+    to_lab(k_white, white);
+    for (int i = 0; i < C; i++) {
+        uint8_t rgb[3] = {(uint8_t)((i >> 8) * 17), (uint8_t)(((i >> 4) & 15) * 17), (uint8_t)((i & 15) * 17)};
+        to_lab(rgb, lab[i]);
+        int usable = lab[i][0] >= 35 && lab[i][0] <= 85 && hypot(lab[i][1], lab[i][2]) <= 70;
+        md[i] = usable ? fmin(lab_between(lab[i], black), lab_between(lab[i], white)) : -1;
     }
-    return sqrt((la[0] - lb[0]) * (la[0] - lb[0]) + (la[1] - lb[1]) * (la[1] - lb[1]) + (la[2] - lb[2]) * (la[2] - lb[2]));
+    int bad = 0;
+    for (int n = 0; n < 256; n++) {
+        int best = 0;
+        for (int i = 1; i < C; i++)
+            if (md[i] > md[best]) best = i;
+        uint8_t want[3] = {(uint8_t)((best >> 8) * 17), (uint8_t)(((best >> 4) & 15) * 17), (uint8_t)((best & 15) * 17)}, got[3];
+        ct_label_color(n, -1, got);
+        if (memcmp(want, got, 3) && bad++ < 3) printf("  label %d: %d,%d,%d, sampling gives %d,%d,%d\n", n, got[0], got[1], got[2], want[0], want[1], want[2]);
+        for (int i = 0; i < C; i++)
+            if (md[i] >= 0) md[i] = fmin(md[i], lab_between(lab[i], lab[best]));
+    }
+    CHECK(bad == 0, "%d of the 256 table colours differ from the sampling", bad);
+    uint8_t c[3] = {1, 1, 1};
+    ct_label_color(-1, -1, c);
+    CHECK(!c[0] && !c[1] && !c[2], "a negative label is black");
+    ct_label_color(300, 7, c);
+    CHECK(c[0] || c[1] || c[2], "label 300 has a colour");
 }
 
 static void colours(void) {
@@ -237,7 +359,7 @@ static void colours(void) {
      * had 11 among the first 20 labels and 2.2 among the first 50 */
     enum { N = 600 };
     static uint8_t c[N][3];
-    for (int l = 0; l < N; l++) label_colour(l, -1, c[l]);
+    for (int l = 0; l < N; l++) ct_label_color(l, -1, c[l]);
     double m20 = 1e9, m50 = 1e9, near = 1e9;
     for (int a = 0; a < 50; a++)
         for (int b = a + 1; b < 50; b++) {
@@ -253,7 +375,7 @@ static void colours(void) {
     printf("  min CIELAB distance: %.1f (first 20), %.1f (first 50), %.1f (labels 1 to 5 apart, first %d)\n", m20, m50, near, N);
     CHECK(m20 >= 30 && m50 >= 18 && near >= 10, "colours too close");
     uint8_t bg[3], white[3] = {255, 255, 255}, black[3] = {0, 0, 0};
-    label_colour(5, 5, bg);
+    ct_label_color(5, 5, bg);
     CHECK(!bg[0] && !bg[1] && !bg[2], "background is black");
     double mw = 1e9;
     for (int l = 0; l < N; l++) mw = fmin(mw, fmin(lab_dist(c[l], white), lab_dist(c[l], black)));
@@ -335,6 +457,21 @@ static void colour_outputs(void) {
         for (int y = 4; y < im->height; y++)
             for (int x = 20; x < im->width; x++) dark += im->rgb[((size_t)y * im->width + x) * 3] == 0;
         CHECK(dark > 50, "no legend text drawn (%zu dark pixels)", dark);
+        /* the background's swatch (grey outline) holds the map's background colour, black */
+        int x0 = im->width, x1 = -1, y0 = im->height, y1 = -1;
+        for (int y = 4; y < im->height; y++)
+            for (int x = 0; x < 20 && x < im->width; x++) {
+                const uint8_t *q = im->rgb + ((size_t)y * im->width + x) * 3;
+                if (q[0] == 160 && q[1] == 160 && q[2] == 160) {
+                    if (x < x0) x0 = x;
+                    if (x > x1) x1 = x;
+                    if (y < y0) y0 = y;
+                    if (y > y1) y1 = y;
+                }
+            }
+        const uint8_t *mid = x1 >= 0 ? im->rgb + ((size_t)((y0 + y1) / 2) * im->width + (x0 + x1) / 2) * 3 : NULL;
+        CHECK(mid && !mid[0] && !mid[1] && !mid[2], "the background swatch's inside is %d,%d,%d, the map's background 0,0,0",
+              mid ? mid[0] : -1, mid ? mid[1] : -1, mid ? mid[2] : -1);
     }
     ct_image_free(im);
     free(p);
@@ -458,8 +595,10 @@ int main(void) {
     RUN(hashes);
     RUN(numbers);
     RUN(class_lists);
+    RUN(class_duplicates);
     RUN(geometry_matches_library);
     RUN(colours);
+    RUN(palette_table);
     RUN(legend_texts);
     RUN(legend_sizes);
     RUN(colour_outputs);

@@ -5,7 +5,7 @@
  *   common/hash.h      content hashes
  *   common/classes.h   class lists and their formats
  *   common/cache.h     the class-embedding cache
- *   common/geometry.h  the resize/crop geometry, size rounding
+ *   common/geometry.h  the resize/crop geometry of ground truth
  *   common/render.h    colours, legends, overlays
  *   common/options.h   the options and session of the model-running tools */
 #ifndef CT_TOOLS_COMMON_H

@@ -47,6 +47,7 @@ int main(int argc, char **argv) {
     ct_error err;
     ct_model *m;
     if (ct_model_load_ex(argv[optind], &lp, &m, &err)) return runtime_error("%s", err.msg);
+    warn_random(m, argv[optind]);
     char d[1024];
     ct_model_describe(m, d, sizeof d); /* the architecture, then how this CPU runs it */
     printf("%s: %s\n", argv[optind], d);

@@ -4,11 +4,14 @@
  * Architectures: B/32, B/16, L/14, L/14-336 (OpenAI CLIP: QuickGELU, heads of 64), H/14 (open_clip's
  * ViT-H-14: exact GELU, heads of 80), bigG/14 (ViT-bigG-14: GELU, heads of 104, MLP ratio 4.9231),
  * tiny (a 2-block model for tests). --layers N caps both towers' depth (tests of big widths).
- * The header's __metadata__ states the heads and the activation (ct.vision_heads, ct.text_heads,
- * ct.activation: docs/formats.md), so the checkpoint loads without a configuration file.
+ * The header's __metadata__ states the heads and the activation (cliptrase.vision_heads,
+ * cliptrase.text_heads, cliptrase.activation: docs/formats.md), so the checkpoint loads without a
+ * configuration file.
  * FILE appears complete or not at all: it is written under a temporary name in its directory and
  * renamed over FILE when every byte is written (a model in use keeps its own copy: see
  * weights/README.md). Exit status: 0 ok, 1 usage error, 2 runtime error. */
+#include "cliptrase.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -199,8 +202,15 @@ int main(int argc, char **argv) {
             if (end == optarg || *end || layers < 2 || layers > 48) { fprintf(stderr, "ct-random-weights: --layers is 2 to 48\n"); return 1; }
             break;
         }
-        case 'h': printf("usage: ct-random-weights --arch B/32|B/16|L/14|L/14-336|H/14|bigG/14|tiny [--naming hf|openai] [--dtype F32|F16|BF16] "
-                          "[--layers N] [--seed N] -o FILE\n  --layers N  at most N blocks in each tower (2 to 48)\n"); return 0;
+        case 'h':
+            printf("usage: ct-random-weights --arch B/32|B/16|L/14|L/14-336|H/14|bigG/14|tiny [--naming hf|openai] [--dtype F32|F16|BF16]\n"
+                   "                         [--layers N] [--seed N] -o FILE\n"
+                   "  --layers N  at most N blocks in each tower (2 to 48)\n"
+                   "The file is marked \"" CT_META_RANDOM_WEIGHTS "\": \"1\" in its __metadata__: the tools that load it warn that\n"
+                   "the labels mean nothing, and tools/fetch-weights.sh downloads the real checkpoint over it. The\n"
+                   "metadata also states the heads and the activation (cliptrase.vision_heads, cliptrase.text_heads,\n"
+                   "cliptrase.activation: docs/formats.md).\n");
+            return 0;
         default: return 1;
         }
     }
@@ -219,11 +229,14 @@ int main(int argc, char **argv) {
     if (!es) { fprintf(stderr, "ct-random-weights: --dtype is F32, F16 or BF16\n"); return 1; }
     build(a, hf);
     /* header: every tensor with its byte range, padded with spaces to a multiple of 8 */
-    size_t hcap = 64 + (size_t)nT * 256, hl = 0, off = 0;
+    size_t hcap = 128 + (size_t)nT * 256, hl = 0, off = 0;
     char *hdr = malloc(hcap);
     if (!hdr) { free(T); return 2; }
+    /* marked: every tool that loads it says the weights are random (CT_META_RANDOM_WEIGHTS); the
+     * heads and the activation, which the shapes cannot give (docs/formats.md) */
     hl += (size_t)snprintf(hdr + hl, hcap - hl,
-                           "{\"__metadata__\":{\"format\":\"pt\",\"ct.vision_heads\":\"%d\",\"ct.text_heads\":\"%d\",\"ct.activation\":\"%s\"}",
+                           "{\"__metadata__\":{\"format\":\"pt\",\"" CT_META_RANDOM_WEIGHTS "\":\"1\",\"cliptrase.vision_heads\":\"%d\","
+                           "\"cliptrase.text_heads\":\"%d\",\"cliptrase.activation\":\"%s\"}",
                            a->vheads, a->theads, a->gelu ? "gelu" : "quick_gelu");
     for (int i = 0; i < nT; i++) {
         size_t n = 1;

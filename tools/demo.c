@@ -24,11 +24,14 @@ static void usage(FILE *f) {
     opts_help(f, GROUPS);
     fprintf(f, "outputs (docs/formats.md; without any of them: -o out.png):\n"
                "  -o, --output PATH       the colour label map at the picture's size with a legend strip\n"
+               "                          (-o, --overlay, --labels are PNG files: a name ending in .png, or none)\n"
                "                          below it (the canvas widened when the legend needs it)\n"
                "      --overlay PATH      the labels blended over the photo, at its size (needs -i)\n"
                "      --labels PATH       label map at the picture's size: 8-bit grey PNG, 16-bit from 256 labels\n"
                "      --json PATH         per-class pixel share, parameters and timings ('-': standard output)\n"
                "      --dump DIR          every intermediate as .npy (names and shapes of the oracle)\n"
+               "An output that is the same file as an input or as another output (symlinks followed) is\n"
+               "refused before any work.\n"
                "Exit status: 0 success, 1 usage error, 2 runtime error.\n");
 }
 
@@ -85,10 +88,19 @@ int main(int argc, char **argv) {
     if (!out_path && !overlay && !labels_path && !json_path && !dump_dir) out_path = "out.png";
     ct_error err;
     struct { const char *path, *flag; } outs[3] = {{out_path, "-o"}, {overlay, "--overlay"}, {labels_path, "--labels"}};
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 3; k++) {
+        if (outs[k].path && !png_name(outs[k].path))
+            return usage_error("%s %s: the file is a PNG; give a name ending in .png (or no extension)", outs[k].flag, outs[k].path);
         if (outs[k].path && !check_output(outs[k].path, outs[k].flag, &err)) return usage_error("%s", err.msg);
+    }
     if (json_path && strcmp(json_path, "-") && !check_output(json_path, "--json", &err)) return usage_error("%s", err.msg);
     if (dump_dir && !check_output_dir(dump_dir, "--dump", &err)) return usage_error("%s", err.msg);
+    /* no output is an input, or another output (symlinks followed) */
+    const char *in[6] = {image_path, pixels_path, o.model_path, o.vocab_path, o.classes_file, o.bg_file};
+    const char *in_what[6] = {"-i", "--pixels", "-m", "-V", "--classes-file", "--background-file"};
+    const char *out[4] = {out_path, overlay, labels_path, json_path && strcmp(json_path, "-") ? json_path : NULL};
+    const char *out_what[4] = {"-o", "--overlay", "--labels", "--json"};
+    if (!check_distinct(in, in_what, 6, out, out_what, 4, &err)) return usage_error("%s", err.msg);
 
     tool_session s;
     memset(&s, 0, sizeof s);
@@ -119,6 +131,7 @@ int main(int argc, char **argv) {
         px = px_lib;
         H = resized->height;
         W = resized->width;
+        warn_aspect(image_path, photo->width, photo->height, W, H);
         ct_image_free(resized);
         resized = NULL;
     } else {

@@ -1,7 +1,10 @@
 #!/bin/sh
 # Download a pretrained CLIP checkpoint from Hugging Face into weights/, validate it by loading it,
 # and only then move it into place: the files in weights/ are complete and load, or are absent.
-# Downloads go to weights/.partial-<name>/ and are resumed by running the script again.
+# Downloads go to weights/.partial-<name>/ and are resumed by running the script again (a download
+# that brought nothing leaves nothing; its message names the offline path, ct-random-weights).
+# A file in place that ct-random-weights wrote (marked random) is not the checkpoint: the real
+# one is downloaded over it; a download marked random is refused.
 #   tools/fetch-weights.sh [b16|b32|l14|l14-336]   OpenAI's: weights/clip-vit-*.safetensors (default b16)
 #   tools/fetch-weights.sh OWNER/REPO              any open_clip or Hugging Face CLIP repository, into
 #                                                  weights/OWNER--REPO/ with its configuration, e.g.
@@ -10,25 +13,25 @@
 # Environment: HF_ENDPOINT (default https://huggingface.co), WEIGHTS_DIR (default weights).
 set -eu
 name=${1:-b16}
-endpoint=${HF_ENDPOINT:-https://huggingface.co}
-dir=${WEIGHTS_DIR:-weights}
-here=$(cd "$(dirname "$0")/.." && pwd)
 case "$name" in
-  b16|ViT-B/16|clip-vit-base-patch16) repo=clip-vit-base-patch16 ;;
-  b32|ViT-B/32|clip-vit-base-patch32) repo=clip-vit-base-patch32 ;;
-  l14|ViT-L/14|clip-vit-large-patch14) repo=clip-vit-large-patch14 ;;
-  l14-336|ViT-L/14-336|clip-vit-large-patch14-336) repo=clip-vit-large-patch14-336 ;;
-  -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  b16|ViT-B/16|clip-vit-base-patch16) repo=clip-vit-base-patch16; arch=B/16 ;;
+  b32|ViT-B/32|clip-vit-base-patch32) repo=clip-vit-base-patch32; arch=B/32 ;;
+  l14|ViT-L/14|clip-vit-large-patch14) repo=clip-vit-large-patch14; arch=L/14 ;;
+  l14-336|ViT-L/14-336|clip-vit-large-patch14-336) repo=clip-vit-large-patch14-336; arch=L/14-336 ;;
+  -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   */*/*|/*|*/|*..*) echo "fetch-weights: '$name' is not OWNER/REPO" >&2; exit 1 ;;
   */*) repo= ;;
   *) echo "fetch-weights: unknown checkpoint '$name' (b16, b32, l14, l14-336, or a Hugging Face OWNER/REPO)" >&2; exit 1 ;;
 esac
+endpoint=${HF_ENDPOINT:-https://huggingface.co}
+dir=${WEIGHTS_DIR:-weights}
+here=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$dir"
 
 fetch() { # url dest: resumable download into dest
   url=$1; dest=$2
   echo "downloading $url"
-  mkdir -p "$(dirname "$dest")"
+  mkdir -p "$part"
   if command -v curl >/dev/null 2>&1; then
     curl -fL --retry 3 -C - -o "$dest" "$url" || return 1
   elif command -v wget >/dev/null 2>&1; then
@@ -37,6 +40,9 @@ fetch() { # url dest: resumable download into dest
     echo "fetch-weights: neither curl nor wget is installed (apt-get install curl)" >&2; exit 2
   fi
 }
+
+# a file ct-random-weights wrote: marked in its safetensors header (the header's first bytes)
+is_random() { head -c 4096 "$1" 2>/dev/null | tr -d '\000' | grep -q '"cliptrase.random_weights":"1"'; }
 
 validate() { # model vocab: header, names, shapes, configuration beside the model, vocabulary
   [ -x "$here/tools/ct-info" ] || make -C "$here" -s tools/ct-info
@@ -58,13 +64,13 @@ if [ -z "$repo" ]; then
     validate "$m" "$final/vocab.json" || { echo "fetch-weights: $final does not load (delete it and run again)" >&2; exit 2; }
     echo "ok: $m"; exit 0
   fi
-  mkdir -p "$part"
   m=
   for f in open_clip_model.safetensors model.safetensors; do
     if [ -s "$part/$f" ] || fetch "$base/$f" "$part/$f"; then m=$part/$f; break; fi
     rm -f "$part/$f"
   done
   if [ -z "$m" ]; then
+    rmdir "$part" 2>/dev/null || true
     cat >&2 <<MSG
 fetch-weights: neither $base/open_clip_model.safetensors nor
 $base/model.safetensors could be downloaded (no network? a repository with only PyTorch .bin
@@ -72,6 +78,11 @@ files?). Without a network, download them elsewhere into $part/, with open_clip_
 or config.json and vocab.json + merges.txt, and run this script again. A .bin checkpoint is a
 Python pickle: convert it to safetensors first (safetensors.torch.save_file on its state dict).
 MSG
+    exit 2
+  fi
+  if is_random "$m"; then
+    rm -rf "$part"
+    echo "fetch-weights: the downloaded model holds random weights (made by ct-random-weights; a wrong mirror?): nothing was installed in $dir" >&2
     exit 2
   fi
   case "$m" in
@@ -99,23 +110,41 @@ fi
 # ---------------------------------------------------------------- OpenAI's checkpoints
 model=$dir/$repo.safetensors
 part=$dir/.partial-$repo # same file system as $dir: moving out of it is a rename
+
 # what is not in place yet is downloaded beside it; what is in place is validated as it is
 base="$endpoint/openai/$repo/resolve/main"
 m=$model; v=$dir/vocab.json
-if [ -s "$model" ]; then echo "have $model"; else m=$part/model.safetensors; fi
+if [ -s "$model" ] && is_random "$model"; then
+  echo "fetch-weights: $model holds random weights (made by ct-random-weights), not the checkpoint: downloading the real one over it"
+  m=$part/model.safetensors
+elif [ -s "$model" ]; then echo "have $model"; else m=$part/model.safetensors; fi
 if [ -s "$dir/vocab.json" ] && [ -s "$dir/merges.txt" ]; then echo "have $dir/vocab.json, $dir/merges.txt"
 else v=$part/vocab.json; fi
 if { [ "$m" = "$model" ] || fetch "$base/model.safetensors" "$m"; } &&
    { [ "$v" = "$dir/vocab.json" ] || { fetch "$base/vocab.json" "$v" && fetch "$base/merges.txt" "$part/merges.txt"; }; }; then :
 else
+  # nothing arrived: no empty files or folder left behind (what did arrive is kept to resume)
+  if [ -d "$part" ]; then find "$part" -type f -size 0 -exec rm -f {} + 2>/dev/null || true; rmdir "$part" 2>/dev/null || true; fi
   cat >&2 <<MSG
 fetch-weights: the download failed. If this machine has no internet access, download these
 files elsewhere and copy them here:
   $base/model.safetensors  ->  $model
   $base/vocab.json         ->  $dir/vocab.json
   $base/merges.txt         ->  $dir/merges.txt
-The partial download in $part/ is resumed by running this script again.
+Offline, to try everything at the real cost with meaningless labels, write random weights of the
+real shapes instead (the vocabulary must still come from the files above, or ../shared/oracle):
+  tools/ct-random-weights --arch $arch -o $dir/random-$repo.safetensors
+and pass it with -m (README.md, "Data directory").
 MSG
+  [ -d "$part" ] && echo "The partial download in $part/ is resumed by running this script again." >&2
+  if [ -s "$model" ] && is_random "$model"; then
+    echo "fetch-weights: $model still holds random weights: the labels made with it mean nothing" >&2
+  fi
+  exit 2
+fi
+if [ "$m" != "$model" ] && is_random "$m"; then
+  rm -rf "$part"
+  echo "fetch-weights: the downloaded model holds random weights (made by ct-random-weights; a wrong mirror?): nothing was installed in $dir" >&2
   exit 2
 fi
 

@@ -220,6 +220,14 @@ static int round_half_even_div2(int x) {
  * of at least 1 pixel on a side of 8 x 8192), beyond which an aspect ratio is refused. */
 #define CT_MAX_RESIZED_SIDE (8 * 8192)
 
+int ct_round_size(int size, int patch) {
+    if (patch <= 0 || patch > 8192) return 0;
+    long long r = ((long long)size + patch / 2) / patch * patch, top = 8192 / patch * patch;
+    if (r < patch) r = patch;
+    if (r > top) r = top;
+    return (int)r;
+}
+
 /* Short side `size`; long side int(size * long / short) (torchvision) for crops, else the
  * nearest multiple of the patch (at least one). Computed in double (exact for these integers)
  * and refused before it becomes an int. */

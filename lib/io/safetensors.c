@@ -54,6 +54,36 @@ static void free_tensors(ct_st_tensor *t, size_t n) {
     free(t);
 }
 
+static void free_meta(ct_st_file *f) {
+    for (size_t i = 0; i < f->n_meta; i++) { free(f->meta_key[i]); free(f->meta_val[i]); }
+    free(f->meta_key);
+    free(f->meta_val);
+    f->meta_key = f->meta_val = NULL;
+    f->n_meta = 0;
+}
+
+/* The string entries of __metadata__ (the format's values are strings; others are skipped, as
+ * are keys or values holding a NUL byte). */
+static ct_status keep_meta(const ct_json *v, ct_st_file *f, ct_error *err) {
+    if (!v->n) return CT_OK;
+    f->meta_key = ct_calloc(v->n, sizeof *f->meta_key);
+    f->meta_val = ct_calloc(v->n, sizeof *f->meta_val);
+    if (!f->meta_key || !f->meta_val) return ct_fail(err, CT_ERR_NOMEM, "safetensors: out of memory");
+    for (size_t i = 0; i < v->n; i++) {
+        const ct_json *e = &v->items[i];
+        if (e->type != CT_JSON_STR || strlen(e->str) != e->len || strlen(v->keys[i]) != v->key_lens[i]) continue;
+        f->meta_key[f->n_meta] = strdup(v->keys[i]);
+        f->meta_val[f->n_meta] = strdup(e->str);
+        if (!f->meta_key[f->n_meta] || !f->meta_val[f->n_meta]) {
+            free(f->meta_key[f->n_meta]);
+            free(f->meta_val[f->n_meta]);
+            return ct_fail(err, CT_ERR_NOMEM, "safetensors: out of memory");
+        }
+        f->n_meta++;
+    }
+    return CT_OK;
+}
+
 /* what a file that is not safetensors looks like, from its first bytes (for the message) */
 static const char *looks_like(const uint8_t *b, size_t n) {
     static const struct { const char *magic; size_t n; const char *what; } k[] = {
@@ -69,6 +99,8 @@ static const char *looks_like(const uint8_t *b, size_t n) {
 
 ct_status ct_st_parse(const uint8_t *buf, size_t len, ct_st_file *f, ct_error *err) {
     if (!buf || !f) return ct_fail(err, CT_ERR_INVALID_ARG, "safetensors: NULL argument");
+    f->meta_key = f->meta_val = NULL;
+    f->n_meta = 0;
     const char *like = looks_like(buf, len);
     if (len < 8)
         return ct_fail(err, CT_ERR_FORMAT, "not a safetensors file: %zu bytes, too short for the 8-byte header length", len);
@@ -99,6 +131,7 @@ ct_status ct_st_parse(const uint8_t *buf, size_t len, ct_st_file *f, ct_error *e
         const ct_json *v = &j->items[i];
         if (!strcmp(name, "__metadata__")) {
             if (v->type != CT_JSON_OBJ) st = ct_fail(err, CT_ERR_FORMAT, "safetensors: __metadata__ is not an object");
+            else if (!f->meta_key) st = keep_meta(v, f, err);
             continue;
         }
         if (strlen(name) != j->key_lens[i]) { st = ct_fail(err, CT_ERR_FORMAT, "safetensors: tensor name contains NUL"); break; }
@@ -167,7 +200,7 @@ ct_status ct_st_parse(const uint8_t *buf, size_t len, ct_st_file *f, ct_error *e
             }
         }
     }
-    if (st) { free_tensors(t, n); return st; }
+    if (st) { free_tensors(t, n); free_meta(f); return st; }
     f->t = t;
     f->n = n;
     return ct_ok(err);
@@ -203,8 +236,15 @@ ct_status ct_st_open(const char *path, ct_st_file *f, ct_error *err) {
 void ct_st_close(ct_st_file *f) {
     if (!f) return;
     free_tensors(f->t, f->n);
+    free_meta(f);
     if (f->map) munmap(f->map, f->map_len);
     memset(f, 0, sizeof *f);
+}
+
+const char *ct_st_metadata(const ct_st_file *f, const char *key) {
+    for (size_t i = 0; f && key && i < f->n_meta; i++)
+        if (!strcmp(f->meta_key[i], key)) return f->meta_val[i];
+    return NULL;
 }
 
 const ct_st_tensor *ct_st_find(const ct_st_file *f, const char *name) {

@@ -27,6 +27,8 @@ typedef struct {
     size_t map_len;
     ct_st_tensor *t; /* sorted by name */
     size_t n;
+    char **meta_key, **meta_val; /* the string entries of __metadata__, in file order */
+    size_t n_meta;
 } ct_st_file;
 
 ct_status ct_st_open(const char *path, ct_st_file *f, ct_error *err);
@@ -34,6 +36,8 @@ ct_status ct_st_open(const char *path, ct_st_file *f, ct_error *err);
 ct_status ct_st_parse(const uint8_t *buf, size_t len, ct_st_file *f, ct_error *err);
 void ct_st_close(ct_st_file *f);
 const ct_st_tensor *ct_st_find(const ct_st_file *f, const char *name);
+/* The string value of `key` in the file's __metadata__, or NULL. */
+const char *ct_st_metadata(const ct_st_file *f, const char *key);
 const char *ct_st_dtype_name(ct_st_dtype d);
 size_t ct_st_dtype_size(ct_st_dtype d);
 

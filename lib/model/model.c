@@ -348,7 +348,7 @@ static void derive_and_bind(loader *L) {
      * the sizes above (model/config.h) */
     ct_arch_decl decl[CT_ARCH_MAX_DECLS];
     int nd = 0;
-    L->st = ct_arch_decls_read(L->path, m->st.map, m->st.map_len, decl, &nd, L->err);
+    L->st = ct_arch_decls_read(L->path, &m->st, decl, &nd, L->err);
     if (!L->st) L->st = ct_arch_resolve(decl, nd, c, L->err);
     if (L->st) return;
 
@@ -558,6 +558,7 @@ int ct_model_linear(const ct_model *m, const ct_nn *nn, int M, const float *x, i
 }
 
 const ct_config *ct_model_config(const ct_model *m) { return m ? &m->cfg : NULL; }
+const char *ct_model_metadata(const ct_model *m, const char *key) { return m ? ct_st_metadata(&m->st, key) : NULL; }
 ct_precision ct_model_precision(const ct_model *m) { return m ? m->precision : CT_PRECISION_FP32; }
 
 int ct_model_threads(const ct_model *m) {

@@ -268,7 +268,7 @@ ct_status ct_median_filter(const float *x, int h, int w, int size, float *y, ct_
     if (size < 1 || size > 255) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_median_filter: size %d outside [1, 255]", size);
     /* reflect() doubles a side and the padded rows add the window and a block of lanes to w: with
      * sides up to 2^30 every such index fits an int */
-    if (h > MAX_SIDE || w > MAX_SIDE) return ct_fail(err, CT_ERR_TOO_LARGE, "ct_median_filter: %d x %d array, sides above 2^30", h, w);
+    if (h > MAX_SIDE || w > MAX_SIDE) return ct_fail(err, CT_ERR_TOO_LARGE, "ct_median_filter: %d x %d array (width x height), sides above 2^30", w, h);
     size_t hw = (size_t)h * w;
     for (size_t i = 0; i < hw; i++)
         if (x[i] != x[i]) return ct_fail(err, CT_ERR_NONFINITE, "ct_median_filter: NaN in input");

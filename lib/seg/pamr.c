@@ -225,7 +225,7 @@ ct_status ct_pamr(const ct_exec *ex, const float *img, int H, int W, const int *
     size_t o_aff = ct_arena_add_floats(&ar, (size_t)H * padded(W) * (size_t)K);
     size_t o_rings = ct_arena_add_floats(&ar, (size_t)nth * GROUP * R * ring_stride(W, PX));
     void *block = ct_arena_alloc(&ar);
-    if (!block) return ct_fail(err, CT_ERR_NOMEM, "out of memory for PAMR of a %d x %d image", H, W);
+    if (!block) return ct_fail(err, CT_ERR_NOMEM, "out of memory for PAMR of a %d x %d image", W, H);
     float *aff = CT_AT(block, o_aff, float), *rings = CT_AT(block, o_rings, float);
     aff_job aj = {img, H, W, nd, K, dil, aff};
     ct_parallel_for(ex, H, 4, affinity_rows, &aj);

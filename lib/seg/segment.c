@@ -168,7 +168,7 @@ static ct_status segment_mmseg(const ct_model *m, const float *pixels, int H, in
     int32_t *pred = inter ? ct_alloc(HW, sizeof(int32_t)) : NULL;
     if (!seg || (inter && whole && !tok) || (inter && !pred)) {
         free(seg); free(tok); free(pred);
-        return ct_fail(err, CT_ERR_NOMEM, "out of memory for the logits of %d names on a %d x %d image", N, H, W);
+        return ct_fail(err, CT_ERR_NOMEM, "out of memory for the logits of %d names on a %d x %d image", N, W, H);
     }
     ct_slide_stats ss = {0};
     ct_status st = ct_slide_logits(m, &nn, pixels, &g, p->head, p->gaussian_std, class_emb, N, 0, seg, tok, &ss, err);
@@ -233,7 +233,7 @@ static ct_status segment_cliptrase(const ct_model *m, const float *pixels, int H
     int32_t *scratch = out->probs ? ct_alloc(HW, sizeof(int32_t)) : NULL;
     if (!tokens || !corr_raw || (out->inter && !emb) || (out->probs && !scratch)) {
         free(tokens); free(corr_raw); free(emb); free(scratch);
-        return ct_fail(err, CT_ERR_NOMEM, "out of memory for a %d x %d image", H, W);
+        return ct_fail(err, CT_ERR_NOMEM, "out of memory for a %d x %d image", W, H);
     }
     ct_nn nn = ct_model_nn(m, p->n_threads);
     ct_vision_out vo = {p->head, p->gaussian_std, tokens, corr_raw, emb};

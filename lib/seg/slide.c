@@ -166,7 +166,7 @@ ct_status ct_slide_logits(const ct_model *m, const ct_nn *nn, const float *pixel
     ct_status st = CT_OK;
     double t_enc = 0;
     if ((!whole && !bpx) || !tok || !lg || !ty || !tx || !cy || !cx) {
-        st = ct_fail(err, CT_ERR_NOMEM, "out of memory for %d windows of %d x %d", B, g->wh, g->ww);
+        st = ct_fail(err, CT_ERR_NOMEM, "out of memory for %d windows of %d x %d", B, g->ww, g->wh);
         goto done;
     }
     ct_bilinear_taps(h, g->wh, ty);

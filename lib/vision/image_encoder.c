@@ -20,13 +20,13 @@
 
 ct_status ct_vision_check(int H, int W, int patch, ct_error *err) {
     if (patch <= 0 || H <= 0 || W <= 0 || H % patch || W % patch)
-        return ct_fail(err, CT_ERR_INVALID_ARG, "image size %d x %d is not a positive multiple of the patch size %d", H, W, patch);
+        return ct_fail(err, CT_ERR_INVALID_ARG, "image size %d x %d (width x height) is not a positive multiple of the patch size %d", W, H, patch);
     int64_t np = (int64_t)(H / patch) * (W / patch);
     if (np > CT_MAX_PATCHES)
-        return ct_fail(err, CT_ERR_TOO_LARGE, "image %d x %d gives %lld patches; the limit is %d (128 x 128)", H, W, (long long)np,
+        return ct_fail(err, CT_ERR_TOO_LARGE, "image %d x %d gives %lld patches; the limit is %d (128 x 128)", W, H, (long long)np,
                        CT_MAX_PATCHES);
     if ((int64_t)H * W > (int64_t)CT_MAX_IMAGE_PIXELS)
-        return ct_fail(err, CT_ERR_TOO_LARGE, "image %d x %d has more than CT_MAX_IMAGE_PIXELS (%u) pixels", H, W, CT_MAX_IMAGE_PIXELS);
+        return ct_fail(err, CT_ERR_TOO_LARGE, "image %d x %d has more than CT_MAX_IMAGE_PIXELS (%u) pixels", W, H, CT_MAX_IMAGE_PIXELS);
     return CT_OK;
 }
 
@@ -160,14 +160,14 @@ ct_status ct_vision_encode(const ct_model *m, const ct_nn *nn0, const float *pix
     const ct_config *c = &m->cfg;
     int p = c->patch, h = H / p, w = W / p, heads = c->vision_heads;
     plan pl;
-    if (!make_plan(m, B, H, W, nn0->ex.nth, o, &pl)) return ct_fail(err, CT_ERR_TOO_LARGE, "batch of %d images of %d x %d is too large", B, H, W);
+    if (!make_plan(m, B, H, W, nn0->ex.nth, o, &pl)) return ct_fail(err, CT_ERR_TOO_LARGE, "batch of %d images of %d x %d is too large", B, W, H);
     int T = pl.T, np = pl.np, pp = pl.pp, D = pl.D, R = pl.R;
 
     layout lo;
     ct_arena a = lay_out(&pl, &lo);
     void *block = a.size == SIZE_MAX ? NULL : ct_model_ws_get(m, a.size);
     if (!block)
-        return ct_fail(err, CT_ERR_NOMEM, "out of memory for %d image(s) of %d x %d (%zu MiB of activations)", B, H, W, a.size >> 20);
+        return ct_fail(err, CT_ERR_NOMEM, "out of memory for %d image(s) of %d x %d (%zu MiB of activations)", B, W, H, a.size >> 20);
     float *x = CT_AT(block, lo.x, float), *xc = CT_AT(block, lo.xc, float), *patches = CT_AT(block, lo.patches, float);
     float *pos = CT_AT(block, lo.pos, float), *tfm = CT_AT(block, lo.tf, float), *nrm = CT_AT(block, lo.nrm, float);
     float *tmp = CT_AT(block, lo.tmp, float);

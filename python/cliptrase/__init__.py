@@ -17,11 +17,11 @@ from ._lib import LIBRARY_PATH as _LIBRARY_PATH
 from ._lib import lib as _dll
 from .errors import (CliptraseError, CliptraseIOError, FormatError, InvalidArgumentError, LibraryError, MissingError,
                      NonFiniteError, OutOfMemoryError, ShapeError, Status, TooLargeError, UnsupportedError)
-from .image import (Image, colorize, labels_to_image, load_image, load_labels_png, overlay, palette, save_labels_png,
-                    save_png)
+from .image import (Image, colorize, label_colors, labels_to_image, load_image, load_labels_png, overlay, palette,
+                    save_labels_png, save_png)
 from .model import Config, Model, Runtime, precision_available
 from .segment import (DEFAULT_SIZE, ImageFeatures, SegmentInfo, SegmentParams, Segmentation, dbscan, encode_image,
-                      heads, median_filter, postprocess, segment, segment_memory, segment_params)
+                      heads, median_filter, postprocess, round_size, segment, segment_memory, segment_params)
 from .text import Classes, Tokenizer, class_embeddings, default_templates
 
 
@@ -44,10 +44,10 @@ __all__ = [
     "__version__", "library_path", "version", "build_info",
     "CliptraseError", "CliptraseIOError", "FormatError", "InvalidArgumentError", "LibraryError", "MissingError",
     "NonFiniteError", "OutOfMemoryError", "ShapeError", "Status", "TooLargeError", "UnsupportedError",
-    "Image", "colorize", "labels_to_image", "load_image", "load_labels_png", "overlay", "palette", "save_labels_png",
+    "Image", "colorize", "label_colors", "labels_to_image", "load_image", "load_labels_png", "overlay", "palette", "save_labels_png",
     "save_png",
     "Config", "Model", "Runtime", "precision_available",
     "DEFAULT_SIZE", "ImageFeatures", "SegmentInfo", "SegmentParams", "Segmentation", "dbscan", "encode_image", "heads",
-    "median_filter", "postprocess", "segment", "segment_memory", "segment_params",
+    "median_filter", "postprocess", "round_size", "segment", "segment_memory", "segment_params",
     "Classes", "Tokenizer", "class_embeddings", "default_templates",
 ]

@@ -30,6 +30,7 @@ HEAD_COUNT = 6
 MAX_DILATIONS = 8
 MAX_PATCHES = 128 * 128
 MAX_IMAGE_PIXELS = 64 * 1024 * 1024
+DEFAULT_SIZE = 336  # CT_DEFAULT_SIZE
 TOKEN_SOT = 49406
 TOKEN_EOT = 49407
 INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
@@ -123,6 +124,8 @@ _SIGNATURES = {
     "ct_build_info": (c_char_p, []),
     "ct_status_str": (c_char_p, [c_int]),
     "ct_free": (None, [P]),
+    "ct_label_color": (None, [c_int, c_int, P]),
+    "ct_round_size": (c_int, [c_int, c_int]),
     "ct_runtime_new": (S, [c_int, PP, E]),
     "ct_runtime_free": (None, [P]),
     "ct_runtime_threads": (c_int, [P]),
@@ -131,6 +134,7 @@ _SIGNATURES = {
     "ct_model_load_ex": (S, [c_char_p, POINTER(ct_load_params), PP, E]),
     "ct_model_free": (None, [P]),
     "ct_model_config": (POINTER(ct_config), [P]),
+    "ct_model_metadata": (c_char_p, [P, c_char_p]),
     "ct_model_precision": (c_int, [P]),
     "ct_model_threads": (c_int, [P]),
     "ct_model_describe": (None, [P, c_char_p, c_size_t]),

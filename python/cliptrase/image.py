@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _lib
 from ._lib import check, lib
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, TooLargeError
 
 
 def _image_ptr(ptr):
@@ -27,6 +27,7 @@ class Image(_lib.Owner):
     def __init__(self, source):
         ptr, err = c_void_p(), _lib.ct_error()
         if isinstance(source, np.ndarray):
+            check_picture_shape(source.shape)  # before any copy: a broadcast view costs nothing until copied
             a = _lib.array(source, np.uint8, 3, "an RGB picture", (None, None, 3))
             h, w = a.shape[0], a.shape[1]
             check(lib.ct_image_from_rgb(_lib.addr(a), _lib.to_int(w, "width"), _lib.to_int(h, "height"),
@@ -109,6 +110,15 @@ class Image(_lib.Owner):
         return "<cliptrase.Image %d x %d%s>" % (self.width, self.height, src)
 
 
+def check_picture_shape(shape):
+    """The library's CT_MAX_IMAGE_PIXELS limit on a [height x width x 3] picture, from its shape
+    alone, so nothing is copied or allocated for a picture that will be refused (other shapes are
+    refused by the conversion that follows)."""
+    if len(shape) == 3 and int(shape[0]) * int(shape[1]) > _lib.MAX_IMAGE_PIXELS:
+        raise TooLargeError("a picture of %d x %d (width x height) is above the %d-pixel limit"
+                            % (shape[1], shape[0], _lib.MAX_IMAGE_PIXELS))
+
+
 def load_image(path):
     """Image(path)."""
     return Image(path)
@@ -165,31 +175,38 @@ def labels_to_image(labels, width, height, size, crop=False):
     return out
 
 
-def palette(n_labels, background_label=None):
-    """uint8 [n_labels x 3]: the demo's colours (hues a golden angle apart; the background black)."""
-    lab = np.arange(n_labels)
-    h = np.fmod(lab * 0.618033988749895, 1.0) * 6.0
-    s, v = 0.75, np.where(lab % 2 == 1, 0.95, 0.75)
-    i = h.astype(int) % 6
-    f = h - np.floor(h)
-    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
-    rgb = np.select([i[:, None] == k for k in range(6)],
-                    [np.stack(c, 1) for c in ((v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q))])
-    out = (rgb * 255 + 0.5).astype(np.uint8)
-    if background_label is not None and 0 <= background_label < n_labels:
-        out[background_label] = 0
+def label_colors(labels, background_label=None):
+    """uint8 [len(labels) x 3]: the demo's colour of each label (ct_label_color: the same function
+    the tools draw with; the background label black)."""
+    a = _lib.array(labels, np.int32, 1, "labels")
+    bg = -1 if background_label is None else _lib.to_int(background_label, "background_label")
+    out = np.empty((a.size, 3), np.uint8)
+    for i, l in enumerate(a.tolist()):
+        lib.ct_label_color(l, bg, _lib.addr(out[i]))
     return out
 
 
+def palette(n_labels, background_label=None):
+    """uint8 [n_labels x 3]: the demo's colours of labels 0 .. n_labels - 1 (label_colors)."""
+    n = _lib.to_int(n_labels, "n_labels")
+    if n < 0 or n > 65536:
+        raise InvalidArgumentError("n_labels %d: a palette has 0 to 65536 entries (label_colors colours any labels)" % n)
+    return label_colors(np.arange(n, dtype=np.int32), background_label)
+
+
 def colorize(labels, n_labels=None, background_label=None):
-    """A label map as uint8 RGB [H x W x 3] in the demo's colours."""
+    """A label map as uint8 RGB [H x W x 3] in the demo's colours. Only the labels present are
+    coloured (the cost follows the map, not the largest label). A label's colour does not depend on
+    the number of labels: n_labels is accepted for compatibility and not needed."""
     a = _lib.array_like(labels, "labels")
     if a.dtype.kind not in "iub":
         raise InvalidArgumentError("labels: dtype %s is not an integer type" % a.dtype)
     if a.size and a.min() < 0:
         raise InvalidArgumentError("labels must be >= 0")
-    n = max(int(a.max()) + 1 if a.size else 1, n_labels or 0)
-    return palette(n, background_label)[a]
+    if a.size and a.max() > np.iinfo(np.int32).max:
+        raise InvalidArgumentError("labels must fit in int32 (the library's labels)")
+    used, inverse = np.unique(a, return_inverse=True)
+    return label_colors(used, background_label)[inverse.reshape(a.shape)]
 
 
 def overlay(picture, labels, n_labels=None, background_label=None, alpha=0.5):

@@ -5,6 +5,7 @@ CLIPtrase building blocks (postprocess, dbscan, median_filter)."""
 import ctypes
 import dataclasses
 import os
+import warnings
 from ctypes import byref, c_int, c_size_t
 
 import numpy as np
@@ -16,7 +17,20 @@ from .image import Image, as_image, colorize, labels_to_image, overlay, save_lab
 from .model import Model, precision_name
 from .text import as_classes, check_embeddings
 
-DEFAULT_SIZE = 336  # short side of a picture when size is not given (the demo's default)
+DEFAULT_SIZE = _lib.DEFAULT_SIZE  # short side of a picture when size is not given (the demo's default)
+
+
+def round_size(size, patch):
+    """The short side used for a requested size, the tools' rule (the library's ct_round_size): the
+    nearest multiple of the patch, halves up, at least one patch, at most 8192 (336 gives 336 for
+    ViT-B/16 and L/14, 352 for ViT-B/32)."""
+    s, p = _lib.to_int(size, "size"), _lib.to_int(patch, "patch")
+    if s < 1:
+        raise InvalidArgumentError("size %d must be at least 1" % s)
+    r = lib.ct_round_size(s, p)
+    if r == 0:
+        raise InvalidArgumentError("patch size %d must be in [1, 8192]" % p)
+    return r
 
 
 def head_name(h):
@@ -138,10 +152,33 @@ class SegmentParams:
         return dataclasses.asdict(self)
 
 
+# The tools' rule for head-specific settings (tools/common/options.c): an override the head does
+# not use is refused, naming the heads that use it.
+_CLIPTRASE_ONLY = ("eps", "min_samples", "cls_reweight", "median_size", "upsample_ratio")
+_PIPELINE_ONLY = ("slide", "slide_crop", "slide_stride", "pamr", "pamr_steps", "pamr_dilations", "logit_scale", "prob_thd",
+                  "area_thd")
+_NACLIP_ONLY = ("gaussian_std",)
+
+
+def _check_head_overrides(head, overrides):
+    for k in overrides:
+        if k in _CLIPTRASE_ONLY and head != "cliptrase":
+            who = "the cliptrase head (its cluster vote)"
+        elif k in _PIPELINE_ONLY and head == "cliptrase":
+            who = "the heads of the mmseg pipeline (clip, maskclip, sclip, clearclip, naclip)"
+        elif k in _NACLIP_ONLY and head != "naclip":
+            who = "the naclip head (its Gaussian prior)"
+        else:
+            continue
+        raise InvalidArgumentError("%s applies to %s, not to head %s: drop it, or choose such a head" % (k, who, head))
+
+
 def segment_params(head=None, params=None, **overrides):
     """SegmentParams: `params`, or the head's preset (head None: CLIPtrase's default), with the
     overrides applied (any field; slide=(window, stride) / False; pamr=steps / (steps, dilations) /
-    False)."""
+    False). An override the head does not use is refused, as the tools refuse the flag: eps,
+    min_samples, cls_reweight, median_size, upsample_ratio are CLIPtrase's; slide, pamr,
+    pamr_dilations, logit_scale, prob_thd, area_thd the other heads'; gaussian_std NACLIP's."""
     if params is not None:
         if head is not None:
             raise InvalidArgumentError("give head= or params=, not both (set params.head)")
@@ -150,6 +187,7 @@ def segment_params(head=None, params=None, **overrides):
         p = params
     else:
         p = SegmentParams.preset(head)
+    _check_head_overrides(p.head, overrides)
     return p.replace(**overrides)
 
 
@@ -174,17 +212,27 @@ def model_input(model, image, size=None, crop=False):
     """(pixels float32 [3 x H x W] C-contiguous, the picture as an Image or None, size, crop).
 
     image: a path, an Image, a uint8 [height x width x 3] array (preprocessed at `size`, default
-    336 rounded down to a multiple of the patch, with `crop`), or CLIP-normalised pixels float
-    [3 x H x W] (used as they are, without a copy when float32 and C-contiguous)."""
+    336, rounded to the model's patch as the tools round it (round_size: 352 for ViT-B/32; a size
+    that is not a multiple of the patch is rounded with a warning), with `crop`), or
+    CLIP-normalised pixels float [3 x H x W] (used as they are, without a copy when float32 and
+    C-contiguous; their shape is checked before any conversion)."""
     if not isinstance(image, (str, bytes, os.PathLike, Image, np.ndarray)):
         image = _lib.array_like(image, "image")  # a PIL image, nested lists, ...
     if isinstance(image, np.ndarray) and image.dtype.kind == "f":
         if size is not None or crop:
             raise InvalidArgumentError("size and crop apply to pictures, not to normalised pixels [3 x H x W]")
+        if image.ndim == 3 and image.shape[0] == 3:  # the size checks before a copy (a broadcast view is free)
+            _check_input_size(model._handle(), _lib.to_int(image.shape[1], "H"), _lib.to_int(image.shape[2], "W"))
         return _lib.array(image, np.float32, 3, "pixels", (3, None, None)), None, None, False
     pic = as_image(image)
-    if size is None:  # 336, or the multiple of the patch below it (320 for ViT-B/32)
-        size = max(DEFAULT_SIZE // model.config.patch, 1) * model.config.patch
+    patch = model.config.patch
+    if size is None:
+        size = round_size(DEFAULT_SIZE, patch)
+    else:
+        r = round_size(size, patch)
+        if r != size:
+            warnings.warn("size %d is not a multiple of the patch size %d: using %d" % (size, patch, r), stacklevel=3)
+        size = r
     return pic.preprocess(size, crop, model.config.patch), pic, size, bool(crop)
 
 
@@ -354,8 +402,8 @@ def segment(model, image, classes, *, tokenizer=None, background=None, templates
     """Segment a picture into classes.
 
     image       a path, an Image, a uint8 [height x width x 3] array (resized so the short side is
-                `size`, default 336, 320 for a 32-pixel patch; crop=True: then a size x size centre
-                crop), or CLIP-normalised pixels float32 [3 x H x W] used as they are
+                `size`, default 336, 352 for a 32-pixel patch: the tools' rounding, round_size;
+                crop=True: then a size x size centre crop), or CLIP-normalised pixels float32 [3 x H x W] used as they are
     classes     a Classes; or names / lists of synonyms (with tokenizer=, background=, templates=);
                 or class embeddings float32 [n_names x embed_dim] (with name_labels=)
     head        a head's published preset as the starting point ("cliptrase", "clip", "maskclip",

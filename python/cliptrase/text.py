@@ -123,13 +123,65 @@ def class_embeddings(model, tokenizer, names, templates=None, threads=0, return_
     return (out, cut.value) if return_truncated else out
 
 
+def _fold(name):
+    """A name as CLIP sees it for equality (the tools' rule): ASCII lower case, blanks trimmed and
+    runs of blanks (space, tab) as one space."""
+    words = name.replace("\t", " ").split(" ")
+    return " ".join(w for w in words if w).translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
+def check_names(names, labels, background_label):
+    """The tools' checks of a class list (tools/common/classes.c): every name non-empty after
+    trimming, strict UTF-8 without control characters; a name given for two labels refused (a label
+    whose names all appear elsewhere can never win); a name given twice for one label changes
+    nothing and is kept, with a warning (the reference's VOC21 background list has "bed" twice)."""
+    def where(label, i):
+        if label == background_label:
+            return "background name %d" % (i - labels.index(label) + 1)
+        return "class %d" % label
+
+    def label_name(label):
+        return "the background" if label == background_label else "class %d" % label
+
+    seen = {}
+    for i, (name, label) in enumerate(zip(names, labels)):
+        if isinstance(name, bytes):
+            try:
+                name = name.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise InvalidArgumentError("%s: not valid UTF-8 (byte %d)" % (where(label, i), e.start)) from None
+        if not isinstance(name, str):
+            raise InvalidArgumentError("%s: a name must be a string, not %s" % (where(label, i), type(name).__name__))
+        if not name.strip(" "):
+            raise InvalidArgumentError("%s: an empty name" % where(label, i))
+        bad = [k for k, ch in enumerate(name) if 0 < ord(ch) < 0x20 or ord(ch) == 0x7f]  # NUL: cstr_array's message
+        if bad:
+            raise InvalidArgumentError("%s: a control character (character %d)" % (where(label, i), bad[0]))
+        key = _fold(name)
+        if key in seen:
+            other = seen[key]
+            if other == label:
+                warnings.warn("the name '%s' is given twice in %s: kept (it changes nothing)" % (name, label_name(label)),
+                              stacklevel=4)
+            else:
+                raise InvalidArgumentError("the name '%s' is given twice (%s and %s): a label whose names all appear "
+                                           "elsewhere can never win" % (name, label_name(other), label_name(label)))
+        else:
+            seen[key] = label
+
+
 class Classes:
     """What to segment into: names, their labels, their embeddings.
 
         Classes(model, tokenizer, ["cat", ["dog", "puppy"], "grass"], background=["sky", "wall"])
 
     Each entry of ``classes`` is one label: a name, or a list of synonyms (the label scores as the
-    best of its names). Background names all map to one extra label, ``background_label``.
+    best of its names). Background names all map to one extra label, ``background_label``. Names
+    are checked as the tools check them (check_names): an empty name, a control character or a
+    name given for two labels is refused; a name twice within one label is kept with a warning.
 
     names         every name: the classes' names first, then the background names
     name_labels   int32 [n_names]: the label of each name
@@ -163,6 +215,7 @@ class Classes:
             titles.append("background")
         if not names:
             raise InvalidArgumentError("at least one class name is needed")
+        check_names(names, labels, bg)
         emb = class_embeddings(model, tokenizer, names, templates, threads)
         self._set(names, np.asarray(labels, np.int32), titles, bg, emb)
 
@@ -223,9 +276,19 @@ def as_classes(classes, model, tokenizer=None, background=None, templates=None, 
 
 
 def check_embeddings(classes, model):
-    """The embeddings and labels of a Classes, checked against the model's embedding size."""
-    E = model.config.embed_dim
-    if classes.embeddings.shape[1] != E:
+    """The embeddings and labels of a Classes as the library reads them: embeddings converted to
+    C-contiguous float32 [n_names x embed_dim] (float64, Fortran-order or strided arrays are
+    copied), name_labels to int32 [n_names] (values outside int32 refused), their counts agreeing
+    and the embedding size the model's. Checked at every use: a Classes' fields may be replaced."""
+    if not isinstance(classes, Classes):
+        raise InvalidArgumentError("classes must be a cliptrase.Classes, not %s" % type(classes).__name__)
+    emb = _lib.array(classes.embeddings, np.float32, 2, "class embeddings")
+    n, E = emb.shape
+    if E != model.config.embed_dim:
         raise ShapeError("class embeddings have %d columns; the model's embedding size is %d"
-                         % (classes.embeddings.shape[1], E))
-    return classes.embeddings, classes.name_labels
+                         % (E, model.config.embed_dim))
+    lab = _lib.array(classes.name_labels, np.int32, 1, "name_labels")
+    if lab.shape[0] != n:
+        raise ShapeError("name_labels has %d entries but there are %d class embeddings (one label per embedding row)"
+                         % (lab.shape[0], n))
+    return emb, lab

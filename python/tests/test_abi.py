@@ -11,7 +11,7 @@ from conftest import REPO, compile_c
 HEADER = REPO / "include" / "cliptrase.h"
 
 CONSTANTS = {"HEAD_COUNT": "CT_HEAD_COUNT", "MAX_DILATIONS": "CT_MAX_DILATIONS", "MAX_PATCHES": "CT_MAX_PATCHES",
-             "MAX_IMAGE_PIXELS": "CT_MAX_IMAGE_PIXELS", "TOKEN_SOT": "CT_TOKEN_SOT", "TOKEN_EOT": "CT_TOKEN_EOT"}
+             "MAX_IMAGE_PIXELS": "CT_MAX_IMAGE_PIXELS", "TOKEN_SOT": "CT_TOKEN_SOT", "DEFAULT_SIZE": "CT_DEFAULT_SIZE", "TOKEN_EOT": "CT_TOKEN_EOT"}
 
 
 def test_struct_layouts_and_constants(tmp_path):

@@ -160,7 +160,7 @@ def test_params_and_presets(ct, tiny):
     assert ct.segment_params(params=n, pamr=False).pamr_steps == 0 and n.pamr_steps == 5  # copies
     for p in (d, s, c, n, ct.segment_params(eps=0.5, min_samples=4, cls_reweight=True, median_size=5, upsample_ratio=2)):
         assert ct.SegmentParams._from_c(p._to_c()) == p  # every field crosses to C and back
-    assert ct.segment_params(n_threads=3).threads == 3 and ct.segment_params(slide=(32, 16)).slide_crop == 32
+    assert ct.segment_params(n_threads=3).threads == 3 and ct.segment_params("sclip", slide=(32, 16)).slide_crop == 32
     b = ct.segment_memory(m, 64, 64, 3)
     assert 0 < b < ct.segment_memory(m, 64, 64, 3, intermediates=True) < ct.segment_memory(m, 128, 128, 3, intermediates=True)
     px, emb = load(td, "crop64", "pixels"), load(td, "crop64", "text_features")

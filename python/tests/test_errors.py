@@ -1,6 +1,7 @@
 """Every error is a Python exception of the class mapping its ct_status, carrying the library's
 message; misuse from Python (wrong types, dtypes, shapes, closed objects) raises, never crashes."""
 
+import dataclasses
 import json
 import struct
 
@@ -147,9 +148,13 @@ def test_segment_params(ct, tiny, tokenizer):
     px = np.zeros((3, 64, 64), np.float32)
     cl = ct.Classes(m, tokenizer, ["cat", "dog"])
     raises(ct.InvalidArgumentError, "finite", ct.segment, m, px, cl, eps=float("nan"))
-    raises(ct.InvalidArgumentError, "cluster vote", ct.segment, m, px, cl, slide=(64, 32))
-    raises(ct.InvalidArgumentError, "cluster vote", ct.segment, m, px, cl, pamr=10)
-    raises(ct.InvalidArgumentError, "cluster vote", ct.segment, m, px, cl, prob_thd=0.5)
+    # the tools' rule: a setting the head does not use is refused (test_checks has every one)
+    raises(ct.InvalidArgumentError, "slide applies to the heads of the mmseg pipeline", ct.segment, m, px, cl, slide=(64, 32))
+    raises(ct.InvalidArgumentError, "pamr applies to", ct.segment, m, px, cl, pamr=10)
+    raises(ct.InvalidArgumentError, "prob_thd applies to", ct.segment, m, px, cl, prob_thd=0.5)
+    # set in params (not an override), the library's own check says the same
+    raises(ct.InvalidArgumentError, "cluster vote", ct.segment, m, px, cl,
+           params=dataclasses.replace(ct.SegmentParams.preset(), slide_crop=64, slide_stride=32))
     raises(ct.InvalidArgumentError, "unknown head 'segformer'", ct.segment, m, px, cl, head="segformer")
     raises(ct.InvalidArgumentError, "thread count", ct.segment, m, px, cl, threads=-3)
     raises(ct.InvalidArgumentError, "min_samples", ct.segment, m, px, cl, min_samples=2 ** 40)

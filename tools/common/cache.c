@@ -28,6 +28,44 @@ char *cache_default_dir(void) {
     return NULL;
 }
 
+/* ssh's StrictModes for the cache: the directory owned by this user and writable by no one else;
+ * each directory above it, up to /, owned by root or this user and writable by no one else unless
+ * it has the sticky bit (/tmp: others cannot rename or remove what is not theirs). 1 trusted; 0
+ * with the reason in why. */
+static int trusted_dir(const char *dir, char *why, size_t cap) {
+    char *p = realpath(dir, NULL);
+    if (!p) { snprintf(why, cap, "'%s': %s", dir, strerror(errno)); return 0; }
+    uid_t me = geteuid();
+    int ok = 1;
+    for (int leaf = 1; ok; leaf = 0) {
+        struct stat sb;
+        if (stat(p, &sb) != 0) {
+            snprintf(why, cap, "'%s': %s", p, strerror(errno));
+            ok = 0;
+        } else if (leaf ? sb.st_uid != me : sb.st_uid != me && sb.st_uid != 0) {
+            snprintf(why, cap, "'%s' is owned by uid %ld, not by you (uid %ld)%s", p, (long)sb.st_uid, (long)me, leaf ? "" : " or root");
+            ok = 0;
+        } else if ((sb.st_mode & (S_IWGRP | S_IWOTH)) && (leaf || !(sb.st_mode & S_ISVTX))) {
+            snprintf(why, cap, "'%s' is writable by %s (mode %04o)", p, sb.st_mode & S_IWOTH ? "others" : "its group", (unsigned)(sb.st_mode & 07777));
+            ok = 0;
+        }
+        char *slash = strrchr(p, '/');
+        if (!slash || !strcmp(p, "/")) break;
+        if (slash == p) slash[1] = 0; /* "/x" -> "/" */
+        else *slash = 0;
+    }
+    free(p);
+    return ok;
+}
+
+/* Stop using the cache (an untrusted entry): one warning. */
+static void distrust(tool_cache *c, const char *why) {
+    warn("class-embedding cache disabled: %s: not trusted (an entry must be yours and writable by no one else, as ssh wants its files): running without it",
+         why);
+    free(c->dir);
+    c->dir = NULL;
+}
+
 void cache_open(tool_cache *c, int disabled) {
     memset(c, 0, sizeof *c);
     if (disabled) return;
@@ -37,13 +75,24 @@ void cache_open(tool_cache *c, int disabled) {
         return;
     }
     ct_error err;
+    struct stat sb;
+    int existed = stat(dir, &sb) == 0;
     if (!make_dirs(dir, &err)) {
         warn("class-embedding cache disabled: %s (set CT_CACHE_DIR, or pass --no-cache)", err.msg);
         free(dir);
         return;
     }
+    if (!existed) chmod(dir, 0700); /* made here: private whatever the umask */
     if (access(dir, R_OK | W_OK | X_OK) != 0) {
         warn("class-embedding cache disabled: cannot write to '%s': %s (set CT_CACHE_DIR, or pass --no-cache)", dir, strerror(errno));
+        free(dir);
+        return;
+    }
+    char why[1024];
+    if (!trusted_dir(dir, why, sizeof why)) {
+        warn("class-embedding cache disabled: %s: not trusted (the cache directory must be yours and writable by no one else, each one above it "
+             "root's or yours and writable by no one else unless sticky, as ssh wants; chmod go-w, or set CT_CACHE_DIR, or pass --no-cache)",
+             why);
         free(dir);
         return;
     }
@@ -58,15 +107,22 @@ void cache_close(tool_cache *c) {
 }
 
 /* A whole cache entry of exactly `want` bytes (0: any size up to MAX_ENTRY): regular files only,
- * never through a symlink, never blocking. Returns the bytes read, or -1 (absent), -2 (not a
- * regular file or wrong size: damaged). */
-static long long read_entry(const char *path, unsigned char **out, size_t want) {
+ * never through a symlink, never blocking, only when it is this user's and writable by no one
+ * else. Returns the bytes read, or -1 (absent), -2 (not a regular file or wrong size: damaged),
+ * -3 (another user's, or writable by others: untrusted; why filled). */
+static long long read_entry(const char *path, unsigned char **out, size_t want, char *why, size_t cap) {
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return errno == ENOENT ? -1 : -2;
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (want && (size_t)sb.st_size != want) || (size_t)sb.st_size > MAX_ENTRY) {
         close(fd);
         return -2;
+    }
+    if (sb.st_uid != geteuid() || (sb.st_mode & (S_IWGRP | S_IWOTH))) {
+        if (sb.st_uid != geteuid()) snprintf(why, cap, "'%s' is owned by uid %ld, not by you (uid %ld)", path, (long)sb.st_uid, (long)geteuid());
+        else snprintf(why, cap, "'%s' is writable by %s (mode %04o)", path, sb.st_mode & S_IWOTH ? "others" : "its group", (unsigned)(sb.st_mode & 07777));
+        close(fd);
+        return -3;
     }
     size_t n = (size_t)sb.st_size, got = 0;
     unsigned char *b = malloc(n ? n : 1);
@@ -85,7 +141,10 @@ static long long read_entry(const char *path, unsigned char **out, size_t want) 
 static void store(tool_cache *c, const char *path, const void *data, size_t len) {
     if (!c->dir) return;
     ct_error err;
-    if (write_file(path, data, len, &err)) return;
+    if (write_file(path, data, len, &err)) {
+        chmod(path, 0644); /* writable by no one else whatever the umask: trusted when read */
+        return;
+    }
     if (!c->warned_store) warn("cannot write to the class-embedding cache: %s", err.msg);
     c->warned_store = 1;
 }
@@ -122,7 +181,13 @@ int file_content_hash(tool_cache *c, const char *path, uint64_t *h, ct_error *er
         snprintf(name, sizeof name, "%016llx.id", (unsigned long long)k);
         id_path = path_join(c->dir, name);
         unsigned char *b = NULL;
-        long long n = id_path ? read_entry(id_path, &b, sizeof(file_id)) : -1;
+        char why[1400];
+        long long n = id_path ? read_entry(id_path, &b, sizeof(file_id), why, sizeof why) : -1;
+        if (n == -3) {
+            distrust(c, why);
+            free(id_path);
+            id_path = NULL;
+        }
         if (n == (long long)sizeof(file_id)) {
             file_id got;
             memcpy(&got, b, sizeof got);
@@ -180,7 +245,13 @@ int cache_get(tool_cache *c, const emb_key *k, const char *name, float *out) {
     char *path = cache_entry_path(c, k, name);
     size_t want = 8 + 4 + kl + 4 + sizeof(float) * (size_t)k->embed_dim + 8;
     unsigned char *b = NULL;
-    long long n = km && path ? read_entry(path, &b, 0) : -1;
+    char why[1400];
+    long long n = km && path ? read_entry(path, &b, 0, why, sizeof why) : -1;
+    if (n == -3) {
+        distrust(c, why);
+        free(km); free(path);
+        return 0;
+    }
     int r = n == -1 ? 0 : -1;
     if (n >= 0 && (size_t)n == want) {
         uint32_t l, e;

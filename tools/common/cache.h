@@ -1,7 +1,11 @@
 /* The on-disk cache of the tools: class embeddings, and the content hashes of model files.
  *
  * Location: $CT_CACHE_DIR, else $XDG_CACHE_HOME/cliptrase, else $HOME/.cache/cliptrase. A
- * directory that cannot be created or written disables the cache with one warning.
+ * directory that cannot be created or written disables the cache with one warning, and so does
+ * one that is not trusted (ssh's StrictModes: the directory the user's and writable by no one
+ * else, each directory above it root's or the user's and writable by no one else unless sticky)
+ * or an entry that is not (the user's, writable by no one else): the run goes on uncached. A
+ * directory created here is 0700, entries 0644, whatever the umask.
  *
  * An embedding entry is keyed by everything that determines it: the model file's content hash,
  * the vocabulary files' content hash, the precision and backend the model was loaded with, the

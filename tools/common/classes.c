@@ -3,6 +3,7 @@
 #include "common/classes.h"
 #include "common/files.h"
 #include "common/hash.h"
+#include "common/msg.h"
 #include "common/text.h"
 
 #include <stdio.h>
@@ -37,7 +38,12 @@ static int add_name(classes *c, const char *name, int32_t label, const char *whe
     if (!name_ok(name, why, sizeof why)) return fail_msg(err, CT_ERR_INVALID_ARG, "%s: %s", where, why);
     if (!grow(&c->names, &c->names_cap, (size_t)c->n_names + 1, sizeof *c->names)) return fail_msg(err, CT_ERR_NOMEM, "out of memory");
     if (!grow(&c->label, &c->label_cap, (size_t)c->n_names + 1, sizeof *c->label)) return fail_msg(err, CT_ERR_NOMEM, "out of memory");
-    if (!(c->names[c->n_names] = xasprintf("%s", name))) return fail_msg(err, CT_ERR_NOMEM, "out of memory");
+    if (!grow(&c->where, &c->where_cap, (size_t)c->n_names + 1, sizeof *c->where)) return fail_msg(err, CT_ERR_NOMEM, "out of memory");
+    if (!(c->where[c->n_names] = xasprintf("%s", where))) return fail_msg(err, CT_ERR_NOMEM, "out of memory");
+    if (!(c->names[c->n_names] = xasprintf("%s", name))) {
+        free(c->where[c->n_names]);
+        return fail_msg(err, CT_ERR_NOMEM, "out of memory");
+    }
     c->label[c->n_names++] = label;
     return 1;
 }
@@ -148,8 +154,19 @@ typedef struct {
     ct_error *err;
 } line_ctx;
 
+/* A class line of the cliptrase format holding two or more commas is most likely a line of an
+ * mmseg file (names separated by ','), read as one long name: a hint, the line is kept. */
+static void mmseg_hint(const char *line, const char *where) {
+    int commas = 0;
+    for (const char *p = line; *p; p++) commas += *p == ',';
+    if (commas >= 2)
+        progress("note: %s: '%.40s...' is one name of %zu characters with %d commas; an mmseg class file (names separated by "
+                 "',') needs --classes-format mmseg", where, line, strlen(line), commas);
+}
+
 static int class_line(classes *c, char *line, const char *where, void *ctx) {
     line_ctx *l = ctx;
+    if (l->sep == ';' && !strchr(line, ';')) mmseg_hint(line, where);
     return add_class(c, line, l->sep, where, l->err);
 }
 
@@ -202,11 +219,10 @@ static int cmp_folded(const void *a, const void *b) {
     return r ? r : (x->index > y->index) - (x->index < y->index);
 }
 
-static const char *label_name(const classes *c, int label) {
-    static char buf[64];
-    if (label == c->bg_label) return "the background names";
-    snprintf(buf, sizeof buf, "class %d", label);
-    return buf;
+/* "class 3" or "the background" */
+static void label_name(const classes *c, int label, char *out, size_t cap) {
+    if (label == c->bg_label) snprintf(out, cap, "the background");
+    else snprintf(out, cap, "class %d", label);
 }
 
 int classes_finish(classes *c, ct_error *err) {
@@ -219,23 +235,28 @@ int classes_finish(classes *c, ct_error *err) {
         if (!(f[i].key = fold(c->names[i]))) ok = fail_msg(err, CT_ERR_NOMEM, "out of memory");
     }
     if (ok) qsort(f, (size_t)c->n_names, sizeof *f, cmp_folded);
-    for (int i = 1; ok && i < c->n_names; i++)
-        if (!strcmp(f[i - 1].key, f[i].key)) {
-            int a = f[i - 1].index, b = f[i].index;
-            char la[64];
-            snprintf(la, sizeof la, "%s", label_name(c, c->label[a]));
-            ok = fail_msg(err, CT_ERR_INVALID_ARG, "the name '%.150s' is given twice (%s and %s): a label whose names all appear elsewhere can never win",
-                          c->names[b], la, label_name(c, c->label[b]));
-        }
+    /* sorted by name, then by position: each name's later copies follow its first */
+    for (int i = 1, first = 0; ok && i < c->n_names; i++) {
+        if (strcmp(f[first].key, f[i].key)) { first = i; continue; }
+        int a = f[first].index, b = f[i].index;
+        char la[64], lb[64];
+        label_name(c, c->label[a], la, sizeof la);
+        label_name(c, c->label[b], lb, sizeof lb);
+        if (c->label[a] == c->label[b]) /* the same label twice: changes nothing (the reference's VOC21 background has "bed" twice) */
+            progress("note: the name '%.150s' is given twice in %s (%s and %s): kept, it changes nothing", c->names[b], la, c->where[a], c->where[b]);
+        else
+            ok = fail_msg(err, CT_ERR_INVALID_ARG, "the name '%.150s' is given twice, for %s (%.200s) and %s (%.200s): a label whose names all "
+                          "appear elsewhere can never win", c->names[b], la, c->where[a], lb, c->where[b]);
+    }
     for (int i = 0; i < c->n_names; i++) free(f[i].key);
     free(f);
     return ok;
 }
 
 void classes_free(classes *c) {
-    for (int i = 0; i < c->n_names; i++) free(c->names[i]);
+    for (int i = 0; i < c->n_names; i++) free(c->names[i]), free(c->where[i]);
     for (int i = 0; i < c->n_labels; i++) free(c->title[i]);
-    free(c->names); free(c->label); free(c->title);
+    free(c->names); free(c->label); free(c->title); free(c->where);
     classes_init(c);
 }
 

@@ -15,7 +15,11 @@
  * whose first non-blank character is '#' is a comment. Names are trimmed of spaces at both ends.
  * Refused (a usage error naming the file and line): an empty name or class, a NUL byte, a name
  * that is not strict UTF-8 (overlong forms, surrogates) or holds a control character, and a name
- * given twice (names equal up to ASCII case and runs of spaces are the same name to CLIP). */
+ * given for two labels (names equal up to ASCII case and runs of spaces are the same name to
+ * CLIP): the message names both places. A name given twice for one label changes nothing and is
+ * kept with a note naming both places (the reference's VOC21 background file has "bed" twice:
+ * kept, so the embeddings are the reference's). A line of a cliptrase-format class file holding
+ * two or more commas and no ';' gets a note: an mmseg file needs --classes-format mmseg. */
 #ifndef CT_TOOLS_CLASSES_H
 #define CT_TOOLS_CLASSES_H
 
@@ -31,8 +35,9 @@ typedef enum { CLASSES_CLIPTRASE = 0, CLASSES_MMSEG = 1 } classes_format;
 typedef struct {
     char **names;       /* [n_names] every name: the classes' first, then background names */
     int32_t *label;     /* [n_names] label of each name */
+    char **where;       /* [n_names] where each name was given ("'FILE', line 3", "-c, class 2") */
     int n_names;
-    size_t names_cap, label_cap;
+    size_t names_cap, label_cap, where_cap;
     char **title;       /* [n_labels] display name of each label (its first name; "background") */
     int n_labels;
     size_t title_cap;

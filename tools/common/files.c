@@ -52,6 +52,60 @@ int is_file(const char *path) {
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
+int same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    int ea = stat(a, &sa) == 0, eb = stat(b, &sb) == 0;
+    if (ea || eb) return ea && eb && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    /* neither exists yet: the same name in the same directory */
+    char *da = path_dir(a), *db = path_dir(b);
+    const char *ba = strrchr(a, '/'), *bb = strrchr(b, '/');
+    ba = ba ? ba + 1 : a;
+    bb = bb ? bb + 1 : b;
+    int same = da && db && !strcmp(ba, bb) && stat(da, &sa) == 0 && stat(db, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    free(da);
+    free(db);
+    return same;
+}
+
+int check_distinct(const char *const *in, const char *const *in_what, int n_in, const char *const *out, const char *const *out_what, int n_out,
+                   ct_error *err) {
+    for (int k = 0; k < n_out; k++) {
+        if (!out[k]) continue;
+        for (int i = 0; i < n_in; i++)
+            if (in[i] && same_file(out[k], in[i]))
+                return fail_msg(err, CT_ERR_INVALID_ARG, "%s '%s' is the same file as %s '%s': it would be overwritten", out_what[k], out[k],
+                                in_what[i], in[i]);
+        for (int j = 0; j < k; j++)
+            if (out[j] && same_file(out[k], out[j]))
+                return fail_msg(err, CT_ERR_INVALID_ARG, "%s '%s' and %s '%s' are the same file: give each output its own name", out_what[j], out[j],
+                                out_what[k], out[k]);
+    }
+    return 1;
+}
+
+int lock_range(int fd, int type, long long start, long long len, long *holder) {
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = (short)type;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = (off_t)start;
+    fl.l_len = (off_t)len;
+    if (holder) *holder = 0;
+    if (fcntl(fd, F_SETLK, &fl) == 0) return 1;
+    if (errno != EAGAIN && errno != EACCES) return -1;
+    fl.l_type = (short)type;
+    if (holder && fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) *holder = (long)fl.l_pid;
+    return 0;
+}
+
+int io_full(const ct_error *err) {
+    static const int full[3] = {ENOSPC, EDQUOT, EFBIG};
+    if (err->status != CT_ERR_IO) return 0;
+    for (int k = 0; k < 3; k++)
+        if (strstr(err->msg, strerror(full[k]))) return 1;
+    return 0;
+}
+
 int make_dirs(const char *dir, ct_error *err) {
     char *tmp = xasprintf("%s", dir);
     if (!tmp) return fail_msg(err, CT_ERR_NOMEM, "out of memory");

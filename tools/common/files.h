@@ -25,6 +25,22 @@ int read_file(const char *path, size_t max_bytes, char **out, size_t *len, ct_er
 /* Non-zero when path names an existing regular file. */
 int is_file(const char *path);
 
+/* Non-zero when a and b name the same file: the same device and inode when either exists
+ * (symlinks followed), else the same name in the same directory. */
+int same_file(const char *a, const char *b);
+/* No output (out[k], NULL entries ignored) is the same file as an input or as another output;
+ * the messages name the options (in_what, out_what). */
+int check_distinct(const char *const *in, const char *const *in_what, int n_in, const char *const *out, const char *const *out_what, int n_out,
+                   ct_error *err);
+/* A lock (fcntl: F_WRLCK, F_RDLCK, or F_UNLCK to release) on bytes [start, start + len) of fd's
+ * file (len 0: to the end), held until released or until the process closes any descriptor of
+ * the file or exits; fcntl locks also work on NFS. 1: done; 0: another process holds a
+ * conflicting lock (*holder, may be NULL: its pid, 0 when unknown); -1: an error (errno). */
+int lock_range(int fd, int type, long long start, long long len, long *holder);
+/* Non-zero when err is a write that failed because the disk, a quota or the file-size limit is
+ * full (ENOSPC, EDQUOT, EFBIG in the message): the next writes would fail too. */
+int io_full(const ct_error *err);
+
 /* mkdir -p (mode 0755); 1 when the directory exists afterwards. */
 int make_dirs(const char *dir, ct_error *err);
 /* An output file can be created at `path`: not empty, not a directory, its directory exists and

@@ -1,5 +1,6 @@
-/* Ground truth through the library's resize and crop geometry, size rounding. */
+/* Ground truth through the library's resize and crop geometry. */
 #include "common/geometry.h"
+#include "common/msg.h"
 
 void labels_resize_crop(const uint16_t *gt, int width, int height, const ct_geometry *g, uint16_t *out) {
     for (int y = 0; y < g->height; y++) {
@@ -13,9 +14,9 @@ void labels_resize_crop(const uint16_t *gt, int width, int height, const ct_geom
     }
 }
 
-int round_to_patch(int size, int patch) {
-    if (patch <= 0) return size;
-    long long r = ((long long)size + patch / 2) / patch * patch;
-    if (r < patch) r = patch;
-    return (int)r;
+void warn_aspect(const char *name, int width, int height, int W, int H) {
+    int lo = W < H ? W : H, hi = W < H ? H : W;
+    if (lo > 0 && hi > (long long)ASPECT_WARN * lo)
+        warn("'%s': the %d x %d picture becomes a %d x %d model input (width x height, %.0f times as long as wide): its cost grows with "
+             "the long side; --crop segments the centre square, a smaller --size costs less", name, width, height, W, H, (double)hi / lo);
 }

@@ -1,7 +1,6 @@
 /* Shared options of the model-running tools, data directories, and the session they set up. */
 #include "common/options.h"
 #include "common/files.h"
-#include "common/geometry.h"
 #include "common/hash.h"
 #include "common/msg.h"
 #include "common/text.h"
@@ -54,7 +53,7 @@ static const shared_opt k_opts[] = {
 
 void opts_init(tool_opts *o) {
     memset(o, 0, sizeof *o);
-    o->size = DEFAULT_SIZE;
+    o->size = CT_DEFAULT_SIZE;
     o->head = CT_HEAD_CLIPTRASE;
     ct_segment_params_default(&o->flags);
 }
@@ -168,7 +167,8 @@ void opts_help(FILE *f, unsigned groups) {
                    "                          and $CT_KERNEL (blas: OpenBLAS fp32, fp32/avx512: native fp32, bf16)\n"
                    "  -t, --threads N         threads (default: all cores)\n"
                    "      --no-cache          neither read nor write the class-embedding cache ($CT_CACHE_DIR,\n"
-                   "                          else $XDG_CACHE_HOME/cliptrase, else ~/.cache/cliptrase)\n");
+                   "                          else $XDG_CACHE_HOME/cliptrase, else ~/.cache/cliptrase); it is used\n"
+                   "                          only when yours and writable by no one else (docs/formats.md)\n");
     if (groups & OG_CLASSES)
         fprintf(f, "classes (label 0 is the first class; background names share one label after the classes):\n"
                    "  -c, --classes LIST      classes separated by ',', the names of one class by ';':\n"
@@ -188,7 +188,9 @@ void opts_help(FILE *f, unsigned groups) {
                    "                          multiple of the patch, halves up, with a note\n"
                    "      --crop              the paper's protocol: short side N, then an N x N centre crop\n");
     if (groups & OG_SEG)
-        fprintf(f, "segmentation (the head's preset, then these flags on top; docs/api.md):\n"
+        fprintf(f, "segmentation (the head's preset, then these flags on top; docs/api.md; a flag the chosen head\n"
+                   "does not use is a usage error: --eps, --min-samples, --cls-reweight are cliptrase's; --slide,\n"
+                   "--pamr, --pamr-dilations, --logit-scale, --prob-thd, --area-thd the other heads'; --gaussian-std naclip's):\n"
                    "      --head NAME         cliptrase (default), clip, maskclip, sclip, clearclip, naclip\n"
                    "      --slide CROP,STRIDE sliding windows in pixels (CROP a multiple of the patch, STRIDE in\n"
                    "                          [1, CROP]); 0: the whole image\n"
@@ -327,6 +329,27 @@ int session_classes(tool_session *s, const tool_opts *o) {
     return 0;
 }
 
+/* One rule for every head-specific option: given with a head that does not use it, it is a usage
+ * error naming the option and the heads that use it (before any work), whatever its value. */
+static int head_options_check(const tool_opts *o) {
+    enum { CLIPTRASE, OTHERS, NACLIP };
+    static const struct { unsigned bit; const char *flag; int who; } k_only[] = {
+        {S_EPS, "--eps", CLIPTRASE}, {S_MINS, "--min-samples", CLIPTRASE}, {S_CLSRW, "--cls-reweight", CLIPTRASE},
+        {S_SLIDE, "--slide", OTHERS}, {S_PAMR, "--pamr", OTHERS}, {S_DIL, "--pamr-dilations", OTHERS},
+        {S_SCALE, "--logit-scale", OTHERS}, {S_PROB, "--prob-thd", OTHERS}, {S_AREA, "--area-thd", OTHERS},
+        {S_STD, "--gaussian-std", NACLIP},
+    };
+    static const char *const k_users[] = {"the cliptrase head (its cluster vote)", "the heads of the mmseg pipeline (clip, maskclip, sclip, clearclip, naclip)",
+                                          "the naclip head (its Gaussian prior)"};
+    int cliptrase = o->head == CT_HEAD_CLIPTRASE, naclip = o->head == CT_HEAD_NACLIP;
+    for (size_t i = 0; i < sizeof k_only / sizeof *k_only; i++) {
+        int w = k_only[i].who, used = w == CLIPTRASE ? cliptrase : w == OTHERS ? !cliptrase : naclip;
+        if ((o->set & k_only[i].bit) && !used)
+            return usage_error("%s applies to %s, not to --head %s: drop it, or choose such a head", k_only[i].flag, k_users[w], ct_head_name(o->head));
+    }
+    return 0;
+}
+
 static void segment_params(const tool_opts *o, const ct_model *m, ct_segment_params *sp) {
     const ct_segment_params *f = &o->flags;
     ct_segment_params_preset_for(sp, o->head, m); /* the windows follow the model's native size */
@@ -357,15 +380,30 @@ static int resolve_vocab(tool_session *s, const tool_opts *o) {
         if (p && is_file(p)) s->vocab_path = p;
         else free(p);
     }
-    free(dir);
     for (int i = 1; i >= 0 && !s->vocab_path; i--) s->vocab_path = data_find(names[i]);
-    if (!s->vocab_path) return runtime_error("no vocabulary beside the model or in the data directories: pass --vocab PATH");
+    if (!s->vocab_path) {
+        char *where = searched_list();
+        int rc = runtime_error("no vocabulary (vocab.json with merges.txt, or bpe_simple_vocab_16e6.txt.gz) beside the model in %s, nor in the data "
+                               "directories (%s): pass --vocab PATH, or fetch it with tools/fetch-weights.sh",
+                               dir && *dir ? dir : ".", where ? where : "?");
+        free(where);
+        free(dir);
+        return rc;
+    }
+    free(dir);
     return 0;
+}
+
+void warn_random(const ct_model *m, const char *path) {
+    const char *r = ct_model_metadata(m, CT_META_RANDOM_WEIGHTS);
+    if (r && !strcmp(r, "1"))
+        warn("'%s' holds random weights (made by ct-random-weights): the labels mean nothing; tools/fetch-weights.sh fetches a real checkpoint", path);
 }
 
 int session_load(tool_session *s, const tool_opts *o, unsigned groups) {
     int rc = opts_load_params(o, &s->lp);
     if (rc) return rc;
+    if ((groups & OG_SEG) && (rc = head_options_check(o))) return rc;
     if (o->model_path) s->model_path = xasprintf("%s", o->model_path);
     else if (!(s->model_path = data_find(DEFAULT_MODEL_FILE))) {
         char *where = searched_list();
@@ -379,6 +417,7 @@ int session_load(tool_session *s, const tool_opts *o, unsigned groups) {
     ct_error err;
     if (ct_model_load_ex(s->model_path, &s->lp, &s->model, &err)) return runtime_error("%s", err.msg);
     s->cfg = ct_model_config(s->model);
+    warn_random(s->model, s->model_path);
     if (verbose) {
         char d[1024];
         ct_model_describe(s->model, d, sizeof d);
@@ -391,10 +430,9 @@ int session_load(tool_session *s, const tool_opts *o, unsigned groups) {
     }
     int patch = s->cfg->patch;
     if (groups & OG_IMAGE) {
-        int r = round_to_patch(o->size, patch);
-        if (r > 8192) r -= patch;
+        int r = ct_round_size(o->size, patch);
         if (o->size_given && r != o->size) progress("note: --size %d is not a multiple of the patch size %d: using %d", o->size, patch, r);
-        else if (!o->size_given && verbose) progress("size %d (%d rounded to the patch size %d)", r, DEFAULT_SIZE, patch);
+        else if (!o->size_given && verbose) progress("size %d (%d rounded to the patch size %d)", r, CT_DEFAULT_SIZE, patch);
         s->size = r;
     }
     if (groups & OG_SEG) {

@@ -41,8 +41,6 @@ enum {
  * program; ./weights. The default model is clip-vit-base-patch16.safetensors in the first of
  * them that has it; the vocabulary is looked for beside the model, then in them. */
 #define DEFAULT_MODEL_FILE "clip-vit-base-patch16.safetensors"
-/* The paper's short side; the default --size is it rounded to the model's patch (round_to_patch). */
-#define DEFAULT_SIZE 336
 
 typedef struct {
     /* OG_MODEL */
@@ -80,6 +78,8 @@ void opts_init(tool_opts *o);
 /* The getopt_long table and short-option string of the groups plus `extra` (terminated by a zero
  * entry; may be NULL) and `extra_short`. */
 void opts_table(opts_parser *g, unsigned groups, const struct option *extra, const char *extra_short);
+/* One warning when the model's file is marked as random weights (CT_META_RANDOM_WEIGHTS). */
+void warn_random(const ct_model *m, const char *path);
 /* The next option that is the tool's own (its value in optarg), the shared ones being consumed on
  * the way; -1 at the end; OPTS_ERROR after a usage error (reported: bad value, unknown option,
  * missing value). */

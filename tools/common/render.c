@@ -4,9 +4,9 @@
 #include "common/text.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
@@ -19,90 +19,6 @@
 #if defined(__GNUC__)
 #pragma GCC diagnostic pop
 #endif
-
-/* ------------------------------------------------------------------ colours */
-
-/* The first PALETTE_N labels: farthest-point sampling in CIELAB over a 16^3 grid of RGB colours
- * (lightness 35..85, chroma at most 70: away from the background's black, the legend's white and
- * glaring primaries): each colour is the candidate farthest from all before it (and from black
- * and white). Built once per process (pthread_once: jobs of ct-batch draw at the same time). */
-#define PALETTE_N 256
-static uint8_t k_palette[PALETTE_N][3];
-static pthread_once_t k_palette_once = PTHREAD_ONCE_INIT;
-
-static double lin(double c) {
-    c /= 255.0;
-    return c <= 0.04045 ? c / 12.92 : pow((c + 0.055) / 1.055, 2.4);
-}
-
-static double lab_f(double t) { return t > 0.008856 ? cbrt(t) : 7.787 * t + 16.0 / 116.0; }
-
-static void to_lab(int R, int G, int B, double lab[3]) {
-    double r = lin(R), g = lin(G), b = lin(B);
-    double x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047, y = 0.2126 * r + 0.7152 * g + 0.0722 * b,
-           z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883;
-    lab[0] = 116 * lab_f(y) - 16;
-    lab[1] = 500 * (lab_f(x) - lab_f(y));
-    lab[2] = 200 * (lab_f(y) - lab_f(z));
-}
-
-static double dist3(const double a[3], const double b[3]) {
-    return sqrt((a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1]) + (a[2] - b[2]) * (a[2] - b[2]));
-}
-
-static void build_palette(void) {
-    enum { C = 16 * 16 * 16 };
-    static double lab[C][3], md[C];
-    double black[3], white[3];
-    to_lab(0, 0, 0, black);
-    to_lab(255, 255, 255, white);
-    for (int i = 0; i < C; i++) {
-        to_lab((i >> 8) * 17, ((i >> 4) & 15) * 17, (i & 15) * 17, lab[i]);
-        double a = dist3(lab[i], black), b = dist3(lab[i], white);
-        int usable = lab[i][0] >= 35 && lab[i][0] <= 85 && hypot(lab[i][1], lab[i][2]) <= 70;
-        md[i] = !usable ? -1 : a < b ? a : b;
-    }
-    for (int n = 0; n < PALETTE_N; n++) {
-        int best = 0;
-        for (int i = 1; i < C; i++)
-            if (md[i] > md[best]) best = i;
-        k_palette[n][0] = (uint8_t)((best >> 8) * 17);
-        k_palette[n][1] = (uint8_t)(((best >> 4) & 15) * 17);
-        k_palette[n][2] = (uint8_t)((best & 15) * 17);
-        for (int i = 0; i < C; i++) {
-            double d = dist3(lab[i], lab[best]);
-            if (md[i] >= 0 && d < md[i]) md[i] = d;
-        }
-    }
-}
-
-static void hsv(double h, double s, double v, uint8_t rgb[3]) {
-    h = fmod(h, 1.0) * 6.0;
-    int i = (int)h;
-    double f = h - i, p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f)), r, g, b;
-    switch (i % 6) {
-    case 0: r = v; g = t; b = p; break;
-    case 1: r = q; g = v; b = p; break;
-    case 2: r = p; g = v; b = t; break;
-    case 3: r = p; g = q; b = v; break;
-    case 4: r = t; g = p; b = v; break;
-    default: r = v; g = p; b = q; break;
-    }
-    rgb[0] = (uint8_t)(r * 255 + 0.5); rgb[1] = (uint8_t)(g * 255 + 0.5); rgb[2] = (uint8_t)(b * 255 + 0.5);
-}
-
-void label_colour(int label, int bg_label, uint8_t rgb[3]) {
-    if (label == bg_label || label < 0) { rgb[0] = rgb[1] = rgb[2] = 0; return; }
-    if (label < PALETTE_N) {
-        pthread_once(&k_palette_once, build_palette);
-        memcpy(rgb, k_palette[label], 3);
-        return;
-    }
-    int k = label - PALETTE_N;
-    /* hues along the golden angle; value and saturation cycle with periods prime to it */
-    static const double val[3] = {0.95, 0.72, 0.52}, sat[2] = {0.85, 0.55};
-    hsv(0.1 + k * 0.618033988749895, sat[(k / 3) % 2], val[k % 3], rgb);
-}
 
 /* ------------------------------------------------------------------ text */
 
@@ -254,6 +170,14 @@ int legend_plan(int W, int H, int n, int text_px, legend_layout *L, ct_error *er
     return 1;
 }
 
+int png_name(const char *path) {
+    const char *base = strrchr(path, '/'), *dot;
+    base = base ? base + 1 : path;
+    dot = strrchr(base, '.');
+    if (!dot || dot == base) return 1; /* no extension (a leading dot is a hidden file's name) */
+    return !strcasecmp(dot, ".png");
+}
+
 int render_colour(const char *path, const int32_t *labels, int W, int H, int n_labels, int bg_label, const char *const *titles,
                   const double *share, ct_error *err) {
     int n = 0, widest = 0;
@@ -275,18 +199,20 @@ int render_colour(const char *path, const int32_t *labels, int W, int H, int n_l
     if (!img) { free(text); return fail_msg(err, CT_ERR_NOMEM, "out of memory for a %zu x %zu colour output", CW, CH); }
     memset(img, 255, CW * CH * 3);
     for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++) label_colour(labels[(size_t)y * W + x], bg_label, img + ((size_t)y * CW + (size_t)x) * 3);
+        for (int x = 0; x < W; x++) ct_label_color(labels[(size_t)y * W + x], bg_label, img + ((size_t)y * CW + (size_t)x) * 3);
     static const uint8_t black[3] = {0, 0, 0};
     int s = L.scale, k = 0;
     for (int l = 0; l < n_labels; l++) {
         if (share[l] <= 0) continue;
         int x = 4 + (k / L.rows) * L.col_w, y = H + 4 + (k % L.rows) * L.row_h;
         uint8_t col[3];
-        label_colour(l, bg_label, col);
-        fill(img, L.canvas_w, L.canvas_h, x, y, 10 * s, L.row_h - 3 * s, col);
-        if (l == bg_label) { /* outline: black on white would vanish into the text otherwise */
+        ct_label_color(l, bg_label, col);
+        if (l == bg_label) { /* the map's colour (black) inside a grey outline, apart from the text's black */
             static const uint8_t grey[3] = {160, 160, 160};
-            fill(img, L.canvas_w, L.canvas_h, x + s, y + s, 8 * s, L.row_h - 5 * s, grey);
+            fill(img, L.canvas_w, L.canvas_h, x, y, 10 * s, L.row_h - 3 * s, grey);
+            fill(img, L.canvas_w, L.canvas_h, x + s, y + s, 8 * s, L.row_h - 5 * s, col);
+        } else {
+            fill(img, L.canvas_w, L.canvas_h, x, y, 10 * s, L.row_h - 3 * s, col);
         }
         draw_text(img, L.canvas_w, L.canvas_h, x + 14 * s, y + s, text[l], s, black);
         k++;
@@ -304,7 +230,7 @@ int render_overlay(const char *path, const ct_image *photo, const int32_t *label
     if (!img) return fail_msg(err, CT_ERR_NOMEM, "out of memory for the overlay");
     for (size_t i = 0; i < n; i++) {
         uint8_t col[3];
-        label_colour(labels[i], bg_label, col);
+        ct_label_color(labels[i], bg_label, col);
         for (int k = 0; k < 3; k++) img[i * 3 + k] = (uint8_t)((photo->rgb[i * 3 + k] * 5 + col[k] * 5 + 5) / 10);
     }
     ct_image im = {photo->width, photo->height, img};

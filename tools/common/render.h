@@ -15,11 +15,11 @@
 /* Legend entries are cut to this many glyphs ("..." at the end). */
 #define LEGEND_MAX_GLYPHS 48
 
-/* Colour of a label, independent of the number of labels: black for the background label;
- * labels 0..255 each the colour farthest (CIELAB) from those of the labels before it (the first
- * 20 are at least 33 CIELAB units apart, the first 50 at least 21); then hues along the golden
- * angle with cycling value and saturation. */
-void label_colour(int label, int bg_label, uint8_t rgb[3]);
+/* The colour of each label is the library's ct_label_color (black for the background label). */
+
+/* Whether a colour output's name suits its PNG data: it ends in .png (any case) or has no
+ * extension (a device, "out"); x.jpg is refused by the demo. */
+int png_name(const char *path);
 
 /* The legend's text of a UTF-8 string, in the font's ASCII (32..126), at most max_glyphs glyphs
  * ("..." when cut); code points without a transliteration become '\x7f', drawn as a box. */
