@@ -30,7 +30,7 @@ VERSION := $(shell sed -n 's/^\#define CT_VERSION_MAJOR \([0-9]*\)/\1/p;s/^\#def
 SOVERSION := $(shell echo $(VERSION) | cut -d. -f1-2)
 SONAME = libcliptrase.so.$(SOVERSION)
 
-LIB_SRC := $(sort $(wildcard lib/*/*.c lib/*/*/*.c))
+LIB_SRC := $(sort $(wildcard lib/*/*.c lib/*/*/*.c lib/*/*/*/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_A = $(BUILD)/lib/libcliptrase.a
 LIB_SO = $(BUILD)/lib/$(SONAME)
@@ -45,7 +45,7 @@ TEST_BIN = $(TEST_SRC:%.c=$(BUILD)/%)
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN = $(BENCH_SRC:%.c=$(BUILD)/%)
 
-.PHONY: all lib tools tests test check deps asan tsan bench clean install uninstall symbols \
+.PHONY: all lib tools tests test check deps asan tsan bench clean install uninstall symbols layers \
         instrumented fuzz fuzz-run valgrind links
 .SUFFIXES:
 
@@ -116,6 +116,7 @@ deps:
 test: deps
 	$(MAKE) all tests
 	$(MAKE) --no-print-directory symbols
+	$(MAKE) --no-print-directory layers
 	$(MAKE) --no-print-directory instrumented
 	CT_BUILD_DIR=$(BUILD) PYTHON=$(PYTHON) sh test/run.sh $(TEST_BIN) $(PYTHON_TEST)
 
@@ -137,7 +138,7 @@ asan: deps
 
 # ThreadSanitizer: the threading tests. OpenBLAS is not instrumented, so its own worker threads are
 # kept out (one BLAS thread). CPU-dispatched clones are off: their resolvers run before TSan starts.
-TSAN_TESTS = test/test_threads test/test_runtime test/test_kernels test/test_postprocess
+TSAN_TESTS = test/test_threads test/test_runtime test/test_kernels test/test_postprocess test/test_gemm test/test_amx
 tsan: deps
 	$(MAKE) FLAVOUR=tsan OPT=-O1 SAN_CFLAGS="$(TSAN_FLAGS)" lib $(addprefix build/tsan/,$(filter $(TSAN_TESTS),$(TEST_SRC:.c=)))
 	CT_BUILD_DIR=build/tsan CT_SANITIZER=thread OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 \
@@ -159,6 +160,11 @@ bench: deps
 # public header declares.
 symbols: $(LIB_A) $(LIB_SO)
 	@sh test/check-symbols.sh include/cliptrase.h $(LIB_A) $(LIB_SO)
+
+# lib/ has no include circle, no circle between translation units, and no layer using a higher
+# one (core < io < image < nn < model < text < heads < vision < seg; docs/algorithm.md).
+layers: $(LIB_INTERNAL)
+	@$(PYTHON) test/check_layers.py lib $(BUILD)/obj/lib
 
 # libFuzzer targets (clang, ASan+UBSan) in build/fuzz; `make fuzz-run FUZZ_SECONDS=600`.
 FUZZ_TARGETS = safetensors tokenizer vocab image

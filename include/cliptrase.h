@@ -57,8 +57,8 @@
  *   - Each call takes one workspace up front, sized from the image and the parameters (the
  *     model's kept one when it is large enough); nothing is allocated inside the layer loop.
  *   - Results never depend on the number of threads.
- *   - Numeric precision (fp32, or bf16 where the CPU has AVX512_BF16) is a property of the loaded
- *     model, chosen in ct_load_params; the library never reads the environment.
+ *   - Numeric precision (fp32, or bf16 where the CPU has AVX512_BF16 or AMX) is a property of the
+ *     loaded model, chosen in ct_load_params; the library never reads the environment.
  */
 #ifndef CLIPTRASE_H
 #define CLIPTRASE_H
@@ -135,12 +135,14 @@ typedef enum { CT_DTYPE_F32 = 0, CT_DTYPE_F16 = 1, CT_DTYPE_BF16 = 2 } ct_dtype;
 
 /* Numeric precision of the matrix products. fp32 is exact to the references (1e-6); bf16 rounds
  * both operands of every product to bfloat16 (8 significant bits) and accumulates in fp32; needs
- * AVX512_BF16. Measured, not promised (docs/performance.md): on the AMD EPYC it was developed on
- * (AVX512_BF16 kernels, no AMX) bf16 took 0.56-0.63x of fp32's time; a CPU whose bf16 kernels are
- * slower (Intel without AMX kernels) may be slower than fp32. Its labels agreed with fp32's on at
- * least 99.9% of pixels on every oracle fixture, but that is no bound for other pictures or
- * weights: a real photo with random weights agreed on 98.8% (ClearCLIP head), where classes score
- * within bf16's rounding of each other. Use fp32 where labels must match the references. */
+ * AVX512_BF16 (or AMX: then on AMX tiles; on Intel without AMX it runs as fp32 FMAs on the
+ * rounded operands, faster there than vdpbf16ps). Measured, not promised (docs/performance.md): on
+ * the AMD EPYC it was developed on (AVX512_BF16 kernels, no AMX) bf16 took 0.56-0.63x of fp32's
+ * time; the kernel chosen for each CPU (ct-info) is meant never to be slower than fp32. Its labels
+ * agreed with fp32's on at least 99.9% of pixels on every oracle fixture, but that is no bound for
+ * other pictures or weights: a real photo with random weights agreed on 98.8% (ClearCLIP head),
+ * where classes score within bf16's rounding of each other. Use fp32 where labels must match the
+ * references. */
 typedef enum { CT_PRECISION_FP32 = 0, CT_PRECISION_BF16 = 1 } ct_precision;
 
 /* Which code runs the fp32 matrix products: the library's own kernels (AVX-512 where the CPU
@@ -185,14 +187,18 @@ typedef struct {
 
 typedef struct {
     int check_finite;       /* non-zero: refuse weights containing NaN/Inf (CT_ERR_NONFINITE) */
-    ct_precision precision; /* default CT_PRECISION_FP32; BF16 on a CPU without AVX512_BF16 is
-                               refused with CT_ERR_UNSUPPORTED */
+    ct_precision precision; /* default CT_PRECISION_FP32; BF16 on a CPU without AVX512_BF16 or
+                               AMX is refused with CT_ERR_UNSUPPORTED */
     ct_backend backend;     /* default CT_BACKEND_NATIVE */
     int n_threads;          /* threads of the model's own runtime; 0 = all cores */
     ct_runtime *runtime;    /* optional: use these workers instead of starting the model's own */
+    const char *kernel;     /* NULL (default): the matrix kernel this CPU's selection table picks
+                               (docs/performance.md); else a kernel's id (ct_kernel_id), which
+                               must compute `precision` with `backend` and run on this CPU (for
+                               tests and comparisons) */
 } ct_load_params;
 
-/* Defaults: no finiteness check, fp32, native kernels, all cores, own runtime. */
+/* Defaults: no finiteness check, fp32, native kernels chosen for this CPU, all cores, own runtime. */
 CT_API void ct_load_params_default(ct_load_params *p);
 
 /* Load a CLIP ViT checkpoint (.safetensors, F32/F16/BF16, OpenAI/open_clip or Hugging Face
@@ -222,8 +228,12 @@ CT_API void ct_config_describe(const ct_config *c, char *buf, size_t cap);
  * CT_ERR_INVALID_ARG. */
 CT_API const char *ct_precision_name(ct_precision p);
 CT_API ct_status ct_precision_parse(const char *name, ct_precision *out, ct_error *err);
-/* Non-zero when this CPU can run the precision (bf16 needs AVX512_BF16). */
+/* Non-zero when this CPU can run the precision (bf16 needs AVX512_BF16 or AMX). */
 CT_API int ct_precision_available(ct_precision p);
+/* The matrix kernels compiled in: for i = 0, 1, ... the id of the i-th (NULL past the last), the
+ * precision it computes, whether this CPU runs it, and a note: its label when it runs, else the
+ * one-line reason (e.g. "no AMX on this CPU (amx_bf16)"). Outputs may be NULL. Static strings. */
+CT_API const char *ct_kernel_id(int i, ct_precision *precision, int *runs, const char **note);
 
 /* ------------------------------------------------------------------ tokenizer */
 
@@ -294,10 +304,14 @@ typedef enum {
     CT_HEAD_SCLIP,         /* x + O(softmax(s qq^T) + softmax(s kk^T)) + MLP */
     CT_HEAD_CLEARCLIP,     /* O(softmax(s qq^T)), no residual, no MLP */
     CT_HEAD_NACLIP,        /* O(softmax(s kk^T + G)), no residual, no MLP */
+    CT_HEAD_SCCLIP,        /* SC-CLIP: LOF outlier repair of block L-1's patches, similarity
+                              calibration (pre, post), ((A_sim + softmax(s kk^T)) / 2) v with the
+                              last block's ln_1 and attention only, multi-level fusion; patch
+                              tokens only (docs/heads.md) */
     CT_HEAD_COUNT
 } ct_head;
 
-/* "cliptrase", "clip", "maskclip", "sclip", "clearclip", "naclip". */
+/* "cliptrase", "clip", "maskclip", "sclip", "clearclip", "naclip", "scclip". */
 CT_API const char *ct_head_name(ct_head h);
 CT_API ct_status ct_head_parse(const char *name, ct_head *out, ct_error *err);
 
@@ -350,6 +364,15 @@ typedef struct {
     float area_thd;      /* labels 1.. covering at most this share of the labelled area (of
                             labels 1..) are dropped (probability 0); 0: off */
     int n_threads;       /* 0: all of the model's threads */
+    /* SC-CLIP (head scclip; docs/heads.md) */
+    int sc_layers[4];    /* pre, post, start, end: the reference's pre_adjust_idx, post_adjust_idx,
+                            multi_start_idx, multi_end_idx (0-based block outputs: 0 <= pre, post
+                            <= L-2, 0 <= start < end <= L-1); all 0: the preset of the model's
+                            depth (12 blocks: 8,3,3,10; 24 blocks: 16,6,8,19; other depths must
+                            give them) */
+    float sc_res_cls;    /* weight of the CLS row added after the last attention; < 0 (default):
+                            the preset of the depth (12 blocks: 0.3; 24 blocks: 0.1) */
+    float sc_beta;       /* similarity cut of the calibrations, in [-1, 1]; default 0.4 */
 } ct_segment_params;
 
 /* CLIPtrase as the paper runs it (head cliptrase, whole image, the paper's cluster vote). */
@@ -358,10 +381,10 @@ CT_API void ct_segment_params_default(ct_segment_params *p);
  * PAMR, sigma; prob_thd and area_thd 0 (they are per dataset). cliptrase: the default above. */
 CT_API void ct_segment_params_preset(ct_segment_params *p, ct_head head);
 /* The same preset for model m: the references' windows are for ViT-B/16's native 224 x 224
- * input; here they scale with m's native image size (window = preset * image_size / 224, rounded
- * to a multiple of the patch, at least one patch; stride half of it): 224 / 112 stays for every
- * 224 model (B/32, B/16, L/14, H/14, bigG/14), 336 / 168 for L/14-336, 378 / 189 for DFN's
- * H/14-378 (docs/heads.md). m NULL: ct_segment_params_preset. */
+ * input; for a model whose native input is larger they scale with it (window = preset *
+ * image_size / 224, rounded to a multiple of the patch; stride half of it): 336 / 168 for
+ * L/14-336, 378 / 189 for DFN's H/14-378; every model of 224 or less (B/32, B/16, L/14, H/14,
+ * bigG/14) keeps 224 / 112 (docs/heads.md). m NULL: ct_segment_params_preset. */
 CT_API void ct_segment_params_preset_for(ct_segment_params *p, ct_head head, const ct_model *m);
 
 /* Cheap results of one segmentation: the parameters as resolved, counts, timings. */
@@ -391,7 +414,8 @@ typedef struct {
     int median_size, upsample_ratio; /* cliptrase, resolved: cluster_maps is [n_clusters x
                                         upsample_ratio*h x upsample_ratio*w] */
     float *image_embedding; /* [embed_dim] (cliptrase) */
-    float *img_tokens;      /* [(1+h*w) x embed_dim] the head's tokens (whole-image runs) */
+    float *img_tokens;      /* [(1+h*w) x embed_dim] the head's tokens (whole-image runs); scclip:
+                               [h*w x embed_dim] (the reference's patch tokens, no CLS row) */
     float *corr_raw;        /* [(1+h*w) x (1+h*w)] (cliptrase) */
     float *corr;            /* [h*w x h*w] (cliptrase) */
     float *patch_logits;    /* [n_names x h x w] (cliptrase) */
@@ -403,6 +427,10 @@ typedef struct {
     int32_t *pred;          /* [H x W] */
     float *seg_logits;      /* [n_names x H x W] cosine logits, window average, before PAMR */
     float *pamr_logits;     /* [n_names x H x W] after PAMR (when it runs) */
+    int32_t *outliers;      /* [n_windows x win_h x win_w] (scclip): 1 for the outlier patches of
+                               each window (windows in row-major order), else NULL */
+    int n_windows, win_h, win_w; /* the windows and their patch grid (every head but cliptrase) */
+    int img_tokens_rows;    /* rows of img_tokens: 1+h*w, or h*w (scclip); 0 without img_tokens */
 } ct_intermediates;
 
 /* Frees the arrays of a struct ct_segment or ct_postprocess filled (or one zeroed with memset);

@@ -407,7 +407,8 @@ static void parsing_is_strict(void) {
     }
     CHECK(ct_precision_parse(NULL, &p, &err) == CT_ERR_INVALID_ARG, "NULL name");
     CHECK(ct_precision_parse("fp32", NULL, &err) == CT_ERR_INVALID_ARG, "NULL out");
-    const char *heads[] = {"cliptrase", "clip", "maskclip", "sclip", "clearclip", "naclip"};
+    const char *heads[] = {"cliptrase", "clip", "maskclip", "sclip", "clearclip", "naclip", "scclip"};
+    _Static_assert(sizeof heads / sizeof *heads == CT_HEAD_COUNT, "test_api: one name per head");
     for (int h = 0; h < CT_HEAD_COUNT; h++) {
         ct_head out = CT_HEAD_COUNT;
         CHECK(!strcmp(ct_head_name((ct_head)h), heads[h]), "head %d is \"%s\"", h, ct_head_name((ct_head)h));

@@ -12,6 +12,7 @@
 #include "harness.h"
 #include "core/runtime.h"
 #include "nn/attention.h"
+#include "nn/attention_fused.h"
 
 static float rnd(unsigned *s) {
     *s = *s * 1103515245u + 12345u;
@@ -19,6 +20,15 @@ static float rnd(unsigned *s) {
 }
 
 static ct_runtime *g_rt;
+
+/* the fused kernel wherever it applies, whatever this CPU's selection table prefers (on Intel
+ * ct_attention takes the unfused path), as ct_attention dispatches otherwise */
+static int attention_fused_first(const ct_nn *nn, const ct_attn_spec *sp, const float *qkv, int B, int T, int W, int heads, int q0, int q1,
+                                 float *att) {
+    if (ct_attention_fused_ok(nn, sp, W, heads) && (sp->n_streams == 1 || (q0 == 0 && q1 == T)))
+        return ct_attention_fused(nn, sp, qkv, B, T, W, heads, q0, q1, att);
+    return ct_attention(nn, sp, qkv, B, T, W, heads, q0, q1, att);
+}
 
 static ct_nn nn_for(int threads) {
     ct_nn nn;
@@ -91,7 +101,7 @@ static void fused_equals_reference(void) {
                     int q0 = rng ? T / 3 : 0, q1 = rng ? T - T / 4 : T;
                     if (q1 <= q0) continue;
                     for (size_t i = 0; i < (size_t)B * T * W; i++) a[i] = r[i] = -7.f;
-                    CHECK(ct_attention(&nn, &sp, qkv, B, T, W, heads, q0, q1, a), "fused refused");
+                    CHECK(attention_fused_first(&nn, &sp, qkv, B, T, W, heads, q0, q1, a), "fused refused");
                     CHECK(ct_attention_reference(&nn, &sp, qkv, B, T, W, heads, q0, q1, r), "reference refused");
                     double worst = 0, worst_ref = 0;
                     int outside = 0;
@@ -129,8 +139,8 @@ static void fused_equals_reference(void) {
  * error by about 2^-9 * |v| * streams ~ 3e-3; 6e-3 leaves room, and a layout mistake is O(0.1). */
 static void bf16_against_rounded_reference(void) {
     ct_nn nn = nn_for(2);
-    nn.kernel = CT_KERNEL_BF16;
-    if (!ct_kernel_available(CT_KERNEL_BF16)) SKIP("no AVX512_BF16 on this CPU");
+    nn.kernel = ct_kernel_choose(CT_PRECISION_BF16, CT_BACKEND_NATIVE); /* the bf16 fused kernels pair with every bf16 kernel */
+    if (nn.kernel == CT_KERNEL_NONE) SKIP("no bf16 kernel on this CPU (AVX512_BF16 or AMX)");
     ct_attn_spec specs[] = {{.n_streams = 1, .x = {CT_Q}, .y = {CT_K}}, {.n_streams = 3, .x = {CT_Q, CT_K, CT_V}, .y = {CT_Q, CT_K, CT_V}},
                             {.n_streams = 1, .x = {CT_K}, .y = {CT_K}, .gauss_sigma = 5.f, .grid_h = 12, .grid_w = 16}};
     int Ts[] = {9, 50, 193};
@@ -145,7 +155,7 @@ static void bf16_against_rounded_reference(void) {
             float *qkv = malloc(sizeof(float) * (size_t)T * 3 * W), *a = malloc(sizeof(float) * (size_t)T * W);
             unsigned s = 17u + (unsigned)(si * 10 + ti);
             for (size_t i = 0; i < (size_t)T * 3 * W; i++) qkv[i] = rnd(&s) * 0.5f;
-            CHECK(ct_attention(&nn, &specs[si], qkv, 1, T, W, heads, 0, T, a), "ran");
+            CHECK(attention_fused_first(&nn, &specs[si], qkv, 1, T, W, heads, 0, T, a), "ran");
             for (size_t i = 0; i < (size_t)T * 3 * W; i++) qkv[i] = t_round_bf16(qkv[i]);
             for (int t = 0; t < T; t++)
                 for (int h = 0; h < heads; h++) {
@@ -172,7 +182,7 @@ static void threads_do_not_matter(void) {
     unsigned s = 3;
     for (size_t i = 0; i < n; i++) qkv[i] = rnd(&s);
     for (int k = 0; k < 2; k++) {
-        CHECK(ct_attention(&n1, &specs[k], qkv, B, T, W, heads, 0, T, a) && ct_attention(&n3, &specs[k], qkv, B, T, W, heads, 0, T, b), "ran");
+        CHECK(attention_fused_first(&n1, &specs[k], qkv, B, T, W, heads, 0, T, a) && attention_fused_first(&n3, &specs[k], qkv, B, T, W, heads, 0, T, b), "ran");
         CHECK(!memcmp(a, b, sizeof(float) * B * T * W), "spec %d: 1 and 3 threads differ", k);
     }
     /* the Gram sums' two variants (symmetric tiles for few threads per head, row by row for many)
@@ -184,7 +194,7 @@ static void threads_do_not_matter(void) {
             sym.n_streams = rows.n_streams = ns;
             sym.gram_variant = 1;
             rows.gram_variant = 2;
-            CHECK(ct_attention(&n3, &sym, qkv, B, Tt, W, heads, 0, Tt, a) && ct_attention(&n3, &rows, qkv, B, Tt, W, heads, 0, Tt, b), "ran");
+            CHECK(attention_fused_first(&n3, &sym, qkv, B, Tt, W, heads, 0, Tt, a) && attention_fused_first(&n3, &rows, qkv, B, Tt, W, heads, 0, Tt, b), "ran");
             CHECK(!memcmp(a, b, sizeof(float) * B * Tt * W), "%d streams, T=%d: symmetric and row-by-row variants differ", ns, Tt);
         }
     free(qkv); free(a); free(b);

@@ -177,10 +177,12 @@ static void same_as_demo(void) {
     FMT(q, "%s/in/oracle.png", dir);
     FMT(cmd, "cp '%s' '%s'", g_oimg, q);
     CHECK(system(cmd) == 0, "copy");
-    /* two settings: the default head with background names; --crop with a head of the mmseg family */
-    const char *variants[2][2] = {{g_tiny, "-c 'cat;kitten,dog' -b grass -s 64"},
-                                  {g_small, "-c 'sky,tree;bush,road' -s 64 --crop --head sclip --slide 64,32 --pamr 2"}};
-    for (int v = 0; v < 2; v++) {
+    /* three settings: the default head with background names; --crop with a head of the mmseg
+     * family; SC-CLIP with its own flags (its outlier masks among the dumps) */
+    const char *variants[3][2] = {{g_tiny, "-c 'cat;kitten,dog' -b grass -s 64"},
+                                  {g_small, "-c 'sky,tree;bush,road' -s 64 --crop --head sclip --slide 64,32 --pamr 2"},
+                                  {g_small, "-c 'sky,tree;bush,road' -s 96 --crop --head scclip --sc-layers 7,2,5,11 --res-cls 0.5 --sc-beta 0.3"}};
+    for (int v = 0; v < 3; v++) {
         const char *common = variants[v][1], *model = variants[v][0];
         FMT(cmd, "cd '%s' && ct-batch -q --no-cache -t 1 --jobs 1 -m '%s' -V '%s' %s --overlay --labels --dump -O out%d in", dir, model, g_vocab,
             common, v);

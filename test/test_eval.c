@@ -346,6 +346,19 @@ static void with_model(void) {
     /* the paper's protocol */
     snprintf(cmd, sizeof cmd, "%s -s 64 --crop --state %s/m/crop.state", mb, D);
     CHECK(run(cmd, out2, sizeof out2) == 0 && strstr(out2, "images: 3"), "crop protocol: %s", out2);
+    /* SC-CLIP: the 3-block model has no preset depth (its layers and res_cls given, it runs; not
+     * given, a usage error naming the flags) */
+    snprintf(cmd, sizeof cmd, "%s -s 96 --head scclip --sc-layers 1,0,0,2 --res-cls 0.3 --state %s/m/sc.state", mb, D);
+    CHECK(run(cmd, out2, sizeof out2) == 0 && strstr(out2, "images: 3"), "scclip: %s", out2);
+    /* its settings are recorded: a resume with another value is refused, naming it */
+    const char *sc_other[][2] = {{"--sc-layers 1,0,0,2 --res-cls 0.3 --sc-beta 0.3", "sc-beta"}, {"--sc-layers 1,1,0,2 --res-cls 0.3", "sc-layers"},
+                                 {"--sc-layers 1,0,0,2 --res-cls 0.2", "res-cls"}};
+    for (size_t k = 0; k < sizeof sc_other / sizeof *sc_other; k++) {
+        snprintf(cmd, sizeof cmd, "%s -s 96 --head scclip %s --state %s/m/sc.state", mb, sc_other[k][0], D);
+        CHECK(run(cmd, out2, sizeof out2) == 1 && strstr(out2, sc_other[k][1]), "scclip resume with '%s': %s", sc_other[k][0], out2);
+    }
+    snprintf(cmd, sizeof cmd, "%s -s 96 --head scclip --state %s/m/sc2.state", mb, D);
+    CHECK(run(cmd, out2, sizeof out2) == 1 && strstr(out2, "--sc-layers"), "scclip without layers on 3 blocks: %s", out2);
     /* head and pipeline parameters are checked before any work (exit 1) */
     snprintf(cmd, sizeof cmd, "%s --head sclip --slide 224,300 --state %s/m/x.state", mb, D);
     CHECK(run(cmd, out2, sizeof out2) == 1 && strstr(out2, "stride"), "bad --slide: %s", out2);

@@ -21,26 +21,31 @@
  * Everything the pipeline does after the encoder is also checked exactly on synthetic inputs
  * against direct implementations of the README's formulas (PAMR, classification, windows). */
 #include "fixtures.h"
-#include "seg/seg.h"
+#include "heads/head.h"
+#include "seg/classify.h"
+#include "seg/pamr.h"
+#include "seg/slide.h"
 
 
 #define MAXFX 16
 
-/* the fixtures of heads/: its directories holding a meta.json */
-static int find_head_fixtures(fixture *fx, int cap) {
+/* the fixtures of the oracle's directory `sub` (heads, heads_scclip): its directories holding a
+ * meta.json */
+static int find_head_fixtures(const char *sub, fixture *fx, int cap) {
     char root[600];
-    FMT(root, "%s/heads", oracle_dir());
+    FMT(root, "%s/%s", oracle_dir(), sub);
     return find_fixtures_in(root, fx, cap);
 }
 
 static ct_model *load_head_model(const fixture *f) {
-    const ct_json *mn = ct_json_get(f->meta, "model");
-    if (!mn || mn->type != CT_JSON_STR) {
+    const ct_json *mn = ct_json_get(f->meta, "model"), *mf = ct_json_get(f->meta, "model_file");
+    char p[1024];
+    if (mf && mf->type == CT_JSON_STR) FMT(p, "%s/%s", f->dir, mf->str); /* the project's own fixtures: the model beside them */
+    else if (mn && mn->type == CT_JSON_STR) FMT(p, "%s/%s/model.safetensors", oracle_dir(), mn->str);
+    else {
         CHECK(0, "%s: meta.json has no model", f->name);
         return NULL;
     }
-    char p[1024];
-    FMT(p, "%s/%s/model.safetensors", oracle_dir(), mn->str);
     ct_model *m = NULL;
     ct_error err;
     if (ct_model_load(p, &m, &err)) CHECK(0, "%s: %s", f->name, err.msg);
@@ -74,6 +79,12 @@ static void run_settings(const ct_json *run, ct_segment_params *sp) {
     sp->logit_scale = (float)jnum(run, "logit_scale", 0);
     sp->prob_thd = (float)jnum(run, "prob_thd", 0);
     sp->area_thd = (float)jnum(run, "area_thd", 0);
+    /* SC-CLIP's (heads_scclip): absent, the preset of the model's depth */
+    const ct_json *sl = ct_json_get(run, "sc_layers");
+    if (sl && sl->type == CT_JSON_ARR && sl->n == 4)
+        for (int i = 0; i < 4; i++) sp->sc_layers[i] = (int)sl->items[i].num;
+    sp->sc_res_cls = (float)jnum(run, "res_cls", -1);
+    sp->sc_beta = (float)jnum(run, "beta", 0.4);
 }
 
 /* name -> label from `classes` (a list of name lists, class 0 first); returns the name count */
@@ -109,10 +120,8 @@ static size_t labels_from_probs(const float *probs, int L, size_t HW, float thd,
     return bad;
 }
 
-static void fixture_runs(void) {
-    fixture fx[MAXFX];
-    int nfx = find_head_fixtures(fx, MAXFX), nruns = 0;
-    if (!nfx) SKIP("no heads fixtures under %s/heads", oracle_dir());
+static void fixture_runs_at(fixture *fx, int nfx) {
+    int nruns = 0;
     for (int f = 0; f < nfx; f++) {
         ct_model *m = load_head_model(&fx[f]);
         const ct_json *runs = ct_json_get(fx[f].meta, "runs");
@@ -121,13 +130,14 @@ static void fixture_runs(void) {
             const ct_json *run = &runs->items[r], *rnj = ct_json_get(run, "name");
             if (!rnj || rnj->type != CT_JSON_STR) { CHECK(0, "%s: run %zu has no name", fx[f].name, r); continue; }
             const char *rn = rnj->str;
-            npy_array px = {0}, tf = {0}, seg = {0}, pred = {0}, nlab = {0}, pamr = {0}, tok = {0};
+            npy_array px = {0}, tf = {0}, seg = {0}, pred = {0}, nlab = {0}, pamr = {0}, tok = {0}, outl = {0};
             if (!load_npy(fx[f].dir, rn, "pixels", &px) || !load_npy(fx[f].dir, rn, "text_features", &tf) ||
                 !load_npy(fx[f].dir, rn, "seg_logits", &seg) || !load_npy(fx[f].dir, rn, "pred", &pred)) {
                 npy_free(&px); npy_free(&tf); npy_free(&seg); npy_free(&pred);
                 continue;
             }
             int has_pamr = load_opt(fx[f].dir, rn, "pamr_logits", &pamr), has_tok = load_opt(fx[f].dir, rn, "img_tokens", &tok);
+            int has_outl = load_opt(fx[f].dir, rn, "outliers", &outl);
             int H = (int)px.shape[1], W = (int)px.shape[2], N = (int)tf.shape[0];
             size_t HW = (size_t)H * W;
             ct_segment_params sp;
@@ -162,12 +172,25 @@ static void fixture_runs(void) {
                 nruns++;
                 double ds = max_abs_diff(in.seg_logits, seg.data, seg.numel);
                 double dp = has_pamr ? (in.pamr_logits ? max_abs_diff(in.pamr_logits, pamr.data, pamr.numel) : INFINITY) : 0;
-                double dt = has_tok ? (in.img_tokens ? max_abs_diff(in.img_tokens, tok.data, tok.numel) : INFINITY) : 0;
+                /* img_tokens: [(1+h w) x E], or [h w x E] for a head without the CLS row */
+                int tok_rows = ct_head_get(sp.head)->tokens_cls ? 1 + (H / ct_model_config(m)->patch) * (W / ct_model_config(m)->patch)
+                                                                : (H / ct_model_config(m)->patch) * (W / ct_model_config(m)->patch);
+                double dt = has_tok ? (in.img_tokens && tok.numel == (size_t)tok_rows * ct_model_config(m)->embed_dim
+                                           ? max_abs_diff(in.img_tokens, tok.data, tok.numel) : INFINITY) : 0;
+                /* outliers (SC-CLIP): every window's mask exactly */
+                size_t ob = 0;
+                if (has_outl) {
+                    if (!in.outliers || outl.numel != (size_t)in.n_windows * in.win_h * in.win_w) ob = outl.numel + 1;
+                    else
+                        for (size_t i = 0; i < outl.numel; i++) ob += in.outliers[i] != ((const int32_t *)outl.data)[i];
+                }
                 double a = agree(out, pred.data, HW);
                 printf("  %s/%s: %s, %d window(s), seg_logits %.1e", fx[f].name, rn, ct_head_name(sp.head), info.n_windows, ds);
                 if (has_pamr) printf(", pamr_logits %.1e", dp);
                 if (has_tok) printf(", img_tokens %.1e", dt);
+                if (has_outl) printf(", outliers %zu of %zu differ", ob, outl.numel);
                 printf(", pred agreement %.5f, thresholded %d\n", a, info.n_thresholded);
+                CHECK(ob == 0, "%s: %zu outlier flags differ", rn, ob);
                 CHECK(ds <= 1e-4, "%s: seg_logits %g", rn, ds);
                 CHECK(dp <= 1e-4, "%s: pamr_logits %g", rn, dp);
                 CHECK(dt <= 1e-4, "%s: img_tokens %g", rn, dt);
@@ -219,13 +242,37 @@ static void fixture_runs(void) {
                 ct_intermediates_free(&in);
             }
             free(out); free(probs); free(lab);
-            npy_array *all[] = {&px, &tf, &seg, &pred, &nlab, &pamr, &tok};
+            npy_array *all[] = {&px, &tf, &seg, &pred, &nlab, &pamr, &tok, &outl};
             for (size_t k = 0; k < sizeof all / sizeof *all; k++) npy_free(all[k]);
         }
         ct_model_free(m);
     }
     CHECK(nruns > 0, "no run checked");
     for (int f = 0; f < nfx; f++) ct_json_free(fx[f].meta);
+}
+
+static void fixture_runs_in(const char *sub) {
+    fixture fx[MAXFX];
+    int nfx = find_head_fixtures(sub, fx, MAXFX);
+    if (!nfx) SKIP("no fixtures under %s/%s", oracle_dir(), sub);
+    fixture_runs_at(fx, nfx);
+}
+
+static void fixture_runs(void) { fixture_runs_in("heads"); }
+
+/* SC-CLIP against $CT_ORACLE_DIR/heads_scclip: seg_logits, img_tokens (patch rows only), the
+ * outlier masks (exact: the README's margins keep every LOF decision 5e-6 away from its cut),
+ * pred; the same tolerances as the other heads */
+static void scclip_fixture_runs(void) { fixture_runs_in("heads_scclip"); }
+
+/* SC-CLIP on the project's own fixtures (test/data/scclip_depth24, tools/dev/gen_scclip_depth24.py:
+ * the authors' code on a 24-block, width 64, patch 14 random CLIP): the depth's preset (layers
+ * 16,6,8,19, res_cls 0.1) chosen by the depth alone, the same tolerances */
+static void scclip_depth24_runs(void) {
+    fixture fx[1];
+    int n = find_fixtures_in("test/data", fx, 1);
+    CHECK(n == 1, "test/data/scclip_depth24 not found (run from the repository root)");
+    if (n == 1) fixture_runs_at(fx, n);
 }
 
 /* ---------------------------------------------------------------- synthetic checks */
@@ -410,7 +457,7 @@ static void window_grid(void) {
  * order whatever the rows around it). */
 static void window_batches(void) {
     fixture fx[MAXFX];
-    int nfx = find_head_fixtures(fx, MAXFX), done = 0;
+    int nfx = find_head_fixtures("heads", fx, MAXFX), done = 0;
     if (!nfx) SKIP("no heads fixtures under %s/heads", oracle_dir());
     for (int f = 0; f < nfx && !done; f++) {
         const ct_json *runs = ct_json_get(fx[f].meta, "runs");
@@ -432,10 +479,10 @@ static void window_batches(void) {
                 float *all = malloc(sizeof(float) * n), *part = malloc(sizeof(float) * n);
                 ct_slide_stats ss;
                 ct_error err;
-                CHECK(ct_slide_logits(m, &nn, px.data, &g, sp.head, sp.gaussian_std, tf.data, N, 0, all, NULL, &ss, &err) == CT_OK, "%s", err.msg);
+                CHECK(ct_slide_logits(m, &nn, px.data, &g, &sp, tf.data, N, 0, all, NULL, NULL, &ss, &err) == CT_OK, "%s", err.msg);
                 CHECK(ss.n_batches == 1 && ss.n_windows == g.n, "%d windows in %d batches", ss.n_windows, ss.n_batches);
                 for (int b = 1; b <= 2; b++) {
-                    CHECK(ct_slide_logits(m, &nn, px.data, &g, sp.head, sp.gaussian_std, tf.data, N, b, part, NULL, &ss, &err) == CT_OK, "%s",
+                    CHECK(ct_slide_logits(m, &nn, px.data, &g, &sp, tf.data, N, b, part, NULL, NULL, &ss, &err) == CT_OK, "%s",
                           err.msg);
                     printf("  %s/%s: %d windows in %d batches: max|d| %.1e\n", fx[f].name, rn, g.n, ss.n_batches, max_abs_diff(all, part, n));
                     CHECK(ss.n_batches == (g.n + b - 1) / b, "%d batches of %d", ss.n_batches, b);
@@ -456,7 +503,7 @@ static void window_batches(void) {
  * *found: whether there is a fixture at all. */
 static ct_model *first_head_model(int *found) {
     fixture fx[MAXFX];
-    int nfx = find_head_fixtures(fx, MAXFX);
+    int nfx = find_head_fixtures("heads", fx, MAXFX);
     *found = nfx > 0;
     ct_model *m = nfx ? load_head_model(&fx[0]) : NULL;
     for (int f = 0; f < nfx; f++) ct_json_free(fx[f].meta);
@@ -599,7 +646,94 @@ static void presets(void) {
     }
 }
 
+/* the registry has one complete line per head value, and every name parses back to its value */
+static void registry(void) {
+    CHECK(ct_heads_registry_ok(), "lib/heads/registry.c: a head value without its line, or a line without id, name, preset or last block");
+    for (int h = 0; h < CT_HEAD_COUNT; h++) {
+        const ct_head_desc *d = ct_head_get((ct_head)h);
+        ct_head back = CT_HEAD_COUNT;
+        ct_error err;
+        CHECK(d && ct_head_parse(ct_head_name((ct_head)h), &back, &err) == CT_OK && back == (ct_head)h, "head %d: name round trip", h);
+    }
+    CHECK(!ct_head_get(CT_HEAD_COUNT) && !ct_head_get((ct_head)-1), "descriptor of an unknown head");
+}
+
+/* SC-CLIP's parameters: the presets by depth (through the descriptor, on configs of 12, 24 and
+ * other depths), every range refused before any work (NaN pixels would give CT_ERR_NONFINITE),
+ * the minimum window, explicit layers on a depth without a preset */
+static void scclip_parameters(void) {
+    ct_segment_params p;
+    ct_segment_params_preset(&p, CT_HEAD_SCCLIP);
+    CHECK(p.head == CT_HEAD_SCCLIP && p.logit_scale == 40.f && p.slide_crop == 224 && p.slide_stride == 112 && p.pamr_steps == 0 &&
+              !p.sc_layers[0] && !p.sc_layers[1] && !p.sc_layers[2] && !p.sc_layers[3] && p.sc_res_cls < 0 && p.sc_beta == 0.4f,
+          "scclip preset");
+    const ct_head_desc *d = ct_head_get(CT_HEAD_SCCLIP);
+    ct_config c12 = {.vision_layers = 12, .patch = 16}, c24 = {.vision_layers = 24, .patch = 14}, c13 = {.vision_layers = 13, .patch = 16};
+    ct_error err;
+    /* the depth's preset: which block outputs the head keeps */
+    unsigned char k[CT_HEAD_MAX_KEEP];
+    memset(k, 0, sizeof k);
+    d->keep(&p, &c12, k);
+    int want12[] = {3, 4, 5, 6, 7, 8, 9}, n = 0; /* pre 8, post 3, start..end-1 3..9 */
+    for (int i = 0; i < 11; i++) n += k[i];
+    CHECK(n == 7 && k[8] && k[3] && k[9] && !k[10] && !k[2], "12 blocks: kept %d outputs", n);
+    for (size_t i = 0; i < sizeof want12 / sizeof *want12; i++) CHECK(k[want12[i]], "12 blocks: F[%d] not kept", want12[i]);
+    memset(k, 0, sizeof k);
+    d->keep(&p, &c24, k);
+    n = 0;
+    for (int i = 0; i < 23; i++) n += k[i];
+    CHECK(n == 12 && k[16] && k[6] && k[8] && k[18] && !k[19] && !k[7], "24 blocks: kept %d outputs (16, 6, 8..18)", n);
+    CHECK(d->check(&p, &c12, 224, 224, &err) == CT_OK && d->check(&p, &c24, 224, 224, &err) == CT_OK, "preset depths: %s", err.msg);
+    CHECK(d->check(&p, &c13, 224, 224, &err) == CT_ERR_INVALID_ARG && strstr(err.msg, "--sc-layers"), "13 blocks without layers: %s", err.msg);
+    ct_segment_params q = p;
+    q.sc_layers[0] = 9; q.sc_layers[1] = 2; q.sc_layers[2] = 4; q.sc_layers[3] = 12;
+    CHECK(d->check(&q, &c13, 224, 224, &err) == CT_ERR_INVALID_ARG && strstr(err.msg, "res_cls"), "13 blocks, layers without res_cls: %s", err.msg);
+    q.sc_res_cls = 0.2f;
+    CHECK(d->check(&q, &c13, 224, 224, &err) == CT_OK, "13 blocks, layers and res_cls given: %s", err.msg);
+    /* ranges, against the 12-block tower */
+    struct { const char *what; int lay[4]; float res, beta; int wh, ww; } bad[] = {
+        {"pre above L-2", {11, 3, 3, 10}, 0.3f, 0.4f, 224, 224},   {"negative post", {8, -1, 3, 10}, 0.3f, 0.4f, 224, 224},
+        {"start = end", {8, 3, 5, 5}, 0.3f, 0.4f, 224, 224},       {"end above L-1", {8, 3, 3, 12}, 0.3f, 0.4f, 224, 224},
+        {"negative start", {8, 3, -1, 10}, 0.3f, 0.4f, 224, 224}, {"beta above 1", {8, 3, 3, 10}, 0.3f, 1.5f, 224, 224},
+        {"beta NaN", {8, 3, 3, 10}, 0.3f, NAN, 224, 224},          {"res_cls NaN", {8, 3, 3, 10}, NAN, 0.4f, 224, 224},
+        {"a window of 30 patches", {8, 3, 3, 10}, 0.3f, 0.4f, 80, 96},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        q = p;
+        memcpy(q.sc_layers, bad[i].lay, sizeof q.sc_layers);
+        q.sc_res_cls = bad[i].res;
+        q.sc_beta = bad[i].beta;
+        CHECK(d->check(&q, &c12, bad[i].wh, bad[i].ww, &err) == CT_ERR_INVALID_ARG, "%s accepted", bad[i].what);
+    }
+    q = p;
+    CHECK(d->check(&q, &c12, 96, 96, &err) == CT_OK, "a window of 36 patches: %s", err.msg);
+    /* through ct_segment, before any work: NaN pixels, bad layers -> CT_ERR_INVALID_ARG */
+    int found = 0;
+    ct_model *m = first_head_model(&found);
+    if (!found) SKIP("no heads fixtures under %s/heads", oracle_dir());
+    if (!m) return;
+    int H = 96, W = 112, N = 2, E = ct_model_config(m)->embed_dim;
+    float *px = calloc((size_t)3 * H * W, sizeof(float)), *emb = calloc((size_t)N * E, sizeof(float));
+    int32_t *lab = malloc(sizeof(int32_t) * (size_t)H * W);
+    px[7] = NAN;
+    emb[0] = emb[E + 1] = 1.f;
+    q = p;
+    q.slide_crop = 0;
+    CHECK(ct_segment(m, px, H, W, emb, N, NULL, &q, lab, NULL, &err) == CT_ERR_NONFINITE, "valid parameters: %s", err.msg);
+    q.sc_layers[0] = 11; q.sc_layers[1] = 3; q.sc_layers[2] = 3; q.sc_layers[3] = 10;
+    CHECK(ct_segment(m, px, H, W, emb, N, NULL, &q, lab, NULL, &err) == CT_ERR_INVALID_ARG && strstr(err.msg, "PRE"), "pre 11: %s", err.msg);
+    q = p;
+    q.slide_crop = 64;
+    q.slide_stride = 32;
+    CHECK(ct_segment(m, px, H, W, emb, N, NULL, &q, lab, NULL, &err) == CT_ERR_INVALID_ARG && strstr(err.msg, "31 patches"), "64 windows: %s",
+          err.msg);
+    free(px); free(emb); free(lab);
+    ct_model_free(m);
+}
+
 int main(void) {
+    RUN(registry);
+    RUN(scclip_parameters);
     RUN(window_grid);
     RUN(classification_rules);
     RUN(pamr_matches_direct);
@@ -608,5 +742,7 @@ int main(void) {
     RUN(cliptrase_probs);
     RUN(window_batches);
     RUN(fixture_runs);
+    RUN(scclip_fixture_runs);
+    RUN(scclip_depth24_runs);
     DONE();
 }

@@ -23,6 +23,7 @@
 #include "harness.h"
 #include "core/runtime.h"
 #include "nn/ops.h"
+#include "nn/kernels/registry.h"
 
 #include <float.h>
 
@@ -403,9 +404,98 @@ static void bicubic_against_reference(void) {
     }
 }
 
+/* The matrix-kernel registry: every descriptor is whole (unique id, label, a CPU test that gives
+ * a reason when it says no, blocking the driver can slice: KC even and, for tile kernels, whole
+ * tiles of K per slice; an fp32 kernel beside it that exists and computes fp32), each kernel runs
+ * or is skipped with its one-line reason, and the selection table's choice for each precision
+ * runs on this CPU and computes that precision. (test_gemm runs every kernel against the fp32
+ * reference on every shape class.) */
+static void kernel_registry(void) {
+    int n = ct_kernel_count(), runs = 0;
+    CHECK(n >= 2, "the portable kernel and OpenBLAS at least");
+    for (ct_kernel k = 0; k < n; k++) {
+        const ct_kernel_desc *d = ct_kernel_get(k);
+        CHECK(d && d->id && *d->id && d->label && *d->label, "kernel %d: incomplete descriptor", k);
+        if (!d) continue;
+        CHECK(ct_kernel_find(d->id) == k, "%s: id not unique", d->id);
+        CHECK(d->kc > 0 && d->kc % 2 == 0 && d->mc_panels > 0 && d->nt_panels > 0 && d->pack.MR > 0 && d->pack.NR > 0, "%s: blocking", d->id);
+        if (d->pack.kalign > 1) CHECK((d->pack.bf16 ? d->kc / 2 : d->kc) % d->pack.kalign == 0, "%s: a K slice is not whole tiles", d->id);
+        CHECK(!d->pack.a_rows || d->pack.bf16, "%s: row-major A panels are packed as bf16 pairs", d->id);
+        CHECK(!(d->pack.bf16 && d->pack.round), "%s: bf16 pairs are rounded already", d->id);
+        CHECK((d->precision == CT_PRECISION_BF16) == (d->pack.bf16 || d->pack.round), "%s: precision and packing disagree", d->id);
+        ct_kernel f = ct_kernel_fp32(k);
+        CHECK(f != CT_KERNEL_NONE && ct_kernel_get(f)->precision == CT_PRECISION_FP32, "%s: its fp32 kernel '%s'", d->id, d->fp32);
+        CHECK(!d->thread_begin == !d->thread_end, "%s: per-thread hooks come in pairs", d->id);
+        const char *why = ct_kernel_missing(k);
+        if (why) {
+            CHECK(*why != 0 && !strchr(why, '\n'), "%s: the skip reason is one line", d->id);
+            printf("  %s: skipped: %s\n", d->id, why);
+        } else runs++;
+    }
+    CHECK(ct_kernel_find("no such kernel") == CT_KERNEL_NONE && ct_kernel_get(n) == NULL && ct_kernel_get(CT_KERNEL_NONE) == NULL, "lookups");
+    CHECK(runs >= 2, "at least the portable kernel and OpenBLAS run");
+    for (int p = 0; p < 2; p++) {
+        ct_kernel k = ct_kernel_choose((ct_precision)p, CT_BACKEND_NATIVE);
+        if (k == CT_KERNEL_NONE) {
+            CHECK(p == CT_PRECISION_BF16 && !ct_cpu_has_avx512bf16(), "%s: no kernel chosen", ct_precision_name((ct_precision)p));
+            continue;
+        }
+        CHECK(ct_kernel_available(k) && ct_kernel_get(k)->precision == (ct_precision)p && ct_kernel_get(k)->fn, "%s: chose %s",
+              ct_precision_name((ct_precision)p), ct_kernel_get(k)->id);
+        printf("  %s: %s (%s)\n", ct_precision_name((ct_precision)p), ct_kernel_get(k)->id, ct_kernel_why((ct_precision)p, CT_BACKEND_NATIVE));
+    }
+    ct_kernel b = ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_OPENBLAS);
+    CHECK(b != CT_KERNEL_NONE && ct_kernel_get(b)->fn == NULL, "the openblas backend");
+    CHECK(ct_kernel_choose(CT_PRECISION_BF16, CT_BACKEND_OPENBLAS) == CT_KERNEL_NONE, "bf16 with OpenBLAS must be refused");
+    /* the AMX kernel is chosen for bf16 exactly where AMX is granted */
+    CHECK((ct_kernel_choose(CT_PRECISION_BF16, CT_BACKEND_NATIVE) == ct_kernel_find("amx_bf16")) == ct_cpu_has_amx_bf16(), "AMX choice");
+}
+
+/* The selection table on CPUs this test does not run on (it is a function of the CPU's vendor
+ * and features): bf16 never on a kernel slower than fp32 there (Intel without AMX: fp32 FMAs on
+ * rounded operands), AMX wherever granted, bf16 refused where no kernel computes it, the fused
+ * attention off on Intel. */
+static void selection_table(void) {
+    const unsigned A2 = CT_FEAT_AVX2, A5 = A2 | CT_FEAT_AVX512, BF = A5 | CT_FEAT_AVX512BF16, AMX = BF | CT_FEAT_AMX_BF16;
+    static const char *const none = "(none)";
+    struct {
+        const char *cpu;
+        ct_cpu_facts f;
+        const char *fp32, *bf16;
+        int fused;
+    } cases[] = {
+        {"Intel Sapphire Rapids (AMX granted)", {CT_CPU_INTEL, AMX}, "avx512_f32", "amx_bf16", 0},
+        {"Intel, AMX present but not granted", {CT_CPU_INTEL, BF}, "avx512_f32", "avx512_bf16r", 0},
+        {"Intel Cooper Lake", {CT_CPU_INTEL, BF}, "avx512_f32", "avx512_bf16r", 0},
+        {"Intel Ice Lake (AVX-512, no bf16)", {CT_CPU_INTEL, A5}, "avx512_f32", none, 0},
+        {"AMD Zen 4", {CT_CPU_AMD, BF}, "avx512_f32", "avx512_bf16", 1},
+        {"AMD Zen 3", {CT_CPU_AMD, A2}, "avx2_f32", none, 1},
+        {"other, AVX-512F", {CT_CPU_OTHER, A5}, "avx512_f32", none, 1},
+        {"baseline x86-64", {CT_CPU_OTHER, 0}, "portable_f32", none, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *why = NULL;
+        ct_kernel k32 = ct_kernel_select(&cases[i].f, CT_PRECISION_FP32, CT_BACKEND_NATIVE, &why);
+        ct_kernel kbf = ct_kernel_select(&cases[i].f, CT_PRECISION_BF16, CT_BACKEND_NATIVE, NULL);
+        const char *n32 = k32 == CT_KERNEL_NONE ? none : ct_kernel_get(k32)->id, *nbf = kbf == CT_KERNEL_NONE ? none : ct_kernel_get(kbf)->id;
+        CHECK(!strcmp(n32, cases[i].fp32) && !strcmp(nbf, cases[i].bf16), "%s: fp32 %s, bf16 %s (want %s, %s)", cases[i].cpu, n32, nbf,
+              cases[i].fp32, cases[i].bf16);
+        CHECK(why && *why, "%s: no reason given", cases[i].cpu);
+        CHECK(ct_fused_attention_used(&cases[i].f) == cases[i].fused, "%s: fused attention %d", cases[i].cpu, !cases[i].fused);
+        ct_kernel kb = ct_kernel_select(&cases[i].f, CT_PRECISION_FP32, CT_BACKEND_OPENBLAS, NULL);
+        CHECK(kb != CT_KERNEL_NONE && !strcmp(ct_kernel_get(kb)->id, "openblas"), "%s: the openblas backend", cases[i].cpu);
+        CHECK(ct_kernel_select(&cases[i].f, CT_PRECISION_BF16, CT_BACKEND_OPENBLAS, NULL) == CT_KERNEL_NONE, "%s: bf16 with OpenBLAS", cases[i].cpu);
+    }
+    /* this CPU: the table on its own facts is what the library chooses */
+    ct_cpu_facts here = ct_cpu_facts_here();
+    CHECK(ct_kernel_select(&here, CT_PRECISION_FP32, CT_BACKEND_NATIVE, NULL) == ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_NATIVE), "here");
+}
+
 int main(void) {
     ct_error err;
     if (ct_runtime_new(3, &rt3, &err)) { CHECK(0, "runtime: %s", err.msg); DONE(); }
+    RUN(kernel_registry);
+    RUN(selection_table);
     RUN(layernorm_hand);
     RUN(layernorm_epsilon);
     RUN(layernorm_against_reference);

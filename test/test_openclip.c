@@ -14,7 +14,7 @@
  * tools/fetch-weights.sh installs a repository by name (open_clip's and transformers' layouts)
  * from a local mirror (file://), validated by loading. */
 #include "fixtures.h"
-#include "seg/seg.h"
+#include "seg/cliptrase.h"
 #include "tool_run.h"
 
 #include <sys/stat.h>
@@ -281,9 +281,9 @@ static void cli_parity(void) {
     CHECK(nruns == 12, "%d runs checked (6 runs x 2 layouts expected)", nruns);
 }
 
-/* The references' windows scale with the model's native size (96 here: 224 -> 96, 448 -> 192,
- * multiples of the patch, stride half), a 224 model keeps them; the paper's DBSCAN rule counts
- * patches (14 a side: 224 pixels with patch 16). */
+/* The references' windows scale with the model's native size above 224 (an L/14-336 cut to 2
+ * blocks: 224 -> 336, 448 -> 672, stride half), a model of 224 or less keeps them (the fixture,
+ * 96); the paper's DBSCAN rule counts patches (14 a side: 224 pixels with patch 16). */
 static void presets_follow_the_model(void) {
     static const struct { int H, W, patch, small; } g[] = {
         {224, 224, 16, 1}, {240, 512, 16, 0}, {336, 336, 16, 0}, {196, 300, 14, 1}, {224, 224, 14, 0}, {448, 448, 32, 1}, {480, 480, 32, 0},
@@ -291,34 +291,31 @@ static void presets_follow_the_model(void) {
     for (size_t i = 0; i < sizeof g / sizeof *g; i++)
         CHECK(ct_cliptrase_small_grid(g[i].H, g[i].W, g[i].patch) == g[i].small, "%dx%d patch %d: small grid %d", g[i].H, g[i].W, g[i].patch,
               !g[i].small);
-    if (!g_meta) SKIP("no fixture under %s (tools/dev/gen_openclip_fixtures.py)", data_dir());
-    ct_model *m = load_layout(0);
-    if (!m) return;
-    static const struct { ct_head h; int crop, stride, pamr; } want[] = {
-        {CT_HEAD_CLIPTRASE, 0, 0, 0}, {CT_HEAD_CLIP, 96, 48, 0}, {CT_HEAD_MASKCLIP, 192, 96, 0}, {CT_HEAD_SCLIP, 96, 48, 0},
-        {CT_HEAD_CLEARCLIP, 192, 96, 0}, {CT_HEAD_NACLIP, 96, 48, 10},
-    };
-    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
-        ct_segment_params a, b;
-        ct_segment_params_preset_for(&a, want[i].h, m);
-        ct_segment_params_preset(&b, want[i].h);
-        CHECK(a.slide_crop == want[i].crop && a.slide_stride == want[i].stride && a.pamr_steps == want[i].pamr && a.logit_scale == b.logit_scale,
-              "%s: window %d/%d, PAMR %d", ct_head_name(want[i].h), a.slide_crop, a.slide_stride, a.pamr_steps);
-        ct_segment_params_preset_for(&a, want[i].h, NULL);
-        CHECK(!memcmp(&a, &b, sizeof a), "%s: no model, not the plain preset", ct_head_name(want[i].h));
-    }
-    ct_model_free(m);
-    char p[600];
-    FMT(p, "%s/small_f16_hf/model.safetensors", oracle_dir());
-    if (ct_model_load(p, &m, NULL) == CT_OK) { /* a 224 model keeps the references' windows */
+    ct_model *m[2] = {NULL, NULL};
+    if (g_meta) m[0] = load_layout(0);
+    char p[700], cmd[1600];
+    FMT(p, "%s/l14-336.safetensors", t_tmpdir());
+    FMT(cmd, "%s/bin/ct-random-weights --arch L/14-336 --layers 2 --dtype F16 -o '%s'", build_dir(), p);
+    if (tool_exists("ct-random-weights") && system(cmd) == 0) CHECK(ct_model_load(p, &m[1], NULL) == CT_OK, "L/14-336 does not load");
+    else printf("  (no ct-random-weights: the 336 case is not checked)\n");
+    for (int k = 0; k < 2; k++) {
+        if (!m[k]) continue;
         for (int h = 0; h < CT_HEAD_COUNT; h++) {
             ct_segment_params a, b;
-            ct_segment_params_preset_for(&a, (ct_head)h, m);
+            ct_segment_params_preset_for(&a, (ct_head)h, m[k]);
             ct_segment_params_preset(&b, (ct_head)h);
-            CHECK(!memcmp(&a, &b, sizeof a), "%s: a 224 model's preset differs", ct_head_name((ct_head)h));
+            if (k == 0 || b.slide_crop == 0) {
+                CHECK(!memcmp(&a, &b, sizeof a), "%s: the %s model's preset differs", ct_head_name((ct_head)h), k ? "336" : "96");
+            } else {
+                int want = b.slide_crop * 336 / 224;
+                CHECK(a.slide_crop == want && a.slide_stride == want / 2 && a.logit_scale == b.logit_scale && a.pamr_steps == b.pamr_steps,
+                      "%s: window %d/%d on the 336 model, want %d/%d", ct_head_name((ct_head)h), a.slide_crop, a.slide_stride, want, want / 2);
+            }
+            ct_segment_params_preset_for(&a, (ct_head)h, NULL);
+            CHECK(!memcmp(&a, &b, sizeof a), "%s: no model, not the plain preset", ct_head_name((ct_head)h));
         }
-        ct_model_free(m);
-    } else printf("  (no %s: the 224 case is not checked)\n", p);
+        ct_model_free(m[k]);
+    }
 }
 
 static int sh(const char *cmd) {

@@ -3,6 +3,7 @@
  * class embeddings show progress (a count and the time left on a terminal). */
 #include "harness.h"
 #include "common.h"
+#include "tool_run.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -80,9 +81,33 @@ static void embedding_progress(void) {
     free(log);
 }
 
+/* ct-info lists every registered kernel (id, precision, and its label or why this CPU cannot run
+ * it) and prints the chosen kernel with the reason; CT_KERNEL=<id> selects a kernel by name, and
+ * one this CPU lacks is refused with that reason. */
+static void kernels_listed_and_selected(void) {
+    char model[700], cmd[4096], err[4096], out[65536];
+    FMT(model, "%s/tiny_f32_openai/model.safetensors", oracle_dir());
+    if (!file_exists(model) || !tool_exists("ct-info")) SKIP("ct-info or the tiny fixture missing");
+    FMT(cmd, "ct-info '%s'", model);
+    CHECK(tool_run(cmd, out, sizeof out, err, sizeof err, NULL) == 0, "ct-info: %s", err);
+    const char *id, *note;
+    int runs;
+    for (int i = 0; (id = ct_kernel_id(i, NULL, &runs, &note)); i++) {
+        char line[300];
+        FMT(line, "kernel %-14s", id);
+        CHECK(strstr(out, line) && strstr(out, note), "ct-info does not list kernel %s (%s): %s", id, note, out);
+        FMT(cmd, "CT_KERNEL=%s ct-info '%s'", id, model);
+        int rc = tool_run(cmd, out + 32768, 32768, err, sizeof err, NULL);
+        if (runs) CHECK(rc == 0 && strstr(out + 32768, "(asked for by name)"), "CT_KERNEL=%s: exit %d: %s", id, rc, err);
+        else CHECK(rc == 2 && strstr(err, note), "CT_KERNEL=%s on a CPU without it: exit %d: %s", id, rc, err);
+    }
+    CHECK(strstr(out, "; kernel ") && strstr(out, "; attention "), "the choice and its reason: %s", out);
+}
+
 int main(void) {
     RUN(stdout_failures);
     RUN(names_after_argv0);
     RUN(embedding_progress);
+    RUN(kernels_listed_and_selected);
     DONE();
 }

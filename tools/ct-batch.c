@@ -410,12 +410,13 @@ static char *settings_text(tool_session *s, const tool_opts *o, int *rc) {
     char *t = xasprintf(SETTINGS_MAGIC "\nmodel %016llx\nvocabulary %016llx\ntemplates %016llx\nprecision %s\nbackend %s\n"
                         "classes %016llx\nlabels %d\nsize %d\ncrop %d\nhead %s\nslide %d,%d\npamr %d\npamr-dilations %s\n"
                         "logit-scale %.9g\nprob-thd %.9g\narea-thd %.9g\ngaussian-std %.9g\neps %.9g\nmin-samples %d\n"
-                        "median-size %d\nupsample-ratio %d\ncls-reweight %d\n",
+                        "median-size %d\nupsample-ratio %d\ncls-reweight %d\nsc-layers %d,%d,%d,%d\nres-cls %.9g\nsc-beta %.9g\n",
                         (unsigned long long)mh, (unsigned long long)vh, (unsigned long long)templates_hash(), ct_precision_name(s->lp.precision),
                         s->lp.backend == CT_BACKEND_OPENBLAS ? "openblas" : "native", (unsigned long long)classes_hash(&s->cl), s->cl.n_labels,
                         s->size, o->crop, ct_head_name(p->head), p->slide_crop, p->slide_stride, p->pamr_steps, dil, (double)p->logit_scale,
                         (double)p->prob_thd, (double)p->area_thd, (double)p->gaussian_std, (double)p->eps, p->min_samples, p->median_size,
-                        p->upsample_ratio, p->cls_reweight);
+                        p->upsample_ratio, p->cls_reweight, p->sc_layers[0], p->sc_layers[1], p->sc_layers[2], p->sc_layers[3],
+                        (double)p->sc_res_cls, (double)p->sc_beta);
     if (!t) *rc = runtime_error("out of memory");
     return t;
 }

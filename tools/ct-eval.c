@@ -144,7 +144,9 @@ static int run_settings(settings *st, tool_session *s, const tool_opts *o, const
          set_add(st, "upsample-ratio", "%d", p->upsample_ratio) && set_add(st, "cls-reweight", "%d", p->cls_reweight) &&
          set_add(st, "slide", "%d,%d", p->slide_crop, p->slide_stride) && set_add(st, "pamr", "%d", p->pamr_steps) &&
          set_add(st, "pamr-dilations", "%s", dil) && set_add(st, "logit-scale", "%.9g", (double)p->logit_scale) &&
-         set_add(st, "prob-thd", "%.9g", (double)p->prob_thd) && set_add(st, "area-thd", "%.9g", (double)p->area_thd);
+         set_add(st, "prob-thd", "%.9g", (double)p->prob_thd) && set_add(st, "area-thd", "%.9g", (double)p->area_thd) &&
+         set_add(st, "sc-layers", "%d,%d,%d,%d", p->sc_layers[0], p->sc_layers[1], p->sc_layers[2], p->sc_layers[3]) &&
+         set_add(st, "res-cls", "%.9g", (double)p->sc_res_cls) && set_add(st, "sc-beta", "%.9g", (double)p->sc_beta);
     /* the backbone in words (the model hash above already pins its contents) */
     const ct_config *c = s->cfg;
     ok = ok && set_add(st, "backbone", "vit-p%d-i%d-w%d-l%d-h%d-mlp%d-%s", c->patch, c->image_size, c->vision_width,

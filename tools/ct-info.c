@@ -15,7 +15,9 @@ static void usage(FILE *f) {
                "  from), and how this CPU runs it\n"
                "  -V, --vocab PATH    also load a vocabulary and print its size\n"
                "  -f, --check-finite  refuse weights holding NaN or Inf\n"
-               "      --precision P   fp32 or bf16 (default: $CT_PRECISION, $CT_KERNEL, else fp32)\n", tool_name);
+               "      --precision P   fp32 or bf16 (default: $CT_PRECISION, $CT_KERNEL, else fp32)\n"
+               "  then one line per matrix kernel compiled in: its id (for $CT_KERNEL), precision, and\n"
+               "  its label or why this CPU does not run it\n", tool_name);
     fputs("Exit status: 0 loads, 1 usage error, 2 does not load or the output cannot be written.\n", f);
 }
 
@@ -52,6 +54,11 @@ int main(int argc, char **argv) {
     ct_model_describe(m, d, sizeof d); /* the architecture, then how this CPU runs it */
     printf("%s: %s\n", argv[optind], d);
     ct_model_free(m);
+    const char *id, *note;
+    ct_precision kp;
+    int runs;
+    for (int i = 0; (id = ct_kernel_id(i, &kp, &runs, &note)); i++)
+        printf("kernel %-14s %s  %s%s\n", id, ct_precision_name(kp), runs ? "" : "not on this CPU: ", note);
     if (vocab) {
         ct_tokenizer *t;
         if (ct_tokenizer_load(vocab, &t, &err)) {

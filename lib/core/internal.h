@@ -51,7 +51,13 @@ void *ct_alloc_large(size_t bytes);
 int ct_cpu_has_avx512(void);     /* AVX512F */
 int ct_cpu_has_avx512bf16(void); /* AVX512F + AVX512_BF16 */
 int ct_cpu_has_avx2(void);       /* AVX2 + FMA */
-/* "cpu: avx512f avx512bf16; kernels: ..." (static string) */
+/* AMX bf16 usable: CPUID (amx_tile, amx_bf16), XCR0 (bits 17, 18) and Linux's tile-data
+ * permission, asked once (arch_prctl) on the first call: call it before any tile instruction. */
+int ct_cpu_has_amx_bf16(void);
+const char *ct_cpu_amx_reason(void); /* why AMX is or is not used (static string) */
+enum { CT_CPU_INTEL = 0, CT_CPU_AMD = 1, CT_CPU_OTHER = 2 };
+int ct_cpu_vendor(void);
+/* "cpu: amd, avx512f avx512bf16" (static string) */
 const char *ct_cpu_describe(void);
 
 #endif

@@ -3,6 +3,7 @@
  * through one table of names for both schemes, widening F16/BF16 to fp32. */
 #include "model/model.h"
 #include "model/config.h"
+#include "nn/kernels/registry.h"
 #include "nn/blas.h"
 
 #include <math.h>
@@ -438,21 +439,36 @@ ct_status ct_model_load_ex(const char *path, const ct_load_params *p, ct_model *
     ct_status st0 = ct_check_threads(p->n_threads, err);
     if (st0) return st0;
     ct_kernel k = ct_kernel_choose(p->precision, p->backend);
-    if (k == CT_KERNEL_COUNT) {
+    const char *why = ct_kernel_why(p->precision, p->backend);
+    if (p->kernel) { /* an explicit kernel (tests, comparisons): it must compute the precision asked */
+        k = ct_kernel_find(p->kernel);
+        const ct_kernel_desc *kd = ct_kernel_get(k);
+        if (!kd) return ct_fail(err, CT_ERR_INVALID_ARG, "unknown kernel '%.64s' (ct-info lists them)", p->kernel);
+        if (kd->precision != p->precision)
+            return ct_fail(err, CT_ERR_INVALID_ARG, "kernel %s computes %s, the precision asked is %s", kd->id, ct_precision_name(kd->precision),
+                           ct_precision_name(p->precision));
+        if ((kd->fn == NULL) != (p->backend == CT_BACKEND_OPENBLAS))
+            return ct_fail(err, CT_ERR_INVALID_ARG, "kernel %s does not belong to the %s backend", kd->id,
+                           p->backend == CT_BACKEND_OPENBLAS ? "openblas" : "native");
+        if (ct_kernel_missing(k)) return ct_fail(err, CT_ERR_UNSUPPORTED, "kernel %s: %s", kd->id, ct_kernel_missing(k));
+        why = "asked for by name";
+    }
+    if (k == CT_KERNEL_NONE) {
         if (p->precision == CT_PRECISION_BF16 && p->backend == CT_BACKEND_OPENBLAS)
             return ct_fail(err, CT_ERR_UNSUPPORTED, "precision bf16 needs the native backend (OpenBLAS is fp32 only)");
-        return ct_fail(err, CT_ERR_UNSUPPORTED, "precision %s is not available on this CPU (%s; bf16 needs AVX512_BF16)",
+        return ct_fail(err, CT_ERR_UNSUPPORTED, "precision %s is not available on this CPU (%s; bf16 needs AVX512_BF16 or AMX)",
                        ct_precision_name(p->precision), ct_cpu_describe());
     }
     if (p->backend == CT_BACKEND_OPENBLAS) {
-        const char *why = ct_blas_unavailable(); /* refused here, not at the first product */
-        if (why) return ct_fail(err, CT_ERR_UNSUPPORTED, "backend openblas: %s", why);
+        const char *no_blas = ct_blas_unavailable(); /* refused here, not at the first product */
+        if (no_blas) return ct_fail(err, CT_ERR_UNSUPPORTED, "backend openblas: %s", no_blas);
     }
     ct_model *m = calloc(1, sizeof *m);
     if (!m) return ct_fail(err, CT_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&m->lock, NULL);
     m->precision = p->precision;
     m->kernel = k;
+    m->kernel_why = why;
     m->rt = p->runtime;
     m->own_rt = p->runtime == NULL;
     m->rt_threads = p->n_threads;
@@ -557,6 +573,11 @@ int ct_model_linear(const ct_model *m, const ct_nn *nn, int M, const float *x, i
     return ct_linear(nn, M, x, ldx, (ct_weight *)w, (pthread_mutex_t *)&m->lock, e, y, ldy);
 }
 
+int ct_model_linear_fn(const void *m, const ct_nn *nn, int M, const float *x, int ldx, const ct_weight *w, const ct_epilogue *e,
+                       float *y, int ldy) {
+    return ct_model_linear(m, nn, M, x, ldx, w, e, y, ldy);
+}
+
 const ct_config *ct_model_config(const ct_model *m) { return m ? &m->cfg : NULL; }
 const char *ct_model_metadata(const ct_model *m, const char *key) { return m ? ct_st_metadata(&m->st, key) : NULL; }
 ct_precision ct_model_precision(const ct_model *m) { return m ? m->precision : CT_PRECISION_FP32; }
@@ -588,8 +609,9 @@ void ct_model_describe(const ct_model *m, char *buf, size_t cap) {
     if (!m) { buf[0] = 0; return; }
     char cfg[700];
     ct_config_describe(&m->cfg, cfg, sizeof cfg);
-    snprintf(buf, cap, "%s; precision %s; kernel %s; %d threads; %s", cfg, ct_precision_name(m->precision), ct_kernel_name(m->kernel),
-             ct_model_threads(m), ct_cpu_describe());
+    const char *fa = ct_kernel_fused_attention(m->kernel) ? "fused" : "unfused (GEMM + softmax)";
+    snprintf(buf, cap, "%s; precision %s; kernel %s (%s); attention %s; %d threads; %s", cfg, ct_precision_name(m->precision),
+             ct_kernel_name(m->kernel), m->kernel_why, fa, ct_model_threads(m), ct_cpu_describe());
 }
 
 const char *ct_precision_name(ct_precision p) {
@@ -604,4 +626,14 @@ ct_status ct_precision_parse(const char *name, ct_precision *out, ct_error *err)
     return ct_ok(err);
 }
 
-int ct_precision_available(ct_precision p) { return ct_kernel_choose(p, CT_BACKEND_NATIVE) != CT_KERNEL_COUNT; }
+int ct_precision_available(ct_precision p) { return ct_kernel_choose(p, CT_BACKEND_NATIVE) != CT_KERNEL_NONE; }
+
+const char *ct_kernel_id(int i, ct_precision *precision, int *runs, const char **note) {
+    const ct_kernel_desc *d = ct_kernel_get(i);
+    if (!d) return NULL;
+    const char *why_not = ct_kernel_missing(i);
+    if (precision) *precision = d->precision;
+    if (runs) *runs = why_not == NULL;
+    if (note) *note = why_not ? why_not : d->label;
+    return d->id;
+}

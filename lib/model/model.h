@@ -8,26 +8,15 @@
 #include "core/runtime.h"
 #include "io/safetensors.h"
 #include "nn/gemm.h"
+#include "nn/transformer.h"
 
 #include <pthread.h>
-
-typedef struct {
-    const float *ln1_w, *ln1_b;   /* [W] */
-    ct_weight qkv;                /* [3W x W]: q, k, v output rows */
-    const float *qkv_b;           /* [3W] */
-    ct_weight out;                /* [W x W] */
-    const float *out_b;           /* [W] */
-    const float *ln2_w, *ln2_b;   /* [W] */
-    ct_weight fc1;                /* [M x W] (M = MLP width) */
-    const float *fc1_b;           /* [M] */
-    ct_weight fc2;                /* [W x M] */
-    const float *fc2_b;           /* [W] */
-} ct_block;
 
 struct ct_model {
     ct_config cfg;
     ct_precision precision;
     ct_kernel kernel;
+    const char *kernel_why; /* why the selection table chose it (static string) */
     int vision_mlp, text_mlp;            /* MLP hidden widths */
     /* vision tower */
     ct_weight patch;                     /* [W x 3*p*p] (conv weight flattened c, ky, kx) */
@@ -68,5 +57,8 @@ void ct_model_ws_put(const ct_model *m, void *p, size_t bytes);
 /* y = epilogue(x W^T) with the weight packed once for the model. */
 int ct_model_linear(const ct_model *m, const ct_nn *nn, int M, const float *x, int ldx, const ct_weight *w, const ct_epilogue *e,
                     float *y, int ldy);
+/* The same as a ct_linear_fn (ctx: the model), for the transformer blocks (nn/transformer.h). */
+int ct_model_linear_fn(const void *m, const ct_nn *nn, int M, const float *x, int ldx, const ct_weight *w, const ct_epilogue *e,
+                       float *y, int ldy);
 
 #endif

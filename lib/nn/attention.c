@@ -1,8 +1,10 @@
-/* The unfused reference attention (attention.h) and the causal attention of short packed text
+/* ct_attention (the dispatch to the fused kernel or the reference), the unfused reference
+ * attention (attention.h) and the causal attention of short packed text
  * sequences. The reference computes 256 query rows of scores at a time through the GEMM, adds
  * the prior, takes the softmax of each stream and sums them, then multiplies by v. */
 #include "nn/attention.h"
 
+#include "nn/attention_fused.h"
 #include "nn/ops.h"
 
 #include <math.h>
@@ -139,8 +141,18 @@ void ct_attention_causal_packed(const ct_exec *ex, const float *qkv, const int *
 
 int ct_attention(const ct_nn *nn, const ct_attn_spec *sp, const float *qkv, int B, int T, int W, int heads, int q0, int q1,
                  float *att) {
-    /* the fused kernel wherever it applies (Gram sums compute every query row) */
-    if (ct_attention_fused_ok(nn, sp, W, heads) && (sp->n_streams == 1 || (q0 == 0 && q1 == T)))
+    /* the fused kernel wherever it applies (Gram sums compute every query row) and this CPU's
+     * selection table prefers it */
+    if (ct_kernel_fused_attention(nn->kernel) && ct_attention_fused_ok(nn, sp, W, heads) && (sp->n_streams == 1 || (q0 == 0 && q1 == T)))
         return ct_attention_fused(nn, sp, qkv, B, T, W, heads, q0, q1, att);
     return ct_attention_reference(nn, sp, qkv, B, T, W, heads, q0, q1, att);
+}
+
+size_t ct_attention_workspace(const ct_nn *nn, const ct_attn_spec *sp, int B, int T, int W, int heads) {
+    if (sp->identity) return 0;
+    size_t ref = ct_attention_reference_workspace(nn, T, W, heads);
+    if (!ct_kernel_fused_attention(nn->kernel) || !ct_attention_fused_ok(nn, sp, W, heads)) return ref; /* as ct_attention */
+    size_t fused = ct_attention_fused_workspace(nn, sp, B, T, W, heads);
+    /* sums of streams over part of the query rows take the reference (ct_attention) */
+    return sp->n_streams > 1 && fused < ref ? ref : fused;
 }

@@ -8,7 +8,8 @@
  * Two implementations: the fused kernel (attention_fused.c: tiles of queries against tiles of
  * keys, online softmax, no score matrix beyond a tile; for Gram streams X = Y two passes over
  * the upper triangle of tiles only) and the unfused reference (attention.c: scores of 256 query
- * rows through the GEMM and a softmax pass), kept for tests and the benchmark. */
+ * rows through the GEMM and a softmax pass), kept for tests and the benchmark. The fused kernel
+ * has its own header (attention_fused.h): attention.c dispatches to it, it never calls back. */
 #ifndef CT_NN_ATTENTION_H
 #define CT_NN_ATTENTION_H
 
@@ -44,11 +45,6 @@ void ct_attention_causal_packed(const ct_exec *ex, const float *qkv, const int *
 /* Workspace bytes ct_attention needs for B sequences of T tokens (it uses nn->ws when that is
  * large enough, else allocates). */
 size_t ct_attention_workspace(const ct_nn *nn, const ct_attn_spec *sp, int B, int T, int W, int heads);
-
-/* The fused kernel (attention_fused.c): whether it applies, and the call. */
-int ct_attention_fused_ok(const ct_nn *nn, const ct_attn_spec *sp, int W, int heads);
-int ct_attention_fused(const ct_nn *nn, const ct_attn_spec *sp, const float *qkv, int B, int T, int W, int heads, int q0, int q1,
-                       float *att);
 
 /* NACLIP's prior between tokens i and j of a sequence with a CLS token then an h x w grid. */
 float ct_gauss_prior(const ct_attn_spec *sp, int i, int j);

@@ -1,4 +1,4 @@
-/* The fused attention (attention.h), on the AVX-512 micro-kernels of kernels/attn_avx512.c.
+/* The fused attention (attention.h), on the AVX-512 micro-kernels of kernels/x86_avx512/attn.c.
  *
  * Ordinary attention (one stream, any X and Y: q k^T, q q^T, k k^T + G): FlashAttention's scheme
  * in a transposed layout. A block of 48 queries lies along the vector lanes. For each tile of up
@@ -17,7 +17,7 @@
  * computation would: results do not depend on the thread count. Work items are (sequence,
  * head); a thread processes a head from start to end in its private scratch. With more than two
  * threads per (sequence, head), a row-by-row variant of the same arithmetic takes over (below). */
-#include "nn/attention.h"
+#include "nn/attention_fused.h"
 
 #include "core/arena.h"
 #include "nn/kernels/attn_kernels.h"
@@ -33,11 +33,12 @@
 static int64_t pad_to(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
 int ct_attention_fused_ok(const ct_nn *nn, const ct_attn_spec *sp, int W, int heads) {
-    if (nn->kernel != CT_KERNEL_AVX512 && nn->kernel != CT_KERNEL_BF16) return 0;
+    int fa = ct_kernel_attention(nn->kernel);
+    if (fa == CT_FUSED_NONE) return 0;
     if (sp->identity || heads <= 0 || W % heads || (W / heads) % CT_AP) return 0;
     /* the bf16 packing converts 16 (K, Q) and 32 (pairs) head dimensions at a time (masked at
      * the end: heads of 80, 104), at most 512 */
-    if (nn->kernel == CT_KERNEL_BF16 && W / heads > 512) return 0;
+    if (fa == CT_FUSED_BF16 && W / heads > 512) return 0;
     if (sp->n_streams == 1) return 1;
     for (int s = 0; s < sp->n_streams; s++)
         if (sp->x[s] != sp->y[s]) return 0; /* sums of non-Gram streams: not used by any head */
@@ -389,13 +390,8 @@ static size_t fused_floats(const ct_attn_spec *sp, int B, int T, int W, int head
     return (size_t)nth * gram_thread_floats((int)Tp, hd, sp->n_streams);
 }
 
-size_t ct_attention_workspace(const ct_nn *nn, const ct_attn_spec *sp, int B, int T, int W, int heads) {
-    if (sp->identity) return 0;
-    size_t ref = ct_attention_reference_workspace(nn, T, W, heads);
-    if (!ct_attention_fused_ok(nn, sp, W, heads)) return ref;
-    size_t fused = fused_floats(sp, B, T, W, heads, nn->ex.nth) * sizeof(float);
-    /* sums of streams over part of the query rows take the reference (ct_attention) */
-    return sp->n_streams > 1 && fused < ref ? ref : fused;
+size_t ct_attention_fused_workspace(const ct_nn *nn, const ct_attn_spec *sp, int B, int T, int W, int heads) {
+    return fused_floats(sp, B, T, W, heads, nn->ex.nth) * sizeof(float);
 }
 
 int ct_attention_fused(const ct_nn *nn, const ct_attn_spec *sp, const float *qkv, int B, int T, int W, int heads, int q0, int q1,
@@ -418,7 +414,7 @@ int ct_attention_fused(const ct_nn *nn, const ct_attn_spec *sp, const float *qkv
         j.scratch = j.vpack + (size_t)B * heads * j.Tp * hd;
         j.per_thread = flash_thread_floats(hd);
         j.nqb = (q1 - q0 + CT_AQ - 1) / CT_AQ;
-        j.bf16 = nn->kernel == CT_KERNEL_BF16;
+        j.bf16 = ct_kernel_attention(nn->kernel) == CT_FUSED_BF16;
         if (sp->gauss_sigma > 0) {
             float *g = j.scratch + (size_t)ex.nth * j.per_thread;
             for (int dy = 0; dy < sp->grid_h; dy++)
@@ -434,7 +430,7 @@ int ct_attention_fused(const ct_nn *nn, const ct_attn_spec *sp, const float *qkv
         j.nb = (T + CT_AQ - 1) / CT_AQ;
         j.Tp = j.nb * CT_AQ;
         j.scale = scale;
-        j.bf16 = nn->kernel == CT_KERNEL_BF16;
+        j.bf16 = ct_kernel_attention(nn->kernel) == CT_FUSED_BF16;
         if (gram_by_rows(sp, B, heads, ex.nth)) {
             rows_job r;
             r.g = j;

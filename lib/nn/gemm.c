@@ -3,7 +3,7 @@
 #include "nn/gemm.h"
 
 #include "nn/blas.h"
-#include "nn/kernels/ukernel.h"
+#include "nn/kernels/registry.h"
 #include "nn/pack.h"
 
 #include <sys/mman.h>
@@ -12,71 +12,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KC 256       /* depth of a K slice (even: bf16 pairs never straddle two slices) */
-#define MC_PANELS 12 /* A micro-panels per tile (168 rows for MR 14) */
-#define NT_PANELS 8  /* B micro-panels per tile (256 columns for NR 32) */
 #define CT_MAX_THREADS_GEMM 64 /* tiles are chosen by simulating the schedule up to this many threads */
 #define SERIAL_MACS 4e5 /* below this many multiply-adds a product runs on one thread */
-
-typedef struct {
-    ct_pack_shape shape;
-    ct_ukernel_fn fn;
-    const char *name;
-} kdesc;
-
-static kdesc describe(ct_kernel k) {
-    kdesc d;
-    memset(&d, 0, sizeof d);
-    switch (k) {
-    case CT_KERNEL_AVX512: d.shape = (ct_pack_shape){14, 32, 0}; d.fn = ct_uk_avx512_f32; d.name = "fp32 avx512 (14x32)"; break;
-    case CT_KERNEL_BF16: d.shape = (ct_pack_shape){14, 32, 1}; d.fn = ct_uk_avx512_bf16; d.name = "bf16 avx512-bf16 (14x32)"; break;
-    case CT_KERNEL_AVX2: d.shape = (ct_pack_shape){6, 16, 0}; d.fn = ct_uk_avx2_f32; d.name = "fp32 avx2 (6x16)"; break;
-    case CT_KERNEL_PORTABLE: d.shape = (ct_pack_shape){4, 16, 0}; d.fn = ct_uk_portable_f32; d.name = "fp32 portable (4x16)"; break;
-    case CT_KERNEL_OPENBLAS: d.shape = (ct_pack_shape){4, 16, 0}; d.fn = NULL; d.name = "fp32 openblas sgemm"; break;
-    default: d.name = "none"; break;
-    }
-    return d;
-}
-
-const char *ct_kernel_name(ct_kernel k) { return describe(k).name; }
-
-ct_ukernel_shape ct_kernel_shape(ct_kernel k) {
-    kdesc d = describe(k);
-    ct_ukernel_shape s = {d.shape.MR, d.shape.NR, d.shape.bf16};
-    return s;
-}
-
-int ct_kernel_available(ct_kernel k) {
-    switch (k) {
-    case CT_KERNEL_AVX512: return ct_cpu_has_avx512();
-    case CT_KERNEL_BF16: return ct_cpu_has_avx512bf16();
-    case CT_KERNEL_AVX2: return ct_cpu_has_avx2();
-    case CT_KERNEL_PORTABLE: case CT_KERNEL_OPENBLAS: return 1;
-    default: return 0;
-    }
-}
-
-ct_kernel ct_kernel_choose(ct_precision p, ct_backend b) {
-    if (p == CT_PRECISION_BF16) return b == CT_BACKEND_NATIVE && ct_kernel_available(CT_KERNEL_BF16) ? CT_KERNEL_BF16 : CT_KERNEL_COUNT;
-    if (p != CT_PRECISION_FP32) return CT_KERNEL_COUNT;
-    if (b == CT_BACKEND_OPENBLAS) return CT_KERNEL_OPENBLAS;
-    if (b != CT_BACKEND_NATIVE) return CT_KERNEL_COUNT;
-    if (ct_kernel_available(CT_KERNEL_AVX512)) return CT_KERNEL_AVX512;
-    if (ct_kernel_available(CT_KERNEL_AVX2)) return CT_KERNEL_AVX2;
-    return CT_KERNEL_PORTABLE;
-}
 
 static size_t round64(size_t b) { return (b + 63) & ~(size_t)63; }
 
 size_t ct_gemm_workspace(ct_kernel k, int M, int N, int K, int packed_b) {
-    if (k == CT_KERNEL_OPENBLAS) return 0;
-    kdesc d = describe(k);
-    size_t a = round64(ct_pack_a_units(&d.shape, M, K) * 4);
-    return packed_b ? a : a + round64(ct_pack_b_units(&d.shape, N, K) * 4);
+    const ct_kernel_desc *d = ct_kernel_get(k);
+    if (!d || !d->fn) return 0;
+    size_t a = round64(ct_pack_a_units(&d->pack, M, K) * 4);
+    return packed_b ? a : a + round64(ct_pack_b_units(&d->pack, N, K) * 4);
 }
 
 typedef struct {
-    kdesc d;
+    const ct_kernel_desc *d;
     int M, N, K, transA, transB, lda, ldb, ldc;
     const float *A, *B;
     float *C;
@@ -90,28 +39,27 @@ typedef struct {
 } gemm_job;
 
 static void compute_tile(const gemm_job *g, int i0, int mb, int j0, int nb) {
-    const ct_pack_shape *s = &g->d.shape;
-    const int MR = s->MR, NR = s->NR;
-    size_t kp = ct_pack_kp(s, g->K);
+    const ct_pack_shape *s = &g->d->pack;
+    const int MR = s->MR, NR = s->NR, KC = g->d->kc;
+    size_t kp = ct_pack_kp(s, g->K), slice = s->bf16 ? (size_t)KC / 2 : (size_t)KC;
     const uint32_t *Ap = g->Ap, *Bp = g->Bp;
     for (int k0 = 0; k0 < g->K; k0 += KC) {
-        int kb = g->K - k0 < KC ? g->K - k0 : KC;
-        int units = s->bf16 ? (kb + 1) / 2 : kb;
         size_t koff = s->bf16 ? (size_t)k0 / 2 : (size_t)k0;
-        ct_tile_epi te = {g->e.alpha, g->e.beta, k0 == 0, k0 + KC >= g->K, NULL, g->e.act, NULL};
+        int units = (int)(kp - koff < slice ? kp - koff : slice); /* the last slice: to the padded depth */
+        ct_tile_epi te = {g->e.alpha, g->e.beta, k0 == 0, k0 + KC >= g->K, NULL, g->e.act, NULL, kp};
         for (int jp = 0; jp < nb; jp += NR) {
             int j = j0 + jp, cols = nb - jp < NR ? nb - jp : NR;
             const uint32_t *b = Bp + ((size_t)(j / NR) * kp + koff) * NR;
             te.bias = g->e.bias ? g->e.bias + j : NULL;
             for (int ip = 0; ip < mb; ip += MR) {
                 int i = i0 + ip, rows = mb - ip < MR ? mb - ip : MR;
-                const uint32_t *a = Ap + ((size_t)(i / MR) * kp + koff) * MR;
+                const uint32_t *a = s->a_rows ? Ap + (size_t)(i / MR) * kp * MR + koff : Ap + ((size_t)(i / MR) * kp + koff) * MR;
                 /* while the first A panel runs, the next B panel of the tile comes into L2 (after
                  * the last one: the first panel's next K slice) */
                 te.next_b = NULL;
                 if (ip == 0 && jp + NR < nb) te.next_b = b + kp * NR;
-                else if (ip == 0 && k0 + KC < g->K) te.next_b = Bp + ((size_t)(j0 / NR) * kp + koff + (s->bf16 ? KC / 2 : KC)) * NR;
-                g->d.fn(units, a, b, g->C + (size_t)i * g->ldc + j, g->ldc, rows, cols, &te);
+                else if (ip == 0 && k0 + KC < g->K) te.next_b = Bp + ((size_t)(j0 / NR) * kp + koff + slice) * NR;
+                g->d->fn(units, a, b, g->C + (size_t)i * g->ldc + j, g->ldc, rows, cols, &te);
             }
         }
     }
@@ -136,7 +84,7 @@ static void mirror_rows(const gemm_job *g, int64_t r0, int64_t r1) {
 
 static void gemm_task(void *arg, ct_team *team, int tid, int nth) {
     gemm_job *g = arg;
-    const ct_pack_shape *s = &g->d.shape;
+    const ct_pack_shape *s = &g->d->pack;
     int64_t b, e;
     int npa = (g->M + s->MR - 1) / s->MR, npb = (g->N + s->NR - 1) / s->NR;
     ct_split(npa, tid, nth, &b, &e);
@@ -146,6 +94,7 @@ static void gemm_task(void *arg, ct_team *team, int tid, int nth) {
         ct_pack_b(s, g->B, g->ldb, g->transB, g->N, g->K, (int)b, (int)e, g->Bp);
     }
     ct_team_barrier(team);
+    if (g->d->thread_begin) g->d->thread_begin();
     for (;;) {
         int64_t t = ct_team_next(team, 0, 1);
         if (t >= g->n_tiles) break;
@@ -155,6 +104,7 @@ static void gemm_task(void *arg, ct_team *team, int tid, int nth) {
         int mb = g->M - i0 < g->MC ? g->M - i0 : g->MC, nb = g->N - j0 < g->NT ? g->N - j0 : g->NT;
         compute_tile(g, i0, mb, j0, nb);
     }
+    if (g->d->thread_end) g->d->thread_end();
     if (g->gram) {
         ct_team_barrier(team);
         /* rows weighted by their length: split the triangle into equal areas */
@@ -189,7 +139,7 @@ static double makespan(int npa, int npb, int mcp, int ncp, int nth) {
 /* Tile sizes: around the defaults (MC_PANELS x NT_PANELS micro-panels), the split of rows and
  * columns into tiles of balanced sizes whose schedule on the threads ends first. */
 static void choose_tiles(gemm_job *g, int nth) {
-    const int MR = g->d.shape.MR, NR = g->d.shape.NR;
+    const int MR = g->d->pack.MR, NR = g->d->pack.NR, MC_PANELS = g->d->mc_panels, NT_PANELS = g->d->nt_panels;
     int npa = (g->M + MR - 1) / MR, npb = (g->N + NR - 1) / NR;
     if (g->gram || nth > CT_MAX_THREADS_GEMM) {
         /* the defaults, shrunk until there are enough tiles for the threads */
@@ -240,8 +190,9 @@ static void openblas_epilogue(const ct_epilogue *e, int M, int N, float *C, int 
     }
 }
 
-/* The one entry: packs what is not packed, runs the tiles. Bp_packed: B already packed. */
-static int gemm_run(const ct_nn *nn, int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B,
+/* The one entry: packs what is not packed, runs the tiles with kernel d (NULL: refused).
+ * Bp_packed: B already packed. */
+static int gemm_run(const ct_kernel_desc *d, const ct_nn *nn, int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B,
                     int ldb, const void *Bp_packed, const ct_epilogue *e, float *C, int ldc, int gram) {
     ct_epilogue dflt = {1.f, 0.f, NULL, CT_ACT_NONE};
     if (!e) e = &dflt;
@@ -255,19 +206,19 @@ static int gemm_run(const ct_nn *nn, int transA, int transB, int M, int N, int K
             }
         return 1;
     }
-    if (nn->kernel == CT_KERNEL_OPENBLAS) { /* nn/blas.c: fails (0) rather than let OpenBLAS spin on short memory */
+    if (!d) return 0;
+    if (!d->fn) { /* nn/blas.c: fails (0) rather than let OpenBLAS spin on short memory */
         if (!ct_blas_sgemm(transA, transB, M, N, K, e->alpha, A, lda, B, ldb, e->beta, C, ldc, NULL)) return 0;
         openblas_epilogue(e, M, N, C, ldc);
         return 1;
     }
     gemm_job g;
     memset(&g, 0, sizeof g);
-    g.d = describe(nn->kernel);
-    if (!g.d.fn) return 0;
+    g.d = d;
     g.M = M; g.N = N; g.K = K; g.transA = transA; g.transB = transB; g.lda = lda; g.ldb = ldb; g.ldc = ldc;
     g.A = A; g.B = B; g.C = C; g.e = *e; g.gram = gram;
-    size_t abytes = round64(ct_pack_a_units(&g.d.shape, M, K) * 4);
-    size_t bbytes = Bp_packed ? 0 : round64(ct_pack_b_units(&g.d.shape, N, K) * 4);
+    size_t abytes = round64(ct_pack_a_units(&d->pack, M, K) * 4);
+    size_t bbytes = Bp_packed ? 0 : round64(ct_pack_b_units(&d->pack, N, K) * 4);
     void *owned;
     uint8_t *ws = ws_take(nn, abytes + bbytes, &owned);
     if (!ws) return 0;
@@ -285,12 +236,18 @@ static int gemm_run(const ct_nn *nn, int transA, int transB, int M, int N, int K
 
 int ct_gemm(const ct_nn *nn, int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
             const ct_epilogue *e, float *C, int ldc) {
-    return gemm_run(nn, transA, transB, M, N, K, A, lda, B, ldb, NULL, e, C, ldc, 0);
+    return gemm_run(ct_kernel_get(nn->kernel), nn, transA, transB, M, N, K, A, lda, B, ldb, NULL, e, C, ldc, 0);
+}
+
+int ct_gemm_with(const ct_kernel_desc *d, const ct_nn *nn, int transA, int transB, int M, int N, int K, const float *A, int lda,
+                 const float *B, int ldb, const ct_epilogue *e, float *C, int ldc, int gram) {
+    return gemm_run(d, nn, transA, transB, M, N, K, A, lda, B, ldb, NULL, e, C, ldc, gram && d && d->fn);
 }
 
 int ct_gram(const ct_nn *nn, int N, int K, const float *X, int ldx, float alpha, float *C, int ldc) {
     ct_epilogue e = {alpha, 0.f, NULL, CT_ACT_NONE};
-    return gemm_run(nn, 0, 1, N, N, K, X, ldx, X, ldx, NULL, &e, C, ldc, nn->kernel != CT_KERNEL_OPENBLAS);
+    const ct_kernel_desc *d = ct_kernel_get(nn->kernel);
+    return gemm_run(d, nn, 0, 1, N, N, K, X, ldx, X, ldx, NULL, &e, C, ldc, d && d->fn);
 }
 
 typedef struct {
@@ -322,12 +279,12 @@ static void release_pages(const ct_weight *w) {
 }
 
 int ct_weight_pack(ct_weight *w, ct_kernel k, const ct_exec *ex, pthread_mutex_t *lock) {
-    if (atomic_load_explicit(&w->packed, memory_order_acquire) || k == CT_KERNEL_OPENBLAS) return 1;
-    kdesc d = describe(k);
+    const ct_kernel_desc *d = ct_kernel_get(k);
+    if (atomic_load_explicit(&w->packed, memory_order_acquire) || !d || !d->fn) return 1;
     if (lock) pthread_mutex_lock(lock);
     int ok = 1;
     if (!atomic_load_explicit(&w->packed, memory_order_acquire)) {
-        void *p = ct_alloc_large(round64(ct_pack_b_units(&d.shape, w->N, w->K) * 4));
+        void *p = ct_alloc_large(round64(ct_pack_b_units(&d->pack, w->N, w->K) * 4));
         float *cat = NULL;
         const float *src = w->part[0];
         if (p && w->n_parts > 1) { /* row blocks stored apart: one contiguous copy while packing */
@@ -343,7 +300,7 @@ int ct_weight_pack(ct_weight *w, ct_kernel k, const ct_exec *ex, pthread_mutex_t
         }
         if (!p || !src) ok = 0;
         else {
-            wpack_job j = {d.shape, src, w->N, w->K, w->trans, p};
+            wpack_job j = {d->pack, src, w->N, w->K, w->trans, p};
             ct_run(ex, wpack_task, &j);
             atomic_store_explicit(&w->packed, p, memory_order_release);
             p = NULL;
@@ -364,7 +321,8 @@ void ct_weight_release(ct_weight *w) {
 int ct_linear(const ct_nn *nn, int M, const float *x, int ldx, ct_weight *w, pthread_mutex_t *pack_lock, const ct_epilogue *e,
               float *y, int ldy) {
     void *packed = NULL;
-    if (nn->kernel != CT_KERNEL_OPENBLAS) {
+    const ct_kernel_desc *d = ct_kernel_get(nn->kernel);
+    if (d && d->fn) {
         packed = atomic_load_explicit(&w->packed, memory_order_acquire);
         if (!packed && pack_lock && atomic_fetch_add(&w->uses, 1) >= 1) { /* a second use: pack for good */
             if (!ct_weight_pack(w, nn->kernel, &nn->ex, pack_lock)) return 0;
@@ -372,7 +330,7 @@ int ct_linear(const ct_nn *nn, int M, const float *x, int ldx, ct_weight *w, pth
         }
     }
     if (packed)
-        return gemm_run(nn, 0, !w->trans, M, w->N, w->K, x, ldx, NULL, 0, packed, e, y, ldy, 0);
+        return gemm_run(d, nn, 0, !w->trans, M, w->N, w->K, x, ldx, NULL, 0, packed, e, y, ldy, 0);
     /* the first use (packed into the call's workspace) and the OpenBLAS reference: one product
      * per row block of the weight, into its columns of y */
     int col = 0, ok = 1;
@@ -380,7 +338,7 @@ int ct_linear(const ct_nn *nn, int M, const float *x, int ldx, ct_weight *w, pth
         int n = w->n_parts > 1 ? w->part_rows[i] : w->N;
         ct_epilogue ei = e ? *e : (ct_epilogue){1.f, 0.f, NULL, CT_ACT_NONE};
         if (ei.bias) ei.bias += col;
-        ok = gemm_run(nn, 0, !w->trans, M, n, w->K, x, ldx, w->part[i], w->trans ? w->N : w->K, NULL, &ei, y + col, ldy, 0);
+        ok = gemm_run(d, nn, 0, !w->trans, M, n, w->K, x, ldx, w->part[i], w->trans ? w->N : w->K, NULL, &ei, y + col, ldy, 0);
         col += n;
     }
     return ok;

@@ -1,13 +1,16 @@
-/* Matrix products. One driver (gemm.c) over micro-kernel families (kernels/, one file per architecture):
+/* Matrix products. One driver (gemm.c) over the registered micro-kernels (kernels/registry.c;
+ * kernels/<arch>/, one directory per architecture):
  *
  *   fp32 AVX-512  14 x 32 register tile     bf16 AVX512_BF16  14 x 32, operands as bf16 pairs
+ *   bf16 AMX      32 x 32 (2 x 2 tiles)     bf16 as fp32 FMAs on bf16-rounded operands, 14 x 32
  *   fp32 AVX2      6 x 16                   portable C         4 x 16
  *   OpenBLAS sgemm (reference backend, fp32 only)
  *
  * A product runs as one parallel region: every thread first packs its share of op(A) (and of
  * op(B) unless B is a weight packed once at first use) into MR-row / NR-column panels in the
  * call's workspace; after a barrier, tiles of C (MC rows x NT columns, taken from a shared
- * counter) are computed panel by panel, KC deep slice by slice. Every element of C is summed in
+ * counter) are computed panel by panel, KC deep slice by slice (MR, NR, MC, KC, NT and the
+ * packing are the kernel's descriptor's). Every element of C is summed in
  * the same order whatever the tiling or the thread count, so results do not depend on either.
  * Epilogues (bias, QuickGELU or exact GELU, accumulate into C) are applied to a tile in registers after its
  * last K slice. */
@@ -19,20 +22,28 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-typedef enum {
-    CT_KERNEL_AVX512 = 0, /* fp32, AVX-512F */
-    CT_KERNEL_BF16,       /* bf16 operands, fp32 accumulation, AVX512_BF16 */
-    CT_KERNEL_AVX2,       /* fp32, AVX2 + FMA */
-    CT_KERNEL_PORTABLE,   /* fp32, plain C */
-    CT_KERNEL_OPENBLAS,   /* fp32, OpenBLAS sgemm */
-    CT_KERNEL_COUNT
-} ct_kernel;
+/* A matrix kernel: an index into the registry (kernels/registry.c, one descriptor per kernel:
+ * kernels/registry.h). */
+typedef int ct_kernel;
+#define CT_KERNEL_NONE (-1)
 
-/* The best kernel of this CPU for a precision and backend; CT_KERNEL_COUNT when impossible
- * (bf16 without AVX512_BF16, bf16 with OpenBLAS). */
+/* The kernel this CPU uses for a precision and backend, by the selection table (kernels/select.c);
+ * CT_KERNEL_NONE when impossible (bf16 without AVX512_BF16 or AMX, bf16 with OpenBLAS). */
 ct_kernel ct_kernel_choose(ct_precision p, ct_backend b);
-const char *ct_kernel_name(ct_kernel k);
+/* why the table chose it (static string) */
+const char *ct_kernel_why(ct_precision p, ct_backend b);
+const char *ct_kernel_name(ct_kernel k); /* its label ("none" for CT_KERNEL_NONE) */
 int ct_kernel_available(ct_kernel k);
+/* NULL when this CPU runs k, else the one-line reason it does not */
+const char *ct_kernel_missing(ct_kernel k);
+/* the fp32 kernel used beside k for the parts kept in fp32 (k itself for an fp32 kernel) */
+ct_kernel ct_kernel_fp32(ct_kernel k);
+/* the fused attention kernels (kernels/x86_avx512/attn.c) that pair with k (none, fp32 or bf16),
+ * and whether this CPU uses them (none where the unfused path, GEMM + softmax, is faster: the
+ * selection table) */
+enum { CT_FUSED_NONE = 0, CT_FUSED_F32 = 1, CT_FUSED_BF16 = 2 };
+int ct_kernel_attention(ct_kernel k);
+int ct_kernel_fused_attention(ct_kernel k);
 
 /* How a call computes: its threads, its kernel family and its workspace. The workspace is one
  * block sized before the call's loop (ct_gemm_workspace): products never allocate when one is
@@ -43,13 +54,6 @@ typedef struct {
     void *ws;        /* workspace, 64-byte aligned, or NULL */
     size_t ws_bytes;
 } ct_nn;
-
-/* Micro-kernel family: register tile, packing, and the tile function. */
-typedef struct {
-    int MR, NR;
-    int bf16; /* operands packed as bf16 pairs (k, k+1) in 32-bit units */
-} ct_ukernel_shape;
-ct_ukernel_shape ct_kernel_shape(ct_kernel k);
 
 /* Activations of the epilogue: QuickGELU x * sigmoid(1.702 x) (OpenAI's CLIP) and exact GELU
  * 0.5 x (1 + erf(x / sqrt 2)) (PyTorch's nn.GELU(), open_clip's LAION / DFN / MetaCLIP models). */

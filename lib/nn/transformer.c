@@ -13,8 +13,9 @@ size_t ct_tf_gemm_bytes(ct_kernel k, int R, int W, int M) {
     return a > b ? a : b;
 }
 
-void ct_tf_bind(ct_tf *t, const ct_model *m, const ct_nn *nn, int R, int W, int M, float *mem) {
-    t->m = m;
+void ct_tf_bind(ct_tf *t, ct_linear_fn linear, const void *wctx, const ct_nn *nn, int R, int W, int M, float *mem) {
+    t->linear = linear;
+    t->wctx = wctx;
     t->nn = *nn;
     t->R = R;
     t->W = W;
@@ -35,12 +36,12 @@ void ct_tf_tower(ct_tf *t, ct_activation act, float eps) {
 int ct_tf_qkv(ct_tf *t, const ct_block *b, const float *x) {
     ct_layernorm_eps(&t->nn.ex, t->R, t->W, x, t->W, b->ln1_w, b->ln1_b, t->xn, t->W, t->eps);
     ct_epilogue e = {1.f, 0.f, b->qkv_b, CT_ACT_NONE};
-    return ct_model_linear(t->m, &t->nn, t->R, t->xn, t->W, &b->qkv, &e, t->qkv, 3 * t->W);
+    return t->linear(t->wctx, &t->nn, t->R, t->xn, t->W, &b->qkv, &e, t->qkv, 3 * t->W);
 }
 
 int ct_tf_out(ct_tf *t, const ct_block *b, const float *att, int n, float *x, int residual) {
     ct_epilogue e = {1.f, residual ? 1.f : 0.f, b->out_b, CT_ACT_NONE};
-    return ct_model_linear(t->m, &t->nn, n, att, t->W, &b->out, &e, x, t->W);
+    return t->linear(t->wctx, &t->nn, n, att, t->W, &b->out, &e, x, t->W);
 }
 
 int ct_tf_mlp(ct_tf *t, const ct_block *b, float *x, int n) {
@@ -48,6 +49,6 @@ int ct_tf_mlp(ct_tf *t, const ct_block *b, float *x, int n) {
     ct_layernorm_eps(&t->nn.ex, n, W, x, W, b->ln2_w, b->ln2_b, t->xn, W, t->eps);
     ct_epilogue e1 = {1.f, 0.f, b->fc1_b, t->act};
     ct_epilogue e2 = {1.f, 1.f, b->fc2_b, CT_ACT_NONE};
-    return ct_model_linear(t->m, &t->nn, n, t->xn, W, &b->fc1, &e1, t->hid, M) &&
-           ct_model_linear(t->m, &t->nn, n, t->hid, M, &b->fc2, &e2, x, W);
+    return t->linear(t->wctx, &t->nn, n, t->xn, W, &b->fc1, &e1, t->hid, M) &&
+           t->linear(t->wctx, &t->nn, n, t->hid, M, &b->fc2, &e2, x, W);
 }

@@ -10,7 +10,7 @@
  * chunk stay in a per-thread scratch, and every loop runs along the pixels (vectorised). Nothing
  * of size labels x H x W is stored unless the caller asks for the probabilities; when area_thd
  * drops a label, the chunks holding its pixels are recomputed. */
-#include "seg/seg.h"
+#include "seg/classify.h"
 
 #include "nn/ops.h"
 

@@ -11,7 +11,9 @@
  * logits, their argmax), DBSCAN (dbscan.c), the back (cluster means, upsampling, median filter,
  * regions with the vote's counts, the vote). Every value is computed by one thread in an order
  * that does not depend on the split: results are bit for bit the same for any thread count. */
-#include "seg/seg.h"
+#include "seg/cliptrase.h"
+#include "seg/median.h"
+#include "seg/stage.h"
 
 #include "core/internal.h"
 #include "nn/gemm.h"

@@ -14,7 +14,8 @@
  * compute. The clusters are then grown
  * on one thread (sklearn's order; a scan of the bitset rows of core points, ~0.1 ms for 3,136
  * points). */
-#include "seg/seg.h"
+#include "seg/dbscan.h"
+#include "seg/stage.h"
 
 #include "core/internal.h"
 #include "nn/gemm.h"

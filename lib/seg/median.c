@@ -11,7 +11,7 @@
  * the median. Both networks are Batcher's odd-even merge sort on power-of-two wires, the missing
  * wires being constants (+-infinity) resolved when the plan is made. Larger windows select the
  * median per pixel (Hoare's selection on the keys). */
-#include "seg/seg.h"
+#include "seg/median.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -13,7 +13,7 @@
  * (the reference holds 8 n_dil copies of every map: it runs out of memory on large images).
  * Maps are split over the threads; the product runs along x, 16 lanes at a time, and each
  * affinity load serves the GROUP maps. */
-#include "seg/seg.h"
+#include "seg/pamr.h"
 
 #include "core/arena.h"
 #include "nn/ops.h"

@@ -2,8 +2,13 @@
  * selected head, then the head's post-processing (the CLIPtrase cluster vote, or the mmseg
  * pipeline of the other heads), with the cheap results (ct_segment_info) and, when asked, every
  * intermediate. */
-#include "seg/seg.h"
+#include "seg/classify.h"
+#include "seg/cliptrase.h"
+#include "seg/pamr.h"
+#include "seg/slide.h"
+#include "seg/stage.h"
 
+#include "heads/head.h"
 #include "model/model.h"
 #include "vision/vision.h"
 
@@ -18,41 +23,22 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-ct_status ct_seg_nn_transient(int n_threads, ct_nn *nn, ct_error *err) {
-    memset(nn, 0, sizeof *nn);
-    nn->kernel = ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_NATIVE);
-    nn->ex = ct_exec_serial();
-    ct_status st = ct_check_threads(n_threads, err);
-    if (st || n_threads == 1) return st;
-    ct_runtime *rt = NULL;
-    if (ct_runtime_new(n_threads, &rt, NULL) == CT_OK) nn->ex = ct_exec_for(rt, 0);
-    return CT_OK;
-}
-
 void ct_intermediates_free(ct_intermediates *x) {
     if (!x) return;
     free(x->image_embedding); free(x->img_tokens); free(x->corr_raw); free(x->corr);
     free(x->patch_logits); free(x->logits_up); free(x->pred_raw); free(x->dbscan_labels);
     free(x->cluster_maps); free(x->cluster_assign); free(x->pred); free(x->seg_logits); free(x->pamr_logits);
+    free(x->outliers);
     memset(x, 0, sizeof *x);
 }
 
-ct_status ct_seg_labels(int n_names, const int32_t *name_label, int *n_labels, ct_error *err) {
-    if (n_names <= 0) return ct_fail(err, CT_ERR_INVALID_ARG, "at least one class name is needed");
-    int L = 0;
-    for (int i = 0; i < n_names; i++) {
-        int32_t l = name_label ? name_label[i] : i;
-        if (l < 0 || l >= 65536) return ct_fail(err, CT_ERR_INVALID_ARG, "label %d of name %d outside [0, 65536)", l, i);
-        if (l + 1 > L) L = l + 1;
-    }
-    *n_labels = L;
-    return CT_OK;
-}
-
-/* Every parameter, before any work (the ranges docs/api.md gives). */
-static ct_status check_params(const ct_segment_params *p, int patch, ct_error *err) {
-    if ((unsigned)p->head >= CT_HEAD_COUNT) return ct_fail(err, CT_ERR_INVALID_ARG, "unknown head %d", (int)p->head);
-    const char *hn = ct_head_name(p->head);
+/* Every parameter, before any work (the ranges docs/api.md gives): the common ones, the rules of
+ * the head's post-processing, then the head's own (its descriptor's check, for windows of the
+ * image's grid). */
+static ct_status check_params(const ct_segment_params *p, const ct_model *m, int H, int W, ct_error *err) {
+    const ct_head_desc *d = ct_head_get(p->head);
+    if (!d) return ct_fail(err, CT_ERR_INVALID_ARG, "unknown head %d", (int)p->head);
+    int patch = m->cfg.patch;
     if (!isfinite(p->eps) || !isfinite(p->logit_scale) || !isfinite(p->gaussian_std) || !isfinite(p->prob_thd) || !isfinite(p->area_thd))
         return ct_fail(err, CT_ERR_INVALID_ARG, "segmentation parameters must be finite numbers");
     if (p->upsample_ratio > 64) return ct_fail(err, CT_ERR_INVALID_ARG, "upsample ratio %d too large (max 64)", p->upsample_ratio);
@@ -75,15 +61,18 @@ static ct_status check_params(const ct_segment_params *p, int patch, ct_error *e
     if (p->prob_thd < 0 || p->prob_thd > 1) return ct_fail(err, CT_ERR_INVALID_ARG, "prob_thd %g outside [0, 1]", (double)p->prob_thd);
     if (p->area_thd < 0 || p->area_thd > 1) return ct_fail(err, CT_ERR_INVALID_ARG, "area_thd %g outside [0, 1]", (double)p->area_thd);
     if (p->logit_scale < 0 || p->logit_scale > 1e6f) return ct_fail(err, CT_ERR_INVALID_ARG, "logit scale %g outside [0, 1e6]", (double)p->logit_scale);
-    if (p->head == CT_HEAD_NACLIP && !(p->gaussian_std > 0 && p->gaussian_std <= 1e4f))
-        return ct_fail(err, CT_ERR_INVALID_ARG, "NACLIP's gaussian std %g must be in (0, 1e4]", (double)p->gaussian_std);
-    if (p->head == CT_HEAD_CLIPTRASE && (p->slide_crop || p->pamr_steps || p->prob_thd > 0 || p->area_thd > 0))
+    if (d->post == CT_POST_VOTE && (p->slide_crop || p->pamr_steps || p->prob_thd > 0 || p->area_thd > 0))
         return ct_fail(err, CT_ERR_INVALID_ARG,
                        "head %s runs on the whole image with its cluster vote: sliding windows, PAMR, prob_thd and area_thd apply to "
-                       "the other heads (set them to 0, or choose another head)", hn);
-    if (p->head != CT_HEAD_CLIPTRASE && p->cls_reweight)
-        return ct_fail(err, CT_ERR_INVALID_ARG, "cls_reweight belongs to the CLIPtrase vote: head %s does not use it (set it to 0)", hn);
-    return ct_check_threads(p->n_threads, err);
+                       "the other heads (set them to 0, or choose another head)", d->name);
+    if (d->post != CT_POST_VOTE && p->cls_reweight)
+        return ct_fail(err, CT_ERR_INVALID_ARG, "cls_reweight belongs to the CLIPtrase vote: head %s does not use it (set it to 0)", d->name);
+    if (d->keep && m->cfg.vision_layers - 1 > CT_HEAD_MAX_KEEP)
+        return ct_fail(err, CT_ERR_UNSUPPORTED, "head %s keeps block outputs: models of at most %d blocks", d->name, CT_HEAD_MAX_KEEP + 1);
+    ct_status st = ct_check_threads(p->n_threads, err);
+    if (st || !d->check) return st;
+    int wh = p->slide_crop > 0 && p->slide_crop < H ? p->slide_crop : H, ww = p->slide_crop > 0 && p->slide_crop < W ? p->slide_crop : W;
+    return d->check(p, &m->cfg, wh, ww, err);
 }
 
 ct_status ct_postprocess(const float *img_tokens, const float *corr_raw, int H, int W, int patch, int E, float logit_scale,
@@ -113,9 +102,9 @@ static ct_status check_call(const ct_model *m, int H, int W, int n_names, const 
         ct_segment_params_default(dp);
         *p = dp;
     }
-    ct_status st = check_params(*p, m->cfg.patch, err);
+    ct_status st = ct_vision_check(H, W, m->cfg.patch, err);
+    if (!st) st = check_params(*p, m, H, W, err);
     if (!st) st = ct_seg_labels(n_names, name_label, L, err);
-    if (!st) st = ct_vision_check(H, W, m->cfg.patch, err);
     return st;
 }
 
@@ -137,7 +126,7 @@ static size_t mmseg_bytes(const ct_model *m, int H, int W, int n_names, int L, c
     ct_slide_grid g;
     ct_slide_grid_make(H, W, p->slide_crop, p->slide_stride, &g);
     size_t HW = (size_t)H * W, T = (size_t)(H / m->cfg.patch) * (size_t)(W / m->cfg.patch) + 1, E = (size_t)m->cfg.embed_dim;
-    size_t sl = ct_slide_workspace(m, &g, p->head, n_names);
+    size_t sl = ct_slide_workspace(m, &g, p, n_names);
     size_t pa = p->pamr_steps > 0 ? ct_pamr_workspace(H, W, p->n_pamr_dilations, p->pamr_dilations, nth < n_names ? nth : n_names) : 0;
     size_t cl = ct_classify_workspace(HW, n_names, L, nth);
     if (!sl || (p->pamr_steps > 0 && !pa) || !cl) return 0;
@@ -146,6 +135,7 @@ static size_t mmseg_bytes(const ct_model *m, int H, int W, int n_names, int L, c
     double b = 4.0 * (double)n_names * (double)HW + (double)big;
     if (with_inter) {
         b += 4.0 * (double)HW; /* pred */
+        if (ct_head_get(p->head)->mask_name) b += 4.0 * (double)g.n * (double)(g.wh / m->cfg.patch) * (double)(g.ww / m->cfg.patch);
         if (g.n == 1 && g.wh == H && g.ww == W) b += 4.0 * (double)(T * E);
         if (p->pamr_steps > 0) b += 4.0 * (double)n_names * (double)HW;
     }
@@ -156,22 +146,24 @@ static size_t mmseg_bytes(const ct_model *m, int H, int W, int n_names, int L, c
 static ct_status segment_mmseg(const ct_model *m, const float *pixels, int H, int W, const float *class_emb, int N, const int32_t *name_label,
                                int L, const ct_segment_params *p, const ct_segment_outputs *out, double t0, ct_error *err) {
     const ct_config *c = &m->cfg;
+    const ct_head_desc *d = ct_head_get(p->head);
     ct_nn nn = ct_model_nn(m, p->n_threads);
     ct_slide_grid g;
     ct_slide_grid_make(H, W, p->slide_crop, p->slide_stride, &g);
     int whole = g.n == 1 && g.wh == H && g.ww == W, h = H / c->patch, w = W / c->patch, E = c->embed_dim;
-    size_t HW = (size_t)H * W, T = (size_t)h * w + 1;
+    size_t HW = (size_t)H * W, T = (size_t)h * w + 1, nmask = (size_t)g.n * (size_t)(g.wh / c->patch) * (size_t)(g.ww / c->patch);
     ct_intermediates *inter = out->inter;
     float *seg = ct_alloc(HW * (size_t)N, sizeof(float));                    /* [N x H x W] */
     float *tok = inter && whole ? ct_alloc(T * E, sizeof(float)) : NULL;      /* [T x E] */
+    int32_t *mask = inter && d->mask_name ? ct_alloc(nmask, sizeof(int32_t)) : NULL; /* [windows x h x w] */
     float *pamr = NULL;
     int32_t *pred = inter ? ct_alloc(HW, sizeof(int32_t)) : NULL;
-    if (!seg || (inter && whole && !tok) || (inter && !pred)) {
-        free(seg); free(tok); free(pred);
+    if (!seg || (inter && whole && !tok) || (inter && !pred) || (inter && d->mask_name && !mask)) {
+        free(seg); free(tok); free(pred); free(mask);
         return ct_fail(err, CT_ERR_NOMEM, "out of memory for the logits of %d names on a %d x %d image", N, W, H);
     }
     ct_slide_stats ss = {0};
-    ct_status st = ct_slide_logits(m, &nn, pixels, &g, p->head, p->gaussian_std, class_emb, N, 0, seg, tok, &ss, err);
+    ct_status st = ct_slide_logits(m, &nn, pixels, &g, p, class_emb, N, 0, seg, tok, mask, &ss, err);
     const float *fin = seg;
     if (!st && p->pamr_steps > 0) {
         /* in place unless seg_logits is kept */
@@ -187,7 +179,7 @@ static ct_status segment_mmseg(const ct_model *m, const float *pixels, int H, in
     int nt = 0;
     if (!st) st = ct_classify(&nn.ex, fin, N, HW, &cp, out->labels, out->probs, &nt, err);
     if (st) {
-        free(seg); free(tok); free(pred);
+        free(seg); free(tok); free(pred); free(mask);
         if (pamr != seg) free(pamr);
         return st;
     }
@@ -205,7 +197,12 @@ static ct_status segment_mmseg(const ct_model *m, const float *pixels, int H, in
         memset(inter, 0, sizeof *inter);
         inter->H = H; inter->W = W; inter->h = h; inter->w = w; inter->n_names = N; inter->embed_dim = E;
         memcpy(pred, out->labels, HW * sizeof(int32_t));
+        /* a head without the CLS row in its tokens: img_tokens [h*w x E] */
+        if (tok && !d->tokens_cls) memmove(tok, tok + E, sizeof(float) * (T - 1) * E);
         inter->img_tokens = tok;
+        inter->outliers = mask;
+        inter->n_windows = g.n; inter->win_h = g.wh / c->patch; inter->win_w = g.ww / c->patch;
+        inter->img_tokens_rows = tok ? (int)(d->tokens_cls ? T : T - 1) : 0;
         inter->seg_logits = seg;
         inter->pamr_logits = pamr;
         inter->pred = pred;
@@ -236,13 +233,13 @@ static ct_status segment_cliptrase(const ct_model *m, const float *pixels, int H
         return ct_fail(err, CT_ERR_NOMEM, "out of memory for a %d x %d image", W, H);
     }
     ct_nn nn = ct_model_nn(m, p->n_threads);
-    ct_vision_out vo = {p->head, p->gaussian_std, tokens, corr_raw, emb};
+    ct_vision_out vo = {.p = p, .tokens = tokens, .corr_raw = corr_raw, .image_embedding = emb};
     ct_status st = ct_vision_encode(m, &nn, pixels, 1, H, W, &vo, err);
     double t1 = now_s();
     ct_cliptrase_out co = {.inter = inter};
     /* the vote compares distances against eps: always in fp32, whatever the encoder's precision */
     ct_nn nn_post = nn;
-    if (nn_post.kernel == CT_KERNEL_BF16) nn_post.kernel = ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_NATIVE);
+    nn_post.kernel = ct_kernel_fp32(nn_post.kernel);
     /* with probabilities, the vote's labels wait in scratch until the classification (which
      * fails only before it writes) has succeeded: a failure leaves labels untouched */
     if (!st)
@@ -272,10 +269,66 @@ static ct_status segment_cliptrase(const ct_model *m, const float *pixels, int H
     if (out->inter) {
         out->inter->image_embedding = emb;
         out->inter->img_tokens = tokens;
+        out->inter->img_tokens_rows = (int)T;
         out->inter->corr_raw = corr_raw;
         return ct_ok(err);
     }
     free(tokens); free(corr_raw);
+    return ct_ok(err);
+}
+
+/* Bytes of the cluster vote's call at its peak. */
+static size_t vote_bytes(const ct_model *m, int H, int W, int n_names, int L, const ct_segment_params *p, int nth, int with_intermediates) {
+    (void)nth;
+    const ct_config *c = &m->cfg;
+    size_t hw = (size_t)(H / c->patch) * (size_t)(W / c->patch), T = hw + 1, HW = (size_t)H * W, E = (size_t)c->embed_dim;
+    ct_vision_out vo = {.p = p, .tokens = (float *)1, .corr_raw = (float *)1};
+    size_t ws = ct_vision_workspace(m, 1, H, W, ct_model_threads(m), &vo);
+    /* encoder outputs, then the vote (in fp32 whatever the encoder's precision), and the
+     * clusters: typically at most hw / min_samples (a cluster can have fewer points when its
+     * border points went to earlier clusters), each with its mean row (float and double sums), its
+     * map upsampled by the ratio and a count of each label per thread (their count is known only
+     * after DBSCAN) */
+    ct_nn nn = ct_model_nn(m, p->n_threads);
+    ct_kernel k = ct_kernel_fp32(nn.kernel);
+    size_t vote = ct_cliptrase_vote_bytes(k, H, W, c->patch, c->embed_dim, n_names, nn.ex.nth);
+    if (!vote || !ws) return 0;
+    int ms = p->min_samples > 0 ? p->min_samples : (ct_cliptrase_small_grid(H, W, c->patch) ? 3 : 7);
+    int ratio = p->upsample_ratio > 0 ? p->upsample_ratio : 4;
+    double nc = (double)hw / ms;
+    int wide = ratio * (W / c->patch) > W ? ratio * (W / c->patch) : W;
+    /* per cluster: mean (float, double sums), map upsampled and filtered, counts, two cached rows
+     * per thread of the upsampling */
+    double per = (12.0 + 8.0 * ratio * ratio) * (double)hw + 4.0 * nn.ex.nth * L + 8.0 * nn.ex.nth * wide + 8.0;
+    double b = (double)ws + 4.0 * (double)(T * E + T * T) + (double)vote + nc * per;
+    if (with_intermediates) b += 4.0 * (double)(T * T + hw * hw + (size_t)n_names * HW + 4 * HW) + 4.0 * 16 * (double)hw * 8;
+    return b < (double)SIZE_MAX / 2 ? (size_t)b : 0;
+}
+
+/* The post-processing pipelines a head names (head.h), with their memory estimates. */
+typedef struct {
+    ct_status (*run)(const ct_model *m, const float *pixels, int H, int W, const float *class_emb, int n_names,
+                     const int32_t *name_label, int L, const ct_segment_params *p, const ct_segment_outputs *out, double t0,
+                     ct_error *err);
+    size_t (*bytes)(const ct_model *m, int H, int W, int n_names, int L, const ct_segment_params *p, int nth, int with_inter);
+} pipeline;
+
+static const pipeline k_pipelines[CT_POST_COUNT] = {
+    [CT_POST_VOTE] = {segment_cliptrase, vote_bytes},
+    [CT_POST_MMSEG] = {segment_mmseg, mmseg_bytes},
+};
+
+ct_status ct_segment_memory(const ct_model *m, int H, int W, int n_names, const ct_segment_params *p, int with_intermediates,
+                            size_t *bytes, ct_error *err) {
+    if (!m || !bytes) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_segment_memory: NULL argument");
+    ct_segment_params dp;
+    int L = 0;
+    ct_status st = check_call(m, H, W, n_names, NULL, &p, &dp, &L, err);
+    if (st) return st;
+    size_t b = k_pipelines[ct_head_get(p->head)->post].bytes(m, H, W, n_names, L, p, ct_model_nn(m, p->n_threads).ex.nth,
+                                                               with_intermediates);
+    if (!b) return ct_fail(err, CT_ERR_TOO_LARGE, "size overflow");
+    *bytes = b;
     return ct_ok(err);
 }
 
@@ -295,8 +348,7 @@ ct_status ct_segment_ex(const ct_model *m, const float *pixels, int H, int W, co
     ct_segment_outputs o = *out;
     o.inter = out->inter ? &tmp : NULL;
     o.info = out->info ? &info : NULL;
-    if (p->head == CT_HEAD_CLIPTRASE) st = segment_cliptrase(m, pixels, H, W, class_emb, n_names, name_label, L, p, &o, t0, err);
-    else st = segment_mmseg(m, pixels, H, W, class_emb, n_names, name_label, L, p, &o, t0, err);
+    st = k_pipelines[ct_head_get(p->head)->post].run(m, pixels, H, W, class_emb, n_names, name_label, L, p, &o, t0, err);
     if (st) return st;
     if (out->inter) *out->inter = tmp;
     if (out->info) *out->info = info;
@@ -308,44 +360,4 @@ ct_status ct_segment(const ct_model *m, const float *pixels, int H, int W, const
                      ct_error *err) {
     ct_segment_outputs o = {labels, NULL, NULL, inter};
     return ct_segment_ex(m, pixels, H, W, class_emb, n_names, name_label, p, &o, err);
-}
-
-ct_status ct_segment_memory(const ct_model *m, int H, int W, int n_names, const ct_segment_params *p, int with_intermediates,
-                            size_t *bytes, ct_error *err) {
-    if (!m || !bytes) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_segment_memory: NULL argument");
-    ct_segment_params dp;
-    int L = 0;
-    ct_status st = check_call(m, H, W, n_names, NULL, &p, &dp, &L, err);
-    if (st) return st;
-    const ct_config *c = &m->cfg;
-    if (p->head != CT_HEAD_CLIPTRASE) {
-        size_t b = mmseg_bytes(m, H, W, n_names, L, p, ct_model_nn(m, p->n_threads).ex.nth, with_intermediates);
-        if (!b) return ct_fail(err, CT_ERR_TOO_LARGE, "size overflow");
-        *bytes = b;
-        return ct_ok(err);
-    }
-    size_t hw = (size_t)(H / c->patch) * (size_t)(W / c->patch), T = hw + 1, HW = (size_t)H * W, E = (size_t)c->embed_dim;
-    ct_vision_out vo = {p->head, p->gaussian_std, (float *)1, (float *)1, NULL};
-    size_t ws = ct_vision_workspace(m, 1, H, W, ct_model_threads(m), &vo);
-    /* encoder outputs, then the vote (in fp32 whatever the encoder's precision), and the
-     * clusters: typically at most hw / min_samples (a cluster can have fewer points when its
-     * border points went to earlier clusters), each with its mean row (float and double sums), its
-     * map upsampled by the ratio and a count of each label per thread (their count is known only
-     * after DBSCAN) */
-    ct_nn nn = ct_model_nn(m, p->n_threads);
-    ct_kernel k = nn.kernel == CT_KERNEL_BF16 ? ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_NATIVE) : nn.kernel;
-    size_t vote = ct_cliptrase_vote_bytes(k, H, W, c->patch, c->embed_dim, n_names, nn.ex.nth);
-    if (!vote) return ct_fail(err, CT_ERR_TOO_LARGE, "size overflow");
-    int ms = p->min_samples > 0 ? p->min_samples : (ct_cliptrase_small_grid(H, W, c->patch) ? 3 : 7);
-    int ratio = p->upsample_ratio > 0 ? p->upsample_ratio : 4;
-    double nc = (double)hw / ms;
-    int wide = ratio * (W / c->patch) > W ? ratio * (W / c->patch) : W;
-    /* per cluster: mean (float, double sums), map upsampled and filtered, counts, two cached rows
-     * per thread of the upsampling */
-    double per = (12.0 + 8.0 * ratio * ratio) * (double)hw + 4.0 * nn.ex.nth * L + 8.0 * nn.ex.nth * wide + 8.0;
-    double b = (double)ws + 4.0 * (double)(T * E + T * T) + (double)vote + nc * per;
-    if (with_intermediates) b += 4.0 * (double)(T * T + hw * hw + (size_t)n_names * HW + 4 * HW) + 4.0 * 16 * (double)hw * 8;
-    if (b > (double)SIZE_MAX / 2) return ct_fail(err, CT_ERR_TOO_LARGE, "size overflow");
-    *bytes = (size_t)b;
-    return ct_ok(err);
 }

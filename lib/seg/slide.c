@@ -5,7 +5,7 @@
  * to the window's patch grid, bilinearly upsampled (align_corners=False) to the window, added into
  * the image's map in window order, and the sum is divided by the count of windows covering each
  * pixel. The whole image is the grid of one window (crop 0): same code, a division by 1. */
-#include "seg/seg.h"
+#include "seg/slide.h"
 
 #include "nn/ops.h"
 #include "vision/vision.h"
@@ -50,10 +50,10 @@ void ct_slide_window(const ct_slide_grid *g, int k, int *y1, int *x1) {
 static int whole_image(const ct_slide_grid *g) { return g->n == 1 && g->wh == g->H && g->ww == g->W; }
 
 /* bytes of a batch of B windows: encoder workspace, pixels (unless whole), tokens, logits */
-static size_t batch_bytes(const ct_model *m, const ct_slide_grid *g, ct_head head, int n_names, int B) {
+static size_t batch_bytes(const ct_model *m, const ct_slide_grid *g, const ct_segment_params *sp, int n_names, int B) {
     int p = m->cfg.patch;
     size_t T = (size_t)(g->wh / p) * (size_t)(g->ww / p) + 1, E = (size_t)m->cfg.embed_dim;
-    ct_vision_out vo = {head, 5.f, (float *)1, NULL, NULL};
+    ct_vision_out vo = {.p = sp, .tokens = (float *)1};
     size_t ws = ct_vision_workspace(m, B, g->wh, g->ww, ct_model_threads(m), &vo);
     if (!ws) return 0;
     double b = (double)ws + 4.0 * B * ((whole_image(g) ? 0.0 : 3.0 * g->wh * g->ww) + (double)T * E + (double)T * n_names) +
@@ -61,20 +61,20 @@ static size_t batch_bytes(const ct_model *m, const ct_slide_grid *g, ct_head hea
     return b < (double)(SIZE_MAX / 2) ? (size_t)b : 0;
 }
 
-int ct_slide_batch(const ct_model *m, const ct_slide_grid *g, ct_head head) {
+int ct_slide_batch(const ct_model *m, const ct_slide_grid *g, const ct_segment_params *sp) {
     /* the largest B in [1, n] within the budget (the workspace grows with B) */
     int lo = 1, hi = g->n;
     while (lo < hi) {
         int mid = lo + (hi - lo + 1) / 2;
-        size_t b = batch_bytes(m, g, head, 0, mid);
+        size_t b = batch_bytes(m, g, sp, 0, mid);
         if (b && b <= CT_SLIDE_BATCH_BYTES) lo = mid;
         else hi = mid - 1;
     }
     return lo;
 }
 
-size_t ct_slide_workspace(const ct_model *m, const ct_slide_grid *g, ct_head head, int n_names) {
-    return batch_bytes(m, g, head, n_names, ct_slide_batch(m, g, head));
+size_t ct_slide_workspace(const ct_model *m, const ct_slide_grid *g, const ct_segment_params *sp, int n_names) {
+    return batch_bytes(m, g, sp, n_names, ct_slide_batch(m, g, sp));
 }
 
 typedef struct {
@@ -150,12 +150,12 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-ct_status ct_slide_logits(const ct_model *m, const ct_nn *nn, const float *pixels, const ct_slide_grid *g, ct_head head,
-                          float gaussian_std, const float *class_emb, int N, int max_batch, float *seg, float *img_tokens,
+ct_status ct_slide_logits(const ct_model *m, const ct_nn *nn, const float *pixels, const ct_slide_grid *g, const ct_segment_params *sp,
+                          const float *class_emb, int N, int max_batch, float *seg, float *img_tokens, int32_t *mask,
                           ct_slide_stats *stats, ct_error *err) {
     const ct_config *c = &m->cfg;
     int p = c->patch, h = g->wh / p, w = g->ww / p, T = h * w + 1, E = c->embed_dim, H = g->H, W = g->W;
-    int B = ct_slide_batch(m, g, head), whole = whole_image(g);
+    int B = ct_slide_batch(m, g, sp), whole = whole_image(g);
     if (max_batch > 0 && max_batch < B) B = max_batch;
     size_t wpx = (size_t)3 * g->wh * g->ww;
     float *bpx = whole ? NULL : ct_alloc((size_t)B * wpx, sizeof(float)); /* [B x 3 x wh x ww] */
@@ -185,14 +185,14 @@ ct_status ct_slide_logits(const ct_model *m, const ct_nn *nn, const float *pixel
     ct_nn nl = *nn;
     nl.ws = NULL;
     nl.ws_bytes = 0;
-    if (nl.kernel == CT_KERNEL_BF16) nl.kernel = ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_NATIVE);
+    nl.kernel = ct_kernel_fp32(nl.kernel);
     for (int k0 = 0; k0 < g->n && !st; k0 += B) {
         int nb = g->n - k0 < B ? g->n - k0 : B;
         if (!whole) {
             crop_job cj = {g, pixels, bpx, k0};
             ct_parallel_for(&nn->ex, (int64_t)nb * 3 * g->wh, 64, crop_rows, &cj);
         }
-        ct_vision_out vo = {head, gaussian_std, tok, NULL, NULL};
+        ct_vision_out vo = {.p = sp, .tokens = tok, .patch_mask = mask ? mask + (size_t)k0 * h * w : NULL};
         double t0 = now_s();
         st = ct_vision_encode(m, nn, whole ? pixels : bpx, nb, g->wh, g->ww, &vo, err);
         t_enc += now_s() - t0;
@@ -213,7 +213,7 @@ ct_status ct_slide_logits(const ct_model *m, const ct_nn *nn, const float *pixel
             stats->n_windows = g->n;
             stats->n_batches = (g->n + B - 1) / B;
             stats->t_encode = t_enc;
-            stats->workspace_bytes = batch_bytes(m, g, head, N, B);
+            stats->workspace_bytes = batch_bytes(m, g, sp, N, B);
         }
         st = ct_ok(err);
     }

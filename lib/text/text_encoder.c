@@ -56,7 +56,7 @@ static int encode_packed(const ct_model *m, const ct_nn *nn0, void *block, const
             for (int e = 0; e < D; e++) dst[e] = te[e] + pe[e];
         }
     ct_tf tf;
-    ct_tf_bind(&tf, m, &nn, R, D, M, CT_AT(block, lo->tf, float));
+    ct_tf_bind(&tf, ct_model_linear_fn, m, &nn, R, D, M, CT_AT(block, lo->tf, float));
     ct_tf_tower(&tf, c->text_act, c->text_ln_eps);
     int ok = 1;
     for (int l = 0; l < c->text_layers && ok; l++) {

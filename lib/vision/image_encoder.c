@@ -1,15 +1,16 @@
-/* CLIP image encoder (vision.h) with a selectable last block (heads/heads.c):
+/* CLIP image encoder (vision.h) with a selectable last block (heads/head.h):
  *   patch embedding (a stride-p convolution as one product over flattened patches), class token,
  *   position grid (bicubically resized for other grids, as the reference), ln_pre;
- *   blocks 1 .. L-1 unmodified; at block L-1 the CLIPtrase correlation map when asked;
- *   block L as the head defines it; ln_post, projection, L2 normalisation.
+ *   blocks 1 .. L-1 unmodified, keeping the outputs the head asks for; at block L-1 the
+ *   CLIPtrase correlation map when asked; block L as the head defines it (its descriptor's last
+ *   block); ln_post, projection, L2 normalisation.
  * The plain CLIP image embedding needs only the CLS row of an unmodified last block, which
  * shares its q/k/v with the head's, so it costs one row of attention and MLP.
  * Everything a call needs is allocated in one workspace before the first block. */
 #include "vision/vision.h"
 
 #include "core/arena.h"
-#include "heads/heads.h"
+#include "heads/head.h"
 #include "nn/attention.h"
 #include "nn/ops.h"
 #include "nn/transformer.h"
@@ -32,13 +33,18 @@ ct_status ct_vision_check(int H, int W, int patch, ct_error *err) {
 
 /* The workspace, laid out once: sizes in floats (or bytes for the GEMM part). */
 typedef struct {
-    int B, T, np, pp, D, M, E, R;
-    size_t x, xc, patches, pos, tf, nrm, head_tmp, gemm_bytes;
+    int B, T, np, pp, D, M, E, R, n_keep;
+    unsigned char keep[CT_HEAD_MAX_KEEP]; /* F[i] kept for the head */
+    size_t x, xc, patches, pos, tf, nrm, head_tmp, kept, scratch_bytes, gemm_bytes;
 } plan;
 
 static int make_plan(const ct_model *m, int B, int H, int W, int nth, const ct_vision_out *o, plan *pl) {
     const ct_config *c = &m->cfg;
     memset(pl, 0, sizeof *pl);
+    ct_segment_params dp;
+    const ct_segment_params *sp = o->p ? o->p : (ct_segment_params_default(&dp), &dp);
+    const ct_head_desc *hd = ct_head_get(sp->head);
+    if (!hd || c->vision_layers - 1 > CT_HEAD_MAX_KEEP) return 0;
     int p = c->patch, h = H / p, w = W / p;
     pl->B = B; pl->np = h * w; pl->T = 1 + pl->np; pl->pp = 3 * p * p;
     pl->D = c->vision_width; pl->M = m->vision_mlp; pl->E = c->embed_dim;
@@ -53,6 +59,9 @@ static int make_plan(const ct_model *m, int B, int H, int W, int nth, const ct_v
     pl->tf = ct_tf_floats(pl->R, pl->D, pl->M);
     pl->nrm = o->corr_raw ? (size_t)pl->T * 3 * D : 0;
     pl->head_tmp = (size_t)R * D;
+    if (hd->keep) hd->keep(sp, c, pl->keep);
+    for (int i = 0; i < c->vision_layers - 1; i++) pl->n_keep += pl->keep[i] != 0;
+    pl->kept = (size_t)pl->n_keep * (size_t)R * D;
     size_t g = ct_tf_gemm_bytes(m->kernel, pl->R, pl->D, pl->M), t;
     if ((t = ct_gemm_workspace(m->kernel, B * pl->np, pl->D, pl->pp, 0)) > g) g = t;
     if ((t = ct_gemm_workspace(m->kernel, pl->R, pl->E, pl->D, 0)) > g) g = t;
@@ -64,14 +73,14 @@ static int make_plan(const ct_model *m, int B, int H, int W, int nth, const ct_v
     nn.ex.nth = nth < 1 ? 1 : nth;
     ct_attn_spec plain = {.n_streams = 1, .x = {CT_Q}, .y = {CT_K}};
     if ((t = ct_attention_workspace(&nn, &plain, B, pl->T, pl->D, c->vision_heads)) > g) g = t;
-    const ct_head_def *hd = ct_head_get(o->head);
-    if (hd && (t = ct_attention_workspace(&nn, &hd->attn, B, pl->T, pl->D, c->vision_heads)) > g) g = t;
+    ct_head_shape hs = {m, sp, B, h, w, nn.ex.nth};
+    pl->scratch_bytes = ct_head_workspace(hd, &hs, &g);
     pl->gemm_bytes = g;
     return 1;
 }
 
 typedef struct {
-    size_t x, xc, patches, pos, tf, nrm, tmp, gemm;
+    size_t x, xc, patches, pos, tf, nrm, tmp, kept, scratch, gemm;
 } layout;
 
 static ct_arena lay_out(const plan *pl, layout *o) {
@@ -83,6 +92,8 @@ static ct_arena lay_out(const plan *pl, layout *o) {
     o->tf = ct_arena_add_floats(&a, pl->tf);
     o->nrm = ct_arena_add_floats(&a, pl->nrm);
     o->tmp = ct_arena_add_floats(&a, pl->head_tmp);
+    o->kept = ct_arena_add_floats(&a, pl->kept);
+    o->scratch = ct_arena_add(&a, pl->scratch_bytes);
     o->gemm = ct_arena_add(&a, pl->gemm_bytes);
     return a;
 }
@@ -154,8 +165,12 @@ ct_status ct_vision_encode(const ct_model *m, const ct_nn *nn0, const float *pix
         return ct_fail(err, CT_ERR_NONFINITE, "pixel value %g at image %zu, channel %zu, row %zu, column %zu is not finite",
                        (double)pixels[bad], bad / (3 * plane), bad / plane % 3, bad % plane / (size_t)W, bad % (size_t)W);
     }
-    const ct_head_def *hdef = ct_head_get(o->head);
-    if (!hdef) return ct_fail(err, CT_ERR_INVALID_ARG, "unknown head %d", (int)o->head);
+    ct_segment_params dp;
+    const ct_segment_params *sp = o->p ? o->p : (ct_segment_params_default(&dp), &dp);
+    const ct_head_desc *hdef = ct_head_get(sp->head);
+    if (!hdef) return ct_fail(err, CT_ERR_INVALID_ARG, "unknown head %d", (int)sp->head);
+    if (hdef->needs_proxy && o->tokens && !o->proxy)
+        return ct_fail(err, CT_ERR_INVALID_ARG, "head %s needs a proxy backbone's features", hdef->name);
     if (o->corr_raw && B != 1) return ct_fail(err, CT_ERR_INVALID_ARG, "the correlation map is computed for one image at a time");
     const ct_config *c = &m->cfg;
     int p = c->patch, h = H / p, w = W / p, heads = c->vision_heads;
@@ -170,7 +185,8 @@ ct_status ct_vision_encode(const ct_model *m, const ct_nn *nn0, const float *pix
         return ct_fail(err, CT_ERR_NOMEM, "out of memory for %d image(s) of %d x %d (%zu MiB of activations)", B, W, H, a.size >> 20);
     float *x = CT_AT(block, lo.x, float), *xc = CT_AT(block, lo.xc, float), *patches = CT_AT(block, lo.patches, float);
     float *pos = CT_AT(block, lo.pos, float), *tfm = CT_AT(block, lo.tf, float), *nrm = CT_AT(block, lo.nrm, float);
-    float *tmp = CT_AT(block, lo.tmp, float);
+    float *tmp = CT_AT(block, lo.tmp, float), *kept = CT_AT(block, lo.kept, float);
+    const float *layers[CT_HEAD_MAX_KEEP] = {0};
     void *gws = CT_AT(block, lo.gemm, char);
     ct_nn nn = *nn0;
     nn.ws = gws;
@@ -205,7 +221,7 @@ ct_status ct_vision_encode(const ct_model *m, const ct_nn *nn0, const float *pix
     ct_layernorm_eps(&nn.ex, R, D, x, D, m->ln_pre_w, m->ln_pre_b, x, D, c->vision_ln_eps);
 
     ct_tf tf;
-    ct_tf_bind(&tf, m, &nn, R, D, pl.M, tfm);
+    ct_tf_bind(&tf, ct_model_linear_fn, m, &nn, R, D, pl.M, tfm);
     ct_tf_tower(&tf, c->vision_act, c->vision_ln_eps);
     ct_attn_spec plain = {.n_streams = 1, .x = {CT_Q}, .y = {CT_K}};
     int L = c->vision_layers;
@@ -216,9 +232,14 @@ ct_status ct_vision_encode(const ct_model *m, const ct_nn *nn0, const float *pix
         ok = ok && ct_attention(&nn, &plain, tf.qkv, B, T, D, heads, 0, T, tf.att);
         ok = ok && ct_tf_out(&tf, bl, tf.att, R, x, 1);
         ok = ok && ct_tf_mlp(&tf, bl, x, R);
+        if (ok && pl.keep[l]) { /* F[l] for the head */
+            memcpy(kept, x, sizeof(float) * (size_t)R * D);
+            layers[l] = kept;
+            kept += (size_t)R * D;
+        }
     }
     const ct_block *last = &m->vblocks[L - 1];
-    ok = ok && ct_tf_qkv(&tf, last, x);
+    if (!hdef->own_qkv || o->image_embedding) ok = ok && ct_tf_qkv(&tf, last, x);
     if (ok && o->image_embedding) {
         /* the unmodified last block for the CLS rows only */
         ok = ct_attention(&nn, &plain, tf.qkv, B, T, D, heads, 0, 1, tf.att);
@@ -230,16 +251,9 @@ ct_status ct_vision_encode(const ct_model *m, const ct_nn *nn0, const float *pix
              head_out(m, &nn, B, xc, tmp, o->image_embedding);
     }
     if (ok && o->tokens) {
-        ct_attn_spec sp = hdef->attn;
-        if (hdef->gaussian) {
-            sp.gauss_sigma = o->gaussian_std;
-            sp.grid_h = h;
-            sp.grid_w = w;
-        }
-        ok = ct_attention(&nn, &sp, tf.qkv, B, T, D, heads, 0, T, tf.att);
-        ok = ok && ct_tf_out(&tf, last, tf.att, R, x, hdef->residual);
-        if (ok && hdef->mlp) ok = ct_tf_mlp(&tf, last, x, R);
-        ok = ok && head_out(m, &nn, R, x, tmp, o->tokens);
+        ct_head_call hc = {m, sp, &tf, B, T, h, w, D, heads, x, layers, o->proxy, o->proxy_dim, o->ph, o->pw,
+                           CT_AT(block, lo.scratch, char), o->patch_mask};
+        ok = ct_head_run(hdef, &hc) && head_out(m, &nn, R, x, tmp, o->tokens);
     }
     ct_model_ws_put(m, block, a.size);
     if (!ok) return ct_fail(err, CT_ERR_NOMEM, "out of memory in the image encoder");
@@ -270,7 +284,7 @@ ct_status ct_encode_image(const ct_model *m, const float *pixels, int H, int W, 
     if (!buf) return ct_fail(err, CT_ERR_NOMEM, "out of memory for the encoder's outputs (%zu MiB)", (n_tok + n_corr + n_emb) * 4 >> 20);
     float *tok = out->img_tokens ? buf : NULL, *corr = out->corr_raw ? buf + n_tok : NULL;
     float *emb = out->image_embedding ? buf + n_tok + n_corr : NULL;
-    ct_vision_out o = {CT_HEAD_CLIPTRASE, 5.f, tok, corr, emb};
+    ct_vision_out o = {.tokens = tok, .corr_raw = corr, .image_embedding = emb}; /* the default head: cliptrase */
     st = ct_vision_encode(m, &nn, pixels, 1, H, W, &o, err);
     if (!st) {
         if (tok) memcpy(out->img_tokens, tok, n_tok * sizeof(float));

@@ -26,7 +26,7 @@ _MAJOR_MINOR = ".".join(__version__.split(".")[:2])
 SONAME = "libcliptrase.so." + _MAJOR_MINOR
 
 # constants of include/cliptrase.h (tests/test_abi.py compares them with the header)
-HEAD_COUNT = 6
+HEAD_COUNT = 7
 MAX_DILATIONS = 8
 MAX_PATCHES = 128 * 128
 MAX_IMAGE_PIXELS = 64 * 1024 * 1024
@@ -56,7 +56,7 @@ class ct_config(Structure):
 
 class ct_load_params(Structure):
     _fields_ = [("check_finite", c_int), ("precision", c_int), ("backend", c_int),
-                ("n_threads", c_int), ("runtime", c_void_p)]
+                ("n_threads", c_int), ("runtime", c_void_p), ("kernel", c_char_p)]
 
 
 class ct_image_features(Structure):
@@ -69,7 +69,7 @@ class ct_segment_params(Structure):
                 ("slide_crop", c_int), ("slide_stride", c_int), ("pamr_steps", c_int),
                 ("pamr_dilations", c_int * MAX_DILATIONS), ("n_pamr_dilations", c_int),
                 ("logit_scale", c_float), ("prob_thd", c_float), ("area_thd", c_float),
-                ("n_threads", c_int)]
+                ("n_threads", c_int), ("sc_layers", c_int * 4), ("sc_res_cls", c_float), ("sc_beta", c_float)]
 
 
 class ct_segment_info(Structure):
@@ -85,14 +85,15 @@ class ct_segment_info(Structure):
 # the array members of ct_intermediates, in the header's order
 INTERMEDIATE_ARRAYS = ("image_embedding", "img_tokens", "corr_raw", "corr", "patch_logits", "logits_up",
                        "pred_raw", "dbscan_labels", "cluster_maps", "cluster_assign", "pred", "seg_logits",
-                       "pamr_logits")
+                       "pamr_logits", "outliers")
 
 
 class ct_intermediates(Structure):
     _fields_ = [("H", c_int), ("W", c_int), ("h", c_int), ("w", c_int), ("n_names", c_int),
                 ("embed_dim", c_int), ("n_clusters", c_int), ("eps", c_float), ("min_samples", c_int),
                 ("median_size", c_int), ("upsample_ratio", c_int)] + \
-               [(name, c_void_p) for name in INTERMEDIATE_ARRAYS]
+               [(name, c_void_p) for name in INTERMEDIATE_ARRAYS] + \
+               [("n_windows", c_int), ("win_h", c_int), ("win_w", c_int), ("img_tokens_rows", c_int)]
 
 
 class ct_segment_outputs(Structure):
@@ -142,6 +143,7 @@ _SIGNATURES = {
     "ct_precision_name": (c_char_p, [c_int]),
     "ct_precision_parse": (S, [c_char_p, PI, E]),
     "ct_precision_available": (c_int, [c_int]),
+    "ct_kernel_id": (c_char_p, [c_int, POINTER(c_int), POINTER(c_int), POINTER(c_char_p)]),
     "ct_tokenizer_load": (S, [c_char_p, PP, E]),
     "ct_tokenizer_load_hf": (S, [c_char_p, c_char_p, PP, E]),
     "ct_tokenizer_free": (None, [P]),

@@ -38,7 +38,7 @@ def head_name(h):
 
 
 def parse_head(name):
-    """A head name ("cliptrase", "clip", "maskclip", "sclip", "clearclip", "naclip") as its enum value."""
+    """A head name ("cliptrase", "clip", "maskclip", "sclip", "clearclip", "naclip", "scclip") as its enum value."""
     return _lib.parse_name(lib.ct_head_parse, name, "head")
 
 
@@ -71,9 +71,12 @@ class SegmentParams:
     prob_thd: float = 0.0
     area_thd: float = 0.0
     threads: int = 0  # n_threads: <= 0, all of the model's
+    sc_layers: tuple = (0, 0, 0, 0)  # SC-CLIP's pre, post, start, end; all 0: the preset of the model's depth
+    sc_res_cls: float = -1.0  # < 0: the preset of the model's depth
+    sc_beta: float = float(np.float32(0.4))  # the library's 0.4f
 
     _INT = ("min_samples", "median_size", "upsample_ratio", "slide_crop", "slide_stride", "pamr_steps", "threads")
-    _FLOAT = ("gaussian_std", "eps", "logit_scale", "prob_thd", "area_thd")
+    _FLOAT = ("gaussian_std", "eps", "logit_scale", "prob_thd", "area_thd", "sc_res_cls", "sc_beta")
 
     @classmethod
     def preset(cls, head=None, model=None):
@@ -95,7 +98,8 @@ class SegmentParams:
                    median_size=c.median_size, upsample_ratio=c.upsample_ratio, cls_reweight=bool(c.cls_reweight),
                    slide_crop=c.slide_crop, slide_stride=c.slide_stride, pamr_steps=c.pamr_steps,
                    pamr_dilations=tuple(c.pamr_dilations[:max(0, min(c.n_pamr_dilations, _lib.MAX_DILATIONS))]),
-                   logit_scale=c.logit_scale, prob_thd=c.prob_thd, area_thd=c.area_thd, threads=c.n_threads)
+                   logit_scale=c.logit_scale, prob_thd=c.prob_thd, area_thd=c.area_thd, threads=c.n_threads,
+                   sc_layers=tuple(c.sc_layers), sc_res_cls=c.sc_res_cls, sc_beta=c.sc_beta)
 
     def _to_c(self):
         c = _lib.ct_segment_params()
@@ -106,6 +110,11 @@ class SegmentParams:
         for k in self._FLOAT:
             setattr(c, k, _lib.to_float(getattr(self, k), k))
         c.cls_reweight = 1 if self.cls_reweight else 0
+        sl = tuple(self.sc_layers)
+        if len(sl) != 4:
+            raise InvalidArgumentError("sc_layers must be (pre, post, start, end), not %r" % (self.sc_layers,))
+        for i, x in enumerate(sl):
+            c.sc_layers[i] = _lib.to_int(x, "sc_layers")
         d = self.pamr_dilations
         if isinstance(d, (int, np.integer)):
             d = (d,)
@@ -158,6 +167,7 @@ _CLIPTRASE_ONLY = ("eps", "min_samples", "cls_reweight", "median_size", "upsampl
 _PIPELINE_ONLY = ("slide", "slide_crop", "slide_stride", "pamr", "pamr_steps", "pamr_dilations", "logit_scale", "prob_thd",
                   "area_thd")
 _NACLIP_ONLY = ("gaussian_std",)
+_SCCLIP_ONLY = ("sc_layers", "sc_res_cls", "sc_beta")
 
 
 def _check_head_overrides(head, overrides):
@@ -165,9 +175,11 @@ def _check_head_overrides(head, overrides):
         if k in _CLIPTRASE_ONLY and head != "cliptrase":
             who = "the cliptrase head (its cluster vote)"
         elif k in _PIPELINE_ONLY and head == "cliptrase":
-            who = "the heads of the mmseg pipeline (clip, maskclip, sclip, clearclip, naclip)"
+            who = "the heads of the mmseg pipeline (clip, maskclip, sclip, clearclip, naclip, scclip)"
         elif k in _NACLIP_ONLY and head != "naclip":
             who = "the naclip head (its Gaussian prior)"
+        elif k in _SCCLIP_ONLY and head != "scclip":
+            who = "the scclip head (its layers and calibration)"
         else:
             continue
         raise InvalidArgumentError("%s applies to %s, not to head %s: drop it, or choose such a head" % (k, who, head))
@@ -178,7 +190,8 @@ def segment_params(head=None, params=None, **overrides):
     overrides applied (any field; slide=(window, stride) / False; pamr=steps / (steps, dilations) /
     False). An override the head does not use is refused, as the tools refuse the flag: eps,
     min_samples, cls_reweight, median_size, upsample_ratio are CLIPtrase's; slide, pamr,
-    pamr_dilations, logit_scale, prob_thd, area_thd the other heads'; gaussian_std NACLIP's."""
+    pamr_dilations, logit_scale, prob_thd, area_thd the other heads'; gaussian_std NACLIP's;
+    sc_layers, sc_res_cls, sc_beta SC-CLIP's."""
     if params is not None:
         if head is not None:
             raise InvalidArgumentError("give head= or params=, not both (set params.head)")
@@ -311,11 +324,11 @@ def _intermediate_shapes(x, ratio):
     E, h, w, H, W, n, nc = x.embed_dim, x.h, x.w, x.H, x.W, x.n_names, x.n_clusters
     T, hw = 1 + h * w, h * w
     f, i = np.float32, np.int32
-    return {"image_embedding": ((E,), f), "img_tokens": ((T, E), f), "corr_raw": ((T, T), f), "corr": ((hw, hw), f),
+    return {"image_embedding": ((E,), f), "img_tokens": ((x.img_tokens_rows or T, E), f), "corr_raw": ((T, T), f), "corr": ((hw, hw), f),
             "patch_logits": ((n, h, w), f), "logits_up": ((n, H, W), f), "pred_raw": ((H, W), i),
             "dbscan_labels": ((hw,), i), "cluster_maps": ((nc, ratio * h, ratio * w), f),
             "cluster_assign": ((H, W), i), "pred": ((H, W), i), "seg_logits": ((n, H, W), f),
-            "pamr_logits": ((n, H, W), f)}
+            "pamr_logits": ((n, H, W), f), "outliers": ((x.n_windows, x.win_h, x.win_w), i)}
 
 
 def _take_intermediates(x):
@@ -407,10 +420,11 @@ def segment(model, image, classes, *, tokenizer=None, background=None, templates
     classes     a Classes; or names / lists of synonyms (with tokenizer=, background=, templates=);
                 or class embeddings float32 [n_names x embed_dim] (with name_labels=)
     head        a head's published preset as the starting point ("cliptrase", "clip", "maskclip",
-                "sclip", "clearclip", "naclip"); or params=SegmentParams(...)
+                "sclip", "clearclip", "naclip", "scclip"); or params=SegmentParams(...)
     overrides   any SegmentParams field: eps, min_samples, median_size, upsample_ratio,
                 cls_reweight, gaussian_std, slide=(window, stride), pamr=steps, pamr_dilations,
-                logit_scale, prob_thd, area_thd, threads, ...
+                logit_scale, prob_thd, area_thd, threads, sc_layers=(pre, post, start, end),
+                sc_res_cls, sc_beta, ...
     probabilities, intermediates: also return these (see Segmentation)
 
     The GIL is released while the library computes: several threads may segment with one Model.

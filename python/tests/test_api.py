@@ -149,7 +149,7 @@ def test_params_and_presets(ct, tiny):
     td, m = tiny
     d = ct.SegmentParams.preset()
     assert d == ct.SegmentParams() and d.head == "cliptrase" and d.pamr_dilations == (8, 16)
-    assert ct.heads() == ("cliptrase", "clip", "maskclip", "sclip", "clearclip", "naclip")
+    assert ct.heads() == ("cliptrase", "clip", "maskclip", "sclip", "clearclip", "naclip", "scclip")
     s = ct.segment_params("sclip")
     assert (s.logit_scale, s.slide_crop, s.slide_stride, s.pamr_steps) == (40, 224, 112, 0)
     c = ct.segment_params("clearclip")

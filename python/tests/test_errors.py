@@ -185,12 +185,16 @@ def test_segment_params(ct, tiny, tokenizer):
 
 def test_every_head_runs(ct, tiny, tokenizer):
     """Every head the library lists segments through the binding with its preset (the windows
-    shrink to the 64 x 128 input), with synonyms and a background label."""
+    shrink to the 64 x 128 input), with synonyms and a background label. SC-CLIP has presets for
+    12 and 24 blocks only: on the 3-block model its layers and res_cls are given (without them,
+    a clear refusal)."""
     _, m = tiny
     cl = ct.Classes(m, tokenizer, ["cat", ["dog", "puppy"]], background=["sky"])
     px = np.random.default_rng(0).standard_normal((3, 64, 128)).astype(np.float32)
+    raises(ct.InvalidArgumentError, "has 3 blocks", ct.segment, m, px, cl, head="scclip")
+    own = {"scclip": dict(sc_layers=(1, 0, 0, 2), sc_res_cls=0.3)}
     for h in ct.heads():
-        s = ct.segment(m, px, cl, head=h, threads=1)
+        s = ct.segment(m, px, cl, head=h, threads=1, **own.get(h, {}))
         assert s.info.head == h and s.labels.shape == (64, 128) and 0 <= s.labels.min() and s.labels.max() < 3
     s = ct.segment(m, px, cl, head="sclip", slide=(64, 32))
     assert s.info.n_windows == 3

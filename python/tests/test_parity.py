@@ -221,14 +221,14 @@ def test_tokenizer_context_cases(ct, tokenizer):
     assert many.shape == (len(cases), 77) and many.tolist() == [c["tokens"] for c in cases]
 
 
-def _head_runs():
-    """pytest parameters: (fixture dir, model dir, run) for every run of every heads fixture."""
-    root, ps = ORACLE / "heads", []
+def _head_runs(sub="heads"):
+    """pytest parameters: (fixture dir, model dir, run) for every run of every fixture of ORACLE/sub."""
+    root, ps = ORACLE / sub, []
     for d in sorted(root.iterdir()) if root.is_dir() else []:
         if (d / "meta.json").is_file():
             meta = json.loads((d / "meta.json").read_text())
             ps += [pytest.param((d, ORACLE / meta["model"], run), id="%s/%s" % (d.name, run["name"])) for run in meta["runs"]]
-    return ps or [pytest.param(None, marks=pytest.mark.skip(reason="no heads fixtures under %s/heads" % ORACLE))]
+    return ps or [pytest.param(None, marks=pytest.mark.skip(reason="no fixtures under %s/%s" % (ORACLE, sub)))]
 
 
 @pytest.mark.parametrize("r", _head_runs())
@@ -264,3 +264,26 @@ def test_heads_pipeline(r, ct, model_of):
     assert p.shape == (len(run["classes"]),) + px.shape[1:] and p.min() >= 0 and p.max() <= 1
     want = np.where(p.max(axis=0) < np.float32(run.get("prob_thd", 0)), 0, np.argmax(p, axis=0))
     assert np.array_equal(s.labels, want)
+
+
+@pytest.mark.parametrize("r", _head_runs("heads_scclip"))
+def test_scclip_pipeline(r, ct, model_of):
+    """SC-CLIP (heads_scclip, test/test_heads.c's tolerances): the run's layers, res_cls and beta
+    as keywords; seg_logits and img_tokens (patch rows only) within 1e-4, every window's outlier
+    mask exactly, labels >= 99.5%."""
+    d, model_dir, run = r
+    rn = run["name"]
+    px, tf, lab = load(d, rn, "pixels"), load(d, rn, "text_features"), load(d, rn, "name_label")
+    kw = dict(head="scclip", logit_scale=run["logit_scale"], prob_thd=run.get("prob_thd", 0), area_thd=run.get("area_thd", 0),
+              slide=(run["slide_crop"], run["slide_stride"]) if "slide_crop" in run else False,
+              sc_layers=tuple(run["sc_layers"]), sc_res_cls=run["res_cls"], sc_beta=run["beta"])
+    s = ct.segment(model_of(model_dir), px, tf, name_labels=lab, intermediates=True, **kw)
+    x = s.intermediates
+    ds = maxdiff(x["seg_logits"], load(d, rn, "seg_logits"))
+    dt = maxdiff(x["img_tokens"], load(d, rn, "img_tokens")) if "slide_crop" not in run else 0.0
+    agree = float(np.mean(s.labels == load(d, rn, "pred")))
+    print("%s: seg_logits %.1e, tokens %.1e, pred %.5f" % (rn, ds, dt, agree))
+    assert ds <= 1e-4 and dt <= 1e-4 and agree >= 0.995
+    assert np.array_equal(x["outliers"], load(d, rn, "outliers"))
+    assert s.info.head == "scclip" and s.info.n_windows == len(run["windows"])
+    assert abs(s.info.n_thresholded - run["n_thresholded"]) <= 0.005 * px.shape[1] * px.shape[2]

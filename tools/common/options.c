@@ -12,11 +12,14 @@
 
 enum {
     O_PRECISION = 1000, O_NOCACHE, O_CLASSES_FILE, O_CLASSES_FORMAT, O_BG_FILE, O_CROP, O_HEAD, O_SLIDE, O_PAMR, O_DIL,
-    O_SCALE, O_PROB, O_AREA, O_STD, O_EPS, O_MINS, O_CLSRW
+    O_SCALE, O_PROB, O_AREA, O_STD, O_EPS, O_MINS, O_CLSRW, O_SCLAYERS, O_RESCLS, O_SCBETA
 };
 
 /* which preset fields the flags replace */
-enum { S_EPS = 1, S_MINS = 2, S_CLSRW = 4, S_SLIDE = 8, S_PAMR = 16, S_DIL = 32, S_SCALE = 64, S_PROB = 128, S_AREA = 256, S_STD = 512 };
+enum {
+    S_EPS = 1, S_MINS = 2, S_CLSRW = 4, S_SLIDE = 8, S_PAMR = 16, S_DIL = 32, S_SCALE = 64, S_PROB = 128, S_AREA = 256, S_STD = 512,
+    S_SCLAYERS = 1024, S_RESCLS = 2048, S_SCBETA = 4096
+};
 
 typedef struct {
     unsigned group;
@@ -42,6 +45,9 @@ static const shared_opt k_opts[] = {
     {OG_SEG, {"logit-scale", required_argument, 0, O_SCALE}, ""},
     {OG_SEG, {"prob-thd", required_argument, 0, O_PROB}, ""}, {OG_SEG, {"area-thd", required_argument, 0, O_AREA}, ""},
     {OG_SEG, {"gaussian-std", required_argument, 0, O_STD}, ""},
+    /* SC-CLIP */
+    {OG_SEG, {"sc-layers", required_argument, 0, O_SCLAYERS}, ""}, {OG_SEG, {"res-cls", required_argument, 0, O_RESCLS}, ""},
+    {OG_SEG, {"sc-beta", required_argument, 0, O_SCBETA}, ""},
     /* the CLIPtrase vote */
     {OG_SEG, {"eps", required_argument, 0, O_EPS}, ""}, {OG_SEG, {"min-samples", required_argument, 0, O_MINS}, ""},
     {OG_SEG, {"cls-reweight", no_argument, 0, O_CLSRW}, ""},
@@ -146,6 +152,14 @@ int opts_parse(tool_opts *o, int code, const char *arg) {
     case O_PROB: o->set |= S_PROB; return parse_float(arg, -1e30, 1e30, &f->prob_thd) ? 1 : bad("--prob-thd", "a number in [0, 1] (0: off)", arg);
     case O_AREA: o->set |= S_AREA; return parse_float(arg, -1e30, 1e30, &f->area_thd) ? 1 : bad("--area-thd", "a number in [0, 1] (0: off)", arg);
     case O_STD: o->set |= S_STD; return parse_float(arg, -1e30, 1e30, &f->gaussian_std) ? 1 : bad("--gaussian-std", "a positive number", arg);
+    case O_SCLAYERS: {
+        int n = 0;
+        o->set |= S_SCLAYERS;
+        /* the ranges depend on the model's depth: the library checks them */
+        return parse_int_list(arg, -1000000, 1000000, f->sc_layers, 4, &n) && n == 4 ? 1 : bad("--sc-layers", "PRE,POST,START,END (four block indices)", arg);
+    }
+    case O_RESCLS: o->set |= S_RESCLS; return parse_float(arg, 0, 1e6, &f->sc_res_cls) ? 1 : bad("--res-cls", "a number >= 0", arg);
+    case O_SCBETA: o->set |= S_SCBETA; return parse_float(arg, -1, 1, &f->sc_beta) ? 1 : bad("--sc-beta", "a number in [-1, 1]", arg);
     case O_EPS: o->set |= S_EPS; return parse_float(arg, 1e-30, 1e6, &f->eps) ? 1 : bad("--eps", "a positive number", arg);
     case O_MINS: o->set |= S_MINS; return parse_int(arg, 1, 1000000, &f->min_samples) ? 1 : bad("--min-samples", "a whole number >= 1", arg);
     case O_CLSRW: o->set |= S_CLSRW; f->cls_reweight = 1; return 1;
@@ -164,7 +178,8 @@ void opts_help(FILE *f, unsigned groups) {
                    "  -V, --vocab PATH        bpe_simple_vocab_16e6.txt.gz, or vocab.json with merges.txt beside it\n"
                    "                          (default: beside the model, then the data directories)\n"
                    "      --precision P       fp32 (default) or bf16 (needs AVX512_BF16); overrides $CT_PRECISION\n"
-                   "                          and $CT_KERNEL (blas: OpenBLAS fp32, fp32/avx512: native fp32, bf16)\n"
+                   "                          and $CT_KERNEL (blas: OpenBLAS fp32, fp32/avx512: native fp32, bf16,\n"
+                   "                          or a kernel id that ct-info lists, e.g. avx512_bf16r)\n"
                    "  -t, --threads N         threads (default: all cores)\n"
                    "      --no-cache          neither read nor write the class-embedding cache ($CT_CACHE_DIR,\n"
                    "                          else $XDG_CACHE_HOME/cliptrase, else ~/.cache/cliptrase); it is used\n"
@@ -190,8 +205,9 @@ void opts_help(FILE *f, unsigned groups) {
     if (groups & OG_SEG)
         fprintf(f, "segmentation (the head's preset, then these flags on top; docs/api.md; a flag the chosen head\n"
                    "does not use is a usage error: --eps, --min-samples, --cls-reweight are cliptrase's; --slide,\n"
-                   "--pamr, --pamr-dilations, --logit-scale, --prob-thd, --area-thd the other heads'; --gaussian-std naclip's):\n"
-                   "      --head NAME         cliptrase (default), clip, maskclip, sclip, clearclip, naclip\n"
+                   "--pamr, --pamr-dilations, --logit-scale, --prob-thd, --area-thd the other heads'; --gaussian-std naclip's;\n"
+                   "--sc-layers, --res-cls, --sc-beta scclip's):\n"
+                   "      --head NAME         cliptrase (default), clip, maskclip, sclip, clearclip, naclip, scclip\n"
                    "      --slide CROP,STRIDE sliding windows in pixels (CROP a multiple of the patch, STRIDE in\n"
                    "                          [1, CROP]); 0: the whole image\n"
                    "      --pamr STEPS        PAMR refinement steps (0: off)\n"
@@ -200,6 +216,10 @@ void opts_help(FILE *f, unsigned groups) {
                    "      --prob-thd T        pixels whose best probability is below T get label 0 (0: off)\n"
                    "      --area-thd A        labels 1.. covering at most A of the labelled area are dropped (0: off)\n"
                    "      --gaussian-std S    NACLIP's neighbourhood sigma in patches (default 5)\n"
+                   "      --sc-layers PRE,POST,START,END  SC-CLIP's layers (0-based block outputs; default by\n"
+                   "                          the model's depth: 8,3,3,10 for 12 blocks, 16,6,8,19 for 24)\n"
+                   "      --res-cls R         SC-CLIP's CLS weight (default 0.3 for 12 blocks, 0.1 for 24)\n"
+                   "      --sc-beta B         SC-CLIP's similarity cut (default 0.4)\n"
                    "      --eps E             cliptrase: DBSCAN radius (default 0.7 if the short side is at most\n"
                    "                          14 patches, as 224 with patch 16, else 1.1)\n"
                    "      --min-samples K     cliptrase: DBSCAN core size (default 3 if the short side is at most\n"
@@ -223,7 +243,14 @@ int opts_load_params(const tool_opts *o, ct_load_params *lp) {
         if (!strcmp(kern, "blas")) lp->backend = CT_BACKEND_OPENBLAS;
         else if (!strcmp(kern, "fp32") || !strcmp(kern, "avx512")) kp = CT_PRECISION_FP32;
         else if (!strcmp(kern, "bf16")) kp = CT_PRECISION_BF16;
-        else return usage_error("CT_KERNEL=%s: unknown (blas, fp32, avx512 or bf16)", kern);
+        else { /* a registered kernel by id (ct-info lists them): its precision and backend */
+            const char *id;
+            int i = 0;
+            while ((id = ct_kernel_id(i, &kp, NULL, NULL)) && strcmp(id, kern)) i++;
+            if (!id) return usage_error("CT_KERNEL=%s: unknown (blas, fp32, avx512, bf16 or a kernel id that ct-info lists)", kern);
+            lp->kernel = id;
+            if (!strcmp(id, "openblas")) lp->backend = CT_BACKEND_OPENBLAS;
+        }
         kset = 1;
         lp->precision = kp;
     }
@@ -332,18 +359,20 @@ int session_classes(tool_session *s, const tool_opts *o) {
 /* One rule for every head-specific option: given with a head that does not use it, it is a usage
  * error naming the option and the heads that use it (before any work), whatever its value. */
 static int head_options_check(const tool_opts *o) {
-    enum { CLIPTRASE, OTHERS, NACLIP };
+    enum { CLIPTRASE, OTHERS, NACLIP, SCCLIP };
     static const struct { unsigned bit; const char *flag; int who; } k_only[] = {
         {S_EPS, "--eps", CLIPTRASE}, {S_MINS, "--min-samples", CLIPTRASE}, {S_CLSRW, "--cls-reweight", CLIPTRASE},
         {S_SLIDE, "--slide", OTHERS}, {S_PAMR, "--pamr", OTHERS}, {S_DIL, "--pamr-dilations", OTHERS},
         {S_SCALE, "--logit-scale", OTHERS}, {S_PROB, "--prob-thd", OTHERS}, {S_AREA, "--area-thd", OTHERS},
         {S_STD, "--gaussian-std", NACLIP},
+        {S_SCLAYERS, "--sc-layers", SCCLIP}, {S_RESCLS, "--res-cls", SCCLIP}, {S_SCBETA, "--sc-beta", SCCLIP},
     };
-    static const char *const k_users[] = {"the cliptrase head (its cluster vote)", "the heads of the mmseg pipeline (clip, maskclip, sclip, clearclip, naclip)",
-                                          "the naclip head (its Gaussian prior)"};
-    int cliptrase = o->head == CT_HEAD_CLIPTRASE, naclip = o->head == CT_HEAD_NACLIP;
+    static const char *const k_users[] = {"the cliptrase head (its cluster vote)",
+                                          "the heads of the mmseg pipeline (clip, maskclip, sclip, clearclip, naclip, scclip)",
+                                          "the naclip head (its Gaussian prior)", "the scclip head (its layers and calibration)"};
+    int cliptrase = o->head == CT_HEAD_CLIPTRASE, naclip = o->head == CT_HEAD_NACLIP, scclip = o->head == CT_HEAD_SCCLIP;
     for (size_t i = 0; i < sizeof k_only / sizeof *k_only; i++) {
-        int w = k_only[i].who, used = w == CLIPTRASE ? cliptrase : w == OTHERS ? !cliptrase : naclip;
+        int w = k_only[i].who, used = w == CLIPTRASE ? cliptrase : w == OTHERS ? !cliptrase : w == NACLIP ? naclip : scclip;
         if ((o->set & k_only[i].bit) && !used)
             return usage_error("%s applies to %s, not to --head %s: drop it, or choose such a head", k_only[i].flag, k_users[w], ct_head_name(o->head));
     }
@@ -366,6 +395,9 @@ static void segment_params(const tool_opts *o, const ct_model *m, ct_segment_par
     if (o->set & S_PROB) sp->prob_thd = f->prob_thd;
     if (o->set & S_AREA) sp->area_thd = f->area_thd;
     if (o->set & S_STD) sp->gaussian_std = f->gaussian_std;
+    if (o->set & S_SCLAYERS) memcpy(sp->sc_layers, f->sc_layers, sizeof sp->sc_layers);
+    if (o->set & S_RESCLS) sp->sc_res_cls = f->sc_res_cls;
+    if (o->set & S_SCBETA) sp->sc_beta = f->sc_beta;
     sp->n_threads = o->threads;
 }
 
@@ -438,8 +470,9 @@ int session_load(tool_session *s, const tool_opts *o, unsigned groups) {
     if (groups & OG_SEG) {
         segment_params(o, s->model, &s->sp);
         size_t bytes;
-        /* the library's own checks of the parameters, on a one-patch image: before any heavy work */
-        if (ct_segment_memory(s->model, patch, patch, s->cl.n_names > 0 ? s->cl.n_names : 1, &s->sp, 0, &bytes, &err))
+        /* the library's own checks of the parameters, on an image of 8 x 8 patches (enough for every
+         * head's minimum window: SC-CLIP's outlier detection needs 31 patches): before any heavy work */
+        if (ct_segment_memory(s->model, 8 * patch, 8 * patch, s->cl.n_names > 0 ? s->cl.n_names : 1, &s->sp, 0, &bytes, &err))
             return usage_error("%s", err.msg);
     }
     return 0;

@@ -46,8 +46,10 @@ int report_json(const char *path, const char *input, const tool_session *s, cons
     for (int i = 0; i < sp->n_pamr_dilations; i++) out_printf(&f, "%s%d", i ? ", " : "", sp->pamr_dilations[i]);
     out_printf(&f, "], \"logit_scale\": %g, \"prob_thd\": %g, \"area_thd\": %g, \"gaussian_std\": %g,\n", (double)info->logit_scale,
                (double)sp->prob_thd, (double)sp->area_thd, (double)sp->gaussian_std);
-    out_printf(&f, "             \"eps\": %g, \"min_samples\": %d, \"cls_reweight\": %s, \"threads\": %d},\n", (double)info->eps,
-               info->min_samples, sp->cls_reweight ? "true" : "false", info->n_threads);
+    out_printf(&f, "             \"eps\": %g, \"min_samples\": %d, \"cls_reweight\": %s,\n", (double)info->eps, info->min_samples,
+               sp->cls_reweight ? "true" : "false");
+    out_printf(&f, "             \"sc_layers\": [%d, %d, %d, %d], \"res_cls\": %g, \"sc_beta\": %g, \"threads\": %d},\n", sp->sc_layers[0],
+               sp->sc_layers[1], sp->sc_layers[2], sp->sc_layers[3], (double)sp->sc_res_cls, (double)sp->sc_beta, info->n_threads);
     out_printf(&f, "  \"n_clusters\": %d, \"n_windows\": %d, \"n_thresholded\": %d,\n  \"classes\": [\n", info->n_clusters, info->n_windows,
                info->n_thresholded);
     for (int l = 0; l < cl->n_labels; l++) {
@@ -92,7 +94,7 @@ int report_dump(const char *dir, const float *px, int H, int W, const float *emb
     dump(&d, "text_features", emb, 0, 2, n, E, 0);
     dump(&d, "name_label", cl->label, 1, 1, n, 0, 0);
     dump(&d, "image_embedding", x->image_embedding, 0, 1, E, 0, 0);
-    if (!sp->slide_crop) dump(&d, "img_tokens", x->img_tokens, 0, 2, T, E, 0);
+    if (!sp->slide_crop) dump(&d, "img_tokens", x->img_tokens, 0, 2, x->img_tokens_rows ? x->img_tokens_rows : T, E, 0);
     dump(&d, "corr_raw", x->corr_raw, 0, 2, T, T, 0);
     dump(&d, "corr", x->corr, 0, 2, h * w, h * w, 0);
     dump(&d, "patch_logits", x->patch_logits, 0, 3, n, h, w);
@@ -104,6 +106,7 @@ int report_dump(const char *dir, const float *px, int H, int W, const float *emb
     dump(&d, "cluster_assign", x->cluster_assign, 1, 2, H, W, 0);
     dump(&d, "seg_logits", x->seg_logits, 0, 3, n, H, W);
     dump(&d, "pamr_logits", x->pamr_logits, 0, 3, n, H, W);
+    dump(&d, "outliers", x->outliers, 1, 3, x->n_windows, x->win_h, x->win_w);
     dump(&d, "pred", lab, 1, 2, H, W, 0);
     return d.ok;
 }

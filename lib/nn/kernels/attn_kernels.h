@@ -1,4 +1,4 @@
-/* Attention micro-kernels (kernels/attn_avx512.c), in the "transposed" layout of the fused
+/* Attention micro-kernels (kernels/x86_avx512/attn.c), in the "transposed" layout of the fused
  * attention: a block of CT_AQ = 48 queries lies along the vector lanes (3 x 16), keys and head
  * dimensions along rows. Every per-query quantity (running max, sum, rescale factor) is then a
  * vector and no step needs a horizontal reduction.

@@ -1,7 +1,8 @@
 /* The micro-kernel contract shared by the GEMM driver and the kernel families.
  *
- * A micro-kernel computes an MR x NR tile acc = Ap (kb x MR panel) * Bp (kb x NR panel) in
- * registers (fp32 families: kb values of k; bf16: kb pairs of k), then writes the `rows` x `cols`
+ * A micro-kernel computes an MR x NR tile acc = Ap (kb x MR panel, or MR x kb rows of stride
+ * e->lda) * Bp (kb x NR panel) in registers or tiles (fp32 families: kb values of k; bf16: kb
+ * pairs of k), then writes the `rows` x `cols`
  * corner of it to C (row stride ldc) through the tile epilogue:
  *   v = alpha * acc + (first ? beta * C : C)      (first: the first K slice; beta 0 never reads C)
  *   last: v += bias[col]; v = act(v)               (last: the last K slice)
@@ -20,6 +21,7 @@ typedef struct {
     int act;           /* CT_ACT_* */
     const void *next_b; /* the next B panel to bring into L2 while this tile runs (kernels
                            may ignore it), or NULL */
+    size_t lda;         /* row-major A panels (a_rows): 4-byte units from one row to the next */
 } ct_tile_epi;
 
 /* The activations in scalar code (CT_ACT_*, nn/gemm.h): QuickGELU x / (1 + exp(-1.702 x)); exact
@@ -52,15 +54,22 @@ static inline void ct_tile_store_scalar(const float *acc, int ld, float *C, int 
 typedef void (*ct_ukernel_fn)(int kb, const void *Ap, const void *Bp, float *C, int ldc, int rows, int cols,
                               const ct_tile_epi *e);
 
-/* kernels/avx512.c: MR 14, NR 32 */
+/* kernels/x86_avx512/gemm.c: MR 14, NR 32 */
 void ct_uk_avx512_f32(int kb, const void *Ap, const void *Bp, float *C, int ldc, int rows, int cols, const ct_tile_epi *e);
 void ct_uk_avx512_bf16(int kp, const void *Ap, const void *Bp, float *C, int ldc, int rows, int cols, const ct_tile_epi *e);
+/* the tile epilogue (above) on rows x cols (cols <= 32) of an fp32 array (row stride ld), AVX-512 */
+void ct_store_rows_avx512(const float *acc, int ld, float *C, int ldc, int rows, int cols, const ct_tile_epi *e);
 /* fp32 -> bf16 pairs: out[i] = (bf16(src[2i]), bf16(src[2i+1])) for i < (n+1)/2, round to nearest
  * even, a missing odd element 0 */
 void ct_cvt_bf16_pairs_avx512(const float *src, int n, uint32_t *out);
-/* kernels/avx2.c: MR 6, NR 16 */
+/* kernels/x86_amx/gemm.c: MR 32, NR 32 (2 x 2 tiles of 16 x 16), A row-major, K in tiles of 16
+ * pairs; the thread hooks load the tile configuration and release the tiles */
+void ct_uk_amx_bf16(int kp, const void *Ap, const void *Bp, float *C, int ldc, int rows, int cols, const ct_tile_epi *e);
+void ct_amx_thread_begin(void);
+void ct_amx_thread_end(void);
+/* kernels/x86_avx2/gemm.c: MR 6, NR 16 */
 void ct_uk_avx2_f32(int kb, const void *Ap, const void *Bp, float *C, int ldc, int rows, int cols, const ct_tile_epi *e);
-/* kernels/portable.c: MR 4, NR 16 */
+/* kernels/portable/gemm.c: MR 4, NR 16 */
 void ct_uk_portable_f32(int kb, const void *Ap, const void *Bp, float *C, int ldc, int rows, int cols, const ct_tile_epi *e);
 
 /* Transpose of a rows x n8 block of floats (or any 32-bit units), rows >= 8 and n8 a multiple

@@ -4,7 +4,7 @@
 #include "nn/kernels/attn_kernels.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#include "nn/kernels/vmath_avx512.h"
+#include "nn/kernels/x86_avx512/vmath.h"
 
 /* One template for both products and both precisions: acc[8][G] = sum over the depth of
  * A[k][r] * B[k][16 g ..] (A: [depth][8] panel; B: [depth][48] lanes, G groups of 16 used), then

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#include "nn/kernels/vmath_avx512.h"
+#include "nn/kernels/x86_avx512/vmath.h"
 
 #define MR 14
 
@@ -52,6 +52,21 @@ __attribute__((target("avx512f"))) static inline void store_tile(__m512 acc[MR][
         }
         _mm512_mask_storeu_ps(c, m0, v0);
         _mm512_mask_storeu_ps(c + 16, m1, v1);
+    }
+}
+
+/* The tile epilogue on rows x cols (cols <= 32) of an fp32 array acc (row stride ld): for kernels
+ * that accumulate elsewhere (AMX tiles stored to memory), 14 rows at a time. */
+__attribute__((target("avx512f"))) void ct_store_rows_avx512(const float *acc, int ld, float *C, int ldc, int rows, int cols,
+                                                              const ct_tile_epi *e) {
+    for (int r0 = 0; r0 < rows; r0 += MR) {
+        __m512 a[MR][2];
+        int n = rows - r0 < MR ? rows - r0 : MR;
+        for (int r = 0; r < n; r++) {
+            a[r][0] = _mm512_loadu_ps(acc + (size_t)(r0 + r) * ld);
+            a[r][1] = _mm512_loadu_ps(acc + (size_t)(r0 + r) * ld + 16);
+        }
+        store_tile(a, C + (size_t)r0 * ldc, ldc, n, cols, e);
     }
 }
 
@@ -217,6 +232,9 @@ void ct_uk_avx512_bf16(int kp, const void *Ap, const void *Bp, float *C, int ldc
     (void)kp; (void)Ap; (void)Bp; (void)C; (void)ldc; (void)rows; (void)cols; (void)e;
 }
 void ct_cvt_bf16_pairs_avx512(const float *src, int n, uint32_t *out) { (void)src; (void)n; (void)out; }
+void ct_store_rows_avx512(const float *acc, int ld, float *C, int ldc, int rows, int cols, const ct_tile_epi *e) {
+    (void)acc; (void)ld; (void)C; (void)ldc; (void)rows; (void)cols; (void)e;
+}
 void ct_transpose_block(const float *src, size_t lds, int rows, int n8, float *dst, size_t ldd) {
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < n8; c++) dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c];
