@@ -51,7 +51,10 @@
  *     holds a second copy of the weights), and the largest workspace of its last calls (reused,
  *     so repeated calls do not fault in fresh memory; freed with the model).
  *   - Worker threads belong to a ct_runtime: by default each model owns one (ct_load_params
- *     n_threads, 0 = all cores); a runtime can also be created explicitly and shared by models.
+ *     n_threads, 0 = all cores: ct_cpu_count(), the CPUs this process may run on under its
+ *     affinity mask and cgroup quota); a runtime can also be created explicitly and shared by
+ *     models. After fork() a model or runtime keeps working in the child, which starts its own
+ *     workers at its first parallel call (see ct_runtime_new for the rule).
  *     A call uses min(its n_threads, the runtime's threads) of them (0 = all); the calling thread
  *     is one of them. When two calls share a runtime, its workers serve them in turn.
  *   - Each call takes one workspace up front, sized from the image and the parameters (the
@@ -119,9 +122,22 @@ CT_API void ct_free(void *p);
 
 typedef struct ct_runtime ct_runtime;
 
+/* "All cores", wherever a thread count of 0 means it (runtimes, ct_load_params, the tools'
+ * defaults): the CPUs this process may run on. That is the count of its CPU affinity mask
+ * (sched_getaffinity: taskset, Slurm, numactl), lowered to the CPU quota of its cgroup and every
+ * ancestor cgroup when one is set (cgroup v2 cpu.max, v1 cpu.cfs_quota_us / cpu.cfs_period_us:
+ * ceil(quota / period)). At least 1. Read anew at each call (runtimes read it when they start). */
+CT_API int ct_cpu_count(void);
+
 /* A set of worker threads, started at once and reused by every call that is given them.
- * n_threads counts the calling thread: n_threads - 1 workers are started (0 = all cores).
- * Free only after every model using it has been freed. */
+ * n_threads counts the calling thread: n_threads - 1 workers are started (0 = all cores:
+ * ct_cpu_count(), at most 256). Free only after every model using it has been freed.
+ * After fork(): the child inherits the runtime but none of its threads; the first call in the
+ * child that wants more than one thread starts the child's own workers (a pid check), so models
+ * and runtimes keep working in the child (multiprocessing's fork start method). Fork only while
+ * no call of the library runs in another thread of the parent (a lock held at the fork stays
+ * held in the child, as for any threaded library); ct_runtime_free and ct_model_free in the child
+ * free the inherited copies without touching the parent's threads. */
 CT_API ct_status ct_runtime_new(int n_threads, ct_runtime **out, ct_error *err);
 CT_API void ct_runtime_free(ct_runtime *rt);
 CT_API int ct_runtime_threads(const ct_runtime *rt);
@@ -175,7 +191,8 @@ typedef struct {
     int text_width, text_layers, text_heads;
     int context_length; /* text positions (77 for CLIP) */
     int vocab_size;
-    float logit_scale;  /* exp(logit_scale) as stored: the multiplier itself */
+    float logit_scale;  /* exp(logit_scale) as stored: the multiplier itself, in
+                           [CT_MIN_LOGIT_SCALE, CT_MAX_LOGIT_SCALE] (checked at load) */
     ct_naming naming;
     ct_dtype dtype;     /* dtype of the weight tensors in the file */
     /* fields below were added later (earlier fields keep their places) */
@@ -185,12 +202,19 @@ typedef struct {
     ct_config_source heads_source, act_source, eps_source; /* where heads, activations, eps came from */
 } ct_config;
 
+/* The model's logit scale exp(logit_scale) a checkpoint may hold (CLIP's trained value is 100,
+ * its initial one 14.3): outside, ct_model_load refuses the file with CT_ERR_UNSUPPORTED. The
+ * CLIPtrase vote multiplies two scaled logits (cls_reweight): a scale of exp(60) would overflow
+ * and one of exp(-100) underflow float32; within these bounds both stay exact. */
+#define CT_MIN_LOGIT_SCALE 0.01f
+#define CT_MAX_LOGIT_SCALE 10000.f
+
 typedef struct {
     int check_finite;       /* non-zero: refuse weights containing NaN/Inf (CT_ERR_NONFINITE) */
     ct_precision precision; /* default CT_PRECISION_FP32; BF16 on a CPU without AVX512_BF16 or
                                AMX is refused with CT_ERR_UNSUPPORTED */
     ct_backend backend;     /* default CT_BACKEND_NATIVE */
-    int n_threads;          /* threads of the model's own runtime; 0 = all cores */
+    int n_threads;          /* threads of the model's own runtime; 0 = all cores (ct_cpu_count) */
     ct_runtime *runtime;    /* optional: use these workers instead of starting the model's own */
     const char *kernel;     /* NULL (default): the matrix kernel this CPU's selection table picks
                                (docs/performance.md); else a kernel's id (ct_kernel_id), which
@@ -344,7 +368,9 @@ CT_API ct_status ct_encode_image(const ct_model *m, const float *pixels, int H, 
 typedef struct {
     /* the last block */
     ct_head head;        /* default CT_HEAD_CLIPTRASE */
-    float gaussian_std;  /* NACLIP's sigma in patches; default 5 */
+    float gaussian_std;  /* NACLIP's sigma in patches, in [CT_MIN_GAUSSIAN_STD, CT_MAX_GAUSSIAN_STD];
+                            default 5 (below 0.01 the prior is already the identity; near 1e-23
+                            2 sigma^2 underflows and the prior would be NaN) */
     /* CLIPtrase cluster vote (head cliptrase only; <= 0: the paper's value) */
     float eps;           /* DBSCAN radius; <= 0: 0.7 if min(H,W) <= 14 patches (224 with patch
                             16: the paper's rule in patches) else 1.1 */
@@ -374,6 +400,9 @@ typedef struct {
                             the preset of the depth (12 blocks: 0.3; 24 blocks: 0.1) */
     float sc_beta;       /* similarity cut of the calibrations, in [-1, 1]; default 0.4 */
 } ct_segment_params;
+
+#define CT_MIN_GAUSSIAN_STD 0.01f
+#define CT_MAX_GAUSSIAN_STD 10000.f
 
 /* CLIPtrase as the paper runs it (head cliptrase, whole image, the paper's cluster vote). */
 CT_API void ct_segment_params_default(ct_segment_params *p);
@@ -439,7 +468,8 @@ CT_API void ct_intermediates_free(ct_intermediates *x);
 
 /* Segment one preprocessed image.
  *   pixels     [3 x H x W] CLIP-normalised, H and W multiples of the patch size
- *   class_emb  [n_names x embed_dim] L2-normalised embeddings (ct_class_embeddings)
+ *   class_emb  [n_names x embed_dim] L2-normalised embeddings (ct_class_embeddings); a NaN or Inf
+ *              in them is CT_ERR_NONFINITE before any work, for every head
  *   name_label [n_names] label of each name, or NULL for the identity: several names may share a
  *              label (synonyms: the label scores as the best of its names; background names)
  *   labels     [H x W] output
@@ -465,17 +495,48 @@ CT_API ct_status ct_segment_ex(const ct_model *m, const float *pixels, int H, in
                                ct_error *err);
 
 /* Bytes a ct_segment / ct_segment_ex of an H x W image will allocate (workspace and outputs
- * the library allocates; with_intermediates: also ct_intermediates), before running it. The
- * parameters are checked as ct_segment checks them; the estimate assumes one label per name,
- * so n_names is at most 65,536 here (ct_segment takes more names when they share labels). */
+ * the library allocates; with_intermediates: also ct_intermediates), before running it: within
+ * 10% of the measured peak for every head and option. The parameters are checked as ct_segment
+ * checks them; the estimate assumes one label per name, so n_names is at most 65,536 here
+ * (ct_segment takes more names when they share labels). For cliptrase the cluster count is
+ * known only after DBSCAN: the estimate assumes hw / min_samples clusters (each 4 (3 + 2 ratio^2)
+ * hw bytes), which typical pictures stay under; a cluster per patch costs more. */
 CT_API ct_status ct_segment_memory(const ct_model *m, int H, int W, int n_names,
                                    const ct_segment_params *p, int with_intermediates,
                                    size_t *bytes, ct_error *err);
 
+/* The work of a segmentation, estimated before it runs (the tools refuse, before any work, a run
+ * whose work or memory exceeds their documented bounds unless given --no-limits). Operation
+ * counts are multiply-adds or comparisons, a rough measure of time (a ViT-B/16 whole 448 x 448
+ * image: about 1.6e11 in the encoder; a desktop core does some 1e10 to 1e11 a second):
+ *   - the encoder: per window, the vision tower's products (12 T D^2 + 2 T^2 D per block for T
+ *     tokens of width D); sliding windows multiply it by their count (crop 224, stride 1 on a
+ *     448 x 448 image: 50,625 windows);
+ *   - cliptrase: DBSCAN (hw^3 / 2 for hw patches), and per cluster (hw / min_samples of them
+ *     assumed, as in ct_segment_memory) its map of ratio^2 hw pixels, each median-filtered at
+ *     up to median_size^2 comparisons, each counted as 8 operations (upsample_ratio 64,
+ *     median_size 255: 2.7e8 comparisons per patch of every cluster), then upsampled to H x W;
+ *   - the other heads: the windows' logits, PAMR (pamr_steps x names x pixels x 16 per dilation),
+ *     the classification.
+ * The parameters are checked as ct_segment checks them. */
+typedef struct {
+    int n_windows;        /* encoder passes */
+    int n_clusters;       /* cliptrase: the clusters assumed (hw / min_samples); 0 for the others */
+    double encoder_ops;   /* all the encoder passes */
+    double post_ops;      /* everything after them */
+    double total_ops;
+    size_t bytes;         /* ct_segment_memory's estimate */
+} ct_segment_cost_info;
+CT_API ct_status ct_segment_cost(const ct_model *m, int H, int W, int n_names,
+                                 const ct_segment_params *p, int with_intermediates,
+                                 ct_segment_cost_info *cost, ct_error *err);
+
 /* The CLIPtrase post-processing alone, from the encoder's outputs: img_tokens [(1+h*w) x E] and
  * corr_raw [(1+h*w) x (1+h*w)] of an H x W image with patch side `patch`. The parameters are
- * checked before any work (CT_ERR_INVALID_ARG): finite eps and logit_scale, median_size at most
- * 255, upsample_ratio at most 64; a NaN or Inf in the inputs is CT_ERR_NONFINITE. */
+ * checked before any work (CT_ERR_INVALID_ARG): finite eps, logit_scale in [CT_MIN_LOGIT_SCALE,
+ * CT_MAX_LOGIT_SCALE], median_size at most
+ * 255, upsample_ratio at most 64; a NaN or Inf in the inputs (img_tokens, corr_raw, class_emb) is
+ * CT_ERR_NONFINITE. */
 CT_API ct_status ct_postprocess(const float *img_tokens, const float *corr_raw, int H, int W,
                                 int patch, int embed_dim, float logit_scale,
                                 const float *class_emb, int n_names, const int32_t *name_label,
@@ -511,8 +572,8 @@ CT_API ct_status ct_image_from_rgb(const uint8_t *rgb, int width, int height, ct
                                    ct_error *err);
 CT_API void ct_image_free(ct_image *img);
 
-/* Write an 8-bit RGB PNG. The file appears complete or not at all (a temporary file in the
- * same directory, renamed over `path`); every write is checked. */
+/* Write an 8-bit RGB PNG as ct_output_* writes (below): a regular file appears complete or not
+ * at all, a device or FIFO is written as a stream, a link is followed; every write is checked. */
 CT_API ct_status ct_image_save_png(const ct_image *img, const char *path, ct_error *err);
 /* Write a label map [height x width] as a grey PNG of bit_depth 8 (labels in [0, 255]) or 16
  * (labels in [0, 65535]); same guarantees as ct_image_save_png. */
@@ -538,12 +599,20 @@ CT_API ct_status ct_labels_load_png(const char *path, int32_t **labels, int *wid
 CT_API ct_status ct_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len,
                               ct_error *err);
 
-/* A file that appears complete or not at all, as the library's PNG writers write theirs: the
- * data goes to a temporary file beside `path` (created with O_EXCL | O_NOFOLLOW under a random
- * name: never through a planted file or link), renamed over `path` by ct_output_commit once
- * every write, the flush and the close succeeded; a process killed at any point leaves the old
- * file or the new one. ct_output_write remembers a failure for the commit to report. Commit and
- * abort free the handle; abort removes the temporary file. */
+/* An output file, as the library's PNG writers write theirs (docs/formats.md, "Output paths"):
+ *   - a regular file (or a new one) appears complete or not at all: the data goes to a temporary
+ *     file beside `path` (created with O_EXCL | O_NOFOLLOW under a random name: never through a
+ *     planted file or link), is fsync'ed and renamed over `path` by ct_output_commit once every
+ *     write, the flush, the sync and the close succeeded, then the directory is fsync'ed; a crash
+ *     of the process or the machine leaves the old file or the new one. A replaced file keeps its
+ *     permission bits; a new one gets 0666 less the umask.
+ *   - a symbolic link is followed (chains and relative links too; a dangling link: its target is
+ *     created) and its target replaced as above; the link is kept.
+ *   - a character or block device or a FIFO is written in place as a stream: no temporary file,
+ *     no rename (a FIFO open blocks until a reader comes); a failed write is still an error.
+ *   - a directory or socket is CT_ERR_IO.
+ * ct_output_write remembers a failure for the commit to report. Commit and abort free the handle;
+ * abort removes the temporary file. */
 typedef struct ct_output ct_output;
 CT_API ct_status ct_output_open(const char *path, ct_output **out, ct_error *err);
 CT_API void ct_output_write(ct_output *o, const void *data, size_t len);

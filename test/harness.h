@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -182,6 +184,24 @@ static inline const char *t_tmpdir(void) {
     }
     return t_tmp;
 }
+
+/* A character device node of our own in the private folder, with the numbers of /dev/null
+ * (1, 3) or /dev/full (1, 7): tests write to these, never to /dev itself. The path (static per
+ * name), or NULL when mknod is not permitted here (the caller skips with a reason). */
+static inline const char *t_device(const char *name, unsigned major_no, unsigned minor_no) {
+    static char paths[4][600];
+    static int used;
+    for (int i = 0; i < used; i++)
+        if (!strcmp(strrchr(paths[i], '/') + 1, name)) return paths[i];
+    if (used == 4) return NULL;
+    char *p = paths[used];
+    snprintf(p, sizeof paths[0], "%s/%s", t_tmpdir(), name);
+    if (mknod(p, S_IFCHR | 0666, makedev(major_no, minor_no)) != 0) return NULL;
+    used++;
+    return p;
+}
+#define T_DEV_NULL() t_device("null-device", 1, 3)
+#define T_DEV_FULL() t_device("full-device", 1, 7)
 
 /* The oracle directory: $CT_ORACLE_DIR, default ../shared/oracle (relative to the repo root). */
 static inline const char *oracle_dir(void) {

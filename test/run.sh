@@ -8,7 +8,9 @@
 #   - exits with a non-zero status although its summary reports no failure,
 #   - reports no test at all,
 #   - runs longer than $CT_TEST_TIMEOUT seconds (default 900; 0: no limit).
-# Giving no binary at all is a failure too.
+# Giving no binary at all is a failure too. The run also fails when /dev/null or /dev/full (or
+# the paths in $CT_WATCH_DEVICES; set and empty: none) is not the same node afterwards (same
+# inode, type and numbers): no test may replace them.
 pass=0; fail=0; skip=0; bad=""
 if [ $# -eq 0 ]; then
   echo "run.sh: no test binaries given"
@@ -16,6 +18,8 @@ if [ $# -eq 0 ]; then
   exit 1
 fi
 limit=${CT_TEST_TIMEOUT:-900}
+devices() { for d in ${CT_WATCH_DEVICES-/dev/null /dev/full}; do [ -e "$d" ] && stat -c "$d %i %F %t:%T" "$d"; done; }
+dev_before=$(devices)
 for t in "$@"; do
   case $t in
     /*|./*|../*) cmd=$t ;;
@@ -53,6 +57,13 @@ for t in "$@"; do
     fail=$((fail + 1)); bad="$bad $t"
   fi
 done
+dev_after=$(devices)
+if [ "$dev_before" != "$dev_after" ]; then
+  echo "FAIL: a test replaced a device of the machine:"
+  echo "  before: $dev_before" | tr '\n' ' '; echo
+  echo "  after:  $dev_after" | tr '\n' ' '; echo
+  fail=$((fail + 1)); bad="$bad (/dev/null or /dev/full)"
+fi
 [ -n "$bad" ] && echo "crashed or failed to finish:$bad"
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" = 0 ]

@@ -499,17 +499,20 @@ static void jobs_give_the_same_outputs(void) {
 /* The bar on a terminal (script(1) gives the run a pseudo-terminal), none elsewhere. */
 static void progress_bar_on_a_terminal(void) {
     if (!have_models()) SKIP("oracle models or tools not found under %s", oracle_dir());
-    if (system("script -qec true /dev/null >/dev/null 2>&1") != 0) SKIP("script(1) cannot make a pseudo-terminal here");
-    char *dir = dir_with_pictures("bar", 3, 48, 48), cmd[8192], out[16384], err[16384];
+    char cmd[8192], out[16384], err[16384], ts[700]; /* script's typescript: a private file, never /dev/null */
+    FMT(ts, "%s/typescript", t_tmpdir());
+    FMT(cmd, "script -qec true '%s' >/dev/null 2>&1", ts);
+    if (system(cmd) != 0) SKIP("script(1) cannot make a pseudo-terminal here");
+    char *dir = dir_with_pictures("bar", 3, 48, 48);
     char opts[2048];
     FMT(opts, "--no-cache -t 1 -m '%s' -V '%s' -c 'cat,dog' -s 48", g_tiny, g_vocab);
     FMT(cmd, "cd '%s' && ct-batch %s -O out1 in", dir, opts);
     int rc = run(cmd, err, sizeof err);
     CHECK(rc == 0 && !strchr(err, '\r') && !strstr(err, "ETA"), "no bar when stderr is not a terminal: %s", err);
-    FMT(cmd, "cd '%s' && script -qec \"ct-batch %s -O out2 in\" /dev/null", dir, opts);
+    FMT(cmd, "cd '%s' && script -qec \"ct-batch %s -O out2 in\" '%s'", dir, opts, ts);
     rc = run2(cmd, out, sizeof out, err, sizeof err);
     CHECK(rc == 0 && strchr(out, '\r') && strstr(out, "3/3") && strstr(out, "images/s") && strstr(out, "ETA"), "the bar on a terminal: %s", out);
-    FMT(cmd, "cd '%s' && script -qec \"ct-batch -q %s -O out3 in\" /dev/null", dir, opts);
+    FMT(cmd, "cd '%s' && script -qec \"ct-batch -q %s -O out3 in\" '%s'", dir, opts, ts);
     rc = run2(cmd, out, sizeof out, err, sizeof err);
     CHECK(rc == 0 && !strstr(out, "ETA") && !strstr(out, "done 3"), "-q silences the bar and the summary: %s", out);
     free(dir);

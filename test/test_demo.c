@@ -232,6 +232,9 @@ static void errors_and_exit_codes(void) {
         {"-i x.png -c a -s abc", 1, "--size"},
         {"-i x.png -c a -t 0", 1, "--threads"},
         {"-i x.png -c a --eps -1", 1, "--eps"},
+        {"-i x.png -c a --head naclip --gaussian-std 1e-23", 1, "--gaussian-std needs a number of patches in [0.01, 10000]"},
+        {"-i x.png -c a --head naclip --gaussian-std 0.009", 1, "--gaussian-std"},
+        {"-i x.png -c a --head naclip --gaussian-std 2e4", 1, "--gaussian-std"},
         {"-i x.png -c 'a,,b'", 1, "empty class"},
         {"-i x.png -c 'a;;b'", 1, "empty name"},
         {"-i x.png -c 'cat,cat'", 1, "given twice"},
@@ -281,7 +284,7 @@ static void errors_and_exit_codes(void) {
         {"", "--head naclip --pamr-dilations 0,8", "dilation"},
         {"", "--head sclip --prob-thd 2", "prob_thd"},
         {"", "--head sclip --area-thd -0.5", "area_thd"},
-        {"", "--head naclip --gaussian-std 0", "gaussian std"},
+        {"", "--head naclip --gaussian-std 0", "gaussian-std"},
         {"", "--head sclip --logit-scale -1", "logit scale"},
         {"", "--head cliptrase --pamr 10", "cliptrase"},
         {"", "--slide 224,112", "cliptrase"},
@@ -357,11 +360,85 @@ static void outputs_when_asked(void) {
     FMT(cmd, "cd '%s' && demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog", dir, g_model, g_vocab, g_px);
     CHECK(sh(cmd, err, sizeof err) == 0 && file_exists(p), "no output option: out.png expected: %s", err);
     /* a full disk: the error is reported with exit 2 */
-    FMT(cmd, "(demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog --json - >/dev/full)", g_model, g_vocab, g_px);
-    rc = sh(cmd, err, sizeof err);
-    CHECK(rc == 2 && strstr(err, "No space left") && strchr(err, '\n') == strrchr(err, '\n'), "--json - to /dev/full: exit %d: %s", rc, err);
+    const char *full = T_DEV_FULL(); /* our own device node, never /dev/full */
+    if (full) {
+        FMT(cmd, "(demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog --json - >'%s')", g_model, g_vocab, g_px, full);
+        rc = sh(cmd, err, sizeof err);
+        CHECK(rc == 2 && strstr(err, "No space left") && strchr(err, '\n') == strrchr(err, '\n'), "--json - to a full device: exit %d: %s", rc, err);
+    } else {
+        printf("  (mknod not permitted: a full standard output untested)\n");
+    }
     free(out);
     free(dir);
+}
+
+/* Output paths that are not plain files (issue 18, item 1): devices are written in place (our own
+ * nodes, never /dev), a failed device write is exit 2, a link is followed and kept. */
+static void outputs_to_devices_and_links(void) {
+    if (!have_tiny()) SKIP("tiny fixture not found");
+    char *dir = fresh_dir("devices"), cmd[4096], err[4096], real[700], link[700];
+    FMT(real, "%s/real.png", dir);
+    FMT(link, "%s/link.png", dir);
+    CHECK(symlink("real.png", link) == 0, "symlink");
+    FMT(cmd, "demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog -o '%s'", g_model, g_vocab, g_px, link);
+    CHECK(sh(cmd, err, sizeof err) == 0, "-o through a link: %s", err);
+    struct stat sb;
+    CHECK(lstat(link, &sb) == 0 && S_ISLNK(sb.st_mode) && stat(real, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0, "-o through a dangling link: link kept, target written");
+    const char *nul = T_DEV_NULL(), *full = T_DEV_FULL();
+    if (!nul || !full) { free(dir); SKIP("mknod is not permitted here: device outputs untested"); }
+    struct stat n0, f0, n1, f1;
+    CHECK(lstat(nul, &n0) == 0 && lstat(full, &f0) == 0, "lstat");
+    /* one node per output: outputs naming one file are refused (main's same-file rule) */
+    const char *nul2 = t_device("null-device-2", 1, 3), *nul3 = t_device("null-device-3", 1, 3);
+    CHECK(nul2 && nul3, "mknod");
+    if (!nul2 || !nul3) { free(dir); return; }
+    FMT(cmd, "demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog -o '%s' --labels '%s' --json '%s'", g_model, g_vocab, g_px, nul, nul2, nul3);
+    CHECK(sh(cmd, err, sizeof err) == 0, "outputs to a null device: %s", err);
+    FMT(cmd, "demo -q --no-cache -m '%s' -V '%s' -i '%s' -c cat,dog -o '%s' --overlay '%s'", g_model, g_vocab, g_img, nul, nul2);
+    CHECK(sh(cmd, err, sizeof err) == 0, "--overlay to a null device: %s", err);
+    FMT(cmd, "demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog -o '%s'", g_model, g_vocab, g_px, full);
+    CHECK(sh(cmd, err, sizeof err) == 2 && strstr(err, "No space left"), "-o to a full device: %s", err);
+    FMT(cmd, "demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog --json '%s'", g_model, g_vocab, g_px, full);
+    CHECK(sh(cmd, err, sizeof err) == 2 && strstr(err, "No space left"), "--json to a full device: %s", err);
+    CHECK(lstat(nul, &n1) == 0 && S_ISCHR(n1.st_mode) && n1.st_ino == n0.st_ino, "the null device node was replaced");
+    CHECK(lstat(full, &f1) == 0 && S_ISCHR(f1.st_mode) && f1.st_ino == f0.st_ino, "the full device node was replaced");
+    free(dir);
+}
+
+/* "all cores" is the CPUs this process may run on (issue 18, item 3): under taskset -c 0 the
+ * demo's model runs 1 thread */
+static void threads_follow_affinity(void) {
+    if (!have_tiny()) SKIP("tiny fixture not found");
+    if (system("command -v taskset >/dev/null 2>&1") != 0) SKIP("taskset not installed");
+    if (ct_cpu_count() < 2) SKIP("this process may run on one CPU only: a restriction cannot be told apart");
+    char cmd[4096], err[4096];
+    FMT(cmd, "taskset -c 0 demo -v --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog --json -", g_model, g_vocab, g_px);
+    char *out = malloc(65536);
+    CHECK(tool_run(cmd, out, 65536, err, sizeof err, NULL) == 0 && strstr(err, "; 1 threads;"), "taskset -c 0: %s", err);
+    free(out);
+}
+
+/* Cost bombs (issue 18, item 11): refused before any work with the estimate and the option that
+ * lowers it; --no-limits is accepted */
+static void cost_limits(void) {
+    if (!have_tiny()) SKIP("tiny fixture not found");
+    char cmd[4096], err[4096], small[800], abs[600];
+    const char *o = realpath(oracle_dir(), abs) ? abs : oracle_dir();
+    FMT(small, "%s/small_f16_hf/model.safetensors", o);
+    if (!file_exists(small)) SKIP("small_f16_hf fixture not found");
+    double t0 = now();
+    FMT(cmd, "demo --no-cache -m '%s' -V '%s' -i '%s' -s 448 --crop -c cat,dog --head sclip --slide 224,1 --json -", small, g_vocab, g_img);
+    CHECK(sh(cmd, err, sizeof err) == 1 && strstr(err, "50625 encoder passes") && strstr(err, "--slide CROP,STRIDE") && strstr(err, "--no-limits") &&
+              !strstr(err, "encoding"), "--slide 224,1 at 448: %s", err);
+    FMT(cmd, "demo --no-cache -m '%s' -V '%s' -i '%s' -s 2048 --crop -c cat,dog --eps 0.000001 --min-samples 1 --json -", small, g_vocab, g_img);
+    int rc = sh(cmd, err, sizeof err);
+    if (available_memory() > ((size_t)40 << 30)) printf("  (more than 40 GB available: the 2048 cluster bomb fits, not checked)\n");
+    else CHECK(rc == 1 && strstr(err, "GB of memory") && strstr(err, "--min-samples") && !strstr(err, "encoding"), "2048 with a cluster per patch: %s", err);
+    CHECK(now() - t0 < 60, "the refusals took %.0f s: work was done before them", now() - t0);
+    FMT(cmd, "demo -q --no-cache -m '%s' -V '%s' --pixels '%s' -c cat,dog --no-limits --json -", g_model, g_vocab, g_px);
+    char *out = malloc(65536);
+    CHECK(tool_run(cmd, out, 65536, err, sizeof err, NULL) == 0, "--no-limits: %s", err);
+    free(out);
 }
 
 /* the tool names itself as it was called (installed as cliptrase-demo) */
@@ -392,13 +469,13 @@ static void sizes_follow_the_model(void) {
 static void verbose_and_precision(void) {
     if (!have_tiny()) SKIP("tiny fixture not found");
     char *dir = fresh_dir("verbose"), cmd[4096], err[4096], *out = malloc(65536);
-    FMT(cmd, "CT_CACHE_DIR='%s/c' demo -v -m '%s' -V '%s' --pixels '%s' -c cat,dog --json /dev/null", dir, g_model, g_vocab, g_px);
+    FMT(cmd, "CT_CACHE_DIR='%s/c' demo -v -m '%s' -V '%s' --pixels '%s' -c cat,dog --json '%s/out.json'", dir, g_model, g_vocab, g_px, dir);
     CHECK(sh(cmd, err, sizeof err) == 0, "%s", err);
     char want[1200];
     FMT(want, "class-embedding cache: %s/c", dir);
     CHECK(strstr(err, want) && strstr(err, "precision fp32") && strstr(err, "kernel") && strstr(err, "vocabulary: "), "-v: %s", err);
     /* an unusable cache directory: one warning, and the run goes on */
-    FMT(cmd, "CT_CACHE_DIR=/proc/forbidden/cache demo -m '%s' -V '%s' --pixels '%s' -c cat,dog --json /dev/null", g_model, g_vocab, g_px);
+    FMT(cmd, "CT_CACHE_DIR=/proc/forbidden/cache demo -m '%s' -V '%s' --pixels '%s' -c cat,dog --json '%s/out.json'", g_model, g_vocab, g_px, dir);
     CHECK(sh(cmd, err, sizeof err) == 0, "%s", err);
     char *w = strstr(err, "cache disabled");
     CHECK(w && !strstr(w + 1, "cache disabled"), "unusable cache: one warning expected: %s", err);
@@ -425,7 +502,7 @@ static void data_directories(void) {
     char *dir = fresh_dir("data"), *empty = fresh_dir("nodata"), cmd[4096], err[4096];
     FMT(cmd, "ln -s '%s' '%s/clip-vit-base-patch16.safetensors' && ln -s '%s' '%s/bpe_simple_vocab_16e6.txt.gz'", g_model, dir, g_vocab, dir);
     CHECK(sh(cmd, err, sizeof err) == 0, "%s", err);
-    FMT(cmd, "cd '%s' && CT_DATA_DIR='%s' XDG_DATA_HOME='%s' demo --no-cache --pixels '%s' -c cat,dog --json /dev/null", empty, dir, empty, g_px);
+    FMT(cmd, "cd '%s' && CT_DATA_DIR='%s' XDG_DATA_HOME='%s' demo --no-cache --pixels '%s' -c cat,dog --json '%s/out.json'", empty, dir, empty, g_px, empty);
     CHECK(sh(cmd, err, sizeof err) == 0 && strstr(err, dir), "model from $CT_DATA_DIR: %s", err);
     FMT(cmd, "cd '%s' && CT_DATA_DIR='%s' XDG_DATA_HOME='%s' demo --no-cache --pixels '%s' -c cat,dog", empty, empty, empty, g_px);
     CHECK(sh(cmd, err, sizeof err) == 2 && strstr(err, "CT_DATA_DIR") && strstr(err, empty), "no model anywhere: %s", err);
@@ -458,8 +535,8 @@ static void intermediates_only_for_dump(void) {
     free(zero);
     long rss[3];
     for (int k = -1; k < 2; k++) { /* the first run fills the embedding cache: both measured runs read it */
-        FMT(cmd, "CT_CACHE_DIR='%s/cache' demo -q -t 1 -m '%s' -V '%s' --pixels '%s' --classes-file '%s' --json /dev/null %s%s", dir, g_model, g_vocab,
-            px, list, k > 0 ? "--dump " : "", k > 0 ? dir : "");
+        FMT(cmd, "CT_CACHE_DIR='%s/cache' demo -q -t 1 -m '%s' -V '%s' --pixels '%s' --classes-file '%s' --json '%s/out.json' %s%s", dir, g_model, g_vocab,
+            px, list, dir, k > 0 ? "--dump " : "", k > 0 ? dir : "");
         CHECK(tool_run(cmd, NULL, 0, err, sizeof err, &rss[k + 1]) == 0, "%s", err);
     }
     /* with --dump: at least the 64 x 512 x 512 upsampled logits (64 MiB) more */
@@ -501,6 +578,9 @@ int main(void) {
     RUN(image_input_and_cache);
     RUN(errors_and_exit_codes);
     RUN(outputs_when_asked);
+    RUN(outputs_to_devices_and_links);
+    RUN(threads_follow_affinity);
+    RUN(cost_limits);
     RUN(png_names_and_long_inputs);
     RUN(names_itself);
     RUN(sizes_follow_the_model);

@@ -192,6 +192,10 @@ static const runner_expect runs[] = {
 
 static void runner_counts_failures(void) {
     if (!find_cases()) { CHECK(0, "%s is not built", cases_bin); return; }
+    /* the counts alone: the nested runs watch no device (another process on the machine may
+     * replace /dev/null meanwhile; runner_watches_devices checks the watch) */
+    static char no_watch[] = "CT_WATCH_DEVICES=";
+    putenv(no_watch);
     const char *runner = getenv("CT_RUN_SH") ? getenv("CT_RUN_SH") : "test/run.sh";
     if (!file_exists(runner)) SKIP("%s not found (tests run from the repository root)", runner);
     const char *dir = t_tmpdir();
@@ -222,9 +226,31 @@ static void runner_counts_failures(void) {
     }
 }
 
+/* test/run.sh fails a run after which a watched device ($CT_WATCH_DEVICES, default /dev/null and
+ * /dev/full) is not the same node: here a device node of our own, replaced by a case. */
+static void runner_watches_devices(void) {
+    if (!find_cases()) { CHECK(0, "%s is not built", cases_bin); return; }
+    const char *runner = getenv("CT_RUN_SH") ? getenv("CT_RUN_SH") : "test/run.sh";
+    if (!file_exists(runner)) SKIP("%s not found (tests run from the repository root)", runner);
+    const char *dev = T_DEV_NULL();
+    if (!dev) SKIP("mknod is not permitted here: the device watch untested");
+    char link[700], env[800];
+    FMT(link, "%s/replace_device", t_tmpdir());
+    CHECK(access(link, F_OK) == 0 || symlink(cases_bin, link) == 0, "symlink");
+    FMT(env, "CT_WATCH_DEVICES=%s", dev);
+    char *argv[] = {"/bin/sh", (char *)runner, link, NULL};
+    child c;
+    if (!run_child(argv, env, &c)) { CHECK(0, "could not run"); return; }
+    char sum[128];
+    summary_of(c.out, sum, sizeof sum);
+    CHECK(c.exited && c.status != 0 && !strcmp(sum, "1 passed, 1 failed, 0 skipped") && strstr(c.out, "replaced a device"),
+          "a replaced device must fail the run: status %d, \"%s\"\n%s", c.status, sum, c.out);
+}
+
 int main(void) {
     RUN(broken_tests_fail);
     RUN(tmpdir_private_and_removed);
     RUN(runner_counts_failures);
+    RUN(runner_watches_devices);
     DONE();
 }

@@ -513,6 +513,49 @@ static ct_model *first_head_model(int *found) {
     return m;
 }
 
+/* Issue 18, item 7: a NaN or Inf in one name's embedding is CT_ERR_NONFINITE for every head
+ * (whole image and windows, ct_segment and ct_segment_ex with probabilities), outputs untouched */
+static void nonfinite_embeddings(void) {
+    int found = 0;
+    ct_model *m = first_head_model(&found);
+    if (!found) SKIP("no heads fixtures under %s/heads", oracle_dir());
+    if (!m) return;
+    const ct_config *c = ct_model_config(m);
+    int p = c->patch, H = 6 * p, W = 8 * p, N = 3, E = c->embed_dim; /* windows of 36 patches: SC-CLIP needs 31 */
+    float *px = calloc((size_t)3 * H * W, sizeof(float)), *emb = calloc((size_t)N * E, sizeof(float));
+    float *probs = malloc(sizeof(float) * (size_t)N * H * W);
+    int32_t *lab = malloc(sizeof(int32_t) * (size_t)H * W);
+    for (int i = 0; i < N; i++) emb[(size_t)i * E + i] = 1.f;
+    const float bad[2] = {NAN, INFINITY};
+    ct_error err;
+    for (int h = 0; h < CT_HEAD_COUNT; h++) {
+        for (int win = 0; win < (h == CT_HEAD_CLIPTRASE ? 1 : 2); win++) {
+            ct_segment_params sp;
+            ct_segment_params_preset(&sp, (ct_head)h);
+            sp.slide_crop = win ? 6 * p : 0;
+            sp.slide_stride = 2 * p;
+            sp.pamr_steps = 0;
+            CHECK(ct_segment(m, px, H, W, emb, N, NULL, &sp, lab, NULL, &err) == CT_OK, "%s: finite embeddings: %s", ct_head_name((ct_head)h), err.msg);
+            for (int b = 0; b < 2; b++) {
+                emb[(size_t)1 * E + 2] = bad[b];
+                for (int i = 0; i < H * W; i++) lab[i] = -7;
+                ct_status st = ct_segment(m, px, H, W, emb, N, NULL, &sp, lab, NULL, &err);
+                CHECK(st == CT_ERR_NONFINITE && strstr(err.msg, "class embeddings") && strstr(err.msg, "row 1"),
+                      "%s%s, %s in one embedding: %s (%s)", ct_head_name((ct_head)h), win ? " with windows" : "", b ? "Inf" : "NaN", ct_status_str(st), err.msg);
+                ct_segment_outputs o = {lab, probs, NULL, NULL};
+                st = ct_segment_ex(m, px, H, W, emb, N, NULL, &sp, &o, &err);
+                CHECK(st == CT_ERR_NONFINITE, "ct_segment_ex, %s: %s", ct_head_name((ct_head)h), ct_status_str(st));
+                int untouched = 1;
+                for (int i = 0; i < H * W; i++) untouched &= lab[i] == -7;
+                CHECK(untouched, "%s: labels written on a refusal", ct_head_name((ct_head)h));
+                emb[(size_t)1 * E + 2] = 0.f;
+            }
+        }
+    }
+    free(px); free(emb); free(probs); free(lab);
+    ct_model_free(m);
+}
+
 /* every parameter error is reported before any work: the pixels hold a NaN, which the encoder
  * would report as CT_ERR_NONFINITE */
 static void parameter_errors(void) {
@@ -531,7 +574,7 @@ static void parameter_errors(void) {
     ct_error err;
     /* the base is valid: the encoder runs and meets the NaN */
     CHECK(ct_segment(m, px, H, W, emb, N, NULL, &base, lab, NULL, &err) == CT_ERR_NONFINITE, "valid parameters: %s", err.msg);
-    struct { const char *what; ct_segment_params sp; } cases[32];
+    struct { const char *what; ct_segment_params sp; } cases[40];
     int nc = 0;
 #define CASE(desc, stmt) do { cases[nc].what = desc; cases[nc].sp = base; { ct_segment_params *q = &cases[nc].sp; stmt; } nc++; } while (0)
     CASE("unknown head", q->head = (ct_head)99);
@@ -554,6 +597,9 @@ static void parameter_errors(void) {
     CASE("negative steps", q->pamr_steps = -1);
     CASE("negative logit scale", q->logit_scale = -1.f);
     CASE("gaussian std 0", q->gaussian_std = 0.f);
+    CASE("gaussian std 1e-23 (2 sigma^2 underflows)", q->gaussian_std = 1e-23f);
+    CASE("gaussian std below the bound", q->gaussian_std = 0.0099f);
+    CASE("gaussian std above the bound", q->gaussian_std = 10001.f);
     CASE("cliptrase with windows", (q->head = CT_HEAD_CLIPTRASE, q->pamr_steps = 0));
     CASE("cliptrase with PAMR", (q->head = CT_HEAD_CLIPTRASE, q->slide_crop = 0));
     CASE("cliptrase with prob_thd", (q->head = CT_HEAD_CLIPTRASE, q->slide_crop = 0, q->pamr_steps = 0, q->prob_thd = 0.5f));
@@ -742,6 +788,7 @@ int main(void) {
     RUN(pamr_matches_direct);
     RUN(presets);
     RUN(parameter_errors);
+    RUN(nonfinite_embeddings);
     RUN(cliptrase_probs);
     RUN(window_batches);
     RUN(fixture_runs);

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 
 /* Runs argv with stderr captured into err (NUL-terminated); fsize_limit > 0 sets RLIMIT_FSIZE in
@@ -73,7 +74,7 @@ static int count_tmp(const char *dir) {
 
 /* The library's output files (ct_output_*, and the PNG writers through them): a link planted at
  * the temporary name is never written through (the next name is taken), a link at the
- * destination is replaced (its target untouched), a failed write leaves the old file and no
+ * destination is followed (its target replaced, the link kept), a failed write leaves the old file and no
  * temporary file, abort leaves nothing. */
 static void output_files(void) {
     char dir[600], victim[700], dst[700], planted[700];
@@ -95,7 +96,7 @@ static void output_files(void) {
     CHECK(d && !strcmp(d, "new"), "destination content");
     free(v); free(d);
     unlink(planted);
-    /* a link at the destination is replaced, not followed */
+    /* a link at the destination is followed: its target replaced, the link kept */
     unlink(dst);
     CHECK(symlink(victim, dst) == 0, "symlink");
     ct_output *o = NULL;
@@ -104,8 +105,11 @@ static void output_files(void) {
     CHECK(ct_output_commit(o, &err) == CT_OK, "%s", err.msg);
     struct stat sb;
     v = slurp(victim, NULL);
-    CHECK(lstat(dst, &sb) == 0 && S_ISREG(sb.st_mode) && v && !strcmp(v, "keep"), "the destination link was followed");
+    CHECK(lstat(dst, &sb) == 0 && S_ISLNK(sb.st_mode) && v && !strcmp(v, "newer"), "the destination link was replaced instead of followed");
     free(v);
+    unlink(dst);
+    f = fopen(dst, "wb");
+    CHECK(f && fputs("newer", f) >= 0 && fclose(f) == 0, "destination");
     /* a failed write (a file-size limit in a child) leaves the old file and no temporary one */
     pid_t pid = fork();
     if (pid == 0) {
@@ -138,6 +142,104 @@ static void output_files(void) {
     CHECK(ct_output_open(dir, &o, &err) != CT_OK, "a directory as the output");
     FMT(dst, "%s/no/such/dir/x", t_tmpdir());
     CHECK(ct_output_open(dst, &o, &err) == CT_ERR_IO && strstr(err.msg, "No such file"), "%s", err.msg);
+}
+
+
+static int write_output(const char *path, const char *text, ct_error *err) {
+    ct_output *o = NULL;
+    ct_status st = ct_output_open(path, &o, err);
+    if (st) return st;
+    ct_output_write(o, text, strlen(text));
+    return ct_output_commit(o, err);
+}
+
+/* Output paths that are not plain files (issue 18, item 1): links (chains, relative, dangling)
+ * are followed and the link kept, the replaced file's mode kept, a FIFO and a character device
+ * written in place as streams (device nodes of our own, made with mknod in the private folder:
+ * never /dev itself), a failed write to a device still an error. */
+static void output_special_paths(void) {
+    char dir[600], a[700], l1[700], l2[700], rel[700], dang[700], dtarget[700], fifo[700];
+    ct_error err;
+    FMT(dir, "%s/special", t_tmpdir());
+    CHECK(mkdir(dir, 0755) == 0, "mkdir");
+    FMT(a, "%s/real.txt", dir);
+    FMT(l1, "%s/l1", dir);
+    FMT(l2, "%s/l2", dir);
+    FMT(rel, "%s/sub", dir);
+    CHECK(mkdir(rel, 0755) == 0, "mkdir sub");
+    FMT(rel, "%s/sub/rel", dir);
+    FILE *f = fopen(a, "wb");
+    CHECK(f && fputs("old", f) >= 0 && fclose(f) == 0, "file");
+    CHECK(chmod(a, 0640) == 0, "chmod");
+    /* l2 -> l1 -> real.txt (absolute), sub/rel -> ../l2 (relative) */
+    CHECK(symlink(a, l1) == 0 && symlink("l1", l2) == 0 && symlink("../l2", rel) == 0, "symlinks");
+    CHECK(write_output(rel, "chain", &err) == CT_OK, "%s", err.msg);
+    struct stat sb;
+    char *v = slurp(a, NULL);
+    CHECK(v && !strcmp(v, "chain"), "the chain's target holds '%s'", v ? v : "(none)");
+    free(v);
+    CHECK(lstat(rel, &sb) == 0 && S_ISLNK(sb.st_mode) && lstat(l2, &sb) == 0 && S_ISLNK(sb.st_mode) && lstat(l1, &sb) == 0 && S_ISLNK(sb.st_mode), "a link of the chain was replaced");
+    CHECK(stat(a, &sb) == 0 && (sb.st_mode & 07777) == 0640, "mode %o, not the replaced file's 0640", (unsigned)(sb.st_mode & 07777));
+    CHECK(count_tmp(dir) == 0, "temporary file left");
+    /* a dangling link: its target created, the link kept */
+    FMT(dang, "%s/dangling", dir);
+    FMT(dtarget, "%s/created.txt", dir);
+    CHECK(symlink("created.txt", dang) == 0, "symlink");
+    CHECK(write_output(dang, "made", &err) == CT_OK, "%s", err.msg);
+    v = slurp(dtarget, NULL);
+    CHECK(v && !strcmp(v, "made") && lstat(dang, &sb) == 0 && S_ISLNK(sb.st_mode), "dangling link: target %s", v ? v : "(not created)");
+    free(v);
+    /* a loop of links is an error, not a hang */
+    FMT(l1, "%s/loop1", dir);
+    FMT(l2, "%s/loop2", dir);
+    CHECK(symlink("loop2", l1) == 0 && symlink("loop1", l2) == 0, "symlink loop");
+    CHECK(write_output(l1, "x", &err) == CT_ERR_IO, "a loop of links: %s", err.msg);
+    /* a FIFO: written in place (a reader holds it open), still a FIFO afterwards */
+    FMT(fifo, "%s/pipe", dir);
+    CHECK(mkfifo(fifo, 0600) == 0, "mkfifo");
+    int rfd = open(fifo, O_RDONLY | O_NONBLOCK);
+    CHECK(rfd >= 0, "open the FIFO's read end");
+    CHECK(write_output(fifo, "through the pipe", &err) == CT_OK, "FIFO: %s", err.msg);
+    char buf[64] = {0};
+    CHECK(rfd >= 0 && read(rfd, buf, sizeof buf - 1) == 16 && !strcmp(buf, "through the pipe"), "FIFO data '%s'", buf);
+    if (rfd >= 0) close(rfd);
+    CHECK(lstat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode), "the FIFO was replaced");
+    /* a pipe through /proc/self/fd (as /dev/stdout names standard output): written as a stream */
+    int pfd[2];
+    CHECK(pipe(pfd) == 0, "pipe");
+    char viafd[64];
+    FMT(viafd, "/proc/self/fd/%d", pfd[1]);
+    memset(buf, 0, sizeof buf);
+    CHECK(write_output(viafd, "via fd", &err) == CT_OK && read(pfd[0], buf, sizeof buf - 1) == 6 && !strcmp(buf, "via fd"), "a pipe by /proc/self/fd: %s",
+          err.msg);
+    close(pfd[0]);
+    close(pfd[1]);
+    CHECK(count_tmp(dir) == 0, "temporary file left beside the FIFO");
+    /* character devices of our own: one like /dev/null (1,3), one like /dev/full (1,7) */
+    char nul[700], full[700], lnk[700];
+    FMT(nul, "%s/null", dir);
+    FMT(full, "%s/full", dir);
+    FMT(lnk, "%s/to-full", dir);
+    if (mknod(nul, S_IFCHR | 0666, makedev(1, 3)) != 0) SKIP("mknod is not permitted here (%s): device outputs untested", strerror(errno));
+    CHECK(mknod(full, S_IFCHR | 0666, makedev(1, 7)) == 0, "mknod full: %s", strerror(errno));
+    struct stat before, after;
+    CHECK(lstat(nul, &before) == 0, "lstat");
+    int wst = write_output(nul, "gone", &err);
+    if (wst == CT_ERR_IO && strstr(err.msg, "Permission denied")) SKIP("device nodes cannot be opened here (nodev mount): %s", err.msg);
+    CHECK(wst == CT_OK, "write to a null device: %s", err.msg);
+    CHECK(lstat(nul, &after) == 0 && S_ISCHR(after.st_mode) && after.st_ino == before.st_ino && after.st_rdev == before.st_rdev, "the null device node was replaced");
+    /* the PNG writers go the same way */
+    int32_t lab[4] = {0, 1, 2, 3};
+    CHECK(ct_labels_save_png(lab, 2, 2, 8, nul, &err) == CT_OK, "PNG to a null device: %s", err.msg);
+    CHECK(lstat(nul, &after) == 0 && S_ISCHR(after.st_mode) && after.st_ino == before.st_ino, "the PNG writer replaced the device node");
+    CHECK(lstat(full, &before) == 0, "lstat");
+    CHECK(write_output(full, "no room", &err) == CT_ERR_IO && strstr(err.msg, "No space left"), "a failed write to a full device: %s", err.msg);
+    CHECK(ct_labels_save_png(lab, 2, 2, 8, full, &err) == CT_ERR_IO, "PNG to a full device: %s", err.msg);
+    CHECK(symlink("full", lnk) == 0, "symlink");
+    CHECK(write_output(lnk, "no room", &err) == CT_ERR_IO, "a link to a full device: %s", err.msg);
+    CHECK(lstat(full, &after) == 0 && S_ISCHR(after.st_mode) && after.st_ino == before.st_ino, "the full device node was replaced");
+    CHECK(lstat(lnk, &after) == 0 && S_ISLNK(after.st_mode), "the link to the device was replaced");
+    CHECK(count_tmp(dir) == 0, "temporary file left beside a device");
 }
 
 /* ct_read_file: the bytes and a NUL after them; refusals without blocking or reading too much */
@@ -255,6 +357,7 @@ static void weights_readme(void) {
 
 int main(void) {
     RUN(output_files);
+    RUN(output_special_paths);
     RUN(read_files);
     RUN(random_weights_all_or_nothing);
     RUN(fetch_weights_validates_first);

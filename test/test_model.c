@@ -253,6 +253,7 @@ static void crafted_logit_scale(void) {
     bf = (uint16_t)(fb >> 16);
     double f64 = 3.0;
     int32_t i32 = 4;
+    float big = 60.f, tiny = -100.f, above = logf(10001.f), below = logf(0.0099f), hi_ok = logf(9990.f), lo_ok = logf(0.0101f);
     struct { const char *dtype; int nd; int64_t n; const void *val; size_t vl; ct_status want; const char *msg; double scale; } c[] = {
         {"U8", 1, 1, "\x04", 1, CT_ERR_UNSUPPORTED, "logit_scale", 0},
         {"U8", 0, 0, "\x04", 1, CT_ERR_UNSUPPORTED, "logit_scale", 0},
@@ -265,6 +266,13 @@ static void crafted_logit_scale(void) {
         {"F32", 1, 1, &f32, 4, CT_OK, "", 50.0},
         {"BF16", 0, 0, &bf, 2, CT_OK, "", 0}, /* scale checked against bf16's rounding below */
         {"F16", 1, 1, &f16, 2, CT_OK, "", 148.4131591},
+        /* legal but absurd (issue 18, item 10): the scale outside [CT_MIN_LOGIT_SCALE, CT_MAX_LOGIT_SCALE] */
+        {"F32", 0, 0, &big, 4, CT_ERR_UNSUPPORTED, "outside the supported", 0},
+        {"F32", 0, 0, &tiny, 4, CT_ERR_UNSUPPORTED, "outside the supported", 0},
+        {"F32", 0, 0, &above, 4, CT_ERR_UNSUPPORTED, "outside the supported", 0},
+        {"F32", 0, 0, &below, 4, CT_ERR_UNSUPPORTED, "outside the supported", 0},
+        {"F32", 0, 0, &hi_ok, 4, CT_OK, "", 9990.0},
+        {"F32", 0, 0, &lo_ok, 4, CT_OK, "", 0.0101},
     };
     for (size_t k = 0; k < sizeof c / sizeof *c; k++) {
         tl_clip(&l, 1000);

@@ -14,6 +14,7 @@
  * No tolerance anywhere: every value compared is a selection or the same arithmetic. */
 #include "harness.h"
 #include "nn/ops.h"
+#include "seg/dbscan.h"
 
 #include <limits.h>
 #include <stdint.h>
@@ -427,6 +428,19 @@ static void postprocess_failures_leave_outputs(void) {
         CHECK(all_equal(lab, (size_t)H * W, -7) && !memcmp(&in, &unset, sizeof in), "NaN in corr_raw: outputs written");
     }
     craw[5 * T + 3] = 0.5f;
+    /* a NaN or Inf in the class embeddings or the tokens (issue 18, item 7): CT_ERR_NONFINITE */
+    float *arrs[2] = {emb, tok};
+    const char *anames[2] = {"class embeddings", "img_tokens"};
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 2; b++) {
+            float keep = arrs[a][D + 1];
+            arrs[a][D + 1] = b ? INFINITY : NAN;
+            for (int i = 0; i < H * W; i++) lab[i] = -7;
+            ct_status st = ct_postprocess(tok, craw, H, W, P, D, 100.f, emb, N, NULL, &p, lab, NULL, &err);
+            CHECK(st == CT_ERR_NONFINITE && strstr(err.msg, anames[a]), "%s in %s: %s (%s)", b ? "Inf" : "NaN", anames[a], ct_status_str(st), err.msg);
+            CHECK(all_equal(lab, (size_t)H * W, -7), "%s: labels written", anames[a]);
+            arrs[a][D + 1] = keep;
+        }
     /* parameters the vote cannot use */
     struct {
         const char *what;
@@ -437,6 +451,7 @@ static void postprocess_failures_leave_outputs(void) {
         {"median side 256", 0, 100, 256, 0, CT_ERR_INVALID_ARG},   {"upsample ratio 65", 0, 100, 0, 65, CT_ERR_INVALID_ARG},
         {"eps infinite", INFINITY, 100, 0, 0, CT_ERR_INVALID_ARG}, {"eps NaN", NAN, 100, 0, 0, CT_ERR_INVALID_ARG},
         {"logit scale NaN", 0, NAN, 0, 0, CT_ERR_INVALID_ARG},     {"logit scale infinite", 0, INFINITY, 0, 0, CT_ERR_INVALID_ARG},
+        {"logit scale exp(60)", 0, 1.1420074e26f, 0, 0, CT_ERR_INVALID_ARG}, {"logit scale exp(-60)", 0, 8.7565107e-27f, 0, 0, CT_ERR_INVALID_ARG},
     };
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
         ct_segment_params q = p;
@@ -467,6 +482,33 @@ static void postprocess_failures_leave_outputs(void) {
 
 /* DBSCAN: points whose fp32 dot products overflow (+-inf) compared exactly; a point count near
  * INT_MAX counted in 64 bits, then out of memory before anything is read or written. */
+/* Issue 18, item 11: DBSCAN's scratch grows with the point count, not the dimension: 2 points of
+ * dimension 2^26 once asked for 350 GB. The estimate for them is below 16 MiB and the same as for
+ * dimension 2^20, and 2 points of
+ * dimension 2^22 (16 MiB of data, the products in chunks) give sklearn's labels. */
+static void dbscan_long_points(void) {
+    ct_kernel k = ct_kernel_choose(CT_PRECISION_FP32, CT_BACKEND_NATIVE);
+    size_t b = ct_dbscan_bytes(k, 2, 1 << 26, 2);
+    printf("  2 points of dimension 2^26: %zu bytes of scratch\n", b);
+    CHECK(b > 0 && b < ((size_t)16 << 20) && b == ct_dbscan_bytes(k, 2, 1 << 20, 2), "2 points of dimension 2^26: %zu bytes of scratch", b);
+    CHECK(ct_dbscan_bytes(k, 4096, 1 << 26, 2) < ct_dbscan_bytes(k, 4096, 64, 2) + ((size_t)256 << 20), "4,096 long points: scratch grows with the dimension");
+    const int d = 1 << 22;
+    float *x = calloc((size_t)2 * d, sizeof(float));
+    CHECK(x != NULL, "calloc");
+    if (!x) return;
+    for (int i = 0; i < d; i++) { x[i] = 1e-3f; x[(size_t)d + i] = i % 2 ? 1e-3f : 2e-3f; } /* distance 1e-3 * 2^10.5 = 1.45 */
+    for (int e = 0; e < 2; e++) {
+        float eps = e ? 1.5f : 1.4f;
+        int32_t lab[2] = {9, 9};
+        int nc = -1;
+        ct_error err;
+        CHECK(ct_dbscan(x, 2, d, eps, 2, 2, lab, &nc, &err) == CT_OK, "%s", err.msg);
+        CHECK(e ? (nc == 1 && lab[0] == 0 && lab[1] == 0) : (nc == 0 && lab[0] == -1 && lab[1] == -1), "eps %g: %d clusters, labels %d %d", (double)eps, nc,
+              lab[0], lab[1]);
+    }
+    free(x);
+}
+
 static void dbscan_hostile_inputs(void) {
     const float x[] = {1e20f, 2e20f, -1e20f, 1e20f};
     const float eps[] = {1.f, 2.5e20f};
@@ -600,6 +642,7 @@ int main(void) {
     RUN(vote_sparse_labels);
     RUN(postprocess_failures_leave_outputs);
     RUN(dbscan_hostile_inputs);
+    RUN(dbscan_long_points);
     RUN(median_hostile_sizes);
     RUN(segment_pixel_limit);
     DONE();

@@ -6,6 +6,7 @@
 #include "core/runtime.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 static void runtime_arguments(void) {
@@ -28,6 +29,81 @@ static void runtime_arguments(void) {
     }
     ct_exec s = ct_exec_for(NULL, 5);
     CHECK(s.rt == NULL && s.nth == 1, "no runtime: serial");
+}
+
+/* ---------------------------------------------------------------- all cores (issue 18, item 3) */
+
+static int affinity_now(void) {
+    cpu_set_t set;
+    return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : -1;
+}
+
+static void write_at(const char *dir, const char *rel, const char *text) {
+    char p[1200], cmd[1400];
+    FMT(p, "%s/%s", dir, rel);
+    FMT(cmd, "mkdir -p \"$(dirname '%s')\"", p);
+    CHECK(system(cmd) == 0, "%s", cmd);
+    FILE *f = fopen(p, "w");
+    CHECK(f && fputs(text, f) >= 0 && fclose(f) == 0, "write %s", p);
+}
+
+/* "All cores" is the affinity mask (a forked child restricted to one CPU sees 1, and so does a
+ * runtime of 0 threads), bounded by a cgroup CPU quota (v2 cpu.max, v1 cfs_quota_us, the
+ * tightest of the cgroup and its ancestors, ceil(quota / period)): files of our own. */
+static void all_cores_follow_affinity_and_quota(void) {
+    int aff = affinity_now();
+    CHECK(aff >= 1, "sched_getaffinity");
+    char none[700];
+    FMT(none, "%s/none", t_tmpdir());
+    CHECK(ct_cpu_count_at(none, none) == aff, "no cgroup files: %d, affinity %d", ct_cpu_count_at(none, none), aff);
+    CHECK(ct_cpu_count() >= 1 && ct_cpu_count() <= aff, "ct_cpu_count %d outside [1, affinity %d]", ct_cpu_count(), aff);
+    /* cgroup v2: /a/b unlimited, its parent /a at 1.5 CPUs (ceil: 2), the root unlimited */
+    char root[700], pc[700];
+    FMT(root, "%s/cg2", t_tmpdir());
+    FMT(pc, "%s/cgroup", root);
+    write_at(root, "cgroup", "0::/a/b\n");
+    write_at(root, "fs/a/b/cpu.max", "max 100000\n");
+    write_at(root, "fs/a/cpu.max", "150000 100000\n");
+    write_at(root, "fs/cpu.max", "max 100000\n");
+    char fs[800];
+    FMT(fs, "%s/fs", root);
+    int want = aff < 2 ? aff : 2;
+    CHECK(ct_cpu_count_at(pc, fs) == want, "v2 quota 1.5 CPUs in a parent: %d, expected %d", ct_cpu_count_at(pc, fs), want);
+    write_at(root, "fs/a/b/cpu.max", "50000 100000\n");
+    CHECK(ct_cpu_count_at(pc, fs) == 1, "v2 quota 0.5 CPU: %d, expected 1", ct_cpu_count_at(pc, fs));
+    write_at(root, "fs/a/b/cpu.max", "max 100000\n");
+    write_at(root, "fs/a/cpu.max", "max 100000\n");
+    CHECK(ct_cpu_count_at(pc, fs) == aff, "v2 no quota: %d, expected %d", ct_cpu_count_at(pc, fs), aff);
+    /* cgroup v1: the cpu controller's cfs quota (-1: none) */
+    FMT(root, "%s/cg1", t_tmpdir());
+    FMT(pc, "%s/cgroup", root);
+    FMT(fs, "%s/fs", root);
+    write_at(root, "cgroup", "12:memory:/job\n4:cpu,cpuacct:/job\n1:name=systemd:/job\n");
+    write_at(root, "fs/cpu,cpuacct/job/cpu.cfs_quota_us", "100000\n");
+    write_at(root, "fs/cpu,cpuacct/job/cpu.cfs_period_us", "100000\n");
+    CHECK(ct_cpu_count_at(pc, fs) == 1, "v1 quota 1 CPU: %d", ct_cpu_count_at(pc, fs));
+    write_at(root, "fs/cpu,cpuacct/job/cpu.cfs_quota_us", "-1\n");
+    CHECK(ct_cpu_count_at(pc, fs) == aff, "v1 no quota: %d, expected %d", ct_cpu_count_at(pc, fs), aff);
+    /* the affinity mask, in a child restricted to its first CPU */
+    if (aff < 2) SKIP("one CPU in the affinity mask: a restriction cannot be told apart");
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        cpu_set_t set, one;
+        CPU_ZERO(&one);
+        if (sched_getaffinity(0, sizeof set, &set) != 0) _exit(10);
+        for (int c = 0; c < CPU_SETSIZE; c++)
+            if (CPU_ISSET(c, &set)) { CPU_SET(c, &one); break; }
+        if (sched_setaffinity(0, sizeof one, &one) != 0) _exit(11);
+        ct_runtime *rt;
+        if (ct_runtime_new(0, &rt, NULL)) _exit(12);
+        int n = ct_runtime_threads(rt);
+        ct_runtime_free(rt);
+        _exit(ct_cpu_count() != 1 ? 1 : n != 1 ? 2 : 0);
+    }
+    int st = 0;
+    CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st), "child");
+    CHECK(WEXITSTATUS(st) == 0, "under a one-CPU affinity mask: %s", WEXITSTATUS(st) == 1 ? "ct_cpu_count is not 1" : WEXITSTATUS(st) == 2 ? "a runtime of 0 threads has more than 1" : "setup failed");
 }
 
 /* ---------------------------------------------------------------- parallel loop */
@@ -322,6 +398,7 @@ static void start_and_free(void) {
 
 int main(void) {
     RUN(runtime_arguments);
+    RUN(all_cores_follow_affinity_and_quota);
     RUN(parallel_for_covers_each_index_once);
     RUN(run_barriers);
     RUN(team_counters);

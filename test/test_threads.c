@@ -9,6 +9,7 @@
 #include "model/model.h"
 
 #include <pthread.h>
+#include <signal.h>
 
 #define NT 8
 
@@ -89,6 +90,85 @@ static void shared_model_eight_threads(void) {
         npy_free(&px[r]);
         npy_free(&tf[r]);
     }
+    ct_tokenizer_free(tok);
+    ct_model_free(m);
+}
+
+/* ---------------------------------------------------------------- fork */
+
+/* Issue 18, item 2: a model whose workers have started, used in a child after fork(): the child
+ * starts its own workers (entered by more than one thread) and gets the parent's labels. The
+ * parent waits at most 60 s and kills a hung child, so a hang fails instead of hanging. */
+static int wait_bounded(pid_t pid, int seconds, int *status) {
+    for (int i = 0; i < seconds * 20; i++) {
+        pid_t r = waitpid(pid, status, WNOHANG);
+        if (r == pid) return 1;
+        if (r < 0) return 0;
+        usleep(50000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, status, 0);
+    return 0;
+}
+
+static void fork_after_parallel_call(void) {
+    if (getenv("CT_SANITIZER") && !strcmp(getenv("CT_SANITIZER"), "thread"))
+        SKIP("ThreadSanitizer does not support starting threads in the child of a multi-threaded process");
+    char p[700], v[700], d[700];
+    FMT(p, "%s/small_f16_hf/model.safetensors", oracle_dir());
+    FMT(v, "%s/vocab.json", oracle_dir());
+    FMT(d, "%s/small_f16_hf", oracle_dir());
+    if (!file_exists(p) || !file_exists(v)) SKIP("small_f16_hf fixture not found under %s", oracle_dir());
+    ct_load_params lp;
+    ct_load_params_default(&lp);
+    lp.n_threads = 2; /* more than one thread whatever the machine */
+    ct_model *m;
+    ct_tokenizer *tok;
+    ct_error err;
+    if (ct_model_load_ex(p, &lp, &m, &err) || ct_tokenizer_load(v, &tok, &err)) { CHECK(0, "%s", err.msg); return; }
+    npy_array px = {0}, tf = {0};
+    if (!load_npy(d, "crop224", "pixels", &px) || !load_npy(d, "crop224", "text_features", &tf)) { ct_model_free(m); ct_tokenizer_free(tok); return; }
+    int H = (int)px.shape[1], W = (int)px.shape[2];
+    const char *names[] = {"cat", "dog", "grass", "sky"};
+    ct_segment_params sp;
+    ct_segment_params_default(&sp);
+    int32_t *ref = malloc(sizeof(int32_t) * H * W), *got = malloc(sizeof(int32_t) * H * W);
+    float emb_ref[4 * 96], emb_got[4 * 96];
+    CHECK(ct_segment(m, px.data, H, W, tf.data, 4, NULL, &sp, ref, NULL, &err) == CT_OK, "%s", err.msg);
+    CHECK(ct_class_embeddings(m, tok, names, 4, NULL, 0, 0, emb_ref, &err) == CT_OK, "%s", err.msg);
+    CHECK(ct_model_threads(m) == 2, "the parent runs %d threads, not 2", ct_model_threads(m));
+    ct_runtime *spare;
+    CHECK(ct_runtime_new(2, &spare, &err) == CT_OK, "%s", err.msg);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        ct_runtime_stats s0, s1;
+        ct_runtime_get_stats(ct_model_runtime(m), &s0);
+        int bad = 0;
+        if (ct_segment(m, px.data, H, W, tf.data, 4, NULL, &sp, got, NULL, NULL) != CT_OK) bad |= 1;
+        else if (memcmp(got, ref, sizeof(int32_t) * H * W)) bad |= 2;
+        if (ct_class_embeddings(m, tok, names, 4, NULL, 0, 0, emb_got, NULL) != CT_OK) bad |= 4;
+        else if (memcmp(emb_got, emb_ref, sizeof emb_ref)) bad |= 8;
+        ct_runtime_get_stats(ct_model_runtime(m), &s1);
+        if (s1.entered[1] == s0.entered[1]) bad |= 16; /* the child's calls ran on one thread */
+        ct_runtime_free(spare); /* inherited, never used here */
+        ct_model_free(m);
+        _exit(bad);
+    }
+    CHECK(pid > 0, "fork");
+    int status = 0;
+    int done = pid > 0 && wait_bounded(pid, 60, &status);
+    CHECK(done, "the child hung after fork (killed after 60 s)");
+    CHECK(!done || (WIFEXITED(status) && WEXITSTATUS(status) == 0),
+          "child: status %d (1 segment failed, 2 labels differ, 4 embeddings failed, 8 differ, 16 one thread)",
+          WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    /* the parent's workers are untouched */
+    CHECK(ct_segment(m, px.data, H, W, tf.data, 4, NULL, &sp, got, NULL, &err) == CT_OK && !memcmp(got, ref, sizeof(int32_t) * H * W), "parent after fork: %s", err.msg);
+    ct_runtime_free(spare);
+    free(ref);
+    free(got);
+    npy_free(&px);
+    npy_free(&tf);
     ct_tokenizer_free(tok);
     ct_model_free(m);
 }
@@ -360,6 +440,7 @@ int main(void) {
     RUN(shared_model_eight_threads);
     RUN(fp32_and_bf16_at_once);
     RUN(every_thread_on_the_text_path);
+    RUN(fork_after_parallel_call);
     RUN(api_misuse);
     DONE();
 }

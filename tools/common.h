@@ -17,6 +17,7 @@
 #include "common/files.h"
 #include "common/geometry.h"
 #include "common/hash.h"
+#include "common/limits.h"
 #include "common/msg.h"
 #include "common/options.h"
 #include "common/render.h"

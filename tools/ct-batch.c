@@ -269,6 +269,7 @@ static int segment_one(worker *w, int idx, ct_error *err) {
     if (ct_resize_for_model(photo, s->size, b->o->crop, s->cfg->patch, &resized, err) || ct_normalize(resized, &px, err)) goto done;
     warn_aspect(path, photo->width, photo->height, resized->width, resized->height);
     int H = resized->height, W = resized->width, OW = photo->width, OH = photo->height;
+    if (!cost_check(w->model, H, W, s->cl.n_names, &w->sp, b->want[OUT_DUMP], b->o->no_limits, err)) goto done; /* before any work */
     t[1] = t[2] = now();
     lab = malloc(sizeof(int32_t) * (size_t)H * (size_t)W);
     full = malloc(sizeof(int32_t) * (size_t)OW * (size_t)OH);

@@ -533,6 +533,7 @@ static int predict(tool_session *s, const tool_opts *o, const float *emb, const 
     }
     /* the library's geometry, checked here first: extreme aspect ratios are refused before any work */
     if (ct_resize_geometry(img->width, img->height, s->size, o->crop, s->cfg->patch, &g, &err)) { snprintf(why, WHY_CAP, "%s", err.msg); goto done; }
+    if (!cost_check(s->model, g.height, g.width, s->cl.n_names, &s->sp, 0, o->no_limits, &err)) { snprintf(why, WHY_CAP, "%s", err.msg); goto done; }
     if (ct_preprocess(img, s->size, o->crop, s->cfg->patch, &px, &H, &W, &err)) { snprintf(why, WHY_CAP, "%s", err.msg); goto done; }
     if (H != g.height || W != g.width) { rc = runtime_error("%s: the model input is %d x %d, the geometry says %d x %d", name, W, H, g.width, g.height); goto done; }
     lab = malloc(sizeof(int32_t) * (size_t)H * (size_t)W);

@@ -138,8 +138,12 @@ int main(int argc, char **argv) {
         if ((rc = load_pixels(pixels_path, cfg->patch, &pxn, &H, &W))) goto out;
         px = pxn.data;
     }
-    /* what the segmentation will cost, before the class embeddings */
+    /* what the segmentation will cost, before the class embeddings: refused above the limits */
     size_t bytes = 0;
+    if (!cost_check(s.model, H, W, s.cl.n_names, &s.sp, dump_dir != NULL, o.no_limits, &err)) {
+        rc = err.status == CT_ERR_TOO_LARGE ? usage_error("%s", err.msg) : runtime_error("%s", err.msg);
+        goto out;
+    }
     if (ct_segment_memory(s.model, H, W, s.cl.n_names, &s.sp, dump_dir != NULL, &bytes, &err)) { rc = runtime_error("%s", err.msg); goto out; }
     if (verbose) progress("segmentation of %d x %d will use about %.0f MiB", W, H, (double)bytes / (1 << 20));
 

@@ -59,5 +59,8 @@ enum { CT_CPU_INTEL = 0, CT_CPU_AMD = 1, CT_CPU_OTHER = 2 };
 int ct_cpu_vendor(void);
 /* "cpu: amd, avx512f avx512bf16" (static string) */
 const char *ct_cpu_describe(void);
+/* ct_cpu_count (public) with the files it reads named: /proc/self/cgroup and the cgroup mount
+ * (tests give files of their own). */
+int ct_cpu_count_at(const char *proc_cgroup, const char *cgroup_root);
 
 #endif

@@ -35,6 +35,9 @@ typedef struct {
 } worker_arg;
 
 struct ct_runtime {
+    _Atomic pid_t pid;         /* the process whose workers these are (a forked child restarts them) */
+    atomic_flag restarting;    /* held while a forked child restarts the workers */
+    int want;                  /* threads asked for (resolved) */
     int n;                     /* threads including the caller */
     int started;               /* workers actually running (n - 1 unless creation failed) */
     pthread_t *th;
@@ -56,10 +59,8 @@ struct ct_runtime {
 };
 
 int ct_default_threads(void) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    if (n < 1) n = 1;
-    if (n > CT_MAX_THREADS) n = CT_MAX_THREADS;
-    return (int)n;
+    int n = ct_cpu_count();
+    return n > CT_MAX_THREADS ? CT_MAX_THREADS : n;
 }
 
 static void team_reset(ct_team *t, int nth) {
@@ -119,6 +120,8 @@ ct_status ct_check_threads(int n_threads, ct_error *err) {
     return CT_OK;
 }
 
+static void start_workers(ct_runtime *rt);
+
 ct_status ct_runtime_new(int n_threads, ct_runtime **out, ct_error *err) {
     if (!out) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_runtime_new: NULL argument");
     ct_status st0 = ct_check_threads(n_threads, err);
@@ -130,22 +133,53 @@ ct_status ct_runtime_new(int n_threads, ct_runtime **out, ct_error *err) {
     rt->th = ct_calloc((size_t)n_threads, sizeof *rt->th);
     rt->wa = ct_calloc((size_t)n_threads, sizeof *rt->wa);
     if (!rt->th || !rt->wa) { free(rt->th); free(rt->wa); free(rt); return ct_fail(err, CT_ERR_NOMEM, "out of memory"); }
+    rt->want = n_threads;
+    atomic_flag_clear(&rt->restarting);
+    start_workers(rt);
+    *out = rt;
+    return ct_ok(err);
+}
+
+/* Fresh locks, counters and workers for this process: at creation, and in a forked child, which
+ * inherits the parent's runtime but none of its threads (the copied locks and counters describe
+ * the parent's workers, so they are made anew, not unlocked). */
+static void start_workers(ct_runtime *rt) {
     pthread_mutex_init(&rt->region, NULL);
     pthread_mutex_init(&rt->sleep_mx, NULL);
     pthread_cond_init(&rt->wake, NULL);
-    for (int t = 1; t < n_threads; t++) {
+    atomic_store(&rt->sleepers, 0);
+    atomic_store(&rt->gen, 0);
+    atomic_store(&rt->pending, 0);
+    atomic_store(&rt->stop, 0);
+    rt->started = 0;
+    for (int t = 1; t < rt->want; t++) {
         rt->wa[t].rt = rt;
         rt->wa[t].tid = t;
         if (pthread_create(&rt->th[t], NULL, worker, &rt->wa[t]) != 0) break; /* run with those that started */
         rt->started++;
     }
     rt->n = rt->started + 1;
-    *out = rt;
-    return ct_ok(err);
+    atomic_store(&rt->pid, getpid());
+}
+
+/* A runtime used in a process other than the one that started its workers (after fork): start
+ * this process's own workers first, once, whichever thread comes first. */
+static void ensure_own_process(ct_runtime *rt) {
+    pid_t me = getpid();
+    if (atomic_load_explicit(&rt->pid, memory_order_acquire) == me) return;
+    while (atomic_flag_test_and_set_explicit(&rt->restarting, memory_order_acquire)) sched_yield();
+    if (atomic_load(&rt->pid) != me) start_workers(rt);
+    atomic_flag_clear_explicit(&rt->restarting, memory_order_release);
 }
 
 void ct_runtime_free(ct_runtime *rt) {
     if (!rt) return;
+    if (atomic_load(&rt->pid) != getpid()) { /* inherited by fork, never used here: no worker of ours to stop */
+        free(rt->th);
+        free(rt->wa);
+        free(rt);
+        return;
+    }
     pthread_mutex_lock(&rt->sleep_mx);
     atomic_store(&rt->stop, 1);
     pthread_cond_broadcast(&rt->wake);
@@ -176,6 +210,7 @@ void ct_run(const ct_exec *ex, ct_task_fn fn, void *arg) {
         return;
     }
     ct_runtime *rt = ex->rt;
+    ensure_own_process(rt);
     pthread_mutex_lock(&rt->region);
     int nth = ex->nth > rt->n ? rt->n : ex->nth;
     rt->fn = fn;

@@ -53,7 +53,7 @@ typedef struct {
 } ct_runtime_stats;
 void ct_runtime_get_stats(const ct_runtime *rt, ct_runtime_stats *s);
 
-/* Number of online CPUs (at least 1, at most CT_MAX_THREADS). */
+/* "All cores": ct_cpu_count() (the CPUs this process may run on), at most CT_MAX_THREADS. */
 int ct_default_threads(void);
 #define CT_MAX_THREADS 256
 /* A thread count of the API: 0 (all) to CT_MAX_THREADS, else CT_ERR_INVALID_ARG. */

@@ -15,8 +15,9 @@ static void preset(ct_segment_params *p) {
 
 static ct_status check(const ct_segment_params *p, const ct_config *c, int wh, int ww, ct_error *err) {
     (void)c; (void)wh; (void)ww;
-    if (!(p->gaussian_std > 0 && p->gaussian_std <= 1e4f))
-        return ct_fail(err, CT_ERR_INVALID_ARG, "NACLIP's gaussian std %g must be in (0, 1e4]", (double)p->gaussian_std);
+    if (!(p->gaussian_std >= CT_MIN_GAUSSIAN_STD && p->gaussian_std <= CT_MAX_GAUSSIAN_STD))
+        return ct_fail(err, CT_ERR_INVALID_ARG, "NACLIP's gaussian std %g must be in [%g, %g] patches", (double)p->gaussian_std,
+                       (double)CT_MIN_GAUSSIAN_STD, (double)CT_MAX_GAUSSIAN_STD);
     return CT_OK;
 }
 

@@ -1,6 +1,7 @@
-/* Whole-file reads with a size limit, and all-or-nothing writes (temporary file + rename): a
- * process killed at any point leaves the old file or the new one, never a part (the data is not
- * fsync'ed: this guards against crashes of the process, not of the machine). */
+/* Whole-file reads with a size limit, and all-or-nothing writes (temporary file, fsync, rename,
+ * fsync of the directory): a process or machine crash at any point leaves the old file or the new
+ * one under the final name, never a part. Devices and FIFOs are written as streams; symbolic
+ * links are followed (the link stays, its target is replaced). */
 #include "io/file.h"
 
 #include <errno.h>
@@ -65,46 +66,114 @@ static uint64_t os_random(void *ctx, int attempt) {
     return r;
 }
 
+/* The file a path finally names: symbolic links followed one by one (relative ones against the
+ * directory of the link), at most 40 of them (as the kernel). The last name need not exist (a
+ * dangling link names the file to create). *out is allocated; *sb receives the final name's
+ * lstat, or st_mode 0 when it does not exist. */
+static ct_status resolve_links(const char *path, char **out, struct stat *sb, ct_error *err) {
+    char *cur = strdup(path);
+    if (!cur) return ct_fail(err, CT_ERR_NOMEM, "out of memory");
+    for (int hop = 0;; hop++) {
+        if (lstat(cur, sb) != 0) {
+            int e = errno;
+            if (e != ENOENT) { free(cur); return ct_fail(err, CT_ERR_IO, "cannot write '%s': %s", path, strerror(e)); }
+            memset(sb, 0, sizeof *sb);
+            break;
+        }
+        if (!S_ISLNK(sb->st_mode)) break;
+        if (hop == 40) { free(cur); return ct_fail(err, CT_ERR_IO, "cannot write '%s': %s", path, strerror(ELOOP)); }
+        size_t cap = sb->st_size > 0 ? (size_t)sb->st_size + 1 : 4096;
+        if (cap > 65536) cap = 65536;
+        char *target = malloc(cap);
+        ssize_t n = target ? readlink(cur, target, cap) : -1;
+        if (n < 0 || (size_t)n >= cap) {
+            int e = !target ? ENOMEM : n < 0 ? errno : ENAMETOOLONG;
+            free(target); free(cur);
+            return ct_fail(err, e == ENOMEM ? CT_ERR_NOMEM : CT_ERR_IO, "cannot follow the link '%s': %s", path, strerror(e));
+        }
+        target[n] = 0;
+        const char *slash = strrchr(cur, '/');
+        size_t dl = target[0] == '/' || !slash ? 0 : (size_t)(slash - cur + 1);
+        char *next = malloc(dl + (size_t)n + 1);
+        if (next) { memcpy(next, cur, dl); memcpy(next + dl, target, (size_t)n + 1); }
+        free(target); free(cur);
+        if (!next) return ct_fail(err, CT_ERR_NOMEM, "out of memory");
+        cur = next;
+    }
+    *out = cur;
+    return CT_OK;
+}
+
+static void atomic_clear(ct_atomic_file *a) {
+    free(a->dst); free(a->tmp);
+    memset(a, 0, sizeof *a);
+}
+
+/* A device or FIFO: written in place, as a stream. */
+static ct_status open_stream(ct_atomic_file *a, const char *path, ct_error *err) {
+    int fd = open(a->dst, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        int e = errno;
+        atomic_clear(a);
+        return ct_fail(err, CT_ERR_IO, "cannot write '%s': %s", path, strerror(e));
+    }
+    a->f = fdopen(fd, "wb");
+    if (!a->f) { close(fd); atomic_clear(a); return ct_fail(err, CT_ERR_NOMEM, "out of memory"); }
+    a->stream = 1;
+    return CT_OK;
+}
+
 ct_status ct_atomic_open_with(ct_atomic_file *a, const char *path, uint64_t (*rnd)(void *ctx, int attempt), void *ctx, ct_error *err) {
     memset(a, 0, sizeof *a);
     if (!path || !*path) return ct_fail(err, CT_ERR_INVALID_ARG, "empty output path");
-    size_t pl = strlen(path);
-    const char *slash = strrchr(path, '/');
-    size_t dl = slash ? (size_t)(slash - path + 1) : 0;
-    if (dl == pl) return ct_fail(err, CT_ERR_INVALID_ARG, "output path '%s' names a directory", path);
+    if (path[strlen(path) - 1] == '/') return ct_fail(err, CT_ERR_INVALID_ARG, "output path '%s' names a directory", path);
     struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) return ct_fail(err, CT_ERR_IO, "cannot write '%s': it is a directory", path);
-    a->dst = strdup(path);
-    a->tmp = malloc(pl + 32);
-    if (!a->dst || !a->tmp) {
-        free(a->dst); free(a->tmp);
-        memset(a, 0, sizeof *a);
-        return ct_fail(err, CT_ERR_NOMEM, "out of memory");
+    /* what the path finally names, links followed by the kernel: a device or FIFO (also through
+     * /dev/stdout -> /proc/self/fd/1 -> pipe:[...], which names no file) is opened as it is */
+    if (stat(path, &sb) == 0 && (S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) || S_ISFIFO(sb.st_mode))) {
+        if (!(a->dst = strdup(path))) return ct_fail(err, CT_ERR_NOMEM, "out of memory");
+        return open_stream(a, path, err);
     }
+    ct_status st = resolve_links(path, &a->dst, &sb, err);
+    if (st) return st;
+    if (S_ISDIR(sb.st_mode)) { atomic_clear(a); return ct_fail(err, CT_ERR_IO, "cannot write '%s': it is a directory", path); }
+    if (S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) || S_ISFIFO(sb.st_mode)) return open_stream(a, path, err);
+    if (sb.st_mode && !S_ISREG(sb.st_mode)) { atomic_clear(a); return ct_fail(err, CT_ERR_IO, "cannot write '%s': not a regular file, device or FIFO", path); }
+    size_t pl = strlen(a->dst);
+    const char *slash = strrchr(a->dst, '/');
+    size_t dl = slash ? (size_t)(slash - a->dst + 1) : 0;
+    if (dl == pl) { atomic_clear(a); return ct_fail(err, CT_ERR_INVALID_ARG, "output path '%s' names a directory", path); }
+    a->tmp = malloc(pl + 32);
+    if (!a->tmp) { atomic_clear(a); return ct_fail(err, CT_ERR_NOMEM, "out of memory"); }
     for (int attempt = 0; attempt < 64; attempt++) {
         /* ".<name>.<random>.tmp" beside the destination: same file system, so rename is atomic;
          * O_EXCL | O_NOFOLLOW: a file or link planted at that name is never written through */
-        snprintf(a->tmp, pl + 32, "%.*s.%s.%012llx.tmp", (int)dl, path, path + dl, (unsigned long long)(rnd(ctx, attempt) & 0xffffffffffffull));
+        snprintf(a->tmp, pl + 32, "%.*s.%s.%012llx.tmp", (int)dl, a->dst, a->dst + dl, (unsigned long long)(rnd(ctx, attempt) & 0xffffffffffffull));
         int fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
         if (fd < 0 && errno == EEXIST) continue;
         if (fd < 0) {
             int e = errno;
-            free(a->dst); free(a->tmp);
-            memset(a, 0, sizeof *a);
+            atomic_clear(a);
             return ct_fail(err, e == ENOMEM ? CT_ERR_NOMEM : CT_ERR_IO, "cannot write '%s': %s", path, strerror(e));
+        }
+        /* the replaced file's permission bits (a new file: 0666 less the umask) */
+        if (sb.st_mode && fchmod(fd, sb.st_mode & 0777) != 0) {
+            int e = errno;
+            close(fd);
+            unlink(a->tmp);
+            atomic_clear(a);
+            return ct_fail(err, CT_ERR_IO, "cannot write '%s': cannot keep its mode: %s", path, strerror(e));
         }
         a->f = fdopen(fd, "wb");
         if (!a->f) {
             close(fd);
             unlink(a->tmp);
-            free(a->dst); free(a->tmp);
-            memset(a, 0, sizeof *a);
+            atomic_clear(a);
             return ct_fail(err, CT_ERR_NOMEM, "out of memory");
         }
         return CT_OK;
     }
-    free(a->dst); free(a->tmp);
-    memset(a, 0, sizeof *a);
+    atomic_clear(a);
     return ct_fail(err, CT_ERR_IO, "cannot create a temporary file beside '%s': every name tried exists", path);
 }
 
@@ -117,24 +186,39 @@ void ct_atomic_write(ct_atomic_file *a, const void *p, size_t n) {
 void ct_atomic_abort(ct_atomic_file *a) {
     if (a->f) fclose(a->f);
     if (a->tmp) unlink(a->tmp);
-    free(a->tmp); free(a->dst);
-    memset(a, 0, sizeof *a);
+    atomic_clear(a);
+}
+
+/* fsync of the directory holding path (the rename in it); a file system that cannot sync a
+ * directory (EINVAL) is not an error */
+static int sync_dir(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    if (!dir) return ENOMEM;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    if (fd < 0) return errno;
+    int e = fsync(fd) != 0 && errno != EINVAL && errno != EROFS ? errno : 0;
+    close(fd);
+    return e;
 }
 
 ct_status ct_atomic_commit(ct_atomic_file *a, ct_error *err) {
     int e = a->failed;
     if (!e && fflush(a->f) != 0) e = errno ? errno : EIO;
+    /* the data on disk before the name points at it: a crash leaves the old file or the new one */
+    if (!e && !a->stream && fsync(fileno(a->f)) != 0) e = errno ? errno : EIO;
     int c = fclose(a->f);
     a->f = NULL;
     if (!e && c != 0) e = errno ? errno : EIO;
-    if (!e && rename(a->tmp, a->dst) != 0) e = errno;
+    if (!e && !a->stream && rename(a->tmp, a->dst) != 0) e = errno;
+    if (!e && !a->stream) e = sync_dir(a->dst);
     if (e) {
         ct_status st = ct_fail(err, CT_ERR_IO, "cannot write '%s': %s", a->dst, strerror(e));
         ct_atomic_abort(a);
         return st;
     }
-    free(a->tmp); free(a->dst);
-    memset(a, 0, sizeof *a);
+    atomic_clear(a);
     return CT_OK;
 }
 

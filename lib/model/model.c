@@ -391,6 +391,12 @@ static void derive_and_bind(loader *L) {
                 L->st = ct_fail(L->err, CT_ERR_NONFINITE, "tensor 'logit_scale' holds %g: exp() of it is not a usable scale", (double)v);
                 return;
             }
+            if (!(e >= CT_MIN_LOGIT_SCALE && e <= CT_MAX_LOGIT_SCALE)) {
+                L->st = ct_fail(L->err, CT_ERR_UNSUPPORTED,
+                                "tensor 'logit_scale' holds %g: the scale exp(%g) = %g is outside the supported [%g, %g] (CLIP's is 100; "
+                                "docs/formats.md)", (double)v, (double)v, (double)e, (double)CT_MIN_LOGIT_SCALE, (double)CT_MAX_LOGIT_SCALE);
+                return;
+            }
             c->logit_scale = e;
         }
     } else {

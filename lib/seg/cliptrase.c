@@ -274,15 +274,17 @@ static void back_task(void *arg, ct_team *team, int tid, int nth) {
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
-size_t ct_cliptrase_vote_bytes(ct_kernel k, int H, int W, int patch, int E, int n_names, int n_threads) {
+size_t ct_cliptrase_vote_bytes(ct_kernel k, int H, int W, int patch, int E, int n_names, int n_threads, size_t *dbscan) {
     int nth = n_threads > 0 ? n_threads : 1;
     double hw = (double)(H / patch) * (double)(W / patch), HW = (double)H * W;
     size_t db = ct_dbscan_bytes(k, (int)hw, (int)hw, nth);
     size_t ws = max_sz(ct_gemm_workspace(k, n_names, LOGIT_COLS, E, 0), ct_gemm_workspace(k, 1, n_names, E, 0)) + 64;
     /* corr, logits, DBSCAN labels, taps, per-thread products and rows, the raw labels (then the
-     * regions), the labels used (at most 65,536 labels) */
+     * regions), the labels used (one label per name: a label index and a name each); DBSCAN's
+     * scratch is freed before the clusters' maps are made (ct_segment_memory adds the larger) */
     double b = 4.0 * hw * hw + 4.0 * hw * n_names + 4.0 * n_names + 4.0 * hw + 16.0 * (H + W) + (double)nth * ws +
-               4.0 * nth * (double)up_scratch_floats(n_names, W) + 4.0 * HW + (double)db + 4.0 * (65536.0 + n_names);
+               4.0 * nth * (double)up_scratch_floats(n_names, W) + 4.0 * HW + 8.0 * n_names;
+    if (dbscan) *dbscan = db;
     return db && b < (double)(SIZE_MAX / 2) ? (size_t)b : 0;
 }
 
@@ -296,9 +298,14 @@ static ct_status vote_check(const float *img_tokens, const float *corr_raw, int 
     if (E <= 0) return ct_fail(err, CT_ERR_INVALID_ARG, "embedding size %d is not positive", E);
     if (!isfinite(logit_scale) || !isfinite(p->eps))
         return ct_fail(err, CT_ERR_INVALID_ARG, "the logit scale and eps must be finite numbers");
+    if (!(logit_scale >= CT_MIN_LOGIT_SCALE && logit_scale <= CT_MAX_LOGIT_SCALE))
+        return ct_fail(err, CT_ERR_INVALID_ARG, "logit scale %g outside [%g, %g]", (double)logit_scale, (double)CT_MIN_LOGIT_SCALE,
+                       (double)CT_MAX_LOGIT_SCALE);
     if (p->upsample_ratio > 64) return ct_fail(err, CT_ERR_INVALID_ARG, "upsample ratio %d too large (max 64)", p->upsample_ratio);
     if (p->median_size > 255) return ct_fail(err, CT_ERR_INVALID_ARG, "median size %d too large (max 255)", p->median_size);
-    return ct_seg_labels(n_names, name_label, L, err);
+    st = ct_seg_labels(n_names, name_label, L, err);
+    if (!st) st = ct_seg_check_finite(class_emb, (size_t)n_names, (size_t)E, "class embeddings", err);
+    return st;
 }
 
 int ct_cliptrase_small_grid(int H, int W, int patch) { return (H < W ? H : W) <= 14 * patch; }

@@ -36,10 +36,11 @@ typedef struct {
  * 1.1 / 7 above: 1 when the smaller settings apply. */
 int ct_cliptrase_small_grid(int H, int W, int patch);
 
-/* Bytes ct_cliptrase_vote allocates at most without intermediates, DBSCAN included, except the
- * cluster maps (4 (3 + 2 ratio^2) h w bytes per cluster, and n_labels counts per cluster and
- * thread): their count is known only after DBSCAN. 0 on overflow. */
-size_t ct_cliptrase_vote_bytes(ct_kernel k, int H, int W, int patch, int E, int n_names, int n_threads);
+/* Bytes ct_cliptrase_vote holds throughout without intermediates; *dbscan receives DBSCAN's
+ * scratch, freed before the cluster maps are made (4 (3 + 2 ratio^2) h w bytes per cluster, and
+ * n_labels counts per cluster and thread: their count is known only after DBSCAN). 0 on
+ * overflow. */
+size_t ct_cliptrase_vote_bytes(ct_kernel k, int H, int W, int patch, int E, int n_names, int n_threads, size_t *dbscan);
 
 ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const float *corr_raw, int H, int W, int patch, int E,
                             float logit_scale, const float *class_emb, int n_names, const int32_t *name_label,

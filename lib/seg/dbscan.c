@@ -28,6 +28,16 @@
  * the bitset rows it writes). */
 #define TILE_R 128
 #define TILE_C 512
+/* the dimensions of one product of a tile: longer points are summed in chunks of this many
+ * coordinates, so the product's workspace grows with the points of a tile, never with the
+ * dimension (2 points of dimension 2^26 once asked for 350 GB) */
+#define CHUNK_K 16384
+
+/* the product workspace of a thread: tiles of at most min(n, TILE) rows and columns */
+static size_t tile_ws_bytes(ct_kernel k, int n, int d) {
+    int rm = n < TILE_R ? n : TILE_R, cm = n < TILE_C ? n : TILE_C, kc = d < CHUNK_K ? d : CHUNK_K;
+    return (ct_gemm_workspace(k, rm, cm, kc, 0) + 63) / 64 * 64;
+}
 
 typedef struct {
     int r0, c0;
@@ -144,7 +154,13 @@ static void db_task(void *arg, ct_team *team, int tid, int nth) {
     for (int64_t t; (t = ct_team_next(team, 0, 1)) < j->n_tiles;) {
         int r0 = j->tile[t].r0, c0 = j->tile[t].c0;
         int rn = n - r0 < TILE_R ? n - r0 : TILE_R, cn = n - c0 < TILE_C ? n - c0 : TILE_C;
-        if (!ct_gemm(&one, 0, 1, rn, cn, d, j->x + (size_t)r0 * d, d, j->x + (size_t)c0 * d, d, NULL, g, cn)) j->nomem[tid] = 1;
+        int ok = 1;
+        for (int k0 = 0; ok && k0 < d; k0 += CHUNK_K) { /* g = sum over chunks of the partial products */
+            int kc = d - k0 < CHUNK_K ? d - k0 : CHUNK_K;
+            ct_epilogue acc = {1.f, k0 ? 1.f : 0.f, NULL, CT_ACT_NONE};
+            ok = ct_gemm(&one, 0, 1, rn, cn, kc, j->x + (size_t)r0 * d + k0, d, j->x + (size_t)c0 * d + k0, d, k0 ? &acc : NULL, g, cn);
+        }
+        if (!ok) j->nomem[tid] = 1;
         else threshold_tile(j, g, r0, rn, c0, cn);
     }
     ct_team_barrier(team);
@@ -157,7 +173,7 @@ static void db_task(void *arg, ct_team *team, int tid, int nth) {
 size_t ct_dbscan_bytes(ct_kernel k, int n, int d, int n_threads) {
     int nth = n_threads > 0 ? n_threads : 1;
     double words = ((double)n + 63) / 64;
-    double b = 8.0 * words * n + 8.0 * n + 4.0 * nth * TILE_R * TILE_C + (double)nth * (ct_gemm_workspace(k, TILE_R, TILE_C, d, 0) + 64) +
+    double b = 8.0 * words * n + 8.0 * n + 4.0 * nth * TILE_R * TILE_C + (double)nth * (double)tile_ws_bytes(k, n, d) +
                16.0 * ((double)n / TILE_R + 1) * ((double)n / TILE_C + 1) + 8.0 * nth + 12.0 * n;
     return b < (double)(SIZE_MAX / 2) ? (size_t)b : 0;
 }
@@ -179,7 +195,7 @@ ct_status ct_dbscan_nn(const ct_nn *nn, const float *x, int n, int d, float eps,
     int nth = nn->ex.nth > 0 ? nn->ex.nth : 1;
     int64_t n_tiles = 0;
     for (int64_t r0 = 0; r0 < n; r0 += TILE_R) n_tiles += (n - r0 + TILE_C - 1) / TILE_C;
-    size_t ws_bytes = (ct_gemm_workspace(nn->kernel, TILE_R, TILE_C, d, 0) + 63) / 64 * 64;
+    size_t ws_bytes = tile_ws_bytes(nn->kernel, n, d);
     uint64_t *adj = ct_calloc(bits, sizeof(uint64_t));
     double *norm2 = ct_alloc((size_t)n, sizeof(double));
     float *g = ct_alloc((size_t)nth * TILE_R * TILE_C, sizeof(float));

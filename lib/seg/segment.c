@@ -84,6 +84,14 @@ ct_status ct_postprocess(const float *img_tokens, const float *corr_raw, int H, 
     /* filled in a local struct and handed over on success: a failure leaves *inter untouched */
     ct_intermediates tmp;
     memset(&tmp, 0, sizeof tmp);
+    /* the encoder outputs given by the caller are finite (sizes checked first: the vote checks
+     * everything else, class embeddings included, before any work) */
+    if (img_tokens && corr_raw && E > 0 && patch > 0 && ct_vision_check(H, W, patch, NULL) == CT_OK) {
+        size_t T = (size_t)(H / patch) * (size_t)(W / patch) + 1;
+        ct_status sf = ct_seg_check_finite(img_tokens, T, (size_t)E, "img_tokens", err);
+        if (!sf) sf = ct_seg_check_finite(corr_raw, T, T, "corr_raw", err);
+        if (sf) return sf;
+    }
     ct_nn nn;
     ct_status st = ct_seg_nn_transient(p->n_threads, &nn, err);
     if (st) return st;
@@ -108,6 +116,12 @@ static ct_status check_call(const ct_model *m, int H, int W, int n_names, const 
     return st;
 }
 
+/* The class embeddings of a call, before any work: finite (one NaN would give every pixel label 0
+ * with status OK) */
+static ct_status check_emb(const ct_model *m, const float *class_emb, int n_names, ct_error *err) {
+    return ct_seg_check_finite(class_emb, (size_t)n_names, (size_t)m->cfg.embed_dim, "class embeddings", err);
+}
+
 /* The resolved softmax temperature of the class probabilities. */
 static float resolved_scale(const ct_model *m, const ct_segment_params *p) { return p->logit_scale > 0 ? p->logit_scale : m->cfg.logit_scale; }
 
@@ -119,9 +133,10 @@ static void info_common(ct_segment_info *in, const ct_model *m, const ct_nn *nn,
     in->n_threads = nn->ex.nth; in->precision = m->precision; in->kernel = ct_kernel_name(m->kernel);
 }
 
-/* Bytes the mmseg pipeline holds at its peak: seg_logits, then the largest stage (the window
- * batches, PAMR, the classification) next to it; with intermediates also img_tokens, the
- * separate pamr_logits and pred. */
+/* Bytes the mmseg pipeline holds at its peak: seg_logits, then the largest stage next to it:
+ * the window batches, or PAMR or the classification next to the encoder workspace the model
+ * keeps after the windows; with intermediates also img_tokens, the separate pamr_logits and
+ * pred. */
 static size_t mmseg_bytes(const ct_model *m, int H, int W, int n_names, int L, const ct_segment_params *p, int nth, int with_inter) {
     ct_slide_grid g;
     ct_slide_grid_make(H, W, p->slide_crop, p->slide_stride, &g);
@@ -130,8 +145,8 @@ static size_t mmseg_bytes(const ct_model *m, int H, int W, int n_names, int L, c
     size_t pa = p->pamr_steps > 0 ? ct_pamr_workspace(H, W, p->n_pamr_dilations, p->pamr_dilations, nth < n_names ? nth : n_names) : 0;
     size_t cl = ct_classify_workspace(HW, n_names, L, nth);
     if (!sl || (p->pamr_steps > 0 && !pa) || !cl) return 0;
-    size_t big = sl > pa ? sl : pa;
-    big = big > cl ? big : cl;
+    size_t post = (pa > cl ? pa : cl) + ct_slide_encoder_workspace(m, &g, p);
+    size_t big = sl > post ? sl : post;
     double b = 4.0 * (double)n_names * (double)HW + (double)big;
     if (with_inter) {
         b += 4.0 * (double)HW; /* pred */
@@ -277,32 +292,41 @@ static ct_status segment_cliptrase(const ct_model *m, const float *pixels, int H
     return ct_ok(err);
 }
 
-/* Bytes of the cluster vote's call at its peak. */
-static size_t vote_bytes(const ct_model *m, int H, int W, int n_names, int L, const ct_segment_params *p, int nth, int with_intermediates) {
-    (void)nth;
+/* Bytes of the cluster vote's call at its peak, with n_clusters clusters (-1: hw / min_samples,
+ * the most a typical picture gives; the count is known only after DBSCAN). */
+static size_t vote_bytes_n(const ct_model *m, int H, int W, int n_names, int L, const ct_segment_params *p, int with_intermediates,
+                           int n_clusters) {
     const ct_config *c = &m->cfg;
     size_t hw = (size_t)(H / c->patch) * (size_t)(W / c->patch), T = hw + 1, HW = (size_t)H * W, E = (size_t)c->embed_dim;
     ct_vision_out vo = {.p = p, .tokens = (float *)1, .corr_raw = (float *)1};
     size_t ws = ct_vision_workspace(m, 1, H, W, ct_model_threads(m), &vo);
     /* encoder outputs, then the vote (in fp32 whatever the encoder's precision), and the
-     * clusters: typically at most hw / min_samples (a cluster can have fewer points when its
-     * border points went to earlier clusters), each with its mean row (float and double sums), its
-     * map upsampled by the ratio and a count of each label per thread (their count is known only
-     * after DBSCAN) */
+     * clusters (a cluster can have fewer points than min_samples when its border points went to
+     * earlier clusters), each with its mean row (float and double sums), its map upsampled by the
+     * ratio and a count of each label per thread */
     ct_nn nn = ct_model_nn(m, p->n_threads);
     ct_kernel k = ct_kernel_fp32(nn.kernel);
-    size_t vote = ct_cliptrase_vote_bytes(k, H, W, c->patch, c->embed_dim, n_names, nn.ex.nth);
+    size_t db = 0, vote = ct_cliptrase_vote_bytes(k, H, W, c->patch, c->embed_dim, n_names, nn.ex.nth, &db);
     if (!vote || !ws) return 0;
     int ms = p->min_samples > 0 ? p->min_samples : (ct_cliptrase_small_grid(H, W, c->patch) ? 3 : 7);
     int ratio = p->upsample_ratio > 0 ? p->upsample_ratio : 4;
-    double nc = (double)hw / ms;
+    double nc = n_clusters >= 0 ? (double)n_clusters : (double)hw / ms;
     int wide = ratio * (W / c->patch) > W ? ratio * (W / c->patch) : W;
     /* per cluster: mean (float, double sums), map upsampled and filtered, counts, two cached rows
-     * per thread of the upsampling */
+     * per thread of the upsampling; DBSCAN's scratch is freed before the maps are made */
     double per = (12.0 + 8.0 * ratio * ratio) * (double)hw + 4.0 * nn.ex.nth * L + 8.0 * nn.ex.nth * wide + 8.0;
-    double b = (double)ws + 4.0 * (double)(T * E + T * T) + (double)vote + nc * per;
-    if (with_intermediates) b += 4.0 * (double)(T * T + hw * hw + (size_t)n_names * HW + 4 * HW) + 4.0 * 16 * (double)hw * 8;
+    double clusters = nc * per;
+    double b = (double)ws + 4.0 * (double)(T * E + T * T) + (double)vote + (clusters > (double)db ? clusters : (double)db);
+    /* intermediates: the upsampled logits, the regions and the labels' copy, the image embedding
+     * and DBSCAN's labels (corr, the patch logits and the raw labels are the vote's own arrays,
+     * handed over instead of freed) */
+    if (with_intermediates) b += 4.0 * ((double)n_names * (double)HW + 2.0 * (double)HW + (double)E + (double)hw);
     return b < (double)SIZE_MAX / 2 ? (size_t)b : 0;
+}
+
+static size_t vote_bytes(const ct_model *m, int H, int W, int n_names, int L, const ct_segment_params *p, int nth, int with_intermediates) {
+    (void)nth;
+    return vote_bytes_n(m, H, W, n_names, L, p, with_intermediates, -1);
 }
 
 /* The post-processing pipelines a head names (head.h), with their memory estimates. */
@@ -320,13 +344,20 @@ static const pipeline k_pipelines[CT_POST_COUNT] = {
 
 ct_status ct_segment_memory(const ct_model *m, int H, int W, int n_names, const ct_segment_params *p, int with_intermediates,
                             size_t *bytes, ct_error *err) {
+    return ct_segment_memory_clusters(m, H, W, n_names, p, with_intermediates, -1, bytes, err);
+}
+
+ct_status ct_segment_memory_clusters(const ct_model *m, int H, int W, int n_names, const ct_segment_params *p, int with_intermediates,
+                                     int n_clusters, size_t *bytes, ct_error *err) {
     if (!m || !bytes) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_segment_memory: NULL argument");
     ct_segment_params dp;
     int L = 0;
     ct_status st = check_call(m, H, W, n_names, NULL, &p, &dp, &L, err);
     if (st) return st;
-    size_t b = k_pipelines[ct_head_get(p->head)->post].bytes(m, H, W, n_names, L, p, ct_model_nn(m, p->n_threads).ex.nth,
-                                                               with_intermediates);
+    int post = ct_head_get(p->head)->post;
+    size_t b = post == CT_POST_VOTE && n_clusters >= 0
+                   ? vote_bytes_n(m, H, W, n_names, L, p, with_intermediates, n_clusters)
+                   : k_pipelines[post].bytes(m, H, W, n_names, L, p, ct_model_nn(m, p->n_threads).ex.nth, with_intermediates);
     if (!b) return ct_fail(err, CT_ERR_TOO_LARGE, "size overflow");
     *bytes = b;
     return ct_ok(err);
@@ -339,6 +370,7 @@ ct_status ct_segment_ex(const ct_model *m, const float *pixels, int H, int W, co
     ct_segment_params dp;
     int L = 0;
     ct_status st = check_call(m, H, W, n_names, name_label, &p, &dp, &L, err);
+    if (!st) st = check_emb(m, class_emb, n_names, err);
     if (st) return st;
     /* intermediates and info are filled in local structs and handed over on success: a failure
      * leaves the caller's untouched (and a struct still holding an earlier call's arrays leaks
@@ -360,4 +392,55 @@ ct_status ct_segment(const ct_model *m, const float *pixels, int H, int W, const
                      ct_error *err) {
     ct_segment_outputs o = {labels, NULL, NULL, inter};
     return ct_segment_ex(m, pixels, H, W, class_emb, n_names, name_label, p, &o, err);
+}
+
+/* Multiply-adds of one encoder pass over an h x w patch grid (the vision tower: patch embedding,
+ * per block the projections, attention and MLP). */
+static double encoder_ops(const ct_model *m, int h, int w) {
+    const ct_config *c = &m->cfg;
+    double T = (double)h * w + 1, D = c->vision_width, F = m->vision_mlp > 0 ? m->vision_mlp : 4.0 * D;
+    double per_block = T * D * (4.0 * D + 2.0 * F) + 2.0 * T * T * D;
+    return T * D * 3.0 * c->patch * c->patch + c->vision_layers * per_block + T * D * c->embed_dim;
+}
+
+ct_status ct_segment_cost(const ct_model *m, int H, int W, int n_names, const ct_segment_params *p, int with_intermediates,
+                          ct_segment_cost_info *out, ct_error *err) {
+    if (!m || !out) return ct_fail(err, CT_ERR_INVALID_ARG, "ct_segment_cost: NULL argument");
+    ct_segment_params dp;
+    int L = 0;
+    ct_status st = check_call(m, H, W, n_names, NULL, &p, &dp, &L, err);
+    if (st) return st;
+    size_t bytes = 0;
+    st = ct_segment_memory(m, H, W, n_names, p, with_intermediates, &bytes, err);
+    if (st) return st;
+    const ct_config *c = &m->cfg;
+    int patch = c->patch, h = H / patch, w = W / patch;
+    double hw = (double)h * w, HW = (double)H * W, N = n_names;
+    ct_segment_cost_info ci;
+    memset(&ci, 0, sizeof ci);
+    ci.bytes = bytes;
+    if (ct_head_get(p->head)->post == CT_POST_VOTE) {
+        int ms = p->min_samples > 0 ? p->min_samples : (ct_cliptrase_small_grid(H, W, m->cfg.patch) ? 3 : 7);
+        int ratio = p->upsample_ratio > 0 ? p->upsample_ratio : 4, msize = p->median_size > 0 ? p->median_size : 2 * ratio - 1;
+        double nc = hw / ms, up = (double)ratio * ratio * hw;
+        ci.n_windows = 1;
+        ci.n_clusters = (int)(nc + 0.5);
+        ci.encoder_ops = encoder_ops(m, h, w);
+        /* logits upsampled and compared (N per pixel), DBSCAN's Gram product, per cluster its mean
+         * map, the upsampling, the median filter (size^2 comparisons per pixel at most, each
+         * counted as 8 multiply-adds: a selection step is that much slower than a vector product)
+         * and the regions */
+        ci.post_ops = 4.0 * N * HW + hw * hw * hw / 2 + nc * (hw * hw + up * ((double)msize * msize * 8.0 + 4.0) + 4.0 * HW);
+    } else {
+        ct_slide_grid g;
+        ct_slide_grid_make(H, W, p->slide_crop, p->slide_stride, &g);
+        ci.n_windows = g.n;
+        ci.encoder_ops = (double)g.n * (encoder_ops(m, g.wh / patch, g.ww / patch) + ((double)g.wh / patch) * (g.ww / patch) * c->embed_dim * N);
+        /* the windows' logits upsampled into the image, PAMR (one neighbour per dilation and
+         * direction, 8 of them, per step), the classification */
+        ci.post_ops = (double)g.n * N * g.wh * g.ww * 4.0 + (double)p->pamr_steps * N * HW * 8.0 * p->n_pamr_dilations * 2.0 + 4.0 * N * HW;
+    }
+    ci.total_ops = ci.encoder_ops + ci.post_ops;
+    *out = ci;
+    return ct_ok(err);
 }

@@ -77,6 +77,11 @@ size_t ct_slide_workspace(const ct_model *m, const ct_slide_grid *g, const ct_se
     return batch_bytes(m, g, sp, n_names, ct_slide_batch(m, g, sp));
 }
 
+size_t ct_slide_encoder_workspace(const ct_model *m, const ct_slide_grid *g, const ct_segment_params *sp) {
+    ct_vision_out vo = {.p = sp, .tokens = (float *)1};
+    return ct_vision_workspace(m, ct_slide_batch(m, g, sp), g->wh, g->ww, ct_model_threads(m), &vo);
+}
+
 typedef struct {
     const ct_slide_grid *g;
     const float *lg;       /* [N x nb*T]: window b's patch logits of name n at n * ld + b*T + 1 */

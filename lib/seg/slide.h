@@ -31,6 +31,9 @@ int ct_slide_batch(const ct_model *m, const ct_slide_grid *g, const ct_segment_p
 /* Bytes ct_slide_logits allocates (encoder workspace of one batch, the batch's pixels, tokens and
  * logits, the taps); 0 on overflow. */
 size_t ct_slide_workspace(const ct_model *m, const ct_slide_grid *g, const ct_segment_params *sp, int n_names);
+/* The encoder workspace of those batches: the model keeps it after the windows (for its next
+ * call), so it is still allocated while the logits are refined and classified. */
+size_t ct_slide_encoder_workspace(const ct_model *m, const ct_slide_grid *g, const ct_segment_params *sp);
 
 typedef struct {
     int n_windows, n_batches;

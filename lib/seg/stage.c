@@ -1,6 +1,8 @@
 /* What every segmentation stage shares (stage.h). */
 #include "seg/stage.h"
 
+#include <math.h>
+
 #include <string.h>
 
 ct_status ct_seg_nn_transient(int n_threads, ct_nn *nn, ct_error *err) {
@@ -23,5 +25,12 @@ ct_status ct_seg_labels(int n_names, const int32_t *name_label, int *n_labels, c
         if (l + 1 > L) L = l + 1;
     }
     *n_labels = L;
+    return CT_OK;
+}
+
+ct_status ct_seg_check_finite(const float *x, size_t n, size_t E, const char *what, ct_error *err) {
+    for (size_t i = 0; i < n * E; i++)
+        if (!isfinite(x[i]))
+            return ct_fail(err, CT_ERR_NONFINITE, "%s: row %zu holds a non-finite value (%s) at column %zu", what, i / E, isnan(x[i]) ? "NaN" : "Inf", i % E);
     return CT_OK;
 }

@@ -16,6 +16,12 @@ static inline double ct_seg_cpu_s(void) {
 /* At least one name, the label of every name in [0, 65536) (name_label NULL: the identity);
  * *n_labels = the largest label + 1. */
 ct_status ct_seg_labels(int n_names, const int32_t *name_label, int *n_labels, ct_error *err);
+/* CT_ERR_NONFINITE naming the first NaN or Inf of an [n x E] array (`what`: its name), else OK. */
+ct_status ct_seg_check_finite(const float *x, size_t n, size_t E, const char *what, ct_error *err);
+/* ct_segment_memory with the CLIPtrase cluster count given (n_clusters >= 0; -1: the public
+ * estimate's hw / min_samples), for tests that compare with a run's real count (segment.c). */
+ct_status ct_segment_memory_clusters(const ct_model *m, int H, int W, int n_names, const ct_segment_params *p, int with_intermediates,
+                                     int n_clusters, size_t *bytes, ct_error *err);
 
 /* Threads for the model-less public functions (ct_dbscan, ct_postprocess): a runtime started for
  * the call (none for one thread) and the best fp32 kernel. Free nn->ex.rt after the call. */

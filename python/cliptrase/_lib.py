@@ -110,8 +110,13 @@ class ct_geometry(Structure):
                 ("width", c_int), ("height", c_int)]
 
 
+class ct_segment_cost_info(Structure):
+    _fields_ = [("n_windows", c_int), ("n_clusters", c_int), ("encoder_ops", c_double), ("post_ops", c_double),
+                ("total_ops", c_double), ("bytes", c_size_t)]
+
+
 STRUCTS = (ct_error, ct_config, ct_load_params, ct_image_features, ct_segment_params, ct_segment_info,
-           ct_intermediates, ct_segment_outputs, ct_image, ct_geometry)
+           ct_intermediates, ct_segment_outputs, ct_image, ct_geometry, ct_segment_cost_info)
 
 # ------------------------------------------------------------------ functions
 
@@ -130,6 +135,7 @@ _SIGNATURES = {
     "ct_runtime_new": (S, [c_int, PP, E]),
     "ct_runtime_free": (None, [P]),
     "ct_runtime_threads": (c_int, [P]),
+    "ct_cpu_count": (c_int, []),
     "ct_load_params_default": (None, [POINTER(ct_load_params)]),
     "ct_model_load": (S, [c_char_p, PP, E]),
     "ct_model_load_ex": (S, [c_char_p, POINTER(ct_load_params), PP, E]),
@@ -168,6 +174,8 @@ _SIGNATURES = {
                           POINTER(ct_segment_outputs), E]),
     "ct_segment_memory": (S, [P, c_int, c_int, c_int, POINTER(ct_segment_params), c_int,
                               POINTER(c_size_t), E]),
+    "ct_segment_cost": (S, [P, c_int, c_int, c_int, POINTER(ct_segment_params), c_int,
+                            POINTER(ct_segment_cost_info), E]),
     "ct_postprocess": (S, [P, P, c_int, c_int, c_int, c_int, c_float, P, c_int, P,
                            POINTER(ct_segment_params), P, POINTER(ct_intermediates), E]),
     "ct_dbscan": (S, [P, c_int, c_int, c_float, c_int, c_int, P, PI, E]),

@@ -12,7 +12,7 @@
 
 enum {
     O_PRECISION = 1000, O_NOCACHE, O_CLASSES_FILE, O_CLASSES_FORMAT, O_BG_FILE, O_CROP, O_HEAD, O_SLIDE, O_PAMR, O_DIL,
-    O_SCALE, O_PROB, O_AREA, O_STD, O_EPS, O_MINS, O_CLSRW, O_SCLAYERS, O_RESCLS, O_SCBETA
+    O_SCALE, O_PROB, O_AREA, O_STD, O_EPS, O_MINS, O_CLSRW, O_SCLAYERS, O_RESCLS, O_SCBETA, O_NOLIMITS
 };
 
 /* which preset fields the flags replace */
@@ -51,6 +51,7 @@ static const shared_opt k_opts[] = {
     /* the CLIPtrase vote */
     {OG_SEG, {"eps", required_argument, 0, O_EPS}, ""}, {OG_SEG, {"min-samples", required_argument, 0, O_MINS}, ""},
     {OG_SEG, {"cls-reweight", no_argument, 0, O_CLSRW}, ""},
+    {OG_SEG, {"no-limits", no_argument, 0, O_NOLIMITS}, ""},
     {OG_GENERAL, {"quiet", no_argument, 0, 'q'}, "q"},
     {OG_GENERAL, {"verbose", no_argument, 0, 'v'}, "v"},
     {OG_GENERAL, {"help", no_argument, 0, 'h'}, "h"},
@@ -151,7 +152,7 @@ int opts_parse(tool_opts *o, int code, const char *arg) {
     case O_SCALE: o->set |= S_SCALE; return parse_float(arg, -1e30, 1e30, &f->logit_scale) ? 1 : bad("--logit-scale", "a number (0: the model's)", arg);
     case O_PROB: o->set |= S_PROB; return parse_float(arg, -1e30, 1e30, &f->prob_thd) ? 1 : bad("--prob-thd", "a number in [0, 1] (0: off)", arg);
     case O_AREA: o->set |= S_AREA; return parse_float(arg, -1e30, 1e30, &f->area_thd) ? 1 : bad("--area-thd", "a number in [0, 1] (0: off)", arg);
-    case O_STD: o->set |= S_STD; return parse_float(arg, -1e30, 1e30, &f->gaussian_std) ? 1 : bad("--gaussian-std", "a positive number", arg);
+    case O_STD: o->set |= S_STD; return parse_float(arg, CT_MIN_GAUSSIAN_STD, CT_MAX_GAUSSIAN_STD, &f->gaussian_std) ? 1 : bad("--gaussian-std", "a number of patches in [0.01, 10000]", arg);
     case O_SCLAYERS: {
         int n = 0;
         o->set |= S_SCLAYERS;
@@ -163,6 +164,7 @@ int opts_parse(tool_opts *o, int code, const char *arg) {
     case O_EPS: o->set |= S_EPS; return parse_float(arg, 1e-30, 1e6, &f->eps) ? 1 : bad("--eps", "a positive number", arg);
     case O_MINS: o->set |= S_MINS; return parse_int(arg, 1, 1000000, &f->min_samples) ? 1 : bad("--min-samples", "a whole number >= 1", arg);
     case O_CLSRW: o->set |= S_CLSRW; f->cls_reweight = 1; return 1;
+    case O_NOLIMITS: o->no_limits = 1; return 1;
     case 'q': quiet = 1; return 1;
     case 'v': verbose = 1; return 1;
     default: return 0;
@@ -180,7 +182,8 @@ void opts_help(FILE *f, unsigned groups) {
                    "      --precision P       fp32 (default) or bf16 (needs AVX512_BF16); overrides $CT_PRECISION\n"
                    "                          and $CT_KERNEL (blas: OpenBLAS fp32, fp32/avx512: native fp32, bf16,\n"
                    "                          or a kernel id that ct-info lists, e.g. avx512_bf16r)\n"
-                   "  -t, --threads N         threads (default: all cores)\n"
+                   "  -t, --threads N         threads (default: the cores this process may use: its\n"
+                   "                          affinity mask, within its cgroup CPU quota)\n"
                    "      --no-cache          neither read nor write the class-embedding cache ($CT_CACHE_DIR,\n"
                    "                          else $XDG_CACHE_HOME/cliptrase, else ~/.cache/cliptrase); it is used\n"
                    "                          only when yours and writable by no one else (docs/formats.md)\n");
@@ -215,7 +218,7 @@ void opts_help(FILE *f, unsigned groups) {
                    "      --logit-scale S     softmax temperature (0: the model's)\n"
                    "      --prob-thd T        pixels whose best probability is below T get label 0 (0: off)\n"
                    "      --area-thd A        labels 1.. covering at most A of the labelled area are dropped (0: off)\n"
-                   "      --gaussian-std S    NACLIP's neighbourhood sigma in patches (default 5)\n"
+                   "      --gaussian-std S    NACLIP's neighbourhood sigma in patches, in [0.01, 10000] (default 5)\n"
                    "      --sc-layers PRE,POST,START,END  SC-CLIP's layers (0-based block outputs; default by\n"
                    "                          the model's depth: 8,3,3,10 for 12 blocks, 16,6,8,19 for 24)\n"
                    "      --res-cls R         SC-CLIP's CLS weight (default 0.3 for 12 blocks, 0.1 for 24)\n"
@@ -224,7 +227,10 @@ void opts_help(FILE *f, unsigned groups) {
                    "                          14 patches, as 224 with patch 16, else 1.1)\n"
                    "      --min-samples K     cliptrase: DBSCAN core size (default 3 if the short side is at most\n"
                    "                          14 patches, else 7)\n"
-                   "      --cls-reweight      cliptrase: multiply logits by the CLS logits (the paper's VOC20)\n");
+                   "      --cls-reweight      cliptrase: multiply logits by the CLS logits (the paper's VOC20)\n"
+                   "      --no-limits         run a segmentation whose estimated memory exceeds the available\n"
+                   "                          memory or whose work exceeds 1e13 operations (minutes); without\n"
+                   "                          it such a run is refused before any work, with the estimate\n");
     if (groups & OG_GENERAL)
         fprintf(f, "  -q, --quiet             no progress on stderr\n"
                    "  -v, --verbose           more detail (model, precision, kernel, cache location)\n"

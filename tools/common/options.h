@@ -55,6 +55,7 @@ typedef struct {
     ct_head head;
     unsigned set;
     ct_segment_params flags;
+    int no_limits; /* --no-limits: run above the cost limits (common/limits.h) */
 } tool_opts;
 
 typedef struct {
