@@ -1,19 +1,27 @@
 #!/bin/sh
-# The speed anchor: ONNX Runtime's plain CLIP ViT-B/16 forward on 2 threads, as
-# ../shared/anchors/README.md describes, measured now (make bench calls it twice, around our own
+# The speed anchor: ONNX Runtime's plain CLIP ViT forward on 2 threads, as
+# ../shared/anchors/README.md describes, measured now (make bench calls it around our own
 # measurements). Prints "ORT S=<side> min/med <a>/<b>s" per side, or how to set it up.
-# usage: bench/ort_anchor.sh [SIDES]   (default 224,448,896)
-# Setup once (network and apt needed; not done by make):  sh bench/ort_anchor.sh --setup
+# usage: bench/ort_anchor.sh [SIDES] [TAG]   (default 224,448,896 and b16 = ViT-B/16; h14 = ViT-H/14)
+# Setup once (network and apt needed; not done by make):  sh bench/ort_anchor.sh --setup [ARCH]
+# (ARCH B/16 default: ../shared/anchors' exporter; H/14, L/14, bigG/14: bench/vit_onnx.py at 224 and
+# 448, ~2.5 GB of weights for H/14)
 set -u
 sides=${1:-224,448,896}
+tag=${2:-b16}
 dir=${CT_ORT_DIR:-/tmp/ort}
 anchors=${CT_ANCHORS_DIR:-../shared/anchors}
+here=$(cd "$(dirname "$0")" && pwd)
 if [ "$sides" = "--setup" ]; then
   set -e
-  apt-get install -y python3-torch nodejs npm
-  mkdir -p "$dir" && (cd "$dir" && npm install --ignore-scripts onnxruntime-node@1.30.0)
-  /usr/bin/python3 "$anchors/vit_b16_onnx.py" "$dir/models" 224,448,896
-  cp "$anchors/bench_ort.js" "$dir/"
+  arch=${2:-B/16}
+  if [ ! -d "$dir/node_modules/onnxruntime-node" ]; then
+    apt-get install -y python3-torch nodejs npm
+    mkdir -p "$dir" && (cd "$dir" && npm install --ignore-scripts onnxruntime-node@1.30.0)
+  fi
+  if [ "$arch" = B/16 ]; then /usr/bin/python3 "$anchors/vit_b16_onnx.py" "$dir/models" 224,448,896
+  else /usr/bin/python3 "$here/vit_onnx.py" "$dir/models" 224,448 --arch "$arch"; fi
+  cp "$here/bench_ort.js" "$dir/"
   exit 0
 fi
 if [ ! -d "$dir/node_modules/onnxruntime-node" ] || [ ! -f "$dir/bench_ort.js" ]; then
@@ -21,6 +29,6 @@ if [ ! -d "$dir/node_modules/onnxruntime-node" ] || [ ! -f "$dir/bench_ort.js" ]
   exit 0
 fi
 for s in $(echo "$sides" | tr ',' ' '); do
-  [ -f "$dir/models/vit_b16_$s.onnx" ] || { echo "missing $dir/models/vit_b16_$s.onnx (re-run --setup)"; exit 0; }
+  [ -f "$dir/models/vit_${tag}_$s.onnx" ] || { echo "missing $dir/models/vit_${tag}_$s.onnx (re-run --setup with the architecture)"; exit 0; }
 done
-cd "$dir" && node bench_ort.js models "$sides"
+cd "$dir" && node bench_ort.js models "$sides" "$tag"

@@ -176,7 +176,7 @@ typedef enum { CT_BACKEND_NATIVE = 0, CT_BACKEND_OPENBLAS = 1 } ct_backend;
 typedef enum { CT_ACTIVATION_QUICKGELU = 0, CT_ACTIVATION_GELU = 1 } ct_activation;
 
 /* Where a field of ct_config that the shapes cannot give came from (docs/formats.md, "Model
- * configuration"): the safetensors header's __metadata__ (ct.* keys), open_clip's
+ * configuration"): the safetensors header's __metadata__ (cliptrase.* keys), open_clip's
  * open_clip_config.json or Hugging Face's config.json beside the weights, or, with none of them,
  * OpenAI's rule (heads of 64, QuickGELU, eps 1e-5). */
 typedef enum {
@@ -388,8 +388,10 @@ typedef struct {
                             default 5 (below 0.01 the prior is already the identity; near 1e-23
                             2 sigma^2 underflows and the prior would be NaN) */
     /* CLIPtrase cluster vote (head cliptrase only; <= 0: the paper's value) */
-    float eps;           /* DBSCAN radius; <= 0: 0.7 if min(H,W) <= 224 else 1.1 */
-    int min_samples;     /* DBSCAN core size incl. the point; <= 0: 3 if short side <= 224 else 7 */
+    float eps;           /* DBSCAN radius; <= 0: 0.7 if min(H,W) <= 14 patches (224 with patch
+                            16: the paper's rule in patches) else 1.1 */
+    int min_samples;     /* DBSCAN core size incl. the point; <= 0: 3 if min(H,W) <= 14 patches
+                            else 7 */
     int median_size;     /* median filter side; <= 0: 2*upsample_ratio - 1 (7) */
     int upsample_ratio;  /* cluster map upsampling; <= 0: 4 */
     int cls_reweight;    /* non-zero: multiply logits by the CLS logits (the paper's VOC20) */
@@ -428,6 +430,12 @@ CT_API void ct_segment_params_default(ct_segment_params *p);
 /* The preset a head's reference publishes for ViT-B/16 (docs/heads.md): logit scale, window,
  * PAMR, sigma; prob_thd and area_thd 0 (they are per dataset). cliptrase: the default above. */
 CT_API void ct_segment_params_preset(ct_segment_params *p, ct_head head);
+/* The same preset for model m: the references' windows are for ViT-B/16's native 224 x 224
+ * input; for a model whose native input is larger they scale with it (window = preset *
+ * image_size / 224, rounded to a multiple of the patch; stride half of it): 336 / 168 for
+ * L/14-336, 378 / 189 for DFN's H/14-378; every model of 224 or less (B/32, B/16, L/14, H/14,
+ * bigG/14) keeps 224 / 112 (docs/heads.md). m NULL: ct_segment_params_preset. */
+CT_API void ct_segment_params_preset_for(ct_segment_params *p, ct_head head, const ct_model *m);
 
 /* Cheap results of one segmentation: the parameters as resolved, counts, timings. */
 typedef struct {

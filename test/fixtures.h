@@ -109,6 +109,13 @@ static inline ct_model *load_fixture_model(const fixture *f) {
     return m;
 }
 
+/* the share of equal labels of two int32 maps (1 for empty maps) */
+static inline double label_agreement(const int32_t *a, const int32_t *b, size_t n) {
+    size_t s = 0;
+    for (size_t i = 0; i < n; i++) s += a[i] == b[i];
+    return n ? (double)s / (double)n : 1.0;
+}
+
 /* names of a run: classes then background (pointers into the JSON) */
 static inline int run_names(const ct_json *run, const char **names, int cap, int *n_classes) {
     int n = 0;

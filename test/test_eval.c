@@ -311,6 +311,13 @@ static void with_model(void) {
     snprintf(cmd, sizeof cmd, "%s -s 64 --state %s/m/full.state", mb, D);
     CHECK(run(cmd, out, sizeof out) == 0, "model run failed: %s", out);
     CHECK(strstr(out, "images: 3") != NULL, "three images evaluated: %s", out);
+    { /* the state names the backbone (issue 21) */
+        char sp[700];
+        FMT(sp, "%s/m/full.state", D);
+        char *txt = slurp(sp, NULL);
+        CHECK(txt && strstr(txt, "set\tbackbone\tvit-p16-i64-w64-l3-h1-mlp256-quick_gelu\n"), "no backbone line in the state: %s", txt ? txt : "(none)");
+        free(txt);
+    }
     metrics_only(out, m1, sizeof m1);
     for (int i = 0; i < 2; i++) {
         snprintf(cmd, sizeof cmd, "%s -s 64 --shard %d/2 --state %s/m/s%d.state", mb, i, D, i);

@@ -69,6 +69,42 @@ static void layernorm_hand(void) {
     CHECK(yc[0] == b5[0], "one element: %g", yc[0]);
 }
 
+/* ct_layernorm_eps: the epsilon is the model's (its configuration's layer_norm_eps). Rows of
+ * standard deviation ~6e-4 (variance ~3e-7, where eps 1e-5 and 1e-6 give outputs far apart)
+ * against the double formula with that eps, at the tolerance rule at the top (max|g| <= 1.5). */
+static void layernorm_epsilon(void) {
+    enum { N = 64, M = 9 };
+    const float eps[3] = {1e-5f, 1e-6f, 1e-12f};
+    float x[M * N], g[N], b[N], y[3][M * N];
+    unsigned s = 3;
+    for (int i = 0; i < M * N; i++) x[i] = 1e-3f * rnd(&s);
+    for (int j = 0; j < N; j++) { g[j] = 1.f + 0.5f * rnd(&s); b[j] = rnd(&s); }
+    ct_exec ex = exec_n(2);
+    double worst = 0;
+    for (int e = 0; e < 3; e++) {
+        ct_layernorm_eps(&ex, M, N, x, N, g, b, y[e], N, eps[e]);
+        for (int i = 0; i < M; i++) {
+            double m = 0, v = 0;
+            for (int j = 0; j < N; j++) m += x[i * N + j];
+            m /= N;
+            for (int j = 0; j < N; j++) v += ((double)x[i * N + j] - m) * ((double)x[i * N + j] - m);
+            v /= N;
+            for (int j = 0; j < N; j++) {
+                double ref = ((double)x[i * N + j] - m) / sqrt(v + (double)eps[e]) * g[j] + b[j], d = fabs(y[e][i * N + j] - ref);
+                worst = d > worst ? d : worst;
+                CHECK(d <= 2e-6 + 2 * 0x1p-24 * fabs(m) / sqrt(v + (double)eps[e]) * 1.5, "eps %g row %d: |d| %g", (double)eps[e], i, d);
+            }
+        }
+    }
+    double apart = max_abs_diff(y[0], y[1], (size_t)M * N);
+    printf("  layernorm eps 1e-5 / 1e-6 / 1e-12: max|d| %.2e; 1e-5 and 1e-6 give outputs %.2f apart\n", worst, apart);
+    CHECK(apart > 0.1, "the epsilon changes nothing (%g)", apart);
+    /* ct_layernorm is eps 1e-5 */
+    float y5[M * N];
+    ct_layernorm(&ex, M, N, x, N, g, b, y5, N);
+    CHECK(!memcmp(y5, y[0], sizeof y5), "ct_layernorm differs from ct_layernorm_eps(1e-5)");
+}
+
 static void layernorm_against_reference(void) {
     const int Ns[] = {1, 3, 15, 16, 17, 64, 192, 768, 1000};
     unsigned s = 1;
@@ -461,6 +497,7 @@ int main(void) {
     RUN(kernel_registry);
     RUN(selection_table);
     RUN(layernorm_hand);
+    RUN(layernorm_epsilon);
     RUN(layernorm_against_reference);
     RUN(softmax_hand);
     RUN(softmax_against_reference);

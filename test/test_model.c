@@ -357,10 +357,11 @@ static void configuration_sources(void) {
                                   "\"intermediate_size\":256,\"num_hidden_layers\":2,\"patch_size\":16,\"image_size\":32,\"layer_norm_eps\":1e-6},"
                                   "\"text_config\":{\"hidden_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":1,"
                                   "\"max_position_embeddings\":8,\"vocab_size\":1000,\"hidden_act\":\"quick_gelu\"}}";
-    char oc_plain[600], oc_quick[600], oc_layers[600], oc_hw[600], oc_ratio[600], oc_ls[600], hf_ok[700], hf_heads3[700], hf_width[700],
+    char oc_plain[600], oc_custom[600], oc_quick[600], oc_layers[600], oc_hw[600], oc_ratio[600], oc_ls[600], hf_ok[700], hf_heads3[700], hf_width[700],
         hf_act[700];
     snprintf(oc_plain, sizeof oc_plain, OC, "", "");
     snprintf(oc_quick, sizeof oc_quick, OC, "\"quick_gelu\":true,", "");
+    snprintf(oc_custom, sizeof oc_custom, OC, "\"custom_text\":true,", "");
     snprintf(oc_layers, sizeof oc_layers, OC, "", "\"layers\":3,");
     snprintf(oc_hw, sizeof oc_hw, OC, "", "\"head_width\":24,");
     snprintf(oc_ratio, sizeof oc_ratio, OC, "", "\"mlp_ratio\":3.0,");
@@ -379,23 +380,26 @@ static void configuration_sources(void) {
     } c[] = {
         {NULL, NULL, NULL, CT_OK, "", 1, 1, 0, 0, RULE, 1e-5f, 1e-5f},
         {NULL, NULL, "{\"architectures\":[\"Other\"]}", CT_OK, "", 1, 1, 0, 0, RULE, 1e-5f, 1e-5f}, /* not a CLIP config.json */
-        {"\"ct.vision_heads\":\"2\",\"ct.text_heads\":\"4\",\"ct.activation\":\"gelu\",\"ct.layer_norm_eps\":\"1e-6\"", NULL, NULL, CT_OK, "",
+        {"\"cliptrase.vision_heads\":\"2\",\"cliptrase.text_heads\":\"4\",\"cliptrase.activation\":\"gelu\",\"cliptrase.layer_norm_eps\":\"1e-6\"", NULL, NULL, CT_OK, "",
          2, 4, 1, 1, META, 1e-6f, 1e-6f},
-        {"\"ct.vision_heads\":\"3\"", NULL, NULL, CT_ERR_SHAPE, "ct.vision_heads", 0, 0, 0, 0, 0, 0, 0},
-        {"\"ct.activation\":\"relu\"", NULL, NULL, CT_ERR_UNSUPPORTED, "ct.activation", 0, 0, 0, 0, 0, 0, 0},
-        {"\"ct.vision_head\":\"2\"", NULL, NULL, CT_ERR_FORMAT, "ct.vision_head", 0, 0, 0, 0, 0, 0, 0},
+        {"\"cliptrase.vision_heads\":\"3\"", NULL, NULL, CT_ERR_SHAPE, "cliptrase.vision_heads", 0, 0, 0, 0, 0, 0, 0},
+        {"\"cliptrase.activation\":\"relu\"", NULL, NULL, CT_ERR_UNSUPPORTED, "cliptrase.activation", 0, 0, 0, 0, 0, 0, 0},
+        /* other keys are other uses' (the random-weights mark): left alone */
+        {"\"cliptrase.random_weights\":\"1\",\"cliptrase.vision_head\":\"2\"", NULL, NULL, CT_OK, "", 1, 1, 0, 0, RULE, 1e-5f, 1e-5f},
+        {"\"cliptrase.text_heads\":\"x2\"", NULL, NULL, CT_ERR_FORMAT, "cliptrase.text_heads", 0, 0, 0, 0, 0, 0, 0},
         {NULL, oc_plain, NULL, CT_OK, "", 2, 4, 1, 1, OPEN, 1e-5f, 1e-5f},
         {NULL, oc_quick, NULL, CT_OK, "", 2, 4, 0, 0, OPEN, 1e-5f, 1e-5f},
         {NULL, oc_layers, NULL, CT_ERR_SHAPE, "model_cfg.vision_cfg.layers", 0, 0, 0, 0, 0, 0, 0},
         {NULL, oc_hw, NULL, CT_ERR_SHAPE, "head_width", 0, 0, 0, 0, 0, 0, 0},
         {NULL, oc_ratio, NULL, CT_ERR_SHAPE, "model_cfg.vision_cfg.mlp_ratio", 0, 0, 0, 0, 0, 0, 0},
         {NULL, oc_ls, NULL, CT_ERR_UNSUPPORTED, "vision_cfg.ls_init_value", 0, 0, 0, 0, 0, 0, 0},
+        {NULL, oc_custom, NULL, CT_ERR_UNSUPPORTED, "model_cfg.custom_text", 0, 0, 0, 0, 0, 0, 0},
         {NULL, NULL, hf_ok, CT_OK, "", 4, 2, 1, 0, HFC, 1e-6f, 1e-5f},
         {NULL, NULL, hf_heads3, CT_ERR_SHAPE, "vision_config.num_attention_heads", 0, 0, 0, 0, 0, 0, 0},
         {NULL, NULL, hf_width, CT_ERR_SHAPE, "vision_config.hidden_size", 0, 0, 0, 0, 0, 0, 0},
         {NULL, NULL, hf_act, CT_ERR_UNSUPPORTED, "vision_config.hidden_act", 0, 0, 0, 0, 0, 0, 0},
         {NULL, oc_plain, hf_ok, CT_ERR_SHAPE, "vision heads", 0, 0, 0, 0, 0, 0, 0}, /* 2 heads against 4 */
-        {"\"ct.vision_heads\":\"2\",\"ct.text_heads\":\"4\"", oc_plain, NULL, CT_OK, "", 2, 4, 1, 1, META, 1e-5f, 1e-5f},
+        {"\"cliptrase.vision_heads\":\"2\",\"cliptrase.text_heads\":\"4\"", oc_plain, NULL, CT_OK, "", 2, 4, 1, 1, META, 1e-5f, 1e-5f},
     };
     for (size_t k = 0; k < sizeof c / sizeof *c; k++) {
         char dir[600], p[700];

@@ -156,6 +156,10 @@ static int run_settings(settings *st, tool_session *s, const tool_opts *o, const
         ok = set_add(st, "proxy-model", "%016llx", (unsigned long long)ph) && set_add(st, "proxy-beta", "%.9g", (double)p->proxy_beta) &&
              set_add(st, "proxy-gamma", "%.9g", (double)p->proxy_gamma);
     }
+    /* the backbone in words (the model hash above already pins its contents) */
+    const ct_config *c = s->cfg;
+    ok = ok && set_add(st, "backbone", "vit-p%d-i%d-w%d-l%d-h%d-mlp%d-%s", c->patch, c->image_size, c->vision_width,
+                       c->vision_layers, c->vision_heads, c->vision_mlp, c->vision_act == CT_ACTIVATION_GELU ? "gelu" : "quick_gelu");
     return ok ? 0 : runtime_error("out of memory");
 }
 

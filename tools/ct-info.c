@@ -9,7 +9,10 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: %s MODEL.safetensors [--vocab PATH] [--check-finite] [--precision fp32|bf16]\n"
-               "  prints the architecture derived from the checkpoint, and how this CPU runs it\n"
+               "  prints the architecture derived from the checkpoint (sizes from its tensor shapes; heads,\n"
+               "  MLP activation and layer-norm eps from its configuration: the header's metadata,\n"
+               "  open_clip_config.json or config.json beside it, else OpenAI's rule; and where each came\n"
+               "  from), and how this CPU runs it\n"
                "  -V, --vocab PATH    also load a vocabulary and print its size\n"
                "  -f, --check-finite  refuse weights holding NaN or Inf\n"
                "      --precision P   fp32 or bf16 (default: $CT_PRECISION, $CT_KERNEL, else fp32)\n"

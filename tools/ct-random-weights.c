@@ -6,8 +6,8 @@
  * tiny (a 2-block model for tests); dino-S/8, dino-S/16, dino-B/8, dino-B/16 (DINO) and
  * dinov2-S/14-reg, dinov2-B/14-reg (DINOv2 with 4 registers): vision-only proxy backbones of the
  * ProxyCLIP head, under DINO's own names. --layers N caps both towers' depth (tests of big widths).
- * The header's __metadata__ states the heads and the activation (ct.vision_heads, ct.text_heads,
- * ct.activation: docs/formats.md), so the checkpoint loads without a configuration file.
+ * The header's __metadata__ states the heads and the activation (cliptrase.vision_heads,
+ * cliptrase.text_heads, cliptrase.activation: docs/formats.md), so the checkpoint loads without a configuration file.
  * FILE appears complete or not at all: it is written under a temporary name in its directory and
  * renamed over FILE when every byte is written (a model in use keeps its own copy: see
  * weights/README.md). Exit status: 0 ok, 1 usage error, 2 runtime error. */
@@ -249,7 +249,9 @@ int main(int argc, char **argv) {
                           "  --layers N  at most N blocks in each tower (2 to 48)\n"
                           "  the dino archs: a proxy backbone for --head proxyclip, DINO's own names (--naming does not apply)\n"
                           "The file is marked \"" CT_META_RANDOM_WEIGHTS "\": \"1\" in its __metadata__: the tools that load it warn that\n"
-                          "the labels mean nothing, and tools/fetch-weights.sh downloads the real checkpoint over it.\n"); return 0;
+                          "the labels mean nothing, and tools/fetch-weights.sh downloads the real checkpoint over it. The\n"
+                          "metadata also states the heads and the activation (cliptrase.vision_heads, cliptrase.text_heads,\n"
+                          "cliptrase.activation: docs/formats.md).\n"); return 0;
         default: return 1;
         }
     }
@@ -272,9 +274,11 @@ int main(int argc, char **argv) {
     size_t hcap = 128 + (size_t)nT * 256, hl = 0, off = 0;
     char *hdr = malloc(hcap);
     if (!hdr) { free(T); return 2; }
-    /* the heads and activation; and marked: every tool that loads it says the weights are random (CT_META_RANDOM_WEIGHTS) */
+    /* marked: every tool that loads it says the weights are random (CT_META_RANDOM_WEIGHTS); the
+     * heads and the activation, which the shapes cannot give (docs/formats.md) */
     hl += (size_t)snprintf(hdr + hl, hcap - hl,
-                           "{\"__metadata__\":{\"format\":\"pt\",\"ct.vision_heads\":\"%d\",\"ct.text_heads\":\"%d\",\"ct.activation\":\"%s\",\"" CT_META_RANDOM_WEIGHTS "\":\"1\"}",
+                           "{\"__metadata__\":{\"format\":\"pt\",\"" CT_META_RANDOM_WEIGHTS "\":\"1\",\"cliptrase.vision_heads\":\"%d\","
+                           "\"cliptrase.text_heads\":\"%d\",\"cliptrase.activation\":\"%s\"}",
                            a->vheads, a->theads, a->gelu ? "gelu" : "quick_gelu");
     for (int i = 0; i < nT; i++) {
         size_t n = 1;

@@ -9,6 +9,10 @@
 #   tools/fetch-weights.sh dino-vitb8|dino-vitb16|dino-vits8|dino-vits16|dinov2-reg-small|dinov2-reg-base
 #       a proxy backbone of --head proxyclip (facebook/dino-*, facebook/dinov2-with-registers-*)
 #       into weights/<name>/model.safetensors with its config.json beside it
+#   tools/fetch-weights.sh OWNER/REPO              any open_clip or Hugging Face CLIP repository, into
+#                                                  weights/OWNER--REPO/ with its configuration, e.g.
+#     laion/CLIP-ViT-B-16-laion2B-s34B-b88K  laion/CLIP-ViT-H-14-laion2B-s32B-b79K
+#     laion/CLIP-ViT-bigG-14-laion2B-39B-b160k  facebook/metaclip-b16-fullcc2.5b  apple/DFN5B-CLIP-ViT-H-14-378
 # Environment: HF_ENDPOINT (default https://huggingface.co), WEIGHTS_DIR (default weights).
 set -eu
 name=${1:-b16}
@@ -24,11 +28,14 @@ case "$name" in
   b32|ViT-B/32|clip-vit-base-patch32) repo=clip-vit-base-patch32; arch=B/32 ;;
   l14|ViT-L/14|clip-vit-large-patch14) repo=clip-vit-large-patch14; arch=L/14 ;;
   l14-336|ViT-L/14-336|clip-vit-large-patch14-336) repo=clip-vit-large-patch14-336; arch=L/14-336 ;;
-  -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "fetch-weights: unknown checkpoint '$name' (b16, b32, l14, l14-336, dino-vitb8, dino-vitb16, dino-vits8, dino-vits16, dinov2-reg-small or dinov2-reg-base)" >&2; exit 1 ;;
+  -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  */*/*|/*|*/|*..*) echo "fetch-weights: '$name' is not OWNER/REPO" >&2; exit 1 ;;
+  */*) repo= ;;
+  *) echo "fetch-weights: unknown checkpoint '$name' (b16, b32, l14, l14-336, dino-vitb8, dino-vitb16, dino-vits8, dino-vits16, dinov2-reg-small, dinov2-reg-base, or a Hugging Face OWNER/REPO)" >&2; exit 1 ;;
 esac
 endpoint=${HF_ENDPOINT:-https://huggingface.co}
 dir=${WEIGHTS_DIR:-weights}
+here=$(cd "$(dirname "$0")/.." && pwd)
 model=$dir/$repo.safetensors
 part=$dir/.partial-$repo # same file system as $dir: moving out of it is a rename
 mkdir -p "$dir"
@@ -50,7 +57,6 @@ fetch() { # url dest: resumable download into dest
 is_random() { head -c 4096 "$1" 2>/dev/null | tr -d '\000' | grep -q '"cliptrase.random_weights":"1"'; }
 
 base="$endpoint/$org/$repo/resolve/main"
-here=$(cd "$(dirname "$0")/.." && pwd)
 if [ "$proxy" = 1 ]; then
   # a proxy backbone: weights/<repo>/model.safetensors and its config.json (the heads) beside it,
   # both downloaded into the partial directory, loaded there, then moved into place together
@@ -83,6 +89,69 @@ MSG
     rmdir "$part" 2>/dev/null || true
   fi
   echo "ok: $out/model.safetensors (use it as --proxy-model with --head proxyclip)"
+  exit 0
+fi
+
+validate() { # model vocab: header, names, shapes, configuration beside the model, vocabulary
+  [ -x "$here/tools/ct-info" ] || make -C "$here" -s tools/ct-info
+  "$here/tools/ct-info" "$1" --vocab "$2"
+}
+
+if [ -z "$repo" ]; then
+  # ---------------------------------------------------------------- a repository by name
+  # weights/OWNER--REPO/: the weights (open_clip's open_clip_model.safetensors with
+  # open_clip_config.json, else transformers' model.safetensors with config.json), the
+  # vocabulary (the repository's vocab.json + merges.txt, else OpenAI's: every one of these
+  # models uses OpenAI's BPE); the loader reads the configuration beside the weights
+  final=$dir/$(echo "$name" | sed 's|/|--|')
+  part=$dir/.partial-$(echo "$name" | sed 's|/|--|')
+  base="$endpoint/$name/resolve/main"
+  if [ -d "$final" ]; then
+    m=$(ls "$final"/open_clip_model.safetensors "$final"/model.safetensors 2>/dev/null | head -n 1)
+    echo "have $final"
+    validate "$m" "$final/vocab.json" || { echo "fetch-weights: $final does not load (delete it and run again)" >&2; exit 2; }
+    echo "ok: $m"; exit 0
+  fi
+  m=
+  for f in open_clip_model.safetensors model.safetensors; do
+    if [ -s "$part/$f" ] || fetch "$base/$f" "$part/$f"; then m=$part/$f; break; fi
+    rm -f "$part/$f"
+  done
+  if [ -z "$m" ]; then
+    rmdir "$part" 2>/dev/null || true
+    cat >&2 <<MSG
+fetch-weights: neither $base/open_clip_model.safetensors nor
+$base/model.safetensors could be downloaded (no network? a repository with only PyTorch .bin
+files?). Without a network, download them elsewhere into $part/, with open_clip_config.json
+or config.json and vocab.json + merges.txt, and run this script again. A .bin checkpoint is a
+Python pickle: convert it to safetensors first (safetensors.torch.save_file on its state dict).
+MSG
+    exit 2
+  fi
+  if is_random "$m"; then
+    rm -rf "$part"
+    echo "fetch-weights: the downloaded model holds random weights (made by ct-random-weights; a wrong mirror?): nothing was installed in $dir" >&2
+    exit 2
+  fi
+  case "$m" in
+    */open_clip_model.safetensors) cfg=open_clip_config.json ;;
+    *) cfg=config.json ;;
+  esac
+  [ -s "$part/$cfg" ] || fetch "$base/$cfg" "$part/$cfg" || { rm -f "$part/$cfg"; echo "fetch-weights: no $cfg in $name: the loader falls back to OpenAI's rule" >&2; }
+  if ! { [ -s "$part/vocab.json" ] && [ -s "$part/merges.txt" ]; } &&
+     ! { fetch "$base/vocab.json" "$part/vocab.json" && fetch "$base/merges.txt" "$part/merges.txt"; }; then
+    echo "fetch-weights: no vocabulary in $name: using OpenAI's" >&2
+    fetch "$endpoint/openai/clip-vit-base-patch16/resolve/main/vocab.json" "$part/vocab.json" &&
+      fetch "$endpoint/openai/clip-vit-base-patch16/resolve/main/merges.txt" "$part/merges.txt" ||
+      { echo "fetch-weights: the vocabulary download failed; the partial download in $part/ is resumed by running this script again" >&2; exit 2; }
+  fi
+  if ! validate "$m" "$part/vocab.json"; then
+    rm -rf "$part"
+    echo "fetch-weights: the downloaded files do not load (see above); nothing was installed in $dir" >&2
+    exit 2
+  fi
+  mv "$part" "$final" # one rename: the directory appears complete
+  echo "ok: $final/$(basename "$m")"
   exit 0
 fi
 
@@ -123,8 +192,7 @@ if [ "$m" != "$model" ] && is_random "$m"; then
 fi
 
 # validate before anything is moved into place: header, names and shapes, and the vocabulary
-[ -x "$here/tools/ct-info" ] || make -C "$here" -s tools/ct-info
-if ! "$here/tools/ct-info" "$m" --vocab "$v"; then
+if ! validate "$m" "$v"; then
   if [ "$m" != "$model" ] || [ "$v" != "$dir/vocab.json" ]; then
     rm -rf "$part" # complete but unusable: not worth resuming
     echo "fetch-weights: the downloaded files do not load (a damaged download or mirror?); nothing was installed in $dir" >&2

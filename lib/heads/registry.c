@@ -2,6 +2,7 @@
  * functions that read it (name, parse, default parameters, presets). */
 #include "heads/head.h"
 
+#include <math.h>
 #include <string.h>
 
 /* the descriptors, one per file lib/heads/<name>.c */
@@ -78,4 +79,17 @@ void ct_segment_params_preset(ct_segment_params *p, ct_head head) {
     p->head = head;
     const ct_head_desc *d = ct_head_get(head);
     if (d) d->preset(p);
+}
+
+void ct_segment_params_preset_for(ct_segment_params *p, ct_head head, const ct_model *m) {
+    ct_segment_params_preset(p, head);
+    const ct_config *c = m ? ct_model_config(m) : NULL;
+    /* larger native inputs only: a model below 224 (a test model) keeps the references' windows,
+     * which then cover its whole (small) input as they do for ViT-B/16 */
+    if (!p || !c || p->slide_crop <= 0 || c->image_size <= 224 || c->patch <= 0) return;
+    long w = lround((double)p->slide_crop * c->image_size / 224.0 / c->patch) * c->patch;
+    if (w < c->patch) w = c->patch;
+    if (w > 8192) w = 8192 / c->patch * c->patch;
+    p->slide_crop = (int)w;
+    p->slide_stride = (int)(w / 2 > 0 ? w / 2 : 1);
 }

@@ -305,7 +305,7 @@ static int sc_attention(const ct_head_call *c, const float *asim, float *Y, cons
     const ct_block *blk = &m->vblocks[m->cfg.vision_layers - 1];
     int B = c->B, n = c->h * c->w, C = c->D, Bn = B * n;
     static const ct_attn_spec kk = {.n_streams = 1, .x = {CT_K}, .y = {CT_K}};
-    ct_layernorm(&tf->nn.ex, Bn, C, Y, C, blk->ln1_w, blk->ln1_b, tf->xn, C);
+    ct_layernorm_eps(&tf->nn.ex, Bn, C, Y, C, blk->ln1_w, blk->ln1_b, tf->xn, C, tf->eps);
     ct_epilogue eb = {1.f, 0.f, blk->qkv_b, CT_ACT_NONE}, e1 = {1.f, 0.f, NULL, CT_ACT_NONE};
     if (!tf->linear(tf->wctx, &tf->nn, Bn, tf->xn, C, &blk->qkv, &eb, tf->qkv, 3 * C)) return 0;
     if (!ct_attention(&tf->nn, &kk, tf->qkv, B, n, C, c->heads, 0, n, tf->att)) return 0;

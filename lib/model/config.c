@@ -95,7 +95,8 @@ static ct_status read_openclip(const ct_json *root, ct_arch_decl *d, ct_error *e
         {"no_causal_mask", is_false, 1}, {"final_ln_after_pool", is_false, 1}, {"pool_type", is_argmax, 1},
         {"proj_bias", is_false, 1},      {"act_kwargs", is_empty, 1},
     };
-    ct_status st = CT_OK;
+    /* CustomTextCLIP keeps its text tower under text.*: not the names the loader binds */
+    ct_status st = refuse_if(mc, "custom_text", "", is_false, err);
     for (size_t i = 0; i < sizeof k_refuse / sizeof k_refuse[0] && !st; i++)
         st = refuse_if(k_refuse[i].text ? tc : vc, k_refuse[i].key, k_refuse[i].text ? "text_cfg." : "vision_cfg.", k_refuse[i].ok, err);
     if (st) return st;
@@ -178,36 +179,35 @@ static int read_hf(const ct_json *root, ct_arch_decl *d, ct_status *st, ct_error
 
 /* ------------------------------------------------------------------ __metadata__ */
 
-/* ct.vision_heads, ct.text_heads, ct.activation (both towers) or ct.vision_activation /
- * ct.text_activation, ct.layer_norm_eps: strings, as safetensors metadata values are */
-static ct_status read_metadata(const ct_json *meta, ct_arch_decl *d, int *found, ct_error *err) {
+/* cliptrase.vision_heads, cliptrase.text_heads, cliptrase.activation (both towers) or
+ * cliptrase.vision_activation / cliptrase.text_activation, cliptrase.layer_norm_eps: string values
+ * (safetensors keeps only strings there). Other keys belong to other uses (format,
+ * cliptrase.random_weights) and are left alone. */
+static ct_status read_metadata(const ct_st_file *st, ct_arch_decl *d, int *found, ct_error *err) {
     const char *F = "__metadata__";
     *found = 0;
-    for (size_t i = 0; i < meta->n; i++) {
-        const char *k = meta->keys[i];
-        if (strncmp(k, "ct.", 3)) continue;
-        const ct_json *v = &meta->items[i];
-        if (v->type != CT_JSON_STR) return ct_fail(err, CT_ERR_FORMAT, "%s: %s must be a string", F, k);
+    for (size_t i = 0; i < st->n_meta; i++) {
+        const char *k = st->meta_key[i], *v = st->meta_val[i];
+        if (strncmp(k, "cliptrase.", 10)) continue;
+        const char *f = k + 10;
         char *end;
-        if (!strcmp(k, "ct.vision_heads") || !strcmp(k, "ct.text_heads")) {
-            long h = strtol(v->str, &end, 10);
-            if (end == v->str || *end || h < 1 || h > 65536) return ct_fail(err, CT_ERR_FORMAT, "%s: %s '%.32s' is not a head count", F, k, v->str);
-            *(k[3] == 'v' ? &d->vision_heads : &d->text_heads) = (int)h;
-        } else if (!strcmp(k, "ct.activation")) {
-            ct_status st = parse_act(v->str, F, k, &d->vision_act, err);
-            if (st) return st;
-            d->text_act = d->vision_act;
-        } else if (!strcmp(k, "ct.vision_activation") || !strcmp(k, "ct.text_activation")) {
-            ct_status st = parse_act(v->str, F, k, k[3] == 'v' ? &d->vision_act : &d->text_act, err);
-            if (st) return st;
-        } else if (!strcmp(k, "ct.layer_norm_eps")) {
-            double e = strtod(v->str, &end);
-            if (end == v->str || *end || !(e > 0 && e <= 1)) return ct_fail(err, CT_ERR_FORMAT, "%s: %s '%.32s' is not in (0, 1]", F, k, v->str);
+        ct_status s = CT_OK;
+        if (!strcmp(f, "vision_heads") || !strcmp(f, "text_heads")) {
+            long h = strtol(v, &end, 10);
+            if (end == v || *end || h < 1 || h > 65536) return ct_fail(err, CT_ERR_FORMAT, "%s: %s '%.32s' is not a head count", F, k, v);
+            *(f[0] == 'v' ? &d->vision_heads : &d->text_heads) = (int)h;
+        } else if (!strcmp(f, "activation")) {
+            if (!(s = parse_act(v, F, k, &d->vision_act, err))) d->text_act = d->vision_act;
+        } else if (!strcmp(f, "vision_activation") || !strcmp(f, "text_activation")) {
+            s = parse_act(v, F, k, f[0] == 'v' ? &d->vision_act : &d->text_act, err);
+        } else if (!strcmp(f, "layer_norm_eps")) {
+            double e = strtod(v, &end);
+            if (end == v || *end || !(e > 0 && e <= 1)) return ct_fail(err, CT_ERR_FORMAT, "%s: %s '%.32s' is not in (0, 1]", F, k, v);
             d->vision_eps = d->text_eps = e;
         } else {
-            return ct_fail(err, CT_ERR_FORMAT, "%s: unknown key '%.64s' (ct.vision_heads, ct.text_heads, ct.activation, "
-                                               "ct.vision_activation, ct.text_activation, ct.layer_norm_eps)", F, k);
+            continue;
         }
+        if (s) return s;
         *found = 1;
     }
     return CT_OK;
@@ -235,25 +235,14 @@ static ct_status parse_file(const char *path, const char *name, ct_json **out, i
     return CT_OK;
 }
 
-ct_status ct_arch_decls_read(const char *path, const uint8_t *hdr, size_t len, ct_arch_decl *d, int *n, ct_error *err) {
+ct_status ct_arch_decls_read(const char *path, const ct_st_file *file, ct_arch_decl *d, int *n, ct_error *err) {
     *n = 0;
-    ct_status st = CT_OK;
-    /* the header's __metadata__ (the header itself was validated by the safetensors reader) */
-    if (hdr && len >= 8) {
-        uint64_t hl = 0;
-        for (int i = 7; i >= 0; i--) hl = (hl << 8) | hdr[i];
-        char jerr[160];
-        ct_json *j = hl <= len - 8 ? ct_json_parse((const char *)hdr + 8, (size_t)hl, jerr, sizeof jerr) : NULL;
-        const ct_json *meta = j ? ct_json_get(j, "__metadata__") : NULL;
-        if (meta && meta->type == CT_JSON_OBJ) {
-            int found = 0;
-            decl_init(&d[*n], CT_SOURCE_METADATA);
-            st = read_metadata(meta, &d[*n], &found, err);
-            *n += found && !st;
-        }
-        ct_json_free(j);
-        if (st) return st;
-    }
+    /* the header's __metadata__ */
+    int found = 0;
+    decl_init(&d[0], CT_SOURCE_METADATA);
+    ct_status st = read_metadata(file, &d[0], &found, err);
+    if (st) return st;
+    *n += found;
     /* the files beside the weights */
     const char *slash = strrchr(path, '/');
     size_t dl = slash ? (size_t)(slash - path + 1) : 0;
@@ -313,8 +302,8 @@ ct_status ct_arch_resolve(const ct_arch_decl *d, int n, ct_config *c, ct_error *
             (st = check_size(x, open ? "model_cfg.text_cfg.vocab_size" : "text_config.vocab_size", x->vocab_size, c->vocab_size, "a vocabulary of", err)) ||
             (st = check_size(x, open ? "model_cfg.embed_dim" : "projection_dim", x->embed_dim, c->embed_dim, "an embedding size of", err)))
             return st;
-        const char *fvh = open ? "model_cfg.vision_cfg.head_width" : x->source == CT_SOURCE_HF_CONFIG ? "vision_config.num_attention_heads" : "ct.vision_heads";
-        const char *fth = open ? "model_cfg.text_cfg.heads" : x->source == CT_SOURCE_HF_CONFIG ? "text_config.num_attention_heads" : "ct.text_heads";
+        const char *fvh = open ? "model_cfg.vision_cfg.head_width" : x->source == CT_SOURCE_HF_CONFIG ? "vision_config.num_attention_heads" : "cliptrase.vision_heads";
+        const char *fth = open ? "model_cfg.text_cfg.heads" : x->source == CT_SOURCE_HF_CONFIG ? "text_config.num_attention_heads" : "cliptrase.text_heads";
         if (x->vision_heads && c->vision_width % x->vision_heads)
             return ct_fail(err, CT_ERR_SHAPE, "%s: %s: %d heads do not divide the vision width %d", x->file, fvh, x->vision_heads, c->vision_width);
         if (x->text_heads && c->text_width % x->text_heads)

@@ -1,10 +1,11 @@
 /* A checkpoint's own configuration (docs/formats.md, "Model configuration"): what the safetensors
- * header's __metadata__ (ct.* keys), open_clip's open_clip_config.json and Hugging Face's
+ * header's __metadata__ (cliptrase.* keys), open_clip's open_clip_config.json and Hugging Face's
  * config.json beside the weights declare, and how it is checked against the tensor shapes. */
 #ifndef CT_MODEL_CONFIG_H
 #define CT_MODEL_CONFIG_H
 
 #include "core/internal.h"
+#include "io/safetensors.h"
 
 /* What one configuration declares; 0 (sizes, eps) or -1 (activations) where it says nothing. */
 typedef struct {
@@ -18,12 +19,12 @@ typedef struct {
 
 #define CT_ARCH_MAX_DECLS 3
 
-/* The configurations of the checkpoint at path: its header's __metadata__ (hdr: the file's first
- * bytes, len of them), then open_clip_config.json and config.json in the directory of path (a
+/* The configurations of the checkpoint at path: its header's __metadata__ (file: the opened
+ * checkpoint), then open_clip_config.json and config.json in the directory of path (a
  * config.json without vision_config / text_config is not a CLIP configuration and is ignored).
  * *n (<= CT_ARCH_MAX_DECLS) of them into d; an unreadable, malformed or unsupported one is an
  * error naming the file and the field. */
-ct_status ct_arch_decls_read(const char *path, const uint8_t *hdr, size_t len, ct_arch_decl *d, int *n, ct_error *err);
+ct_status ct_arch_decls_read(const char *path, const ct_st_file *file, ct_arch_decl *d, int *n, ct_error *err);
 
 /* Check every declaration against the shape-derived sizes in c (and against each other) and fill
  * c's heads, MLP activations, layer-norm eps and their sources; with no declaration, OpenAI's rule

@@ -153,7 +153,7 @@ static void derive_and_bind(loader *L) {
     const int s = L->scheme;
     c->naming = s == HF ? CT_NAMING_HF : CT_NAMING_OPENAI;
     const char *conv = N_CONV.n[s];
-    int64_t np1 = ct_ld_stem(L, conv, N_VPOS.n[s], 2, 64);
+    int64_t np1 = ct_ld_stem(L, conv, N_VPOS.n[s], 2, 8);
     if (L->st) return;
     int W = c->vision_width, p = c->patch;
     c->vision_layers = count_blocks(L, N_VBLOCKS.n[s]);
@@ -181,7 +181,7 @@ static void derive_and_bind(loader *L) {
      * the sizes above (model/config.h) */
     ct_arch_decl decl[CT_ARCH_MAX_DECLS];
     int nd = 0;
-    L->st = ct_arch_decls_read(L->path, m->st.map, m->st.map_len, decl, &nd, L->err);
+    L->st = ct_arch_decls_read(L->path, &m->st, decl, &nd, L->err);
     if (!L->st) L->st = ct_arch_resolve(decl, nd, c, L->err);
     if (L->st) return;
 

@@ -36,8 +36,9 @@ int ct_attention_fused_ok(const ct_nn *nn, const ct_attn_spec *sp, int W, int he
     int fa = ct_kernel_attention(nn->kernel);
     if (fa == CT_FUSED_NONE) return 0;
     if (sp->identity || heads <= 0 || W % heads || (W / heads) % CT_AP) return 0;
-    /* the bf16 packing converts 16 (K, Q) and 32 (pairs) head dimensions at a time, at most 512 */
-    if (fa == CT_FUSED_BF16 && ((W / heads) % 32 || W / heads > 512)) return 0;
+    /* the bf16 packing converts 16 (K, Q) and 32 (pairs) head dimensions at a time (masked at
+     * the end: heads of 80, 104), at most 512 */
+    if (fa == CT_FUSED_BF16 && W / heads > 512) return 0;
     if (sp->n_streams == 1) return 1;
     for (int s = 0; s < sp->n_streams; s++)
         if (sp->x[s] != sp->y[s]) return 0; /* sums of non-Gram streams: not used by any head */
@@ -68,7 +69,11 @@ static void pack_rows(int bf16, int P, const float *X, size_t ld, int n, int hd,
             cols = hd / 2;
         }
         if (rows == P || bf16) {
-            ct_transpose_block(src, lds, P, cols, d, (size_t)P);
+            /* 8 x 8 blocks; bf16 pairs of a head of 104 leave 4 columns (52 = 6 x 8 + 4) */
+            int c8 = cols / 8 * 8;
+            ct_transpose_block(src, lds, P, c8, d, (size_t)P);
+            for (int r = 0; r < P; r++)
+                for (int k = c8; k < cols; k++) d[(size_t)k * P + r] = src[(size_t)r * lds + k];
         } else {
             for (int r = 0; r < rows; r++)
                 for (int k = 0; k < cols; k++) d[(size_t)k * P + r] = src[(size_t)r * lds + k];

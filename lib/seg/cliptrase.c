@@ -308,6 +308,8 @@ static ct_status vote_check(const float *img_tokens, const float *corr_raw, int 
     return st;
 }
 
+int ct_cliptrase_small_grid(int H, int W, int patch) { return (H < W ? H : W) <= 14 * patch; }
+
 ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const float *corr_raw, int H, int W, int patch, int E,
                             float logit_scale, const float *class_emb, int n_names, const int32_t *name_label,
                             const ct_segment_params *p, int32_t *labels, ct_cliptrase_out *out, ct_error *err) {
@@ -318,9 +320,9 @@ ct_status ct_cliptrase_vote(const ct_nn *nn, const float *img_tokens, const floa
     ct_status st = vote_check(img_tokens, corr_raw, H, W, patch, E, logit_scale, class_emb, n_names, name_label, p, labels, &L, err);
     if (st) return st;
     int h = H / patch, w = W / patch, hw = h * w;
-    int short_side = H < W ? H : W;
-    float eps = p->eps > 0 ? p->eps : (short_side <= 224 ? 0.7f : 1.1f);
-    int min_samples = p->min_samples > 0 ? p->min_samples : (short_side <= 224 ? 3 : 7);
+    int small = ct_cliptrase_small_grid(H, W, patch);
+    float eps = p->eps > 0 ? p->eps : (small ? 0.7f : 1.1f);
+    int min_samples = p->min_samples > 0 ? p->min_samples : (small ? 3 : 7);
     int ratio = p->upsample_ratio > 0 ? p->upsample_ratio : 4;
     int msize = p->median_size > 0 ? p->median_size : 2 * ratio - 1;
     ct_intermediates *inter = out ? out->inter : NULL;

@@ -31,6 +31,11 @@ typedef struct {
     double t_dbscan[CT_DB_STAGES];
 } ct_cliptrase_out;
 
+/* The paper's DBSCAN settings, stated in patches: its 224 setting (ViT-B/16: 14 patches a side)
+ * is eps 0.7 / min_samples 3 for a short side of at most 14 patches, its 336 setting (21 patches)
+ * 1.1 / 7 above: 1 when the smaller settings apply. */
+int ct_cliptrase_small_grid(int H, int W, int patch);
+
 /* Bytes ct_cliptrase_vote holds throughout without intermediates; *dbscan receives DBSCAN's
  * scratch, freed before the cluster maps are made (4 (3 + 2 ratio^2) h w bytes per cluster, and
  * n_labels counts per cluster and thread: their count is known only after DBSCAN). 0 on

@@ -336,7 +336,7 @@ static size_t vote_bytes_n(const ct_model *m, int H, int W, int n_names, int L, 
     ct_kernel k = ct_kernel_fp32(nn.kernel);
     size_t db = 0, vote = ct_cliptrase_vote_bytes(k, H, W, c->patch, c->embed_dim, n_names, nn.ex.nth, &db);
     if (!vote || !ws) return 0;
-    int short_side = H < W ? H : W, ms = p->min_samples > 0 ? p->min_samples : (short_side <= 224 ? 3 : 7);
+    int ms = p->min_samples > 0 ? p->min_samples : (ct_cliptrase_small_grid(H, W, c->patch) ? 3 : 7);
     int ratio = p->upsample_ratio > 0 ? p->upsample_ratio : 4;
     double nc = n_clusters >= 0 ? (double)n_clusters : (double)hw / ms;
     int wide = ratio * (W / c->patch) > W ? ratio * (W / c->patch) : W;
@@ -448,7 +448,7 @@ ct_status ct_segment_cost(const ct_model *m, int H, int W, int n_names, const ct
     memset(&ci, 0, sizeof ci);
     ci.bytes = bytes;
     if (ct_head_get(p->head)->post == CT_POST_VOTE) {
-        int short_side = H < W ? H : W, ms = p->min_samples > 0 ? p->min_samples : (short_side <= 224 ? 3 : 7);
+        int ms = p->min_samples > 0 ? p->min_samples : (ct_cliptrase_small_grid(H, W, m->cfg.patch) ? 3 : 7);
         int ratio = p->upsample_ratio > 0 ? p->upsample_ratio : 4, msize = p->median_size > 0 ? p->median_size : 2 * ratio - 1;
         double nc = hw / ms, up = (double)ratio * ratio * hw;
         ci.n_windows = 1;

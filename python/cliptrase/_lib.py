@@ -169,6 +169,7 @@ _SIGNATURES = {
     "ct_encode_image": (S, [P, P, c_int, c_int, c_int, POINTER(ct_image_features), E]),
     "ct_segment_params_default": (None, [POINTER(ct_segment_params)]),
     "ct_segment_params_preset": (None, [POINTER(ct_segment_params), c_int]),
+    "ct_segment_params_preset_for": (None, [POINTER(ct_segment_params), c_int, P]),
     "ct_intermediates_free": (None, [POINTER(ct_intermediates)]),
     "ct_segment": (S, [P, P, c_int, c_int, P, c_int, P, POINTER(ct_segment_params), P,
                        POINTER(ct_intermediates), E]),

@@ -13,6 +13,10 @@ from .errors import InvalidArgumentError
 _NAMINGS = ("openai", "hf")
 _DTYPES = ("F32", "F16", "BF16")
 _ARCHS = ("clip", "dino", "dinov2")
+_ACTS = ("quick_gelu", "gelu")
+_SOURCES = ("openai-rule", "metadata", "open_clip_config.json", "config.json")
+_ENUMS = {"naming": _NAMINGS, "dtype": _DTYPES, "vision_act": _ACTS, "text_act": _ACTS, "heads_source": _SOURCES,
+          "act_source": _SOURCES, "eps_source": _SOURCES, "arch": _ARCHS}
 _BACKENDS = {"native": 0, "openblas": 1, "blas": 1}
 
 
@@ -51,7 +55,9 @@ class Runtime(_lib.Owner):
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """The architecture derived from the checkpoint's tensor shapes (ct_config)."""
+    """The architecture (ct_config): sizes from the checkpoint's tensor shapes; heads, MLP activations
+    and LayerNorm eps from its configuration (the header's metadata, open_clip_config.json or
+    config.json beside it: *_source says which; "openai-rule" when none: heads of 64, QuickGELU)."""
 
     vision_width: int
     vision_layers: int
@@ -68,25 +74,32 @@ class Config:
     logit_scale: float
     naming: str  # "openai" or "hf"
     dtype: str   # "F32", "F16" or "BF16": the weights in the file
+    vision_mlp: int = 0
+    text_mlp: int = 0
+    vision_act: str = "quick_gelu"  # or "gelu" (exact)
+    text_act: str = "quick_gelu"
+    vision_ln_eps: float = 1e-5
+    text_ln_eps: float = 1e-5
+    heads_source: str = "openai-rule"
+    act_source: str = "openai-rule"
+    eps_source: str = "openai-rule"
     arch: str = "clip"  # "clip", or "dino" / "dinov2": a vision backbone alone, the proxy of head "proxyclip"
     registers: int = 0  # DINOv2 register tokens
 
     @classmethod
     def _from_c(cls, c):
         kw = {f.name: getattr(c, f.name) for f in dataclasses.fields(cls)}
-        kw["naming"] = _NAMINGS[c.naming] if 0 <= c.naming < len(_NAMINGS) else str(c.naming)
-        kw["dtype"] = _DTYPES[c.dtype] if 0 <= c.dtype < len(_DTYPES) else str(c.dtype)
-        kw["arch"] = _ARCHS[c.arch] if 0 <= c.arch < len(_ARCHS) else str(c.arch)
+        for k, names in _ENUMS.items():
+            kw[k] = names[kw[k]] if 0 <= kw[k] < len(names) else str(kw[k])
         return cls(**kw)
 
     def _to_c(self):
         c = _lib.ct_config()
         for f in dataclasses.fields(self):
-            if f.name not in ("naming", "dtype", "arch"):
-                setattr(c, f.name, getattr(self, f.name))
-        c.naming = _NAMINGS.index(self.naming) if self.naming in _NAMINGS else 0
-        c.dtype = _DTYPES.index(self.dtype) if self.dtype in _DTYPES else 0
-        c.arch = _ARCHS.index(self.arch) if self.arch in _ARCHS else 0
+            v = getattr(self, f.name)
+            if f.name in _ENUMS:
+                v = _ENUMS[f.name].index(v) if v in _ENUMS[f.name] else 0
+            setattr(c, f.name, v)
         return c
 
     def as_dict(self):
@@ -94,7 +107,7 @@ class Config:
 
     def describe(self):
         """The library's one-line description (ct_config_describe)."""
-        buf = ctypes.create_string_buffer(512)
+        buf = ctypes.create_string_buffer(1024)
         c = self._to_c()
         lib.ct_config_describe(byref(c), buf, len(buf))
         return buf.value.decode("utf-8", "replace")

@@ -83,12 +83,15 @@ class SegmentParams:
     _FLOAT = ("gaussian_std", "eps", "logit_scale", "prob_thd", "area_thd", "sc_res_cls", "sc_beta", "proxy_beta", "proxy_gamma")
 
     @classmethod
-    def preset(cls, head=None):
+    def preset(cls, head=None, model=None):
         """The library's parameters: ct_segment_params_default (head None), or the preset the head's
-        reference publishes for ViT-B/16 (ct_segment_params_preset)."""
+        reference publishes for ViT-B/16 (ct_segment_params_preset); with a model, that preset for
+        the model (ct_segment_params_preset_for: windows scaled with its native image size)."""
         c = _lib.ct_segment_params()
         if head is None:
             lib.ct_segment_params_default(byref(c))
+        elif model is not None:
+            lib.ct_segment_params_preset_for(byref(c), parse_head(head), model._handle().ptr)
         else:
             lib.ct_segment_params_preset(byref(c), parse_head(head))
         return cls._from_c(c)

@@ -235,8 +235,10 @@ void opts_help(FILE *f, unsigned groups) {
                    "                          Hugging Face names; a config.json beside it gives the heads)\n"
                    "      --proxy-beta B      proxyclip: mask threshold factor (default 1.2)\n"
                    "      --proxy-gamma G     proxyclip: similarity sharpness (default 3.0)\n"
-                   "      --eps E             cliptrase: DBSCAN radius (default 0.7 if short side <= 224, else 1.1)\n"
-                   "      --min-samples K     cliptrase: DBSCAN core size (default 3 if short side <= 224, else 7)\n"
+                   "      --eps E             cliptrase: DBSCAN radius (default 0.7 if the short side is at most\n"
+                   "                          14 patches, as 224 with patch 16, else 1.1)\n"
+                   "      --min-samples K     cliptrase: DBSCAN core size (default 3 if the short side is at most\n"
+                   "                          14 patches, else 7)\n"
                    "      --cls-reweight      cliptrase: multiply logits by the CLS logits (the paper's VOC20)\n"
                    "      --no-limits         run a segmentation whose estimated memory exceeds the available\n"
                    "                          memory or whose work exceeds 1e13 operations (minutes); without\n"
@@ -399,9 +401,9 @@ static int head_options_check(const tool_opts *o) {
     return 0;
 }
 
-static void segment_params(const tool_opts *o, ct_segment_params *sp) {
+static void segment_params(const tool_opts *o, const ct_model *m, ct_segment_params *sp) {
     const ct_segment_params *f = &o->flags;
-    ct_segment_params_preset(sp, o->head);
+    ct_segment_params_preset_for(sp, o->head, m); /* the windows follow the model's native size */
     if (o->set & S_EPS) sp->eps = f->eps;
     if (o->set & S_MINS) sp->min_samples = f->min_samples;
     if (o->set & S_CLSRW) sp->cls_reweight = f->cls_reweight;
@@ -511,7 +513,7 @@ int session_load(tool_session *s, const tool_opts *o, unsigned groups) {
         s->size = r;
     }
     if (groups & OG_SEG) {
-        segment_params(o, &s->sp);
+        segment_params(o, s->model, &s->sp);
         s->sp.proxy = s->proxy;
         size_t bytes;
         /* the library's own checks of the parameters, on an image of 8 x 8 patches (of both models; enough

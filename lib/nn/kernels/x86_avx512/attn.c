@@ -89,19 +89,27 @@ __attribute__((target("avx512f,avx512bf16"))) void ct_attn_p_to_bf16(int groups,
                                 pair16(_mm512_loadu_ps(P + (size_t)k * CT_AQ + g), _mm512_loadu_ps(P + (size_t)(k + 1) * CT_AQ + g)));
 }
 
+/* the first n (0..16) of 16 lanes */
+static inline __mmask16 lanes16(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
+
+/* (any even hd: the last 16 or 32 columns are masked, e.g. heads of 80 and 104) */
 __attribute__((target("avx512f,avx512bf16"))) void ct_attn_rows_to_bf16_pairs(const float *X, size_t ld, int n, int hd, uint32_t *dst) {
     for (int k = 0; k < n; k += 2) {
         const float *r0 = X + (size_t)k * ld, *r1 = k + 1 < n ? r0 + ld : NULL;
-        for (int c = 0; c < hd; c += 16)
-            _mm512_storeu_si512(dst + (size_t)(k / 2) * hd + c, pair16(_mm512_loadu_ps(r0 + c), r1 ? _mm512_loadu_ps(r1 + c) : _mm512_setzero_ps()));
+        for (int c = 0; c < hd; c += 16) {
+            __mmask16 m = lanes16(hd - c);
+            _mm512_mask_storeu_epi32(dst + (size_t)(k / 2) * hd + c, m,
+                                     pair16(_mm512_maskz_loadu_ps(m, r0 + c), r1 ? _mm512_maskz_loadu_ps(m, r1 + c) : _mm512_setzero_ps()));
+        }
     }
 }
 
 __attribute__((target("avx512f,avx512bf16"))) void ct_attn_cols_to_bf16_pairs(const float *X, size_t ld, int n, int hd, uint32_t *dst) {
     for (int r = 0; r < n; r++)
         for (int c = 0; c < hd; c += 32) {
-            __m512 lo = _mm512_loadu_ps(X + (size_t)r * ld + c), hi = _mm512_loadu_ps(X + (size_t)r * ld + c + 16);
-            _mm512_storeu_si512(dst + (size_t)r * (hd / 2) + c / 2, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+            __m512 lo = _mm512_maskz_loadu_ps(lanes16(hd - c), X + (size_t)r * ld + c),
+                   hi = _mm512_maskz_loadu_ps(lanes16(hd - c - 16), X + (size_t)r * ld + c + 16);
+            _mm512_mask_storeu_epi32(dst + (size_t)r * (hd / 2) + c / 2, lanes16((hd - c + 1) / 2), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
         }
 }
 
