@@ -498,12 +498,13 @@ static void atomic_outputs(void) {
     ct_error err;
     char *v;
     /* (a link planted at the temporary name: the library's output files, test_io_writers) */
-    /* a symlink at the destination is replaced, its target untouched */
+    /* a symlink at the destination is followed (docs/formats.md, output paths): its target is
+     * replaced whole, the link kept */
     CHECK(symlink(victim, dst) == 0, "symlink");
     CHECK(write_file(dst, "new", 3, &err), "%s", err.msg);
     struct stat sb;
     v = slurp(victim, NULL);
-    CHECK(lstat(dst, &sb) == 0 && S_ISREG(sb.st_mode) && v && !strcmp(v, "keep"), "destination symlink followed");
+    CHECK(lstat(dst, &sb) == 0 && S_ISLNK(sb.st_mode) && v && !strcmp(v, "new"), "destination symlink kept, its target written");
     free(v);
     /* a failed rename (the destination is a non-empty directory) leaves no temporary file */
     char *sub = path_join(dir, "d"), *inner = path_join(sub, "x");

@@ -141,6 +141,10 @@ static long long read_entry(const char *path, unsigned char **out, size_t want, 
 static void store(tool_cache *c, const char *path, const void *data, size_t len) {
     if (!c->dir) return;
     ct_error err;
+    /* the cache's own entries are plain files: anything else under an entry's name (a FIFO, a
+     * device, a link) is removed, never written through as the output rules would (docs/formats.md) */
+    struct stat sb;
+    if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode)) unlink(path);
     if (write_file(path, data, len, &err)) {
         chmod(path, 0644); /* writable by no one else whatever the umask: trusted when read */
         return;
