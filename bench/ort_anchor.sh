@@ -16,19 +16,20 @@ if [ "$sides" = "--setup" ]; then
   set -e
   arch=${2:-B/16}
   if [ ! -d "$dir/node_modules/onnxruntime-node" ]; then
-    apt-get install -y python3-torch nodejs npm
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt-get install -y nodejs npm
+    [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import torch' 2>/dev/null || apt-get install -y python3-torch
     mkdir -p "$dir" && (cd "$dir" && npm install --ignore-scripts onnxruntime-node@1.30.0)
   fi
   if [ "$arch" = B/16 ]; then /usr/bin/python3 "$anchors/vit_b16_onnx.py" "$dir/models" 224,448,896
   else /usr/bin/python3 "$here/vit_onnx.py" "$dir/models" 224,448 --arch "$arch"; fi
-  cp "$here/bench_ort.js" "$dir/"
   exit 0
 fi
-if [ ! -d "$dir/node_modules/onnxruntime-node" ] || [ ! -f "$dir/bench_ort.js" ]; then
+if [ ! -d "$dir/node_modules/onnxruntime-node" ]; then
   echo "not set up: run 'sh bench/ort_anchor.sh --setup' (installs python3-torch, node's onnxruntime-node into $dir)"
   exit 0
 fi
 for s in $(echo "$sides" | tr ',' ' '); do
   [ -f "$dir/models/vit_${tag}_$s.onnx" ] || { echo "missing $dir/models/vit_${tag}_$s.onnx (re-run --setup with the architecture)"; exit 0; }
 done
-cd "$dir" && node bench_ort.js models "$sides" "$tag"
+# the project's runner (it knows every architecture's file names), onnxruntime-node from $dir
+cd "$dir" && NODE_PATH="$dir/node_modules" node "$here/bench_ort.js" models "$sides" "$tag"
